@@ -1,9 +1,10 @@
-# The two commands a fresh machine needs: `make setup` then `make test`.
+# Set-up, tests and the main job. A fresh machine needs two commands: `make setup` then `make test`
+# (or `make demo` for the main job).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test export clean sync-check
+.PHONY: setup data test demo export sync-check
 
 setup:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "metamae_lab needs Python 3.10 or newer"'
@@ -12,10 +13,21 @@ setup:
 	# The pinned CPU wheel first: an unpinned torch would pull several GB of CUDA packages.
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[dev]"
+	# These two ship data files only; their declared dependencies are not needed to read them.
+	$(BIN)/pip install --no-deps sktime==1.2.0 modlamp==4.3.3
+	$(MAKE) data
+
+# Debian packages behind fashion_mnist, splice and PNG export (skipped with a message when not root).
+data:
+	bash tools/install_system_packages.sh $(VENV)
 
 test:
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/nbdev_test --n_workers 2
+
+# The main job: MAE and MetaMAE on the digits, probed against random init; table on stdout, figures in figures/.
+demo:
+	$(BIN)/metamae-lab quickstart
 
 export:
 	$(BIN)/nbdev_export

@@ -1,0 +1,130 @@
+"Training loop, checkpoints and resume."
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from metamae_lab.config import preset_config
+from metamae_lab.train import (CheckpointError, RunConfig, TrainConfig, list_checkpoints, load_checkpoint, load_model,
+                               pretrain, save_checkpoint)
+
+
+def small_run(method="metamae", steps=40, **train):
+    return RunConfig(dataset="digits", model=preset_config("tiny", method=method, mask_ratio=0.75),
+                     train=TrainConfig(**{"steps": steps, "batch_size": 32, "lr": 1e-3, "warmup_steps": 5,
+                                          "log_every": 5, "ckpt_every": 10, **train}))
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("method", ["mae", "metamae"])
+def test_resume_equals_uninterrupted(tmp_path, method):
+    run = small_run(method)
+    pretrain(run, tmp_path / "straight", progress=False)
+    pretrain(run, tmp_path / "resumed", progress=False, stop_after=17)  # stops between checkpoints: step 17 saved
+    assert load_checkpoint(tmp_path / "resumed")["step"] == 17
+    pretrain(None, tmp_path / "resumed", resume=True, progress=False)
+    a, b = metrics(tmp_path / "straight"), metrics(tmp_path / "resumed")
+    assert [m["step"] for m in b] == [m["step"] for m in a] == list(range(5, 41, 5))
+    for ma, mb in zip(a, b):
+        for key in ("loss", "recon_loss", "contrastive_loss", "grad_norm", "lr"):
+            assert ma[key] == mb[key], (ma["step"], key, ma[key], mb[key])
+    wa = load_checkpoint(tmp_path / "straight")["model"]
+    wb = load_checkpoint(tmp_path / "resumed")["model"]
+    for k in wa: assert torch.equal(wa[k], wb[k]), k
+
+
+def test_resume_can_extend_and_refuses_overwrite(tmp_path):
+    run = small_run(steps=10)
+    pretrain(run, tmp_path / "r", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        pretrain(run, tmp_path / "r", progress=False)
+    result = pretrain(None, tmp_path / "r", resume=True, steps=20, progress=False)
+    assert result.step == 20 and load_checkpoint(tmp_path / "r")["run_config"]["train"]["steps"] == 20
+    pretrain(small_run(steps=5), tmp_path / "r", overwrite=True, progress=False)
+    assert [m["step"] for m in metrics(tmp_path / "r")] == [5]
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        pretrain(None, tmp_path / "empty", resume=True, progress=False)
+
+
+def test_checkpoint_holds_everything_and_rotates(tmp_path):
+    run = small_run(steps=30, keep_last=2)
+    pretrain(run, tmp_path / "r", progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["checkpoint_00000020.pt", "checkpoint_00000030.pt"]
+    state = load_checkpoint(tmp_path / "r")
+    assert {"run_config", "spec", "model", "optimizer", "scheduler", "rng", "step"} <= set(state)
+    assert any(k.startswith("decoder.") for k in state["model"]) and any(k.startswith("projector.") for k in state["model"])
+    model, loaded, _ = load_model(tmp_path / "r")
+    assert loaded == run and model.cfg == run.model
+
+
+def test_unsafe_pickle_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self): return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "run"
+    bad.mkdir()
+    with open(bad / "checkpoint_00000001.pt", "wb") as f: pickle.dump({"step": 1, "model": Exploit()}, f)
+    with pytest.raises(CheckpointError, match="safely"):
+        load_checkpoint(bad)
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    run = small_run(steps=10)
+    pretrain(run, tmp_path / "r", progress=False)
+    path = list_checkpoints(tmp_path / "r")[-1]
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_checkpoint(path)
+
+
+WRITER = textwrap.dedent("""
+    import sys, torch
+    from metamae_lab.train import list_checkpoints, save_checkpoint
+    run_dir = sys.argv[1]
+    big = torch.arange(4_000_000, dtype=torch.float32)  # 16 MB: a write takes long enough to be interrupted
+    found = list_checkpoints(run_dir)
+    step = int(found[-1].stem.split("_")[1]) if found else 0
+    while True:
+        step += 1
+        save_checkpoint(run_dir, {"step": step, "run_config": {}, "spec": {}, "model": {"w": big + step}}, keep_last=2)
+        print(step, flush=True)
+""")
+
+
+def test_kill_during_checkpoint_write_leaves_previous_intact(tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    run_dir = tmp_path / "ckpts"
+    for delay in (0.03, 0.11, 0.23):
+        proc = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # one checkpoint is complete; the next write is under way
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        found = list_checkpoints(run_dir)
+        assert found, "no checkpoint was completed before the kill"
+        for path in found:  # every complete checkpoint loads, whatever the kill interrupted
+            state = load_checkpoint(path)
+            w, step = state["model"]["w"], state["step"]
+            assert int(path.stem.split("_")[1]) == step
+            assert w.numel() == 4_000_000 and w[0] == step and w[-1] == 3_999_999 + step
+    leftovers = [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    assert all(not p.name.startswith("checkpoint_") for p in leftovers)
+
+
+def test_batch_larger_than_dataset_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="larger than the training split"):
+        pretrain(small_run(steps=2, batch_size=100_000), tmp_path / "r", progress=False)
