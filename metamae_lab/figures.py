@@ -120,8 +120,9 @@ def probe_figure(rows: list[dict], title: str = "Linear-probe accuracy") -> go.F
     return fig
 
 # %% ../nbs/08_figures.ipynb #03ff2de9
-def save_figure(fig: go.Figure, path_stem: Path | str, png: bool = True, scale: float = 2.0) -> list[Path]:
-    "Write `fig` as `<stem>.html` (offline) and `<stem>.png`; returns the files written."
+def save_figure(fig: go.Figure, path_stem: Path | str, png: bool = True, scale: float = 2.0,
+                width: int = 1100) -> list[Path]:
+    "Write `fig` as `<stem>.html` (offline) and `<stem>.png` (`width` px unless the figure sets one); returns the files."
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     html = stem.with_suffix(".html")
@@ -129,7 +130,8 @@ def save_figure(fig: go.Figure, path_stem: Path | str, png: bool = True, scale: 
     written = [html]
     if png:
         try:
-            fig.write_image(stem.with_suffix(".png"), scale=scale)
+            fig.write_image(stem.with_suffix(".png"), scale=scale, width=fig.layout.width or width,
+                            height=fig.layout.height or 600)
             written.append(stem.with_suffix(".png"))
         except Exception as e:  # kaleido missing, or no Chromium for it to drive
             print(f"metamae-lab: PNG export of {stem.name} skipped ({' '.join(str(e).split())[:200]})", file=sys.stderr)
