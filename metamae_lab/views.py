@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -377,7 +378,8 @@ def sweep_figure(ratios, loss_z: np.ndarray, loss_z_adapted: np.ndarray, probe: 
     series = [("from Z", loss_z, "rgb(130,130,130)", 1), ("from Z*", loss_z_adapted, "rgb(40,90,200)", 1)]
     if probe is not None: series.append(("probe accuracy (Z*, masked input)", probe, "rgb(40,160,90)", 2))
     for name, values, colour, row in series:
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # rows not computed yet are all NaN: they simply draw nothing
+            warnings.simplefilter("ignore", RuntimeWarning)
             mean, std = np.nanmean(values, axis=1), np.nan_to_num(np.nanstd(values, axis=1))
         band_x = list(ratios) + list(ratios)[::-1]
         fig.add_trace(go.Scatter(x=band_x, y=list(mean + std) + list(mean - std)[::-1], fill="toself", mode="lines", line_width=0,
