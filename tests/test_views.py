@@ -149,3 +149,20 @@ def test_export_writes_html_and_png(tmp_path):
     assert (tmp_path / "explorer.html").exists() and (tmp_path / "plotly.min.js").exists()
     import shutil
     if shutil.which("chromium"): assert (tmp_path / "explorer.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["image_multispectral", "sequence_varlen", "tokens_varlen", "tabular"])
+def test_sweep_and_umap_views_on_every_modality(name):
+    data = _dataset_for(name, n=40)
+    model = tiny_model(data.spec)
+    sweep = MaskingRatioSweep(model, data, run_key=f"modality-{name}")
+    sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (0.3, 0.7), 0.4, 16, 2
+    lz, lzs, _ = sweep.run(block=True)
+    assert lz.shape == (2, 2) and np.isfinite(lz).all() and np.isfinite(lzs).all()
+    umap_app = LatentUMAP(model, data, run_key=f"modality-{name}")
+    umap_app.n.value = 20
+    umap_app.compute()
+    classes = len(np.unique(data.y_test))
+    assert len(umap_app.figure.data) == 1 + 2 * classes + 1
+    assert sum(len(t.x) for t in umap_app.figure.data[1:-1]) == 2 * 20
