@@ -95,8 +95,9 @@ def test_sweep_caches_stops_and_is_deterministic():
     sweep.ratio_range.value = (0.3, 0.9)
     sweep.run(block=True)
     assert sweep.computed == 8  # only the new ratio
-    sweep.stop()  # a stop before a run is cleared by the run; a stop during one ends it between points
-    sweep._stop.set()
+    sweep.stop()  # a stop left over from before a run does not end the next run
+    sweep.run(block=True)
+    assert "stopped" not in sweep.status.value
     stopper = MaskingRatioSweep(model, data, run_key="sweep-stop")
     stopper.n_samples.value = 16
     stopper._value = lambda *a, **k: (stopper.stop(), (1.0, 0.5))[1]  # stop as soon as the first point is done
