@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup data test demo export sync-check
+.PHONY: setup data test demo experiments docs docs-check readme export sync-check
 
 setup:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "metamae_lab needs Python 3.10 or newer"'
@@ -25,9 +25,29 @@ test:
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/nbdev_test --n_workers 2
 
-# The main job: MAE and MetaMAE on the digits, probed against random init; table on stdout, figures in figures/.
+# The main job: the quickstart experiment notebook on the digits (MAE and MetaMAE probed against random init,
+# reconstructions, UMAP of Z vs Z*); results, figures and the executed notebook in figures/quickstart/default/.
 demo:
-	$(BIN)/metamae-lab quickstart
+	$(BIN)/metamae-lab experiment quickstart
+
+# Every experiment at its default settings (about half an hour on a 2-core CPU), then the README's tables.
+experiments:
+	$(BIN)/metamae-lab experiment quickstart
+	$(BIN)/metamae-lab experiment mask_ratio_sweep
+	$(BIN)/metamae-lab experiment ablation
+	$(MAKE) readme
+
+# The documentation site, built offline into _docs/ (nbdev_proc_nbs, then mkdocs-material); no Quarto needed.
+docs:
+	$(BIN)/python tools/build_docs.py
+
+# The built site in headless chromium: links, offline resources, figures, console errors; screenshots in figures/docs/.
+docs-check:
+	$(BIN)/python -m pytest -q tests/docs_site_check.py
+
+# Fill the README's results blocks from figures/<experiment>/<run>/results.md and run.json.
+readme:
+	$(BIN)/python -c "from metamae_lab.experiments import update_readme; update_readme()"
 
 export:
 	$(BIN)/nbdev_export

@@ -27,7 +27,7 @@ DATASETS = {
     "splice": dict(mask_ratio=0.5),
     "breast_cancer": dict(mask_ratio=0.5),
 }
-# The same inner lr and contrastive weight as the quickstart (see nbs/09_quickstart.ipynb for why).
+# The same inner lr and contrastive weight as the quickstart (see nbs/experiments/quickstart.ipynb for why).
 METAMAE = dict(inner_lr=5.0, contrastive_weight=0.1)
 
 

@@ -1,0 +1,155 @@
+"""Checks of the built documentation site in _docs/ (run after `make docs`: `make docs-check`).
+
+Not collected by the ordinary test run (the site must be built first). It checks every HTML page for internal links
+and resources that do not resolve and for anything fetched from the network, then opens the index, an API page
+and the experiment reports in headless Debian chromium, served from 127.0.0.1, and checks that they render with
+their figures loaded and no console errors. Screenshots go to figures/docs/.
+"""
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("DOCS_SITE", ROOT / "_docs"))
+SHOTS = ROOT / "figures" / "docs"
+CHROMIUM = shutil.which("chromium")
+EXPERIMENTS = ("quickstart", "mask_ratio_sweep", "ablation")
+
+
+class Refs(HTMLParser):
+    "The link targets, resource URLs and element ids of one page."
+    def __init__(self):
+        super().__init__()
+        self.links, self.resources, self.ids = [], [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"): self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"): self.ids.add(attrs["name"])
+        if tag == "a" and attrs.get("href"): self.links.append(attrs["href"])
+        if tag in ("img", "script", "iframe") and attrs.get("src"): self.resources.append(attrs["src"])
+        if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""): self.resources.append(attrs["href"])
+
+
+@functools.cache
+def parsed(page: Path) -> Refs:
+    refs = Refs()
+    refs.feed(page.read_text(errors="replace"))
+    return refs
+
+
+def pages() -> list[Path]:
+    return sorted(SITE.rglob("*.html"))
+
+
+def test_site_was_built():
+    assert (SITE / "index.html").is_file(), f"no site in {SITE}: run `make docs` first"
+    for page in ["api/03_model.html", "api/09_experiments.html", "guides/10_views.html", "guides/11_own_data.html",
+                 *(f"experiments/{e}.html" for e in EXPERIMENTS)]:
+        assert (SITE / page).is_file(), f"{page} is missing from the site"
+
+
+def resolve(page: Path, url: str) -> tuple[Path, str] | None:
+    "The file and fragment an internal URL on `page` points to; None for external, mailto or javascript URLs."
+    parts = urlsplit(url)
+    if parts.scheme or url.startswith("//"): return None
+    base = SITE if parts.path.startswith("/") else page.parent  # the 404 page links from the site root
+    target = page if not parts.path else base / unquote(parts.path).lstrip("/")
+    if parts.path.endswith("/") or target.is_dir(): target = target / "index.html"
+    return target.resolve(), parts.fragment
+
+
+def test_internal_links_resolve():
+    broken = []
+    for page in pages():
+        for url in parsed(page).links + parsed(page).resources:
+            found = resolve(page, url)
+            if found is None: continue
+            target, fragment = found
+            if not target.is_file():
+                broken.append(f"{page.relative_to(SITE)}: {url} (no such file)")
+            elif fragment and target.suffix == ".html" and unquote(fragment) not in parsed(target).ids:
+                broken.append(f"{page.relative_to(SITE)}: {url} (no element with id {fragment!r})")
+    assert not broken, f"{len(broken)} broken internal link(s):\n" + "\n".join(broken[:40])
+
+
+def test_nothing_is_fetched_from_the_network():
+    remote = [f"{p.relative_to(SITE)}: {url}" for p in pages() for url in parsed(p).resources
+              if urlsplit(url).scheme in ("http", "https") or url.startswith("//")]
+    assert not remote, "pages load resources from the network:\n" + "\n".join(remote[:20])
+
+
+def test_api_pages_have_rendered_signatures():
+    text = (SITE / "api/03_model.html").read_text()
+    assert "MetaMAE" in text and "inner_steps" in text  # show_doc rendered the class and its signature
+    assert "#| " not in text  # nbdev directives are stripped
+    text = (SITE / "api/09_experiments.html").read_text()
+    assert "run_experiment" in text and "resolve_parameters" in text
+
+
+def test_experiment_reports_hold_their_tables():
+    text = (SITE / "experiments/ablation.html").read_text()
+    for variant in ("MAE", "+ inner loop (first order)", "+ second order", "+ task contrastive", "K=2", "K=3", "s_ratio=0"):
+        assert variant in text, f"the ablation report lacks the row {variant!r}"
+    assert "<table" in text and "±" in text
+    text = (SITE / "experiments/mask_ratio_sweep.html").read_text()
+    assert "<table" in text and "mask ratio" in text
+
+
+@pytest.fixture(scope="module")
+def server():
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args): pass
+    handler = functools.partial(Quiet, directory=str(SITE))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None: pytest.fail("the docs check needs Debian chromium (make setup installs it)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                                               "--disable-background-networking", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("page_path,heading", [
+    ("index.html", "metamae_lab"),
+    ("api/03_model.html", "The model"),
+    ("experiments/ablation.html", "Ablation"),
+    ("experiments/quickstart.html", "Quickstart"),
+    ("experiments/mask_ratio_sweep.html", "Mask-ratio sweep"),
+])
+def test_page_renders_in_chromium(server, browser, page_path, heading):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors, failed = [], []
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("requestfailed", lambda req: failed.append(req.url))
+    page.goto(f"{server}/{page_path}", wait_until="load")
+    page.wait_for_load_state("networkidle")
+    assert heading in page.locator("h1").first.inner_text()
+    images = page.eval_on_selector_all("article img", "els => els.map(e => [e.getAttribute('src').slice(0, 80), e.complete && e.naturalWidth > 0])")
+    broken = [src for src, ok in images if not ok]
+    assert not broken, f"{page_path}: images that did not load: {broken}"
+    if page_path.startswith("experiments/") or page_path == "index.html":
+        assert images, f"{page_path} shows no figure"
+    assert not failed, f"{page_path}: failed requests {failed}"
+    assert not errors, f"{page_path}: console errors {errors}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{re.sub(r'[^a-z0-9]+', '_', page_path.removesuffix('.html'))}.png"), full_page=False)
+    page.close()
