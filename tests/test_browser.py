@@ -35,7 +35,10 @@ def jupyterlab(tmp_path):
     work.mkdir()
     nb = json.loads((ROOT / "nbs" / "10_views.ipynb").read_text())
     nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}  # cleaned notebooks carry none
-    (work / "views.ipynb").write_text(json.dumps(nb))
+    (work / "nbs").mkdir()
+    (work / "nbs" / "views.ipynb").write_text(json.dumps(nb))
+    # the notebook shows screenshots by relative path (../figures/views/): give the copy the same layout
+    shutil.copytree(ROOT / "figures" / "views", work / "figures" / "views", ignore=shutil.ignore_patterns("*.html", "*.js"))
     settings = tmp_path / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
@@ -75,7 +78,7 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/lab/tree/views.ipynb?token={token}")
+        page.goto(f"{url}/lab/tree/nbs/views.ipynb?token={token}")
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
         try:
             page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=90_000)  # the kernel is up
