@@ -21,8 +21,8 @@ from pathlib import Path
 __all__ = ['EXPERIMENTS_SUBDIR', 'RUNNER_PARAMETERS', 'README_BLOCK', 'experiments_folder', 'list_experiments',
            'experiment_notebook', 'parse_value', 'declared_parameters', 'coerce_parameter', 'resolve_parameters',
            'expand_grid', 'run_name', 'ExperimentFailed', 'ExperimentRun', 'reproduce_command', 'finished',
-           'run_experiment', 'run_grid', 'pretrained', 'show_figure', 'mean_std', 'format_mean_std', 'markdown_table',
-           'write_results', 'results_block', 'update_readme']
+           'run_experiment', 'run_grid', 'experiment_run', 'pretrained', 'show_figure', 'mean_std', 'format_mean_std',
+           'markdown_table', 'write_results', 'results_block', 'update_readme']
 
 # %% ../nbs/09_experiments.ipynb #55fab7c8
 EXPERIMENTS_SUBDIR = Path("nbs") / "experiments"
@@ -270,6 +270,16 @@ def run_grid(experiment: str | Path, grid: dict[str, list] | None = None, name: 
     return done
 
 # %% ../nbs/09_experiments.ipynb #3a346a90
+def experiment_run(dataset: str, n_train: int, steps: int, seed: int = 0, log_every: int = 50, preset: str = "tiny",
+                   **model):
+    "The run the experiments share: `preset` with `model` overrides, AdamW at 2e-3, batches of up to 128, short warmup."
+    from metamae_lab.config import preset_config
+    from metamae_lab.train import RunConfig, TrainConfig
+    train = TrainConfig(steps=steps, batch_size=min(128, n_train // 2), lr=2e-3, warmup_steps=min(100, steps // 10),
+                        seed=seed, log_every=log_every, ckpt_every=steps)
+    return RunConfig(dataset=dataset, preset=preset, model=preset_config(preset, **model), train=train)
+
+
 def pretrained(run, run_dir: Path | str, data=None, progress: bool = False):
     "The model of `run` trained in `run_dir`: reused when a finished run with the same configuration is there."
     from metamae_lab.train import RunConfig, list_checkpoints, load_checkpoint, load_model, pretrain

@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/build_docs.py          # or: make docs
 
-1. `nbdev_proc_nbs` runs nbdev's processors over nbs/ into _proc/: show_doc cells gain their rendered signatures
+1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain their rendered signatures
    and docstrings, hidden cells go, the title and description move into front matter.
 2. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API reference, the
    views notebook and the tutorial, and the executed record of every experiment run under figures/ as the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -172,6 +173,13 @@ def strip_cdn_scripts(site: Path) -> int:
     return changed
 
 
+def process_notebooks():
+    """nbdev's processors over nbs/ into _proc/: what `nbdev_proc_nbs` does, without its Quarto check, which tries to
+    download Quarto with sudo and then pip-installs this package into whatever Python is first on the PATH."""
+    from nbdev.serve import proc_nbs
+    proc_nbs(str(ROOT / "nbs"), n_workers=os.cpu_count() or 1)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Build the documentation site into _docs/ with mkdocs (no Quarto).")
     parser.add_argument("--skip-proc", action="store_true", help="reuse _proc/ from an earlier nbdev_proc_nbs")
@@ -179,8 +187,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     proc, build = ROOT / "_proc", ROOT / "_docs_build"
     if not args.skip_proc or not proc.is_dir():
-        shutil.rmtree(proc, ignore_errors=True)  # nbdev_proc_nbs leaves pages of deleted notebooks behind
-        subprocess.run([str(BIN / "nbdev_proc_nbs")], cwd=ROOT, check=True)
+        shutil.rmtree(proc, ignore_errors=True)  # the processors leave pages of deleted notebooks behind
+        process_notebooks()
     nav = assemble(proc, build)
     (build / "mkdocs.yml").write_text(yaml.safe_dump(mkdocs_config(nav, args.out.resolve()), sort_keys=False))
     subprocess.run([str(BIN / "mkdocs"), "build", "--strict", "--clean", "-f", str(build / "mkdocs.yml")], cwd=ROOT, check=True)
