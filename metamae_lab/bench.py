@@ -19,14 +19,14 @@ import torch.nn.functional as F
 
 from .config import ModalitySpec, ModelConfig, preset_config
 from .masking import random_masking, support_set
-from .model import MetaMAE, default_device
+from .model import MetaMAE, cpu_has_native_bf16, default_device
 from .tokenizers import patchify, sincos_pos_embed
 from .train import TrainConfig, make_optimizer, training_step
 
 # %% auto #0
 __all__ = ['BENCH_CASES', 'BENCH_MODELS', 'PATHS', 'RefAttention', 'RefBlock', 'RefEncoder', 'RefDecoder', 'ReferenceMetaMAE',
-           'draw_masking', 'reference_like', 'check_equivalence', 'make_step', 'time_steps', 'peak_memory_mb',
-           'case_config', 'BenchRow', 'bench_case', 'format_rows', 'run_benchmark', 'main']
+           'draw_masking', 'reference_like', 'check_equivalence', 'best_precision', 'make_step', 'time_steps',
+           'peak_memory_mb', 'case_config', 'BenchRow', 'bench_case', 'format_rows', 'run_benchmark', 'main']
 
 # %% ../nbs/12_bench.ipynb #b541c410
 class RefAttention(nn.Module):
@@ -190,15 +190,21 @@ def _sync(device):
     if torch.device(device).type == "cuda": torch.cuda.synchronize()
 
 
-def make_step(path: str, spec: ModalitySpec, cfg: ModelConfig, batch_size: int, device, seed: int = 0):
-    "A function that takes one full training step of `path` ('project' or 'reference') on a fixed random batch."
+def best_precision(device) -> str:
+    "bf16 autocast where the hardware multiplies bf16 natively (CUDA, or a CPU with AVX512-BF16/AMX), else fp32."
+    return "bf16" if torch.device(device).type == "cuda" or cpu_has_native_bf16() else "fp32"
+
+
+def make_step(path: str, spec: ModalitySpec, cfg: ModelConfig, batch_size: int, device, seed: int = 0,
+              precision: str = "fp32"):
+    "A function that takes one full training step of `path` ('project' at `precision`, or 'reference') on a fixed batch."
     torch.manual_seed(seed)
     model = MetaMAE(spec, cfg).to(device).train()
     x = torch.randn(batch_size, *spec.shape, device=device)
-    tc = TrainConfig(lr=1e-4, weight_decay=1e-4, grad_clip=1.0)
+    tc = TrainConfig(lr=1e-4, weight_decay=1e-4, grad_clip=1.0, precision=precision)
     if path == "project":
         optimizer = make_optimizer(model, tc)
-        return lambda: training_step(model, optimizer, x, None, tc.grad_clip, torch.device(device))[0].loss.item()
+        return lambda: training_step(model, optimizer, x, None, tc.grad_clip, torch.device(device), precision)[0].loss.item()
     if path != "reference": raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     ref = reference_like(model).train()
     del model
@@ -229,18 +235,20 @@ def time_steps(steps: dict, warmup: int = 2, repeats: int = 5, device="cpu") -> 
     return times
 
 
-def peak_memory_mb(path: str, case: str, model: str, batch_size: int, preset: str, device, steps: int = 2) -> float:
+def peak_memory_mb(path: str, case: str, model: str, batch_size: int, preset: str, device, steps: int = 2,
+                   precision: str = "fp32", tokens: int | None = None) -> float:
     "Peak memory of `steps` steps of one path: CUDA allocator peak, or the peak RSS of a fresh process on the CPU."
     if torch.device(device).type == "cuda":
-        spec, cfg = case_config(case, model, preset)
-        step = make_step(path, spec, cfg, batch_size, device)
+        spec, cfg = case_config(case, model, preset, tokens)
+        step = make_step(path, spec, cfg, batch_size, device, precision=precision)
         torch.cuda.reset_peak_memory_stats()
         for _ in range(steps): step()
         return torch.cuda.max_memory_allocated() / 2**20
     # VmHWM, the peak RSS of the process's own memory map (ru_maxrss would carry over this parent's peak through fork)
     code = ("import re, torch; from pathlib import Path; from metamae_lab.bench import case_config, make_step; "
             f"torch.set_num_threads({torch.get_num_threads()}); "
-            f"spec, cfg = case_config({case!r}, {model!r}, {preset!r}); step = make_step({path!r}, spec, cfg, {batch_size}, 'cpu'); "
+            f"spec, cfg = case_config({case!r}, {model!r}, {preset!r}, {tokens!r}); "
+            f"step = make_step({path!r}, spec, cfg, {batch_size}, 'cpu', precision={precision!r}); "
             f"[step() for _ in range({steps})]; "
             "print(re.search(r'VmHWM:\\s+(\\d+) kB', Path('/proc/self/status').read_text())[1])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -264,6 +272,7 @@ class BenchRow:
     model: str
     batch_size: int
     tokens: int
+    precision: str  # of the project path; the reference is always fp32
     project_ms: float
     reference_ms: float
     speedup: float  # reference time / project time
@@ -275,16 +284,17 @@ class BenchRow:
 
 
 def bench_case(case: str, model: str, batch_size: int, preset: str, device, warmup: int, repeats: int,
-               memory: bool, tokens: int | None = None) -> BenchRow:
+               memory: bool, tokens: int | None = None, precision: str = "fp32") -> BenchRow:
     spec, cfg = case_config(case, model, preset, tokens)
     diffs = check_equivalence(spec, cfg, batch_size=min(batch_size, 8), device=device)
     if diffs["loss_rel_diff"] > 1e-4:
         raise AssertionError(f"{case}/{model}: the paths disagree: loss {diffs['loss']} vs reference {diffs['reference_loss']}")
-    steps = {path: make_step(path, spec, cfg, batch_size, device) for path in PATHS}
+    steps = {path: make_step(path, spec, cfg, batch_size, device, precision=precision) for path in PATHS}
     times = {k: statistics.median(v) for k, v in time_steps(steps, warmup, repeats, device).items()}
     del steps
-    peaks = {path: peak_memory_mb(path, case, model, batch_size, preset, device) if memory else None for path in PATHS}
-    return BenchRow(case, model, batch_size, spec.num_tokens, times["project"] * 1e3, times["reference"] * 1e3,
+    peaks = {path: peak_memory_mb(path, case, model, batch_size, preset, device, precision=precision, tokens=tokens)
+             if memory else None for path in PATHS}
+    return BenchRow(case, model, batch_size, spec.num_tokens, precision, times["project"] * 1e3, times["reference"] * 1e3,
                     times["reference"] / times["project"], batch_size / times["project"], batch_size / times["reference"],
                     peaks["project"], peaks["reference"], diffs["loss_rel_diff"])
 
@@ -292,10 +302,10 @@ def bench_case(case: str, model: str, batch_size: int, preset: str, device, warm
 def format_rows(rows: list[BenchRow]) -> str:
     "A Markdown table of benchmark rows."
     mb = lambda v: "-" if v is None else f"{v:.0f}"
-    lines = ["| case | model | batch | tokens | project ms | reference ms | reference / project | project samples/s | "
-             "peak MB project / reference | loss rel. diff |", "|" + "---|" * 10]
+    lines = ["| case | model | batch | tokens | project precision | project ms | reference ms | reference / project | "
+             "project samples/s | peak MB project / reference | loss rel. diff |", "|" + "---|" * 11]
     for r in rows:
-        lines.append(f"| {r.case} | {r.model} | {r.batch_size} | {r.tokens} | {r.project_ms:.0f} | {r.reference_ms:.0f} | "
+        lines.append(f"| {r.case} | {r.model} | {r.batch_size} | {r.tokens} | {r.precision} | {r.project_ms:.0f} | {r.reference_ms:.0f} | "
                      f"**{r.speedup:.2f}×** | {r.project_samples_s:.0f} | {mb(r.project_peak_mb)} / {mb(r.reference_peak_mb)} | "
                      f"{r.loss_rel_diff:.1e} |")
     return "\n".join(lines)
@@ -303,15 +313,15 @@ def format_rows(rows: list[BenchRow]) -> str:
 
 def run_benchmark(cases=tuple(BENCH_CASES), models=tuple(BENCH_MODELS), batch_size: int = 64, preset: str = "dabs",
                   device=None, warmup: int = 2, repeats: int = 5, memory: bool = True, threads: int | None = None,
-                  log=print) -> list[BenchRow]:
+                  precision: str = "fp32", log=print) -> list[BenchRow]:
     "Time every case and model on both paths; `log` gets each row as it is measured."
     device = torch.device(device or default_device())
     if threads: torch.set_num_threads(threads)
     rows = []
     for case in cases:
         for model in models:
-            row = bench_case(case, model, batch_size, preset, device, warmup, repeats, memory)
-            log(f"{case:>6} {model:<12} project {row.project_ms:7.0f} ms  reference {row.reference_ms:7.0f} ms  "
+            row = bench_case(case, model, batch_size, preset, device, warmup, repeats, memory, precision=precision)
+            log(f"{case:>6} {model:<12} project ({precision}) {row.project_ms:7.0f} ms  reference {row.reference_ms:7.0f} ms  "
                 f"ratio {row.speedup:.2f}x")
             rows.append(row)
     return rows
@@ -329,25 +339,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument("--precision", choices=["best", "fp32", "bf16"], default="best",
+                        help="the project path's precision; best: bf16 autocast where the hardware has native bf16")
     parser.add_argument("--scaling", action="store_true", help="sensor MetaMAE (2nd order) at 64/256/1024 tokens")
     parser.add_argument("--scaling-batches", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     device = torch.device(args.device or default_device())
     if args.threads: torch.set_num_threads(args.threads)
-    print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, preset {args.preset}", flush=True)
+    precision = best_precision(device) if args.precision == "best" else args.precision
+    print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, preset {args.preset}, "
+          f"project precision {precision} (reference fp32)", flush=True)
     log = lambda text: print(text, flush=True)
     if args.scaling:
         rows = []
         for tokens in (64, 256, 1024):
             for batch in args.scaling_batches:
                 row = bench_case("sensor", "metamae_2nd", batch, args.preset, device, args.warmup, args.repeats,
-                                 not args.no_memory, tokens)
+                                 not args.no_memory, tokens, precision)
                 log(f"tokens {tokens:5d} batch {batch:4d}: project {row.project_ms:8.0f} ms  reference {row.reference_ms:8.0f} ms")
                 rows.append(row)
     else:
         rows = run_benchmark(args.cases, args.models, args.batch_size, args.preset, device, args.warmup, args.repeats,
-                             not args.no_memory, log=log)
+                             not args.no_memory, precision=precision, log=log)
     print("\n" + format_rows(rows))
     if args.json:
         with open(args.json, "w") as f: json.dump([asdict(r) for r in rows], f, indent=2)

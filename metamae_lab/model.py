@@ -18,9 +18,9 @@ from .masking import Masking, no_masking, random_masking, support_set
 from .tokenizers import PreparedBatch, Tokenizer, normalize_patches, prepare_batch, sincos_pos_embed
 
 # %% auto #0
-__all__ = ['double_backward_attention', 'Attention', 'Block', 'Encoder', 'Decoder', 'token_errors', 'mean_over',
+__all__ = ['PRECISIONS', 'double_backward_attention', 'Attention', 'Block', 'Encoder', 'Decoder', 'token_errors', 'mean_over',
            'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'MetaMAE', 'default_device',
-           'autocast_context', 'num_parameters']
+           'cpu_has_native_bf16', 'autocast_context', 'num_parameters']
 
 # %% ../nbs/03_model.ipynb #67c913e8
 def double_backward_attention():
@@ -41,7 +41,8 @@ class Attention(nn.Module):
         B, N, D = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
         attn_mask = None if attend is None else attend[:, None, None, :]  # (B, 1, 1, N) True = may attend
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
+        with nullcontext() if x.is_cuda else double_backward_attention():  # CPU: math backend (see above)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, D)))
 
 
@@ -327,10 +328,24 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def autocast_context(device: torch.device | str):
-    "bf16 autocast on CUDA; no autocast (fp32) elsewhere."
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    "Does this CPU multiply bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up?"
+    try:
+        with open("/proc/cpuinfo") as f: flags = f.read()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
+def autocast_context(device: torch.device | str, precision: str = "auto"):
+    "bf16 autocast for 'bf16' (any device) and for 'auto' on CUDA; fp32 for 'fp32' and for 'auto' elsewhere."
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device = torch.device(device)
-    if device.type == "cuda": return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 

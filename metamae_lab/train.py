@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .config import ModalitySpec, ModelConfig, preset_config
 from .data import ArrayDataset, load_dataset
-from .model import MetaMAE, autocast_context, default_device
+from .model import PRECISIONS, MetaMAE, autocast_context, default_device
 
 # %% auto #0
 __all__ = ['CHECKPOINT_PATTERN', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor', 'CheckpointError', 'checkpoint_path',
@@ -46,6 +46,7 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept on disk; older ones are deleted
     max_nonfinite: int = 5  # stop after this many non-finite losses or gradients in a row
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
+    precision: str = "auto"  # 'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32', or 'bf16' (autocast on any device)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "ckpt_every", "keep_last", "max_nonfinite"):
@@ -56,6 +57,7 @@ class TrainConfig:
         if not self.lr > 0: raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0 or self.grad_clip < 0: raise ValueError("weight_decay and grad_clip must be >= 0")
         if not 0 <= self.min_lr_ratio <= 1: raise ValueError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass
@@ -200,9 +202,9 @@ class NonFiniteLossError(RuntimeError):
 
 
 def training_step(model: MetaMAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, lengths: torch.Tensor | None,
-                  grad_clip: float, device: torch.device):
-    "Forward (bf16 autocast on CUDA), backward, clipping, optimizer step (skipped if the loss or gradient is not finite)."
-    with autocast_context(device):
+                  grad_clip: float, device: torch.device, precision: str = "auto"):
+    "Forward (autocast per `precision`), backward, clipping, optimizer step (skipped if the loss or gradient is not finite)."
+    with autocast_context(device, precision):
         out = model(x, lengths=lengths)
     optimizer.zero_grad(set_to_none=True)
     loss_ok = bool(torch.isfinite(out.loss))
@@ -301,7 +303,7 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
                 idx = batch_indices(step, n, tc.batch_size, tc.seed)
                 x = x_all[idx].to(device, non_blocking=True)
                 lengths = None if len_all is None else len_all[idx].to(device)
-                out, grad_norm, taken = training_step(model, optimizer, x, lengths, tc.grad_clip, device)
+                out, grad_norm, taken = training_step(model, optimizer, x, lengths, tc.grad_clip, device, tc.precision)
                 if not taken:
                     skipped, in_a_row = skipped + 1, in_a_row + 1
                     if in_a_row >= tc.max_nonfinite:

@@ -128,3 +128,18 @@ def test_kill_during_checkpoint_write_leaves_previous_intact(tmp_path):
 def test_batch_larger_than_dataset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="larger than the training split"):
         pretrain(small_run(steps=2, batch_size=100_000), tmp_path / "r", progress=False)
+
+
+def test_bf16_precision_trains_on_cpu_and_is_recorded(tmp_path):
+    "precision='bf16' runs the CPU step under bf16 autocast, second order included, and resumes with the same setting."
+    run = small_run("metamae", steps=12, precision="bf16")
+    result = pretrain(run, tmp_path / "bf16", progress=False, stop_after=6)
+    assert result.step == 6
+    pretrain(None, tmp_path / "bf16", resume=True, progress=False)
+    state = load_checkpoint(tmp_path / "bf16")
+    assert state["step"] == 12 and RunConfig.from_dict(state["run_config"]).train.precision == "bf16"
+    assert all(torch.isfinite(m).all() for m in state["model"].values() if m.is_floating_point())
+    pretrain(small_run("metamae", steps=12), tmp_path / "fp32", progress=False)
+    assert metrics(tmp_path / "bf16")[-1]["loss"] != metrics(tmp_path / "fp32")[-1]["loss"]  # it did change the arithmetic
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(precision="fp16")
