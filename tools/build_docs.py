@@ -27,9 +27,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GUIDES = {"10_views": "guides", "11_own_data": "guides"}  # every other library notebook is API reference
+GUIDES = {"10_views", "11_own_data"}  # every other library notebook is API reference
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
-MATHJAX_SCRIPT = re.compile(r'<script[^>]*src="https://[^"]*mathjax[^"]*"[^>]*>\s*</script>', re.I)
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
 FIGURES_REF = re.compile(r"(\]\(|src=\")((?:\.\./)+)figures/")
@@ -43,7 +42,7 @@ def source_text(cell: dict) -> str:
 def page_for(stem: str) -> str:
     "Where a library notebook's page goes, relative to the pages folder."
     if stem == "index": return "index.ipynb"
-    return f"{GUIDES.get(stem, 'api')}/{stem}.ipynb"
+    return f"{'guides' if stem in GUIDES else 'api'}/{stem}.ipynb"
 
 
 def rewrite_links(text: str, depth: int, pages: dict[str, str]) -> str:
@@ -163,16 +162,6 @@ def mkdocs_config(nav: list, site_dir: Path) -> dict:
     }
 
 
-def strip_cdn_scripts(site: Path) -> int:
-    "Remove the MathJax <script> that the notebook template loads from a CDN (no page uses TeX; the site is offline)."
-    changed = 0
-    for page in site.rglob("*.html"):
-        text = page.read_text()
-        new = MATHJAX_SCRIPT.sub("", text)
-        if new != text: page.write_text(new); changed += 1
-    return changed
-
-
 def process_notebooks():
     """nbdev's processors over nbs/ into _proc/: what `nbdev_proc_nbs` does, without its Quarto check, which tries to
     download Quarto with sudo and then pip-installs this package into whatever Python is first on the PATH."""
@@ -192,7 +181,6 @@ def main(argv=None) -> int:
     nav = assemble(proc, build)
     (build / "mkdocs.yml").write_text(yaml.safe_dump(mkdocs_config(nav, args.out.resolve()), sort_keys=False))
     subprocess.run([str(BIN / "mkdocs"), "build", "--strict", "--clean", "-f", str(build / "mkdocs.yml")], cwd=ROOT, check=True)
-    strip_cdn_scripts(args.out)
     print(f"docs: {sum(1 for _ in args.out.rglob('*.html'))} HTML pages in {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 
