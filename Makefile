@@ -27,14 +27,15 @@ test:
 
 # The main job: the quickstart experiment notebook on the digits (MAE and MetaMAE probed against random init,
 # reconstructions, UMAP of Z vs Z*); results, figures and the executed notebook in figures/quickstart/default/.
+# --force: run it even though the committed record says it finished (models already in runs/ are reused).
 demo:
-	$(BIN)/metamae-lab experiment quickstart
+	$(BIN)/metamae-lab experiment quickstart --force
 
 # Every experiment at its default settings (about half an hour on a 2-core CPU), then the README's tables.
 experiments:
-	$(BIN)/metamae-lab experiment quickstart
-	$(BIN)/metamae-lab experiment mask_ratio_sweep
-	$(BIN)/metamae-lab experiment ablation
+	$(BIN)/metamae-lab experiment quickstart --force
+	$(BIN)/metamae-lab experiment mask_ratio_sweep --force
+	$(BIN)/metamae-lab experiment ablation --force
 	$(MAKE) readme
 
 # The documentation site, built offline into _docs/ (nbdev_proc_nbs, then mkdocs-material); no Quarto needed.
