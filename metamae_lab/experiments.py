@@ -230,7 +230,7 @@ def run_experiment(experiment: str | Path, overrides: dict | None = None, out_ro
     (out_dir / "run.json").unlink(missing_ok=True)  # a half-finished rerun must not look finished
     record = out_dir / f"{exp_name}.ipynb"
     log(f"{exp_name}/{name}: running {_shown(notebook, root)} -> {_shown(out_dir, root)}")
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     try:
         with tempfile.TemporaryDirectory(prefix="metamae-kernel-") as sockets:
             pm.execute_notebook(str(notebook), str(record), kernel_name="python3", language="python", cwd=str(root),
@@ -244,9 +244,12 @@ def run_experiment(experiment: str | Path, overrides: dict | None = None, out_ro
         raise ExperimentFailed(f"{exp_name}/{name}: the notebook did not run to the end: {type(e).__name__}: {e}") from None
     seconds = time.perf_counter() - t0
     _relative_record_paths(record, root)
-    if not (out_dir / "results.json").is_file():
+    results = out_dir / "results.json"
+    if not results.is_file() or results.stat().st_mtime < started:  # an older run's results do not count
         raise ExperimentFailed(f"{exp_name}/{name}: the notebook finished without writing results.json")
-    command = reproduce_command(exp_name, overrides, None if name == run_name(overrides) else name)
+    registered = notebook.resolve().parent == experiments_folder().resolve()
+    command = reproduce_command(exp_name if registered else _shown(notebook, root), overrides,
+                                None if name == run_name(overrides) else name)
     (out_dir / "run.json").write_text(json.dumps({"experiment": exp_name, "run": name, "status": "done", "parameters": parameters,
                                                   "command": command, "seconds": round(seconds, 1)}, indent=2) + "\n")
     log(f"{exp_name}/{name}: done in {seconds:.0f} s")
