@@ -19,7 +19,7 @@ from .tokenizers import PreparedBatch, Tokenizer, normalize_patches, prepare_bat
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'double_backward_attention', 'Attention', 'Block', 'Encoder', 'Decoder', 'token_errors', 'mean_over',
-           'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'MetaMAE', 'default_device',
+           'per_sample_mean', 'gather_rows', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'MetaMAE', 'default_device',
            'cpu_has_native_bf16', 'autocast_context', 'num_parameters']
 
 # %% ../nbs/03_model.ipynb #67c913e8
@@ -141,8 +141,33 @@ def per_sample_mean(errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     return (errors * w).sum(1) / w.sum(1).clamp_min(1)
 
 
-def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    "NT-Xent between paired rows of `a` and `b` `(B, d)`: row i of each is the other's positive."
+class _GatherRows(torch.autograd.Function):
+    "Every rank's rows `(W * B, ...)`; backward sums each row's gradient over the ranks and keeps this rank's rows."
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = slice(dist.get_rank() * x.shape[0], (dist.get_rank() + 1) * x.shape[0])
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # every rank's loss depends on these rows
+        return grad[ctx.rows]
+
+
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    "All ranks' rows of `x` concatenated, with gradients flowing back to each rank's own rows; `x` itself without a process group."
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return x
+    return _GatherRows.apply(x)
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5, gather: bool = False) -> torch.Tensor:
+    "NT-Xent between paired rows of `a` and `b` `(B, d)`: row i of each is the other's positive; `gather`: negatives from every rank."
+    if gather: a, b = gather_rows(a), gather_rows(b)
     B = a.shape[0]
     z = F.normalize(_at_least_fp32(torch.cat([a, b])), dim=1)  # (2B, d)
     logits = z @ z.T / temperature  # (2B, 2B)
@@ -208,6 +233,7 @@ class MetaMAE(nn.Module):
         self.projector = nn.Sequential(nn.Linear(cfg.enc_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
                                        nn.Linear(hidden, cfg.proj_dim, bias=False))
         self.inner_lr = nn.Parameter(torch.tensor(float(cfg.inner_lr)), requires_grad=cfg.learn_inner_lr)
+        self.gather_negatives = False  # set by data-parallel training: contrastive negatives from every rank
         self.apply(self._init_weights)
         nn.init.normal_(self.encoder.cls_token, std=0.02)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
@@ -262,7 +288,7 @@ class MetaMAE(nn.Module):
         "Task-contrastive NT-Xent between projected pooled Z and pooled Z* (one projector call, so one BatchNorm)."
         B = z.shape[0]
         projected = self.projector(torch.cat([pool_tokens(z, keep_valid), pool_tokens(z_adapted, keep_valid)]))  # (2B, proj_dim)
-        return nt_xent(projected[:B], projected[B:], self.cfg.temperature)
+        return nt_xent(projected[:B], projected[B:], self.cfg.temperature, gather=self.gather_negatives)
 
     # --- the training forward ---------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, lengths=None, mask_ratio: float | None = None,

@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -26,8 +27,8 @@ from .model import PRECISIONS, MetaMAE, autocast_context, default_device
 # %% auto #0
 __all__ = ['CHECKPOINT_PATTERN', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor', 'CheckpointError', 'checkpoint_path',
            'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'load_model',
-           'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'NonFiniteLossError', 'training_step',
-           'PretrainResult', 'pretrain']
+           'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext', 'init_distributed',
+           'step_seed', 'NonFiniteLossError', 'training_step', 'PretrainResult', 'pretrain']
 
 # %% ../nbs/05_train.ipynb #27260e72
 @dataclass
@@ -47,6 +48,7 @@ class TrainConfig:
     max_nonfinite: int = 5  # stop after this many non-finite losses or gradients in a row
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
     precision: str = "auto"  # 'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32', or 'bf16' (autocast on any device)
+    gather_negatives: bool = False  # under torchrun: NT-Xent negatives from every rank, not only the local batch
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "ckpt_every", "keep_last", "max_nonfinite"):
@@ -196,6 +198,62 @@ def _as_python_state(s):
     "random.setstate wants tuples; a weights-only load may hand back lists."
     return tuple(_as_python_state(v) for v in s) if isinstance(s, (list, tuple)) else s
 
+# %% ../nbs/05_train.ipynb #2bf68793
+@dataclass
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    initialized_here: bool = False  # this call started the process group, so it ends it too
+
+    @property
+    def enabled(self) -> bool: return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool: return self.rank == 0
+
+
+def init_distributed() -> DistributedContext:
+    "The data-parallel context from torchrun's environment; a single process when `WORLD_SIZE` is unset or 1."
+    import torch.distributed as dist
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return DistributedContext()
+    started = not dist.is_initialized()
+    if started: dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), started)
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    "The RNG seed of one rank at one step of a data-parallel run."
+    return (seed * 1_000_003 + step) * 1_009 + rank
+
+
+def _on_main(ctx: DistributedContext, fn):
+    "Run `fn` on rank 0 only; an error there is raised on every rank (so none waits forever at the next collective)."
+    import torch.distributed as dist
+    error = None
+    if ctx.is_main:
+        try: fn()
+        except Exception as e: error = e
+    if not ctx.enabled:
+        if error is not None: raise error
+        return
+    message = [None if error is None else (type(error).__name__, str(error))]
+    dist.broadcast_object_list(message, src=0)
+    if error is not None: raise error
+    if message[0] is not None:
+        kind = {"CheckpointError": CheckpointError, "FileExistsError": FileExistsError}.get(message[0][0], RuntimeError)
+        raise kind(message[0][1])
+
+
+def _parameter_checksums(model: torch.nn.Module, ctx: DistributedContext) -> list[float]:
+    "Every rank's sum of its parameters (float64), gathered."
+    import torch.distributed as dist
+    total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().cpu()
+    if not ctx.enabled: return [total.item()]
+    gathered = [torch.zeros_like(total) for _ in range(ctx.world_size)]
+    dist.all_gather(gathered, total)
+    return [t.item() for t in gathered]
+
 # %% ../nbs/05_train.ipynb #c651ef6d
 class NonFiniteLossError(RuntimeError):
     "Too many non-finite losses or gradients in a row."
@@ -207,7 +265,10 @@ def training_step(model: MetaMAE, optimizer: torch.optim.Optimizer, x: torch.Ten
     with autocast_context(device, precision):
         out = model(x, lengths=lengths)
     optimizer.zero_grad(set_to_none=True)
-    loss_ok = bool(torch.isfinite(out.loss))
+    loss_ok = torch.isfinite(out.loss.detach()).float()
+    if torch.distributed.is_initialized():  # every rank must agree, or one would wait in the gradient all-reduce
+        torch.distributed.all_reduce(loss_ok, op=torch.distributed.ReduceOp.MIN)
+    loss_ok = bool(loss_ok)
     if loss_ok: out.loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
     taken = loss_ok and bool(torch.isfinite(grad_norm))
@@ -254,7 +315,8 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
              stop_after: int | None = None) -> PretrainResult:
     "Pretrain `run` in `out_dir`, or resume the run there (`run` may then be None); `steps` overrides the total."
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir, resume, overwrite)
+    ctx = init_distributed()
+    _on_main(ctx, lambda: _check_out_dir(out_dir, resume, overwrite))
     state = None
     if resume:
         state = load_checkpoint(out_dir)
@@ -264,6 +326,10 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
     if steps is not None: run.train = TrainConfig(**{**asdict(run.train), "steps": steps})
     tc = run.train
     device = default_device() if tc.device == "auto" else torch.device(tc.device)
+    if ctx.enabled and device.type == "cuda": device = torch.device("cuda", ctx.local_rank)
+    if tc.batch_size % ctx.world_size:
+        raise ValueError(f"batch_size {tc.batch_size} must divide into {ctx.world_size} equal per-rank slices")
+    local = tc.batch_size // ctx.world_size
     data = dataset or load_dataset(run.dataset, kind=run.kind, patch_size=run.patch_size)
     x_train, _, len_train = data.split("train")
     n = len(x_train)
@@ -281,29 +347,39 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
         set_rng_state(state["rng"])
         start = state["step"]
         _metrics_after_resume(out_dir / "metrics.jsonl", start)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "run_config.json").write_text(json.dumps(run.to_dict(), indent=2))
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "run_config.json").write_text(json.dumps(run.to_dict(), indent=2))
     x_all = torch.as_tensor(x_train)
     len_all = None if len_train is None else torch.as_tensor(len_train)
-    writer = _tensorboard(out_dir)
+    writer = _tensorboard(out_dir) if ctx.is_main else None
+    trained = model
+    model.gather_negatives = ctx.enabled and tc.gather_negatives
+    if ctx.enabled:  # MAE leaves the projector unused
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=run.model.method == "mae")
 
     def checkpoint(step):
+        if not ctx.is_main: return
         save_checkpoint(out_dir, {"run_config": run.to_dict(), "spec": data.spec.to_dict(), "model": model.state_dict(),
                                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                   "rng": rng_state(), "step": step, "dataset_name": data.name}, tc.keep_last)
 
     end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
-    bar = tqdm(range(start, end), initial=start, total=tc.steps, disable=not progress, desc=f"{run.model.method} on {data.name}")
+    bar = tqdm(range(start, end), initial=start, total=tc.steps, disable=not (progress and ctx.is_main),
+               desc=f"{run.model.method} on {data.name}")
     metrics, skipped, in_a_row, completed = {}, 0, 0, start
     t_last, samples_since = time.perf_counter(), 0
     model.train()
     try:
-        with open(out_dir / "metrics.jsonl", "a") as log:
+        with open(out_dir / "metrics.jsonl", "a") if ctx.is_main else nullcontext() as log:
             for step in bar:
-                idx = batch_indices(step, n, tc.batch_size, tc.seed)
+                idx = batch_indices(step, n, tc.batch_size, tc.seed)[ctx.rank * local : (ctx.rank + 1) * local]
                 x = x_all[idx].to(device, non_blocking=True)
                 lengths = None if len_all is None else len_all[idx].to(device)
-                out, grad_norm, taken = training_step(model, optimizer, x, lengths, tc.grad_clip, device, tc.precision)
+                if ctx.enabled: torch.manual_seed(step_seed(tc.seed, step, ctx.rank))
+                out, grad_norm, taken = training_step(trained, optimizer, x, lengths, tc.grad_clip, device, tc.precision)
                 if not taken:
                     skipped, in_a_row = skipped + 1, in_a_row + 1
                     if in_a_row >= tc.max_nonfinite:
@@ -315,19 +391,22 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
                 in_a_row = 0
                 scheduler.step()
                 completed = step + 1
-                samples_since += x.shape[0]
+                samples_since += x.shape[0] * ctx.world_size
                 if (step + 1) % tc.log_every == 0 or step + 1 == tc.steps:
                     now = time.perf_counter()
-                    metrics = {"step": step + 1, "loss": out.loss.item(), "recon_loss": out.recon_loss.item(),
-                               "amortized_recon_loss": out.amortized_recon_loss.item(),
-                               "contrastive_loss": out.contrastive_loss.item(), "grad_norm": grad_norm.item(),
+                    losses = torch.stack([out.loss, out.recon_loss, out.amortized_recon_loss, out.contrastive_loss]).detach().float()
+                    if ctx.enabled: torch.distributed.all_reduce(losses)  # summed here, averaged below
+                    loss, recon, amortized, contrastive = (losses / ctx.world_size).tolist()
+                    metrics = {"step": step + 1, "loss": loss, "recon_loss": recon, "amortized_recon_loss": amortized,
+                               "contrastive_loss": contrastive, "grad_norm": grad_norm.item(),
                                "lr": scheduler.get_last_lr()[0], "inner_lr": model.inner_lr.item(),
                                "samples_per_s": samples_since / max(now - t_last, 1e-9), "skipped_steps": skipped}
                     if len(out.support_losses):
                         metrics["support_loss_first"] = out.support_losses[0].item()
                         metrics["support_loss_last"] = out.support_losses[-1].item()
-                    log.write(json.dumps(metrics) + "\n")
-                    log.flush()
+                    if ctx.is_main:
+                        log.write(json.dumps(metrics) + "\n")
+                        log.flush()
                     if writer is not None:
                         for k, v in metrics.items():
                             if k != "step": writer.add_scalar(k, v, step + 1)
@@ -341,4 +420,11 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
         bar.close()
         if writer is not None: writer.close()
     if stop_after is not None and end < tc.steps: checkpoint(end)
+    checksums = _parameter_checksums(model, ctx)
+    if ctx.enabled:
+        if len(set(checksums)) != 1: raise RuntimeError(f"the ranks' parameters differ after training: {checksums}")
+        if ctx.is_main: (out_dir / "distributed.json").write_text(json.dumps({"world_size": ctx.world_size, "step": end,
+                                                                             "parameter_checksums": checksums}))
+        torch.distributed.barrier()
+        if ctx.initialized_here: torch.distributed.destroy_process_group()
     return PretrainResult(out_dir, end, metrics, skipped)
