@@ -21,7 +21,7 @@ from .config import ModalitySpec, ModelConfig, preset_config
 from .masking import random_masking, support_set
 from .model import MetaMAE, cpu_has_native_bf16, default_device
 from .tokenizers import patchify, sincos_pos_embed
-from .train import TrainConfig, make_optimizer, training_step
+from .train import TrainConfig, compile_encoder, make_optimizer, training_step
 
 # %% auto #0
 __all__ = ['BENCH_CASES', 'BENCH_MODELS', 'PATHS', 'RefAttention', 'RefBlock', 'RefEncoder', 'RefDecoder', 'ReferenceMetaMAE',
@@ -196,13 +196,14 @@ def best_precision(device) -> str:
 
 
 def make_step(path: str, spec: ModalitySpec, cfg: ModelConfig, batch_size: int, device, seed: int = 0,
-              precision: str = "fp32"):
+              precision: str = "fp32", compile: bool = False):
     "A function that takes one full training step of `path` ('project' at `precision`, or 'reference') on a fixed batch."
     torch.manual_seed(seed)
     model = MetaMAE(spec, cfg).to(device).train()
     x = torch.randn(batch_size, *spec.shape, device=device)
     tc = TrainConfig(lr=1e-4, weight_decay=1e-4, grad_clip=1.0, precision=precision)
     if path == "project":
+        if compile: compile_encoder(model)
         optimizer = make_optimizer(model, tc)
         return lambda: training_step(model, optimizer, x, None, tc.grad_clip, torch.device(device), precision)[0].loss.item()
     if path != "reference": raise ValueError(f"path must be one of {PATHS}, got {path!r}")
@@ -236,11 +237,11 @@ def time_steps(steps: dict, warmup: int = 2, repeats: int = 5, device="cpu") -> 
 
 
 def peak_memory_mb(path: str, case: str, model: str, batch_size: int, preset: str, device, steps: int = 2,
-                   precision: str = "fp32", tokens: int | None = None) -> float:
+                   precision: str = "fp32", tokens: int | None = None, compile: bool = False) -> float:
     "Peak memory of `steps` steps of one path: CUDA allocator peak, or the peak RSS of a fresh process on the CPU."
     if torch.device(device).type == "cuda":
         spec, cfg = case_config(case, model, preset, tokens)
-        step = make_step(path, spec, cfg, batch_size, device, precision=precision)
+        step = make_step(path, spec, cfg, batch_size, device, precision=precision, compile=compile)
         torch.cuda.reset_peak_memory_stats()
         for _ in range(steps): step()
         return torch.cuda.max_memory_allocated() / 2**20
@@ -248,7 +249,7 @@ def peak_memory_mb(path: str, case: str, model: str, batch_size: int, preset: st
     code = ("import re, torch; from pathlib import Path; from metamae_lab.bench import case_config, make_step; "
             f"torch.set_num_threads({torch.get_num_threads()}); "
             f"spec, cfg = case_config({case!r}, {model!r}, {preset!r}, {tokens!r}); "
-            f"step = make_step({path!r}, spec, cfg, {batch_size}, 'cpu', precision={precision!r}); "
+            f"step = make_step({path!r}, spec, cfg, {batch_size}, 'cpu', precision={precision!r}, compile={compile!r}); "
             f"[step() for _ in range({steps})]; "
             "print(re.search(r'VmHWM:\\s+(\\d+) kB', Path('/proc/self/status').read_text())[1])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -284,15 +285,16 @@ class BenchRow:
 
 
 def bench_case(case: str, model: str, batch_size: int, preset: str, device, warmup: int, repeats: int,
-               memory: bool, tokens: int | None = None, precision: str = "fp32") -> BenchRow:
+               memory: bool, tokens: int | None = None, precision: str = "fp32", compile: bool = False) -> BenchRow:
     spec, cfg = case_config(case, model, preset, tokens)
     diffs = check_equivalence(spec, cfg, batch_size=min(batch_size, 8), device=device)
     if diffs["loss_rel_diff"] > 1e-4:
         raise AssertionError(f"{case}/{model}: the paths disagree: loss {diffs['loss']} vs reference {diffs['reference_loss']}")
-    steps = {path: make_step(path, spec, cfg, batch_size, device, precision=precision) for path in PATHS}
+    steps = {path: make_step(path, spec, cfg, batch_size, device, precision=precision, compile=compile) for path in PATHS}
     times = {k: statistics.median(v) for k, v in time_steps(steps, warmup, repeats, device).items()}
     del steps
-    peaks = {path: peak_memory_mb(path, case, model, batch_size, preset, device, precision=precision, tokens=tokens)
+    peaks = {path: peak_memory_mb(path, case, model, batch_size, preset, device, precision=precision, tokens=tokens,
+                                  compile=compile)
              if memory else None for path in PATHS}
     return BenchRow(case, model, batch_size, spec.num_tokens, precision, times["project"] * 1e3, times["reference"] * 1e3,
                     times["reference"] / times["project"], batch_size / times["project"], batch_size / times["reference"],
@@ -313,14 +315,15 @@ def format_rows(rows: list[BenchRow]) -> str:
 
 def run_benchmark(cases=tuple(BENCH_CASES), models=tuple(BENCH_MODELS), batch_size: int = 64, preset: str = "dabs",
                   device=None, warmup: int = 2, repeats: int = 5, memory: bool = True, threads: int | None = None,
-                  precision: str = "fp32", log=print) -> list[BenchRow]:
+                  precision: str = "fp32", compile: bool = False, log=print) -> list[BenchRow]:
     "Time every case and model on both paths; `log` gets each row as it is measured."
     device = torch.device(device or default_device())
     if threads: torch.set_num_threads(threads)
     rows = []
     for case in cases:
         for model in models:
-            row = bench_case(case, model, batch_size, preset, device, warmup, repeats, memory, precision=precision)
+            row = bench_case(case, model, batch_size, preset, device, warmup, repeats, memory, precision=precision,
+                             compile=compile)
             log(f"{case:>6} {model:<12} project ({precision}) {row.project_ms:7.0f} ms  reference {row.reference_ms:7.0f} ms  "
                 f"ratio {row.speedup:.2f}x")
             rows.append(row)
@@ -343,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the project path's precision; best: bf16 autocast where the hardware has native bf16")
     parser.add_argument("--scaling", action="store_true", help="sensor MetaMAE (2nd order) at 64/256/1024 tokens")
     parser.add_argument("--scaling-batches", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--compile", action="store_true", help="torch.compile the project's encoder (warm-up pays the compile)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     device = torch.device(args.device or default_device())
@@ -356,12 +360,12 @@ def main(argv: list[str] | None = None) -> int:
         for tokens in (64, 256, 1024):
             for batch in args.scaling_batches:
                 row = bench_case("sensor", "metamae_2nd", batch, args.preset, device, args.warmup, args.repeats,
-                                 not args.no_memory, tokens, precision)
+                                 not args.no_memory, tokens, precision, args.compile)
                 log(f"tokens {tokens:5d} batch {batch:4d}: project {row.project_ms:8.0f} ms  reference {row.reference_ms:8.0f} ms")
                 rows.append(row)
     else:
         rows = run_benchmark(args.cases, args.models, args.batch_size, args.preset, device, args.warmup, args.repeats,
-                             not args.no_memory, precision=precision, log=log)
+                             not args.no_memory, precision=precision, compile=args.compile, log=log)
     print("\n" + format_rows(rows))
     if args.json:
         with open(args.json, "w") as f: json.dump([asdict(r) for r in rows], f, indent=2)

@@ -28,7 +28,7 @@ from .model import PRECISIONS, MetaMAE, autocast_context, default_device
 __all__ = ['CHECKPOINT_PATTERN', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor', 'CheckpointError', 'checkpoint_path',
            'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'load_model',
            'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext', 'init_distributed',
-           'step_seed', 'NonFiniteLossError', 'training_step', 'PretrainResult', 'pretrain']
+           'step_seed', 'NonFiniteLossError', 'compile_encoder', 'training_step', 'PretrainResult', 'pretrain']
 
 # %% ../nbs/05_train.ipynb #27260e72
 @dataclass
@@ -49,6 +49,7 @@ class TrainConfig:
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
     precision: str = "auto"  # 'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32', or 'bf16' (autocast on any device)
     gather_negatives: bool = False  # under torchrun: NT-Xent negatives from every rank, not only the local batch
+    compile_encoder: bool = False  # torch.compile the encoder; the decoder's double backward cannot be compiled
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "ckpt_every", "keep_last", "max_nonfinite"):
@@ -259,6 +260,13 @@ class NonFiniteLossError(RuntimeError):
     "Too many non-finite losses or gradients in a row."
 
 
+def compile_encoder(model: MetaMAE) -> MetaMAE:
+    """Compile the encoder's forward in place (parameter names, and so checkpoints, are unchanged). No second
+    derivative passes through the encoder: the inner loop differentiates with respect to its output Z."""
+    model.encoder.forward = torch.compile(model.encoder.forward)
+    return model
+
+
 def training_step(model: MetaMAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, lengths: torch.Tensor | None,
                   grad_clip: float, device: torch.device, precision: str = "auto"):
     "Forward (autocast per `precision`), backward, clipping, optimizer step (skipped if the loss or gradient is not finite)."
@@ -336,6 +344,7 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
     if tc.batch_size > n: raise ValueError(f"batch_size {tc.batch_size} is larger than the training split ({n} samples)")
     seed_everything(tc.seed)
     model = MetaMAE(data.spec, run.model).to(device)
+    if tc.compile_encoder: compile_encoder(model)
     optimizer = make_optimizer(model, tc)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, tc))
     start = 0

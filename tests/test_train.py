@@ -143,3 +143,16 @@ def test_bf16_precision_trains_on_cpu_and_is_recorded(tmp_path):
     assert metrics(tmp_path / "bf16")[-1]["loss"] != metrics(tmp_path / "fp32")[-1]["loss"]  # it did change the arithmetic
     with pytest.raises(ValueError, match="precision must be one of"):
         TrainConfig(precision="fp16")
+
+
+@pytest.mark.slow
+def test_compiled_encoder_trains_like_the_eager_one(tmp_path):
+    "torch.compile on the encoder: same losses (dropout off), same checkpoint keys, second order intact."
+    model = dict(method="metamae", mask_ratio=0.75, dropout=0.0)
+    runs = {c: RunConfig(dataset="digits", model=preset_config("tiny", **model),
+                         train=TrainConfig(steps=3, batch_size=32, lr=1e-3, warmup_steps=1, log_every=1, compile_encoder=c))
+            for c in (False, True)}
+    for c, run in runs.items(): pretrain(run, tmp_path / str(c), progress=False)
+    eager, compiled = metrics(tmp_path / "False"), metrics(tmp_path / "True")
+    for a, b in zip(eager, compiled): assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+    assert load_checkpoint(tmp_path / "True")["model"].keys() == load_checkpoint(tmp_path / "False")["model"].keys()
