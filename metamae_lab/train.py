@@ -11,6 +11,8 @@ import os
 import random
 import re
 import shutil
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
@@ -28,7 +30,8 @@ from .model import PRECISIONS, MetaMAE, autocast_context, default_device
 __all__ = ['CHECKPOINT_PATTERN', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor', 'CheckpointError', 'checkpoint_path',
            'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'load_model',
            'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext', 'init_distributed',
-           'step_seed', 'NonFiniteLossError', 'compile_encoder', 'training_step', 'PretrainResult', 'pretrain']
+           'step_seed', 'NonFiniteLossError', 'resident_memory_mb', 'compile_encoder', 'training_step',
+           'PretrainResult', 'pretrain']
 
 # %% ../nbs/05_train.ipynb #27260e72
 @dataclass
@@ -260,6 +263,23 @@ class NonFiniteLossError(RuntimeError):
     "Too many non-finite losses or gradients in a row."
 
 
+def _sigterm_as_interrupt():
+    "Make SIGTERM (a scheduler's or a container's stop) end training like Ctrl-C: checkpoint, then exit. Returns the old handler."
+    if threading.current_thread() is not threading.main_thread(): return None  # handlers belong to the main thread
+    def interrupt(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def resident_memory_mb() -> float | None:
+    "This process's resident memory (Linux), logged with the metrics so that a leak shows over a long run."
+    try:
+        with open("/proc/self/status") as f: status = f.read()
+    except OSError:
+        return None
+    m = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(m[1]) / 1024 if m else None
+
+
 def compile_encoder(model: MetaMAE) -> MetaMAE:
     """Compile the encoder's forward in place (parameter names, and so checkpoints, are unchanged). No second
     derivative passes through the encoder: the inner loop differentiates with respect to its output Z."""
@@ -381,6 +401,7 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
     metrics, skipped, in_a_row, completed = {}, 0, 0, start
     t_last, samples_since = time.perf_counter(), 0
     model.train()
+    previous_sigterm = _sigterm_as_interrupt()
     try:
         with open(out_dir / "metrics.jsonl", "a") if ctx.is_main else nullcontext() as log:
             for step in bar:
@@ -409,7 +430,8 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
                     metrics = {"step": step + 1, "loss": loss, "recon_loss": recon, "amortized_recon_loss": amortized,
                                "contrastive_loss": contrastive, "grad_norm": grad_norm.item(),
                                "lr": scheduler.get_last_lr()[0], "inner_lr": model.inner_lr.item(),
-                               "samples_per_s": samples_since / max(now - t_last, 1e-9), "skipped_steps": skipped}
+                               "samples_per_s": samples_since / max(now - t_last, 1e-9), "skipped_steps": skipped,
+                               "rss_mb": resident_memory_mb()}
                     if len(out.support_losses):
                         metrics["support_loss_first"] = out.support_losses[0].item()
                         metrics["support_loss_last"] = out.support_losses[-1].item()
@@ -426,6 +448,7 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
         checkpoint(completed)
         raise
     finally:
+        if previous_sigterm is not None: signal.signal(signal.SIGTERM, previous_sigterm)
         bar.close()
         if writer is not None: writer.close()
     if stop_after is not None and end < tc.steps: checkpoint(end)
