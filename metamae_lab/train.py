@@ -27,11 +27,11 @@ from .data import ArrayDataset, load_dataset
 from .model import PRECISIONS, MetaMAE, autocast_context, default_device
 
 # %% auto #0
-__all__ = ['CHECKPOINT_PATTERN', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor', 'CheckpointError', 'checkpoint_path',
-           'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'load_model',
-           'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext', 'init_distributed',
-           'step_seed', 'NonFiniteLossError', 'resident_memory_mb', 'compile_encoder', 'training_step',
-           'PretrainResult', 'pretrain']
+__all__ = ['CHECKPOINT_PATTERN', 'STOP_SIGNALS', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor', 'CheckpointError',
+           'checkpoint_path', 'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint',
+           'load_model', 'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext',
+           'init_distributed', 'step_seed', 'NonFiniteLossError', 'resident_memory_mb', 'compile_encoder',
+           'training_step', 'PretrainResult', 'pretrain']
 
 # %% ../nbs/05_train.ipynb #27260e72
 @dataclass
@@ -263,11 +263,15 @@ class NonFiniteLossError(RuntimeError):
     "Too many non-finite losses or gradients in a row."
 
 
-def _sigterm_as_interrupt():
-    "Make SIGTERM (a scheduler's or a container's stop) end training like Ctrl-C: checkpoint, then exit. Returns the old handler."
-    if threading.current_thread() is not threading.main_thread(): return None  # handlers belong to the main thread
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop_signals_as_interrupt() -> dict:
+    "SIGINT and SIGTERM (Ctrl-C, a scheduler's stop) end training the same way: checkpoint, then exit. Returns the old handlers."
+    if threading.current_thread() is not threading.main_thread(): return {}  # handlers belong to the main thread
     def interrupt(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
-    return signal.signal(signal.SIGTERM, interrupt)
+    # SIGINT too: a process started in the background by a shell inherits SIGINT ignored, and Ctrl-C must still work
+    return {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
 
 
 def resident_memory_mb() -> float | None:
@@ -401,7 +405,7 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
     metrics, skipped, in_a_row, completed = {}, 0, 0, start
     t_last, samples_since = time.perf_counter(), 0
     model.train()
-    previous_sigterm = _sigterm_as_interrupt()
+    previous_handlers = _stop_signals_as_interrupt()
     try:
         with open(out_dir / "metrics.jsonl", "a") if ctx.is_main else nullcontext() as log:
             for step in bar:
@@ -448,7 +452,7 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
         checkpoint(completed)
         raise
     finally:
-        if previous_sigterm is not None: signal.signal(signal.SIGTERM, previous_sigterm)
+        for sig, handler in previous_handlers.items(): signal.signal(sig, handler)
         bar.close()
         if writer is not None: writer.close()
     if stop_after is not None and end < tc.steps: checkpoint(end)

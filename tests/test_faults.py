@@ -22,12 +22,15 @@ def test_a_stop_signal_saves_a_checkpoint_and_exits_cleanly(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "metamae_lab.cli", "pretrain", "--steps", "100000", "--batch-size", "16",
                              "--log-every", "5", "--ckpt-every", "100000", "--out", str(out), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 120
-    while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().count("\n") >= 2):
-        assert time.time() < deadline and proc.poll() is None, "training did not start"
-        time.sleep(0.2)
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        deadline = time.time() + 120
+        while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().count("\n") >= 2):
+            assert time.time() < deadline and proc.poll() is None, "training did not start"
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None: proc.kill()  # never leave a 100000-step run behind
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted; the last checkpoint is kept" in stderr and "Traceback" not in stderr
     state = load_checkpoint(out)  # the checkpoint written on the way out, complete and loadable
