@@ -253,7 +253,6 @@ def _parameter_checksums(model: torch.nn.Module, ctx: DistributedContext) -> lis
     "Every rank's sum of its parameters (float64), gathered."
     import torch.distributed as dist
     total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().cpu()
-    if not ctx.enabled: return [total.item()]
     gathered = [torch.zeros_like(total) for _ in range(ctx.world_size)]
     dist.all_gather(gathered, total)
     return [t.item() for t in gathered]
@@ -456,8 +455,8 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
         bar.close()
         if writer is not None: writer.close()
     if stop_after is not None and end < tc.steps: checkpoint(end)
-    checksums = _parameter_checksums(model, ctx)
     if ctx.enabled:
+        checksums = _parameter_checksums(model, ctx)
         if len(set(checksums)) != 1: raise RuntimeError(f"the ranks' parameters differ after training: {checksums}")
         if ctx.is_main: (out_dir / "distributed.json").write_text(json.dumps({"world_size": ctx.world_size, "step": end,
                                                                              "parameter_checksums": checksums}))
