@@ -24,9 +24,10 @@ from .tokenizers import patchify, sincos_pos_embed
 from .train import TrainConfig, compile_encoder, make_optimizer, training_step
 
 # %% auto #0
-__all__ = ['BENCH_CASES', 'BENCH_MODELS', 'PATHS', 'RefAttention', 'RefBlock', 'RefEncoder', 'RefDecoder', 'ReferenceMetaMAE',
-           'draw_masking', 'reference_like', 'check_equivalence', 'best_precision', 'make_step', 'time_steps',
-           'peak_memory_mb', 'case_config', 'BenchRow', 'bench_case', 'format_rows', 'run_benchmark', 'main']
+__all__ = ['BENCH_CASES', 'BENCH_MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'RefAttention', 'RefBlock', 'RefEncoder', 'RefDecoder',
+           'ReferenceMetaMAE', 'draw_masking', 'reference_like', 'check_equivalence', 'best_precision', 'make_step',
+           'time_steps', 'peak_memory_mb', 'case_config', 'peak_bf16_tflops', 'step_flops', 'BenchRow', 'bench_case',
+           'format_rows', 'run_benchmark', 'main']
 
 # %% ../nbs/12_bench.ipynb #b541c410
 class RefAttention(nn.Module):
@@ -266,6 +267,26 @@ def case_config(case: str, model: str, preset: str = "dabs", tokens: int | None 
         spec = ModalitySpec("sequence", (spec.shape[0], tokens * spec.patch_size[0]), spec.patch_size)
     return spec, preset_config(preset, mask_ratio=ratio, **BENCH_MODELS[model])
 
+# %% ../nbs/12_bench.ipynb #1f9b99bc
+PEAK_BF16_TFLOPS = (  # dense bf16 tensor-core peak from the vendors' data sheets; the first name found in the device name wins
+    ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0), ("B200", 2250.0),
+    ("A100", 312.0), ("L40S", 362.0), ("L4", 121.0), ("A10G", 70.0), ("A10", 125.0),
+)
+
+
+def peak_bf16_tflops(device) -> float | None:
+    "The dense bf16 peak of a CUDA device, looked up by its name; None when unknown or not CUDA."
+    if torch.device(device).type != "cuda": return None
+    name = torch.cuda.get_device_name(torch.device(device))
+    return next((peak for key, peak in PEAK_BF16_TFLOPS if key in name), None)
+
+
+def step_flops(step) -> int:
+    "FLOPs of one call of `step` (forward, inner loop, backward), counted while it runs."
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter: step()
+    return counter.get_total_flops()
+
 # %% ../nbs/12_bench.ipynb #558ae8ae
 @dataclass
 class BenchRow:
@@ -282,10 +303,15 @@ class BenchRow:
     project_peak_mb: float | None
     reference_peak_mb: float | None
     loss_rel_diff: float
+    step_gflop: float = 0.0  # FLOPs of one step (the same on both paths), in 1e9
+    project_tflop_s: float = 0.0  # achieved by the project path
+    peak_tflop_s: float | None = None  # the device's dense bf16 peak used for the MFU
+    mfu: float | None = None  # project_tflop_s / peak_tflop_s
 
 
 def bench_case(case: str, model: str, batch_size: int, preset: str, device, warmup: int, repeats: int,
-               memory: bool, tokens: int | None = None, precision: str = "fp32", compile: bool = False) -> BenchRow:
+               memory: bool, tokens: int | None = None, precision: str = "fp32", compile: bool = False,
+               peak_tflops: float | None = None) -> BenchRow:
     spec, cfg = case_config(case, model, preset, tokens)
     diffs = check_equivalence(spec, cfg, batch_size=min(batch_size, 8), device=device)
     if diffs["loss_rel_diff"] > 1e-4:
@@ -296,26 +322,33 @@ def bench_case(case: str, model: str, batch_size: int, preset: str, device, warm
     peaks = {path: peak_memory_mb(path, case, model, batch_size, preset, device, precision=precision, tokens=tokens,
                                   compile=compile)
              if memory else None for path in PATHS}
+    flops = step_flops(make_step("project", spec, cfg, batch_size, device, precision=precision))
+    achieved = flops / times["project"] / 1e12
+    peak = peak_tflops or peak_bf16_tflops(device)
     return BenchRow(case, model, batch_size, spec.num_tokens, precision, times["project"] * 1e3, times["reference"] * 1e3,
                     times["reference"] / times["project"], batch_size / times["project"], batch_size / times["reference"],
-                    peaks["project"], peaks["reference"], diffs["loss_rel_diff"])
+                    peaks["project"], peaks["reference"], diffs["loss_rel_diff"], flops / 1e9, achieved, peak,
+                    achieved / peak if peak else None)
 
 
 def format_rows(rows: list[BenchRow]) -> str:
     "A Markdown table of benchmark rows."
     mb = lambda v: "-" if v is None else f"{v:.0f}"
+    mfu = lambda r: "-" if r.mfu is None else f"{100 * r.mfu:.1f}% of {r.peak_tflop_s:.0f}"
     lines = ["| case | model | batch | tokens | project precision | project ms | reference ms | reference / project | "
-             "project samples/s | peak MB project / reference | loss rel. diff |", "|" + "---|" * 11]
+             "project samples/s | peak MB project / reference | GFLOP/step | project TFLOP/s | MFU | loss rel. diff |",
+             "|" + "---|" * 14]
     for r in rows:
         lines.append(f"| {r.case} | {r.model} | {r.batch_size} | {r.tokens} | {r.precision} | {r.project_ms:.0f} | {r.reference_ms:.0f} | "
                      f"**{r.speedup:.2f}×** | {r.project_samples_s:.0f} | {mb(r.project_peak_mb)} / {mb(r.reference_peak_mb)} | "
-                     f"{r.loss_rel_diff:.1e} |")
+                     f"{r.step_gflop:.1f} | {r.project_tflop_s:.3f} | {mfu(r)} | {r.loss_rel_diff:.1e} |")
     return "\n".join(lines)
 
 
 def run_benchmark(cases=tuple(BENCH_CASES), models=tuple(BENCH_MODELS), batch_size: int = 64, preset: str = "dabs",
                   device=None, warmup: int = 2, repeats: int = 5, memory: bool = True, threads: int | None = None,
-                  precision: str = "fp32", compile: bool = False, log=print) -> list[BenchRow]:
+                  precision: str = "fp32", compile: bool = False, peak_tflops: float | None = None,
+                  log=print) -> list[BenchRow]:
     "Time every case and model on both paths; `log` gets each row as it is measured."
     device = torch.device(device or default_device())
     if threads: torch.set_num_threads(threads)
@@ -323,9 +356,9 @@ def run_benchmark(cases=tuple(BENCH_CASES), models=tuple(BENCH_MODELS), batch_si
     for case in cases:
         for model in models:
             row = bench_case(case, model, batch_size, preset, device, warmup, repeats, memory, precision=precision,
-                             compile=compile)
+                             compile=compile, peak_tflops=peak_tflops)
             log(f"{case:>6} {model:<12} project ({precision}) {row.project_ms:7.0f} ms  reference {row.reference_ms:7.0f} ms  "
-                f"ratio {row.speedup:.2f}x")
+                f"ratio {row.speedup:.2f}x  {row.project_tflop_s:.3f} TFLOP/s" + (f" MFU {100 * row.mfu:.1f}%" if row.mfu else ""))
             rows.append(row)
     return rows
 
@@ -347,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", action="store_true", help="sensor MetaMAE (2nd order) at 64/256/1024 tokens")
     parser.add_argument("--scaling-batches", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--compile", action="store_true", help="torch.compile the project's encoder (warm-up pays the compile)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak TFLOP/s for the MFU (default: the dense bf16 peak of a known GPU)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     device = torch.device(args.device or default_device())
@@ -360,12 +395,13 @@ def main(argv: list[str] | None = None) -> int:
         for tokens in (64, 256, 1024):
             for batch in args.scaling_batches:
                 row = bench_case("sensor", "metamae_2nd", batch, args.preset, device, args.warmup, args.repeats,
-                                 not args.no_memory, tokens, precision, args.compile)
+                                 not args.no_memory, tokens, precision, args.compile, args.peak_tflops)
                 log(f"tokens {tokens:5d} batch {batch:4d}: project {row.project_ms:8.0f} ms  reference {row.reference_ms:8.0f} ms")
                 rows.append(row)
     else:
         rows = run_benchmark(args.cases, args.models, args.batch_size, args.preset, device, args.warmup, args.repeats,
-                             not args.no_memory, precision=precision, compile=args.compile, log=log)
+                             not args.no_memory, precision=precision, compile=args.compile,
+                             peak_tflops=args.peak_tflops, log=log)
     print("\n" + format_rows(rows))
     if args.json:
         with open(args.json, "w") as f: json.dump([asdict(r) for r in rows], f, indent=2)

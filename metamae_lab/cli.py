@@ -17,12 +17,12 @@ from .probe import FEATURE_KINDS, PROBE_METHODS, probe_run
 from .train import CheckpointError, NonFiniteLossError, RunConfig, TrainConfig, pretrain
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'OneLineErrorParser', 'cmd_datasets', 'cmd_pretrain', 'cmd_probe', 'cmd_bench', 'cmd_experiment',
-           'build_parser', 'main']
+__all__ = ['USER_ERRORS', 'EXIT_USAGE', 'EXIT_FAILED', 'EXIT_DIVERGED', 'EXIT_INTERRUPTED', 'OneLineErrorParser', 'cmd_datasets',
+           'cmd_pretrain', 'cmd_probe', 'cmd_bench', 'cmd_experiment', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #7f087e62
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, DatasetUnavailable, CheckpointError,
-               NonFiniteLossError)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, DatasetUnavailable, CheckpointError)
+EXIT_USAGE, EXIT_FAILED, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 3, 130  # bad input; a failed experiment; too many NaN steps; a stop signal
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -120,7 +120,7 @@ def cmd_experiment(args) -> int:
                  force=args.force, log=lambda text: print(text, flush=True))
     except ExperimentFailed as e:
         print(f"metamae-lab: experiment failed: {_one_line(e)}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     return 0
 
 # %% ../nbs/07_cli.ipynb #5ad5489e
@@ -178,10 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"metamae-lab: error: {_one_line(e)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except NonFiniteLossError as e:
+        print(f"metamae-lab: diverged: {_one_line(e)}", file=sys.stderr)
+        return EXIT_DIVERGED
     except KeyboardInterrupt:
         print("metamae-lab: interrupted; the last checkpoint is kept", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 # %% ../nbs/07_cli.ipynb #bc1f6349
 #| eval: false

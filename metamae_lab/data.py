@@ -45,6 +45,38 @@ class ArrayDataset:
     norm_std: np.ndarray | None = None
     source: str = ""  # where the data came from, one line
 
+    def __post_init__(self):
+        "Refuse arrays that do not fit `spec`: a `ValueError` that names the split and the problem."
+        if not isinstance(self.spec, ModalitySpec): raise TypeError(f"spec must be a ModalitySpec, got {type(self.spec).__name__}")
+        for split in ("train", "test"):
+            x, y, lengths = (getattr(self, f"{a}_{split}") for a in ("x", "y", "lengths"))
+            if not isinstance(x, np.ndarray): raise TypeError(f"x_{split} must be a numpy array, got {type(x).__name__}")
+            if x.shape[1:] != self.spec.shape:
+                raise ValueError(f"x_{split} must have shape (N, {', '.join(map(str, self.spec.shape))}) for this "
+                                 f"{self.spec.kind} spec, got {x.shape}")
+            if split == "train" and len(x) == 0: raise ValueError("the train split is empty: a dataset needs samples to train on")
+            if self.spec.is_discrete:
+                if x.dtype.kind not in "iu": raise ValueError(f"x_{split} must hold integer token ids, got dtype {x.dtype}")
+                if x.size and (x.min() < 0 or x.max() >= self.spec.vocab_size):
+                    raise ValueError(f"x_{split} token ids must lie in [0, {self.spec.vocab_size}), got {x.min()}..{x.max()}")
+            elif x.dtype.kind != "f":
+                raise ValueError(f"x_{split} must hold floats for {self.spec.kind} data, got dtype {x.dtype}")
+            elif lengths is None and not np.isfinite(x).all():
+                raise ValueError(f"x_{split} holds NaN or inf values ({int((~np.isfinite(x)).sum())} of {x.size})")
+            if y is not None:
+                y = np.asarray(y)
+                if y.shape != (len(x),): raise ValueError(f"y_{split} must hold one label per sample, shape ({len(x)},), got {y.shape}")
+                if y.dtype.kind not in "iu": raise ValueError(f"y_{split} must hold integer class ids, got dtype {y.dtype}")
+                limit = len(self.class_names) or None
+                if y.size and (y.min() < 0 or (limit and y.max() >= limit)):
+                    raise ValueError(f"y_{split} class ids must lie in [0, {limit or 'C'}), got {y.min()}..{y.max()}")
+            if lengths is not None:
+                if not self.spec.variable_length: raise ValueError(f"lengths_{split} given, but the spec is fixed-length")
+                lengths = np.asarray(lengths)
+                if lengths.shape != (len(x),) or (lengths.size and (lengths.min() < 1 or lengths.max() > self.spec.shape[-1])):
+                    raise ValueError(f"lengths_{split} must hold one length in [1, {self.spec.shape[-1]}] per sample")
+        if (self.y_train is None) != (self.y_test is None): raise ValueError("label both splits or neither")
+
     @property
     def num_classes(self) -> int:
         "Number of classes (0 when unlabelled)."
@@ -236,8 +268,8 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     codes, class_names = _encode_labels(y, n) if y is not None else (None, [])
     real = x if lengths is None else x[np.broadcast_to(_time_mask(lengths, T).reshape(n, *[1] * (x.ndim - 2), T), x.shape)]
     if x.dtype.kind == "f" and not np.isfinite(real).all():
-        what = "real (unpadded) part of x" if lengths is not None else "x"
-        raise ValueError(f"the {what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})")
+        what = "the real (unpadded) part of x" if lengths is not None else "x"
+        raise ValueError(f"{what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})")
     vocab_size = 0
     if kind == "tokens":
         if x.dtype.kind == "f" and (real != np.round(real)).any():

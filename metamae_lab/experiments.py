@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['EXPERIMENTS_SUBDIR', 'RUNNER_PARAMETERS', 'README_BLOCK', 'experiments_folder', 'list_experiments',
-           'experiment_notebook', 'parse_value', 'declared_parameters', 'coerce_parameter', 'resolve_parameters',
-           'expand_grid', 'run_name', 'ExperimentFailed', 'ExperimentRun', 'reproduce_command', 'finished',
-           'run_experiment', 'run_grid', 'experiment_run', 'pretrained', 'show_figure', 'mean_std', 'format_mean_std',
-           'markdown_table', 'write_results', 'results_block', 'update_readme']
+__all__ = ['EXPERIMENTS_SUBDIR', 'PARAMETER_CHECKS', 'RUNNER_PARAMETERS', 'README_BLOCK', 'experiments_folder',
+           'list_experiments', 'experiment_notebook', 'parse_value', 'declared_parameters', 'coerce_parameter',
+           'resolve_parameters', 'expand_grid', 'run_name', 'ExperimentFailed', 'ExperimentRun', 'reproduce_command',
+           'finished', 'checked_parameters', 'run_experiment', 'run_grid', 'experiment_run', 'pretrained',
+           'show_figure', 'mean_std', 'format_mean_std', 'markdown_table', 'write_results', 'results_block',
+           'update_readme']
 
 # %% ../nbs/09_experiments.ipynb #55fab7c8
 EXPERIMENTS_SUBDIR = Path("nbs") / "experiments"
@@ -114,11 +115,55 @@ def coerce_parameter(name: str, value, default):
     return value
 
 
+def _each(check):
+    "A check of one value applied to a value or to every item of a list."
+    return lambda name, v: [check(f"{name}[{i}]", x) for i, x in enumerate(v)] if isinstance(v, list) else check(name, v)
+
+
+def _in_range(test, expected: str):
+    def check(name, v):
+        if not test(v): raise ValueError(f"parameter {name!r} must be {expected}, got {v!r}")
+    return check
+
+
+def _known_dataset(name, v):
+    from metamae_lab.data import DATASETS
+    if v not in DATASETS and not (v.endswith(".npz") and Path(v).is_file()):
+        raise ValueError(f"parameter {name!r}: unknown dataset {v!r}: expected one of {sorted(DATASETS)} or an existing .npz path")
+
+
+def _nonempty(name, v):
+    if isinstance(v, list) and not v: raise ValueError(f"parameter {name!r} needs at least one value, got []")
+
+
+# Parameters the experiment notebooks share, checked by meaning as well as by type, so that a value the notebook
+# would reject only after a kernel has started and models have trained is refused before anything runs.
+PARAMETER_CHECKS = {
+    "mask_ratio": _each(_in_range(lambda v: 0 < v < 1, "in (0, 1)")),
+    "ratios": _each(_in_range(lambda v: 0 < v < 1, "in (0, 1)")),
+    "inner_steps": _each(_in_range(lambda v: v >= 1, "an integer K >= 1")),
+    "steps": _in_range(lambda v: v >= 1, ">= 1"),
+    "seed": _in_range(lambda v: v >= 0, ">= 0"),
+    "seeds": _each(_in_range(lambda v: v >= 0, ">= 0")),
+    "inner_lr": _in_range(lambda v: v > 0, "> 0"),
+    "contrastive_weight": _in_range(lambda v: v >= 0, ">= 0"),
+    "s_ratio": _in_range(lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "eval_samples": _in_range(lambda v: v >= 2, ">= 2"),
+    "umap_samples": _in_range(lambda v: v >= 20, ">= 20"),
+    "methods": _each(_in_range(lambda v: v in ("mae", "metamae"), "'mae' or 'metamae'")),
+    "dataset": _known_dataset,
+}
+
+
 def resolve_parameters(defaults: dict, overrides: dict) -> dict:
-    "The notebook's defaults updated by `overrides`, each checked against its default; unknown names are refused."
+    "The notebook's defaults updated by `overrides`, each checked against its default and by meaning; unknown names are refused."
     unknown = sorted(set(overrides) - set(defaults))
     if unknown: raise ValueError(f"unknown parameter(s) {unknown}: this notebook takes {sorted(defaults)}")
-    return {**defaults, **{k: coerce_parameter(k, v, defaults[k]) for k, v in overrides.items()}}
+    resolved = {k: coerce_parameter(k, v, defaults[k]) for k, v in overrides.items()}
+    for k, v in resolved.items():
+        _nonempty(k, v)
+        if k in PARAMETER_CHECKS: PARAMETER_CHECKS[k](k, v)
+    return {**defaults, **resolved}
 
 # %% ../nbs/09_experiments.ipynb #9f10fda9
 def expand_grid(grid: dict[str, list]) -> list[dict]:
@@ -203,6 +248,16 @@ def finished(out_dir: Path, parameters: dict) -> bool:
     return saved.get("status") == "done" and saved.get("parameters") == parameters
 
 
+def checked_parameters(notebook: Path, overrides: dict) -> dict:
+    "The parameters one run of `notebook` gets, or a `ValueError` before anything runs."
+    reserved = sorted(set(overrides) & set(RUNNER_PARAMETERS))
+    if reserved: raise ValueError(f"{reserved} are set by the runner for each run: use --out and --name instead")
+    defaults = declared_parameters(notebook)
+    missing = [p for p in RUNNER_PARAMETERS if p not in defaults]
+    if missing: raise ValueError(f"{notebook} must declare {missing} in its parameters cell")
+    return resolve_parameters({k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}, overrides)
+
+
 def run_experiment(experiment: str | Path, overrides: dict | None = None, out_root: Path | str = "figures",
                    runs_root: Path | str = "runs/experiments", name: str | None = None, force: bool = False,
                    log=print) -> ExperimentRun:
@@ -210,13 +265,7 @@ def run_experiment(experiment: str | Path, overrides: dict | None = None, out_ro
     import papermill as pm
     notebook = experiment_notebook(experiment)
     exp_name, overrides = notebook.stem, dict(overrides or {})
-    reserved = sorted(set(overrides) & set(RUNNER_PARAMETERS))
-    if reserved: raise ValueError(f"{reserved} are set by the runner for each run: use --out and --name instead")
-    defaults = declared_parameters(notebook)
-    missing = [p for p in RUNNER_PARAMETERS if p not in defaults]
-    if missing: raise ValueError(f"{notebook} must declare {missing} in its parameters cell")
-    user_defaults = {k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}
-    parameters = resolve_parameters(user_defaults, overrides)
+    parameters = checked_parameters(notebook, overrides)
     name = name or run_name(overrides)
     if not re.fullmatch(r"[A-Za-z0-9._=-]+", name) or name in (".", ".."):
         raise ValueError(f"run name {name!r} must be letters, digits and . _ = - only")
@@ -261,6 +310,7 @@ def run_grid(experiment: str | Path, grid: dict[str, list] | None = None, name: 
     "Run every point of `grid` (name -> values); the points that fail are reported together at the end."
     points = expand_grid(grid or {})
     if name and len(points) > 1: raise ValueError(f"--name names one run, but the grid has {len(points)} points")
+    for point in points: checked_parameters(experiment_notebook(experiment), point)  # every point, before any runs
     done, failures = [], []
     for point in points:
         try:

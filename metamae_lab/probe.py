@@ -18,11 +18,11 @@ from sklearn.preprocessing import StandardScaler
 
 from .data import ArrayDataset, load_dataset
 from .model import MetaMAE, default_device
-from .train import RunConfig, load_model
+from .train import RunConfig, check_checkpoint_fits, load_model
 
 # %% auto #0
-__all__ = ['FEATURE_KINDS', 'PROBE_METHODS', 'extract_features', 'linear_probe', 'knn_probe', 'run_probe', 'random_init_like',
-           'probe_run']
+__all__ = ['FEATURE_KINDS', 'PROBE_METHODS', 'extract_features', 'check_probe_inputs', 'linear_probe', 'knn_probe', 'run_probe',
+           'random_init_like', 'probe_run']
 
 # %% ../nbs/06_probe.ipynb #76285c29
 FEATURE_KINDS = ("amortized", "adapted", "both")
@@ -49,8 +49,23 @@ def _scores(y_true, y_pred) -> dict:
     return {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
 
 
+def check_probe_inputs(train_x, train_y, test_x, test_y):
+    "A `ValueError` naming the problem unless both splits hold finite `(N, D)` features and integer class ids >= 0."
+    for split, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim != 2 or len(x) == 0: raise ValueError(f"{split} features must have shape (N, D) with N >= 1, got {x.shape}")
+        if y.shape != (len(x),): raise ValueError(f"{split} labels must have shape ({len(x)},), one per sample, got {y.shape}")
+        if y.dtype.kind not in "iu": raise ValueError(f"{split} labels must be integer class ids, got dtype {y.dtype}")
+        if y.min() < 0: raise ValueError(f"{split} labels must be class ids >= 0, got {y.min()}")
+        if not np.isfinite(x).all(): raise ValueError(f"{split} features hold NaN or inf values")
+    if np.asarray(train_x).shape[1] != np.asarray(test_x).shape[1]:
+        raise ValueError(f"train and test features differ in width: {np.asarray(train_x).shape[1]} vs {np.asarray(test_x).shape[1]}")
+    if len(np.unique(train_y)) < 2: raise ValueError("the train labels hold a single class: a probe needs at least 2")
+
+
 def linear_probe(train_x, train_y, test_x, test_y, max_iter: int = 2000, C: float = 1.0) -> dict:
     "Accuracy and macro-F1 of a logistic regression on standardised features."
+    check_probe_inputs(train_x, train_y, test_x, test_y)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=C))
     clf.fit(train_x, train_y)
     return _scores(test_y, clf.predict(test_x))
@@ -58,6 +73,7 @@ def linear_probe(train_x, train_y, test_x, test_y, max_iter: int = 2000, C: floa
 
 def knn_probe(train_x, train_y, test_x, test_y, k: int = 20) -> dict:
     "Accuracy and macro-F1 of a k-nearest-neighbour vote under cosine distance."
+    check_probe_inputs(train_x, train_y, test_x, test_y)
     clf = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), metric="cosine", weights="distance")
     clf.fit(train_x, train_y)
     return _scores(test_y, clf.predict(test_x))
@@ -88,6 +104,7 @@ def probe_run(run_dir: Path | str, features: str = "amortized", method: str = "l
     run_dir = Path(run_dir)
     model, run, state = load_model(run_dir, device=device or default_device())
     data = dataset or load_dataset(run.dataset, kind=run.kind, patch_size=run.patch_size)
+    check_checkpoint_fits(state, data.spec)  # another dataset than the run's must have the same modality
     result = {"run_dir": str(run_dir), "dataset": data.name, "method_model": run.model.method, "step": state["step"],
               "features": features, "probe": method,
               "pretrained": run_probe(model, data, features, method),

@@ -114,8 +114,7 @@ def prepare_batch(x: torch.Tensor, spec: ModalitySpec, lengths=None) -> Prepared
         if T > spec.shape[-1]: raise ValueError(f"length {T} exceeds the spec's longest length {spec.shape[-1]}")
         if T % p: raise ValueError(f"patch size {p} does not divide the input length {T}")
     elif tuple(x.shape[1:]) != spec.shape:
-        raise ValueError(f"expected samples of shape {spec.shape}, got {tuple(x.shape[1:])}; for images the patch "
-                         f"{spec.patch_size} must divide (H, W)")
+        raise ValueError(f"expected samples of shape {spec.shape} (the model's {spec.kind} spec), got {tuple(x.shape[1:])}")
     B = x.shape[0]
     if spec.kind == "tokens": return _prepare_tokens(x, spec, lengths)
     if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):

@@ -12,8 +12,10 @@ import random
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -27,10 +29,11 @@ from .data import ArrayDataset, load_dataset
 from .model import PRECISIONS, MetaMAE, autocast_context, default_device
 
 # %% auto #0
-__all__ = ['CHECKPOINT_PATTERN', 'STOP_SIGNALS', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor', 'CheckpointError',
-           'checkpoint_path', 'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint',
-           'load_model', 'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext',
-           'init_distributed', 'step_seed', 'NonFiniteLossError', 'resident_memory_mb', 'compile_encoder',
+__all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'STOP_SIGNALS', 'TrainConfig', 'RunConfig', 'make_optimizer', 'lr_factor',
+           'CheckpointError', 'checkpoint_path', 'list_checkpoints', 'save_checkpoint', 'load_checkpoint',
+           'run_config_of', 'check_checkpoint_fits', 'model_from_checkpoint', 'load_weights', 'load_model',
+           'batch_indices', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext', 'init_distributed',
+           'step_seed', 'NonFiniteLossError', 'non_finite_entries', 'resident_memory_mb', 'compile_encoder',
            'training_step', 'PretrainResult', 'pretrain']
 
 # %% ../nbs/05_train.ipynb #27260e72
@@ -150,25 +153,80 @@ def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
     return state
 
 
+ARCHITECTURE_FIELDS = ("method", "enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "mlp_ratio",
+                       "proj_dim", "proj_hidden_mult")  # the ModelConfig fields that decide the shapes of the weights
+
+
+def _differences(saved: dict, here: dict, names) -> str:
+    "'name: A in the checkpoint, B here' for each of `names` that differs."
+    return "; ".join(f"{n}: {saved.get(n)!r} in the checkpoint, {here.get(n)!r} here" for n in names
+                     if saved.get(n) != here.get(n))
+
+
+def run_config_of(state: dict) -> RunConfig:
+    "The `RunConfig` stored in a checkpoint, or a `CheckpointError` saying why it cannot be read."
+    try:
+        return RunConfig.from_dict(state["run_config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"the checkpoint's run configuration cannot be read: {e}") from e
+
+
+def _spec_of(state: dict) -> ModalitySpec:
+    try:
+        return ModalitySpec.from_dict(state["spec"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"the checkpoint's modality spec cannot be read: {e}") from e
+
+
+def check_checkpoint_fits(state: dict, spec: ModalitySpec | None = None, config: ModelConfig | None = None):
+    """A `CheckpointError` naming every difference when the checkpoint was trained on another modality (`spec`) or
+    has another architecture (`config`: a different preset or method), before any weight is touched."""
+    saved_spec, run = _spec_of(state), run_config_of(state)
+    if spec is not None and spec != saved_spec:
+        diff = _differences(saved_spec.to_dict(), spec.to_dict(), ("kind", "shape", "patch_size", "vocab_size", "pad_id",
+                                                                    "variable_length"))
+        raise CheckpointError(f"modality mismatch: the checkpoint was trained on {saved_spec.kind} data of shape "
+                              f"{saved_spec.shape}; {diff}")
+    if config is not None:
+        diff = _differences(run.model.to_dict(), config.to_dict(), ARCHITECTURE_FIELDS)
+        if diff: raise CheckpointError(f"architecture mismatch: the checkpoint is a {run.model.method} model of preset "
+                                       f"{run.preset!r}; {diff}")
+
+
 def model_from_checkpoint(state: dict, spec: ModalitySpec | None = None, device="cpu") -> MetaMAE:
     "Rebuild the model a checkpoint describes and load its weights; `spec`, if given, must match the checkpoint's."
-    saved_spec = ModalitySpec.from_dict(state["spec"])
-    if spec is not None and spec != saved_spec:
-        raise CheckpointError(f"checkpoint was trained on {saved_spec}, which does not match {spec}")
-    cfg = RunConfig.from_dict(state["run_config"]).model
-    model = MetaMAE(saved_spec, cfg)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"checkpoint weights do not fit a {cfg.method} model of this configuration: "
-                              f"{str(e).splitlines()[1] if len(str(e).splitlines()) > 1 else e}") from e
+    check_checkpoint_fits(state, spec)
+    model = MetaMAE(_spec_of(state), run_config_of(state).model)
+    _load_state(model, state)
     return model.to(device)
+
+
+def _load_state(model: MetaMAE, state: dict):
+    "Load the checkpoint's weights, reporting missing, unexpected and mis-shaped entries by name."
+    weights, own = state["model"], model.state_dict()
+    missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+    misfit = [f"{k} {tuple(weights[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or misfit:
+        parts = [f"{label} {names[:3]}{' ...' if len(names) > 3 else ''}" for label, names in
+                 (("missing", missing), ("unexpected", unexpected), ("shape differs:", misfit)) if names]
+        raise CheckpointError(f"the checkpoint's weights do not fit this model: {'; '.join(parts)}")
+    model.load_state_dict(weights)
+
+
+def load_weights(model: MetaMAE, checkpoint: Path | str | dict) -> MetaMAE:
+    """Load a checkpoint (file, run directory or loaded state) into an existing `model`. The modality and the
+    architecture must match; settings that leave the weights' shapes alone (mask ratio, inner lr, K) may differ."""
+    state = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    check_checkpoint_fits(state, model.spec, model.cfg)
+    _load_state(model, state)
+    return model
 
 
 def load_model(run_dir: Path | str, device="cpu") -> tuple[MetaMAE, RunConfig, dict]:
     "The model, run configuration and checkpoint of the latest checkpoint in `run_dir`."
     state = load_checkpoint(run_dir)
-    return model_from_checkpoint(state, device=device), RunConfig.from_dict(state["run_config"]), state
+    return model_from_checkpoint(state, device=device), run_config_of(state), state
 
 # %% ../nbs/05_train.ipynb #e88e13b9
 def batch_indices(step: int, num_samples: int, batch_size: int, seed: int) -> torch.Tensor:
@@ -273,6 +331,20 @@ def _stop_signals_as_interrupt() -> dict:
     return {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
 
 
+def non_finite_entries(*state_dicts: dict) -> list[str]:
+    "Names of the floating-point tensors holding NaN or inf, in model or optimizer state dicts (nested)."
+    bad = []
+    def visit(value, name):
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not torch.isfinite(value).all(): bad.append(name)
+        elif isinstance(value, dict):
+            for k, v in value.items(): visit(v, f"{name}.{k}" if name else str(k))
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value): visit(v, f"{name}[{i}]")
+    for sd in state_dicts: visit(sd, "")
+    return bad
+
+
 def resident_memory_mb() -> float | None:
     "This process's resident memory (Linux), logged with the metrics so that a leak shows over a long run."
     try:
@@ -307,11 +379,27 @@ def training_step(model: MetaMAE, optimizer: torch.optim.Optimizer, x: torch.Ten
     return out, grad_norm, taken
 
 
+def _write_atomically(path: Path, text: str):
+    "Write `text` to a temporary file beside `path`, then rename it over `path`: readers see old or new, never half."
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _metric_line(line: str) -> dict | None:
+    "One metrics.jsonl line, or None for a line cut short by a killed process."
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
+
+
 def _metrics_after_resume(path: Path, step: int):
-    "Keep the metrics lines up to `step`; a resumed run recomputes the rest."
+    "Keep the complete metrics lines up to `step`; a resumed run recomputes the rest."
     if not path.exists(): return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    kept = [line for line in path.read_text().splitlines() if (m := _metric_line(line)) and m["step"] <= step]
+    _write_atomically(path, "".join(line + "\n" for line in kept))  # a kill mid-rewrite leaves the old log
 
 
 def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool):
@@ -351,7 +439,7 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
     state = None
     if resume:
         state = load_checkpoint(out_dir)
-        run = RunConfig.from_dict(state["run_config"])
+        run = run_config_of(state)
     elif run is None:
         raise ValueError("a new run needs a RunConfig")
     if steps is not None: run.train = TrainConfig(**{**asdict(run.train), "steps": steps})
@@ -372,8 +460,8 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, tc))
     start = 0
     if state is not None:
-        model_from_checkpoint(state, spec=data.spec)  # a clear error if the data no longer matches the run
-        model.load_state_dict(state["model"])
+        check_checkpoint_fits(state, data.spec)  # a clear error if the data no longer matches the run
+        _load_state(model, state)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
@@ -381,7 +469,8 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
         _metrics_after_resume(out_dir / "metrics.jsonl", start)
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "run_config.json").write_text(json.dumps(run.to_dict(), indent=2))
+        for stale in out_dir.glob(".checkpoint_*.tmp"): stale.unlink()  # a write cut short by a killed process
+        _write_atomically(out_dir / "run_config.json", json.dumps(run.to_dict(), indent=2))
     x_all = torch.as_tensor(x_train)
     len_all = None if len_train is None else torch.as_tensor(len_train)
     writer = _tensorboard(out_dir) if ctx.is_main else None
@@ -394,6 +483,12 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
 
     def checkpoint(step):
         if not ctx.is_main: return
+        bad = non_finite_entries(model.state_dict(), optimizer.state_dict()["state"])
+        if bad:  # never write a NaN: the checkpoints already on disk stay the last good ones
+            last = list_checkpoints(out_dir)
+            raise NonFiniteLossError(f"the weights hold NaN or inf at step {step} ({', '.join(bad[:3])}"
+                                     f"{' ...' if len(bad) > 3 else ''}): no checkpoint written; the last good one is "
+                                     f"{last[-1] if last else 'none'}")
         save_checkpoint(out_dir, {"run_config": run.to_dict(), "spec": data.spec.to_dict(), "model": model.state_dict(),
                                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                   "rng": rng_state(), "step": step, "dataset_name": data.name}, tc.keep_last)
@@ -415,10 +510,21 @@ def pretrain(run: RunConfig | None, out_dir: Path | str, resume: bool = False, o
                 out, grad_norm, taken = training_step(trained, optimizer, x, lengths, tc.grad_clip, device, tc.precision)
                 if not taken:
                     skipped, in_a_row = skipped + 1, in_a_row + 1
+                    if ctx.is_main:
+                        what = (f"loss {out.loss.item():.4g}" if not torch.isfinite(out.loss.detach())
+                                else f"gradient norm {grad_norm.item():.4g}")
+                        tqdm.write(f"step {step + 1}: non-finite {what}; step skipped ({in_a_row} in a row, {skipped} "
+                                   f"in all)", file=sys.stderr)
                     if in_a_row >= tc.max_nonfinite:
-                        raise NonFiniteLossError(f"{in_a_row} non-finite losses or gradients in a row at step {step}: "
-                                                 f"stopping; the last good checkpoint is kept in {out_dir}")
-                    scheduler.step()
+                        last = list_checkpoints(out_dir)
+                        raise NonFiniteLossError(
+                            f"{in_a_row} non-finite losses or gradients in a row (steps {step + 2 - in_a_row} to "
+                            f"{step + 1}; max_nonfinite={tc.max_nonfinite}): training stopped. The last good checkpoint "
+                            f"is {last[-1] if last else 'none (none was written yet)'}; lower the lr or check the data, "
+                            f"then --resume")
+                    with warnings.catch_warnings():  # the schedule moves on over a skipped step, by design
+                        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                        scheduler.step()
                     completed = step + 1
                     continue
                 in_a_row = 0

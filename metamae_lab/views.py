@@ -267,6 +267,13 @@ def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
         widget.layout = fig.layout
 
 
+def _check_count(value, name: str, minimum: int = 1) -> int:
+    "`value` if it is an integer >= `minimum`, else a `ValueError` naming `name`."
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
 def _batch(data: ArrayDataset, split: str, n: int):
     x, y, lengths = data.split(split)
     n = min(n, len(x))
@@ -307,8 +314,10 @@ class ReconstructionExplorer(_App):
 
     def __init__(self, model_or_run, dataset=None, split: str = "test", n_samples: int = 16, max_steps: int = 8,
                  vocab: list[str] | None = None):
+        _check_count(n_samples, "n_samples")
+        _check_count(max_steps, "max_steps")
+        self.model, self.data = resolve_model_and_data(model_or_run, dataset)  # refuse bad input before any widget exists
         super().__init__()
-        self.model, self.data = resolve_model_and_data(model_or_run, dataset)
         self.x, _, self.lengths = _batch(self.data, split, n_samples)
         self.vocab, self._cache = vocab, {}
         cfg, spec = self.model.cfg, self.model.spec
@@ -399,8 +408,8 @@ class MaskingRatioSweep(_App):
     cache: dict = {}  # shared by every sweep in the process: (run, split, samples, ratio, seed, K, what) -> value
 
     def __init__(self, model_or_run, dataset=None, run_key: str | None = None):
-        super().__init__()
         self.model, self.data = resolve_model_and_data(model_or_run, dataset)
+        super().__init__()
         self.run_key = run_key or (str(Path(model_or_run).resolve()) if isinstance(model_or_run, (str, Path)) else f"model-{id(self.model)}")
         self.ratio_range = widgets.FloatRangeSlider(value=(0.1, 0.9), min=0.05, max=0.95, step=0.05, description="ratios")
         self.ratio_step = widgets.BoundedFloatText(0.1, min=0.01, max=0.5, step=0.01, description="step")
@@ -497,6 +506,9 @@ def displacement_by_class(z: np.ndarray, z_adapted: np.ndarray, labels: np.ndarr
 def umap_figure(emb_z, emb_z_adapted, labels, class_names=None, show_z: bool = True, show_z_adapted: bool = True,
                 show_lines: bool = True, displacement: dict | None = None, title: str = "") -> go.Figure:
     "Scatter of the embedded Z (circles) and Z* (crosses) by class, pair lines, and displacement bars."
+    labels = np.asarray(labels)
+    if not len(emb_z) == len(emb_z_adapted) == len(labels):
+        raise ValueError(f"Z, Z* and labels must have one row each per sample, got {len(emb_z)}, {len(emb_z_adapted)}, {len(labels)}")
     classes = np.unique(labels)
     names = [class_names[c] if class_names and c < len(class_names) else str(c) for c in classes]
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -528,12 +540,13 @@ class LatentUMAP(_App):
 
     def __init__(self, model_or_run, dataset=None, split: str = "test", run_key: str | None = None,
                  max_points: int = 2000):
-        super().__init__()
         self.model, self.data = resolve_model_and_data(model_or_run, dataset)
         if self.data.y_test is None: raise ValueError(f"dataset {self.data.name!r} has no labels to colour by")
+        super().__init__()
         self.run_key = run_key or (str(Path(model_or_run).resolve()) if isinstance(model_or_run, (str, Path)) else f"model-{id(self.model)}")
-        self.split, self.max_points = split, max_points
+        self.split, self.max_points = split, _check_count(max_points, "max_points", minimum=20)
         n_split = len(self.data.split(split)[0])
+        if n_split < 20: raise ValueError(f"the {split} split of {self.data.name!r} has {n_split} samples: a UMAP needs at least 20")
         self.n = widgets.IntSlider(min(500, n_split), 20, n_split, step=10, description="samples", continuous_update=False)
         self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed")
         self.show_z = widgets.Checkbox(True, description="Z (amortized)")

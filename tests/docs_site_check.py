@@ -53,6 +53,7 @@ def pages() -> list[Path]:
 def test_site_was_built():
     assert (SITE / "index.html").is_file(), f"no site in {SITE}: run `make docs` first"
     for page in ["api/03_model.html", "api/09_experiments.html", "guides/10_views.html", "guides/11_own_data.html",
+                 "guides/13_faults.html",
                  *(f"experiments/{e}.html" for e in EXPERIMENTS)]:
         assert (SITE / page).is_file(), f"{page} is missing from the site"
 
@@ -102,6 +103,15 @@ def test_experiment_reports_hold_their_tables():
     assert "<table" in text and "±" in text
     text = (SITE / "experiments/mask_ratio_sweep.html").read_text()
     assert "<table" in text and "mask ratio" in text
+
+
+def test_fault_report_holds_its_tables():
+    text = (SITE / "guides/13_faults.html").read_text()
+    assert text.count("<table") >= 2, "the fault page needs the bad-input table and the fault report"
+    for row in ("SIGKILL during training", "a crafted pickle", "non-finite losses in a row", "a long run",
+                "metamae-lab experiment", "checkpoint of another preset"):
+        assert row in text, f"the fault report lacks the row {row!r}"
+    assert "**no**" not in text and ">no<" not in text  # every tried input ended as expected
 
 
 @pytest.fixture(scope="module")

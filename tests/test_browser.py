@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -69,6 +70,9 @@ def jupyterlab(tmp_path):
 def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
     from playwright.sync_api import sync_playwright
     url, token = jupyterlab
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the server answers only to the token
+        urllib.request.urlopen(f"{url}/api/contents", timeout=5)
+    assert refused.value.code == 403
     SHOTS.mkdir(parents=True, exist_ok=True)
     errors = []
     with sync_playwright() as p:

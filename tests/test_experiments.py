@@ -87,11 +87,20 @@ def test_a_grid_runs_every_point_and_skips_finished_ones(tmp_path):
 
 
 def test_a_failing_cell_gives_exit_code_1_with_its_error(tmp_path):
-    done = experiment(tmp_path, "ablation", "-p", "dataset", "no_such_dataset", "-p", "steps", "2")
+    nb = tmp_path / "fragile.ipynb"
+    write_notebook(nb, "threshold = 1\nout_dir = ''\nruns_dir = ''",
+                   "if threshold > 0: raise ValueError(f'diverged above threshold {threshold}')")
+    done = experiment(tmp_path, str(nb), "-p", "threshold", "3")
     assert done.returncode == 1
-    assert "raised ValueError" in done.stderr and "no_such_dataset" in done.stderr
+    assert "raised ValueError" in done.stderr and "diverged above threshold 3" in done.stderr
     assert done.stderr.strip().count("\n") == 0  # one line
-    assert list((tmp_path / "figures" / "ablation").glob("*/ablation.ipynb"))  # the failed record is kept
+    assert list((tmp_path / "figures" / "fragile").glob("*/fragile.ipynb"))  # the failed record is kept
+
+
+def test_a_bad_value_in_any_grid_point_stops_the_grid_before_it_starts(tmp_path):
+    done = experiment(tmp_path, "ablation", "-p", "mask_ratio", "0.5", "1.0", "-p", "steps", "2")
+    assert done.returncode == 2 and "'mask_ratio' must be in (0, 1), got 1.0" in done.stderr, done.stderr
+    assert not (tmp_path / "figures").exists()  # not even the valid first point ran
 
 
 def test_parameters_are_data_never_code(tmp_path):

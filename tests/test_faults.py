@@ -1,5 +1,7 @@
-"""Faults injected from outside: stop signals during training, a long soak run, and random shapes into the model."""
+"""Faults injected: every bad input of the catalogue, stop signals and SIGKILL during training, non-finite losses, a
+long soak run, and random shapes into the model."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -11,8 +13,9 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from metamae_lab.config import ModalitySpec, preset_config
+from metamae_lab.faults import Scratch, bad_input_cases, inject_faults, try_bad_input
 from metamae_lab.model import MetaMAE
-from metamae_lab.train import RunConfig, TrainConfig, list_checkpoints, load_checkpoint, pretrain
+from metamae_lab.train import NonFiniteLossError, RunConfig, TrainConfig, list_checkpoints, load_checkpoint, pretrain
 
 
 @pytest.mark.slow
@@ -79,3 +82,139 @@ def test_model_runs_or_raises_a_clear_error(kind, channels, size, patch, batch_c
         return
     assert torch.isfinite(out.loss)
     out.loss.backward()
+
+
+# ---- SIGKILL at random points, a checkpoint write included, then --resume ----
+
+KILL_RUN = ["--steps", "600", "--batch-size", "16", "--log-every", "5", "--ckpt-every", "1", "--keep-last", "2", "--quiet"]
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: the killed and the straight runs add in the same order
+
+
+def _cli(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "metamae_lab.cli", "pretrain", *map(str, args)], env=SUBPROCESS_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _latest_step(run_dir) -> int:
+    found = list_checkpoints(run_dir)
+    return int(found[-1].stem.split("_")[1]) if found else 0
+
+
+def _kill_when(proc, run_dir, after_step: int, during_write: bool, delay: float) -> str:
+    "SIGKILL `proc` once it has checkpointed past `after_step`: `delay` s later, or as soon as a checkpoint write is seen."
+    deadline = time.time() + 120
+    while _latest_step(run_dir) <= after_step:
+        if proc.poll() is not None: return "finished"
+        assert time.time() < deadline, "training made no progress"
+        time.sleep(0.01)
+    if during_write:
+        while not any(p.name.startswith(".checkpoint_") for p in os.scandir(run_dir)):
+            if proc.poll() is not None: return "finished"
+    else:
+        time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return "killed"
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path):
+    import random
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    ref = _cli(*KILL_RUN, "--out", straight)
+    assert ref.wait(timeout=300) == 0, ref.stderr.read()
+    rng = random.Random(7)
+    plan = [(False, rng.uniform(0.05, 0.8)) for _ in range(3)] + [(True, 0.0)] * 3  # 3 at random times, 3 during writes
+    outcomes, cut_writes = [], 0
+    for i, (during_write, delay) in enumerate(plan):
+        start = _latest_step(killed)
+        proc = _cli(*KILL_RUN, "--out", killed) if i == 0 else _cli("--out", killed, "--resume", "--quiet")
+        outcomes.append(_kill_when(proc, killed, start, during_write, delay))
+        cut_writes += any(p.name.startswith(".checkpoint_") for p in killed.iterdir())
+        for path in list_checkpoints(killed):  # whatever the kill cut short, every complete checkpoint loads
+            state = load_checkpoint(path)
+            assert state["step"] == int(path.stem.split("_")[1])
+            assert all(torch.isfinite(w).all() for w in state["model"].values())
+    assert outcomes.count("killed") >= 5, outcomes
+    assert cut_writes >= 1, "no kill landed inside a checkpoint write"
+    proc = _cli("--out", killed, "--resume", "--quiet")
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    assert not [p for p in killed.iterdir() if p.name.endswith(".tmp")]  # the cut writes were cleared on resume
+    a, b = load_checkpoint(straight), load_checkpoint(killed)
+    assert a["step"] == b["step"] == 600
+    for name in a["model"]:  # nothing lost: bit for bit the weights of the run that was never killed
+        assert torch.equal(a["model"][name], b["model"][name]), name
+    keys = ("step", "loss", "recon_loss", "contrastive_loss", "grad_norm", "lr")
+    lines = lambda d: [{k: m[k] for k in keys} for m in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())]
+    assert lines(straight) == lines(killed)
+
+
+# ---- non-finite losses and gradients ----
+
+def _nan_run(**train):
+    return RunConfig(dataset="digits", model=preset_config("tiny", mask_ratio=0.75),
+                     train=TrainConfig(**{"steps": 20, "batch_size": 16, "lr": 1e-3, "warmup_steps": 2, "log_every": 5,
+                                          "ckpt_every": 5, **train}))
+
+
+def _all_finite(run_dir) -> bool:
+    from metamae_lab.train import non_finite_entries
+    return all(not non_finite_entries(load_checkpoint(p)["model"], load_checkpoint(p)["optimizer"]["state"])
+               for p in list_checkpoints(run_dir))
+
+
+@pytest.mark.parametrize("fault", ["nan", "inf", "nan_grad"])
+def test_an_isolated_non_finite_step_is_skipped_and_counted(tmp_path, capsys, fault):
+    with inject_faults({3: fault, 4: fault, 11: fault}):
+        result = pretrain(_nan_run(), tmp_path / "r", progress=False)
+    assert result.step == 20 and result.skipped_steps == 3
+    logged = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["skipped_steps"] for m in logged] == [2, 2, 3, 3]
+    assert all(math.isfinite(m["loss"]) for m in logged)
+    assert _all_finite(tmp_path / "r")
+    assert "step 3: non-finite" in capsys.readouterr().err
+
+
+def test_non_finite_steps_in_a_row_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path):
+    with inject_faults(from_step=12, from_fault="inf"), \
+         pytest.raises(NonFiniteLossError, match=r"3 non-finite losses or gradients in a row \(steps 12 to 14"):
+        pretrain(_nan_run(max_nonfinite=3), tmp_path / "r", progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path / "r")][-1] == "checkpoint_00000010.pt"
+    assert _all_finite(tmp_path / "r")
+    # the fault is gone: the run resumes from the last good checkpoint
+    assert pretrain(None, tmp_path / "r", resume=True, progress=False).step == 20
+
+
+def test_nan_weights_are_never_written_into_a_checkpoint(tmp_path):
+    # the weights turn NaN, then Ctrl-C asks for a checkpoint
+    with inject_faults({7: "nan_weights", 8: "interrupt"}), \
+         pytest.raises(NonFiniteLossError, match="no checkpoint written; the last good one is .*checkpoint_00000005.pt"):
+        pretrain(_nan_run(), tmp_path / "r", progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["checkpoint_00000005.pt"] and _all_finite(tmp_path / "r")
+
+
+def test_the_cli_reports_a_diverged_run_in_one_line_with_exit_code_3(tmp_path, capsys):
+    from metamae_lab.cli import main
+    with inject_faults(from_step=1, from_fault="nan"):
+        code = main(["pretrain", "--steps", "10", "--batch-size", "16", "--max-nonfinite", "2", "--out", str(tmp_path / "r"),
+                     "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and err[-1].startswith("metamae-lab: diverged: 2 non-finite losses") and "Traceback" not in "".join(err)
+    assert "none (none was written yet)" in err[-1] and not list_checkpoints(tmp_path / "r")
+
+
+# ---- the catalogue of bad input (nbs/13_faults.ipynb), one test per row ----
+
+CASES = bad_input_cases()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return Scratch(tmp_path_factory.mktemp("bad_input"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.entry_point}: {c.fault}: {c.tried}" for c in CASES])
+def test_bad_input_is_refused_clearly(case, scratch):
+    outcome = try_bad_input(case, scratch)
+    assert outcome.ok, f"{case.entry_point} / {case.fault}: {outcome.outcome} (expected {case.expect!r})"
+    assert not scratch.path("code_ran").exists() and not scratch.path("figures").exists()  # nothing ran, nothing written

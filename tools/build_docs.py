@@ -27,7 +27,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GUIDES = {"10_views", "11_own_data"}  # every other library notebook is API reference
+GUIDES = {"10_views", "11_own_data", "13_faults"}  # every other library notebook is API reference
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
