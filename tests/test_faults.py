@@ -56,29 +56,36 @@ def test_soak_2000_steps_memory_stays_flat_and_checkpoints_rotate(tmp_path):
     assert not list((tmp_path / "soak").glob(".*.tmp"))  # no temporary files left behind
 
 
-KINDS = st.sampled_from(["image", "sequence"])
+KINDS = st.sampled_from(["image", "sequence", "tabular", "tokens"])
+CLEAR_WORDS = ("channels", "empty", "mask_ratio", "inner steps", "tokens", "token ids", "shape", "integer ids")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=KINDS, channels=st.integers(1, 3), size=st.integers(1, 12), patch=st.integers(1, 6),
        batch_channels=st.integers(1, 3), batch_size=st.integers(0, 3), mask_ratio=st.floats(-0.5, 1.5),
-       inner_steps=st.integers(-1, 2))
+       inner_steps=st.integers(-1, 2), vocab=st.integers(2, 6), id_shift=st.integers(-1, 1),
+       batch_size_delta=st.integers(-1, 1))
 def test_model_runs_or_raises_a_clear_error(kind, channels, size, patch, batch_channels, batch_size, mask_ratio,
-                                            inner_steps):
-    "Random shapes, patch sizes, mask ratios and K: either a forward and backward pass, or a ValueError/TypeError."
-    shape = (channels, size, size) if kind == "image" else (channels, size)
+                                            inner_steps, vocab, id_shift, batch_size_delta):
+    """Random kinds, shapes, patch sizes, mask ratios, K, vocabularies and token ids: either a forward and backward
+    pass with a finite loss, or a ValueError/TypeError that names the problem; never another exception."""
+    shape = {"image": (channels, size, size), "sequence": (channels, size)}.get(kind, (size,))
     try:
-        spec = ModalitySpec(kind, shape, patch)
+        spec = ModalitySpec(kind, shape, 1 if kind == "tokens" else patch, vocab_size=vocab if kind == "tokens" else 0)
     except ValueError as e:
-        assert "patch size" in str(e) or "patch_size" in str(e)
+        assert "patch size" in str(e) or "patch_size" in str(e), e
         return
     model = MetaMAE(spec, preset_config("tiny", dropout=0.0))
-    x = torch.randn(batch_size, batch_channels, *shape[1:])
+    if kind == "tokens":  # ids from -1 to vocab: some batches hold an id out of range
+        x = torch.randint(0, vocab, (batch_size, size)) + (id_shift if batch_size else 0)
+    elif kind == "tabular":  # a feature count off by one now and then
+        x = torch.randn(batch_size, max(1, size + batch_size_delta))
+    else:
+        x = torch.randn(batch_size, batch_channels, *shape[1:])
     try:
         out = model(x, mask_ratio=mask_ratio, inner_steps=inner_steps)
     except (ValueError, TypeError) as e:
-        message = str(e)
-        assert any(word in message for word in ("channels", "empty", "mask_ratio", "inner steps", "tokens")), message
+        assert any(word in str(e) for word in CLEAR_WORDS), e
         return
     assert torch.isfinite(out.loss)
     out.loss.backward()
