@@ -22,8 +22,8 @@ from .config import ModalitySpec, preset_config
 from .model import MetaMAE
 
 # %% auto #0
-__all__ = ['NON_FINITE_FAULTS', 'SEQUENCE', 'TOKENS', 'inject_faults', 'BadInput', 'FaultOutcome', 'Scratch', 'run_cli',
-           'bad_input_cases', 'try_bad_input', 'try_all', 'markdown_table']
+__all__ = ['NON_FINITE_FAULTS', 'SEQUENCE', 'TOKENS', 'inject_faults', 'finite_checkpoints', 'BadInput', 'FaultOutcome',
+           'Scratch', 'run_cli', 'bad_input_cases', 'try_bad_input', 'try_all', 'markdown_table']
 
 # %% ../nbs/13_faults.ipynb #715a6ed3
 NON_FINITE_FAULTS = ("nan", "inf", "nan_grad", "nan_weights", "interrupt")
@@ -65,6 +65,14 @@ def inject_faults(plan: dict[int, str] | None = None, from_step: int | None = No
         yield calls
     finally:
         MetaMAE.forward = clean
+
+
+def finite_checkpoints(run_dir: Path | str) -> bool:
+    "True when `run_dir` holds checkpoints and none has a NaN or inf in its weights or optimizer state."
+    from metamae_lab.train import list_checkpoints, load_checkpoint, non_finite_entries
+    found = list_checkpoints(run_dir)
+    return bool(found) and all(not non_finite_entries(s["model"], s["optimizer"]["state"])
+                               for s in map(load_checkpoint, found))
 
 # %% ../nbs/13_faults.ipynb #81b1df8b
 @dataclass

@@ -13,7 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from metamae_lab.config import ModalitySpec, preset_config
-from metamae_lab.faults import Scratch, bad_input_cases, inject_faults, try_bad_input
+from metamae_lab.faults import Scratch, bad_input_cases, finite_checkpoints, inject_faults, try_bad_input
 from metamae_lab.model import MetaMAE
 from metamae_lab.train import NonFiniteLossError, RunConfig, TrainConfig, list_checkpoints, load_checkpoint, pretrain
 
@@ -164,12 +164,6 @@ def _nan_run(**train):
                                           "ckpt_every": 5, **train}))
 
 
-def _all_finite(run_dir) -> bool:
-    from metamae_lab.train import non_finite_entries
-    return all(not non_finite_entries(load_checkpoint(p)["model"], load_checkpoint(p)["optimizer"]["state"])
-               for p in list_checkpoints(run_dir))
-
-
 @pytest.mark.parametrize("fault", ["nan", "inf", "nan_grad"])
 def test_an_isolated_non_finite_step_is_skipped_and_counted(tmp_path, capsys, fault):
     with inject_faults({3: fault, 4: fault, 11: fault}):
@@ -178,7 +172,7 @@ def test_an_isolated_non_finite_step_is_skipped_and_counted(tmp_path, capsys, fa
     logged = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [m["skipped_steps"] for m in logged] == [2, 2, 3, 3]
     assert all(math.isfinite(m["loss"]) for m in logged)
-    assert _all_finite(tmp_path / "r")
+    assert finite_checkpoints(tmp_path / "r")
     assert "step 3: non-finite" in capsys.readouterr().err
 
 
@@ -187,7 +181,7 @@ def test_non_finite_steps_in_a_row_stop_the_run_and_keep_the_last_good_checkpoin
          pytest.raises(NonFiniteLossError, match=r"3 non-finite losses or gradients in a row \(steps 12 to 14"):
         pretrain(_nan_run(max_nonfinite=3), tmp_path / "r", progress=False)
     assert [p.name for p in list_checkpoints(tmp_path / "r")][-1] == "checkpoint_00000010.pt"
-    assert _all_finite(tmp_path / "r")
+    assert finite_checkpoints(tmp_path / "r")
     # the fault is gone: the run resumes from the last good checkpoint
     assert pretrain(None, tmp_path / "r", resume=True, progress=False).step == 20
 
@@ -197,7 +191,7 @@ def test_nan_weights_are_never_written_into_a_checkpoint(tmp_path):
     with inject_faults({7: "nan_weights", 8: "interrupt"}), \
          pytest.raises(NonFiniteLossError, match="no checkpoint written; the last good one is .*checkpoint_00000005.pt"):
         pretrain(_nan_run(), tmp_path / "r", progress=False)
-    assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["checkpoint_00000005.pt"] and _all_finite(tmp_path / "r")
+    assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["checkpoint_00000005.pt"] and finite_checkpoints(tmp_path / "r")
 
 
 def test_the_cli_reports_a_diverged_run_in_one_line_with_exit_code_3(tmp_path, capsys):
