@@ -36,7 +36,8 @@ class Refs(HTMLParser):
         if tag == "a" and attrs.get("name"): self.ids.add(attrs["name"])
         if tag == "a" and attrs.get("href"): self.links.append(attrs["href"])
         if tag in ("img", "script", "iframe") and attrs.get("src"): self.resources.append(attrs["src"])
-        if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""): self.resources.append(attrs["href"])
+        if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
+            self.resources.append(attrs["href"])
 
 
 @functools.cache
@@ -52,8 +53,8 @@ def pages() -> list[Path]:
 
 def test_site_was_built():
     assert (SITE / "index.html").is_file(), f"no site in {SITE}: run `make docs` first"
-    for page in ["api/03_model.html", "api/09_experiments.html", "guides/10_views.html", "guides/11_own_data.html",
-                 "guides/13_faults.html",
+    for page in ["api/03_model.html", "api/12_experiments.html", "guides/11_views.html", "guides/17_own_data.html",
+                 "guides/16_faults.html",
                  *(f"experiments/{e}.html" for e in EXPERIMENTS)]:
         assert (SITE / page).is_file(), f"{page} is missing from the site"
 
@@ -92,13 +93,14 @@ def test_api_pages_have_rendered_signatures():
     text = (SITE / "api/03_model.html").read_text()
     assert "MetaMAE" in text and "inner_steps" in text  # show_doc rendered the class and its signature
     assert "#| " not in text  # nbdev directives are stripped
-    text = (SITE / "api/09_experiments.html").read_text()
+    text = (SITE / "api/12_experiments.html").read_text()
     assert "run_experiment" in text and "resolve_parameters" in text
 
 
 def test_experiment_reports_hold_their_tables():
     text = (SITE / "experiments/ablation.html").read_text()
-    for variant in ("MAE", "+ inner loop (first order)", "+ second order", "+ task contrastive", "K=2", "K=3", "s_ratio=0"):
+    for variant in ("MAE", "+ inner loop (first order)", "+ second order", "+ task contrastive",
+                    "K=2", "K=3", "s_ratio=0"):
         assert variant in text, f"the ablation report lacks the row {variant!r}"
     assert "<table" in text and "±" in text
     text = (SITE / "experiments/mask_ratio_sweep.html").read_text()
@@ -106,7 +108,7 @@ def test_experiment_reports_hold_their_tables():
 
 
 def test_fault_report_holds_its_tables():
-    text = (SITE / "guides/13_faults.html").read_text()
+    text = (SITE / "guides/16_faults.html").read_text()
     assert text.count("<table") >= 2, "the fault page needs the bad-input table and the fault report"
     for row in ("SIGKILL during training", "a crafted pickle", "non-finite losses in a row", "a long run",
                 "metamae-lab experiment", "checkpoint of another preset"):
@@ -131,8 +133,9 @@ def browser():
     if CHROMIUM is None: pytest.fail("the docs check needs Debian chromium (make setup installs it)")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                                               "--disable-background-networking", "--no-first-run"])
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                    "--disable-background-networking", "--no-first-run"])
         yield b
         b.close()
 
@@ -153,7 +156,8 @@ def test_page_renders_in_chromium(server, browser, page_path, heading):
     page.goto(f"{server}/{page_path}", wait_until="load")
     page.wait_for_load_state("networkidle")
     assert heading in page.locator("h1").first.inner_text()
-    images = page.eval_on_selector_all("article img", "els => els.map(e => [e.getAttribute('src').slice(0, 80), e.complete && e.naturalWidth > 0])")
+    images = page.eval_on_selector_all("article img", "els => els.map(e => [e.getAttribute('src').slice(0, 80), "
+                                                      "e.complete && e.naturalWidth > 0])")
     broken = [src for src, ok in images if not ok]
     assert not broken, f"{page_path}: images that did not load: {broken}"
     if page_path.startswith("experiments/") or page_path == "index.html":
@@ -161,5 +165,6 @@ def test_page_renders_in_chromium(server, browser, page_path, heading):
     assert not failed, f"{page_path}: failed requests {failed}"
     assert not errors, f"{page_path}: console errors {errors}"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{re.sub(r'[^a-z0-9]+', '_', page_path.removesuffix('.html'))}.png"), full_page=False)
+    page.screenshot(path=str(SHOTS / f"{re.sub(r'[^a-z0-9]+', '_', page_path.removesuffix('.html'))}.png"),
+                    full_page=False)
     page.close()

@@ -1,7 +1,14 @@
-"Small specs and batches for every modality, shared by the tests."
+"Shared by the tests and the fault page: small specs and batches for every modality, scratch runs, CLI calls."
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
 import torch
 
-from metamae_lab.config import ModalitySpec
+from metamae_lab.config import ModalitySpec, run_config
 
 SPECS = {
     "image_rgb_rect": ModalitySpec("image", (3, 8, 12), (2, 4)),
@@ -28,3 +35,36 @@ def make_batch(name: str, batch_size: int = 4, seed: int = 0):
         lengths = torch.tensor([T] + [max(2, T - 7 * (i + 1)) for i in range(batch_size - 1)])
         return x, lengths
     return x, None
+
+
+class Scratch:
+    "A folder for the files a test writes, and small runs trained once on demand."
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._runs = {}
+
+    def path(self, name: str) -> Path: return self.root / name
+
+    def npz(self, name: str, **arrays) -> Path:
+        path = self.path(f"{name}.npz")
+        np.savez(path, **arrays)
+        return path
+
+    def run(self, method: str = "metamae") -> Path:
+        "A tiny run of 4 steps on the digits."
+        if method not in self._runs:
+            from metamae_lab.train import pretrain
+            run = run_config("tiny", dataset="digits", method=method, steps=4, batch_size=16, log_every=2, ckpt_every=2)
+            self._runs[method] = pretrain(run, self.path(f"run_{method}"), progress=False).run_dir
+        return self._runs[method]
+
+
+def run_cli(argv: list) -> tuple[int, str, str]:
+    "Exit code, stdout and stderr of `metamae-lab ARGV`, run in this process."
+    from metamae_lab.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stderr(err), redirect_stdout(out):
+        try: code = main([str(a) for a in argv])
+        except SystemExit as e: code = e.code  # usage errors
+    return code, out.getvalue(), err.getvalue()

@@ -40,7 +40,8 @@ def test_pretrain_and_probe_happy_path(trained_run):
     code, out, err = run_cli("probe", "--run", trained_run, "--features", "both", "--method", "knn")
     assert code == 0, err
     result = json.loads(out)
-    assert set(result["pretrained"]) == {"accuracy", "macro_f1"} and set(result["random_init"]) == {"accuracy", "macro_f1"}
+    assert (set(result["pretrained"]) == {"accuracy", "macro_f1"}
+            and set(result["random_init"]) == {"accuracy", "macro_f1"})
     assert (trained_run / "probe_both_knn.json").exists()
     code, out, err = run_cli("pretrain", "--out", trained_run, "--resume", "--steps", 9, "--quiet")
     assert code == 0 and json.loads(out)["step"] == 9, err
@@ -50,16 +51,17 @@ ERRORS = [
     (("pretrain", "--dataset", "no_such_set", "--out", "{tmp}/a", "--quiet"), ["no_such_set"]),
     (("pretrain", "--dataset", "{tmp}/missing.npz", "--out", "{tmp}/b", "--quiet"), ["missing.npz"]),
     (("pretrain", "--mask-ratio", "1.5", "--out", "{tmp}/c", "--quiet"), ["mask_ratio"]),
-    (("pretrain", "--inner-steps", "0", "--out", "{tmp}/d", "--quiet"), ["K >= 1"]),
-    (("pretrain", "--batch-size", "100000", "--steps", "1", "--out", "{tmp}/e", "--quiet"), ["larger than the training split"]),
+    (("pretrain", "--inner-steps", "0", "--out", "{tmp}/d", "--quiet"), ["inner_steps must be a positive integer"]),
+    (("pretrain", "--batch-size", "100000", "--steps", "1", "--out", "{tmp}/e", "--quiet"),
+     ["larger than the training split"]),
     (("pretrain", "--out", "{tmp}/f", "--resume", "--quiet"), ["no checkpoint"]),
     (("pretrain", "--steps", "abc", "--out", "{tmp}/g"), ["invalid int value"]),
     (("pretrain", "--no-such-flag", "--out", "{tmp}/h"), ["unrecognized arguments"]),
     (("pretrain",), ["--out"]),
-    (("pretrain", "--model", "vae", "--out", "{tmp}/i"), ["invalid choice"]),
-    (("pretrain", "--preset", "huge", "--out", "{tmp}/j"), ["invalid choice"]),
+    (("pretrain", "--model", "vae", "--out", "{tmp}/i"), ["method must be one of"]),
+    (("pretrain", "--preset", "huge", "--out", "{tmp}/j"), ["unknown preset 'huge'"]),
     (("probe", "--run", "{tmp}/nothing"), ["no checkpoint"]),
-    (("probe", "--run", "{tmp}/x", "--features", "pooled"), ["invalid choice"]),
+    (("probe", "--run", "{tmp}/x", "--features", "pooled"), ["features must be one of"]),
     (("frobnicate",), ["invalid choice"]),
     ((), ["required"]),
 ]
@@ -75,7 +77,7 @@ def test_existing_run_needs_resume_or_overwrite(trained_run):
     code, _, err = run_cli("pretrain", "--out", trained_run, "--steps", 3, "--quiet")
     assert_one_line_error(code, err, "--resume", "--overwrite")
     code, _, err = run_cli("pretrain", "--out", trained_run, "--resume", "--mask-ratio", 0.5, "--quiet")
-    assert_one_line_error(code, err, "only --steps")
+    assert_one_line_error(code, err, "only --steps may change", "mask_ratio: 0.5 given, 0.85 in the run")
 
 
 def test_corrupt_checkpoint(tmp_path, trained_run):
@@ -100,10 +102,12 @@ def test_bad_npz_inputs(tmp_path):
 def test_unavailable_dataset_says_how_to_install(tmp_path, monkeypatch):
     name = "splice"
     info = data_module.DATASETS[name]
-    def unavailable(*args, **kwargs): raise data_module.DatasetUnavailable(f"{name} needs its package: {info.install_hint}")
+    def unavailable(*args, **kwargs):
+        raise data_module.DatasetUnavailable(f"{name} needs its package: {info.install_hint}")
     monkeypatch.setattr(data_module, "load_dataset", unavailable)
+    monkeypatch.setattr(data_module, "load_run_data", unavailable)
     import metamae_lab.train as train_module
-    monkeypatch.setattr(train_module, "load_dataset", unavailable)
+    monkeypatch.setattr(train_module, "load_run_data", unavailable)
     code, _, err = run_cli("pretrain", "--dataset", name, "--out", tmp_path / "u", "--quiet")
     assert_one_line_error(code, err, info.install_hint)
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import metamae_lab.data as data
+from conftest import require
 from metamae_lab.config import ModalitySpec, preset_config
 from metamae_lab.data import (DATASETS, ArrayDataset, DatasetUnavailable, dataset_from_arrays, dataset_from_npz,
                               infer_patch_size, list_datasets, load_dataset)
@@ -26,7 +27,7 @@ def load_or_check_unavailable(name: str) -> ArrayDataset:
         assert listing[name]["available"] is False and listing[name]["install"] == info.install_hint
         with pytest.raises(DatasetUnavailable, match="Install it with") as e: load_dataset(name)
         assert info.install_hint in str(e.value)
-        pytest.skip(f"{name} is not installed here: {info.missing}")
+        require(False, f"dataset {name} ({info.missing})")
     return load_dataset(name)
 
 
@@ -51,7 +52,8 @@ def test_registered_dataset_loads_or_says_how_to_install(name):
     info, ds = DATASETS[name], load_or_check_unavailable(name)
     spec = ds.spec
     assert (ds.name, spec.kind, spec.shape, ds.num_classes) == (name, info.kind, info.shape, info.num_classes)
-    assert spec.patch_size == ModalitySpec(info.kind, info.shape, info.patch_size, vocab_size=spec.vocab_size).patch_size
+    assert spec.patch_size == ModalitySpec(info.kind, info.shape, info.patch_size,
+                                           vocab_size=spec.vocab_size).patch_size
     assert (len(ds.x_train), len(ds.x_test)) == SIZES[name]
     assert ds.source and len(ds.class_names) == ds.num_classes
     T = spec.shape[-1]
@@ -103,8 +105,10 @@ def test_a_batch_of_every_dataset_goes_through_the_model(name):
 
 
 def test_known_datasets_hold_what_they_should():
+    for name in DATASETS: require(DATASETS[name].available, f"dataset {name}")
     if DATASETS["digits"].available:
-        np.testing.assert_allclose(load_dataset("digits").denormalize(load_dataset("digits").x_train).max(), 16, atol=1e-3)
+        np.testing.assert_allclose(load_dataset("digits").denormalize(load_dataset("digits").x_train).max(), 16,
+                                   atol=1e-3)
     if DATASETS["basic_motions"].available:
         assert load_dataset("basic_motions").class_names == ["Standing", "Running", "Walking", "Badminton"]
     if DATASETS["japanese_vowels"].available:
@@ -153,7 +157,7 @@ def test_a_failing_availability_check_never_breaks_the_listing(monkeypatch):
 
 
 def test_datasets_found_through_the_data_env_var(monkeypatch, tmp_path):
-    if not DATASETS["splice"].available: pytest.skip("splice is not installed here")
+    require(DATASETS["splice"].available, "dataset splice")
     (tmp_path / "DNA.rda").write_bytes(data._dna_file().read_bytes())
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
     assert data._dna_file() == tmp_path / "DNA.rda"
@@ -164,13 +168,13 @@ def test_unknown_names_and_wrong_arguments():
     with pytest.raises(ValueError, match="unknown dataset"): load_dataset("my_data.csv")
     with pytest.raises(ValueError, match="no such file"): load_dataset("/nonexistent/dir/my_data.npz")
     with pytest.raises(ValueError, match="is image data"): load_dataset("digits", kind="tokens")
-    if DATASETS["digits"].available:
-        with pytest.raises(ValueError, match="does not divide"): load_dataset("digits", patch_size=3)
-        with pytest.raises(ValueError, match="'train' or 'test'"): load_dataset("digits").split("val")
+    require(DATASETS["digits"].available, "dataset digits")
+    with pytest.raises(ValueError, match="does not divide"): load_dataset("digits", patch_size=3)
+    with pytest.raises(ValueError, match="'train' or 'test'"): load_dataset("digits").split("val")
 
 
 def test_registered_patch_override_and_copies():
-    if not DATASETS["digits"].available: pytest.skip("scikit-learn is not installed here")
+    require(DATASETS["digits"].available, "dataset digits")
     ds = load_dataset("digits", patch_size=4)
     assert ds.spec.patch_size == (4, 4) and ds.spec.num_tokens == 4
     ds.x_train[:] = 0  # the caller's copy: the cache is untouched
@@ -281,7 +285,8 @@ def _with_nan_in_real_part():
 
 BAD = {
     "x and y differ": (dict(x=_x(10, 4), y=np.zeros(9, int)), "x and y have different lengths"),
-    "x and lengths differ": (dict(x=_x(10, 2, 6), lengths=np.full(11, 3)), "x and lengths have different lengths"),
+    "x and lengths differ": (dict(x=_x(10, 2, 6), lengths=np.full(11, 3)),
+                             "lengths must hold one length per sample, shape (10,)"),
     "nan": (dict(x=np.where(np.eye(10, 4) > 0, np.nan, 1.0)), "NaN or inf"),
     "inf": (dict(x=np.full((10, 1, 4, 4), np.inf)), "NaN or inf"),
     "nan in the real part": (_with_nan_in_real_part(), "real (unpadded) part of x holds NaN"),
@@ -297,15 +302,15 @@ BAD = {
     "one sample": (dict(x=_x(1, 4)), "at least 2 samples"),
     "strings as x": (dict(x=np.array([["a", "b"]] * 4)), "x must hold real numbers"),
     "ragged x": (dict(x=[[1.0, 2.0], [3.0]]), "rectangular"),
-    "length 0": (dict(x=_x(10, 2, 6), lengths=np.r_[np.zeros(1, int), np.full(9, 6)]), "lengths must lie in [1, T=6]"),
-    "length > T": (dict(x=_x(10, 2, 6), lengths=np.full(10, 7)), "lengths must lie in [1, T=6]"),
+    "length 0": (dict(x=_x(10, 2, 6), lengths=np.r_[np.zeros(1, int), np.full(9, 6)]), "lengths must lie in [1, 6]"),
+    "length > T": (dict(x=_x(10, 2, 6), lengths=np.full(10, 7)), "lengths must lie in [1, 6]"),
     "float lengths": (dict(x=_x(10, 2, 6), lengths=np.full(10, 3.0)), "lengths must be integers"),
     "lengths for an image": (dict(x=_x(10, 1, 4, 4), lengths=np.full(10, 4)), "lengths apply to sequence and tokens"),
     "negative token ids": (dict(x=np.full((10, 5), -1)), "token ids must be >= 0"),
     "fractional token ids": (dict(x=np.full((10, 5), 0.5), kind="tokens"), "integer ids"),
     "unknown kind": (dict(x=_x(10, 4), kind="graph"), "unknown kind"),
     "patch does not divide": (dict(x=_x(10, 1, 8, 8), patch_size=3), "does not divide"),
-    "test fraction": (dict(x=_x(10, 4), test_fraction=0.0), "test_fraction must lie strictly between 0 and 1"),
+    "test fraction": (dict(x=_x(10, 4), test_fraction=0.0), "test_fraction must lie in (0, 1)"),
 }
 
 

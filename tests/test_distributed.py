@@ -7,18 +7,20 @@ import sys
 import pytest
 import torch
 
-from metamae_lab.config import preset_config
+from metamae_lab.checkpoint import load_checkpoint
+from metamae_lab.config import TrainConfig, preset_config
 from metamae_lab.data import load_dataset
 from metamae_lab.model import MetaMAE
-from metamae_lab.train import (TrainConfig, batch_indices, load_checkpoint, lr_factor, make_optimizer, seed_everything,
-                               step_seed)
+from metamae_lab.runtime import seed_everything, step_seed
+from metamae_lab.train import batch_indices, lr_factor, make_optimizer
 
 STEPS, BATCH, RANKS = 6, 32, 2
 
 
 def torchrun_pretrain(out_dir, *args):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(RANKS),
-           "-m", "metamae_lab.cli", "pretrain", "--dataset", "digits", "--steps", str(STEPS), "--batch-size", str(BATCH),
+           "-m", "metamae_lab.cli", "pretrain", "--dataset", "digits", "--steps", str(STEPS),
+           "--batch-size", str(BATCH),
            "--dropout", "0", "--lr", "1e-3", "--warmup-steps", "2", "--log-every", "1", "--mask-ratio", "0.75",
            "--out", str(out_dir), "--quiet", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -79,8 +81,9 @@ def test_two_ranks_resume_where_they_stopped(tmp_path):
     # drop the end of the run, as if it had been killed after the step-3 checkpoint
     for ckpt in (tmp_path / "resumed").glob("checkpoint_*.pt"):
         if load_checkpoint(ckpt)["step"] > 3: ckpt.unlink()
-    resumed = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(RANKS),
-                              "-m", "metamae_lab.cli", "pretrain", "--out", str(tmp_path / "resumed"), "--resume", "--quiet"],
+    resumed = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              "--nproc_per_node", str(RANKS), "-m", "metamae_lab.cli", "pretrain",
+                              "--out", str(tmp_path / "resumed"), "--resume", "--quiet"],
                              capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a = load_checkpoint(tmp_path / "straight")["model"]
@@ -91,7 +94,8 @@ def test_two_ranks_resume_where_they_stopped(tmp_path):
 @pytest.mark.slow
 def test_a_batch_that_does_not_split_evenly_is_refused_on_every_rank(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(RANKS),
-           "-m", "metamae_lab.cli", "pretrain", "--steps", "2", "--batch-size", "31", "--out", str(tmp_path / "r"), "--quiet"]
+           "-m", "metamae_lab.cli", "pretrain", "--steps", "2", "--batch-size", "31", "--out", str(tmp_path / "r"),
+           "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode != 0
     assert done.stderr.count("batch_size 31 must divide into 2 equal per-rank slices") == RANKS
@@ -100,12 +104,13 @@ def test_a_batch_that_does_not_split_evenly_is_refused_on_every_rank(tmp_path):
 def _gathered_nt_xent(rank: int, world: int, init_file: str, a_full, b_full, out_dir: str):
     import torch.distributed as dist
     from metamae_lab.model import nt_xent
+    from metamae_lab.runtime import gather_rows
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     n = len(a_full) // world
     a = a_full[rank * n:(rank + 1) * n].clone().requires_grad_()
     b = b_full[rank * n:(rank + 1) * n].clone().requires_grad_()
-    loss = nt_xent(a, b, 0.5, gather=True)
+    loss = nt_xent(gather_rows(a), gather_rows(b), 0.5)
     loss.backward()
     torch.save({"loss": loss.detach(), "a": a.grad, "b": b.grad}, f"{out_dir}/rank{rank}.pt")
     dist.barrier()
@@ -113,7 +118,8 @@ def _gathered_nt_xent(rank: int, world: int, init_file: str, a_full, b_full, out
 
 
 def test_gathered_negatives_give_the_whole_batch_loss_and_its_gradients(tmp_path):
-    "Each rank sees the loss over the whole batch; averaged over ranks as DDP does, its rows get the whole-batch gradient."
+    ("Each rank sees the loss over the whole batch; averaged over ranks as DDP does, "
+     "its rows get the whole-batch gradient.")
     import torch.multiprocessing as mp
     from metamae_lab.model import nt_xent
     g = torch.Generator().manual_seed(0)

@@ -186,7 +186,7 @@ def test_dabs_preset_shapes():
 
 @pytest.mark.gpu
 def test_second_order_on_cuda_with_bf16_autocast():
-    from metamae_lab.model import autocast_context
+    from metamae_lab.runtime import autocast_context
     spec = SPECS["image_rgb_rect"]
     model = tiny(spec).cuda()
     x, _ = make_batch("image_rgb_rect")

@@ -11,14 +11,14 @@ import time
 import pytest
 import torch
 
-from metamae_lab.config import preset_config
-from metamae_lab.train import (CheckpointError, RunConfig, TrainConfig, list_checkpoints, load_checkpoint, load_model,
-                               pretrain, save_checkpoint)
+from metamae_lab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_model, save_checkpoint
+from metamae_lab.config import RunConfig, TrainConfig, preset_config
+from metamae_lab.train import pretrain
 
 
 def small_run(method="metamae", steps=40, **train):
     return RunConfig(dataset="digits", model=preset_config("tiny", method=method, mask_ratio=0.75),
-                     train=TrainConfig(**{"steps": steps, "batch_size": 32, "lr": 1e-3, "warmup_steps": 5,
+                     train=TrainConfig(**{"steps": steps, "batch_size": 32, "lr": 1e-3, "warmup_steps": min(5, steps),
                                           "log_every": 5, "ckpt_every": 10, **train}))
 
 
@@ -62,9 +62,11 @@ def test_checkpoint_holds_everything_and_rotates(tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["checkpoint_00000020.pt", "checkpoint_00000030.pt"]
     state = load_checkpoint(tmp_path / "r")
     assert {"run_config", "spec", "model", "optimizer", "scheduler", "rng", "step"} <= set(state)
-    assert any(k.startswith("decoder.") for k in state["model"]) and any(k.startswith("projector.") for k in state["model"])
+    assert (any(k.startswith("decoder.") for k in state["model"])
+            and any(k.startswith("projector.") for k in state["model"]))
     model, loaded, _ = load_model(tmp_path / "r")
-    assert loaded == run and model.cfg == run.model
+    assert (loaded.model, loaded.train, model.cfg) == (run.model, run.train, run.model)
+    assert (loaded.kind, loaded.patch_size, loaded.dataset) == ("image", (2, 2), "digits")  # resolved and recorded
 
 
 def test_unsafe_pickle_is_refused(tmp_path):
@@ -92,7 +94,7 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, torch
-    from metamae_lab.train import list_checkpoints, save_checkpoint
+    from metamae_lab.checkpoint import list_checkpoints, save_checkpoint
     run_dir = sys.argv[1]
     big = torch.arange(4_000_000, dtype=torch.float32)  # 16 MB: a write takes long enough to be interrupted
     found = list_checkpoints(run_dir)
@@ -140,7 +142,8 @@ def test_bf16_precision_trains_on_cpu_and_is_recorded(tmp_path):
     assert state["step"] == 12 and RunConfig.from_dict(state["run_config"]).train.precision == "bf16"
     assert all(torch.isfinite(m).all() for m in state["model"].values() if m.is_floating_point())
     pretrain(small_run("metamae", steps=12), tmp_path / "fp32", progress=False)
-    assert metrics(tmp_path / "bf16")[-1]["loss"] != metrics(tmp_path / "fp32")[-1]["loss"]  # it did change the arithmetic
+    # it did change the arithmetic
+    assert metrics(tmp_path / "bf16")[-1]["loss"] != metrics(tmp_path / "fp32")[-1]["loss"]
     with pytest.raises(ValueError, match="precision must be one of"):
         TrainConfig(precision="fp16")
 
@@ -150,9 +153,59 @@ def test_compiled_encoder_trains_like_the_eager_one(tmp_path):
     "torch.compile on the encoder: same losses (dropout off), same checkpoint keys, second order intact."
     model = dict(method="metamae", mask_ratio=0.75, dropout=0.0)
     runs = {c: RunConfig(dataset="digits", model=preset_config("tiny", **model),
-                         train=TrainConfig(steps=3, batch_size=32, lr=1e-3, warmup_steps=1, log_every=1, compile_encoder=c))
+                         train=TrainConfig(steps=3, batch_size=32, lr=1e-3, warmup_steps=1, log_every=1,
+                                           compile_encoder=c))
             for c in (False, True)}
     for c, run in runs.items(): pretrain(run, tmp_path / str(c), progress=False)
     eager, compiled = metrics(tmp_path / "False"), metrics(tmp_path / "True")
     for a, b in zip(eager, compiled): assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
     assert load_checkpoint(tmp_path / "True")["model"].keys() == load_checkpoint(tmp_path / "False")["model"].keys()
+
+
+# ---- host synchronisation: none in the training forward, one per training step ----
+
+class HostSyncs(torch.overrides.TorchFunctionMode):
+    "Records every call that makes the host wait for the device on a GPU, with the first caller outside torch."
+    NAMES = {"__bool__", "item", "tolist", "__int__", "__float__", "__index__", "nonzero", "argwhere", "masked_select",
+             "unique", "numpy", "repeat_interleave"}
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        bool_index = name == "__getitem__" and any(isinstance(a, torch.Tensor) and a.dtype == torch.bool
+                                                    for a in (args[1] if isinstance(args[1], tuple) else (args[1],)))
+        if name in self.NAMES or bool_index: self.calls.append((name, self._caller()))
+        return func(*args, **(kwargs or {}))
+
+    @staticmethod
+    def _caller() -> str:
+        frame = sys._getframe(2)
+        while frame and (frame.f_code.co_filename.endswith(("torch/overrides.py", "torch/_tensor.py"))
+                         or frame.f_code.co_filename == __file__):
+            frame = frame.f_back
+        return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
+
+
+@pytest.mark.parametrize("name", ["image_rgb_rect", "sequence_varlen", "tokens_pad", "tabular"])
+@pytest.mark.parametrize("method", ["mae", "metamae"])
+def test_training_forward_never_waits_for_the_device_and_a_step_once(name, method):
+    from helpers import SPECS, make_batch
+    from metamae_lab.model import MetaMAE
+    from metamae_lab.train import make_optimizer, training_step
+    model = MetaMAE(SPECS[name], preset_config("tiny", method=method, mask_ratio=0.6, inner_steps=2)).train()
+    x, lengths = make_batch(name)
+    with HostSyncs() as syncs:
+        model(x, lengths=lengths, validate=False).loss.backward()
+    assert syncs.calls == [], syncs.calls
+    optimizer = make_optimizer(model, TrainConfig())
+    with HostSyncs() as syncs:
+        result = training_step(model, optimizer, x, lengths, grad_clip=1.0)
+    # the CPU's for-each AdamW reads its step counters (host tensors); the fused CUDA AdamW does not
+    ours = [call for call in syncs.calls if "torch/optim/" not in call[1]]
+    assert result.taken and len(ours) == 1 and ours[0][0] == "tolist" and "metamae_lab/train.py" in ours[0][1], ours
+    with HostSyncs() as syncs:  # with validation, the forward does read the values: the recorder can see syncs
+        model(x, lengths=lengths)
+    assert syncs.calls

@@ -1,4 +1,5 @@
-"Headless tests of the views: every control updates its figure, the same seed gives the same figure, every modality renders."
+("Headless tests of the views: every control updates its figure, the same seed gives the same figure, "
+ "every modality renders.")
 import json
 
 import numpy as np
@@ -9,8 +10,9 @@ from helpers import SPECS, make_batch
 from metamae_lab.config import preset_config
 from metamae_lab.data import dataset_from_arrays, load_dataset
 from metamae_lab.model import MetaMAE
-from metamae_lab.views import (LatentUMAP, MaskingRatioSweep, ReconstructionExplorer, adaptation_trajectory,
-                               explorer_figure, sweep_figure, umap_figure)
+from metamae_lab.analysis import reconstruct
+from metamae_lab.figures import explorer_figure, sweep_figure, umap_figure
+from metamae_lab.views import LatentUMAP, MaskingRatioSweep, ReconstructionExplorer
 
 
 def tiny_model(spec, **over):
@@ -27,7 +29,7 @@ def figure_data(fig):
 def test_explorer_figure_renders_every_modality(name):
     spec = SPECS[name]
     x, lengths = make_batch(name)
-    traj = adaptation_trajectory(tiny_model(spec), x, lengths, seed=0, steps=2)
+    traj = reconstruct(tiny_model(spec), x, lengths, seed=0, steps=2)
     for sample in range(len(x)):
         fig = explorer_figure(traj, sample=sample, step=1, vocab=list("abcdef") if spec.is_discrete else None)
         assert len(fig.data) >= 3
@@ -37,9 +39,9 @@ def test_explorer_figure_renders_every_modality(name):
     if spec.kind == "image" and spec.channels >= 3:
         assert [t.type for t in explorer_figure(traj, bands=(0, 1, 2)).data][:4] == ["image"] * 4
     # same seed, same figure; another seed, another mask
-    again = adaptation_trajectory(tiny_model(spec), x, lengths, seed=0, steps=2)
+    again = reconstruct(tiny_model(spec), x, lengths, seed=0, steps=2)
     assert figure_data(explorer_figure(again, 0, 1)) == figure_data(explorer_figure(traj, 0, 1))
-    other = adaptation_trajectory(tiny_model(spec), x, lengths, seed=1, steps=2)
+    other = reconstruct(tiny_model(spec), x, lengths, seed=1, steps=2)
     assert not np.array_equal(other.mask, traj.mask)
 
 
@@ -64,7 +66,7 @@ def test_explorer_app_controls_update_the_figure(name):
         snapshots.append(figure_data(app.figure))
         assert snapshots[-1] != snapshots[-2], f"changing {control.description} did not change the figure"
     assert app.step.max == 4 and app.last_response_s is not None
-    assert "updated in" in app.output.outputs[-1]["text"]
+    assert app.status.value.startswith("updated in")
     # back to an earlier state: the cached trajectory gives the identical figure
     app.mask_ratio.value, app.seed.value = 0.5, 0
     app.steps.value, app.step.value, app.sample.value = 4, 1, 2
@@ -103,6 +105,8 @@ def test_sweep_caches_stops_and_is_deterministic():
     stopper._value = lambda *a, **k: (stopper.stop(), (1.0, 0.5))[1]  # stop as soon as the first point is done
     stopper.run(block=True)
     assert stopper.progress.value == 1 and "stopped" in stopper.status.value
+    # the point computed before the stop is drawn
+    assert len([y for y in stopper.figure.data[1].y if y is not None]) == 1
 
 
 def test_sweep_with_probe_curve():
@@ -139,17 +143,28 @@ def test_builders_are_pure_functions_of_arrays():
     fig = sweep_figure([0.2, 0.5], np.array([[1.0, 1.2], [2.0, np.nan]]), np.array([[0.9, 1.0], [1.8, 1.9]]))
     assert len(fig.data) == 4
     emb = np.random.default_rng(0).normal(size=(6, 2))
-    fig = umap_figure(emb, emb + 1, np.array([0, 0, 1, 1, 2, 2]), ["a", "b", "c"], displacement={0: (1, 0), 1: (2, 0), 2: (3, 0)})
+    fig = umap_figure(emb, emb + 1, np.array([0, 0, 1, 1, 2, 2]), ["a", "b", "c"],
+                      displacement={0: (1, 0), 1: (2, 0), 2: (3, 0)})
     assert fig.data[-1].y == (1, 2, 3)
 
 
-def test_export_writes_html_and_png(tmp_path):
+def test_export_writes_html_and_png(tmp_path, chromium):
     data = load_dataset("digits")
     app = ReconstructionExplorer(tiny_model(data.spec), data, n_samples=4)
-    written = app.export(tmp_path / "explorer")
+    app.export(tmp_path / "explorer")
     assert (tmp_path / "explorer.html").exists() and (tmp_path / "plotly.min.js").exists()
-    import shutil
-    if shutil.which("chromium"): assert (tmp_path / "explorer.png").stat().st_size > 10_000
+    assert (tmp_path / "explorer.png").stat().st_size > 10_000
+
+
+def test_default_export_names_differ_by_what_is_shown(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no settings.ini above: exports go to ./figures/views
+    data = load_dataset("digits")
+    app = ReconstructionExplorer(tiny_model(data.spec), data, n_samples=4)
+    first = app.export()[0]
+    app.sample.value = 2
+    second = app.export()[0]
+    assert first != second and first.exists() and second.exists()
+    assert first.parent == tmp_path / "figures" / "views" and "sample2" in second.name
 
 
 @pytest.mark.slow

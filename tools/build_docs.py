@@ -2,7 +2,8 @@
 
     .venv/bin/python tools/build_docs.py          # or: make docs
 
-1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain their rendered signatures
+1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain their rendered \
+signatures
    and docstrings, hidden cells go, the title and description move into front matter.
 2. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API reference, the
    views notebook and the tutorial, and the executed record of every experiment run under figures/ as the
@@ -27,7 +28,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GUIDES = {"10_views", "11_own_data", "13_faults"}  # every other library notebook is API reference
+GUIDES = {"11_views", "17_own_data", "16_faults"}  # every other library notebook is API reference
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
@@ -134,7 +135,8 @@ def assemble(proc: Path, build: Path) -> list:
         (pages_dir / target).write_text(json.dumps(nb))
         run = path.parent.name if path.parent != proc else "default"
         label = notebook_title(nb, path.stem) + ("" if run == "default" else f" ({run})")
-        nav["home" if target == "index.ipynb" else target.split("/")[0]].append({"Home" if target == "index.ipynb" else label: target})
+        nav["home" if target == "index.ipynb" else target.split("/")[0]].append(
+            {"Home" if target == "index.ipynb" else label: target})
     for png in (ROOT / "figures").rglob("*.png"):
         dest = pages_dir / "figures" / png.relative_to(ROOT / "figures")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +156,8 @@ def mkdocs_config(nav: list, site_dir: Path) -> dict:
         "use_directory_urls": False,  # page.html files: the site also works opened from disk
         "theme": {"name": "material", "font": False,  # no Google Fonts: the site must work offline
                   "features": ["navigation.sections", "navigation.top", "content.code.copy", "search.highlight"]},
-        "plugins": ["search", {"mkdocs-jupyter": {"execute": False, "include_source": False, "include_requirejs": False, "cache": False,
+        "plugins": ["search", {"mkdocs-jupyter": {"execute": False, "include_source": False,
+                                                  "include_requirejs": False, "cache": False,
                                                   "no_prompt": True,
                                                   "remove_tag_config": {"remove_input_tags": ["remove_input"]}}}],
         "markdown_extensions": ["tables", "admonition", {"toc": {"permalink": True}}],
@@ -180,8 +183,10 @@ def main(argv=None) -> int:
         process_notebooks()
     nav = assemble(proc, build)
     (build / "mkdocs.yml").write_text(yaml.safe_dump(mkdocs_config(nav, args.out.resolve()), sort_keys=False))
-    subprocess.run([str(BIN / "mkdocs"), "build", "--strict", "--clean", "-f", str(build / "mkdocs.yml")], cwd=ROOT, check=True)
-    print(f"docs: {sum(1 for _ in args.out.rglob('*.html'))} HTML pages in {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    subprocess.run([str(BIN / "mkdocs"), "build", "--strict", "--clean", "-f", str(build / "mkdocs.yml")],
+                   cwd=ROOT, check=True)
+    print(f"docs: {sum(1 for _ in args.out.rglob('*.html'))} HTML pages in "
+          f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 
 

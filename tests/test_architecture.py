@@ -1,0 +1,88 @@
+"""The package's layering, checked: analysis without widgets, a command line that answers without torch, no test
+machinery shipped in the package, and functions and notebook cells small enough to read."""
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "metamae_lab"
+
+
+def imported_after(code: str) -> set[str]:
+    "The top-level modules loaded by running `code` (its printing silenced) in a fresh interpreter."
+    indented = code.replace("\n", "\n    ")
+    probe = (f"import contextlib, io, sys\nwith contextlib.redirect_stdout(io.StringIO()):\n    {indented}\n"
+             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    return set(done.stdout.split())
+
+
+def test_analysis_and_figures_import_no_widgets():
+    loaded = imported_after("import metamae_lab.analysis, metamae_lab.figures, metamae_lab.train, metamae_lab.probe")
+    assert "ipywidgets" not in loaded and "torch" in loaded
+    assert "ipywidgets" in imported_after("import metamae_lab.views")  # the check can fail
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["pretrain", "--help"], ["pretrain", "--preset", "dabs", "--help"],
+                                  ["datasets"], ["bench", "--help"], ["probe", "--help"]])
+def test_help_and_listings_answer_without_loading_torch(argv):
+    code = f"from metamae_lab.cli import main\ntry: main({argv!r})\nexcept SystemExit: pass"
+    loaded = imported_after(code)
+    assert "torch" not in loaded and "sklearn" not in loaded, sorted(loaded)
+
+
+def flag_help(text: str, name: str) -> str:
+    "The help of option `--name` in a `--help` text, on one line."
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(f"--{name} "))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("-") or not lines[i].strip()),
+               len(lines))
+    return " ".join(" ".join(lines[start:end]).split())
+
+
+def test_pretrain_help_shows_the_defaults_of_the_preset_used(cli):
+    _, tiny, _ = cli("pretrain", "--help")
+    _, dabs, _ = cli("pretrain", "--preset", "dabs", "--help")
+    flag = flag_help
+    assert "(default: 64)" in flag(tiny, "enc-dim") and "(default: 256)" in flag(dabs, "enc-dim")
+    assert "(default: 0.002)" in flag(tiny, "lr") and "(default: 0.0001)" in flag(dabs, "lr")
+    assert "(default: 5.0)" in flag(tiny, "inner-lr") and "(default: 0.5)" in flag(dabs, "inner-lr")
+
+
+def test_the_package_ships_no_test_machinery():
+    machinery = {"Scratch", "BadInput", "bad_input_cases", "run_cli", "try_bad_input", "FaultOutcome"}
+    for module in PACKAGE.glob("*.py"):
+        tree = ast.parse(module.read_text())
+        names = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert not names & machinery, (module.name, names & machinery)
+
+
+def test_functions_and_export_cells_fit_in_a_screen():
+    long_functions = [(m.name, n.name, n.end_lineno - n.lineno + 1) for m in PACKAGE.glob("*.py")
+                      for n in ast.walk(ast.parse(m.read_text())) if isinstance(n, ast.FunctionDef)
+                      if n.end_lineno - n.lineno + 1 > 60]
+    assert not long_functions, long_functions
+    long_cells = []
+    for nb in (ROOT / "nbs").glob("*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if cell["cell_type"] == "code" and source.startswith("#| export") and len(source.splitlines()) > 60:
+                long_cells.append((nb.name, source.splitlines()[1]))
+    assert not long_cells, long_cells
+
+
+def test_code_lines_are_at_most_120_characters():
+    "In the notebooks' code cells (the package's source), the tests and the tools."
+    long_lines = [f"{path.relative_to(ROOT)}:{i}" for folder in ("tests", "tools")
+                  for path in (ROOT / folder).glob("*.py")
+                  for i, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 120]
+    for nb in [*(ROOT / "nbs").glob("*.ipynb"), *(ROOT / "nbs" / "experiments").glob("*.ipynb")]:
+        for n, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if cell["cell_type"] == "code":
+                long_lines += [f"{nb.name} cell {n}: {line[:60]}" for line in source.splitlines() if len(line) > 120]
+    assert not long_lines, long_lines
