@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_model
 from .config import ModalitySpec
-from .data import ArrayDataset, load_dataset, load_run_data
+from .data import ArrayDataset, load_dataset
 from .model import MetaMAE, eval_mode, mean_over, pool_tokens, token_errors
 from .tokenizers import denormalize_patches
+from .train import open_run
 
 # %% auto #0
 __all__ = ['resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconstruct', 'sweep_point', 'latent_pairs',
@@ -25,8 +25,8 @@ __all__ = ['resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconst
 def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDataset]:
     "A model and its dataset from a run directory, or from a model plus a dataset (name, path or `ArrayDataset`)."
     if isinstance(model_or_run, (str, Path)):
-        model, run, _ = load_model(model_or_run)
-        if dataset is None: dataset = load_run_data(run)
+        given = dataset if dataset is None or not isinstance(dataset, (str, Path)) else load_dataset(dataset)
+        model, _, _, dataset = open_run(model_or_run, dataset=given)  # checked: the run's checkpoint, its data
     elif isinstance(model_or_run, MetaMAE):
         model = model_or_run
         if dataset is None:

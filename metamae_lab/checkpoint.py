@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import torch
@@ -16,8 +17,9 @@ from .model import MetaMAE
 
 # %% auto #0
 __all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'CheckpointError', 'write_atomically', 'checkpoint_path',
-           'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'differences', 'run_config_of', 'spec_of',
-           'check_checkpoint_fits', 'load_model_state', 'model_from_checkpoint', 'load_weights', 'load_model']
+           'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'load_latest_intact', 'differences',
+           'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state', 'model_from_checkpoint',
+           'load_weights', 'load_model']
 
 # %% ../nbs/06_checkpoint.ipynb #a4eaf3c0
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8})\.pt$")
@@ -37,6 +39,8 @@ def write_atomically(path: Path | str, write) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half of one
+    except OSError as e:  # a full disk, say: name the file, not the temporary one
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     finally:
         tmp.unlink(missing_ok=True)  # a failed write (a full disk, say) leaves nothing behind
     return path
@@ -60,9 +64,16 @@ def save_checkpoint(run_dir: Path | str, state: dict, keep_last: int = 3) -> Pat
     return final
 
 # %% ../nbs/06_checkpoint.ipynb #968e29d5
-def _first_line(e: BaseException) -> str:
+def _why_unloadable(path: Path, e: BaseException) -> str:
+    "The cause, in a few words, of `torch.load` failing on `path`."
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+    if unsafe: return f"it would call {unsafe.group(1)} when unpickled (refused without running it)"
+    if path.stat().st_size == 0: return "the file is empty"
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f: cut = f.read(4) == b"PK\x03\x04"  # the start of the zip torch.save writes
+        return "the file is cut short" if cut else "it is not a file torch.save wrote"
     text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
@@ -76,14 +87,30 @@ def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle.UnpicklingError for unsafe content, RuntimeError for a truncated file
-        raise CheckpointError(f"cannot load checkpoint {path} safely: {_first_line(e)}") from e
+        raise CheckpointError(f"cannot load checkpoint {path} safely: {_why_unloadable(path, e)}") from e
     missing = {"run_config", "spec", "model", "step"} - set(state) if isinstance(state, dict) else {"everything"}
     if missing: raise CheckpointError(f"{path} is not a metamae_lab checkpoint (missing {sorted(missing)})")
     return state
 
+# %% ../nbs/06_checkpoint.ipynb #3dca20fa
+def load_latest_intact(run_dir: Path | str, report=None) -> tuple[dict, Path]:
+    "The newest checkpoint in `run_dir` that loads, and its path; `report(line)` hears of each newer one that does not."
+    found = list_checkpoints(run_dir)
+    if not found: raise CheckpointError(f"no checkpoint in {run_dir}")
+    passed_over = []  # (path, error), newest first
+    for path in reversed(found):
+        try: state = load_checkpoint(path)
+        except CheckpointError as e: passed_over.append((path, e)); continue
+        for bad, e in passed_over:
+            if report: report(f"{bad.name} cannot be loaded ({str(e).split(': ', 1)[-1]}); using {path.name}")
+        return state, path
+    n = f"none of its {len(found)} checkpoints" if len(found) > 1 else "its checkpoint"
+    raise CheckpointError(f"{n} loads; the latest: {passed_over[0][1]}") from None
+
 # %% ../nbs/06_checkpoint.ipynb #2e97d267
 ARCHITECTURE_FIELDS = ("method", "enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "mlp_ratio",
-                       "proj_dim", "proj_hidden_mult")  # the ModelConfig fields that decide the shapes of the weights
+                       "proj_dim", "proj_hidden_mult", "qkv_bias",
+                       "token_output_bias")  # they decide the weights' shapes
 
 
 def differences(saved: dict, here: dict, names) -> str:

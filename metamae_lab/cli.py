@@ -5,6 +5,7 @@
 # %% ../nbs/13_cli.ipynb #acdee3c5
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -14,15 +15,16 @@ from pathlib import Path
 import simple_parsing as sp
 from simple_parsing import DashVariant
 
-from .config import BenchConfig, ModelConfig, ProbeConfig, RunConfig, TrainConfig, run_config
+from .config import (BenchConfig, ModelConfig, ProbeConfig, RunConfig, TrainConfig, run_config,
+                                run_differences)
 
 # %% auto #0
-__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_INTERRUPTED', 'OneLineParser', 'PretrainArgs', 'pretrain_defaults',
-           'add_pretrain', 'resume_changes', 'cmd_pretrain', 'add_probe', 'cmd_probe', 'cmd_datasets', 'add_experiment',
-           'cmd_experiment', 'add_bench', 'build_parser', 'main', 'exit_code']
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'OneLineParser', 'PretrainArgs',
+           'pretrain_defaults', 'add_pretrain', 'cmd_pretrain', 'add_probe', 'cmd_probe', 'cmd_datasets',
+           'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main', 'exit_code']
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
-EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
 
 class OneLineParser(sp.ArgumentParser):
@@ -35,7 +37,10 @@ class OneLineParser(sp.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
-def _one_line(e: BaseException) -> str: return " ".join(str(e).split()) or type(e).__name__
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:  # the path and the cause, without the errno
+        return f"{e.filename}: {e.strerror}" if e.filename else f"cannot write standard output: {e.strerror}"
+    return " ".join(str(e).split()) or type(e).__name__
 
 # %% ../nbs/13_cli.ipynb #f3483393
 @dataclass
@@ -46,7 +51,9 @@ class PretrainArgs:
     kind: str | None = None  # for a .npz: image, sequence, tokens or tabular; inferred when left out
     patch_size: int | None = None  # the dataset's own patch size, or for a .npz one inferred, when left out
     split_seed: int | None = None  # a .npz without its own split: the seed of its 80/20 split (default: --seed)
-    preset: str = "tiny"  # model size and training recipe: tiny (minutes on a CPU) or dabs (the paper's size)
+    vocab_size: int | None = None  # a .npz of tokens: the vocabulary (default: inferred from the largest id)
+    preset: str = "tiny"  # model size and its settings: tiny (minutes on a CPU) or dabs (the paper's size)
+    recipe: str = "project"  # project (this project's choices) or paper (the paper's code); default: the preset's
     resume: bool = False  # continue the run in --out from its latest checkpoint; --steps may raise the total
     overwrite: bool = False  # replace a run already in --out
     quiet: bool = False  # no settings line and no progress bar
@@ -64,9 +71,10 @@ def pretrain_defaults(argv: list[str]) -> RunConfig:
     "The defaults `pretrain` shows and starts from: the run's own on `--resume`, else the preset's."
     out = _option(argv, "--out")
     if "--resume" in argv and out and Path(out).is_dir():
-        from metamae_lab.checkpoint import list_checkpoints, load_checkpoint, run_config_of
-        if list_checkpoints(out): return run_config_of(load_checkpoint(out))
-    return run_config(_option(argv, "--preset") or "tiny")
+        from metamae_lab.checkpoint import CheckpointError, load_latest_intact, run_config_of
+        try: return run_config_of(load_latest_intact(out)[0])  # the fallback is reported once, by the run itself
+        except CheckpointError: pass  # no usable checkpoint: resuming reports why
+    return run_config(_option(argv, "--preset") or "tiny", _option(argv, "--recipe"))
 
 
 def add_pretrain(sub, defaults: RunConfig):
@@ -81,31 +89,14 @@ def add_pretrain(sub, defaults: RunConfig):
     p.set_defaults(func=cmd_pretrain)
 
 # %% ../nbs/13_cli.ipynb #8d43d510
-def _flat(run: RunConfig) -> dict:
-    d = run.to_dict()
-    flat = {k: v for k, v in d.items() if k not in ("model", "train")}
-    flat.update({f"model.{k}": v for k, v in d["model"].items()})
-    flat.update({f"train.{k}": v for k, v in d["train"].items() if k != "steps"})
-    if str(flat["dataset"]).lower().endswith(".npz"): flat["dataset"] = str(Path(flat["dataset"]).resolve())
-    patch = flat["patch_size"]
-    flat["patch_size"] = tuple(patch) if isinstance(patch, (list, tuple)) and len(set(patch)) > 1 else (
-        patch[0] if isinstance(patch, (list, tuple)) else patch)
-    return flat
-
-
-def resume_changes(given: RunConfig, saved: RunConfig) -> list[str]:
-    "'name: X given, Y in the run' for each setting of `given` that differs from the run's own (`steps` aside)."
-    a, b = _flat(given), _flat(saved)
-    return [f"{k.split('.')[-1]}: {a[k]!r} given, {b[k]!r} in the run" for k in a if a[k] != b.get(k)]
-
-# %% ../nbs/13_cli.ipynb #fb70ee41
 def cmd_pretrain(args) -> int:
     from metamae_lab.train import pretrain
     r = args.run
-    given = RunConfig(dataset=r.dataset, kind=r.kind, patch_size=r.patch_size, split_seed=r.split_seed, preset=r.preset,
-                      model=args.model, train=args.train)
+    given = RunConfig(dataset=r.dataset, kind=r.kind, patch_size=r.patch_size, split_seed=r.split_seed,
+                      vocab_size=r.vocab_size, preset=r.preset, recipe=r.recipe, model=args.model, train=args.train)
     if r.resume:
-        changed = resume_changes(given, pretrain_defaults(["--resume", "--out", str(r.out)]))
+        changed = run_differences(given, pretrain_defaults(["--resume", "--out", str(r.out)]), ("given", "in the run"),
+                                  ignore=("train.steps", "data_fingerprint"))
         if changed:
             raise ValueError(f"--resume continues the run as it was set up, and only --steps may change; these "
                              f"differ from it: {'; '.join(changed)}. Leave them out, or start anew with --overwrite")
@@ -222,23 +213,35 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["OMP_NUM_THREADS"] = str(args.threads)
             import torch
             torch.set_num_threads(args.threads)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed or full standard output shows here, not at exit
+        return code
     except KeyboardInterrupt as e:
         print(f"metamae-lab: interrupted; {_one_line(e) if str(e) else 'the last checkpoint is kept'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:
         code = exit_code(e)
         if code is None or "--debug" in argv: raise
-        print(f"metamae-lab: {'diverged' if code == EXIT_DIVERGED else 'error'}: {_one_line(e)}", file=sys.stderr)
+        kind = {EXIT_DIVERGED: "diverged", EXIT_SYSTEM: "system error"}.get(code, "error")
+        print(f"metamae-lab: {kind}: {_one_line(e)}", file=sys.stderr)
+        if isinstance(e, OSError) and not e.filename: _silence_stdout()
         return code
 
 
 def exit_code(e: Exception) -> int | None:
     "The exit code of an error the command line reports in one line; None for a bug, which keeps its traceback."
     from metamae_lab.data import DatasetUnavailable
-    if isinstance(e, (ValueError, TypeError, FileNotFoundError, FileExistsError, DatasetUnavailable)): return EXIT_USAGE
+    if isinstance(e, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)): return EXIT_USAGE
+    if isinstance(e, OSError): return EXIT_SYSTEM
+    if isinstance(e, (ValueError, TypeError, DatasetUnavailable)): return EXIT_USAGE
     from metamae_lab.train import NonFiniteLossError  # only now: it loads torch
     return EXIT_DIVERGED if isinstance(e, NonFiniteLossError) else None
+
+
+def _silence_stdout():
+    "Point standard output at /dev/null, so that Python's last flush at exit does not fail a second time."
+    try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation): pass  # not a real file (a test's capture): nothing to do
 
 # %% ../nbs/13_cli.ipynb #a6f46841
 #| eval: false

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MODALITY_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATCH_FORMS', 'METHODS', 'PRECISIONS', 'PRESETS', 'FEATURE_KINDS',
-           'PROBE_METHODS', 'BENCH_CASES', 'BENCH_MODELS', 'check_int', 'check_range', 'check_lengths', 'ModalitySpec',
-           'ModelConfig', 'TrainConfig', 'Preset', 'preset_config', 'RunConfig', 'run_config', 'resolve_schedule',
-           'ProbeConfig', 'BenchConfig']
+__all__ = ['MODALITY_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATCH_FORMS', 'METHODS', 'MODEL_CHOICES', 'PRECISIONS',
+           'TRAIN_CHOICES', 'RECIPES', 'PRESETS', 'FEATURE_KINDS', 'PROBE_METHODS', 'BENCH_CASES', 'BENCH_MODELS',
+           'check_int', 'check_range', 'check_lengths', 'ModalitySpec', 'ModelConfig', 'TrainConfig', 'Preset',
+           'preset_config', 'RunConfig', 'run_config', 'run_differences', 'resolve_schedule', 'ProbeConfig',
+           'BenchConfig']
 
 # %% ../nbs/00_config.ipynb #5b4e0b07
 def check_int(value, name: str, minimum: int = 1) -> int:
@@ -140,11 +142,15 @@ def _check_vocabulary(self: ModalitySpec):
 
 # %% ../nbs/00_config.ipynb #90681d13
 METHODS = ("mae", "metamae")
+MODEL_CHOICES = {"method": METHODS, "pos_embed_2d": ("row_col", "col_row"), "support_sampling": ("exact", "bernoulli"),
+                 "inner_loss": ("per_sample", "pooled"), "projector_calls": ("joint", "separate"),
+                 "patch_bias_init": ("zero", "uniform"), "token_embed_init": ("normal", "xavier")}
 
 
 @dataclass
 class ModelConfig:
-    "Architecture and objective of a (Meta)MAE model; `preset_config` gives the named sizes."
+    """Architecture and objective of a (Meta)MAE model; `preset_config` gives the named sizes. The fields from
+    `qkv_bias` on are where this project departs from the paper's code; the 'paper' recipe sets the other values."""
     method: str = "metamae"  # 'mae': plain masked reconstruction; 'metamae': inner loop + contrastive loss
     enc_dim: int = 256  # encoder width; the encoder sees only the visible tokens plus a CLS token
     enc_depth: int = 12  # encoder blocks
@@ -167,6 +173,15 @@ class ModelConfig:
     proj_dim: int = 128  # projector output width
     proj_hidden_mult: int = 4  # projector hidden width = proj_hidden_mult * enc_dim
 
+    qkv_bias: bool = True  # the attention's query/key/value projection has a bias (the paper's code: none)
+    pos_embed_2d: str = "row_col"  # images: 'row_col' codes rows in the first half of the channels, 'col_row' columns
+    support_sampling: str = "exact"  # 'exact': round(s_ratio * n) of the n candidates; 'bernoulli': each w.p. s_ratio
+    inner_loss: str = "per_sample"  # 'per_sample': per-sample means summed; 'pooled': the batch's mean times B
+    projector_calls: str = "joint"  # 'joint': one call on pooled Z and Z*; 'separate': one call each
+    patch_bias_init: str = "zero"  # the patch embedding's bias: 'zero', or 'uniform' as PyTorch initialises a conv's
+    token_output_bias: bool = True  # tokens: a bias on the logits of the tied output layer
+    token_embed_init: str = "normal"  # tokens: the embedding table drawn 'normal' (std 0.02) or 'xavier' (uniform)
+
     def __post_init__(self): self.validate()
 
     def to_dict(self) -> dict: return asdict(self)
@@ -181,7 +196,6 @@ class ModelConfig:
 @patch
 def validate(self: ModelConfig) -> ModelConfig:
     "`self`, or a `ValueError` naming the first field that is out of range."
-    if self.method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
     for name in ("enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "proj_dim",
                  "proj_hidden_mult", "inner_steps"):
         check_int(getattr(self, name), name)
@@ -193,10 +207,14 @@ def validate(self: ModelConfig) -> ModelConfig:
     for name in ("dropout", "dec_dropout"): check_range(getattr(self, name), name, 0, 1, high_open=True)
     for name in ("mlp_ratio", "temperature", "inner_lr"): check_range(getattr(self, name), name, low_open=True)
     check_range(self.contrastive_weight, "contrastive_weight")
+    for name, allowed in MODEL_CHOICES.items():
+        if getattr(self, name) not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
     return self
 
 # %% ../nbs/00_config.ipynb #7e1ea314
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 elsewhere
+TRAIN_CHOICES = {"precision": PRECISIONS, "decay_on": ("matrices", "all"), "lr_schedule": ("cosine", "constant")}
 
 
 @dataclass
@@ -218,6 +236,10 @@ class TrainConfig:
     precision: str = "auto"  # 'auto' (bf16 autocast on CUDA, fp32 elsewhere), 'fp32', or 'bf16' (on any device)
     gather_negatives: bool = False  # under torchrun: NT-Xent negatives from every rank, not only the local batch
     compile_encoder: bool = False  # torch.compile the encoder; the decoder's double backward cannot be compiled
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW's (beta1, beta2)
+    decay_on: str = "matrices"  # weight decay on 'matrices' (not biases, norms, tokens, inner lr) or on 'all'
+    lr_schedule: str = "cosine"  # after the warm-up: 'cosine' decay to lr * min_lr_ratio, or 'constant'
+    sync_batchnorm: bool = False  # under torchrun: the projector's BatchNorm statistics over every rank's batch
 
     def __post_init__(self):
         for name in ("steps", "log_every", "ckpt_every", "keep_last", "max_nonfinite"):
@@ -231,23 +253,37 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip"): check_range(getattr(self, name), name)
         check_range(self.min_lr_ratio, "min_lr_ratio", 0, 1)
         check_int(self.seed, "seed", minimum=0)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        self.betas = tuple(self.betas)
+        if len(self.betas) != 2: raise ValueError(f"betas must be two numbers (beta1, beta2), got {self.betas}")
+        for beta in self.betas: check_range(beta, "betas", 0, 1, high_open=True)
+        for name, allowed in TRAIN_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
 # %% ../nbs/00_config.ipynb #b0de5296
+RECIPES = {
+    "project": dict(),  # the dataclasses' own defaults
+    "paper": dict(qkv_bias=False, pos_embed_2d="col_row", support_sampling="bernoulli", inner_loss="pooled",
+                  projector_calls="separate", patch_bias_init="uniform", token_output_bias=False,
+                  token_embed_init="xavier", inner_steps=1, contrastive_weight=0.1, betas=(0.9, 0.999), decay_on="all",
+                  lr_schedule="constant", warmup_steps=0, grad_clip=0.0, weight_decay=1e-4, sync_batchnorm=True),
+}
+
+# %% ../nbs/00_config.ipynb #b9205a43
 @dataclass(frozen=True)
 class Preset:
-    "A model size with the training recipe that works at that size."
+    "A model size, the recipe it runs by default, and the settings that work at that size."
     model: dict  # ModelConfig fields
     train: dict  # TrainConfig fields
-    batch_size: int  # the recipe's batch; a smaller training split gets half its size
-    warmup_steps: int  # the recipe's warm-up; a shorter run gets a tenth of its length
+    batch_size: int  # the preset's batch; a smaller training split gets half its size
+    warmup_steps: int  # the preset's warm-up; a shorter run gets a tenth of its length
+    recipe: str = "project"  # the recipe a run of this preset follows unless told otherwise
 
 
 PRESETS = {
     "dabs": Preset(model=dict(enc_dim=256, enc_depth=12, enc_heads=8, dec_dim=128, dec_depth=4, dec_heads=4,
                               mlp_ratio=2.0, dropout=0.1),
-                   train=dict(lr=1e-4), batch_size=64, warmup_steps=100),
+                   train=dict(lr=1e-4), batch_size=64, warmup_steps=100, recipe="paper"),
     "tiny": Preset(model=dict(enc_dim=64, enc_depth=2, enc_heads=4, dec_dim=32, dec_depth=1, dec_heads=2, mlp_ratio=2.0,
                               dropout=0.1, proj_dim=32, proj_hidden_mult=2, inner_lr=5.0, contrastive_weight=0.1),
                    train=dict(lr=2e-3), batch_size=128, warmup_steps=100),
@@ -259,9 +295,21 @@ def _preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def preset_config(name: str, **overrides) -> ModelConfig:
-    "The `ModelConfig` of preset `name`, with any field replaced by `overrides`."
-    return ModelConfig(**{**_preset(name).model, **overrides})
+def _recipe(name: str) -> dict:
+    if name not in RECIPES: raise ValueError(f"unknown recipe {name!r}: expected one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def _split(settings: dict, cls) -> dict:
+    "The entries of `settings` that are fields of `cls`."
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in settings.items() if k in names}
+
+
+def preset_config(name: str, recipe: str | None = None, **overrides) -> ModelConfig:
+    "The `ModelConfig` of preset `name` under `recipe` (default: the preset's), with any field replaced by `overrides`."
+    p = _preset(name)
+    return ModelConfig(**{**_split(_recipe(recipe or p.recipe), ModelConfig), **p.model, **overrides})
 
 # %% ../nbs/00_config.ipynb #ed925a7e
 @dataclass
@@ -271,7 +319,10 @@ class RunConfig:
     kind: str | None = None  # for a .npz: the modality kind; None: inferred (the resolved kind is stored)
     patch_size: int | tuple[int, ...] | None = None  # None: the dataset's own or inferred (the resolved one is stored)
     split_seed: int | None = None  # a .npz without its own split: the seed of its 80/20 split; None: the run's seed
-    preset: str = "tiny"  # the size and recipe the configs below started from ('tiny' or 'dabs')
+    vocab_size: int | None = None  # a .npz of tokens: the vocabulary; None: inferred from the largest id (bounded)
+    data_fingerprint: str | None = None  # set at the start: a hash of the training split, checked on resume and probe
+    preset: str = "tiny"  # the size the configs below started from ('tiny' or 'dabs')
+    recipe: str = "project"  # the recipe they started from: 'project' or 'paper' (the paper's code)
     model: ModelConfig = field(default_factory=lambda: preset_config("tiny"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(**PRESETS["tiny"].train))
 
@@ -285,18 +336,38 @@ class RunConfig:
                       "model": ModelConfig.from_dict(d["model"]), "train": TrainConfig(**d["train"])})
 
 # %% ../nbs/00_config.ipynb #01f3e461
-_RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "train", "preset"}
+_RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "train", "preset", "recipe"}
 
 
-def run_config(preset: str = "tiny", **overrides) -> RunConfig:
-    "A `RunConfig` of `preset` whose fields (of `RunConfig`, `ModelConfig` or `TrainConfig`) are set by `overrides`."
-    p = _preset(preset)
-    names, train_names = {f.name for f in fields(ModelConfig)}, {f.name for f in fields(TrainConfig)}
-    unknown = set(overrides) - _RUN_FIELDS - names - train_names
+def run_config(preset: str = "tiny", recipe: str | None = None, **overrides) -> RunConfig:
+    """A `RunConfig` of `preset` under `recipe` (default: the preset's), whose fields (of `RunConfig`, `ModelConfig`
+    or `TrainConfig`) are set by `overrides`."""
+    p, recipe = _preset(preset), recipe or _preset(preset).recipe
+    unknown = set(overrides) - _RUN_FIELDS - {f.name for c in (ModelConfig, TrainConfig) for f in fields(c)}
     if unknown: raise ValueError(f"unknown run setting(s) {sorted(unknown)}")
-    pick = lambda keys: {k: v for k, v in overrides.items() if k in keys}
-    return RunConfig(preset=preset, model=ModelConfig(**{**p.model, **pick(names)}),
-                     train=TrainConfig(**{**p.train, **pick(train_names)}), **pick(_RUN_FIELDS))
+    model = preset_config(preset, recipe, **_split(overrides, ModelConfig))
+    train = TrainConfig(**{**_split(_recipe(recipe), TrainConfig), **p.train, **_split(overrides, TrainConfig)})
+    return RunConfig(preset=preset, recipe=recipe, model=model, train=train,
+                     **{k: v for k, v in overrides.items() if k in _RUN_FIELDS})
+
+# %% ../nbs/00_config.ipynb #48781b93
+def _flat(run: RunConfig) -> dict:
+    "`run`'s settings as one flat dict (model.X, train.X), paths and patch sizes in one form."
+    d = run.to_dict()
+    flat = {k: v for k, v in d.items() if k not in ("model", "train")}
+    flat.update({f"model.{k}": v for k, v in d["model"].items()})
+    flat.update({f"train.{k}": list(v) if isinstance(v, tuple) else v for k, v in d["train"].items()})
+    if str(flat["dataset"]).lower().endswith(".npz"): flat["dataset"] = str(Path(flat["dataset"]).resolve())
+    patch = flat["patch_size"]
+    if isinstance(patch, (list, tuple)): flat["patch_size"] = patch[0] if len(set(patch)) == 1 else tuple(patch)
+    return flat
+
+
+def run_differences(a: RunConfig, b: RunConfig, labels=("in a", "in b"), ignore=("train.steps",)) -> list[str]:
+    "'name: X <labels[0]>, Y <labels[1]>' for every setting of `a` and `b` that differs, but those in `ignore`."
+    fa, fb = _flat(a), _flat(b)
+    return [f"{k.split('.')[-1]}: {fa[k]!r} {labels[0]}, {fb.get(k)!r} {labels[1]}" for k in fa
+            if k not in ignore and fa[k] != fb.get(k)]
 
 # %% ../nbs/00_config.ipynb #b015487c
 def resolve_schedule(run: RunConfig, n_train: int) -> RunConfig:
@@ -309,17 +380,22 @@ def resolve_schedule(run: RunConfig, n_train: int) -> RunConfig:
 
 # %% ../nbs/00_config.ipynb #d84f7e9d
 FEATURE_KINDS = ("amortized", "adapted", "both")
-PROBE_METHODS = ("linear", "knn")
+PROBE_METHODS = ("linear", "knn", "paper")
 
 
 @dataclass
 class ProbeConfig:
     "How a probe scores a model's frozen, mean-pooled features."
     features: str = "amortized"  # 'amortized' (pooled Z), 'adapted' (pooled Z*) or 'both' (concatenated)
-    method: str = "linear"  # 'linear': logistic regression; 'knn': cosine k-nearest-neighbour vote
+    method: str = "linear"  # 'linear': logistic regression; 'knn': cosine k-NN vote; 'paper': the paper's linear eval
     C: float = 1.0  # linear: inverse strength of the L2 penalty
     max_iter: int = 2000  # linear: iterations of the solver
     k: int = 20  # knn: neighbours that vote
+    epochs: int = 100  # paper: epochs of the linear head (Adam), accuracy reported after each
+    lr: float = 1e-4  # paper: Adam's learning rate
+    weight_decay: float = 1e-4  # paper: Adam's weight decay
+    batch_size: int = 64  # paper: the head's batch (the paper uses each dataset's pretraining batch)
+    seed: int = 0  # paper: the head's initialisation and batch order
 
     def __post_init__(self):
         if self.features not in FEATURE_KINDS:
@@ -327,8 +403,10 @@ class ProbeConfig:
         if self.method not in PROBE_METHODS:
             raise ValueError(f"method must be one of {PROBE_METHODS}, got {self.method!r}")
         check_range(self.C, "C", low_open=True)
-        check_int(self.max_iter, "max_iter")
-        check_int(self.k, "k")
+        for name in ("max_iter", "k", "epochs", "batch_size"): check_int(getattr(self, name), name)
+        check_range(self.lr, "lr", low_open=True)
+        check_range(self.weight_decay, "weight_decay")
+        check_int(self.seed, "seed", minimum=0)
 
 # %% ../nbs/00_config.ipynb #f072ee01
 BENCH_CASES = ("sensor", "image")  # sensor: 52 x 320, patch 5, mask 0.85 (PAMAP2's shape); image: 3 x 32 x 32, patch 4

@@ -26,10 +26,11 @@ from .config import (BATCH_FORMS, MODALITY_KINDS, SAMPLE_RANKS, ModalitySpec, Ru
                                 check_range)
 
 # %% auto #0
-__all__ = ['NPZ_FORM', 'DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS', 'NUCLEOTIDES', 'FASHION_CLASSES', 'DATASETS', 'DEFAULT_DATASET',
-           'ArrayDataset', 'split_indices', 'fit_normalization', 'apply_normalization', 'infer_kind',
-           'infer_patch_size', 'dataset_from_arrays', 'read_npz', 'dataset_from_npz', 'read_idx', 'read_ts',
-           'pad_cases', 'DatasetUnavailable', 'DatasetInfo', 'list_datasets', 'load_dataset', 'load_run_data']
+__all__ = ['MAX_INFERRED_VOCAB', 'NPZ_FORM', 'DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS', 'NUCLEOTIDES', 'FASHION_CLASSES',
+           'DATASETS', 'DEFAULT_DATASET', 'ArrayDataset', 'split_indices', 'fit_normalization', 'apply_normalization',
+           'infer_kind', 'infer_patch_size', 'dataset_from_arrays', 'read_npz', 'dataset_from_npz', 'read_idx',
+           'read_ts', 'pad_cases', 'DatasetUnavailable', 'DatasetInfo', 'list_datasets', 'load_dataset',
+           'load_run_data', 'data_fingerprint']
 
 # %% ../nbs/05_data.ipynb #4250ce24
 @dataclass(eq=False)
@@ -269,17 +270,26 @@ def _real_values(x: np.ndarray, lengths) -> np.ndarray:
     return x[np.broadcast_to(_time_mask(lengths, T).reshape(n, *[1] * (x.ndim - 2), T), x.shape)]
 
 # %% ../nbs/05_data.ipynb #d6fafde0
-def _as_tokens(x: np.ndarray, real: np.ndarray, lengths) -> tuple[np.ndarray, int]:
-    "Token ids as int64 (padding set to 0) and the vocabulary size they imply."
+MAX_INFERRED_VOCAB = 1 << 20  # a larger vocabulary is refused unless given: it is more likely a stray id than meant
+
+
+def _as_tokens(x: np.ndarray, real: np.ndarray, lengths, vocab_size: int | None) -> tuple[np.ndarray, int]:
+    "Token ids as int64 (padding set to 0) and the vocabulary size: `vocab_size`, or the one the ids imply."
     if x.dtype.kind == "f" and (real != np.round(real)).any():
         raise ValueError("token data must hold integer ids, got non-integer values in a float array")
     if real.min() < 0: raise ValueError(f"token ids must be >= 0, got min {real.min()}")
+    top = int(real.max())
+    if vocab_size is not None and top >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, vocab_size={vocab_size}), got an id of {top}")
+    if vocab_size is None and top >= MAX_INFERRED_VOCAB:
+        raise ValueError(f"the largest token id is {top}: a vocabulary of {top + 1:,} ids is more than the "
+                         f"{MAX_INFERRED_VOCAB:,} inferred without asking; check the data, or give vocab_size")
     if lengths is not None: x = np.where(_time_mask(lengths, x.shape[-1]), x, 0)
-    return x.astype(np.int64), max(int(real.max()) + 1, 2)
+    return x.astype(np.int64), vocab_size or max(top + 1, 2)
 
 
 def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, name="custom", test_fraction=0.2,
-                        seed=0, split: tuple | None = None) -> ArrayDataset:
+                        seed=0, split: tuple | None = None, vocab_size: int | None = None) -> ArrayDataset:
     """Check, split and normalise a whole dataset `x` with optional `y` and `lengths`. The split is seeded and
     stratified when possible, or `split = (train_indices, test_indices)` when the data comes with its own."""
     x, kind = _dataset_form(x, kind)
@@ -295,9 +305,9 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     if x.dtype.kind == "f" and not np.isfinite(real).all():
         what = "the real (unpadded) part of x" if lengths is not None else "x"
         raise ValueError(f"{what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})")
-    vocab_size = 0
-    if kind == "tokens": x, vocab_size = _as_tokens(x, real, lengths)
-    else: x = x.astype(np.float64 if x.dtype == np.float64 else np.float32)
+    if kind == "tokens": x, vocab_size = _as_tokens(x, real, lengths, vocab_size)
+    elif vocab_size is not None: raise ValueError(f"vocab_size applies to token data only, not to {kind}")
+    else: x, vocab_size = x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0  # float16 too: as float32
     patch = patch_size if patch_size is not None else infer_patch_size(kind, x.shape[1:])
     ModalitySpec(kind, x.shape[1:], patch, vocab_size=vocab_size, variable_length=lengths is not None)  # check early
     train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
@@ -347,12 +357,13 @@ def _joined_splits(arrays: dict, path) -> tuple[dict, tuple]:
     return joined, (np.arange(n), np.arange(n, n + len(arrays["x_test"])))
 
 
-def dataset_from_npz(path, kind=None, patch_size=None, test_fraction=0.2, seed=0) -> ArrayDataset:
+def dataset_from_npz(path, kind=None, patch_size=None, test_fraction=0.2, seed=0, vocab_size=None) -> ArrayDataset:
     "A dataset from an `.npz` archive (see above); a pre-split archive keeps its split."
     arrays, split = read_npz(path), None
     if "x" not in arrays: arrays, split = _joined_splits(arrays, path)
     return dataset_from_arrays(arrays["x"], arrays.get("y"), arrays.get("lengths"), kind=kind, patch_size=patch_size,
-                               name=Path(path).stem, test_fraction=test_fraction, seed=seed, split=split)
+                               name=Path(path).stem, test_fraction=test_fraction, seed=seed, split=split,
+                               vocab_size=vocab_size)
 
 # %% ../nbs/05_data.ipynb #5bb5bb63
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -659,7 +670,8 @@ def _copy(ds: ArrayDataset) -> ArrayDataset:
     return replace(ds, class_names=list(ds.class_names), **{k: copy(getattr(ds, k)) for k in arrays})
 
 
-def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, split_seed: int = 0) -> ArrayDataset:
+def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, split_seed: int = 0,
+                 vocab_size: int | None = None) -> ArrayDataset:
     """A registered dataset by name (parsed once per process), or your own data from a path ending in `.npz`, split
     with `split_seed` unless it holds its own split (registered datasets have fixed splits)."""
     name = os.fspath(name_or_path) if isinstance(name_or_path, os.PathLike) else name_or_path
@@ -677,11 +689,22 @@ def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, sp
         ds = _copy(_load_cached(name))
         if patch_size is not None: ds.spec = replace(ds.spec, patch_size=patch_size)
         return ds
-    if name.lower().endswith(".npz"): return dataset_from_npz(name, kind=kind, patch_size=patch_size, seed=split_seed)
+    if name.lower().endswith(".npz"):
+        return dataset_from_npz(name, kind=kind, patch_size=patch_size, seed=split_seed, vocab_size=vocab_size)
     raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)} or a path to an .npz file")
 
 # %% ../nbs/05_data.ipynb #e24985aa
 def load_run_data(run: RunConfig) -> ArrayDataset:
     "The dataset a run trains on, split as the run says (a `.npz` by `split_seed`, else by the run's seed)."
     split_seed = run.train.seed if run.split_seed is None else run.split_seed
-    return load_dataset(run.dataset, kind=run.kind, patch_size=run.patch_size, split_seed=split_seed)
+    return load_dataset(run.dataset, kind=run.kind, patch_size=run.patch_size, split_seed=split_seed,
+                        vocab_size=run.vocab_size)
+
+
+def data_fingerprint(data: ArrayDataset) -> str:
+    "A hash of the training split's content (values, labels, lengths) and spec: it changes when the data does."
+    import hashlib
+    digest = hashlib.sha256(repr(data.spec.to_dict()).encode())
+    for array in data.split("train"):
+        if array is not None: digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]

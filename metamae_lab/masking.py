@@ -102,13 +102,16 @@ def visible_neighbours(visible: torch.Tensor, grid: tuple[int, ...]) -> torch.Te
 
 
 def support_set(masking: Masking, grid: tuple[int, ...], s_ratio: float = 0.1,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    "(B, L) bool: the visible tokens plus `round(s_ratio * n)` of the n masked tokens next to a visible one."
+                generator: torch.Generator | None = None, sampling: str = "exact") -> torch.Tensor:
+    "(B, L) bool: the visible tokens plus a share `s_ratio` of the masked tokens next to a visible one (see above)."
     check_range(s_ratio, "s_ratio", 0, 1)
     visible = masking.visible
     if s_ratio == 0: return visible.clone()
     candidates = masking.mask.bool() & visible_neighbours(visible, grid)  # (B, L)
+    noise = _draw_noise(visible.shape, generator, visible.device)  # (B, L) in [0, 1)
+    if sampling == "bernoulli": return visible | (candidates & (noise < s_ratio))
+    if sampling != "exact": raise ValueError(f"sampling must be 'exact' or 'bernoulli', got {sampling!r}")
     num_add = torch.floor(candidates.sum(1) * s_ratio + 0.5).long()  # (B,) round half up
-    scores = _draw_noise(visible.shape, generator, visible.device).masked_fill(~candidates, -1.0)
+    scores = noise.masked_fill(~candidates, -1.0)
     rank = torch.argsort(torch.argsort(scores, dim=1, descending=True), dim=1)  # 0 = highest-scored candidate
     return visible | (candidates & (rank < num_add[:, None]))

@@ -32,10 +32,10 @@ def math_attention():
 
 class Attention(nn.Module):
     "Multi-head self-attention through `scaled_dot_product_attention`."
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, qkv_bias: bool = True):
         super().__init__()
         self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(dropout)
 
@@ -50,10 +50,10 @@ class Attention(nn.Module):
 
 class Block(nn.Module):
     "Pre-norm transformer block: attention then MLP, each in a residual branch."
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0, qkv_bias: bool = True):
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads, dropout)
+        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads, dropout, qkv_bias)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim),
                                  nn.Dropout(dropout))
@@ -72,10 +72,10 @@ class Encoder(nn.Module):
     "Visible tokens (plus CLS) to the amortized latent Z `(B, 1 + Lk, enc_dim)`."
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
-        self.tokenizer = Tokenizer(spec, cfg.enc_dim)
+        self.tokenizer = Tokenizer(spec, cfg.enc_dim, cfg.pos_embed_2d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.enc_dim))
         self.input_drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio, cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio, cfg.dropout, cfg.qkv_bias)
                                     for _ in range(cfg.enc_depth))
         self.norm = nn.LayerNorm(cfg.enc_dim)
 
@@ -96,8 +96,9 @@ class Decoder(nn.Module):
         super().__init__()
         self.embed = nn.Linear(cfg.enc_dim, cfg.dec_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.dec_dim))
-        self.register_buffer("pos_embed", sincos_pos_embed(spec, cfg.dec_dim), persistent=False)  # (1 + L, dec_dim)
-        self.blocks = nn.ModuleList(Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio, cfg.dec_dropout)
+        pos_embed = sincos_pos_embed(spec, cfg.dec_dim, cfg.pos_embed_2d)  # (1 + L, dec_dim)
+        self.register_buffer("pos_embed", pos_embed, persistent=False)
+        self.blocks = nn.ModuleList(Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio, cfg.dec_dropout, cfg.qkv_bias)
                                     for _ in range(cfg.dec_depth))
         self.norm = nn.LayerNorm(cfg.dec_dim)
         self.head = nn.Linear(cfg.dec_dim, cfg.enc_dim if spec.is_discrete else spec.patch_dim)
@@ -207,7 +208,7 @@ class MetaMAE(nn.Module):
         self.spec, self.cfg = spec, cfg.validate()
         self.encoder = Encoder(spec, cfg)
         self.decoder = Decoder(spec, cfg)
-        if spec.is_discrete: self.token_bias = nn.Parameter(torch.zeros(spec.vocab_size))
+        if spec.is_discrete and cfg.token_output_bias: self.token_bias = nn.Parameter(torch.zeros(spec.vocab_size))
         hidden = cfg.proj_hidden_mult * cfg.enc_dim
         self.projector = nn.Sequential(nn.Linear(cfg.enc_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
                                        nn.Linear(hidden, cfg.proj_dim, bias=False))
@@ -216,6 +217,7 @@ class MetaMAE(nn.Module):
         self.apply(_init_weights)
         nn.init.normal_(self.encoder.cls_token, std=0.02)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
+        _init_tokenizer(self.encoder.tokenizer.proj, cfg)
 
 
 def _init_weights(m: nn.Module):
@@ -223,6 +225,14 @@ def _init_weights(m: nn.Module):
         nn.init.xavier_uniform_(m.weight)
         if m.bias is not None: nn.init.zeros_(m.bias)
     elif isinstance(m, nn.Embedding): nn.init.normal_(m.weight, std=0.02)
+
+
+def _init_tokenizer(proj: nn.Module, cfg: ModelConfig):
+    "The paper's code's initialisation of the patch bias or of the token table, where the config asks for it."
+    if isinstance(proj, nn.Embedding) and cfg.token_embed_init == "xavier": nn.init.xavier_uniform_(proj.weight)
+    if isinstance(proj, nn.Linear) and cfg.patch_bias_init == "uniform":  # a convolution's default: U(-b, b)
+        bound = 1 / proj.in_features ** 0.5  # the convolution's fan-in: the values of one patch
+        nn.init.uniform_(proj.bias, -bound, bound)
 
 # %% ../nbs/03_model.ipynb #410f22b9
 @patch
@@ -243,7 +253,8 @@ def predict(self: MetaMAE, z: torch.Tensor, masking: Masking, pad: torch.Tensor 
     "Decode a latent into per-token predictions `(B, L, P)`, or logits `(B, L, V)` with tied embeddings."
     out = self.decoder(z, masking, pad)
     if not self.spec.is_discrete: return out
-    return out @ self.encoder.tokenizer.proj.weight.T + self.token_bias  # (B, L, V)
+    logits = out @ self.encoder.tokenizer.proj.weight.T  # (B, L, V)
+    return logits + self.token_bias if self.cfg.token_output_bias else logits
 
 # %% ../nbs/03_model.ipynb #feea4729
 @dataclass
@@ -270,7 +281,7 @@ def adapt(self: MetaMAE, z: torch.Tensor, masking: Masking, batch: PreparedBatch
         for k in range(steps):
             with math_attention() if create_graph else nullcontext():
                 pred = self.predict(z, masking, batch.pad)
-            inner_loss = per_sample_mean(token_errors(pred, target, batch.element_mask), support).sum()
+            inner_loss = self.inner_loss(token_errors(pred, target, batch.element_mask), support)
             (grad,) = torch.autograd.grad(inner_loss, z, create_graph=create_graph)
             z = z - self.inner_lr * grad  # (B, 1 + Lk, D)
             losses.append(inner_loss.detach() / z.shape[0])
@@ -280,13 +291,20 @@ def adapt(self: MetaMAE, z: torch.Tensor, masking: Masking, batch: PreparedBatch
     if not keep_trajectory: return Adaptation(z, torch.stack(losses), preds[0])
     return Adaptation(z, torch.stack(losses), preds[0], zs, preds)
 
+# %% ../nbs/03_model.ipynb #d3d4e3f2
+@patch
+def inner_loss(self: MetaMAE, errors: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    "The inner loop's loss of per-token `errors` (B, L) over the `support` set (B, L), per `cfg.inner_loss`."
+    if self.cfg.inner_loss == "pooled": return mean_over(errors, support) * errors.shape[0]
+    return per_sample_mean(errors, support).sum()
+
 # %% ../nbs/03_model.ipynb #ac7f3f81
 @patch
 def contrastive_loss(self: MetaMAE, z: torch.Tensor, z_adapted: torch.Tensor, keep_valid: torch.Tensor) -> torch.Tensor:
     "Task-contrastive NT-Xent between projected pooled Z and pooled Z*."
-    B = z.shape[0]
-    projected = self.projector(torch.cat([pool_tokens(z, keep_valid), pool_tokens(z_adapted, keep_valid)]))  # (2B, d)
-    a, b = projected[:B], projected[B:]
+    pooled = pool_tokens(z, keep_valid), pool_tokens(z_adapted, keep_valid)  # (B, D) each
+    if self.cfg.projector_calls == "joint": a, b = self.projector(torch.cat(pooled)).chunk(2)  # one BatchNorm batch
+    else: a, b = self.projector(pooled[0]), self.projector(pooled[1])  # two batches, as in the paper's code
     if self.gather_negatives is not None: a, b = self.gather_negatives(a), self.gather_negatives(b)
     return nt_xent(a, b, self.cfg.temperature)
 
@@ -310,7 +328,7 @@ def forward(self: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | No
                   ids_keep=masking.ids_keep, keep_valid=masking.keep_valid, z=z, target_mean=mean, target_std=std,
                   element_mask=batch.element_mask)
     if method == "mae": return self._mae_output(z, masking, batch, target, keep_trajectory, common)
-    support = support_set(masking, self.spec.grid, self.cfg.s_ratio, generator)
+    support = support_set(masking, self.spec.grid, self.cfg.s_ratio, generator, self.cfg.support_sampling)
     adaptation = self.adapt(z, masking, batch, target, support, inner_steps, keep_trajectory=keep_trajectory)
     return self._metamae_output(adaptation, masking, batch, target, support, common)
 

@@ -57,12 +57,13 @@ def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1).float()
 
 
-def sincos_pos_embed(spec: ModalitySpec, dim: int) -> torch.Tensor:
+def sincos_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> torch.Tensor:
     "Fixed position codes `(1 + L, dim)` for a CLS token (zeros) and the L tokens of `spec`."
     if spec.kind == "image":
         if dim % 4: raise ValueError(f"2-D position codes need a dimension divisible by 4, got {dim}")
         rows, cols = torch.meshgrid(torch.arange(spec.grid[0]), torch.arange(spec.grid[1]), indexing="ij")
-        codes = torch.cat([sincos_1d(dim // 2, rows.flatten()), sincos_1d(dim // 2, cols.flatten())], dim=1)  # (L, dim)
+        halves = [sincos_1d(dim // 2, rows.flatten()), sincos_1d(dim // 2, cols.flatten())]  # (L, dim/2) each
+        codes = torch.cat(halves if order == "row_col" else halves[::-1], dim=1)  # (L, dim)
     else:
         codes = sincos_1d(dim, torch.arange(spec.num_tokens))  # (L, dim)
     return torch.cat([torch.zeros(1, dim), codes], dim=0)
@@ -164,12 +165,14 @@ def denormalize_patches(values: torch.Tensor, mean: torch.Tensor, std: torch.Ten
 # %% ../nbs/01_tokenizers.ipynb #dd27f7bd
 class Tokenizer(nn.Module):
     "Embeds a prepared batch as tokens `(B, L, dim)`, position codes included."
-    def __init__(self, spec: ModalitySpec, dim: int):
+    def __init__(self, spec: ModalitySpec, dim: int, pos_order: str = "row_col"):
         super().__init__()
         self.spec = spec
         self.proj = nn.Embedding(spec.vocab_size, dim) if spec.is_discrete else nn.Linear(spec.patch_dim, dim)
-        self.register_buffer("pos_embed", sincos_pos_embed(spec, dim), persistent=False)  # (1 + L_max, dim)
+        self.register_buffer("pos_embed", sincos_pos_embed(spec, dim, pos_order), persistent=False)  # (1 + L_max, dim)
 
     def forward(self, batch: PreparedBatch) -> torch.Tensor:
-        tokens = self.proj(batch.target)  # (B, L, dim)
+        target, weight = batch.target, self.proj.weight
+        if not self.spec.is_discrete and target.dtype != weight.dtype: target = target.to(weight.dtype)  # float16 in
+        tokens = self.proj(target)  # (B, L, dim)
         return tokens + self.pos_embed[1 : 1 + tokens.shape[1]]

@@ -5,8 +5,11 @@
 # %% ../nbs/07_train.ipynb #93da363b
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import re
 import shutil
 import signal
 import sys
@@ -21,35 +24,37 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .checkpoint import (CheckpointError, check_checkpoint_fits, checkpoint_path, list_checkpoints,
-                                    load_checkpoint, load_model_state, run_config_of, save_checkpoint,
-                                    write_atomically)
-from .config import RunConfig, TrainConfig
-from .data import ArrayDataset, load_run_data
+                                    load_latest_intact, load_model_state, model_from_checkpoint, run_config_of,
+                                    save_checkpoint, write_atomically)
+from .config import RunConfig, TrainConfig, run_differences
+from .data import ArrayDataset, data_fingerprint, load_run_data
 from .model import MetaMAE, MetaMAEOutput
 from .runtime import (DistributedContext, autocast_context, gather_rows, init_distributed, resolve_device,
                                  rng_state, seed_everything, set_rng_state, step_seed)
 
 # %% auto #0
-__all__ = ['make_optimizer', 'lr_factor', 'batch_indices', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
-           'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
-           'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'compile_encoder', 'resident_memory_mb',
-           'PretrainResult', 'pretrain']
+__all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'batch_indices', 'NonFiniteLossError', 'StepResult', 'training_step',
+           'MetricsLogger', 'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer',
+           'Trainer', 'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'open_checkpoint',
+           'check_data', 'open_run', 'compile_encoder', 'resident_memory_mb', 'PretrainResult', 'pretrain']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    "AdamW with weight decay on matrices only (2-D+ weights); biases, norms, tokens and the inner lr are not decayed."
+    "AdamW with weight decay on matrices only (2-D+ weights, not tokens) or on every parameter, per `cfg.decay_on`."
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if p.requires_grad: (decay if p.dim() >= 2 and "token" not in name else no_decay).append(p)
+        matrix = p.dim() >= 2 and "token" not in name
+        if p.requires_grad: (decay if matrix or cfg.decay_on == "all" else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = {"fused": True} if next(model.parameters()).is_cuda else {}
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), **fused)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, **fused)
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
-    "Multiplier of the peak lr at `step`: linear warm-up, then cosine decay to `min_lr_ratio`."
+    "Multiplier of the peak lr at `step`: linear warm-up, then cosine decay to `min_lr_ratio` (or constant)."
     warmup = cfg.warmup_steps or 0
     if step < warmup: return (step + 1) / warmup
+    if cfg.lr_schedule == "constant": return 1.0
     progress = min(1.0, (step - warmup) / max(1, cfg.steps - warmup))
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -116,8 +121,10 @@ class MetricsLogger:
 
     def write(self, metrics: dict):
         if not self.enabled: return
-        self.log.write(json.dumps(metrics) + "\n")
-        self.log.flush()
+        try:
+            self.log.write(json.dumps(metrics) + "\n")
+            self.log.flush()
+        except OSError as e: raise OSError(e.errno, e.strerror, str(self.path)) from e
         if self.writer is not None:
             for k, v in metrics.items():
                 if k != "step" and v is not None: self.writer.add_scalar(k, v, metrics["step"])
@@ -222,10 +229,20 @@ class Trainer:
     start: int  # the step training starts from: 0, or the checkpoint's step
 
 # %% ../nbs/07_train.ipynb #902680cb
+RUN_FILES = re.compile(r"^(checkpoint_\d{8}\.pt|\..*\.tmp|metrics\.jsonl|run_config\.json|distributed\.json|tb|"
+                       r"probe_\w+\.json)$")  # what a run directory holds
+
+
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
-    "Refuse to mix runs: a directory holding a run needs `resume` or `overwrite`; `overwrite` removes the old run."
+    """Refuse what would mix runs or fail later: a run directory needs `resume` or `overwrite` (which removes the old
+    run), a directory of other files is not a run directory, and the place must be writable."""
+    _check_place(run_dir)
     has_run = run_dir.is_dir() and (list_checkpoints(run_dir) or (run_dir / "metrics.jsonl").exists())
     if resume and not list_checkpoints(run_dir): raise CheckpointError(f"cannot resume: no checkpoint in {run_dir}")
+    others = sorted(p.name for p in run_dir.iterdir() if not RUN_FILES.match(p.name)) if run_dir.is_dir() else []
+    if others and not has_run:
+        raise FileExistsError(f"{run_dir} holds files that are not a run ({', '.join(others[:3])}"
+                              f"{' ...' if len(others) > 3 else ''}): give a new or an empty directory")
     if has_run and not (resume or overwrite):
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it or --overwrite to "
                               f"replace it")
@@ -233,6 +250,16 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
         for p in list_checkpoints(run_dir) + list(run_dir.glob("probe_*.json")): p.unlink()
         for name in ("metrics.jsonl", "run_config.json"): (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
+
+
+def _check_place(run_dir: Path):
+    "A `ValueError` when `run_dir` or a parent is a file; an `OSError` naming it when nothing can be written there."
+    for path in [run_dir, *run_dir.parents]:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "a file is where a directory is needed", str(path))
+        if path.exists(): break
+    if os.statvfs(path).f_flag & os.ST_RDONLY: raise OSError(errno.EROFS, "read-only file system", str(path))
+    if not os.access(path, os.W_OK | os.X_OK): raise PermissionError(errno.EACCES, "permission denied", str(path))
 
 
 def _on_main(ctx: DistributedContext, fn):
@@ -256,12 +283,14 @@ def _is_file_dataset(run: RunConfig) -> bool: return run.dataset.lower().endswit
 
 
 def resolve_run(run: RunConfig, data: ArrayDataset) -> RunConfig:
-    "`run` with every value left open set from `data`: kind, patch size, split seed, batch and warm-up."
+    "`run` with every value left open set from `data`: kind, patch size, split seed, fingerprint, batch and warm-up."
     from metamae_lab.config import resolve_schedule
     file = _is_file_dataset(run)
     run = replace(run, dataset=str(Path(run.dataset).resolve()) if file else run.dataset, kind=data.spec.kind,
                   patch_size=data.spec.patch_size[0] if len(data.spec.patch_size) == 1 else data.spec.patch_size,
-                  split_seed=(run.train.seed if run.split_seed is None else run.split_seed) if file else run.split_seed)
+                  split_seed=(run.train.seed if run.split_seed is None else run.split_seed) if file else run.split_seed,
+                  vocab_size=data.spec.vocab_size if file and data.spec.is_discrete else run.vocab_size,
+                  data_fingerprint=run.data_fingerprint or data_fingerprint(data))
     return resolve_schedule(run, len(data.x_train))
 
 
@@ -278,11 +307,12 @@ def setup_training(run: RunConfig | None, run_dir: Path | str, resume: bool = Fa
     "Everything the loop needs, for a new run or (`resume`) the run in `run_dir`; `steps` overrides the total."
     run_dir, ctx = Path(run_dir), init_distributed()
     _on_main(ctx, lambda: prepare_run_dir(run_dir, resume, overwrite))
-    state = load_checkpoint(run_dir) if resume else None
-    if state is not None: run = run_config_of(state)
+    state = open_checkpoint(run_dir, report=ctx.is_main) if resume else None
+    if state is not None: run = _resumed(run_config_of(state), state["step"], steps)
     elif run is None: raise ValueError("a new run needs a RunConfig")
-    if steps is not None: run = replace(run, train=replace(run.train, steps=steps))
+    elif steps is not None: run = replace(run, train=replace(run.train, steps=steps))
     data = dataset or load_run_data(run)
+    if state is not None: check_data(run, data)
     run = resolve_run(run, data)
     if run.train.batch_size % ctx.world_size:
         raise ValueError(f"batch_size {run.train.batch_size} must divide into {ctx.world_size} equal per-rank slices")
@@ -296,6 +326,44 @@ def setup_training(run: RunConfig | None, run_dir: Path | str, resume: bool = Fa
     if state is not None: _restore(state, data, model, optimizer, scheduler)
     trained = _data_parallel(model, run, device, ctx)
     return Trainer(run, run_dir, data, model, trained, optimizer, scheduler, device, ctx, state["step"] if state else 0)
+
+# %% ../nbs/07_train.ipynb #2d204bf0
+def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
+    "The newest checkpoint of `run_dir` that loads, once it is shown to belong to the run recorded there."
+    state, path = load_latest_intact(run_dir, (lambda line: print(line, file=sys.stderr)) if report else None)
+    recorded = Path(run_dir) / "run_config.json"
+    if recorded.is_file():
+        try: own = RunConfig.from_dict(json.loads(recorded.read_text()))
+        except (ValueError, TypeError, KeyError) as e:
+            raise CheckpointError(f"{recorded} cannot be read: {e}") from e
+        changed = run_differences(run_config_of(state), own, ("in the checkpoint", "in run_config.json"))
+        if changed: raise CheckpointError(f"{path.name} does not belong to the run in {run_dir}: {'; '.join(changed)}")
+    return state
+
+
+def check_data(run: RunConfig, data: ArrayDataset):
+    "A `CheckpointError` when `data` is not the training data the run recorded."
+    if run.data_fingerprint and data_fingerprint(data) != run.data_fingerprint:
+        raise CheckpointError(f"the training data of {run.dataset} changed since the run started (fingerprint "
+                              f"{data_fingerprint(data)}, recorded {run.data_fingerprint}): train a new run on it")
+
+
+def _resumed(run: RunConfig, step: int, steps: int | None) -> RunConfig:
+    "The run's configuration to resume with: `steps` may raise the total, never lower it below the step reached."
+    if steps is not None and steps < step:
+        raise ValueError(f"--steps {steps} is below the step the run reached ({step}): pass --steps N with N > {step} "
+                         f"to train on")
+    return run if steps is None else replace(run, train=replace(run.train, steps=steps))
+
+# %% ../nbs/07_train.ipynb #3868ed95
+def open_run(run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None):
+    "The model, configuration, checkpoint and data of the run in `run_dir`, checked as above."
+    state = open_checkpoint(Path(run_dir))
+    run = run_config_of(state)
+    data = dataset or load_run_data(run)
+    check_checkpoint_fits(state, data.spec)  # another dataset than the run's must have the same modality
+    if dataset is None: check_data(run, data)
+    return model_from_checkpoint(state, device=device), run, state, data
 
 # %% ../nbs/07_train.ipynb #68bbb77c
 def _restore(state: dict, data: ArrayDataset, model, optimizer, scheduler):
@@ -311,6 +379,9 @@ def _data_parallel(model: MetaMAE, run: RunConfig, device: torch.device, ctx: Di
     "`model` wrapped in DistributedDataParallel under torchrun; `model` itself otherwise."
     if not ctx.enabled: return model
     if run.train.gather_negatives: model.gather_negatives = gather_rows
+    if run.train.sync_batchnorm and device.type == "cuda": model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    elif run.train.sync_batchnorm and ctx.is_main:  # PyTorch's SyncBatchNorm runs on GPUs only
+        print("sync_batchnorm: on CPU ranks the projector's BatchNorm statistics stay per rank", file=sys.stderr)
     return torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=run.model.method == "mae")  # MAE leaves the projector unused
@@ -383,6 +454,10 @@ def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False, o
     "Pretrain `run` in `run_dir`, or resume the run there (`run` may then be None); `steps` overrides the total."
     t = setup_training(run, run_dir, resume, overwrite, steps, dataset)
     tc, main = t.run.train, t.ctx.is_main
+    if t.start >= tc.steps:  # a finished run resumed with no more steps to take
+        if main: print(f"{t.run_dir} already finished (step {t.start} of {tc.steps}): nothing to train; pass --steps N "
+                       f"> {t.start} to train on", file=sys.stderr)
+        return PretrainResult(t.run_dir, t.start, {}, 0)
     if main: _start_run_dir(t, resume, progress)
     end = tc.steps if stop_after is None else min(tc.steps, t.start + stop_after)
     logger, guard = MetricsLogger(t.run_dir, main, t.start if resume else None), NonFiniteGuard(tc.max_nonfinite, main)

@@ -1,6 +1,6 @@
 """The catalogue of bad input: every request the project must refuse, at each public entry point that takes it,
 with a fragment of the message it must give. `test_faults.py` runs each row as a test, and the fault page of the
-documentation (nbs/16_faults.ipynb) runs the whole table and shows it."""
+documentation (nbs/17_faults.ipynb) runs the whole table and shows it."""
 from __future__ import annotations
 
 import pickle
@@ -114,6 +114,13 @@ def _resume_after_data_changed(s: Scratch) -> list:
     return ["pretrain", "--out", s.path("changing_run"), "--resume", "--steps", 4, "--quiet"]
 
 
+def _users_directory(s: Scratch) -> str:
+    folder = s.path("users_files")
+    folder.mkdir(exist_ok=True)
+    (folder / "notes.txt").write_text("the user's")
+    return str(folder)
+
+
 def _unlabelled_umap(s: Scratch):
     from metamae_lab.data import dataset_from_arrays
     from metamae_lab.views import LatentUMAP
@@ -221,8 +228,21 @@ def bad_input_cases() -> list[BadInput]:
              lambda s: ["pretrain", "--batch-size", 100_000, "--out", s.path("c9")], "larger than the training split"),
             ("not a number", "--steps abc",
              lambda s: ["pretrain", "--steps", "abc", "--out", s.path("c10")], "invalid int value"),
-            ("modality mismatch on resume", "--resume after the run's .npz was replaced by 4-channel data",
-             _resume_after_data_changed, "modality mismatch"),
+            ("other data on resume", "--resume after the run's .npz was replaced by 4-channel data",
+             _resume_after_data_changed, "changed since the run started"),
+            ("negative inner lr", "--inner-lr -1",
+             lambda s: ["pretrain", "--inner-lr", -1, "--out", s.path("c11")], "inner_lr must be > 0"),
+            ("a device this machine lacks", "--device tpu",
+             lambda s: ["pretrain", "--device", "tpu", "--out", s.path("c12")], "device 'tpu'"),
+            ("an absurd vocabulary", "token ids up to 2e9",
+             lambda s: ["pretrain", "--dataset", s.npz("huge_ids", x=np.full((40, 6), 2_000_000_000)),
+                        "--out", s.path("c13")],
+             "the largest token id is 2000000000"),
+            ("out under a file", "--out a_file/run",
+             lambda s: ["pretrain", "--out", s.npz("a_file", x=_digits_like()) / "run"],
+             "a file is where a directory is needed"),
+            ("a directory that is not a run", "--out holding a file of the user's",
+             lambda s: ["pretrain", "--out", _users_directory(s)], "holds files that are not a run"),
         ]],
         # checkpoints
         BadInput("load_weights", "checkpoint of another preset", "a tiny checkpoint into a dabs model",
@@ -241,7 +261,7 @@ def bad_input_cases() -> list[BadInput]:
                  _truncated_checkpoint, "cannot load checkpoint"),
         BadInput("model_from_checkpoint", "unreadable configuration", "a model field this version does not know",
                  _unreadable_config, "run configuration cannot be read"),
-        BadInput("metamae-lab probe", "not a checkpoint", "a checkpoint file overwritten with text",
+        BadInput("metamae-lab probe", "not a checkpoint", "every checkpoint file overwritten with text",
                  lambda s: ["probe", "--run", _garbled_run(s)], "cannot load checkpoint", cli=True),
         # views
         BadInput("ReconstructionExplorer", "dataset of another modality", "a sequence model with the digits",
@@ -333,7 +353,7 @@ def _garbled_run(s: Scratch) -> Path:
     from metamae_lab.checkpoint import list_checkpoints
     copy = s.path("garbled")
     shutil.copytree(s.run(), copy, dirs_exist_ok=True)
-    list_checkpoints(copy)[-1].write_text("not a checkpoint")
+    for path in list_checkpoints(copy): path.write_text("not a checkpoint")
     return copy
 
 

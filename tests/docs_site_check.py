@@ -53,8 +53,8 @@ def pages() -> list[Path]:
 
 def test_site_was_built():
     assert (SITE / "index.html").is_file(), f"no site in {SITE}: run `make docs` first"
-    for page in ["api/03_model.html", "api/12_experiments.html", "guides/11_views.html", "guides/17_own_data.html",
-                 "guides/16_faults.html",
+    for page in ["api/03_model.html", "api/12_experiments.html", "guides/11_views.html", "guides/18_own_data.html",
+                 "guides/17_faults.html",
                  *(f"experiments/{e}.html" for e in EXPERIMENTS)]:
         assert (SITE / page).is_file(), f"{page} is missing from the site"
 
@@ -108,10 +108,11 @@ def test_experiment_reports_hold_their_tables():
 
 
 def test_fault_report_holds_its_tables():
-    text = (SITE / "guides/16_faults.html").read_text()
-    assert text.count("<table") >= 2, "the fault page needs the bad-input table and the fault report"
+    text = (SITE / "guides/17_faults.html").read_text()
+    assert text.count("<table") >= 3, "the fault page needs the bad-input table, the fault report and the OS faults"
     for row in ("SIGKILL during training", "a crafted pickle", "non-finite losses in a row", "a long run",
-                "metamae-lab experiment", "checkpoint of another preset"):
+                "metamae-lab experiment", "checkpoint of another preset", "Ctrl-C or SIGTERM at a random step",
+                "the disk fills during a checkpoint write", "test_full_and_closed_standard_output"):
         assert row in text, f"the fault report lacks the row {row!r}"
     assert "**no**" not in text and ">no<" not in text  # every tried input ended as expected
 

@@ -84,10 +84,9 @@ def test_corrupt_checkpoint(tmp_path, trained_run):
     import shutil
     broken = tmp_path / "broken"
     shutil.copytree(trained_run, broken)
-    ckpt = sorted(broken.glob("checkpoint_*.pt"))[-1]
-    ckpt.write_bytes(b"not a checkpoint")
+    for ckpt in broken.glob("checkpoint_*.pt"): ckpt.write_bytes(b"not a checkpoint")  # no intact one to fall back to
     code, _, err = run_cli("probe", "--run", broken)
-    assert_one_line_error(code, err, "cannot load checkpoint")
+    assert_one_line_error(code, err, "cannot load checkpoint", "not a file torch.save wrote")
 
 
 def test_bad_npz_inputs(tmp_path):

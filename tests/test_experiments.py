@@ -30,7 +30,7 @@ def write_notebook(path: Path, parameters: str, body: str):
 
 
 def test_the_experiments_are_registered():
-    assert {"quickstart", "mask_ratio_sweep", "ablation", "evidence"} <= set(list_experiments())
+    assert {"quickstart", "mask_ratio_sweep", "ablation", "evidence", "recipe_differences"} <= set(list_experiments())
     assert (ROOT / "nbs" / "experiments" / ".notest").exists()  # nbdev_test leaves them to this file
 
 
@@ -56,6 +56,26 @@ def test_ablation_at_small_settings(tmp_path):
     assert run["status"] == "done" and run["parameters"]["steps"] == 6 and run["parameters"]["seeds"] == [0, 1]
     again = experiment(tmp_path, *args)  # the same point again is skipped
     assert again.returncode == 0 and "skipped" in again.stdout
+
+
+@pytest.mark.slow
+def test_recipe_differences_at_small_settings(tmp_path):
+    done = experiment(tmp_path, "recipe_differences", "-p", "steps", "3", "-p", "seeds", "[0]", "-p", "datasets",
+                      '["digits", "splice"]', "-p", "eval_samples", "16", "-p", "png", "false", "--name", "small")
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "figures" / "recipe_differences" / "small"
+    results = json.loads((out / "results.json").read_text())
+    variants = {d: list(v) for d, v in results["variants"].items()}
+    assert variants["digits"][0] == "the paper's recipe" and variants["digits"][-1] == "this project's recipe"
+    assert "+ position codes rows first" in variants["digits"] and "+ position codes rows first" not in variants["splice"]
+    assert "+ token output bias, normal init" in variants["splice"]
+    assert len(results["records"]) == len(variants["digits"]) + len(variants["splice"])  # one seed
+    table = (out / "results.md").read_text()
+    assert "masked-token loss" in table and "kNN (Z*)" in table and "+ inner loss per sample" in table
+    runs = tmp_path / "runs" / "recipe_differences" / "small" / "digits"
+    paper = json.loads((runs / "variant0_s0" / "run_config.json").read_text())
+    assert paper["recipe"] == "paper" and paper["model"]["support_sampling"] == "bernoulli"
+    assert paper["train"]["betas"] == [0.9, 0.999] and paper["train"]["lr_schedule"] == "constant"
 
 
 @pytest.mark.slow

@@ -229,7 +229,7 @@ def test_the_cli_reports_a_diverged_run_in_one_line_with_exit_code_3(tmp_path, c
             and not list_checkpoints(tmp_path / "r"))
 
 
-# ---- the catalogue of bad input (tests/bad_inputs.py, shown on nbs/16_faults.ipynb), one test per row ----
+# ---- the catalogue of bad input (tests/bad_inputs.py, shown on nbs/17_faults.ipynb), one test per row ----
 
 CASES = bad_input_cases()
 
