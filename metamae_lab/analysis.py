@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ModalitySpec
+from .config import ModalitySpec, check_int
 from .data import ArrayDataset, load_dataset
-from .model import MetaMAE, eval_mode, mean_over, pool_tokens, token_errors
+from .model import MetaMAE, eval_mode, mean_over, per_sample_mean, pool_tokens, token_errors
 from .tokenizers import denormalize_patches
 from .train import open_run
 
 # %% auto #0
-__all__ = ['resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconstruct', 'sweep_point', 'latent_pairs',
-           'masked_probe_accuracy', 'fit_umap', 'displacement_by_class']
+__all__ = ['CHUNK', 'resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconstruct', 'reconstruct_chunk',
+           'sample_error', 'largest_errors', 'AttentionMaps', 'attention_maps', 'sweep_point', 'latent_pairs',
+           'masked_probe_accuracy', 'fit_umap', 'fit_pca', 'displacement_by_class']
 
 # %% ../nbs/09_analysis.ipynb #9a12053a
 def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDataset]:
@@ -61,6 +62,10 @@ class Reconstruction:
     masked_losses: np.ndarray  # (K + 1,) mean masked-token error
     z: np.ndarray  # (B, D) pooled Z
     z_adapted: np.ndarray  # (B, D) pooled Z after the last step
+    sample_support_losses: np.ndarray  # (B, K + 1) each sample's mean support-set error after each step
+    sample_masked_losses: np.ndarray  # (B, K + 1) each sample's mean masked-token error after each step
+    displacement: np.ndarray  # (B, K + 1) ‖pooled Z_k − pooled Z‖ / ‖pooled Z‖ after each step
+    method: str = "metamae"  # what the model was trained as: an MAE predicts from Z, MetaMAE from Z*
 
     @property
     def steps(self) -> int: return len(self.preds) - 1
@@ -81,14 +86,80 @@ def reconstruct(model: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float
     lengths = None if lengths is None else torch.as_tensor(lengths).to(device)
     with eval_mode(model), torch.no_grad():
         out = model(x.to(device), lengths, mask_ratio, generator, steps, method="metamae", keep_trajectory=True)
-    errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]
+    errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]  # K + 1 of (B, L)
     pad = out.pad if out.pad is not None else torch.zeros_like(out.mask, dtype=torch.bool)
-    discrete, pooled = model.spec.is_discrete, lambda z: pool_tokens(z, out.keep_valid).float().cpu().numpy()
+    discrete, pooled = model.spec.is_discrete, lambda z: pool_tokens(z, out.keep_valid).float()
+    per_sample = lambda where: torch.stack([per_sample_mean(e, where) for e in errors], 1).cpu().numpy()
+    z0 = pooled(out.z)
+    moved = torch.stack([(pooled(z) - z0).norm(dim=1) / z0.norm(dim=1).clamp_min(1e-12) for z in out.z_steps], 1)
     return Reconstruction(
         model.spec, _shown(out.target, out, discrete), out.mask.bool().cpu().numpy(), out.support.cpu().numpy(),
         pad.cpu().numpy(), [_shown(p, out, discrete) for p in out.pred_steps], [e.cpu().numpy() for e in errors],
         np.array([mean_over(e, out.support).item() for e in errors]),
-        np.array([mean_over(e, out.mask).item() for e in errors]), pooled(out.z), pooled(out.z_adapted))
+        np.array([mean_over(e, out.mask).item() for e in errors]), z0.cpu().numpy(),
+        pooled(out.z_adapted).cpu().numpy(),
+        per_sample(out.support), per_sample(out.mask), moved.cpu().numpy(), model.cfg.method)
+
+# %% ../nbs/09_analysis.ipynb #000d0166
+CHUNK = 64  # samples masked together
+
+
+def reconstruct_chunk(model: MetaMAE, data: ArrayDataset, split: str, chunk: int, mask_ratio: float | None = None,
+                      seed: int = 0, steps: int | None = None) -> Reconstruction:
+    "The reconstruction of samples `chunk * CHUNK` ... of `split`, masked with seed `seed + chunk * CHUNK`."
+    x, _, lengths = data.split(split)
+    start = check_int(chunk, "chunk", minimum=0) * CHUNK
+    if start >= len(x): raise ValueError(f"chunk {chunk} starts at sample {start}; the {split} split has {len(x)}")
+    rows = slice(start, start + CHUNK)
+    return reconstruct(model, torch.as_tensor(x[rows]), None if lengths is None else torch.as_tensor(lengths[rows]),
+                       mask_ratio, seed + start, steps)
+
+
+def sample_error(rec: Reconstruction) -> np.ndarray:
+    "Each sample's masked-token error `(B,)` from the latent its model predicts from: Z (MAE) or Z* (MetaMAE)."
+    return rec.sample_masked_losses[:, 0 if rec.method == "mae" else -1]
+
+
+def largest_errors(recs: list[Reconstruction]) -> np.ndarray:
+    "Indices into the concatenated chunks `recs`, largest masked-token error first."
+    return np.argsort(-np.concatenate([sample_error(r) for r in recs]), kind="stable")
+
+# %% ../nbs/09_analysis.ipynb #1e66ea27
+@dataclass
+class AttentionMaps:
+    "Head-averaged attention weights of one masked forward pass, for some rows of its batch."
+    encoder: np.ndarray  # (layers, B, 1 + Lk, 1 + Lk): CLS, then the visible tokens in keep order
+    decoder_z: np.ndarray  # (layers, B, 1 + L, 1 + L): CLS, then every token, decoding Z
+    decoder: np.ndarray  # (layers, B, 1 + L, 1 + L): the same, decoding Z* (after the last inner step)
+    ids_keep: np.ndarray  # (B, Lk) the token each visible position holds
+    keep_valid: np.ndarray  # (B, Lk) bool: real (not filler) visible positions
+    mask: np.ndarray  # (B, L) bool: masked tokens
+    pad: np.ndarray  # (B, L) bool: padding
+
+
+def attention_maps(model: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | None = None, seed: int = 0,
+                   steps: int | None = None, rows=None) -> AttentionMaps:
+    "The attention of `x` masked with `seed` (as `reconstruct` masks it), kept for batch `rows` (default: all)."
+    calls = {}  # attention layer -> the weights of each call, in order
+    def record(module, args):
+        with torch.no_grad(): calls.setdefault(module, []).append(module.weights(*args).mean(1).float().cpu())
+    layers = [b.attn for b in [*model.encoder.blocks, *model.decoder.blocks]]
+    hooks = [layer.register_forward_pre_hook(record) for layer in layers]
+    try:
+        device = next(model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        lengths = None if lengths is None else torch.as_tensor(lengths).to(device)
+        with eval_mode(model), torch.no_grad():
+            out = model(x.to(device), lengths, mask_ratio, generator, steps, method="metamae")
+    finally:
+        for hook in hooks: hook.remove()
+    rows = slice(None) if rows is None else rows
+    stack = lambda blocks, call: np.stack([calls[b.attn][call][rows].numpy() for b in blocks])
+    pad = out.pad if out.pad is not None else torch.zeros_like(out.mask, dtype=torch.bool)
+    return AttentionMaps(stack(model.encoder.blocks, 0), stack(model.decoder.blocks, 0),
+                         stack(model.decoder.blocks, -1), out.ids_keep[rows].cpu().numpy(),
+                         out.keep_valid[rows].cpu().numpy(), out.mask.bool()[rows].cpu().numpy(),
+                         pad[rows].cpu().numpy())
 
 # %% ../nbs/09_analysis.ipynb #022694f3
 def sweep_point(model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None) -> tuple[float, float]:
@@ -121,6 +192,15 @@ def fit_umap(z: np.ndarray, z_adapted: np.ndarray, seed: int = 0) -> tuple[np.nd
     import umap
     both = np.concatenate([z, z_adapted])
     emb = umap.UMAP(n_neighbors=min(15, len(both) - 1), min_dist=0.1, random_state=seed, n_jobs=1).fit_transform(both)
+    return emb[: len(z)], emb[len(z):]
+
+
+def fit_pca(z: np.ndarray, z_adapted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "One 2-D PCA of Z and Z* together: instant, for while UMAP compiles."
+    both = np.concatenate([z, z_adapted]).astype(np.float64)
+    centred = both - both.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    emb = centred @ vt[:2].T
     return emb[: len(z)], emb[len(z):]
 
 

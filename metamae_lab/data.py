@@ -27,12 +27,22 @@ from .config import (BATCH_FORMS, MODALITY_KINDS, SAMPLE_RANKS, ModalitySpec, Ru
 
 # %% auto #0
 __all__ = ['MAX_INFERRED_VOCAB', 'NPZ_FORM', 'DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS', 'NUCLEOTIDES', 'FASHION_CLASSES',
-           'DATASETS', 'DEFAULT_DATASET', 'ArrayDataset', 'split_indices', 'fit_normalization', 'apply_normalization',
-           'infer_kind', 'infer_patch_size', 'dataset_from_arrays', 'read_npz', 'dataset_from_npz', 'read_idx',
-           'read_ts', 'pad_cases', 'DatasetUnavailable', 'DatasetInfo', 'list_datasets', 'load_dataset',
-           'load_run_data', 'data_fingerprint']
+           'DATASETS', 'DEFAULT_DATASET', 'check_symbols', 'ArrayDataset', 'split_indices', 'fit_normalization',
+           'apply_normalization', 'infer_kind', 'infer_patch_size', 'dataset_from_arrays', 'read_npz',
+           'dataset_from_npz', 'read_idx', 'read_ts', 'pad_cases', 'DatasetUnavailable', 'DatasetInfo', 'list_datasets',
+           'load_dataset', 'load_run_data', 'data_fingerprint']
 
 # %% ../nbs/05_data.ipynb #4250ce24
+def check_symbols(symbols, spec: ModalitySpec) -> list[str]:
+    "`symbols` as a list of strings, one per token id of `spec`, or a `ValueError`; an empty list means no names."
+    symbols = [str(s) for s in symbols] if symbols is not None else []
+    if symbols and not spec.is_discrete: raise ValueError(f"symbols name token ids; {spec.kind} data has none")
+    if symbols and len(symbols) != spec.vocab_size:
+        raise ValueError(f"symbols must name every token id: {len(symbols)} given for a vocabulary of "
+                         f"{spec.vocab_size}")
+    return symbols
+
+# %% ../nbs/05_data.ipynb #9e94d2e6
 @dataclass(eq=False)
 class ArrayDataset:
     "A dataset in memory: normalised arrays, a fixed train/test split and the `spec` of one sample."
@@ -48,6 +58,7 @@ class ArrayDataset:
     norm_mean: np.ndarray | None = None  # train statistics shaped to broadcast against one sample; None for tokens
     norm_std: np.ndarray | None = None
     source: str = ""  # where the data came from, one line
+    symbols: list[str] = field(default_factory=list)  # tokens: symbols[i] spells id i (empty: ids have no names)
 
     def __post_init__(self):
         "Refuse arrays that do not fit `spec`: a `ValueError` that names the split and the problem."
@@ -55,6 +66,7 @@ class ArrayDataset:
             raise TypeError(f"spec must be a ModalitySpec, got {type(self.spec).__name__}")
         for split in ("train", "test"): self._check_split(split)
         if (self.y_train is None) != (self.y_test is None): raise ValueError("label both splits or neither")
+        self.symbols = check_symbols(self.symbols, self.spec)
 
     @property
     def num_classes(self) -> int:
@@ -214,8 +226,8 @@ def _numeric(a, what: str) -> np.ndarray:
     return a
 
 
-def _encode_labels(y, n: int) -> tuple[np.ndarray, list[str]]:
-    "Integer labels `y` for `n` samples as class ids 0..C-1, and the original values as class names."
+def _encode_labels(y, n: int, class_names=None) -> tuple[np.ndarray, list[str]]:
+    "Integer labels `y` for `n` samples as class ids 0..C-1, and their names: `class_names[value]`, or the values."
     y = np.asarray(y)
     if y.ndim != 1: raise ValueError(f"y must hold one integer class label per sample, shape (N,), got shape {y.shape}")
     if len(y) != n: raise ValueError(f"x and y have different lengths: {n} samples but {len(y)} labels")
@@ -228,11 +240,15 @@ def _encode_labels(y, n: int) -> tuple[np.ndarray, list[str]]:
     elif y.dtype.kind not in "biu":
         raise ValueError(f"labels must be integers (class ids), got dtype {y.dtype}: map class names to 0..C-1 first")
     values, codes = np.unique(y, return_inverse=True)
-    return codes.astype(np.int64), [str(int(v)) for v in values]
+    if class_names is None: return codes.astype(np.int64), [str(int(v)) for v in values]
+    class_names = [str(c) for c in class_names]
+    if values.size and (values[0] < 0 or values[-1] >= len(class_names)):
+        raise ValueError(f"class_names names labels 0..{len(class_names) - 1}, but y holds {values[0]}..{values[-1]}")
+    return codes.astype(np.int64), [class_names[int(v)] for v in values]
 
 
 def _finish(name: str, kind: str, patch_size, x_train, y_train, x_test, y_test, lengths_train=None, lengths_test=None,
-            class_names=(), source: str = "", vocab_size: int = 0) -> ArrayDataset:
+            class_names=(), source: str = "", vocab_size: int = 0, symbols=()) -> ArrayDataset:
     "Build the spec, normalise continuous data with the train statistics and fix the dtypes."
     variable = lengths_train is not None
     spec = ModalitySpec(kind, tuple(x_train.shape[1:]), patch_size, vocab_size=vocab_size, variable_length=variable)
@@ -245,7 +261,7 @@ def _finish(name: str, kind: str, patch_size, x_train, y_train, x_test, y_test, 
         x_test = apply_normalization(x_test, mean, std, lengths_test)
     as_ids = lambda a: None if a is None else np.asarray(a, dtype=np.int64)
     return ArrayDataset(name, spec, x_train, as_ids(y_train), x_test, as_ids(y_test), as_ids(lengths_train),
-                        as_ids(lengths_test), list(class_names), mean, std, source)
+                        as_ids(lengths_test), list(class_names), mean, std, source, list(symbols))
 
 # %% ../nbs/05_data.ipynb #102f8d33
 def _dataset_form(x, kind: str | None) -> tuple[np.ndarray, str]:
@@ -289,9 +305,11 @@ def _as_tokens(x: np.ndarray, real: np.ndarray, lengths, vocab_size: int | None)
 
 
 def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, name="custom", test_fraction=0.2,
-                        seed=0, split: tuple | None = None, vocab_size: int | None = None) -> ArrayDataset:
+                        seed=0, split: tuple | None = None, vocab_size: int | None = None, class_names=None,
+                        symbols=None) -> ArrayDataset:
     """Check, split and normalise a whole dataset `x` with optional `y` and `lengths`. The split is seeded and
-    stratified when possible, or `split = (train_indices, test_indices)` when the data comes with its own."""
+    stratified when possible, or `split = (train_indices, test_indices)` when the data comes with its own.
+    `class_names[v]` names label value v; `symbols[i]` spells token id i."""
     x, kind = _dataset_form(x, kind)
     n = len(x)
     if lengths is not None:
@@ -300,7 +318,7 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
         lengths = np.asarray(lengths)
         check_lengths(lengths, n, x.shape[-1])
         lengths = lengths.astype(np.int64)
-    codes, class_names = _encode_labels(y, n) if y is not None else (None, [])
+    codes, names = _encode_labels(y, n, class_names) if y is not None else (None, [])
     real = _real_values(x, lengths)
     if x.dtype.kind == "f" and not np.isfinite(real).all():
         what = "the real (unpadded) part of x" if lengths is not None else "x"
@@ -313,13 +331,15 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
     pick = lambda a, idx: None if a is None else a[idx]
     return _finish(name, kind, patch, x[train], pick(codes, train), x[test], pick(codes, test), pick(lengths, train),
-                   pick(lengths, test), class_names, source=f"arrays given to dataset_from_arrays ({n} samples)",
-                   vocab_size=vocab_size)
+                   pick(lengths, test), names, source=f"arrays given to dataset_from_arrays ({n} samples)",
+                   vocab_size=vocab_size, symbols=() if symbols is None else symbols)
 
 # %% ../nbs/05_data.ipynb #850a3f63
 NPZ_FORM = ("an .npz archive written by np.savez, with `x` (and optional `y`, `lengths`), or with `x_train` and "
-            "`x_test` (and optional `y_train`/`y_test`, `lengths_train`/`lengths_test`)")
-_NPZ_KEYS = ("x", "y", "lengths") + tuple(f"{a}_{s}" for a in ("x", "y", "lengths") for s in ("train", "test"))
+            "`x_test` (and optional `y_train`/`y_test`, `lengths_train`/`lengths_test`); optional `class_names` "
+            "and, for tokens, `symbols`")
+_NPZ_KEYS = (("x", "y", "lengths", "class_names", "symbols")
+             + tuple(f"{a}_{s}" for a in ("x", "y", "lengths") for s in ("train", "test")))
 
 
 def read_npz(path) -> dict[str, np.ndarray]:
@@ -360,10 +380,11 @@ def _joined_splits(arrays: dict, path) -> tuple[dict, tuple]:
 def dataset_from_npz(path, kind=None, patch_size=None, test_fraction=0.2, seed=0, vocab_size=None) -> ArrayDataset:
     "A dataset from an `.npz` archive (see above); a pre-split archive keeps its split."
     arrays, split = read_npz(path), None
+    names = {k: None if arrays.get(k) is None else arrays[k].tolist() for k in ("class_names", "symbols")}
     if "x" not in arrays: arrays, split = _joined_splits(arrays, path)
     return dataset_from_arrays(arrays["x"], arrays.get("y"), arrays.get("lengths"), kind=kind, patch_size=patch_size,
                                name=Path(path).stem, test_fraction=test_fraction, seed=seed, split=split,
-                               vocab_size=vocab_size)
+                               vocab_size=vocab_size, **names)
 
 # %% ../nbs/05_data.ipynb #5bb5bb63
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -588,7 +609,7 @@ def _load_amp_peptides() -> ArrayDataset:
     y = np.array([label for _, label in keep], dtype=np.int64)
     train, test = split_indices(len(y), y, test_fraction=0.2, seed=0)
     return _finish("amp_peptides", "tokens", 1, x[train], y[train], x[test], y[test], lengths[train], lengths[test],
-                   class_names=header[2:4], vocab_size=len(AMINO_ACIDS),
+                   class_names=header[2:4], vocab_size=len(AMINO_ACIDS), symbols=list(AMINO_ACIDS),
                    source=f"modlamp wheel: {f} (unique peptides; the ones labelled both ways dropped)")
 
 # %% ../nbs/05_data.ipynb #beeef813
@@ -622,7 +643,8 @@ def _load_splice() -> ArrayDataset:
     y = df["Class"].cat.codes.to_numpy().astype(np.int64)
     train, test = split_indices(len(y), y, test_fraction=0.25, seed=0)
     return _finish("splice", "tokens", 1, x[train], y[train], x[test], y[test], class_names=classes,
-                   vocab_size=len(NUCLEOTIDES), source=f"R mlbench DNA.rda (StatLog splice junctions): {f}")
+                   vocab_size=len(NUCLEOTIDES), source=f"R mlbench DNA.rda (StatLog splice junctions): {f}",
+                   symbols=list(NUCLEOTIDES))
 
 # %% ../nbs/05_data.ipynb #e7e97bfe
 DATASETS: dict[str, DatasetInfo] = {info.name: info for info in [

@@ -7,32 +7,50 @@ from __future__ import annotations
 
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from .analysis import Reconstruction
+from .analysis import AttentionMaps, Reconstruction, sample_error
 from .config import ModalitySpec
 from .tokenizers import unpatchify
 
 # %% auto #0
-__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PANEL_TITLES', 'COLUMN_TITLES', 'PALETTE', 'json_safe',
-           'sample_layout', 'spans', 'explorer_figure', 'reconstruction_panels', 'reconstruction_figure',
-           'sweep_figure', 'umap_figure', 'probe_figure', 'save_figure']
+__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES', 'json_safe',
+           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'SampleView', 'draw_values',
+           'token_strips', 'draw_errors', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
+           'reconstruction_figure', 'sweep_figure', 'umap_figure', 'thumbnail_svg', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
 SUPPORT_COLOR = "rgb(40, 160, 90)"  # a masked token in the support set
 Z_COLOR, Z_ADAPTED_COLOR = "rgb(150, 150, 150)", "rgb(40, 90, 200)"  # from Z, from Z*
-PANEL_TITLES = ("original", "masked + support", "from Z", "from Z*")
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+ERROR_SCALE = "Reds"
 
 
 def json_safe(values) -> list:
-    "Values as a list with None where they are not finite: NaN is not JSON, and plotly draws None as a gap."
-    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float).ravel()]
+    "Values as a nested list with None where they are not finite: NaN is not JSON, and plotly draws None as a gap."
+    a = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(a), a, None).tolist() if a.ndim else (float(a) if np.isfinite(a) else None)
+
+
+def non_finite_values(fig: go.Figure) -> list[str]:
+    "Paths of the NaN and inf values in `fig`'s data and layout (empty when it is JSON-safe)."
+    found = []
+    def walk(value, path):
+        if isinstance(value, dict):
+            for k, v in value.items(): walk(v, f"{path}.{k}")
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            for i, v in enumerate(value): walk(v, f"{path}[{i}]")
+        elif isinstance(value, (float, np.floating)) and not np.isfinite(value): found.append(path)
+    walk(fig.to_plotly_json(), "figure")
+    return found
 
 
 def sample_layout(tokens: np.ndarray, spec: ModalitySpec) -> np.ndarray:
@@ -45,114 +63,362 @@ def spans(flags: np.ndarray) -> list[tuple[int, int]]:
     edges = np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
+
+def axis_refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
+    "The ('x2', 'y2') names a shape uses to sit in subplot (row, col)."
+    sub = fig.get_subplot(row, col)
+    return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+
 # %% ../nbs/10_figures.ipynb #2853e884
 def explorer_figure(rec: Reconstruction, sample: int = 0, step: int | None = None, bands: tuple[int, ...] = (0,),
-                    vocab: list[str] | None = None, max_channels: int = 6) -> go.Figure:
+                    symbols: list[str] | None = None, max_channels: int = 6, all_errors: bool = False,
+                    title: str | None = None, per_row: int = 30) -> go.Figure:
     "The reconstruction explorer's figure for `sample` after inner step `step` (default: the last)."
     spec, k = rec.spec, rec.steps if step is None else step
     if not 0 <= sample < len(rec.target): raise ValueError(f"sample must lie in [0, {len(rec.target)}), got {sample}")
     if not 0 <= k <= rec.steps: raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
-    real = ~rec.pad[sample]
-    mask, support, target = rec.mask[sample][real], rec.support[sample][real], rec.target[sample][real]
-    fig = _explorer_grid(spec, k)
-    if spec.is_discrete:
-        _token_panels(fig, target, mask, [rec.preds[0][sample][real], rec.preds[k][sample][real]], vocab)
-    else:
-        composites = [np.where(mask[:, None], rec.preds[i][sample][real], target) for i in (0, k)]
-        panels = [target, np.where(mask[:, None], np.nan, target)] + composites
-        if spec.kind == "image": _image_panels(fig, panels, spec, bands, support & mask)
-        elif spec.kind == "sequence": _sequence_panels(fig, panels, spec, mask, support & mask, max_channels)
-        else: _tabular_panels(fig, panels, mask)
-    _error_bars(fig, rec, sample, real, mask, k)
-    errors = lambda i, where: f"{v.mean():.3f}" if (v := rec.errors[i][sample][real][where]).size else "n/a"
-    fig.update_layout(
-        title=f"sample {sample}: masked-token error {errors(0, mask)} from Z → {errors(k, mask)} from Z* (step {k}); "
-              f"support error {errors(0, support)} → {errors(k, support)}",
-        barmode="group", template="plotly_white", height=560, margin=dict(l=30, r=20, t=90, b=30),
-        legend=dict(orientation="h", y=-0.08), title_font_size=13)
+    view = SampleView.of(rec, sample)
+    names = ("original", "masked + support", "from Z", f"from Z* (step {k})")
+    values = [view.target, None, view.pred(rec, 0), view.pred(rec, k)]
+    errors = [view.errors(rec, 0), view.errors(rec, k)]
+    curves = "error by step: support (green), masked (blue)" if spec.is_discrete else "error by step"
+    fig = _modality_grid(spec, names, ["error from Z", f"error from Z* (step {k})"], view, per_row,
+                         (curves, "‖Z_k − Z‖ / ‖Z‖"))
+    draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row)
+    draw_errors(fig, spec, view, errors, all_errors, bands, per_row)
+    _inner_loop_curves(fig, rec, sample, k, spec.is_discrete)
+    fig.update_layout(title=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k), title_font_size=13,
+                      template="plotly_white", margin=dict(l=40, r=20, t=100, b=30), showlegend=not spec.is_discrete,
+                      legend=dict(orientation="h", y=-0.06), height=_grid_height(spec, view, per_row))
     return fig
 
+
+def _error_summary(rec: Reconstruction, view, k: int) -> str:
+    errors = lambda i, where: f"{v.mean():.3f}" if (v := view.errors(rec, i)[where]).size else "n/a"
+    return (f"masked-token error {errors(0, view.mask)} from Z → {errors(k, view.mask)} from Z* (step {k}); "
+            f"support error {errors(0, view.support)} → {errors(k, view.support)}")
+
 # %% ../nbs/10_figures.ipynb #65ccccb1
-def _explorer_grid(spec: ModalitySpec, k: int) -> go.Figure:
+@dataclass
+class SampleView:
+    "One sample of a reconstruction: its real tokens only."
+    real: np.ndarray  # (L,) bool: not padding
+    target: np.ndarray  # (Lr, P) values or (Lr,) ids
+    mask: np.ndarray  # (Lr,) bool
+    support: np.ndarray  # (Lr,) bool: the support set, the visible tokens and some masked neighbours
+    sample: int
+
+    @classmethod
+    def of(cls, rec: Reconstruction, sample: int) -> SampleView:
+        real = ~rec.pad[sample]
+        return cls(real, rec.target[sample][real], rec.mask[sample][real], rec.support[sample][real], sample)
+
+    @property
+    def extra(self) -> np.ndarray: return self.support & self.mask  # masked tokens the inner loop learns from
+
+    def pred(self, rec: Reconstruction, step: int) -> np.ndarray:
+        "Input at visible tokens, the prediction of `step` at masked ones: values, or probabilities for tokens."
+        pred = rec.preds[step][self.sample][self.real]
+        return pred if rec.spec.is_discrete else np.where(self.mask[:, None], pred, self.target)
+
+    def errors(self, rec: Reconstruction, step: int) -> np.ndarray:
+        return rec.errors[step][self.sample][self.real]
+
+
+def _rows_of(n: int, per_row: int) -> int: return -(-n // per_row)
+
+
+def _grid_height(spec: ModalitySpec, view: SampleView, per_row: int) -> int:
+    if not spec.is_discrete: return 620
+    blocks = _rows_of(len(view.mask), per_row)
+    return 120 + 24 * 5 * blocks + 24 * 3 * blocks + 230
+
+
+def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles) -> go.Figure:
     if spec.is_discrete:  # long strips read better stacked than side by side
-        return make_subplots(rows=2, cols=1, row_heights=[0.5, 0.5], vertical_spacing=0.14, subplot_titles=(
-            f"symbols: original, masked, from Z, from Z* after step {k} (colour: confidence)", "per-token error"))
-    return make_subplots(rows=2, cols=4, row_heights=[0.68, 0.32], vertical_spacing=0.12, horizontal_spacing=0.03,
-                         specs=[[{}, {}, {}, {}], [{"colspan": 4}, None, None, None]],
-                         subplot_titles=PANEL_TITLES[:3] + (f"{PANEL_TITLES[3]}, step {k}", "per-token error"))
-
-
-def _error_bars(fig, rec: Reconstruction, sample: int, real, mask, k: int):
-    tokens = np.arange(len(mask))
-    for name, i, colour in (("from Z", 0, Z_COLOR), (f"from Z*, step {k}", k, Z_ADAPTED_COLOR)):
-        fig.add_trace(go.Bar(x=tokens, y=rec.errors[i][sample][real], name=name, marker_color=colour), 2, 1)
-    for a, b in spans(mask):
-        fig.add_vrect(x0=a - 0.5, x1=b - 0.5, fillcolor=MASKED_COLOR, opacity=0.15, line_width=0, row=2, col=1)
+        blocks = _rows_of(len(view.mask), per_row)
+        heights = np.array([5 * blocks, 3 * blocks, 9.0])
+        return make_subplots(rows=3, cols=2, row_heights=list(heights / heights.sum()), vertical_spacing=0.07,
+                             specs=[[{"colspan": 2}, None], [{"colspan": 2}, None], [{}, {}]],
+                             subplot_titles=("symbols (colour: probability of the symbol shown; ◦ masked support)",
+                                             "error per token (masked tokens)", *curve_titles))
+    n = len(value_titles)
+    return make_subplots(rows=2, cols=n, row_heights=[0.58, 0.42], vertical_spacing=0.13, horizontal_spacing=0.035,
+                         subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n])
 
 # %% ../nbs/10_figures.ipynb #76f5d112
+def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row):
+    "Row 1: `values[i]` in column i + 1 (None: the masked input), in the modality's layout."
+    if spec.is_discrete: return _token_strip_values(fig, view, values, names, symbols, per_row)
+    panels = [v if v is not None else np.where(view.mask[:, None], np.nan, view.target) for v in values]
+    if spec.kind == "image": _image_values(fig, spec, view, panels, bands)
+    elif spec.kind == "sequence": _sequence_values(fig, spec, view, panels, max_channels)
+    else: _tabular_values(fig, view, panels)
+
+
+def _image_values(fig, spec, view, panels, bands):
+    if any(not 0 <= b < spec.channels for b in bands) or len(bands) not in (1, 3):
+        raise ValueError(f"bands must be 1 or 3 channel indices in [0, {spec.channels}), got {bands}")
+    images = [sample_layout(p, spec)[list(bands)] for p in panels]  # (len(bands), H, W) each
+    lo, hi = np.nanmin(images[0]), np.nanmax(images[0])
+    for c, img in enumerate(images, 1):
+        if len(bands) == 1:
+            fig.add_trace(go.Heatmap(z=json_safe(img[0]), zmin=lo, zmax=hi, colorscale="Greys_r", showscale=False,
+                                     hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>"), 1, c)
+        else:
+            rgb = np.clip((img.transpose(1, 2, 0) - lo) / max(hi - lo, 1e-8) * 255, 0, 255)
+            masked_rgb = np.array([int(v) for v in MASKED_COLOR[4:-1].split(",")])
+            fig.add_trace(go.Image(z=np.where(np.isnan(rgb), masked_rgb, rgb).astype(np.uint8)), 1, c)
+    masked_col = next(i for i, p in enumerate(panels, 1) if np.isnan(p).any()) if view.mask.any() else 2
+    hidden = np.where(np.isnan(images[masked_col - 1][0]), 1.0, np.nan)  # the masked pixels, in orange
+    fig.add_trace(go.Heatmap(z=json_safe(hidden), colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]], showscale=False,
+                             hoverinfo="skip"), 1, masked_col)
+    xs, ys = _token_centres(np.flatnonzero(view.extra), spec)
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="support (masked neighbours)", hoverinfo="skip",
+                             marker=dict(symbol="square-open", size=12, color=SUPPORT_COLOR, line_width=3)),
+                  1, masked_col)
+    for c in range(1, len(panels) + 1): _image_axes(fig, 1, c)
+
+
+def _image_axes(fig, row: int, col: int):
+    "Square pixels, the top row up, no ticks or grid."
+    x, y = axis_refs(fig, row, col)
+    fig.update_yaxes(autorange="reversed", scaleanchor=x, constrain="domain", showticklabels=False, showgrid=False,
+                     zeroline=False, row=row, col=col)
+    fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
+
+
 def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, np.ndarray]:
     "Pixel (x, y) centres of image tokens."
     (gh, gw), (ph, pw) = spec.grid, spec.patch_size
     return tokens % gw * pw + (pw - 1) / 2, tokens // gw * ph + (ph - 1) / 2
 
-
-def _image_panels(fig, panels, spec, bands, extra):
-    if any(not 0 <= b < spec.channels for b in bands) or len(bands) not in (1, 3):
-        raise ValueError(f"bands must be 1 or 3 channel indices in [0, {spec.channels}), got {bands}")
-    images = [sample_layout(p, spec) for p in panels]  # (C, H, W) each
-    lo, hi = np.nanmin(images[0][list(bands)]), np.nanmax(images[0][list(bands)])
-    for c, img in enumerate(images):
-        if len(bands) == 1:
-            heatmap = go.Heatmap(z=img[bands[0]], zmin=lo, zmax=hi, colorscale="Greys_r", showscale=False)
-            fig.add_trace(heatmap, 1, c + 1)
-        else:
-            rgb = np.clip((img[list(bands)].transpose(1, 2, 0) - lo) / max(hi - lo, 1e-8) * 255, 0, 255)
-            masked_rgb = np.array([int(v) for v in MASKED_COLOR[4:-1].split(",")])
-            fig.add_trace(go.Image(z=np.where(np.isnan(rgb), masked_rgb, rgb).astype(np.uint8)), 1, c + 1)
-    hidden = np.where(np.isnan(images[1][0]), 1.0, np.nan)  # a layer over the masked pixels of the masked panel
-    fig.add_trace(go.Heatmap(z=hidden, colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]], showscale=False,
-                             hoverinfo="skip"), 1, 2)
-    xs, ys = _token_centres(np.flatnonzero(extra), spec)
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="support (masked neighbours)", marker=dict(
-        symbol="square-open", size=14, color=SUPPORT_COLOR, line_width=3)), 1, 2)
-    for c in range(1, 5):
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{c if c > 1 else ''}", showticklabels=False, row=1, col=c)
-        fig.update_xaxes(showticklabels=False, row=1, col=c)
-
 # %% ../nbs/10_figures.ipynb #54dd8b57
-def _sequence_panels(fig, panels, spec, mask, extra, max_channels):
+def _sequence_values(fig, spec, view, panels, max_channels):
     (p,) = spec.patch_size
-    for c, panel in enumerate(panels):
-        series = sample_layout(panel, spec)  # (C, T)
-        for ch in range(min(spec.channels, max_channels)):
-            fig.add_trace(go.Scatter(y=series[ch], mode="lines", line=dict(width=1.2), name=f"channel {ch}",
-                                     legendgroup=f"ch{ch}", showlegend=c == 0), 1, c + 1)
-        for a, b in spans(mask) if c > 0 else []:
-            fig.add_vrect(x0=a * p - 0.5, x1=b * p - 0.5, fillcolor=MASKED_COLOR, opacity=0.2, line_width=0,
-                          row=1, col=c + 1)
-    for a, b in spans(extra):
-        fig.add_vrect(x0=a * p - 0.5, x1=b * p - 0.5, line=dict(color=SUPPORT_COLOR, width=2), row=1, col=2)
+    series = [sample_layout(panel, spec) for panel in panels]  # (C, T) each
+    shown = min(spec.channels, max_channels)
+    finite = np.concatenate([s[:shown][np.isfinite(s[:shown])] for s in series])
+    pad = 0.05 * (finite.max() - finite.min() + 1e-8)
+    for c, values in enumerate(series, 1):
+        for ch in range(shown):
+            fig.add_trace(go.Scatter(y=json_safe(values[ch]), mode="lines", name=f"channel {ch}", legendgroup=f"ch{ch}",
+                                     line=dict(width=1.3, color=PALETTE[ch % len(PALETTE)]), showlegend=c == 1,
+                                     hovertemplate=f"channel {ch}, t %{{x}}: %{{y:.3f}}<extra></extra>"), 1, c)
+        fig.update_yaxes(range=[finite.min() - pad, finite.max() + pad], showticklabels=c == 1, row=1, col=c)
+        if c > 1: _shade(fig, 1, c, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.mask)])
+    _shade(fig, 1, 2, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.extra)], outline=True)
 
 
-def _tabular_panels(fig, panels, mask):
-    colours = np.where(mask, MASKED_COLOR, "rgb(110,110,110)")
-    for c, panel in enumerate(panels):
-        fig.add_trace(go.Bar(y=panel.reshape(-1), showlegend=False, marker_color=np.repeat(colours, panel.shape[1])
-                             if c > 1 else "rgb(110,110,110)"), 1, c + 1)
+def _shade(fig, row, col, intervals, outline: bool = False):
+    "Shade (or outline in green) x-intervals of subplot (row, col), full height."
+    x, y = axis_refs(fig, row, col)
+    style = dict(line=dict(color=SUPPORT_COLOR, width=2)) if outline else dict(fillcolor=MASKED_COLOR, opacity=0.2,
+                                                                               line_width=0)
+    fig.layout.shapes += tuple(dict(type="rect", xref=x, yref=f"{y} domain", x0=a, x1=b, y0=0, y1=1, layer="below",
+                                    **style) for a, b in intervals)
 
 
-def _token_panels(fig, target, mask, preds, vocab):
-    "One heatmap: rows original / masked / from Z / from Z*; text = symbols, colour = confidence of predictions."
-    symbol = (lambda i: vocab[i]) if vocab else str
-    rows_text = [[symbol(int(t)) for t in target], [("" if m else symbol(int(t))) for m, t in zip(mask, target)]]
-    rows_conf = [np.ones(len(target)), np.where(mask, np.nan, 1.0)]
-    for probs in preds:
-        rows_text.append([symbol(int(i)) for i in np.where(mask, probs.argmax(-1), target)])
-        rows_conf.append(np.where(mask, probs.max(-1), 1.0))
-    names = ["original", "masked", "from Z", "from Z*"]
-    fig.add_trace(go.Heatmap(z=np.stack(rows_conf)[::-1], text=rows_text[::-1], texttemplate="%{text}", y=names[::-1],
-                             zmin=0, zmax=1, colorscale="RdYlGn", colorbar=dict(title="conf.", len=0.45, y=0.78),
-                             hovertemplate="token %{x}: %{text}, confidence %{z:.2f}<extra>%{y}</extra>"), 1, 1)
+def _tabular_values(fig, view, panels):
+    g = view.target.shape[1]  # features per token
+    colours = np.repeat(np.where(view.mask, MASKED_COLOR, "rgb(110,110,110)"), g)
+    finite = np.concatenate([p[np.isfinite(p)] for p in panels])
+    for c, panel in enumerate(panels, 1):
+        fig.add_trace(go.Bar(y=json_safe(panel.reshape(-1)), showlegend=False, marker_color=colours if c > 2
+                             else "rgb(110,110,110)", hovertemplate="feature %{x}: %{y:.3f}<extra></extra>"), 1, c)
+        fig.update_yaxes(range=[min(finite.min(), 0) * 1.05, max(finite.max(), 0) * 1.05], showticklabels=c == 1,
+                         row=1, col=c)
+    masked_col = 2 if not all(np.isfinite(p).all() for p in panels[1:2]) else None
+    if masked_col: _shade(fig, 1, masked_col, [(a * g - 0.5, b * g - 0.5) for a, b in spans(view.mask)])
+
+# %% ../nbs/10_figures.ipynb #9b27dcf0
+def token_strips(rows: list[tuple[str, list[str], np.ndarray]], n: int, per_row: int, colorscale, zmax: float,
+                 colorbar: dict | None = None) -> go.Heatmap:
+    "A heatmap of `rows` (name, texts, values per token) wrapped in blocks of `per_row` tokens, a gap between blocks."
+    blocks, height = _rows_of(n, per_row), len(rows) + 1
+    z = np.full((blocks * height, per_row), np.nan)
+    text = np.full(z.shape, "", dtype=object)
+    for b in range(blocks):
+        cols = slice(b * per_row, min(n, (b + 1) * per_row))
+        width = cols.stop - cols.start
+        for r, (_, texts, values) in enumerate(rows):
+            z[b * height + r, :width], text[b * height + r, :width] = values[cols], texts[cols]
+    labels = [(f"{name} {b * per_row + 1}–{min(n, (b + 1) * per_row)}" if r == 0 else name) + "\u200b" * b
+              for b in range(blocks) for r, (name, _, _) in enumerate(rows + [("", None, None)])]  # unique per block
+    return go.Heatmap(z=json_safe(z), text=text.tolist(), texttemplate="%{text}", y=labels, zmin=0, zmax=zmax,
+                      colorscale=colorscale, showscale=colorbar is not None, colorbar=colorbar, xgap=1, ygap=1,
+                      hovertemplate="%{y}, token %{x}: %{z:.2f} %{text}<extra></extra>", textfont_size=12)
+
+
+def _token_strip_values(fig, view, values, names, symbols, per_row):
+    symbol = (lambda i: symbols[i]) if symbols else str
+    rows = []
+    for name, v in zip(names, values):
+        if v is None: rows.append((name, [("◦" if e else "" if m else symbol(t))
+                                          for m, e, t in zip(view.mask, view.extra, view.target)],
+                                   np.where(view.mask, np.nan, 1.0)))
+        elif v.ndim == 1: rows.append((name, [symbol(t) for t in v], np.ones(len(v))))
+        else: rows.append((name, [symbol(i) for i in np.where(view.mask, v.argmax(-1), view.target)],
+                           np.where(view.mask, v.max(-1), 1.0)))
+    trace = token_strips(rows, len(view.mask), per_row, "RdYlGn", 1.0, dict(title="prob.", len=0.3, y=0.85))
+    fig.add_trace(trace, 1, 1)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)
+    fig.update_xaxes(showticklabels=False, row=1, col=1)
+
+# %% ../nbs/10_figures.ipynb #9a22e28f
+def draw_errors(fig, spec, view, errors, all_errors, bands, per_row, cols=None,
+                names=("error from Z", "error from Z*")):
+    """Row 2: each of `errors` (per token) over the original, in `cols` (default 1, 2), or as strips named `names`
+    for tokens; masked tokens only by default."""
+    shown = np.ones_like(view.mask) if all_errors else view.mask
+    layers = [np.where(shown, e, np.nan) for e in errors]
+    zmax = max([float(np.nanmax(l)) for l in layers if np.isfinite(l).any()] + [1e-8])
+    cols = cols or list(range(1, len(errors) + 1))
+    if spec.is_discrete: return _token_errors(fig, view, layers, zmax, per_row, names)
+    for i, (layer, col) in enumerate(zip(layers, cols)):
+        bar = dict(title="error", len=0.38, y=0.2) if i == len(layers) - 1 else None
+        if spec.kind == "image": _image_errors(fig, spec, view, layer, zmax, bands, col, bar)
+        elif spec.kind == "sequence": _sequence_errors(fig, spec, view, layer, zmax, col, bar)
+        else: _tabular_errors(fig, view, layer, zmax, col, bar)
+
+
+def _image_errors(fig, spec, view, layer, zmax, bands, col, bar):
+    base = sample_layout(view.target, spec)[bands[0]]  # (H, W)
+    fig.add_trace(go.Heatmap(z=json_safe(base), colorscale="Greys_r", showscale=False, hoverinfo="skip", opacity=0.45),
+                  2, col)
+    per_pixel = sample_layout(np.repeat(layer[:, None], spec.patch_dim, 1), spec)[0]  # each token's error, per pixel
+    fig.add_trace(go.Heatmap(z=json_safe(per_pixel), zmin=0, zmax=zmax, colorscale=ERROR_SCALE, opacity=0.8,
+                             showscale=bar is not None, colorbar=bar,
+                             hovertemplate="x %{x}, y %{y}: error %{z:.3f}<extra></extra>"), 2, col)
+    _image_axes(fig, 2, col)
+
+
+def _sequence_errors(fig, spec, view, layer, zmax, col, bar):
+    (p,) = spec.patch_size
+    base = sample_layout(view.target, spec)  # (C, T)
+    lo, hi = float(base.min()), float(base.max())
+    edges = np.arange(len(layer) + 1) * p - 0.5
+    fig.add_trace(go.Heatmap(z=json_safe(layer[None]), x=edges.tolist(), y=[lo, hi], zmin=0, zmax=zmax, opacity=0.7,
+                             colorscale=ERROR_SCALE, showscale=bar is not None, colorbar=bar,
+                             hovertemplate="t %{x}: error %{z:.3f}<extra></extra>"), 2, col)
+    for ch in range(min(spec.channels, 6)):
+        fig.add_trace(go.Scatter(y=json_safe(base[ch]), mode="lines", showlegend=False, hoverinfo="skip",
+                                 line=dict(width=1, color=PALETTE[ch % len(PALETTE)])), 2, col)
+    fig.update_yaxes(showticklabels=col == 1, row=2, col=col)
+
+
+def _tabular_errors(fig, view, layer, zmax, col, bar):
+    per_feature = np.repeat(layer, view.target.shape[1])
+    shade = sample_colorscale(ERROR_SCALE, np.clip(np.nan_to_num(per_feature) / zmax, 0, 1).tolist())
+    colours = [c if np.isfinite(e) else "rgb(225,225,225)" for c, e in zip(shade, per_feature)]  # no error shown: grey
+    fig.add_trace(go.Bar(y=json_safe(view.target.reshape(-1)), showlegend=False, marker_color=colours,
+                         customdata=json_safe(per_feature),
+                         hovertemplate="feature %{x}: %{y:.3f}, error %{customdata:.3f}<extra></extra>"), 2, col)
+    if bar is not None:  # the bars' colours are computed: an invisible marker carries the colour bar
+        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", showlegend=False, hoverinfo="skip", marker=dict(
+            size=0, color=[0], cmin=0, cmax=zmax, colorscale=ERROR_SCALE, showscale=True, colorbar=bar)), 2, col)
+
+
+def _token_errors(fig, view, layers, zmax, per_row, names):
+    rows = [(name, [""] * len(layer), layer) for name, layer in zip(names, layers)]  # colour only: numbers do not fit
+    fig.add_trace(token_strips(rows, len(view.mask), per_row, ERROR_SCALE, zmax, dict(title="error", len=0.25,
+                                                                                      y=0.45)), 2, 1)
+    fig.update_yaxes(autorange="reversed", row=2, col=1)
+    fig.update_xaxes(showticklabels=False, row=2, col=1)
+
+# %% ../nbs/10_figures.ipynb #22cad2c0
+def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: bool):
+    row, cols = (3, (1, 2)) if stacked else (2, (3, 4))
+    steps = list(range(rec.steps + 1))
+    for name, values, colour in (("support error", rec.sample_support_losses[sample], SUPPORT_COLOR),
+                                 ("masked-token error", rec.sample_masked_losses[sample], Z_ADAPTED_COLOR)):
+        fig.add_trace(go.Scatter(x=steps, y=json_safe(values), mode="lines+markers", name=name, line_color=colour,
+                                 hovertemplate=f"{name} after step %{{x}}: %{{y:.3f}}<extra></extra>"), row, cols[0])
+    fig.add_trace(go.Scatter(x=steps, y=json_safe(rec.displacement[sample]), mode="lines+markers", showlegend=False,
+                             name="‖Z_k − Z‖ / ‖Z‖", line_color="rgb(120,80,160)",
+                             hovertemplate="after step %{x}: %{y:.3f}<extra></extra>"), row, cols[1])
+    for col in cols:
+        fig.add_vline(x=k, line=dict(color="rgb(90,90,90)", dash="dot", width=1), row=row, col=col)
+        fig.update_xaxes(title_text="inner step", dtick=1, title_standoff=2, row=row, col=col)
+        fig.update_yaxes(tickformat=".3~g", row=row, col=col)
+
+# %% ../nbs/10_figures.ipynb #65ea3220
+def comparison_figure(recs: dict[str, Reconstruction], sample: int = 0, bands: tuple[int, ...] = (0,),
+                      symbols: list[str] | None = None, all_errors: bool = False, title: str | None = None,
+                      per_row: int = 30) -> go.Figure:
+    "The reconstructions of `sample` by each run in `recs` (name -> reconstruction under the same mask)."
+    first = next(iter(recs.values()))
+    spec, view = first.spec, SampleView.of(first, sample)
+    if any(r.spec != spec or not np.array_equal(r.mask[sample], first.mask[sample]) for r in recs.values()):
+        raise ValueError("the runs must be of one modality and reconstruct the sample under the same mask")
+    step = {name: 0 if r.method == "mae" else r.steps for name, r in recs.items()}
+    names = ["original", "masked", *(f"{name} ({'Z' if step[name] == 0 else 'Z*'})" for name in recs)]
+    values = [view.target, None, *(view.pred(r, step[name]) for name, r in recs.items())]
+    errors = [view.errors(r, step[name]) for name, r in recs.items()]
+    bars = ("error, this sample", f"error, mean of {len(first.mask)}")
+    fig = _modality_grid(spec, names, [*bars, *(f"error, {n}" for n in recs)], view, per_row, bars)
+    draw_values(fig, spec, view, values, names, bands, 6, symbols, per_row)
+    draw_errors(fig, spec, view, errors, all_errors, bands, per_row, cols=list(range(3, 3 + len(recs))),
+                names=[f"error, {n}" for n in recs])
+    this = [float(e[view.mask].mean()) if view.mask.any() else None for e in errors]
+    mean = [float(sample_error(r).mean()) for r in recs.values()]
+    row = 3 if spec.is_discrete else 2
+    for col, values_ in ((1, this), (2, mean)):
+        fig.add_trace(go.Bar(x=list(recs), y=values_, marker_color=PALETTE[: len(recs)], showlegend=False,
+                             text=[f"{v:.3f}" if v is not None else "" for v in values_], textposition="auto"),
+                      row, col)
+    summary = ", ".join(f"{n} {e[view.mask].mean():.3f}" for n, e in zip(recs, errors) if view.mask.any())
+    fig.update_layout(title=f"{title or f'sample {sample}'}<br>masked-token error {summary}", title_font_size=13,
+                      template="plotly_white", height=_grid_height(spec, view, per_row), showlegend=False,
+                      margin=dict(l=40, r=20, t=100, b=30))
+    return fig
+
+# %% ../nbs/10_figures.ipynb #ed1746cb
+def attention_figure(maps: AttentionMaps, spec: ModalitySpec, row: int = 0, part: str = "encoder", layer: int = -1,
+                     token_text: list[str] | None = None) -> go.Figure:
+    """Layer `layer` of the `part` ('encoder', 'decoder from Z' or 'decoder') for batch row `row` of `maps`;
+    `token_text` labels the tokens of the layout strip (a sample's symbols)."""
+    stacks = {"encoder": maps.encoder, "decoder from Z": maps.decoder_z, "decoder": maps.decoder}
+    if part not in stacks: raise ValueError(f"part must be one of {list(stacks)}, got {part!r}")
+    weights, L = stacks[part][layer][row], maps.mask.shape[1]
+    if part == "encoder":
+        kept = np.flatnonzero(maps.keep_valid[row])
+        kept = kept[np.argsort(maps.ids_keep[row][kept])]  # visible tokens in the order of the sample
+        tokens, order = maps.ids_keep[row][kept], np.r_[0, 1 + kept]
+        weights = weights[np.ix_(order, order)]
+        over = np.full(L, np.nan)
+        over[tokens] = weights[0, 1:]  # CLS -> each visible token
+        what = "CLS → each visible token"
+    else:
+        tokens = np.arange(L)
+        queries = 1 + np.flatnonzero(maps.mask[row])
+        over = np.where(maps.pad[row], np.nan, weights[queries, 1:].mean(0)) if queries.size else np.full(L, np.nan)
+        what = "masked tokens → each token (mean)"
+    labels = ["CLS", *(str(t) for t in tokens)]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.1,
+                        subplot_titles=(f"{part} layer {layer % len(stacks[part]) + 1}/{len(stacks[part])}: "
+                                        "query ↓ key →", what))
+    fig.add_trace(go.Heatmap(z=json_safe(weights), x=labels, y=labels, colorscale="Blues", zmin=0, showscale=False,
+                             hovertemplate="query %{y} → key %{x}: %{z:.3f}<extra></extra>"), 1, 1)
+    fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
+    fig.update_xaxes(type="category", row=1, col=1)
+    _layout_map(fig, spec, over[~maps.pad[row]], token_text)
+    fig.update_layout(template="plotly_white", height=420, margin=dict(l=40, r=20, t=60, b=30))
+    return fig
+
+
+def _layout_map(fig, spec, per_token, token_text):
+    "`per_token` values drawn in the sample's layout in subplot (1, 2): a token grid for images, a strip otherwise."
+    bar = dict(title="weight", len=0.8)
+    if spec.kind == "image":
+        fig.add_trace(go.Heatmap(z=json_safe(per_token.reshape(spec.grid)), colorscale="Blues", zmin=0, colorbar=bar,
+                                 hovertemplate="token row %{y}, column %{x}: %{z:.3f}<extra></extra>"), 1, 2)
+        return _image_axes(fig, 1, 2)
+    texts = list(token_text) if token_text else [""] * len(per_token)
+    strip = token_strips([("weight", texts, per_token)], len(per_token), 30, "Blues",
+                         float(np.nanmax(per_token)) if np.isfinite(per_token).any() else 1.0, bar)
+    fig.add_trace(strip, 1, 2)
+    fig.update_yaxes(autorange="reversed", row=1, col=2)
 
 # %% ../nbs/10_figures.ipynb #5f79d66b
 COLUMN_TITLES = ("original", "masked input", "from Z (amortized)", "from Z* (adapted)")
@@ -179,15 +445,18 @@ def reconstruction_figure(rec: Reconstruction, title: str = "", channel: int = 0
         for c, panel in enumerate(panels):
             if spec.kind == "image":
                 lo, hi = np.nanmin(panels[0][channel]), np.nanmax(panels[0][channel])
-                fig.add_trace(go.Heatmap(z=panel[channel], colorscale="Greys_r", showscale=False, zmin=lo, zmax=hi),
-                              r + 1, c + 1)
-                if c == 1: fig.add_trace(go.Heatmap(z=np.where(np.isnan(panel[channel]), 1.0, np.nan), showscale=False,
-                                                    colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]]), r + 1, c + 1)
+                fig.add_trace(go.Heatmap(z=json_safe(panel[channel]), colorscale="Greys_r", showscale=False, zmin=lo,
+                                         zmax=hi), r + 1, c + 1)
+                if c == 1:
+                    hidden = json_safe(np.where(np.isnan(panel[channel]), 1.0, np.nan))
+                    fig.add_trace(go.Heatmap(z=hidden, showscale=False,
+                                             colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]]),
+                                  r + 1, c + 1)
             elif spec.kind == "sequence":
-                fig.add_trace(go.Scatter(y=panel[channel], mode="lines", line=dict(width=1.5), showlegend=False),
-                              r + 1, c + 1)
+                fig.add_trace(go.Scatter(y=json_safe(panel[channel]), mode="lines", line=dict(width=1.5),
+                                         showlegend=False), r + 1, c + 1)
             elif spec.kind == "tabular":
-                fig.add_trace(go.Bar(y=panel, showlegend=False), r + 1, c + 1)
+                fig.add_trace(go.Bar(y=json_safe(panel), showlegend=False), r + 1, c + 1)
             else:
                 fig.add_trace(go.Heatmap(z=panel[None], colorscale="Viridis", showscale=False, zmin=-1,
                                          zmax=spec.vocab_size - 1), r + 1, c + 1)
@@ -207,44 +476,58 @@ def _square_pixels(fig, n: int):
         fig.layout[f"xaxis{suffix}"].update(constrain="domain")
 
 # %% ../nbs/10_figures.ipynb #92d26028
-def sweep_figure(ratios, loss_z: np.ndarray, loss_z_adapted: np.ndarray, probe: np.ndarray | None = None,
-                 title: str = "") -> go.Figure:
-    "Loss from Z and Z* against mask ratio (mean ± std over seeds, NaN = not computed), and the optional probe curve."
-    fig = make_subplots(rows=2 if probe is not None else 1, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        row_heights=[0.65, 0.35] if probe is not None else None)
-    series = [("from Z", loss_z, "rgb(130,130,130)", 1), ("from Z*", loss_z_adapted, Z_ADAPTED_COLOR, 1)]
-    if probe is not None: series.append(("probe accuracy (Z*, masked input)", probe, SUPPORT_COLOR, 2))
-    for name, values, colour, row in series:
-        with warnings.catch_warnings():  # rows not computed yet are all NaN: they simply draw nothing
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean, std = np.nanmean(values, axis=1), np.nan_to_num(np.nanstd(values, axis=1))
-        band_x = list(ratios) + list(ratios)[::-1]
-        fig.add_trace(go.Scatter(x=band_x, y=json_safe(np.concatenate([mean + std, (mean - std)[::-1]])), fill="toself",
-                                 mode="lines", line_width=0, hoverinfo="skip", showlegend=False,
-                                 fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.15)")), row, 1)
-        fig.add_trace(go.Scatter(x=list(ratios), y=json_safe(mean), mode="lines+markers", name=name, line_color=colour),
-                      row, 1)
+def sweep_figure(ratios, curves: dict, trained_at: dict | None = None, title: str = "") -> go.Figure:
+    """`curves[run] = (loss_z, loss_z_adapted, probe or None)`, arrays (ratios, seeds) with NaN where not computed;
+    `trained_at[run]` the mask ratio the run was trained at."""
+    probe = any(c[2] is not None for c in curves.values())
+    fig = make_subplots(rows=2 if probe else 1, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        row_heights=[0.65, 0.35] if probe else None)
+    for i, (run, (loss_z, loss_za, acc)) in enumerate(curves.items()):
+        colour = Z_ADAPTED_COLOR if len(curves) == 1 else PALETTE[i % len(PALETTE)]
+        named = lambda what: what if len(curves) == 1 else f"{run}: {what}"
+        _band_and_mean(fig, ratios, loss_z, named("from Z"), Z_COLOR if len(curves) == 1 else colour, "dash", 1)
+        _band_and_mean(fig, ratios, loss_za, named("from Z*"), colour, "solid", 1)
+        if acc is not None: _band_and_mean(fig, ratios, acc, named("probe accuracy (Z*, masked input)"), colour,
+                                           "solid", 2)
+    for ratio in sorted(set((trained_at or {}).values())):  # one line per ratio, naming every run trained there
+        runs = [run for run in curves if (trained_at or {}).get(run) == ratio]
+        colour = Z_ADAPTED_COLOR if len(curves) == 1 else PALETTE[list(curves).index(runs[0]) % len(PALETTE)]
+        fig.add_vline(x=ratio, line=dict(color=colour, dash="dot", width=1.5), annotation_position="top",
+                      annotation_text=f"{', '.join(runs) if len(curves) > 1 else ''} trained at {ratio:g}".strip(),
+                      annotation_font_size=11)
     fig.update_yaxes(title_text="masked-token loss", row=1, col=1)
-    if probe is not None: fig.update_yaxes(title_text="accuracy", row=2, col=1)
-    fig.update_xaxes(title_text="mask ratio", row=2 if probe is not None else 1, col=1)
-    fig.update_layout(title=title, template="plotly_white", height=520, legend=dict(orientation="h", y=-0.15))
+    if probe: fig.update_yaxes(title_text="accuracy", row=2, col=1)
+    fig.update_xaxes(title_text="mask ratio", row=2 if probe else 1, col=1)
+    fig.update_layout(title=title, template="plotly_white", height=540, legend=dict(orientation="h", y=-0.15),
+                      margin=dict(t=90))
     return fig
 
-# %% ../nbs/10_figures.ipynb #fd8e00df
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
+def _band_and_mean(fig, ratios, values, name, colour, dash, row):
+    with warnings.catch_warnings():  # rows not computed yet are all NaN: they simply draw nothing
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, std = np.nanmean(values, axis=1), np.nan_to_num(np.nanstd(values, axis=1))
+    band_x = list(ratios) + list(ratios)[::-1]
+    fill = colour.replace("rgb", "rgba").replace(")", ",0.12)") if colour.startswith("rgb") else colour + "20"
+    fig.add_trace(go.Scatter(x=band_x, y=json_safe(np.concatenate([mean + std, (mean - std)[::-1]])), fill="toself",
+                             mode="lines", line_width=0, hoverinfo="skip", showlegend=False, fillcolor=fill), row, 1)
+    fig.add_trace(go.Scatter(x=list(ratios), y=json_safe(mean), mode="lines+markers", name=name,
+                             line=dict(color=colour, dash=dash)), row, 1)
 
+# %% ../nbs/10_figures.ipynb #574e1fdb
 def umap_figure(emb_z, emb_z_adapted, labels, class_names=None, show_z: bool = True, show_z_adapted: bool = True,
-                show_lines: bool = True, displacement: dict | None = None, title: str = "") -> go.Figure:
+                show_lines: bool = True, displacement: dict | None = None, title: str = "",
+                indices=None) -> go.Figure:
     "Scatter of the embedded Z (circles) and Z* (crosses) by class, pair lines, and displacement bars."
     labels = np.asarray(labels)
     if not len(emb_z) == len(emb_z_adapted) == len(labels):
         raise ValueError(f"Z, Z* and labels must have one row each per sample, got {len(emb_z)}, {len(emb_z_adapted)}, "
                          f"{len(labels)}")
+    indices = np.arange(len(labels)) if indices is None else np.asarray(indices)
     classes = np.unique(labels)
     names = [class_names[c] if class_names and c < len(class_names) else str(c) for c in classes]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.72, 0.28], horizontal_spacing=0.08,
-                        subplot_titles=("UMAP: circles Z, crosses Z*", "‖Z* − Z‖ by class"))
+                        subplot_titles=("UMAP: circles Z, crosses Z*; click a point to open it", "‖Z* − Z‖ by class"))
     xs = np.stack([emb_z[:, 0], emb_z_adapted[:, 0], np.full(len(labels), None)], 1).reshape(-1)
     ys = np.stack([emb_z[:, 1], emb_z_adapted[:, 1], np.full(len(labels), None)], 1).reshape(-1)
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.25)", width=1),
@@ -252,15 +535,53 @@ def umap_figure(emb_z, emb_z_adapted, labels, class_names=None, show_z: bool = T
     for i, (c, name) in enumerate(zip(classes, names)):
         colour, sel = PALETTE[i % len(PALETTE)], labels == c
         for emb, symbol, tag, shown in ((emb_z, "circle", "Z", show_z), (emb_z_adapted, "x", "Z*", show_z_adapted)):
-            fig.add_trace(go.Scatter(x=emb[sel, 0], y=emb[sel, 1], mode="markers", name=f"{name} ({tag})",
-                                     legendgroup=name, marker=dict(color=colour, size=6, symbol=symbol),
-                                     visible=shown), 1, 1)
+            fig.add_trace(go.Scatter(
+                x=emb[sel, 0], y=emb[sel, 1], mode="markers", name=name, legendgroup=name, showlegend=tag == "Z",
+                marker=dict(color=colour, size=6, symbol=symbol), visible=shown, customdata=indices[sel],
+                hovertemplate=f"sample %{{customdata}}, {name}, {tag}<extra></extra>"), 1, 1)
     if displacement:
         fig.add_trace(go.Bar(x=names, y=[displacement[int(c)][0] for c in classes], showlegend=False,
                              error_y=dict(array=[displacement[int(c)][1] for c in classes]),
                              marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(classes))]), 1, 2)
-    fig.update_layout(title=title, template="plotly_white", height=520)
+    fig.update_layout(title=title, template="plotly_white", height=540, legend=dict(
+        orientation="h" if len(classes) > 12 else "v", title_text="class"))
     return fig
+
+# %% ../nbs/10_figures.ipynb #3c05b7d0
+def thumbnail_svg(x: np.ndarray, spec: ModalitySpec, symbols: list[str] | None = None, length: int | None = None,
+                  size: int = 96) -> str:
+    "One sample `x` in its layout as an SVG of about `size` px."
+    x = np.asarray(x)
+    if spec.kind == "image":
+        img = x[0] if x.shape[0] != 3 else x.mean(0)  # one band, or the mean of RGB
+        lo, hi = float(img.min()), float(img.max())
+        h, w = img.shape
+        cell = size / max(h, w)
+        grey = (255 * (img - lo) / max(hi - lo, 1e-8)).astype(int)
+        rects = "".join(f'<rect x="{j * cell:.1f}" y="{i * cell:.1f}" '
+                        f'width="{cell + 0.3:.1f}" height="{cell + 0.3:.1f}"'
+                        f' fill="rgb({g},{g},{g})"/>' for (i, j), g in np.ndenumerate(grey))
+        return _svg(w * cell, h * cell, rects)
+    if spec.is_discrete:
+        ids = x[: length or len(x)]
+        text = "".join(symbols[i] if symbols else f"{i} " for i in ids)
+        lines = [text[i: i + 20] for i in range(0, min(len(text), 120), 20)]
+        body = "".join(f'<text x="2" y="{14 * (r + 1)}" font-family="monospace" font-size="12">{line}</text>'
+                       for r, line in enumerate(lines))
+        return _svg(size * 1.6, 14 * len(lines) + 4, body)
+    series = x.reshape(-1)[None] if spec.kind == "tabular" else x[:, : length or x.shape[-1]]  # (C, T)
+    lo, hi = float(series.min()), float(series.max())
+    scale = lambda v: size * 0.9 * (1 - (v - lo) / max(hi - lo, 1e-8)) + size * 0.05
+    step = size * 1.6 / max(series.shape[1] - 1, 1)
+    body = "".join(f'<polyline fill="none" stroke="{PALETTE[c % len(PALETTE)]}" stroke-width="1" points="'
+                   + " ".join(f"{t * step:.1f},{scale(v):.1f}" for t, v in enumerate(row)) + '"/>'
+                   for c, row in enumerate(series[:6]))
+    return _svg(size * 1.6, size, body)
+
+
+def _svg(width: float, height: float, body: str) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+            f'style="background:white;border:1px solid #ccc">{body}</svg>')
 
 # %% ../nbs/10_figures.ipynb #d8c61e71
 def probe_figure(rows: list[dict], title: str = "Linear-probe accuracy") -> go.Figure:

@@ -5,6 +5,7 @@
 # %% ../nbs/03_model.ipynb #0b7cbbfe
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from typing import Callable
@@ -46,6 +47,14 @@ class Attention(nn.Module):
         with nullcontext() if x.is_cuda else math_attention():  # CPU: math backend (see above)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, D)))
+
+    def weights(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
+        "The attention weights `(B, heads, N, N)` that `forward` applies to `x`: for inspection, not training."
+        B, N, D = x.shape
+        q, k, _ = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(D // self.heads)  # (B, h, N, N)
+        if attend is not None: scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
+        return scores.softmax(-1)
 
 
 class Block(nn.Module):

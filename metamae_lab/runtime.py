@@ -5,8 +5,10 @@
 # %% ../nbs/04_runtime.ipynb #5ff29924
 from __future__ import annotations
 
+import functools
 import os
 import random
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 # %% ../nbs/04_runtime.ipynb #efc2e880
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     "Does this CPU multiply bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up?"
     try:
@@ -47,6 +50,9 @@ def autocast_context(device: torch.device | str, precision: str = "auto"):
     "bf16 autocast for 'bf16' (any device) and for 'auto' on CUDA; fp32 for 'fp32' and for 'auto' elsewhere."
     if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device = torch.device(device)
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        warnings.warn("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast is emulated and trains many "
+                      "times slower than fp32; use precision 'auto' or 'fp32' here", stacklevel=2)
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()

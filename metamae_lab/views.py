@@ -8,20 +8,25 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from fastcore.basics import patch
 
-from .analysis import (Reconstruction, displacement_by_class, first_samples, fit_umap, latent_pairs,
-                                  masked_probe_accuracy, reconstruct, resolve_model_and_data, sweep_point)
+from .analysis import (CHUNK, Reconstruction, attention_maps, displacement_by_class, fit_pca, fit_umap,
+                                  first_samples, largest_errors, latent_pairs, masked_probe_accuracy, reconstruct_chunk,
+                                  resolve_model_and_data, sweep_point)
 from .config import check_int
-from .figures import explorer_figure, save_figure, sweep_figure, umap_figure
+from .figures import (attention_figure, comparison_figure, explorer_figure, save_figure, sweep_figure,
+                                 thumbnail_svg, umap_figure)
 
 # %% auto #0
-__all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'ReconstructionExplorer', 'MaskingRatioSweep', 'LatentUMAP']
+__all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ReconstructionExplorer', 'MaskingRatioSweep',
+           'LatentUMAP']
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
@@ -34,6 +39,7 @@ def views_dir(start: Path | None = None) -> Path:
 def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
     "Show `fig` in `widget`, updating traces in place when the trace types line up."
     same = len(widget.data) == len(fig.data) and all(a.type == b.type for a, b in zip(widget.data, fig.data))
+    fig.layout.width = None  # the output area's width
     with widget.batch_update():
         if same:
             for old, new in zip(widget.data, fig.data):
@@ -52,6 +58,20 @@ def placeholder_figure(text: str) -> go.Figure:
     fig.add_annotation(text=text, showarrow=False, font_size=15, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_layout(template="plotly_white", height=300, xaxis_visible=False, yaxis_visible=False)
     return fig
+
+
+class LRU(OrderedDict):
+    "A dict that forgets its least recently used entries beyond `size`: caches that stay bounded."
+    def __init__(self, size: int = 64):
+        super().__init__()
+        self.size = size
+
+    def get_or_make(self, key, make):
+        if key in self: self.move_to_end(key)
+        else:
+            self[key] = make()
+            while len(self) > self.size: self.popitem(last=False)
+        return self[key]
 
 # %% ../nbs/11_views.ipynb #9fa1cf74
 class _App:
@@ -84,100 +104,193 @@ class _App:
 def _run_name(model_or_run) -> str:
     return Path(model_or_run).name if isinstance(model_or_run, (str, Path)) else type(model_or_run).__name__.lower()
 
+
+def _run_key(model_or_run, model) -> str:
+    return str(Path(model_or_run).resolve()) if isinstance(model_or_run, (str, Path)) else f"model-{id(model)}"
+
 # %% ../nbs/11_views.ipynb #1ae1065e
 class ReconstructionExplorer(_App):
-    "Sample, mask ratio, mask seed and inner steps in; original, masked, Z and Z* reconstructions and errors out."
+    "Any sample, mask ratio, mask seed and inner steps in; reconstructions, errors, the inner loop and attention out."
     name = "reconstruction_explorer"
 
-    def __init__(self, model_or_run, dataset=None, split: str = "test", n_samples: int = 16, max_steps: int = 8,
-                 vocab: list[str] | None = None):
-        check_int(n_samples, "n_samples"), check_int(max_steps, "max_steps")
+    def __init__(self, model_or_run, dataset=None, split: str = "test", max_steps: int = 8,
+                 symbols: list[str] | None = None, compare=None, names: tuple[str, str] | None = None,
+                 rank_limit: int = 1024):
+        check_int(max_steps, "max_steps"), check_int(rank_limit, "rank_limit")
         self.model, self.data = resolve_model_and_data(model_or_run, dataset)  # refuse bad input before any widget
+        self.other = None if compare is None else resolve_model_and_data(compare, self.data)[0]
         super().__init__(_run_name(model_or_run))
-        self.x, _, self.lengths = first_samples(self.data, split, n_samples)
-        self.vocab, self._cache = vocab, {}
+        self.split, self.rank_limit = split, rank_limit
+        self.x, self.y, self.lengths = self.data.split(split)
+        self.symbols = symbols or self.data.symbols or None
+        self.names = names or (_run_name(model_or_run), _run_name(compare) if compare is not None else "")
+        self._recs, self._rankings, self._busy = LRU(64), LRU(8), False
+        self.attention_figure = go.FigureWidget()
+        self.attention_box = widgets.Box([])  # holds the attention figure while attention is on: no blank axes
+        self.compare_figure = go.FigureWidget()
         self._build_controls(max_steps)
         self.refresh()
 
-    def reconstruction(self) -> Reconstruction:
-        key = (round(self.mask_ratio.value, 6), self.seed.value, self.steps.value)
-        if key not in self._cache: self._cache[key] = reconstruct(self.model, self.x, self.lengths, *key)
-        return self._cache[key]
+    def setting(self) -> tuple:
+        "(mask ratio, seed, K) of the controls."
+        return round(self.mask_ratio.value, 6), self.seed.value, self.steps.value
 
-    def build_figure(self) -> go.Figure:
-        bands = self.bands.value if self.model.spec.kind == "image" else (0,)
-        return explorer_figure(self.reconstruction(), self.sample.value, min(self.step.value, self.steps.value), bands,
-                               self.vocab)
+    def reconstruction(self, index: int, model=None) -> tuple[Reconstruction, int]:
+        "The reconstruction of the chunk holding sample `index`, and the sample's row in it."
+        model, (chunk, row) = model or self.model, divmod(index, CHUNK)
+        key = (id(model), chunk, *self.setting())
+        rec = self._recs.get_or_make(key, lambda: reconstruct_chunk(model, self.data, self.split, chunk, *key[2:]))
+        return rec, row
+
+    def title(self) -> str:
+        i = self.sample.value
+        label = "" if self.y is None else f", {self._class_name(self.y[i])}"
+        rank = f", error rank {self.nth.value + 1}" if self.choose.value == "largest error" else ""
+        return f"{self.split} sample {i}{label}{rank}"
+
+    def _class_name(self, c) -> str:
+        names = self.data.class_names
+        return f"class {names[c] if c < len(names) else c}"
 
     def export_name(self) -> str:
         return (f"{self.name}_{self.run_name}_sample{self.sample.value}_ratio{self.mask_ratio.value:g}_seed"
                 f"{self.seed.value}_step{self.step.value}")
 
 # %% ../nbs/11_views.ipynb #98f1e065
-from fastcore.basics import patch
-
-
 @patch
 def _build_controls(self: ReconstructionExplorer, max_steps: int):
-    cfg, spec = self.model.cfg, self.model.spec
+    cfg, spec, n = self.model.cfg, self.model.spec, len(self.x)
     steps = max(cfg.inner_steps, 3)
-    self.sample = widgets.IntSlider(0, 0, len(self.x) - 1, description="sample", continuous_update=False)
+    slider = lambda *a, **k: widgets.IntSlider(*a, continuous_update=False, **k)
+    self.sample = slider(0, 0, n - 1, description="sample")
+    self.choose = widgets.Dropdown(options=["by index"] + (["by class"] if self.y is not None else [])
+                                   + ["largest error"], description="choose")
+    self.cls = widgets.Dropdown(options=[(self._class_name(c), int(c)) for c in np.unique(self.y)] if self.y is not None
+                                else [], description="class", disabled=True)
+    self.nth = slider(0, 0, max(n - 1, 1), description="n-th", disabled=True)
     self.mask_ratio = widgets.FloatSlider(cfg.mask_ratio, min=0.05, max=0.95, step=0.05, description="mask ratio",
                                           continuous_update=False)
     self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="mask seed")
-    self.steps = widgets.IntSlider(steps, 1, max(max_steps, steps), description="inner steps", continuous_update=False)
-    self.step = widgets.IntSlider(steps, 0, steps, description="show step", continuous_update=False)
-    band_options = [(f"band {c}", (c,)) for c in range(spec.channels)]
-    if spec.kind == "image" and spec.channels >= 3: band_options.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
-    self.bands = widgets.Dropdown(options=band_options, description="bands", disabled=spec.kind != "image")
-    for control in (self.sample, self.mask_ratio, self.seed, self.steps, self.step, self.bands):
+    self.steps = slider(steps, 1, max(max_steps, steps), description="inner steps")
+    self.step = slider(steps, 0, steps, description="show step")
+    bands = [(f"band {c}", (c,)) for c in range(spec.channels)]
+    if spec.kind == "image" and spec.channels >= 3: bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
+    self.bands = widgets.Dropdown(options=bands, description="bands", disabled=spec.kind != "image")
+    self.all_errors = widgets.Checkbox(False, description="errors on visible tokens")
+    self.attention = widgets.Dropdown(options=["off", "encoder", "decoder from Z", "decoder"], description="attention")
+    deepest = max(cfg.enc_depth, cfg.dec_depth)
+    self.layer = slider(deepest, 1, deepest, description="layer")  # past a part's depth: its last layer
+    for control in (self.sample, self.mask_ratio, self.seed, self.steps, self.step, self.bands, self.all_errors,
+                    self.attention, self.layer):
         control.observe(self.refresh, names="value")
-    self.widget = widgets.VBox([widgets.HBox([self.sample, self.mask_ratio, self.seed]),
-                                widgets.HBox([self.steps, self.step, self.bands, self.export_button]),
-                                self.figure, self.status])
+    for control in (self.choose, self.cls, self.nth): control.observe(self._choose, names="value")
+    self.widget = widgets.VBox([widgets.HBox([self.choose, self.cls, self.nth, self.sample]),
+                                widgets.HBox([self.mask_ratio, self.seed, self.steps, self.step]),
+                                widgets.HBox([self.bands, self.all_errors, self.attention, self.layer,
+                                              self.export_button]),
+                                self.figure, self.attention_box,
+                                *([self.compare_figure] if self.other is not None else []), self.status])
+
+# %% ../nbs/11_views.ipynb #50ea423b
+@patch
+def _choose(self: ReconstructionExplorer, change=None):
+    "Set the sample from the chooser: the n-th of a class, or the n-th largest error."
+    by = self.choose.value
+    self.cls.disabled, self.nth.disabled = by != "by class", by == "by index"
+    if by == "by index": return self.refresh()
+    pool = np.flatnonzero(self.y == self.cls.value) if by == "by class" else self.ranking()
+    self.nth.max = max(len(pool) - 1, 1)
+    index = int(pool[min(self.nth.value, len(pool) - 1)])
+    if index == self.sample.value: self.refresh()  # the title changes even when the sample does not
+    else: self.sample.value = index
 
 
 @patch
+def ranking(self: ReconstructionExplorer) -> np.ndarray:
+    "Sample indices of the first `rank_limit` samples, largest masked-token error first, under the current setting."
+    def rank():
+        chunks = range(-(-min(len(self.x), self.rank_limit) // CHUNK))
+        return largest_errors([self.reconstruction(c * CHUNK)[0] for c in chunks])
+    return self._rankings.get_or_make(self.setting(), rank)
+
+
+@patch
+def show(self: ReconstructionExplorer, index: int):
+    "Open sample `index` of the split (what a click on the UMAP does)."
+    self.choose.value = "by index"
+    self.sample.value = int(index)
+
+# %% ../nbs/11_views.ipynb #592d813c
+@patch
 def refresh(self: ReconstructionExplorer, change=None):
     "Redraw after any control changed; the step slider follows K."
+    if self._busy: return
     t0 = time.perf_counter()
-    if self.step.max != self.steps.value:
-        self.step.unobserve(self.refresh, names="value")
-        self.step.max, self.step.value = self.steps.value, self.steps.value
-        self.step.observe(self.refresh, names="value")
+    self._busy = True
+    try:
+        if self.step.max != self.steps.value: self.step.max = self.step.value = self.steps.value
+    finally:
+        self._busy = False
     update_figure_widget(self.figure, self.build_figure())
+    if self.attention.value != "off": update_figure_widget(self.attention_figure, self.build_attention_figure())
+    self.attention_box.children = (self.attention_figure,) if self.attention.value != "off" else ()
+    if self.other is not None: update_figure_widget(self.compare_figure, self.build_comparison_figure())
     self.last_response_s = time.perf_counter() - t0
     self.say(f"updated in {self.last_response_s * 1000:.0f} ms")
 
-# %% ../nbs/11_views.ipynb #50ea423b
+
+@patch
+def build_figure(self: ReconstructionExplorer) -> go.Figure:
+    rec, row = self.reconstruction(self.sample.value)
+    bands = self.bands.value if self.model.spec.kind == "image" else (0,)
+    return explorer_figure(rec, row, min(self.step.value, self.steps.value), bands, self.symbols,
+                           all_errors=self.all_errors.value, title=self.title())
+
+
+@patch
+def build_attention_figure(self: ReconstructionExplorer) -> go.Figure:
+    chunk, row = divmod(self.sample.value, CHUNK)
+    rows = slice(chunk * CHUNK, chunk * CHUNK + CHUNK)
+    lengths = None if self.lengths is None else torch.as_tensor(self.lengths[rows])
+    ratio, seed, steps = self.setting()
+    maps = attention_maps(self.model, torch.as_tensor(self.x[rows]), lengths, ratio, seed + chunk * CHUNK, steps,
+                          rows=[row])
+    text = None
+    if self.symbols:
+        ids = self.x[self.sample.value][: None if self.lengths is None else self.lengths[self.sample.value]]
+        text = [self.symbols[i] for i in ids]
+    depth = len(self.model.encoder.blocks) if self.attention.value == "encoder" else len(self.model.decoder.blocks)
+    return attention_figure(maps, self.model.spec, 0, self.attention.value, min(self.layer.value, depth) - 1, text)
+
+
+@patch
+def build_comparison_figure(self: ReconstructionExplorer) -> go.Figure:
+    (rec, row), (other, _) = self.reconstruction(self.sample.value), self.reconstruction(self.sample.value, self.other)
+    bands = self.bands.value if self.model.spec.kind == "image" else (0,)
+    return comparison_figure({self.names[0]: rec, self.names[1]: other}, row, bands, self.symbols,
+                             self.all_errors.value, title=self.title())
+
+# %% ../nbs/11_views.ipynb #67e30a7f
 class MaskingRatioSweep(_App):
-    "Reconstruction loss from Z and Z* (and optionally probe accuracy) against the mask ratio."
+    "Reconstruction loss from Z and Z* (and optionally probe accuracy) against the mask ratio, for one run or several."
     name = "mask_ratio_sweep"
     cache: dict = {}  # shared by every sweep in the process: (run, split, samples, ratio, seed, K, what) -> value
 
     def __init__(self, model_or_run, dataset=None, run_key: str | None = None):
-        self.model, self.data = resolve_model_and_data(model_or_run, dataset)
-        super().__init__(_run_name(model_or_run), "press run to compute the sweep")
-        self.run_key = run_key or (str(Path(model_or_run).resolve()) if isinstance(model_or_run, (str, Path))
-                                   else f"model-{id(self.model)}")
-        self.ratio_range = widgets.FloatRangeSlider(value=(0.1, 0.9), min=0.05, max=0.95, step=0.05,
-                                                    description="ratios")
-        self.ratio_step = widgets.BoundedFloatText(0.1, min=0.01, max=0.5, step=0.01, description="step")
-        self.split = widgets.Dropdown(options=["test", "train"], description="split")
-        self.n_samples = widgets.IntSlider(128, 8, 1024, step=8, description="samples")
-        self.n_seeds = widgets.IntSlider(3, 1, 10, description="mask seeds")
-        self.with_probe = widgets.Checkbox(False, description="probe accuracy")
-        self.run_button = widgets.Button(description="run", button_style="primary")
-        self.stop_button = widgets.Button(description="stop")
-        self.progress = widgets.IntProgress(0, 0, 1, description="progress")
-        self.run_button.on_click(lambda _: self.run())
-        self.stop_button.on_click(lambda _: self.stop())
+        many = isinstance(model_or_run, (list, tuple))
+        runs = list(model_or_run) if many else [model_or_run]
+        if not runs: raise ValueError("give a run (or a model) to sweep, or a list of them")
+        self.runs = {}  # name -> (model, data, cache key)
+        for run in runs:
+            model, data = resolve_model_and_data(run, dataset)
+            name = _run_name(run) if _run_name(run) not in self.runs else f"{_run_name(run)}-{len(self.runs)}"
+            self.runs[name] = (model, data, run_key if run_key and not many else _run_key(run, model))
+        if len({d.spec for _, d, _ in self.runs.values()}) > 1:
+            raise ValueError("the runs of one sweep must share a modality: their datasets' specs differ")
+        self.model, self.data, self.run_key = next(iter(self.runs.values()))
+        super().__init__("+".join(self.runs), "press run to compute the sweep")
+        self._build_controls()
         self._stop, self._thread, self.computed = threading.Event(), None, 0
-        self.widget = widgets.VBox([
-            widgets.HBox([self.ratio_range, self.ratio_step, self.split]),
-            widgets.HBox([self.n_samples, self.n_seeds, self.with_probe]),
-            widgets.HBox([self.run_button, self.stop_button, self.progress, self.export_button]),
-            self.figure, self.status])
 
     def ratios(self) -> list[float]:
         lo, hi = self.ratio_range.value
@@ -193,48 +306,76 @@ class MaskingRatioSweep(_App):
 
     def stop(self): self._stop.set()
 
-# %% ../nbs/11_views.ipynb #592d813c
+# %% ../nbs/11_views.ipynb #6edb416f
 @patch
-def _value(self: MaskingRatioSweep, what: str, ratio: float, seed: int, x, lengths):
-    key = (self.run_key, self.split.value, len(x), ratio, seed, self.model.cfg.inner_steps, what)
+def _build_controls(self: MaskingRatioSweep):
+    self.ratio_range = widgets.FloatRangeSlider(value=(0.1, 0.9), min=0.05, max=0.95, step=0.05, description="ratios")
+    self.ratio_step = widgets.BoundedFloatText(0.1, min=0.01, max=0.5, step=0.01, description="step")
+    self.split = widgets.Dropdown(options=["test", "train"], description="split")
+    self.n_samples = widgets.IntSlider(128, 8, 1024, step=8, description="samples")
+    self.n_seeds = widgets.IntSlider(3, 1, 10, description="mask seeds")
+    self.with_probe = widgets.Checkbox(False, description="probe accuracy")
+    self.run_button = widgets.Button(description="run", button_style="primary")
+    self.stop_button = widgets.Button(description="stop")
+    self.progress = widgets.IntProgress(0, 0, 1, description="progress")
+    self.run_button.on_click(lambda _: self.run())
+    self.stop_button.on_click(lambda _: self.stop())
+    self.widget = widgets.VBox([
+        widgets.HBox([self.ratio_range, self.ratio_step, self.split]),
+        widgets.HBox([self.n_samples, self.n_seeds, self.with_probe]),
+        widgets.HBox([self.run_button, self.stop_button, self.progress, self.export_button]),
+        self.figure, self.status])
+
+
+@patch
+def _value(self: MaskingRatioSweep, run: str, what: str, ratio: float, seed: int, x, lengths):
+    model, data, key = self.runs[run]
+    key = (key, self.split.value, len(x), ratio, seed, model.cfg.inner_steps, what)
     if key not in self.cache:
         self.computed += 1
-        if what == "losses": self.cache[key] = sweep_point(self.model, x, lengths, ratio, seed)
-        else: self.cache[key] = masked_probe_accuracy(self.model, self.data, ratio, seed)
+        if what == "losses": self.cache[key] = sweep_point(model, x, lengths, ratio, seed)
+        else: self.cache[key] = masked_probe_accuracy(model, data, ratio, seed)
     return self.cache[key]
 
-
+# %% ../nbs/11_views.ipynb #dd0ae129
 @patch
 def compute(self: MaskingRatioSweep):
-    "Compute (or read from the cache) every point, drawing the figure as points arrive."
+    "Compute (or read from the cache) every point of every run, drawing the figure as points arrive."
     ratios, seeds = self.ratios(), list(range(self.n_seeds.value))
-    x, _, lengths = first_samples(self.data, self.split.value, self.n_samples.value)
     probe = self.with_probe.value and self.data.y_train is not None
-    lz, lzs = np.full((len(ratios), len(seeds)), np.nan), np.full((len(ratios), len(seeds)), np.nan)
-    acc = np.full((len(ratios), len(seeds)), np.nan) if probe else None
-    self.progress.max, self.progress.value = len(ratios) * len(seeds), 0
+    empty = lambda: np.full((len(ratios), len(seeds)), np.nan)
+    curves = {run: (empty(), empty(), empty() if probe else None) for run in self.runs}
+    trained_at = {run: model.cfg.mask_ratio for run, (model, _, _) in self.runs.items()}
+    self.progress.max, self.progress.value = len(ratios) * len(seeds) * len(self.runs), 0
     self._stop.clear()
-    t0, title = time.perf_counter(), (f"{self.data.name}: masked-token loss vs mask ratio ({len(x)} "
-                                      f"{self.split.value} samples, K={self.model.cfg.inner_steps})")
-    for i, ratio in enumerate(ratios):
-        for j, seed in enumerate(seeds):
-            if self._stop.is_set(): break
-            lz[i, j], lzs[i, j] = self._value("losses", ratio, seed, x, lengths)
-            if probe: acc[i, j] = self._value("probe", ratio, seed, x, lengths)
-            self.progress.value += 1
-        update_figure_widget(self.figure, sweep_figure(ratios, lz, lzs, acc, title))
-        if self._stop.is_set(): break
+    t0 = time.perf_counter()
+    for run, (model, data, _) in self.runs.items():
+        x, _, lengths = first_samples(data, self.split.value, self.n_samples.value)
+        lz, lzs, acc = curves[run]
+        for i, ratio in enumerate(ratios):
+            for j, seed in enumerate(seeds):
+                if self._stop.is_set(): break
+                lz[i, j], lzs[i, j] = self._value(run, "losses", ratio, seed, x, lengths)
+                if probe: acc[i, j] = self._value(run, "probe", ratio, seed, x, lengths)
+                self.progress.value += 1
+            update_figure_widget(self.figure, sweep_figure(ratios, curves, trained_at, self._title(len(x))))
     self.last_response_s = time.perf_counter() - t0
     done = f"{self.progress.value} of {self.progress.max} points"
     self.say(f"stopped after {done}" if self._stop.is_set() else f"{done} in {self.last_response_s:.1f} s")
-    return lz, lzs, acc
+    return curves
 
-# %% ../nbs/11_views.ipynb #67e30a7f
+
+@patch
+def _title(self: MaskingRatioSweep, n: int) -> str:
+    return (f"{self.data.name}: masked-token loss against the mask ratio ({n} {self.split.value} samples, "
+            f"K={self.model.cfg.inner_steps});<br>each run reconstructs best near the ratio it was trained at")
+
+# %% ../nbs/11_views.ipynb #c3bceef5
 class LatentUMAP(_App):
-    "UMAP of pooled Z and Z* for N samples, by label, with pair lines and per-class displacement."
+    "UMAP of pooled Z and Z* for N samples, by label, with pair lines, per-class displacement and linked samples."
     name = "latent_umap"
-    cache: dict = {}  # (run, split, N, seed, mask ratio, K) -> (labels, Z, Z*, embeddings)
-    _numba_warm = False
+    cache: dict = {}  # (run, split, N, seed, mask ratio, K) -> (indices, labels, Z, Z*, embedding or None)
+    _warm = threading.Event()  # set once a UMAP fit has compiled in this process
 
     def __init__(self, model_or_run, dataset=None, split: str = "test", run_key: str | None = None,
                  max_points: int = 2000):
@@ -245,8 +386,7 @@ class LatentUMAP(_App):
         if n_split < 20:
             raise ValueError(f"the {split} split of {self.data.name!r} has {n_split} samples: a UMAP needs at least 20")
         super().__init__(_run_name(model_or_run), "press compute to embed the latents")
-        self.run_key = run_key or (str(Path(model_or_run).resolve()) if isinstance(model_or_run, (str, Path))
-                                   else f"model-{id(self.model)}")
+        self.run_key = run_key or _run_key(model_or_run, self.model)
         self.n = widgets.IntSlider(min(500, n_split), 20, n_split, step=10, description="samples",
                                    continuous_update=False)
         self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed")
@@ -255,43 +395,121 @@ class LatentUMAP(_App):
         self.show_lines = widgets.Checkbox(True, description="pair lines")
         self.compute_button = widgets.Button(description="compute", button_style="primary")
         self.compute_button.on_click(lambda _: self.compute())
+        self.hovered = widgets.HTML(layout=widgets.Layout(min_width="170px"))
         for toggle in (self.show_z, self.show_z_adapted, self.show_lines): toggle.observe(self.redraw, names="value")
         self.widget = widgets.VBox([widgets.HBox([self.n, self.seed, self.compute_button, self.export_button]),
                                     widgets.HBox([self.show_z, self.show_z_adapted, self.show_lines]),
-                                    self.figure, self.status])
-        self._current = None
+                                    widgets.HBox([self.figure, self.hovered]), self.status])
+        self._current, self.explorer, self._fitting = None, None, None
+        if not LatentUMAP._warm.is_set(): threading.Thread(target=_warm_umap, daemon=True).start()
 
-# %% ../nbs/11_views.ipynb #6edb416f
+    def link(self, explorer: ReconstructionExplorer) -> LatentUMAP:
+        "A click on a point opens its sample in `explorer` (of the same dataset and split)."
+        if explorer.data is not self.data and explorer.data.spec != self.data.spec or explorer.split != self.split:
+            raise ValueError("link an explorer of the same dataset and split")
+        self.explorer = explorer
+        self._connect()
+        return self
+
+
+_umap_lock = threading.Lock()  # one UMAP fit at a time: the first compiles numba once, the others wait for it
+
+
+def _warm_umap():
+    "Compile UMAP's numba code on a small random fit, in the background."
+    with _umap_lock:
+        if LatentUMAP._warm.is_set(): return
+        fit_umap(np.random.default_rng(0).normal(size=(40, 8)), np.random.default_rng(1).normal(size=(40, 8)))
+        LatentUMAP._warm.set()
+
+
+def _fit(z, z_adapted, seed):
+    with _umap_lock:
+        emb = fit_umap(z, z_adapted, seed)
+        LatentUMAP._warm.set()
+    return emb
+
+# %% ../nbs/11_views.ipynb #68f64588
 @patch
 def compute(self: LatentUMAP, change=None):
-    "Embed (or fetch from the cache) and draw."
+    "Embed (or fetch from the cache) and draw: UMAP when it is compiled, else PCA now and UMAP when it is ready."
     t0 = time.perf_counter()
     n_used = min(self.n.value, self.max_points)
     key = (self.run_key, self.split, n_used, self.seed.value, self.model.cfg.mask_ratio, self.model.cfg.inner_steps)
     if key not in self.cache:
         x, y, lengths = self.data.split(self.split)
-        idx = (np.random.default_rng(self.seed.value).choice(len(x), size=n_used, replace=False) if n_used < len(x)
-               else np.arange(len(x)))
+        idx = (np.sort(np.random.default_rng(self.seed.value).choice(len(x), size=n_used, replace=False))
+               if n_used < len(x) else np.arange(len(x)))
         z, za = latent_pairs(self.model, torch.as_tensor(x[idx]),
                              None if lengths is None else torch.as_tensor(lengths[idx]), seed=self.seed.value)
-        self.say("fitting UMAP ..." if LatentUMAP._numba_warm else
-                 "fitting UMAP: the first fit in a process compiles numba, about 15 s ...")
-        emb = fit_umap(z, za, self.seed.value)
-        LatentUMAP._numba_warm = True
-        self.cache[key] = (np.asarray(y)[idx], z, za, emb)
+        self.cache[key] = [idx, np.asarray(y)[idx], z, za, None]
     self._current = (key, n_used)
+    entry = self.cache[key]
+    if entry[4] is None and not LatentUMAP._warm.is_set():
+        self._fitting = threading.Thread(target=self._fit_then_redraw, args=(key,), daemon=True)
+        self._fitting.start()
+    elif entry[4] is None:
+        entry[4] = _fit(entry[2], entry[3], self.seed.value)
     self.redraw()
     self.last_response_s = time.perf_counter() - t0
-    self.say(f"{n_used} samples embedded and drawn in {self.last_response_s:.1f} s")
+    pending = " (PCA while UMAP compiles: it replaces this when ready)" if entry[4] is None else ""
+    self.say(f"{n_used} samples embedded and drawn in {self.last_response_s:.1f} s{pending}")
 
 
+@patch
+def _fit_then_redraw(self: LatentUMAP, key):
+    t0 = time.perf_counter()
+    entry = self.cache[key]
+    entry[4] = _fit(entry[2], entry[3], key[3])
+    if self._current and self._current[0] == key:
+        self.redraw()
+        self.say(f"UMAP ready after {time.perf_counter() - t0:.1f} s (its first fit compiles numba)")
+
+@patch
+def wait(self: LatentUMAP, timeout: float | None = None):
+    "Wait for a UMAP fit running in the background (after a first `compute`) to be drawn."
+    if self._fitting is not None: self._fitting.join(timeout)
+
+# %% ../nbs/11_views.ipynb #682a5d2a
 @patch
 def redraw(self: LatentUMAP, change=None):
     if self._current is None: return
     key, n_used = self._current
-    labels, z, za, (ez, eza) = self.cache[key]
+    idx, labels, z, za, emb = self.cache[key]
+    ez, eza = emb if emb is not None else fit_pca(z, za)
     n_split = len(self.data.split(self.split)[0])
     note = f" (random subsample of {n_used} of {n_split})" if n_used < n_split else ""
+    method = "UMAP" if emb is not None else "PCA (UMAP compiling)"
     update_figure_widget(self.figure, umap_figure(
         ez, eza, labels, self.data.class_names, self.show_z.value, self.show_z_adapted.value, self.show_lines.value,
-        displacement_by_class(z, za, labels), f"{self.data.name}, {self.split} split{note}"))
+        displacement_by_class(z, za, labels), f"{self.data.name}, {self.split} split{note}: {method}", idx))
+    self._connect()
+
+
+@patch
+def _connect(self: LatentUMAP):
+    "Hover and click handlers on every marker trace (replaced, not added, on each redraw)."
+    for trace in self.figure.data:
+        if trace.type == "scatter" and trace.mode == "markers":
+            trace.on_hover(self._hover)
+            trace.on_click(self._click)
+
+
+@patch
+def _hover(self: LatentUMAP, trace, points, state=None):
+    if not points.point_inds: return
+    index = int(trace.customdata[points.point_inds[0]])
+    x, y, lengths = self.data.split(self.split)
+    svg = thumbnail_svg(x[index], self.data.spec, self.data.symbols or None,
+                        None if lengths is None else int(lengths[index]))
+    names = self.data.class_names
+    label = names[y[index]] if y[index] < len(names) else str(y[index])
+    self.hovered.value = f"<div><b>sample {index}</b>, class {label}<br>{svg}</div>"
+
+
+@patch
+def _click(self: LatentUMAP, trace, points, state=None):
+    if not points.point_inds or self.explorer is None: return
+    index = int(trace.customdata[points.point_inds[0]])
+    self.explorer.show(index)
+    self.say(f"sample {index} opened in the explorer")

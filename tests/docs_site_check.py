@@ -5,6 +5,7 @@ and resources that do not resolve and for anything fetched from the network, the
 and the experiment reports in headless Debian chromium, served from 127.0.0.1, and checks that they render with
 their figures loaded and no console errors. Screenshots go to figures/docs/.
 """
+import configparser
 import functools
 import http.server
 import os
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("DOCS_SITE", ROOT / "_docs"))
 SHOTS = ROOT / "figures" / "docs"
 CHROMIUM = shutil.which("chromium")
-EXPERIMENTS = ("quickstart", "mask_ratio_sweep", "ablation")
+EXPERIMENTS = ("quickstart", "mask_ratio_sweep", "ablation", "evidence", "recipe_differences")
 
 
 class Refs(HTMLParser):
@@ -81,6 +82,24 @@ def test_internal_links_resolve():
             elif fragment and target.suffix == ".html" and unquote(fragment) not in parsed(target).ids:
                 broken.append(f"{page.relative_to(SITE)}: {url} (no element with id {fragment!r})")
     assert not broken, f"{len(broken)} broken internal link(s):\n" + "\n".join(broken[:40])
+
+
+def test_api_links_stay_on_this_site():
+    "nbdev links symbols to a published site whose layout is not this one's: every such link points here instead."
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "settings.ini")
+    published = f"{cfg['DEFAULT']['doc_host'].rstrip('/')}/{cfg['DEFAULT']['doc_baseurl'].strip('/')}/"
+    off_site = [f"{p.relative_to(SITE)}: {url}" for p in pages() for url in parsed(p).links
+                if url.startswith(published)]
+    assert not off_site, f"{len(off_site)} links to {published}:\n" + "\n".join(off_site[:20])
+    to_symbols = [url for p in pages() for url in parsed(p).links if re.match(r"(\.\./)*(api/)?\d\d_\w+\.html#\w", url)]
+    assert len(to_symbols) >= 50, f"only {len(to_symbols)} links to a symbol's heading"  # they resolve: see above
+
+
+def test_guides_show_what_their_cells_printed():
+    for guide, printed in (("guides/18_own_data.html", "linear probe on"), ("guides/11_views.html", "last update took"),
+                           ("guides/17_faults.html", "all refused as expected")):
+        assert printed in (SITE / guide).read_text(), f"{guide} lacks the output {printed!r}"
 
 
 def test_nothing_is_fetched_from_the_network():
@@ -147,6 +166,8 @@ def browser():
     ("experiments/ablation.html", "Ablation"),
     ("experiments/quickstart.html", "Quickstart"),
     ("experiments/mask_ratio_sweep.html", "Mask-ratio sweep"),
+    ("guides/18_own_data.html", "Tutorial: your own data"),
+    ("guides/11_views.html", "Views"),
 ])
 def test_page_renders_in_chromium(server, browser, page_path, heading):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -161,9 +182,12 @@ def test_page_renders_in_chromium(server, browser, page_path, heading):
                                                       "e.complete && e.naturalWidth > 0])")
     broken = [src for src, ok in images if not ok]
     assert not broken, f"{page_path}: images that did not load: {broken}"
-    if page_path.startswith("experiments/") or page_path == "index.html":
+    if page_path.startswith(("experiments/", "guides/11")) or page_path == "index.html":
         assert images, f"{page_path} shows no figure"
     assert not failed, f"{page_path}: failed requests {failed}"
+    cut = page.eval_on_selector_all("article pre", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
+                                                   ".map(e => e.textContent.slice(0, 60))")
+    assert not cut, f"{page_path}: code cut off at the right edge: {cut[:3]}"
     assert not errors, f"{page_path}: console errors {errors}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{re.sub(r'[^a-z0-9]+', '_', page_path.removesuffix('.html'))}.png"),

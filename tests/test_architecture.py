@@ -86,3 +86,10 @@ def test_code_lines_are_at_most_120_characters():
             if cell["cell_type"] == "code":
                 long_lines += [f"{nb.name} cell {n}: {line[:60]}" for line in source.splitlines() if len(line) > 120]
     assert not long_lines, long_lines
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "nbs").rglob("*.ipynb")), ids=lambda p: p.name)
+def test_every_notebook_names_its_kernel(notebook):
+    "Without a stored kernelspec JupyterLab opens the notebook on a 'Select Kernel' dialog."
+    spec = json.loads(notebook.read_text())["metadata"].get("kernelspec", {})
+    assert spec.get("name") == "python3" and spec.get("language") == "python", f"{notebook.name}: {spec}"

@@ -67,7 +67,8 @@ def test_recipe_differences_at_small_settings(tmp_path):
     results = json.loads((out / "results.json").read_text())
     variants = {d: list(v) for d, v in results["variants"].items()}
     assert variants["digits"][0] == "the paper's recipe" and variants["digits"][-1] == "this project's recipe"
-    assert "+ position codes rows first" in variants["digits"] and "+ position codes rows first" not in variants["splice"]
+    rows_first = "+ position codes rows first"
+    assert rows_first in variants["digits"] and rows_first not in variants["splice"]
     assert "+ token output bias, normal init" in variants["splice"]
     assert len(results["records"]) == len(variants["digits"]) + len(variants["splice"])  # one seed
     table = (out / "results.md").read_text()

@@ -1,23 +1,26 @@
-("Headless tests of the views: every control updates its figure, the same seed gives the same figure, "
- "every modality renders.")
+("Headless tests of the views: every control updates its figure, the same seed gives the same figure, every "
+ "modality renders legibly, and each defect a researcher met is caught.")
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from helpers import SPECS, make_batch
-from metamae_lab.config import preset_config
+from metamae_lab.analysis import CHUNK, attention_maps, reconstruct
+from metamae_lab.config import preset_config, run_config
 from metamae_lab.data import dataset_from_arrays, load_dataset
+from metamae_lab.figures import (attention_figure, comparison_figure, explorer_figure, non_finite_values, sweep_figure,
+                                 umap_figure)
 from metamae_lab.model import MetaMAE
-from metamae_lab.analysis import reconstruct
-from metamae_lab.figures import explorer_figure, sweep_figure, umap_figure
-from metamae_lab.views import LatentUMAP, MaskingRatioSweep, ReconstructionExplorer
+from metamae_lab.train import pretrain
+from metamae_lab.views import LatentUMAP, MaskingRatioSweep, ReconstructionExplorer, update_figure_widget
 
 
 def tiny_model(spec, **over):
     torch.manual_seed(0)
-    return MetaMAE(spec, preset_config("tiny", mask_ratio=0.5, s_ratio=0.5, **over))
+    return MetaMAE(spec, preset_config("tiny", **{"mask_ratio": 0.5, "s_ratio": 0.5, **over}))
 
 
 def figure_data(fig):
@@ -25,27 +28,7 @@ def figure_data(fig):
     return json.loads(fig.to_json())["data"]
 
 
-@pytest.mark.parametrize("name", list(SPECS))
-def test_explorer_figure_renders_every_modality(name):
-    spec = SPECS[name]
-    x, lengths = make_batch(name)
-    traj = reconstruct(tiny_model(spec), x, lengths, seed=0, steps=2)
-    for sample in range(len(x)):
-        fig = explorer_figure(traj, sample=sample, step=1, vocab=list("abcdef") if spec.is_discrete else None)
-        assert len(fig.data) >= 3
-        bars = [t for t in fig.data if t.type == "bar" and t.name and t.name.startswith("from")]
-        n_real = int((~traj.pad[sample]).sum())
-        assert [len(b.x) for b in bars] == [n_real, n_real]  # padding is not drawn
-    if spec.kind == "image" and spec.channels >= 3:
-        assert [t.type for t in explorer_figure(traj, bands=(0, 1, 2)).data][:4] == ["image"] * 4
-    # same seed, same figure; another seed, another mask
-    again = reconstruct(tiny_model(spec), x, lengths, seed=0, steps=2)
-    assert figure_data(explorer_figure(again, 0, 1)) == figure_data(explorer_figure(traj, 0, 1))
-    other = reconstruct(tiny_model(spec), x, lengths, seed=1, steps=2)
-    assert not np.array_equal(other.mask, traj.mask)
-
-
-def _dataset_for(name, n=24):
+def _dataset_for(name, n=24, symbols=None):
     spec = SPECS[name]
     x, lengths = make_batch(name, batch_size=n)
     y = np.arange(n) % 3
@@ -53,42 +36,130 @@ def _dataset_for(name, n=24):
         lengths = torch.as_tensor(np.maximum(spec.shape[-1] - (np.arange(n) % 4) * 2, spec.shape[-1] // 2))
     return dataset_from_arrays(x.numpy(), y, None if lengths is None else lengths.numpy(), kind=spec.kind,
                                patch_size=spec.patch_size if spec.kind == "image" else spec.patch_size[0],
-                               name=name, test_fraction=0.5)
+                               name=name, test_fraction=0.5, symbols=symbols)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_explorer_figure_renders_every_modality_without_nan(name):
+    spec = SPECS[name]
+    x, lengths = make_batch(name)
+    rec = reconstruct(tiny_model(spec), x, lengths, seed=0, steps=2)
+    for sample in range(len(x)):
+        fig = explorer_figure(rec, sample=sample, step=1, symbols=list("abcdef") if spec.is_discrete else None)
+        assert non_finite_values(fig) == [], "NaN in a figure's JSON"  # defect 3
+        n_real = int((~rec.pad[sample]).sum())
+        if spec.is_discrete:  # padding is not drawn: the strip holds the real tokens only
+            strip = next(t for t in fig.data if t.type == "heatmap")
+            assert sum(1 for row in strip.text[:1] for t in row if t != "") == min(n_real, 30)
+    if spec.kind == "image" and spec.channels >= 3:
+        assert [t.type for t in explorer_figure(rec, bands=(0, 1, 2)).data][:4] == ["image"] * 4
+    again = reconstruct(tiny_model(spec), x, lengths, seed=0, steps=2)  # same seed, same figure
+    assert figure_data(explorer_figure(again, 0, 1)) == figure_data(explorer_figure(rec, 0, 1))
+    other = reconstruct(tiny_model(spec), x, lengths, seed=1, steps=2)
+    assert not np.array_equal(other.mask, rec.mask)
+    assert figure_data(explorer_figure(rec, 0, 1)) != figure_data(explorer_figure(rec, 0, 1, all_errors=True))
+
+
+def test_sequence_channels_keep_their_colour_and_share_one_scale():  # defect 1
+    x, _ = make_batch("sequence")
+    fig = explorer_figure(reconstruct(tiny_model(SPECS["sequence"]), x, seed=0, steps=2), 0)
+    colours = {}
+    for t in fig.data:
+        if t.type == "scatter" and t.name and t.name.startswith("channel"):
+            colours.setdefault(t.name, set()).add(t.line.color)
+    assert len(colours) == 6 and all(len(c) == 1 for c in colours.values())
+    assert len({c.pop() for c in colours.values()}) == 6  # and channels differ from each other
+    ranges = {tuple(fig.layout[f"yaxis{'' if i == 1 else i}"].range) for i in range(1, 5)}
+    assert len(ranges) == 1, ranges  # one y scale for the four panels of the first row
+    labelled = [fig.layout[f"yaxis{'' if i == 1 else i}"].showticklabels for i in range(1, 5)]
+    assert labelled == [True, False, False, False]  # tick labels on the first panel only: none spill over
+
+
+def test_tokens_are_spelled_in_the_dataset_symbols_and_wrapped():  # defect 2
+    data = _dataset_for("tokens_varlen", symbols=list("ACGTNX"))
+    assert data.symbols == list("ACGTNX")
+    app = ReconstructionExplorer(tiny_model(data.spec), data)
+    strip = next(t for t in app.figure.data if t.type == "heatmap")
+    shown = {t for row in strip.text for t in row} - {""}
+    assert shown and shown <= set("ACGTNX◦"), shown
+    long_rec = reconstruct(tiny_model(SPECS["tokens_pad"]), *make_batch("tokens_pad"), seed=0)
+    wrapped = next(t for t in explorer_figure(long_rec, 0, per_row=8).data if t.type == "heatmap")
+    assert len(wrapped.z[0]) == 8 and len(wrapped.y) == 2 * 5  # 16 tokens, 8 per block: two blocks of 4 rows + gap
+    assert len(set(wrapped.y)) == len(wrapped.y)  # unique row labels: no block hides another
 
 
 @pytest.mark.parametrize("name", ["image_multispectral", "sequence_varlen", "tokens_varlen", "tabular"])
 def test_explorer_app_controls_update_the_figure(name):
     data = _dataset_for(name)
-    app = ReconstructionExplorer(tiny_model(data.spec), data, n_samples=6)
+    app = ReconstructionExplorer(tiny_model(data.spec), data)
     snapshots = [figure_data(app.figure)]
-    for control, value in [(app.sample, 2), (app.mask_ratio, 0.75), (app.seed, 5), (app.steps, 4), (app.step, 1)]:
+    for control, value in [(app.sample, 2), (app.mask_ratio, 0.75), (app.seed, 5), (app.steps, 4), (app.step, 1),
+                           (app.all_errors, True)]:
         control.value = value
         snapshots.append(figure_data(app.figure))
         assert snapshots[-1] != snapshots[-2], f"changing {control.description} did not change the figure"
     assert app.step.max == 4 and app.last_response_s is not None
     assert app.status.value.startswith("updated in")
-    # back to an earlier state: the cached trajectory gives the identical figure
-    app.mask_ratio.value, app.seed.value = 0.5, 0
-    app.steps.value, app.step.value, app.sample.value = 4, 1, 2
+    app.mask_ratio.value, app.seed.value = 0.5, 0  # back to an earlier state: the cache gives the identical figure
+    app.steps.value, app.step.value, app.sample.value, app.all_errors.value = 4, 1, 2, False
     first = figure_data(app.figure)
-    app.sample.value = 0; app.sample.value = 2
+    app.sample.value = 0
+    app.sample.value = 2
     assert figure_data(app.figure) == first
 
 
-def test_explorer_rejects_a_mismatched_dataset():
+def test_choosing_samples_by_class_and_by_error_with_the_label_in_the_title():
     data = load_dataset("digits")
-    with pytest.raises(ValueError, match="spec"):
-        ReconstructionExplorer(tiny_model(SPECS["tabular"]), data)
-    with pytest.raises(ValueError, match="needs a dataset"):
-        ReconstructionExplorer(tiny_model(SPECS["tabular"]))
+    app = ReconstructionExplorer(tiny_model(data.spec), data, rank_limit=128)
+    assert app.sample.max == len(data.x_test) - 1  # every sample of the split, not the first few
+    app.sample.value = 300  # beyond the first chunk
+    assert app.figure.layout.title.text.startswith(f"test sample 300, class {data.class_names[data.y_test[300]]}")
+    app.choose.value, app.cls.value = "by class", 4
+    app.nth.value = 2
+    assert app.sample.value == np.flatnonzero(data.y_test == 4)[2]
+    app.choose.value = "largest error"
+    errors = []
+    for n in range(3):
+        app.nth.value = n
+        errors.append(app.reconstruction(app.sample.value)[0].sample_masked_losses[app.sample.value % CHUNK, -1])
+        assert f"error rank {n + 1}" in app.figure.layout.title.text
+    assert errors == sorted(errors, reverse=True) and app.sample.value < 128
+    app.show(5)
+    assert app.choose.value == "by index" and app.sample.value == 5
 
 
-def test_sweep_caches_stops_and_is_deterministic():
+def test_attention_and_two_runs_side_by_side():
+    data = load_dataset("digits")
+    mae = tiny_model(data.spec, method="mae")
+    app = ReconstructionExplorer(tiny_model(data.spec), data, compare=mae, names=("MetaMAE", "MAE"))
+    assert not app.attention_figure.data and app.compare_figure.data
+    assert app.attention_box.children == () and app.compare_figure in app.widget.children  # no blank axes (defect 8)
+    title = app.compare_figure.layout.title.text
+    assert "MetaMAE" in title and "MAE" in title
+    app.attention.value = "encoder"
+    assert app.attention_figure.data and non_finite_values(app.attention_figure) == []
+    assert app.attention_box.children == (app.attention_figure,)
+    app.attention.value = "decoder"
+    app.layer.value = 1
+    assert "decoder layer 1/1" in app.attention_figure.layout.annotations[0].text
+    app.attention.value = "off"
+    assert app.attention_box.children == ()
+    alone = ReconstructionExplorer(tiny_model(data.spec), data)
+    assert alone.compare_figure not in alone.widget.children
+    x = torch.as_tensor(data.x_test[:CHUNK])
+    maps = attention_maps(app.model, x, seed=0, rows=[3])
+    rec = reconstruct(app.model, x, seed=0)
+    assert np.array_equal(maps.mask[0], rec.mask[3])  # the maps are of the sample shown, under its mask
+    with pytest.raises(ValueError, match="under the same mask"):
+        comparison_figure({"a": rec, "b": reconstruct(mae, x, seed=1)}, 0)
+
+
+def test_sweep_caches_stops_and_draws_what_it_computed():
     data = load_dataset("digits")
     model = tiny_model(data.spec)
     sweep = MaskingRatioSweep(model, data, run_key="sweep-test")
     sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (0.3, 0.7), 0.2, 32, 2
-    lz, lzs, acc = sweep.run(block=True)
+    (lz, lzs, acc), = sweep.run(block=True).values()
     assert lz.shape == (3, 2) and np.isfinite(lz).all() and acc is None
     assert sweep.computed == 6 and sweep.progress.value == 6
     data_first = figure_data(sweep.figure)
@@ -100,66 +171,101 @@ def test_sweep_caches_stops_and_is_deterministic():
     sweep.stop()  # a stop left over from before a run does not end the next run
     sweep.run(block=True)
     assert "stopped" not in sweep.status.value
+    lines = [s for s in sweep.figure.layout.shapes if s.type == "line"]
+    assert [s.x0 for s in lines] == [0.5]  # the ratio the model was trained at is marked (defect 5)
+    assert "reconstructs best near the ratio it was trained at" in sweep.figure.layout.title.text
     stopper = MaskingRatioSweep(model, data, run_key="sweep-stop")
     stopper.n_samples.value = 16
     stopper._value = lambda *a, **k: (stopper.stop(), (1.0, 0.5))[1]  # stop as soon as the first point is done
     stopper.run(block=True)
     assert stopper.progress.value == 1 and "stopped" in stopper.status.value
-    # the point computed before the stop is drawn
-    assert len([y for y in stopper.figure.data[1].y if y is not None]) == 1
+    assert len([y for y in stopper.figure.data[1].y if y is not None]) == 1  # the point before the stop is drawn
 
 
-def test_sweep_with_probe_curve():
+def test_several_runs_swept_on_one_plot(tmp_path):
     data = load_dataset("breast_cancer")
-    sweep = MaskingRatioSweep(tiny_model(data.spec), data, run_key="probe-test")
+    runs = [tiny_model(data.spec), tiny_model(data.spec, method="mae", mask_ratio=0.75)]
+    sweep = MaskingRatioSweep(runs, data)
     sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (0.4, 0.6), 0.2, 32, 1
     sweep.with_probe.value = True
-    lz, lzs, acc = sweep.run(block=True)
-    assert acc.shape == (2, 1) and (0 <= acc).all() and (acc <= 1).all()
-    assert len(sweep.figure.data) == 6
+    curves = sweep.run(block=True)
+    assert len(curves) == 2 and all(acc.shape == (2, 1) for _, _, acc in curves.values())
+    assert len(sweep.figure.data) == 2 * 6  # per run: band + mean for Z, Z* and the probe
+    assert sorted({s.x0 for s in sweep.figure.layout.shapes if s.type == "line"}) == [0.5, 0.75]
+    with pytest.raises(ValueError, match="the model was built for"):
+        MaskingRatioSweep([runs[0], tiny_model(SPECS["tabular"])], data)
+    for name in ("breast_cancer", "digits"):  # two finished runs on different modalities
+        pretrain(run_config("tiny", dataset=name, steps=1, batch_size=8, log_every=1, ckpt_every=1), tmp_path / name,
+                 progress=False)
+    with pytest.raises(ValueError, match="share a modality"):
+        MaskingRatioSweep([tmp_path / "breast_cancer", tmp_path / "digits"])
 
 
 @pytest.mark.slow
-def test_umap_view_toggles_subsamples_and_caches():
+def test_umap_view_toggles_subsamples_caches_and_opens_samples():
     data = load_dataset("digits")
     app = LatentUMAP(tiny_model(data.spec), data, run_key="umap-test", max_points=120)
     app.n.value = 200
     app.compute()
-    assert "subsample of 120" in app.figure.layout.title.text
-    n_traces = len(app.figure.data)
-    assert n_traces == 1 + 2 * 10 + 1  # pair lines, Z and Z* per class, displacement bars
+    app.wait()
+    title = app.figure.layout.title.text
+    assert "subsample of 120" in title and title.endswith("UMAP")
+    assert len(app.figure.data) == 1 + 2 * 10 + 1  # pair lines, Z and Z* per class, displacement bars
+    assert sum(bool(t.showlegend) for t in app.figure.data if t.type == "scatter") == 10  # one entry per class
     first = figure_data(app.figure)
     app.show_z.value = False
-    assert all(t.visible is False for t in app.figure.data if t.name and t.name.endswith("(Z)"))
+    assert all(t.visible is False for t in app.figure.data if t.type == "scatter" and t.marker.symbol == "circle")
     app.show_z.value = True
     assert figure_data(app.figure) == first
     app.compute()  # cached: the same embedding
     assert figure_data(app.figure) == first
-    bars = app.figure.data[-1]
-    assert len(bars.y) == 10 and all(v > 0 for v in bars.y)
+    explorer = ReconstructionExplorer(app.model, data)
+    app.link(explorer)
+    point = app.figure.data[1]
+    points = type("Points", (), {"point_inds": [2]})()
+    app._hover(point, points)
+    index = int(point.customdata[2])
+    assert f"sample {index}" in app.hovered.value and "<svg" in app.hovered.value
+    app._click(point, points)
+    assert explorer.sample.value == index and explorer.figure.layout.title.text.startswith(f"test sample {index},")
+
+
+def test_figures_fill_the_output_area_and_output_stays_bounded():  # defects 4 and 7
+    data = load_dataset("digits")
+    app = ReconstructionExplorer(tiny_model(data.spec), data)
+    assert app.figure.layout.width is None  # no fixed width: the widget fills the output area
+    update_figure_widget(app.figure, umap_figure(np.zeros((4, 2)), np.ones((4, 2)), [0, 1, 0, 1]))
+    assert app.figure.layout.width is None
+    for value in range(1, 30): app.sample.value = value
+    assert re.fullmatch(r"updated in \d+ ms", app.status.value)  # one line, replaced: the output does not grow
+    assert not any(type(w).__name__ == "Output" for w in app.widget.children)
 
 
 def test_builders_are_pure_functions_of_arrays():
-    fig = sweep_figure([0.2, 0.5], np.array([[1.0, 1.2], [2.0, np.nan]]), np.array([[0.9, 1.0], [1.8, 1.9]]))
-    assert len(fig.data) == 4
+    fig = sweep_figure([0.2, 0.5], {"a": (np.array([[1.0, 1.2], [2.0, np.nan]]), np.array([[0.9, 1.0], [1.8, 1.9]]),
+                                          None)})
+    assert len(fig.data) == 4 and non_finite_values(fig) == []
     emb = np.random.default_rng(0).normal(size=(6, 2))
     fig = umap_figure(emb, emb + 1, np.array([0, 0, 1, 1, 2, 2]), ["a", "b", "c"],
                       displacement={0: (1, 0), 1: (2, 0), 2: (3, 0)})
     assert fig.data[-1].y == (1, 2, 3)
+    x, _ = make_batch("image_rgb_rect")
+    maps = attention_maps(tiny_model(SPECS["image_rgb_rect"]), x, rows=[0])
+    assert non_finite_values(attention_figure(maps, SPECS["image_rgb_rect"], 0, "decoder")) == []
 
 
 def test_export_writes_html_and_png(tmp_path, chromium):
     data = load_dataset("digits")
-    app = ReconstructionExplorer(tiny_model(data.spec), data, n_samples=4)
+    app = ReconstructionExplorer(tiny_model(data.spec), data)
     app.export(tmp_path / "explorer")
     assert (tmp_path / "explorer.html").exists() and (tmp_path / "plotly.min.js").exists()
     assert (tmp_path / "explorer.png").stat().st_size > 10_000
 
 
-def test_default_export_names_differ_by_what_is_shown(tmp_path, monkeypatch):
+def test_default_export_names_differ_by_what_is_shown(tmp_path, monkeypatch):  # defect 6
     monkeypatch.chdir(tmp_path)  # no settings.ini above: exports go to ./figures/views
     data = load_dataset("digits")
-    app = ReconstructionExplorer(tiny_model(data.spec), data, n_samples=4)
+    app = ReconstructionExplorer(tiny_model(data.spec), data)
     first = app.export()[0]
     app.sample.value = 2
     second = app.export()[0]
@@ -174,11 +280,13 @@ def test_sweep_and_umap_views_on_every_modality(name):
     model = tiny_model(data.spec)
     sweep = MaskingRatioSweep(model, data, run_key=f"modality-{name}")
     sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (0.3, 0.7), 0.4, 16, 2
-    lz, lzs, _ = sweep.run(block=True)
+    (lz, lzs, _), = sweep.run(block=True).values()
     assert lz.shape == (2, 2) and np.isfinite(lz).all() and np.isfinite(lzs).all()
     umap_app = LatentUMAP(model, data, run_key=f"modality-{name}")
     umap_app.n.value = 20
     umap_app.compute()
+    umap_app.wait()
     classes = len(np.unique(data.y_test))
     assert len(umap_app.figure.data) == 1 + 2 * classes + 1
     assert sum(len(t.x) for t in umap_app.figure.data[1:-1]) == 2 * 20
+    assert non_finite_values(umap_app.figure) == []

@@ -2,20 +2,23 @@
 
     .venv/bin/python tools/build_docs.py          # or: make docs
 
-1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain their rendered \
-signatures
-   and docstrings, hidden cells go, the title and description move into front matter.
+1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain their rendered
+   signatures and docstrings, hidden cells go, the title and description move into front matter. The guides are
+   executed first, so their pages show what each cell printed.
 2. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API reference, the
    views notebook and the tutorial, and the executed record of every experiment run under figures/ as the
    experiment reports, with the PNG figures beside them. Quarto-only syntax is turned into what mkdocs-jupyter
    renders, and links are rewritten to where the pages land.
-3. `mkdocs build` (mkdocs-material with mkdocs-jupyter, notebooks not re-executed) writes the site to _docs/.
+3. `mkdocs build` (mkdocs-material with mkdocs-jupyter, notebooks not re-executed) writes the site to _docs/, and
+   nbdev's links to documented symbols are pointed at the built pages.
 
 Where Quarto is installed, `nbdev_docs` still builds nbdev's own site from the same notebooks.
 """
 from __future__ import annotations
 
 import argparse
+import configparser
+import functools
 import json
 import os
 import re
@@ -32,6 +35,10 @@ GUIDES = {"11_views", "18_own_data", "17_faults"}  # every other library noteboo
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
+# a wider page, and code that wraps instead of hiding its end behind a scroll bar (lines run to 120 characters)
+WRAP_CSS = """.md-grid { max-width: 1600px; }
+.jupyter-wrapper pre, .md-typeset pre > code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+"""
 FIGURES_REF = re.compile(r"(\]\(|src=\")((?:\.\./)+)figures/")
 
 
@@ -83,7 +90,10 @@ def for_mkdocs(nb: dict, depth: int, pages: dict[str, str]) -> dict:
             cell["source"] = "\n".join(l for l in lines if not l.startswith("#|")).strip("\n")
             if any(re.match(r"#\|\s*echo:\s*false", d) for d in directives):
                 cell.setdefault("metadata", {}).setdefault("tags", []).append("remove_input")
-            for out in cell.get("outputs", []):
+            # a widget's output is live state that a static page cannot show (the guide shows a screenshot instead)
+            cell["outputs"] = [o for o in cell.get("outputs", [])
+                               if "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
+            for out in cell["outputs"]:
                 for kind in ("text/markdown", "text/html"):
                     if kind in out.get("data", {}):
                         out["data"][kind] = rewrite_links(source_text({"source": out["data"][kind]}), depth, pages)
@@ -118,7 +128,7 @@ def record_page(experiment: str, run: str) -> str:
 
 
 def assemble(proc: Path, build: Path) -> list:
-    "Write the pages and the figures into `build`/pages; return the navigation."
+    "Write the pages and the figures into `build`/pages; return the navigation and the page of each notebook."
     pages_dir = build / "pages"
     shutil.rmtree(build, ignore_errors=True)
     pages_dir.mkdir(parents=True)
@@ -137,11 +147,12 @@ def assemble(proc: Path, build: Path) -> list:
         label = notebook_title(nb, path.stem) + ("" if run == "default" else f" ({run})")
         nav["home" if target == "index.ipynb" else target.split("/")[0]].append(
             {"Home" if target == "index.ipynb" else label: target})
+    (pages_dir / "wrap.css").write_text(WRAP_CSS)
     for png in (ROOT / "figures").rglob("*.png"):
         dest = pages_dir / "figures" / png.relative_to(ROOT / "figures")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(png, dest)
-    return nav["home"] + [{SECTION_TITLES[k]: nav[k]} for k in ("api", "guides", "experiments") if nav[k]]
+    return nav["home"] + [{SECTION_TITLES[k]: nav[k]} for k in ("api", "guides", "experiments") if nav[k]], pages
 
 
 def mkdocs_config(nav: list, site_dir: Path) -> dict:
@@ -160,6 +171,7 @@ def mkdocs_config(nav: list, site_dir: Path) -> dict:
                                                   "include_requirejs": False, "cache": False,
                                                   "no_prompt": True,
                                                   "remove_tag_config": {"remove_input_tags": ["remove_input"]}}}],
+        "extra_css": ["wrap.css"],
         "markdown_extensions": ["tables", "admonition", {"toc": {"permalink": True}}],
         "nav": nav,
     }
@@ -172,6 +184,65 @@ def process_notebooks():
     proc_nbs(str(ROOT / "nbs"), n_workers=os.cpu_count() or 1)
 
 
+def execute_guides(proc: Path):
+    """The guides as a reader should see them: each run from top to bottom in nbs/ (its slow cells too), then
+    processed as the other notebooks are, so that its page shows what every cell printed. The library notebooks'
+    pages show their code; their examples run in the tests."""
+    from execnb.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    from nbdev.processors import FilterDefaults
+    from nbdev.serve_drv import exec_nb
+    executed = ROOT / "_proc_executed"
+    executed.mkdir(exist_ok=True)
+    for stem in sorted(GUIDES):
+        nb = read_nb(ROOT / "nbs" / f"{stem}.ipynb")
+        with working_directory(ROOT / "nbs"):
+            CaptureShell().run_all(nb, exc_stop=True)
+        write_nb(nb, executed / f"{stem}.ipynb")
+        exec_nb(executed / f"{stem}.ipynb", proc / f"{stem}.ipynb", FilterDefaults)
+        print(f"docs: executed {stem}")
+    shutil.rmtree(executed)
+
+
+def published_prefix() -> str:
+    "Where nbdev points each mention of a documented symbol: the doc_host and doc_baseurl of settings.ini."
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "settings.ini")
+    return f"{cfg['DEFAULT']['doc_host'].rstrip('/')}/{cfg['DEFAULT']['doc_baseurl'].strip('/')}/"
+
+
+def localise_api_links(site: Path, pages: dict[str, str]) -> int:
+    """Point nbdev's symbol links (`<doc_host>/<baseurl>/model.html#metamae`: a published Quarto site, whose page
+    names and anchors are not this site's) at the built pages, with the anchor the symbol's heading has here.
+    Returns how many links were rewritten."""
+    link = re.compile(r'href="' + re.escape(published_prefix()) + r'([\w-]+)\.html(?:#([^"]*))?"')
+    by_page = {re.sub(r"^\d+_", "", stem): site / Path(target).with_suffix(".html") for stem, target in pages.items()}
+    ids = functools.cache(lambda page: re.findall(r'\bid="([^"]+)"', page.read_text(errors="replace")))
+    squash = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())
+
+    def anchor(page: Path, fragment: str) -> str:
+        known = ids(page)
+        for same in (lambda i: i == fragment, lambda i: i.lower() == fragment.lower(),
+                     lambda i: squash(i) == squash(fragment)):
+            found = next((i for i in known if same(i)), None)
+            if found: return f"#{found}"
+        return ""  # no heading of that name: the page's top
+
+    rewritten = 0
+    for html in site.rglob("*.html"):
+        text = html.read_text(errors="replace")
+
+        def local(m):
+            target = by_page.get(m[1])
+            if target is None or not target.is_file(): return m[0]
+            return f'href="{os.path.relpath(target, html.parent)}{anchor(target, m[2]) if m[2] else ""}"'
+        new, n = link.subn(local, text)
+        if n: html.write_text(new)
+        rewritten += n
+    return rewritten
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Build the documentation site into _docs/ with mkdocs (no Quarto).")
     parser.add_argument("--skip-proc", action="store_true", help="reuse _proc/ from an earlier nbdev_proc_nbs")
@@ -181,10 +252,12 @@ def main(argv=None) -> int:
     if not args.skip_proc or not proc.is_dir():
         shutil.rmtree(proc, ignore_errors=True)  # the processors leave pages of deleted notebooks behind
         process_notebooks()
-    nav = assemble(proc, build)
+        execute_guides(proc)
+    nav, pages = assemble(proc, build)
     (build / "mkdocs.yml").write_text(yaml.safe_dump(mkdocs_config(nav, args.out.resolve()), sort_keys=False))
     subprocess.run([str(BIN / "mkdocs"), "build", "--strict", "--clean", "-f", str(build / "mkdocs.yml")],
                    cwd=ROOT, check=True)
+    print(f"docs: {localise_api_links(args.out, pages)} API links point at this site's pages")
     print(f"docs: {sum(1 for _ in args.out.rglob('*.html'))} HTML pages in "
           f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
