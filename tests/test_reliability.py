@@ -163,18 +163,34 @@ def test_a_full_disk_during_a_checkpoint_write_leaves_nothing_behind(tmp_path):
     assert not [line for line in lines if line.endswith(".tmp")], lines  # no temporary file left
 
 
-def test_out_under_a_file_and_without_permission(tmp_path):
+def test_out_under_a_file_and_without_permission(tmp_path, cli, monkeypatch):
     (tmp_path / "afile").write_text("x")
     one_line(cli_process("pretrain", "--steps", 2, "--out", tmp_path / "afile" / "run", "--quiet"), 2,
              str(tmp_path / "afile"), "a file is where a directory is needed")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o755)
     tmp_path.chmod(0o755)
-    if os.getuid() == 0 and shutil.which("setpriv"):  # root writes anywhere: ask as nobody
-        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *CLI, "pretrain",
-                               "--steps", "2", "--out", str(locked / "run"), "--quiet"],
-                              capture_output=True, text=True, env={**ENV, "HOME": str(tmp_path)}, timeout=600)
-        one_line(done, 4, str(locked), "permission denied")
+    request = ("pretrain", "--steps", "2", "--out", str(locked / "run"), "--quiet")
+    if os.getuid() != 0:  # an ordinary user cannot write into a read-only directory
+        locked.chmod(0o555)
+        return one_line(cli_process(*request), 4, str(locked), "permission denied")
+    # root writes anywhere: ask as nobody, where nobody can read this checkout and its environment
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    nobody_env = {**ENV, "HOME": str(tmp_path)}
+    if shutil.which("setpriv") and subprocess.run([*as_nobody, *CLI, "--help"], capture_output=True, env=nobody_env,
+                                                  timeout=120).returncode == 0:
+        done = subprocess.run([*as_nobody, *CLI, *request], capture_output=True, text=True, env=nobody_env,
+                              timeout=600)
+        return one_line(done, 4, str(locked), "permission denied")
+    # else (a checkout in a private folder) the operating system's refusal is given to root's own request
+    make_dir = Path.mkdir
+
+    def refused_under_locked(path, *args, **kwargs):
+        if path == locked or locked in path.parents: raise PermissionError(13, "Permission denied", str(path))
+        return make_dir(path, *args, **kwargs)
+    monkeypatch.setattr(Path, "mkdir", refused_under_locked)
+    code, _, err = cli(*request)
+    one_line(subprocess.CompletedProcess([], code, "", err), 4, str(locked), "permission denied")
 
 
 def test_full_and_closed_standard_output():
