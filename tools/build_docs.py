@@ -155,10 +155,15 @@ def assemble(proc: Path, build: Path) -> list:
     return nav["home"] + [{SECTION_TITLES[k]: nav[k]} for k in ("api", "guides", "experiments") if nav[k]], pages
 
 
+def project_settings() -> configparser.SectionProxy:
+    "The [DEFAULT] section of settings.ini, nbdev's (and this site's) source of names and addresses."
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "settings.ini")
+    return cfg["DEFAULT"]
+
+
 def mkdocs_config(nav: list, site_dir: Path) -> dict:
-    settings = {}
-    for line in (ROOT / "settings.ini").read_text().splitlines():
-        if "=" in line: key, value = line.split("=", 1); settings[key.strip()] = value.strip()
+    settings = project_settings()
     return {
         "site_name": settings.get("lib_name", "metamae_lab"),
         "site_description": settings.get("description", ""),
@@ -207,9 +212,8 @@ def execute_guides(proc: Path):
 
 def published_prefix() -> str:
     "Where nbdev points each mention of a documented symbol: the doc_host and doc_baseurl of settings.ini."
-    cfg = configparser.ConfigParser()
-    cfg.read(ROOT / "settings.ini")
-    return f"{cfg['DEFAULT']['doc_host'].rstrip('/')}/{cfg['DEFAULT']['doc_baseurl'].strip('/')}/"
+    settings = project_settings()
+    return f"{settings['doc_host'].rstrip('/')}/{settings['doc_baseurl'].strip('/')}/"
 
 
 def localise_api_links(site: Path, pages: dict[str, str]) -> int:
