@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -20,8 +21,8 @@ from .config import (BenchConfig, ModelConfig, ProbeConfig, RunConfig, TrainConf
 
 # %% auto #0
 __all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'OneLineParser', 'PretrainArgs',
-           'pretrain_defaults', 'add_pretrain', 'cmd_pretrain', 'add_probe', 'cmd_probe', 'cmd_datasets',
-           'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main', 'exit_code']
+           'pretrain_defaults', 'add_pretrain', 'cmd_pretrain', 'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert',
+           'cmd_convert', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main', 'exit_code']
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
 EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
@@ -130,6 +131,37 @@ def cmd_datasets(args) -> int:
     print(markdown_table(rows))
     return 0
 
+# %% ../nbs/13_cli.ipynb #0e1b0fbc
+def add_convert(sub):
+    p = sub.add_parser("convert", help="convert a dataset's published files into a store that training streams")
+    p.add_argument("name", nargs="?", help="the source (a benchmark, npy or synthetic); left out: list them")
+    p.add_argument("--src", type=Path, help="the folder holding the source's files")
+    p.add_argument("--out", type=Path, help="the store's folder (pass it as --dataset to pretrain)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished store at --out")
+    p.add_argument("--shard-mb", type=float, default=256, help="size of each shard file, in MB")
+    p.set_defaults(func=cmd_convert, debug=False, threads=None)
+
+
+def _interrupt(signum, frame): raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def cmd_convert(args) -> int:
+    from metamae_lab.convert import get_source, source_names
+    if args.name is None:
+        for name in source_names():
+            source = get_source(name, ".") if name not in ("npy", "synthetic") else None
+            print(f"{name:12} {source.title if source else 'built in: see metamae_lab.convert'}")
+        return 0
+    if args.src is None or args.out is None: raise ValueError("convert needs --src DIR and --out DIR")
+    from metamae_lab.convert import convert
+    signal.signal(signal.SIGTERM, _interrupt)
+    try: out = convert(args.name, args.src, args.out, shard_mb=args.shard_mb, overwrite=args.overwrite)
+    except KeyboardInterrupt as e:
+        raise KeyboardInterrupt(f"{e or 'stopped'}: the finished units are kept in {args.out}.partial; run the "
+                                f"same command to resume") from None
+    print(out)
+    return 0
+
 # %% ../nbs/13_cli.ipynb #5c9f3dc4
 def add_experiment(sub):
     p = sub.add_parser("experiment", help="run an experiment notebook with papermill; several values make a grid")
@@ -199,6 +231,7 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     add_probe(sub)
     add_experiment(sub)
     add_bench(sub)
+    add_convert(sub)
     return parser
 
 # %% ../nbs/13_cli.ipynb #f57b9b61

@@ -694,8 +694,8 @@ def _copy(ds: ArrayDataset) -> ArrayDataset:
 
 def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, split_seed: int = 0,
                  vocab_size: int | None = None) -> ArrayDataset:
-    """A registered dataset by name (parsed once per process), or your own data from a path ending in `.npz`, split
-    with `split_seed` unless it holds its own split (registered datasets have fixed splits)."""
+    """A registered dataset by name (parsed once per process), your own data from a path ending in `.npz` (split
+    with `split_seed` unless it holds its own split), or a converted dataset's folder (`metamae_lab.store`)."""
     name = os.fspath(name_or_path) if isinstance(name_or_path, os.PathLike) else name_or_path
     if not isinstance(name, str):
         raise ValueError(f"expected a dataset name or an .npz path, got {type(name).__name__}")
@@ -713,7 +713,11 @@ def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, sp
         return ds
     if name.lower().endswith(".npz"):
         return dataset_from_npz(name, kind=kind, patch_size=patch_size, seed=split_seed, vocab_size=vocab_size)
-    raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)} or a path to an .npz file")
+    if Path(name).is_dir():  # a converted dataset (metamae_lab.store), read on demand
+        from metamae_lab.store import open_store
+        return open_store(name, kind=kind, patch_size=patch_size)
+    raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}, a path to an .npz file or the "
+                     f"folder of a converted dataset")
 
 # %% ../nbs/05_data.ipynb #e24985aa
 def load_run_data(run: RunConfig) -> ArrayDataset:
@@ -725,6 +729,7 @@ def load_run_data(run: RunConfig) -> ArrayDataset:
 
 def data_fingerprint(data: ArrayDataset) -> str:
     "A hash of the training split's content (values, labels, lengths) and spec: it changes when the data does."
+    if getattr(data, "fingerprint", None): return data.fingerprint  # a store hashed its shards when it was written
     import hashlib
     digest = hashlib.sha256(repr(data.spec.to_dict()).encode())
     for array in data.split("train"):

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -58,6 +58,7 @@ class Source:
     symbols: list[str] = field(default_factory=list)  # tokens: symbols[i] spells id i
     batch_size: int = 64  # the batch size the paper's code uses for this dataset
     preprocessing: str = ""  # one paragraph: what was done to the raw data (windows, resizing, tokenisation)
+    digest: Callable[[Path, str], str] | None = None  # what identifies a unit's content; None: its files' sha256
 
     def missing(self, src: Path, relative: str) -> SourceError:
         "The error for a missing file `relative` under `src`."
@@ -280,7 +281,7 @@ def write_store(source: Source, src: Path | str, out: Path | str, shard_mb: floa
         for unit in tqdm(todo, initial=len(units) - len(todo), total=len(units), disable=not progress,
                          desc=f"convert {source.name}", unit="unit"):
             _read_unit(source, src, unit, writer)
-            writer.commit(unit, file_digest(src / unit))
+            writer.commit(unit, source.digest(src, unit) if source.digest else file_digest(src / unit))
         return writer.finish()
     except KeyboardInterrupt:
         raise
@@ -435,7 +436,7 @@ def open_store(path: Path | str, kind: str | None = None, patch_size=None) -> St
     manifest = read_manifest(path)
     spec = ModalitySpec.from_dict(manifest["spec"])
     if kind is not None and kind != spec.kind: raise ValueError(f"{path} holds {spec.kind} data, not {kind!r}")
-    if patch_size is not None: spec = ModalitySpec.from_dict({**spec.to_dict(), "patch_size": patch_size})
+    if patch_size is not None: spec = replace(spec, patch_size=patch_size)
     as_stat = lambda v: None if v is None else np.asarray(v, dtype=np.float32)
     mean, std = as_stat(manifest["norm_mean"]), as_stat(manifest["norm_std"])
     splits = {s: _split_arrays(path, info, spec, mean, std) for s, info in manifest["splits"].items()}

@@ -19,6 +19,7 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
@@ -36,7 +37,8 @@ from .runtime import (DistributedContext, autocast_context, gather_rows, init_di
 __all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'batch_indices', 'NonFiniteLossError', 'StepResult', 'training_step',
            'MetricsLogger', 'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer',
            'Trainer', 'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'open_checkpoint',
-           'check_data', 'open_run', 'compile_encoder', 'resident_memory_mb', 'PretrainResult', 'pretrain']
+           'check_data', 'open_run', 'compile_encoder', 'StepBatches', 'StepSampler', 'resident_memory_mb',
+           'PretrainResult', 'pretrain']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -279,7 +281,9 @@ def _on_main(ctx: DistributedContext, fn):
         raise kind(message[0][1])
 
 # %% ../nbs/07_train.ipynb #3f2a7b7d
-def _is_file_dataset(run: RunConfig) -> bool: return run.dataset.lower().endswith(".npz")
+def _is_file_dataset(run: RunConfig) -> bool:
+    "Whether the run's dataset is a path (an `.npz` or a converted dataset's folder) rather than a registered name."
+    return run.dataset.lower().endswith(".npz") or Path(run.dataset).is_dir()
 
 
 def resolve_run(run: RunConfig, data: ArrayDataset) -> RunConfig:
@@ -394,6 +398,44 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
     return model
 
 # %% ../nbs/07_train.ipynb #356c9593
+class StepBatches(torch.utils.data.Dataset):
+    "Samples `(x, lengths)` as tensors for an array of indices (a whole step's batch at once)."
+    def __init__(self, x, lengths=None): self.x, self.lengths = x, lengths
+    def __len__(self) -> int: return len(self.x)
+
+    def __getitem__(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = torch.as_tensor(self.x[index])
+        return x, None if self.lengths is None else torch.as_tensor(self.lengths[index])
+
+
+class StepSampler(torch.utils.data.Sampler):
+    "The index arrays of steps `start..end-1`, in order, from `index_of(step)`."
+    def __init__(self, start: int, end: int, index_of): self.start, self.end, self.index_of = start, end, index_of
+    def __len__(self) -> int: return self.end - self.start
+    def __iter__(self): return (self.index_of(step) for step in range(self.start, self.end))
+
+
+@patch
+def data_workers(self: Trainer) -> int:
+    "Worker processes for reading batches: the configured number, else 4 for a store on CUDA and 0 otherwise."
+    workers = self.run.train.data_workers
+    if workers is not None: return workers
+    return 4 if self.device.type == "cuda" and getattr(self.data, "fingerprint", None) else 0
+
+
+@patch
+def batches(self: Trainer, start: int, end: int):
+    "The batches `(x, lengths)` of steps `start..end-1` on the device, read ahead by workers when there are any."
+    workers = self.data_workers()
+    if workers == 0: return (self.batch(step) for step in range(start, end))
+    loader = torch.utils.data.DataLoader(StepBatches(self.data.x_train, self.data.lengths_train), batch_size=None,
+                                         sampler=StepSampler(start, end, self.batch_index), num_workers=workers,
+                                         pin_memory=self.device.type == "cuda", prefetch_factor=4,
+                                         generator=torch.Generator())  # its workers' seeds: not from the model's RNG
+    to_device = lambda t: None if t is None else t.to(self.device, non_blocking=True)
+    return ((to_device(x), to_device(lengths)) for x, lengths in loader)
+
+# %% ../nbs/07_train.ipynb #9a9171b0
 @patch
 def state(self: Trainer, step: int) -> dict:
     "The checkpoint of the run at `step`."
@@ -404,14 +446,18 @@ def state(self: Trainer, step: int) -> dict:
 
 @patch
 def batch(self: Trainer, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    "This rank's slice of the batch at `step`, on the device; seeds this rank's random numbers under torchrun."
+    "This rank's slice of the batch at `step`, on the device (read in this process)."
+    x, lengths = StepBatches(self.data.x_train, self.data.lengths_train)[self.batch_index(step)]
+    return x.to(self.device, non_blocking=True), None if lengths is None else lengths.to(self.device)
+
+
+@patch
+def batch_index(self: Trainer, step: int) -> np.ndarray:
+    "The sample indices of this rank's slice of the batch at `step`: a function of (seed, step, rank) only."
     tc, ctx = self.run.train, self.ctx
     local = tc.batch_size // ctx.world_size
     idx = batch_indices(step, len(self.data.x_train), tc.batch_size, tc.seed)[ctx.rank * local : (ctx.rank + 1) * local]
-    if ctx.enabled: torch.manual_seed(step_seed(tc.seed, step, ctx.rank))
-    x = torch.as_tensor(self.data.x_train[idx.numpy()]).to(self.device, non_blocking=True)
-    lengths = self.data.lengths_train
-    return x, None if lengths is None else torch.as_tensor(lengths[idx.numpy()]).to(self.device)
+    return idx.numpy()
 
 # %% ../nbs/07_train.ipynb #8479ebe3
 @patch
@@ -468,8 +514,9 @@ def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False, o
     t.model.train()
     try:
         with StopSignals() as stop:
-            for step in bar:
-                result = training_step(t.trained, t.optimizer, *t.batch(step), tc.grad_clip, tc.precision,
+            for step, (x, lengths) in zip(bar, t.batches(t.start, end)):
+                if t.ctx.enabled: torch.manual_seed(step_seed(tc.seed, step, t.ctx.rank))  # this rank's masks
+                result = training_step(t.trained, t.optimizer, x, lengths, tc.grad_clip, tc.precision,
                                        lambda: stop.requested is not None)
                 guard.observe(step + 1, result, t.run_dir)
                 with warnings.catch_warnings():  # the schedule moves on over a skipped step, by design
