@@ -86,7 +86,7 @@ def read_genomics(src: Path, unit: str):
         x = tokenize_bases(seqs, str(path), start)
         return Chunk(split, x, np.array(labels, np.int64))
 
-    with open(path, encoding="ascii", newline="") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         header = f.readline()
         if not header: raise SourceError(f"{path}: the file is empty (expected a header and one window a line)")
         seq_at, label_at = _columns(header, path)
@@ -95,7 +95,7 @@ def read_genomics(src: Path, unit: str):
             if len(fields) <= max(seq_at, label_at):
                 raise SourceError(f"{path} line {number}: {len(fields)} tab-separated fields, expected at least "
                                   f"{max(seq_at, label_at) + 1}")
-            seqs.append(fields[seq_at].encode())
+            seqs.append(fields[seq_at].encode("latin-1", "replace"))  # one byte a letter, whatever the letter
             labels.append(_label_id(fields[label_at], allowed, f"{path} line {number}"))
             if len(seqs) == CHUNK_ROWS:
                 yield chunk()
