@@ -55,14 +55,14 @@ def test_pretrain_help_shows_the_defaults_of_the_preset_used(cli):
 
 def test_the_package_ships_no_test_machinery():
     machinery = {"Scratch", "BadInput", "bad_input_cases", "run_cli", "try_bad_input", "FaultOutcome"}
-    for module in PACKAGE.glob("*.py"):
+    for module in PACKAGE.rglob("*.py"):
         tree = ast.parse(module.read_text())
         names = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
         assert not names & machinery, (module.name, names & machinery)
 
 
 def test_functions_and_export_cells_fit_in_a_screen():
-    long_functions = [(m.name, n.name, n.end_lineno - n.lineno + 1) for m in PACKAGE.glob("*.py")
+    long_functions = [(m.name, n.name, n.end_lineno - n.lineno + 1) for m in PACKAGE.rglob("*.py")
                       for n in ast.walk(ast.parse(m.read_text())) if isinstance(n, ast.FunctionDef)
                       if n.end_lineno - n.lineno + 1 > 60]
     assert not long_functions, long_functions

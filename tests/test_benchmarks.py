@@ -1,0 +1,48 @@
+"""Every benchmark end to end in its CPU smoke mode: a small source in the dataset's original format (written by the
+tests), its experiment notebook through the real console script (convert, pretrain, the paper's linear evaluation),
+and a second run that reuses the store and the trained model."""
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metamae_lab.convert import benchmark_sources
+from metamae_lab.experiments import list_experiments
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = shutil.which("metamae-lab", path=str(Path(sys.executable).parent)) or "metamae-lab"
+
+
+def test_every_benchmark_has_an_experiment_and_a_fixture():
+    assert {"pamap2", "higgs", "wafer_maps", "imagenet32", "librispeech", "genomics", "pfam"} <= set(benchmark_sources())
+    for name in benchmark_sources():
+        assert name in list_experiments(), name
+        assert hasattr(importlib.import_module(f"fixtures_{name}"), f"write_{name}_fixture"), name
+
+
+@pytest.mark.parametrize("name", benchmark_sources())
+def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, name):
+    write = getattr(importlib.import_module(f"fixtures_{name}"), f"write_{name}_fixture")
+    src = write(tmp_path / "published")
+    command = [CLI, "experiment", name, "-p", "data_root", str(src), "-p", "smoke", "true", "--out",
+               str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"), "--threads", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = tmp_path / "figures" / name
+    results = json.loads(next(record.rglob("results.json")).read_text())
+    assert (results["benchmark"], results["smoke"], results["steps"], results["batch_size"]) == (name, True, 3, 8)
+    store = next((tmp_path / "runs").rglob("manifest.json")).parent
+    assert results["store"] == json.loads((store / "manifest.json").read_text())["fingerprint"]
+    if results["probe"]:
+        scores = {(r["model"], r["features"]): r["accuracy"] for r in results["probe"]}
+        assert set(scores) == {(m, f) for m in ("random init", "metamae") for f in ("amortized", "adapted")}
+        assert all(0.0 <= s <= 1.0 for s in scores.values())
+    assert results["last_metrics"]["step"] == 3
+    # a second run with the store as data_root reuses it as it is, and the finished model
+    again = subprocess.run([*command[:4], str(store), *command[5:], "--force"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
