@@ -116,17 +116,20 @@ class ModalitySpec:
     @property
     def is_discrete(self) -> bool: return self.kind == "tokens"
 
-    def to_dict(self) -> dict:
-        "Plain values only (nested parts as dicts); single-modality specs keep the keys they always had."
-        d = {k: v for k, v in asdict(self).items() if k not in ("parts", "part_names")}
-        if self.parts: d.update(parts=[p.to_dict() for p in self.parts], part_names=list(self.part_names))
-        return d
+# %% ../nbs/00_config.ipynb #1cbf4c8b
+@patch
+def to_dict(self: ModalitySpec) -> dict:
+    "Plain values only (nested parts as dicts); single-modality specs keep the keys they always had."
+    d = {k: v for k, v in asdict(self).items() if k not in ("parts", "part_names")}
+    if self.parts: d.update(parts=[p.to_dict() for p in self.parts], part_names=list(self.part_names))
+    return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> ModalitySpec:
-        parts = tuple(cls.from_dict(p) for p in d.get("parts", ()))
-        return cls(**{**d, "shape": tuple(d["shape"]), "patch_size": tuple(d["patch_size"]), "parts": parts,
-                      "part_names": tuple(d.get("part_names", ()))})
+
+@patch(cls_method=True)
+def from_dict(cls: ModalitySpec, d: dict) -> ModalitySpec:
+    parts = tuple(cls.from_dict(p) for p in d.get("parts", ()))
+    return cls(**{**d, "shape": tuple(d["shape"]), "patch_size": tuple(d["patch_size"]), "parts": parts,
+                  "part_names": tuple(d.get("part_names", ()))})
 
 # %% ../nbs/00_config.ipynb #e0fc151d
 @patch

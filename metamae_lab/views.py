@@ -178,8 +178,8 @@ def _build_controls(self: ReconstructionExplorer, max_steps: int):
     if image is not None and image.channels >= 3: bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
     self.bands = widgets.Dropdown(options=bands, description="bands", disabled=image is None)
     self.all_errors = widgets.Checkbox(False, description="errors on visible tokens")
-    self.attention = widgets.Dropdown(options=["off"] + ([] if spec.parts else ["encoder", "decoder from Z", "decoder"]),
-                                      description="attention")  # attention maps draw one modality
+    parts = ["encoder", "decoder from Z", "decoder"] if not spec.parts else []  # attention maps draw one modality
+    self.attention = widgets.Dropdown(options=["off", *parts], description="attention")
     deepest = max(cfg.enc_depth, cfg.dec_depth)
     self.layer = slider(deepest, 1, deepest, description="layer")  # past a part's depth: its last layer
     for control in (self.sample, self.mask_ratio, self.seed, self.steps, self.step, self.bands, self.all_errors,
