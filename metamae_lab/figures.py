@@ -435,6 +435,13 @@ def comparison_figure(recs: dict[str, Reconstruction], sample: int = 0, bands: t
                       per_row: int = 30) -> go.Figure:
     "The reconstructions of `sample` by each run in `recs` (name -> reconstruction under the same mask)."
     first = next(iter(recs.values()))
+    if first.parts:  # multimodal: each part compared, one under the other
+        return stack_figures([comparison_figure({n: r.parts[i] for n, r in recs.items()}, sample,
+                                                bands if part.spec.kind == "image" else (0,),
+                                                symbols if part.spec.is_discrete else None, all_errors,
+                                                f"<b>{name}</b>", per_row)
+                              for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))],
+                             title or f"sample {sample}")
     spec, view = first.spec, SampleView.of(first, sample)
     if any(r.spec != spec or not np.array_equal(r.mask[sample], first.mask[sample]) for r in recs.values()):
         raise ValueError("the runs must be of one modality and reconstruct the sample under the same mask")
@@ -524,6 +531,10 @@ def reconstruction_panels(rec: Reconstruction, sample: int) -> list[np.ndarray]:
 def reconstruction_figure(rec: Reconstruction, title: str = "", channel: int = 0,
                           samples: int | None = None) -> go.Figure:
     "Rows of samples; columns: original, masked, reconstruction from Z and from Z*. Images show one channel."
+    if rec.parts:  # multimodal: each part's rows, one part under the other
+        return stack_figures([reconstruction_figure(part, f"<b>{name}</b>", channel if part.spec.kind == "image" else 0,
+                                                    samples) for name, part in zip(rec.spec.part_names, rec.parts)],
+                             title)
     spec, n = rec.spec, min(samples or len(rec.target), len(rec.target))
     fig = make_subplots(rows=n, cols=4, column_titles=list(COLUMN_TITLES), horizontal_spacing=0.02,
                         vertical_spacing=0.03)

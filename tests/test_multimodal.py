@@ -12,7 +12,7 @@ from metamae_lab.masking import visible_neighbours
 from metamae_lab.model import MetaMAE, mean_over, token_errors
 from metamae_lab.probe import extract_features, random_init_like, run_probe
 from metamae_lab.train import pretrain
-from metamae_lab.views import ReconstructionExplorer
+from metamae_lab.views import MaskingRatioSweep, ReconstructionExplorer
 
 IMAGE = ModalitySpec("image", (1, 8, 8), 2)  # 16 tokens of 4 values
 CAPTION = ModalitySpec("tokens", (6,), vocab_size=12, pad_id=0)  # 6 tokens
@@ -190,8 +190,13 @@ def test_explorer_figure_shows_each_modality(trained):
 
 def test_the_explorer_widget_opens_a_multimodal_run(trained):
     result, data = trained
-    explorer = ReconstructionExplorer(result.run_dir, data)
+    explorer = ReconstructionExplorer(result.run_dir, data, compare=result.run_dir, names=("a", "b"))
     explorer.sample.value = 7
     assert explorer.figure.layout.title.text.startswith("test sample 7")
     assert explorer.attention.options == ("off",) and not explorer.bands.disabled
     assert len({t.yaxis for t in explorer.figure.data}) >= 8  # both modalities' panels
+    headings = {a.text.split("<br>")[0] for a in explorer.compare_figure.layout.annotations if a.text.startswith("<b>")}
+    assert headings == {"<b>image</b>", "<b>caption</b>"}  # the comparison shows each modality too
+    sweep = MaskingRatioSweep(result.run_dir, data)
+    sweep.run(block=True)
+    assert sweep.figure.data and non_finite_values(sweep.figure) == []
