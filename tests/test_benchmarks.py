@@ -28,8 +28,8 @@ def test_every_benchmark_has_an_experiment_and_a_fixture():
 def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, name):
     write = getattr(importlib.import_module(f"fixtures_{name}"), f"write_{name}_fixture")
     src = write(tmp_path / "published")
-    command = [CLI, "experiment", name, "-p", "data_root", str(src), "-p", "smoke", "true", "--out",
-               str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"), "--threads", "1"]
+    command = [CLI, "experiment", name, "-p", "data_root", str(src), "-p", "smoke", "true", "--name", "smoke",
+               "--out", str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"), "--threads", "1"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     record = tmp_path / "figures" / name
@@ -43,6 +43,8 @@ def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, n
         assert all(0.0 <= s <= 1.0 for s in scores.values())
     assert results["last_metrics"]["step"] == 3
     # a second run with the store as data_root reuses it as it is, and the finished model
-    again = subprocess.run([*command[:4], str(store), *command[5:], "--force"], cwd=ROOT, capture_output=True,
+    checkpoints = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint_*.pt")}
+    again = subprocess.run([*command[:5], str(store), *command[6:], "--force"], cwd=ROOT, capture_output=True,
                            text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert checkpoints and checkpoints == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint_*.pt")}
