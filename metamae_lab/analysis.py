@@ -50,9 +50,10 @@ def first_samples(data: ArrayDataset, split: str, n: int):
 # %% ../nbs/09_analysis.ipynb #2d59b2c9
 @dataclass
 class Reconstruction:
-    "A masked batch and its reconstruction after each inner step (entry 0: from Z)."
+    """A masked batch and its reconstruction after each inner step (entry 0: from Z). A multimodal one covers the
+    whole sequence but holds no target or predictions of its own: `parts` holds one reconstruction per part."""
     spec: ModalitySpec
-    target: np.ndarray  # (B, L, P) values (per-token normalisation undone), or (B, L) ids
+    target: np.ndarray | None  # (B, L, P) values (per-token normalisation undone), or (B, L) ids; None: multimodal
     mask: np.ndarray  # (B, L) bool: masked tokens
     support: np.ndarray  # (B, L) bool: the inner loop's support set
     pad: np.ndarray  # (B, L) bool: padding
@@ -66,16 +67,29 @@ class Reconstruction:
     sample_masked_losses: np.ndarray  # (B, K + 1) each sample's mean masked-token error after each step
     displacement: np.ndarray  # (B, K + 1) ‖pooled Z_k − pooled Z‖ / ‖pooled Z‖ after each step
     method: str = "metamae"  # what the model was trained as: an MAE predicts from Z, MetaMAE from Z*
+    parts: list | None = None  # multimodal: each part's Reconstruction (its tokens only; Z and Z* shared)
 
     @property
-    def steps(self) -> int: return len(self.preds) - 1
+    def steps(self) -> int: return len(self.errors) - 1
 
 # %% ../nbs/09_analysis.ipynb #cd92300f
-def _shown(values: torch.Tensor, out, discrete: bool) -> np.ndarray:
+def _shown(values: torch.Tensor, mean, std, discrete: bool) -> np.ndarray:
     "Predictions or targets as a view shows them: probabilities for tokens, the data's units for values."
     if discrete: return values.float().softmax(-1).cpu().numpy() if values.dim() == 3 else values.cpu().numpy()
-    if out.target_mean is not None: values = denormalize_patches(values, out.target_mean, out.target_std)
+    if mean is not None: values = denormalize_patches(values, mean, std)
     return values.float().cpu().numpy()
+
+
+def _reconstruction(spec, target, preds, errors, where, shared, mean=None, std=None) -> Reconstruction:
+    "A `Reconstruction` of `spec` from torch values; `where` = (mask, support, pad), `shared` = (z, z*, moved, method)."
+    (mask, support, pad), discrete = where, spec.is_discrete
+    per_sample = lambda w: torch.stack([per_sample_mean(e, w) for e in errors], 1).cpu().numpy()
+    return Reconstruction(
+        spec, None if target is None else _shown(target, mean, std, discrete), mask.bool().cpu().numpy(),
+        support.cpu().numpy(), pad.cpu().numpy(), [_shown(p, mean, std, discrete) for p in preds],
+        [e.cpu().numpy() for e in errors], np.array([mean_over(e, support).item() for e in errors]),
+        np.array([mean_over(e, mask).item() for e in errors]), *shared[:2], per_sample(support), per_sample(mask),
+        *shared[2:])
 
 
 def reconstruct(model: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | None = None, seed: int = 0,
@@ -86,19 +100,30 @@ def reconstruct(model: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float
     lengths = None if lengths is None else torch.as_tensor(lengths).to(device)
     with eval_mode(model), torch.no_grad():
         out = model(x.to(device), lengths, mask_ratio, generator, steps, method="metamae", keep_trajectory=True)
-    errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]  # K + 1 of (B, L)
     pad = out.pad if out.pad is not None else torch.zeros_like(out.mask, dtype=torch.bool)
-    discrete, pooled = model.spec.is_discrete, lambda z: pool_tokens(z, out.keep_valid).float()
-    per_sample = lambda where: torch.stack([per_sample_mean(e, where) for e in errors], 1).cpu().numpy()
+    pooled = lambda z: pool_tokens(z, out.keep_valid).float()
     z0 = pooled(out.z)
     moved = torch.stack([(pooled(z) - z0).norm(dim=1) / z0.norm(dim=1).clamp_min(1e-12) for z in out.z_steps], 1)
-    return Reconstruction(
-        model.spec, _shown(out.target, out, discrete), out.mask.bool().cpu().numpy(), out.support.cpu().numpy(),
-        pad.cpu().numpy(), [_shown(p, out, discrete) for p in out.pred_steps], [e.cpu().numpy() for e in errors],
-        np.array([mean_over(e, out.support).item() for e in errors]),
-        np.array([mean_over(e, out.mask).item() for e in errors]), z0.cpu().numpy(),
-        pooled(out.z_adapted).cpu().numpy(),
-        per_sample(out.support), per_sample(out.mask), moved.cpu().numpy(), model.cfg.method)
+    shared = (z0.cpu().numpy(), pooled(out.z_adapted).cpu().numpy(), moved.cpu().numpy(), model.cfg.method)
+    where = (out.mask, out.support, pad)
+    if model.spec.parts: return _multimodal_reconstruction(model.spec, out, where, shared)
+    errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]  # K + 1 of (B, L)
+    return _reconstruction(model.spec, out.target, out.pred_steps, errors, where, shared, out.target_mean,
+                           out.target_std)
+
+
+def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Reconstruction:
+    "The whole sequence's reconstruction (errors, masks, latents), with each part's in `parts`."
+    parts, errors = [], []
+    for i, (part, tokens) in enumerate(zip(spec.parts, spec.token_slices)):
+        preds = [p[i] for p in out.pred_steps]
+        errors.append([token_errors(p, out.target[i]) for p in preds])  # K + 1 of (B, L_i)
+        parts.append(_reconstruction(part, out.target[i], preds, errors[-1], [w[:, tokens] for w in where], shared,
+                                     out.target_mean[i], out.target_std[i]))
+    joined = [torch.cat(step, dim=1) for step in zip(*errors)]  # K + 1 of (B, L)
+    whole = _reconstruction(spec, None, [], joined, where, shared)
+    whole.parts = parts
+    return whole
 
 # %% ../nbs/09_analysis.ipynb #000d0166
 CHUNK = 64  # samples masked together

@@ -9,14 +9,15 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MODALITY_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATCH_FORMS', 'METHODS', 'MODEL_CHOICES', 'PRECISIONS',
-           'TRAIN_CHOICES', 'RECIPES', 'PRESETS', 'FEATURE_KINDS', 'PROBE_METHODS', 'BENCH_CASES', 'BENCH_MODELS',
-           'check_int', 'check_range', 'check_lengths', 'ModalitySpec', 'ModelConfig', 'TrainConfig', 'Preset',
-           'preset_config', 'RunConfig', 'run_config', 'run_differences', 'resolve_schedule', 'ProbeConfig',
-           'BenchConfig']
+__all__ = ['MODALITY_KINDS', 'SPEC_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATCH_FORMS', 'MAX_PACKED_ID', 'METHODS',
+           'MODEL_CHOICES', 'PRECISIONS', 'TRAIN_CHOICES', 'RECIPES', 'PRESETS', 'FEATURE_KINDS', 'PROBE_METHODS',
+           'BENCH_CASES', 'BENCH_MODELS', 'check_int', 'check_range', 'check_lengths', 'ModalitySpec',
+           'multimodal_spec', 'pack_parts', 'unpack_parts', 'ModelConfig', 'TrainConfig', 'Preset', 'preset_config',
+           'RunConfig', 'run_config', 'run_differences', 'resolve_schedule', 'ProbeConfig', 'BenchConfig']
 
 # %% ../nbs/00_config.ipynb #5b4e0b07
 def check_int(value, name: str, minimum: int = 1) -> int:
@@ -48,10 +49,13 @@ def check_lengths(lengths, n: int, longest: int):
         raise ValueError(f"lengths must lie in [1, {longest}] (the longest length), got min {low}, max {high}")
 
 # %% ../nbs/00_config.ipynb #514dbb85
-MODALITY_KINDS = ("image", "sequence", "tokens", "tabular")
-SAMPLE_FORMS = {"image": "(C, H, W)", "sequence": "(C, T)", "tokens": "(T,)", "tabular": "(F,)"}
-SAMPLE_RANKS = {"image": 3, "sequence": 2, "tokens": 1, "tabular": 1}
-BATCH_FORMS = {"image": "(B, C, H, W)", "sequence": "(B, C, T)", "tokens": "(B, T)", "tabular": "(B, F)"}
+MODALITY_KINDS = ("image", "sequence", "tokens", "tabular")  # the kinds of one modality
+SPEC_KINDS = (*MODALITY_KINDS, "multimodal")  # a multimodal spec joins several modalities' specs
+SAMPLE_FORMS = {"image": "(C, H, W)", "sequence": "(C, T)", "tokens": "(T,)", "tabular": "(F,)", "multimodal": "(F,)"}
+SAMPLE_RANKS = {"image": 3, "sequence": 2, "tokens": 1, "tabular": 1, "multimodal": 1}
+BATCH_FORMS = {"image": "(B, C, H, W)", "sequence": "(B, C, T)", "tokens": "(B, T)", "tabular": "(B, F)",
+               "multimodal": "(B, F)"}
+MAX_PACKED_ID = 2**24  # token ids below this are exact in a float32 packed vector
 
 
 def _int_tuple(value, name: str) -> tuple[int, ...]:
@@ -71,10 +75,12 @@ class ModalitySpec:
     vocab_size: int = 0  # tokens only: ids lie in [0, vocab_size)
     pad_id: int | None = None  # tokens only: this id marks padding (it is part of the vocabulary)
     variable_length: bool = False  # sequence/tokens: batches may carry shorter samples, padded at the end
+    parts: tuple[ModalitySpec, ...] = ()  # multimodal only: the spec of each modality, in packing order
+    part_names: tuple[str, ...] = ()  # multimodal only: one name per part, e.g. ('image', 'caption')
 
     def __post_init__(self):
-        if self.kind not in MODALITY_KINDS:
-            raise ValueError(f"unknown modality kind {self.kind!r}: expected one of {MODALITY_KINDS}")
+        if self.kind not in SPEC_KINDS:
+            raise ValueError(f"unknown modality kind {self.kind!r}: expected one of {SPEC_KINDS}")
         shape, patch = _int_tuple(self.shape, "shape"), _int_tuple(self.patch_size, "patch_size")
         if len(shape) != SAMPLE_RANKS[self.kind]:
             raise ValueError(f"a {self.kind} sample has shape {SAMPLE_FORMS[self.kind]}, got shape {shape}")
@@ -83,6 +89,7 @@ class ModalitySpec:
         object.__setattr__(self, "patch_size", patch)
         self._check_patches()
         self._check_vocabulary()
+        self._check_parts()
 
     @property
     def patched_dims(self) -> tuple[int, ...]:
@@ -91,7 +98,8 @@ class ModalitySpec:
 
     @property
     def grid(self) -> tuple[int, ...]:
-        "Tokens along each patched axis: (H/ph, W/pw) for images, (L,) otherwise."
+        "Tokens along each patched axis: (H/ph, W/pw) for images, (L,) otherwise (multimodal: all parts' tokens)."
+        if self.parts: return (sum(p.num_tokens for p in self.parts),)
         return tuple(d // p for d, p in zip(self.patched_dims, self.patch_size))
 
     @property
@@ -108,11 +116,20 @@ class ModalitySpec:
     @property
     def is_discrete(self) -> bool: return self.kind == "tokens"
 
-    def to_dict(self) -> dict: return asdict(self)
+# %% ../nbs/00_config.ipynb #1cbf4c8b
+@patch
+def to_dict(self: ModalitySpec) -> dict:
+    "Plain values only (nested parts as dicts); single-modality specs keep the keys they always had."
+    d = {k: v for k, v in asdict(self).items() if k not in ("parts", "part_names")}
+    if self.parts: d.update(parts=[p.to_dict() for p in self.parts], part_names=list(self.part_names))
+    return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> ModalitySpec:
-        return cls(**{**d, "shape": tuple(d["shape"]), "patch_size": tuple(d["patch_size"])})
+
+@patch(cls_method=True)
+def from_dict(cls: ModalitySpec, d: dict) -> ModalitySpec:
+    parts = tuple(cls.from_dict(p) for p in d.get("parts", ()))
+    return cls(**{**d, "shape": tuple(d["shape"]), "patch_size": tuple(d["patch_size"]), "parts": parts,
+                  "part_names": tuple(d.get("part_names", ()))})
 
 # %% ../nbs/00_config.ipynb #e0fc151d
 @patch
@@ -139,6 +156,101 @@ def _check_vocabulary(self: ModalitySpec):
         raise ValueError(f"vocab_size and pad_id apply to tokens only, not to {self.kind}")
     if self.variable_length and self.kind not in ("sequence", "tokens"):
         raise ValueError(f"variable_length applies to sequence and tokens, not to {self.kind}")
+
+
+@patch
+def _check_parts(self: ModalitySpec):
+    "A `ValueError` unless parts are given to a multimodal spec only: single modalities, each named once."
+    if self.kind != "multimodal":
+        if self.parts or self.part_names: raise ValueError(f"parts apply to multimodal specs only, not to {self.kind}")
+        return
+    parts, names = tuple(self.parts), tuple(self.part_names)
+    if not parts: raise ValueError("a multimodal spec needs at least one part")
+    if len(names) != len(parts): raise ValueError(f"part_names must name each of the {len(parts)} parts, got {names}")
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n.isidentifier() for n in names):
+        raise ValueError(f"part_names must be distinct identifiers, got {names}")
+    for name, part in zip(names, parts):
+        if not isinstance(part, ModalitySpec) or part.kind == "multimodal":
+            raise ValueError(f"part {name!r} must be a single-modality ModalitySpec, got {part!r}")
+        if part.variable_length:
+            raise ValueError(f"part {name!r} is variable-length: in a multimodal sample, pad tokens with pad_id")
+        if part.vocab_size > MAX_PACKED_ID:
+            raise ValueError(f"part {name!r}: vocab_size {part.vocab_size} exceeds {MAX_PACKED_ID}, the ids a "
+                             f"float32 holds exactly")
+    size = sum(math.prod(p.shape) for p in parts)
+    if self.shape != (size,):
+        raise ValueError(f"a multimodal sample packs its parts' {size} values: shape must be ({size},), "
+                         f"got {self.shape}")
+    object.__setattr__(self, "parts", parts)
+    object.__setattr__(self, "part_names", names)
+
+# %% ../nbs/00_config.ipynb #fe059543
+def multimodal_spec(**parts: ModalitySpec) -> ModalitySpec:
+    "The spec of a sample that joins `parts` (name=spec, in packing order); its shape is the values they pack."
+    if not parts: raise ValueError("a multimodal spec needs at least one part")
+    size = sum(math.prod(p.shape) if isinstance(p, ModalitySpec) else 0 for p in parts.values())
+    return ModalitySpec("multimodal", (max(size, 1),), parts=tuple(parts.values()), part_names=tuple(parts))
+
+# %% ../nbs/00_config.ipynb #76768929
+@patch(as_prop=True)
+def part_slices(self: ModalitySpec) -> list[slice]:
+    "Where each part's values lie in a packed sample (one slice for a single modality)."
+    sizes = [math.prod(p.shape) for p in self.parts] if self.parts else [math.prod(self.shape)]
+    ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
+    return [slice(e - n, e) for n, e in zip(sizes, ends)]
+
+
+@patch(as_prop=True)
+def token_slices(self: ModalitySpec) -> list[slice]:
+    "Where each part's tokens lie in the model's token sequence (one slice for a single modality)."
+    counts = [p.num_tokens for p in self.parts] if self.parts else [self.num_tokens]
+    ends = [sum(counts[: i + 1]) for i in range(len(counts))]
+    return [slice(e - n, e) for n, e in zip(counts, ends)]
+
+
+@patch(as_prop=True)
+def support_grid(self: ModalitySpec) -> tuple:
+    "The token grid of the support set's neighbours: `grid`, or for multimodal one grid per part."
+    return tuple(p.grid for p in self.parts) if self.parts else self.grid
+
+# %% ../nbs/00_config.ipynb #56cdadaf
+def _is_tensor(a) -> bool: return type(a).__module__.startswith("torch")  # torch is not imported here
+
+
+def pack_parts(spec: ModalitySpec, parts: dict):
+    "The packed float32 form `(N, F)` (or `(F,)` for one sample) of `parts`, a dict {part name: array}."
+    if not spec.parts: raise ValueError(f"pack_parts needs a multimodal spec, got a {spec.kind} spec")
+    if sorted(parts) != sorted(spec.part_names):
+        raise ValueError(f"expected the parts {list(spec.part_names)}, got {list(parts)}")
+    torch_in = _is_tensor(parts[spec.part_names[0]])
+    flat, leads = [], set()
+    for name, part in zip(spec.part_names, spec.parts):
+        a = parts[name] if torch_in else np.asarray(parts[name])
+        lead = tuple(a.shape[: a.ndim - len(part.shape)])
+        if len(lead) > 1 or tuple(a.shape[len(lead) :]) != part.shape:
+            raise ValueError(f"part {name!r} must have shape (N, {', '.join(map(str, part.shape))}) or one sample's "
+                             f"{part.shape}, got {tuple(a.shape)}")
+        if part.is_discrete and (a.dtype.is_floating_point if torch_in else a.dtype.kind not in "iu"):
+            raise ValueError(f"part {name!r} holds tokens: it must hold integer ids, got dtype {a.dtype}")
+        leads.add(lead)
+        flat.append(a.reshape(*lead, -1))
+    if len(leads) > 1: raise ValueError(f"the parts hold different numbers of samples: {sorted(leads)}")
+    if torch_in:
+        import torch
+        return torch.cat([f.float() for f in flat], dim=-1)
+    return np.concatenate([f.astype(np.float32) for f in flat], axis=-1)
+
+
+def unpack_parts(spec: ModalitySpec, x) -> dict:
+    "{part name: array} of packed `x` `(N, F)` or `(F,)`, each in its part's layout; token ids as int64."
+    if not spec.parts: raise ValueError(f"unpack_parts needs a multimodal spec, got a {spec.kind} spec")
+    if x.shape[-1:] != spec.shape: raise ValueError(f"packed samples must end in {spec.shape[0]} values, got {x.shape}")
+    out = {}
+    for name, part, sl in zip(spec.part_names, spec.parts, spec.part_slices):
+        v = x[..., sl].reshape(*x.shape[:-1], *part.shape)
+        if part.is_discrete: v = v.round().long() if _is_tensor(v) else np.rint(v).astype(np.int64)
+        out[name] = v
+    return out
 
 # %% ../nbs/00_config.ipynb #90681d13
 METHODS = ("mae", "metamae")

@@ -23,23 +23,25 @@ import numpy as np
 from fastcore.basics import patch
 
 from .config import (BATCH_FORMS, MODALITY_KINDS, SAMPLE_RANKS, ModalitySpec, RunConfig, check_lengths,
-                                check_range)
+                                check_range, multimodal_spec, pack_parts)
 
 # %% auto #0
-__all__ = ['MAX_INFERRED_VOCAB', 'NPZ_FORM', 'DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS', 'NUCLEOTIDES', 'FASHION_CLASSES',
-           'DATASETS', 'DEFAULT_DATASET', 'check_symbols', 'ArrayDataset', 'split_indices', 'fit_normalization',
-           'apply_normalization', 'infer_kind', 'infer_patch_size', 'dataset_from_arrays', 'read_npz',
-           'dataset_from_npz', 'read_idx', 'read_ts', 'pad_cases', 'DatasetUnavailable', 'DatasetInfo', 'list_datasets',
-           'load_dataset', 'load_run_data', 'data_fingerprint']
+__all__ = ['MAX_INFERRED_VOCAB', 'CAPTION_SYMBOLS', 'DIGIT_NAMES', 'NPZ_FORM', 'DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS',
+           'NUCLEOTIDES', 'FASHION_CLASSES', 'DATASETS', 'DEFAULT_DATASET', 'check_symbols', 'ArrayDataset',
+           'split_indices', 'fit_normalization', 'apply_normalization', 'infer_kind', 'infer_patch_size',
+           'dataset_from_arrays', 'check_packed_ids', 'dataset_from_parts', 'digit_captions', 'captioned_digits',
+           'read_npz', 'dataset_from_npz', 'read_idx', 'read_ts', 'pad_cases', 'DatasetUnavailable', 'DatasetInfo',
+           'list_datasets', 'load_dataset', 'load_run_data', 'data_fingerprint']
 
 # %% ../nbs/05_data.ipynb #4250ce24
 def check_symbols(symbols, spec: ModalitySpec) -> list[str]:
     "`symbols` as a list of strings, one per token id of `spec`, or a `ValueError`; an empty list means no names."
     symbols = [str(s) for s in symbols] if symbols is not None else []
-    if symbols and not spec.is_discrete: raise ValueError(f"symbols name token ids; {spec.kind} data has none")
-    if symbols and len(symbols) != spec.vocab_size:
+    vocabularies = [p.vocab_size for p in (spec.parts or (spec,)) if p.is_discrete]  # multimodal: its token parts'
+    if symbols and not vocabularies: raise ValueError(f"symbols name token ids; {spec.kind} data has none")
+    if symbols and len(symbols) not in vocabularies:
         raise ValueError(f"symbols must name every token id: {len(symbols)} given for a vocabulary of "
-                         f"{spec.vocab_size}")
+                         f"{max(vocabularies)}")
     return symbols
 
 # %% ../nbs/05_data.ipynb #9e94d2e6
@@ -126,6 +128,7 @@ def _check_values(self: ArrayDataset, split: str, x: np.ndarray, lengths):
         raise ValueError(f"x_{split} must hold floats for {self.spec.kind} data, got dtype {x.dtype}")
     elif lengths is None and not np.isfinite(x).all():
         raise ValueError(f"x_{split} holds NaN or inf values ({int((~np.isfinite(x)).sum())} of {x.size})")
+    if self.spec.parts: check_packed_ids(self.spec, x, f"x_{split}")
 
 
 @patch
@@ -333,6 +336,77 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     return _finish(name, kind, patch, x[train], pick(codes, train), x[test], pick(codes, test), pick(lengths, train),
                    pick(lengths, test), names, source=f"arrays given to dataset_from_arrays ({n} samples)",
                    vocab_size=vocab_size, symbols=() if symbols is None else symbols)
+
+# %% ../nbs/05_data.ipynb #e7cca990
+def check_packed_ids(spec: ModalitySpec, x: np.ndarray, what: str = "x"):
+    "A `ValueError` unless the token parts of packed `x` `(N, F)` hold whole ids below their part's vocabulary."
+    for name, part, sl in zip(spec.part_names, spec.parts, spec.part_slices):
+        ids = x[:, sl]
+        if part.is_discrete and ids.size and (not np.isfinite(ids).all() or (ids != np.rint(ids)).any()
+                                              or ids.min() < 0 or ids.max() >= part.vocab_size):
+            raise ValueError(f"{what}: part {name!r} must hold whole token ids in [0, {part.vocab_size})")
+
+
+def _part_spec(name: str, a, patch_size: dict, pad_id: dict, vocab_size: dict) -> tuple[np.ndarray, ModalitySpec]:
+    "One part's array (float32, or int64 ids) and its spec."
+    a, kind = _dataset_form(a, None)
+    if kind == "tokens": a, vocab = _as_tokens(a, a, None, vocab_size.get(name))
+    else: a, vocab = a.astype(np.float32), 0
+    patch = patch_size.get(name) or infer_patch_size(kind, a.shape[1:])
+    return a, ModalitySpec(kind, a.shape[1:], patch, vocab_size=vocab, pad_id=pad_id.get(name))
+
+
+def dataset_from_parts(parts: dict, y=None, patch_size: dict | None = None, pad_id: dict | None = None,
+                       vocab_size: dict | None = None, name="custom", test_fraction=0.2, seed=0,
+                       split: tuple | None = None, class_names=None, symbols=None) -> ArrayDataset:
+    """A multimodal dataset of `parts` {part name: whole-dataset array}; `patch_size`, `pad_id` and `vocab_size` are
+    dicts by part name. Split as `dataset_from_arrays` splits; `symbols` spell the ids of a token part."""
+    if not isinstance(parts, dict) or not parts: raise ValueError("parts must be a non-empty dict {name: array}")
+    arrays, specs = {}, {}
+    for part_name, a in parts.items():
+        arrays[part_name], specs[part_name] = _part_spec(part_name, a, patch_size or {}, pad_id or {}, vocab_size or {})
+    sizes = {k: len(a) for k, a in arrays.items()}
+    if len(set(sizes.values())) > 1: raise ValueError(f"the parts hold different numbers of samples: {sizes}")
+    spec, n = multimodal_spec(**specs), len(next(iter(arrays.values())))
+    codes, names = _encode_labels(y, n, class_names) if y is not None else (None, [])
+    train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
+    means, stds = [], []
+    for part_name, part in zip(spec.part_names, spec.parts):
+        mean, std = (np.zeros(1), np.ones(1)) if part.is_discrete else fit_normalization(arrays[part_name][train],
+                                                                                         part.kind)
+        if not part.is_discrete: arrays[part_name] = apply_normalization(arrays[part_name], mean, std)
+        means.append(np.broadcast_to(mean, part.shape).reshape(-1))
+        stds.append(np.broadcast_to(std, part.shape).reshape(-1))
+    x, pick = pack_parts(spec, arrays), lambda a, idx: None if a is None else a[idx]
+    return ArrayDataset(name, spec, x[train], pick(codes, train), x[test], pick(codes, test), class_names=names,
+                        norm_mean=np.concatenate(means).astype(np.float32),
+                        norm_std=np.concatenate(stds).astype(np.float32),
+                        source=f"arrays given to dataset_from_parts ({n} samples)", symbols=symbols or [])
+
+# %% ../nbs/05_data.ipynb #75ee7993
+CAPTION_SYMBOLS = ["·", *"abcdefghijklmnopqrstuvwxyz", "?", "!"]  # id 0 pads; ids 27 and 28 are noise
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def digit_captions(labels: np.ndarray, length: int = 8, seed: int = 0) -> np.ndarray:
+    "Caption ids `(N, length)`: each label's name spelled out, up to two noise ids inserted at random, then padding."
+    rng, out = np.random.default_rng(seed), np.zeros((len(labels), length), dtype=np.int64)
+    for i, label in enumerate(labels):
+        ids = [CAPTION_SYMBOLS.index(c) for c in DIGIT_NAMES[int(label)]]
+        for _ in range(rng.integers(0, 3)): ids.insert(int(rng.integers(0, len(ids) + 1)), int(rng.integers(27, 29)))
+        out[i, : min(len(ids), length)] = ids[:length]
+    return out
+
+
+def captioned_digits(seed: int = 0) -> ArrayDataset:
+    "scikit-learn's digits as image + caption samples (patch 2, caption of 8 tokens, pad id 0), split as `digits`."
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    images, y = d.images[:, None].astype(np.float32), d.target.astype(np.int64)  # (1797, 1, 8, 8)
+    return dataset_from_parts({"image": images, "caption": digit_captions(y, seed=seed)}, y, {"image": 2},
+                              {"caption": 0}, {"caption": len(CAPTION_SYMBOLS)}, "captioned_digits",
+                              split=split_indices(len(y), y, 1 / 3, 0), class_names=[str(c) for c in d.target_names],
+                              symbols=CAPTION_SYMBOLS)
 
 # %% ../nbs/05_data.ipynb #850a3f63
 NPZ_FORM = ("an .npz archive written by np.savez, with `x` (and optional `y`, `lengths`), or with `x_train` and "

@@ -23,8 +23,9 @@ from .tokenizers import unpatchify
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES', 'json_safe',
            'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'SampleView', 'draw_values',
-           'token_strips', 'draw_errors', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
-           'reconstruction_figure', 'sweep_figure', 'umap_figure', 'thumbnail_svg', 'probe_figure', 'save_figure']
+           'token_strips', 'draw_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
+           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'sweep_figure',
+           'umap_figure', 'thumbnail_svg', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -74,6 +75,8 @@ def explorer_figure(rec: Reconstruction, sample: int = 0, step: int | None = Non
                     symbols: list[str] | None = None, max_channels: int = 6, all_errors: bool = False,
                     title: str | None = None, per_row: int = 30) -> go.Figure:
     "The reconstruction explorer's figure for `sample` after inner step `step` (default: the last)."
+    if rec.parts: return multimodal_explorer_figure(rec, sample, step, bands, symbols, max_channels, all_errors, title,
+                                                    per_row)
     spec, k = rec.spec, rec.steps if step is None else step
     if not 0 <= sample < len(rec.target): raise ValueError(f"sample must lie in [0, {len(rec.target)}), got {sample}")
     if not 0 <= k <= rec.steps: raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
@@ -341,6 +344,90 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
         fig.add_vline(x=k, line=dict(color="rgb(90,90,90)", dash="dot", width=1), row=row, col=col)
         fig.update_xaxes(title_text="inner step", dtick=1, title_standoff=2, row=row, col=col)
         fig.update_yaxes(tickformat=".3~g", row=row, col=col)
+
+# %% ../nbs/10_figures.ipynb #5bf1c0e1
+def image_part(spec: ModalitySpec) -> ModalitySpec | None:
+    "The spec whose bands a view offers: `spec` if it is an image, else the first image part of a multimodal spec."
+    return next((p for p in (spec.parts or (spec,)) if p.kind == "image"), None)
+
+
+def _shift_ref(ref, n: int):
+    "An axis reference ('x', 'y3', 'x2 domain') moved on by `n` axes; 'paper' and other values unchanged."
+    head, _, tail = ref.partition(" ") if isinstance(ref, str) else ("", "", "")
+    if head[:1] not in ("x", "y") or not (head[1:] or "1").isdigit(): return ref
+    num = int(head[1:] or 1) + n
+    return f"{head[0]}{'' if num == 1 else num}" + (f" {tail}" if tail else "")
+
+
+def _shift_trace(trace: dict, n: int, to_band, seen: set) -> dict:
+    "A trace's axes moved on by `n`, its colour bar into the band, and its legend entry shown once per name."
+    trace.update(xaxis=_shift_ref(trace.get("xaxis", "x"), n), yaxis=_shift_ref(trace.get("yaxis", "y"), n))
+    for bar in (trace.get("colorbar"), trace.get("marker", {}).get("colorbar")):
+        if bar is not None: bar.update(y=to_band(bar.get("y", 0.5)), len=bar.get("len", 1.0) * to_band.share)
+    if trace.get("name") and trace.get("showlegend", True):
+        if trace["name"] in seen: trace["showlegend"] = False
+        seen.add(trace["name"])
+    return trace
+
+# %% ../nbs/10_figures.ipynb #7d0c6b3e
+class _Band:
+    "Paper coordinates of [0, 1] mapped into [lo, hi]."
+    def __init__(self, lo: float, hi: float): self.lo, self.share = lo, hi - lo
+    def __call__(self, y: float) -> float: return self.lo + y * self.share
+
+
+def _shift_layout(layout: dict, n: int, band: _Band, out: dict) -> int:
+    "Copy `layout`'s axes, annotations and shapes into `out`, moved on by `n` axes and into `band`; its axis count."
+    count = 0
+    for key, axis in layout.items():
+        if not key.startswith(("xaxis", "yaxis")): continue
+        num, axis = int(key[5:] or 1), dict(axis)
+        count = max(count, num)
+        for prop in ("anchor", "matches", "scaleanchor", "overlaying"):
+            if prop in axis: axis[prop] = _shift_ref(axis[prop], n)
+        if key[0] == "y": axis["domain"] = [min(1.0, max(0.0, band(v))) for v in axis.get("domain", [0, 1])]
+        out[f"{key[:5]}{'' if num + n == 1 else num + n}"] = axis
+    for kind, ys in (("annotations", ("y",)), ("shapes", ("y0", "y1"))):
+        for item in layout.get(kind, []):
+            item = dict(item, xref=_shift_ref(item.get("xref", "paper"), n))
+            if item.get("yref", "paper") == "paper": item.update({y: band(item[y]) for y in ys if y in item})
+            else: item["yref"] = _shift_ref(item["yref"], n)
+            out.setdefault(kind, []).append(item)
+    return count
+
+
+def stack_figures(figs: list[go.Figure], title: str = "", heading_px: int = 70, gap_px: int = 40) -> go.Figure:
+    "One figure of `figs` one under the other, heights in proportion, each headed by its own title."
+    heights = [(f.layout.height or 500) + heading_px + gap_px for f in figs]
+    total, top, shift, seen = sum(heights), 1.0, 0, set()
+    data, layout = [], {"annotations": [], "shapes": []}
+    for fig, h in zip(figs, heights):
+        d, lo = fig.to_plotly_json(), top - h / total
+        band = _Band(lo + gap_px / total, top - heading_px / total)  # the gap holds the axis titles below
+        data += [_shift_trace(trace, shift, band, seen) for trace in d["data"]]
+        heading = d["layout"].get("title", {}).get("text", "")
+        layout["annotations"].append(dict(text=heading, x=0, y=top, xref="paper", yref="paper", showarrow=False,
+                                          xanchor="left", yanchor="top", align="left", font=dict(size=13)))
+        shift += _shift_layout(d["layout"], shift, band, layout)
+        top = lo
+    fig = go.Figure(dict(data=data, layout=layout))
+    fig.update_layout(title=title, title_font_size=14, template=figs[0].layout.template, height=total + 60,
+                      margin=dict(l=40, r=20, t=80, b=30), legend=dict(orientation="h", y=-0.03), showlegend=True)
+    return fig
+
+# %% ../nbs/10_figures.ipynb #41404871
+def multimodal_explorer_figure(rec: Reconstruction, sample: int = 0, step: int | None = None,
+                               bands: tuple[int, ...] = (0,), symbols: list[str] | None = None, max_channels: int = 6,
+                               all_errors: bool = False, title: str | None = None, per_row: int = 30) -> go.Figure:
+    "The explorer's figure of a multimodal sample: each part's own figure (`explorer_figure`), one under the other."
+    k = rec.steps if step is None else step
+    figs = [explorer_figure(part, sample, k, bands if part.spec.kind == "image" else (0,),
+                            symbols if part.spec.is_discrete else None, max_channels, all_errors, f"<b>{name}</b>",
+                            per_row) for name, part in zip(rec.spec.part_names, rec.parts)]
+    masked, support = rec.sample_masked_losses[sample], rec.sample_support_losses[sample]
+    summary = (f"whole sequence: masked-token error {masked[0]:.3f} from Z → {masked[k]:.3f} from Z* (step {k}); "
+               f"support error {support[0]:.3f} → {support[k]:.3f}")
+    return stack_figures(figs, (title or f"sample {sample}") + "<br>" + summary)
 
 # %% ../nbs/10_figures.ipynb #65ea3220
 def comparison_figure(recs: dict[str, Reconstruction], sample: int = 0, bands: tuple[int, ...] = (0,),

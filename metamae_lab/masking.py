@@ -89,9 +89,13 @@ def no_masking(batch_size: int, num_tokens: int, pad: torch.Tensor | None = None
     return masking_from_visible(valid, pad)
 
 # %% ../nbs/02_masking.ipynb #6cd8bb90
-def visible_neighbours(visible: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
-    "(B, L) bool: tokens with at least one visible neighbour on the token `grid` (1-D `(L,)` or 2-D `(gh, gw)`)."
+def visible_neighbours(visible: torch.Tensor, grid: tuple) -> torch.Tensor:
+    """(B, L) bool: tokens with at least one visible neighbour on the token `grid` (1-D `(L,)` or 2-D `(gh, gw)`),
+    or on each of several grids `((gh, gw), (L2,), ...)` whose tokens follow one another (a multimodal sample)."""
     B = visible.shape[0]
+    if isinstance(grid[0], tuple):  # one grid per part: no token is the neighbour of another part's token
+        return torch.cat([visible_neighbours(v, g) for v, g in zip(visible.split([math.prod(g) for g in grid], 1),
+                                                                   grid)], dim=1)
     v = visible.float().reshape(B, 1, *grid)
     if len(grid) == 1:
         counts = F.conv1d(v, torch.tensor([1.0, 0.0, 1.0], device=v.device).reshape(1, 1, 3), padding=1)
@@ -101,7 +105,7 @@ def visible_neighbours(visible: torch.Tensor, grid: tuple[int, ...]) -> torch.Te
     return counts.reshape(B, -1) > 0
 
 
-def support_set(masking: Masking, grid: tuple[int, ...], s_ratio: float = 0.1,
+def support_set(masking: Masking, grid: tuple, s_ratio: float = 0.1,
                 generator: torch.Generator | None = None, sampling: str = "exact") -> torch.Tensor:
     "(B, L) bool: the visible tokens plus a share `s_ratio` of the masked tokens next to a visible one (see above)."
     check_range(s_ratio, "s_ratio", 0, 1)

@@ -18,12 +18,12 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .config import METHODS, ModalitySpec, ModelConfig, check_int, check_range
 from .masking import Masking, no_masking, random_masking, support_set
-from .tokenizers import PreparedBatch, Tokenizer, normalize_patches, prepare_batch, sincos_pos_embed
+from .tokenizers import PreparedBatch, make_tokenizer, normalize_patches, prepare_batch, sincos_pos_embed
 
 # %% auto #0
-__all__ = ['math_attention', 'Attention', 'Block', 'with_cls', 'Encoder', 'Decoder', 'token_errors', 'mean_over',
-           'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode', 'MetaMAE', 'Adaptation',
-           'num_parameters']
+__all__ = ['math_attention', 'Attention', 'Block', 'with_cls', 'Encoder', 'decoder_pos_embed', 'Decoder', 'token_errors',
+           'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode', 'MetaMAE',
+           'Adaptation', 'num_parameters']
 
 # %% ../nbs/03_model.ipynb #4f5ea5b0
 def math_attention():
@@ -81,7 +81,7 @@ class Encoder(nn.Module):
     "Visible tokens (plus CLS) to the amortized latent Z `(B, 1 + Lk, enc_dim)`."
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
-        self.tokenizer = Tokenizer(spec, cfg.enc_dim, cfg.pos_embed_2d)
+        self.tokenizer = make_tokenizer(spec, cfg.enc_dim, cfg.pos_embed_2d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.enc_dim))
         self.input_drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio, cfg.dropout, cfg.qkv_bias)
@@ -99,18 +99,35 @@ class Encoder(nn.Module):
         return x if attend is None else x * attend[..., None].to(x.dtype)  # Z holds nothing but real tokens
 
 # %% ../nbs/03_model.ipynb #3cb744ba
+def decoder_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> torch.Tensor:
+    "Fixed position codes `(1 + L, dim)`: CLS (zeros) then the tokens; multimodal: each part's own codes in turn."
+    if not spec.parts: return sincos_pos_embed(spec, dim, order)
+    return torch.cat([torch.zeros(1, dim), *[sincos_pos_embed(p, dim, order)[1:] for p in spec.parts]])
+
+
 class Decoder(nn.Module):
-    "Latent `(B, 1 + Lk, enc_dim)` to per-token outputs `(B, L, out_dim)`."
+    "Latent `(B, 1 + Lk, enc_dim)` to per-token outputs `(B, L, out_dim)`; multimodal: a list, one per part."
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
+        self.spec = spec
         self.embed = nn.Linear(cfg.enc_dim, cfg.dec_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.dec_dim))
-        pos_embed = sincos_pos_embed(spec, cfg.dec_dim, cfg.pos_embed_2d)  # (1 + L, dec_dim)
+        pos_embed = decoder_pos_embed(spec, cfg.dec_dim, cfg.pos_embed_2d)  # (1 + L, dec_dim)
         self.register_buffer("pos_embed", pos_embed, persistent=False)
         self.blocks = nn.ModuleList(Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio, cfg.dec_dropout, cfg.qkv_bias)
                                     for _ in range(cfg.dec_depth))
         self.norm = nn.LayerNorm(cfg.dec_dim)
-        self.head = nn.Linear(cfg.dec_dim, cfg.enc_dim if spec.is_discrete else spec.patch_dim)
+        out_dim = lambda s: cfg.enc_dim if s.is_discrete else s.patch_dim
+        if not spec.parts: self.head = nn.Linear(cfg.dec_dim, out_dim(spec))
+        else:
+            self.modality_tokens = nn.Parameter(torch.zeros(len(spec.parts), cfg.dec_dim))  # (n_parts, Dd)
+            self.heads = nn.ModuleList(nn.Linear(cfg.dec_dim, out_dim(p)) for p in spec.parts)
+
+    def positions(self, L: int) -> torch.Tensor:
+        "What is added to the `1 + L` decoder inputs: position codes, plus each part's modality token (multimodal)."
+        if not self.spec.parts: return self.pos_embed[: 1 + L]
+        modality = [m.expand(p.num_tokens, -1) for m, p in zip(self.modality_tokens, self.spec.parts)]
+        return self.pos_embed + torch.cat([torch.zeros_like(self.modality_tokens[:1]), *modality])  # (1 + L, Dd)
 
     def forward(self, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None) -> torch.Tensor:
         x = self.embed(z)  # (B, 1 + Lk, Dd)
@@ -119,10 +136,12 @@ class Decoder(nn.Module):
         x = torch.cat([kept, self.mask_token.expand(B, L - kept.shape[1], -1)], dim=1)  # (B, L, Dd) shuffled
         x = torch.gather(x, 1, masking.ids_restore[..., None].expand(-1, -1, x.shape[-1]))  # (B, L, Dd) in place
         x = torch.where(masking.visible[..., None], x, self.mask_token)  # filler entries become mask tokens too
-        x = torch.cat([cls, x], dim=1) + self.pos_embed[: 1 + L]  # (B, 1 + L, Dd)
+        x = torch.cat([cls, x], dim=1) + self.positions(L)  # (B, 1 + L, Dd)
         attend = with_cls(None if pad is None else ~pad)
         for block in self.blocks: x = block(x, attend)
-        return self.head(self.norm(x))[:, 1:]  # (B, L, out_dim), CLS dropped
+        if not self.spec.parts: return self.head(self.norm(x))[:, 1:]  # (B, L, out_dim), CLS dropped
+        x = self.norm(x)[:, 1:]  # (B, L, Dd)
+        return [head(x[:, part]) for head, part in zip(self.heads, self.spec.token_slices)]  # (B, L_i, out_dim_i)
 
 # %% ../nbs/03_model.ipynb #f825ec79
 def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
@@ -162,7 +181,9 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch
 # %% ../nbs/03_model.ipynb #5696a836
 @dataclass
 class MetaMAEOutput:
-    "Everything one forward pass computed: loss parts, predictions, masks and latents."
+    """Everything one forward pass computed: loss parts, predictions, masks and latents. For a multimodal model the
+    masks, errors and latents cover the whole sequence, while `pred`, `pred_amortized`, `target`, `target_mean`,
+    `target_std` (and each entry of `pred_steps`) are lists with one entry per part, in the spec's order."""
     loss: torch.Tensor  # the training objective: recon_loss + contrastive_weight * contrastive_loss
     recon_loss: torch.Tensor  # masked-token reconstruction from Z* (from Z for MAE)
     contrastive_loss: torch.Tensor  # NT-Xent of pooled Z vs pooled Z* (0 for MAE)
@@ -211,13 +232,16 @@ def eval_mode(module: nn.Module):
 
 # %% ../nbs/03_model.ipynb #b6855305
 class MetaMAE(nn.Module):
-    "MAE or MetaMAE (per `cfg.method`) for one modality `spec`."
+    "MAE or MetaMAE (per `cfg.method`) for `spec`: one modality, or several in one sequence (multimodal)."
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
         self.spec, self.cfg = spec, cfg.validate()
         self.encoder = Encoder(spec, cfg)
         self.decoder = Decoder(spec, cfg)
         if spec.is_discrete and cfg.token_output_bias: self.token_bias = nn.Parameter(torch.zeros(spec.vocab_size))
+        if spec.parts and cfg.token_output_bias:  # one bias per token part, by part name
+            self.token_biases = nn.ParameterDict({name: nn.Parameter(torch.zeros(p.vocab_size))
+                                                  for name, p in zip(spec.part_names, spec.parts) if p.is_discrete})
         hidden = cfg.proj_hidden_mult * cfg.enc_dim
         self.projector = nn.Sequential(nn.Linear(cfg.enc_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
                                        nn.Linear(hidden, cfg.proj_dim, bias=False))
@@ -226,7 +250,9 @@ class MetaMAE(nn.Module):
         self.apply(_init_weights)
         nn.init.normal_(self.encoder.cls_token, std=0.02)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
-        _init_tokenizer(self.encoder.tokenizer.proj, cfg)
+        if spec.parts: nn.init.normal_(self.decoder.modality_tokens, std=0.02)
+        for tokenizer in self.encoder.tokenizer.parts if spec.parts else [self.encoder.tokenizer]:
+            _init_tokenizer(tokenizer.proj, cfg)
 
 
 def _init_weights(m: nn.Module):
@@ -252,18 +278,50 @@ def prepare(self: MetaMAE, x: torch.Tensor, lengths=None, validate: bool = True)
 
 @patch
 def targets(self: MetaMAE, batch: PreparedBatch):
-    "Reconstruction targets, and the per-token statistics when `norm_target` normalises them."
-    if self.spec.is_discrete or not self.cfg.norm_target: return batch.target, None, None
+    """Reconstruction targets, and the per-token statistics when `norm_target` normalises them; multimodal: three
+    lists, one entry per part (a token part's statistics are None)."""
+    if not self.spec.parts: return _targets(self.spec, batch, self.cfg.norm_target)
+    per_part = [_targets(p, b, self.cfg.norm_target) for p, b in zip(self.spec.parts, batch.parts)]
+    return tuple(list(values) for values in zip(*per_part))
+
+
+def _targets(spec: ModalitySpec, batch: PreparedBatch, norm_target: bool):
+    if spec.is_discrete or not norm_target: return batch.target, None, None
     return normalize_patches(batch.target, batch.element_mask)
 
 # %% ../nbs/03_model.ipynb #5f4ddeba
 @patch
-def predict(self: MetaMAE, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None) -> torch.Tensor:
-    "Decode a latent into per-token predictions `(B, L, P)`, or logits `(B, L, V)` with tied embeddings."
+def predict(self: MetaMAE, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None):
+    """Decode a latent into per-token predictions `(B, L, P)`, or logits `(B, L, V)` with tied embeddings;
+    multimodal: a list of each part's."""
     out = self.decoder(z, masking, pad)
-    if not self.spec.is_discrete: return out
-    logits = out @ self.encoder.tokenizer.proj.weight.T  # (B, L, V)
-    return logits + self.token_bias if self.cfg.token_output_bias else logits
+    if not self.spec.parts:
+        if not self.spec.is_discrete: return out
+        return _tied_logits(out, self.encoder.tokenizer.proj, self.token_bias if self.cfg.token_output_bias else None)
+    preds = []
+    for name, part, tokenizer, o in zip(self.spec.part_names, self.spec.parts, self.encoder.tokenizer.parts, out):
+        bias = self.token_biases[name] if part.is_discrete and self.cfg.token_output_bias else None
+        preds.append(_tied_logits(o, tokenizer.proj, bias) if part.is_discrete else o)
+    return preds
+
+
+def _tied_logits(out: torch.Tensor, table: nn.Embedding, bias: torch.Tensor | None) -> torch.Tensor:
+    logits = out @ table.weight.T  # (B, L, V)
+    return logits if bias is None else logits + bias
+
+
+@patch
+def errors(self: MetaMAE, pred, target, batch: PreparedBatch) -> torch.Tensor:
+    "Per-token errors `(B, L)` (`token_errors`); multimodal: each part's, MSE or cross-entropy, joined along L."
+    if not self.spec.parts: return token_errors(pred, target, batch.element_mask)
+    return torch.cat([token_errors(p, t, b.element_mask) for p, t, b in zip(pred, target, batch.parts)], dim=1)
+
+
+@patch
+def masked_loss(self: MetaMAE, errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    "Mean of `errors` (B, L) where `weights` is set, over the batch; multimodal: the mean of each part's such mean."
+    if not self.spec.parts: return mean_over(errors, weights)
+    return torch.stack([mean_over(errors[:, part], weights[:, part]) for part in self.spec.token_slices]).mean()
 
 # %% ../nbs/03_model.ipynb #feea4729
 @dataclass
@@ -290,13 +348,13 @@ def adapt(self: MetaMAE, z: torch.Tensor, masking: Masking, batch: PreparedBatch
         for k in range(steps):
             with math_attention() if create_graph else nullcontext():
                 pred = self.predict(z, masking, batch.pad)
-            inner_loss = self.inner_loss(token_errors(pred, target, batch.element_mask), support)
+            inner_loss = self.inner_loss(self.errors(pred, target, batch), support)
             (grad,) = torch.autograd.grad(inner_loss, z, create_graph=create_graph)
             z = z - self.inner_lr * grad  # (B, 1 + Lk, D)
             losses.append(inner_loss.detach() / z.shape[0])
             if keep_trajectory or k == 0: preds.append(pred)
             if keep_trajectory: zs.append(z)
-    if not outer_grad: z, zs, preds = z.detach(), [t.detach() for t in zs], [t.detach() for t in preds]
+    if not outer_grad: z, zs, preds = z.detach(), [t.detach() for t in zs], _detached(preds)
     if not keep_trajectory: return Adaptation(z, torch.stack(losses), preds[0])
     return Adaptation(z, torch.stack(losses), preds[0], zs, preds)
 
@@ -329,15 +387,15 @@ def forward(self: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | No
     if inner_steps is not None: check_int(inner_steps, "inner_steps")
     batch = self.prepare(x, lengths, validate)
     target, mean, std = self.targets(batch)
-    B, L = target.shape[:2]
+    B, L = batch.size
     ratio = self.cfg.mask_ratio if mask_ratio is None else mask_ratio
-    masking = random_masking(B, L, ratio, batch.pad, generator, device=target.device)
+    masking = random_masking(B, L, ratio, batch.pad, generator, device=batch.device)
     z = self.encoder(batch, masking)  # (B, 1 + Lk, D)
     common = dict(target=target, mask=masking.mask, pad=batch.pad, ids_restore=masking.ids_restore,
                   ids_keep=masking.ids_keep, keep_valid=masking.keep_valid, z=z, target_mean=mean, target_std=std,
                   element_mask=batch.element_mask)
     if method == "mae": return self._mae_output(z, masking, batch, target, keep_trajectory, common)
-    support = support_set(masking, self.spec.grid, self.cfg.s_ratio, generator, self.cfg.support_sampling)
+    support = support_set(masking, self.spec.support_grid, self.cfg.s_ratio, generator, self.cfg.support_sampling)
     adaptation = self.adapt(z, masking, batch, target, support, inner_steps, keep_trajectory=keep_trajectory)
     return self._metamae_output(adaptation, masking, batch, target, support, common)
 
@@ -346,7 +404,7 @@ def forward(self: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | No
 def _mae_output(self: MetaMAE, z, masking, batch, target, keep_trajectory, common) -> MetaMAEOutput:
     "MAE: the masked tokens reconstructed from Z."
     pred = self.predict(z, masking, batch.pad)
-    recon = mean_over(token_errors(pred, target, batch.element_mask), masking.mask)
+    recon = self.masked_loss(self.errors(pred, target, batch), masking.mask)
     trajectory = dict(z_steps=[z], pred_steps=[pred]) if keep_trajectory else {}
     return MetaMAEOutput(loss=recon, recon_loss=recon, contrastive_loss=torch.zeros_like(recon),
                          amortized_recon_loss=recon.detach(), support_losses=recon.new_zeros(0), pred=pred,
@@ -358,10 +416,10 @@ def _metamae_output(self: MetaMAE, adaptation: Adaptation, masking, batch, targe
     "MetaMAE: the masked tokens reconstructed from Z*, plus the contrastive loss."
     z, z_adapted = common["z"], adaptation.z
     pred = self.predict(z_adapted, masking, batch.pad)
-    errors = token_errors(pred, target, batch.element_mask)  # (B, L)
-    recon = mean_over(errors, masking.mask)
+    errors = self.errors(pred, target, batch)  # (B, L)
+    recon = self.masked_loss(errors, masking.mask)
     contrastive = self.contrastive_loss(z, z_adapted, masking.keep_valid)
-    amortized = mean_over(token_errors(adaptation.first_pred.detach(), target, batch.element_mask), masking.mask)
+    amortized = self.masked_loss(self.errors(_detached(adaptation.first_pred), target, batch), masking.mask)
     final_support = per_sample_mean(errors.detach(), support).mean()
     trajectory = {}
     if adaptation.z_steps is not None:
@@ -377,8 +435,8 @@ def _metamae_output(self: MetaMAE, adaptation: Adaptation, masking, batch, targe
 def encode_unmasked(self: MetaMAE, x: torch.Tensor, lengths=None):
     "The prepared batch, the keep-everything masking and Z of the full input."
     batch = self.prepare(x, lengths)
-    B, L = batch.target.shape[:2]
-    masking = no_masking(B, L, batch.pad, device=batch.target.device)
+    B, L = batch.size
+    masking = no_masking(B, L, batch.pad, device=batch.device)
     return batch, masking, self.encoder(batch, masking)
 
 

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .config import BATCH_FORMS, ModalitySpec, check_lengths
+from .config import BATCH_FORMS, ModalitySpec, check_lengths, unpack_parts
 
 # %% auto #0
 __all__ = ['patchify', 'unpatchify', 'sincos_1d', 'sincos_pos_embed', 'PreparedBatch', 'check_batch_form', 'check_batch_values',
-           'prepare_batch', 'normalize_patches', 'denormalize_patches', 'Tokenizer']
+           'prepare_batch', 'normalize_patches', 'denormalize_patches', 'Tokenizer', 'MultimodalTokenizer',
+           'make_tokenizer']
 
 # %% ../nbs/01_tokenizers.ipynb #ad6844d7
 def patchify(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
@@ -71,10 +72,20 @@ def sincos_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> to
 # %% ../nbs/01_tokenizers.ipynb #d36d4867
 @dataclass
 class PreparedBatch:
-    "A batch's per-token targets and where it is padded."
-    target: torch.Tensor  # (B, L, patch_dim) values, or (B, L) ids for tokens
+    "A batch's per-token targets and where it is padded; a multimodal batch also holds each part prepared."
+    target: torch.Tensor | list  # (B, L, patch_dim) values, or (B, L) ids for tokens; multimodal: each part's
     pad: torch.Tensor | None = None  # (B, L) bool, True at padding tokens; None when nothing can be padded
     element_mask: torch.Tensor | None = None  # (B, L, patch_dim) bool, True at real values of straddling tokens
+    parts: list[PreparedBatch] | None = None  # multimodal: one prepared batch per part, in the spec's order
+
+    @property
+    def size(self) -> tuple[int, int]:
+        "(B, L): samples, and tokens (of every part for multimodal)."
+        if self.parts is None: return tuple(self.target.shape[:2])
+        return self.parts[0].size[0], sum(p.size[1] for p in self.parts)
+
+    @property
+    def device(self) -> torch.device: return (self.parts[0] if self.parts else self).target.device
 
 # %% ../nbs/01_tokenizers.ipynb #b0192192
 def check_batch_form(x, spec: ModalitySpec, lengths=None):
@@ -122,6 +133,7 @@ def _time_valid(lengths, x: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/01_tokenizers.ipynb #c0d12fe2
 def prepare_batch(x: torch.Tensor, spec: ModalitySpec, lengths=None, validate: bool = True) -> PreparedBatch:
     "Per-token targets and padding of `x`; with `validate`, a `ValueError` naming any problem first."
+    if spec.parts: return _prepare_multimodal(x, spec, lengths, validate)
     check_batch_form(x, spec, lengths)
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device=x.device)
@@ -176,3 +188,39 @@ class Tokenizer(nn.Module):
         if not self.spec.is_discrete and target.dtype != weight.dtype: target = target.to(weight.dtype)  # float16 in
         tokens = self.proj(target)  # (B, L, dim)
         return tokens + self.pos_embed[1 : 1 + tokens.shape[1]]
+
+# %% ../nbs/01_tokenizers.ipynb #ef208777
+def _prepare_multimodal(x: torch.Tensor, spec: ModalitySpec, lengths, validate: bool) -> PreparedBatch:
+    if lengths is not None:
+        raise ValueError("lengths do not apply to a multimodal batch: pad its token parts with their pad_id")
+    check_batch_form(x, spec)
+    if validate:
+        for name, part, sl in zip(spec.part_names, spec.parts, spec.part_slices):
+            ids = x[:, sl]
+            if part.is_discrete and not (torch.isfinite(ids) & (ids == ids.round())).all():
+                raise ValueError(f"part {name!r} holds token ids: its packed values must be whole numbers")
+    parts = [prepare_batch(v, p, None, validate) for p, v in zip(spec.parts, unpack_parts(spec, x).values())]
+    pad = None
+    if any(p.pad is not None for p in parts):
+        pad = torch.cat([torch.zeros(p.size, dtype=torch.bool, device=x.device) if p.pad is None else p.pad
+                         for p in parts], dim=1)  # (B, L)
+    return PreparedBatch([p.target for p in parts], pad, None, parts)
+
+# %% ../nbs/01_tokenizers.ipynb #58077aa4
+class MultimodalTokenizer(nn.Module):
+    "Each part's `Tokenizer` plus that part's modality token, joined along the tokens: `(B, L, dim)`."
+    def __init__(self, spec: ModalitySpec, dim: int, pos_order: str = "row_col"):
+        super().__init__()
+        self.spec = spec
+        self.parts = nn.ModuleList(Tokenizer(p, dim, pos_order) for p in spec.parts)
+        self.modality_tokens = nn.Parameter(torch.zeros(len(spec.parts), dim))  # (n_parts, dim)
+        nn.init.normal_(self.modality_tokens, std=0.02)
+
+    def forward(self, batch: PreparedBatch) -> torch.Tensor:
+        tokens = [tok(part) + self.modality_tokens[i] for i, (tok, part) in enumerate(zip(self.parts, batch.parts))]
+        return torch.cat(tokens, dim=1)  # (B, L, dim), the parts one after the other
+
+
+def make_tokenizer(spec: ModalitySpec, dim: int, pos_order: str = "row_col") -> nn.Module:
+    "The tokenizer of `spec`: a `MultimodalTokenizer` for a multimodal spec, else a `Tokenizer`."
+    return MultimodalTokenizer(spec, dim, pos_order) if spec.parts else Tokenizer(spec, dim, pos_order)

@@ -21,8 +21,8 @@ from .analysis import (CHUNK, Reconstruction, attention_maps, displacement_by_cl
                                   first_samples, largest_errors, latent_pairs, masked_probe_accuracy, reconstruct_chunk,
                                   resolve_model_and_data, sweep_point)
 from .config import check_int
-from .figures import (attention_figure, comparison_figure, explorer_figure, save_figure, sweep_figure,
-                                 thumbnail_svg, umap_figure)
+from .figures import (attention_figure, comparison_figure, explorer_figure, image_part, save_figure,
+                                 sweep_figure, thumbnail_svg, umap_figure)
 
 # %% auto #0
 __all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ReconstructionExplorer', 'MaskingRatioSweep',
@@ -173,11 +173,13 @@ def _build_controls(self: ReconstructionExplorer, max_steps: int):
     self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="mask seed")
     self.steps = slider(steps, 1, max(max_steps, steps), description="inner steps")
     self.step = slider(steps, 0, steps, description="show step")
-    bands = [(f"band {c}", (c,)) for c in range(spec.channels)]
-    if spec.kind == "image" and spec.channels >= 3: bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
-    self.bands = widgets.Dropdown(options=bands, description="bands", disabled=spec.kind != "image")
+    image = image_part(spec)  # the image, or a multimodal sample's image part
+    bands = [(f"band {c}", (c,)) for c in range((image or spec).channels)]
+    if image is not None and image.channels >= 3: bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
+    self.bands = widgets.Dropdown(options=bands, description="bands", disabled=image is None)
     self.all_errors = widgets.Checkbox(False, description="errors on visible tokens")
-    self.attention = widgets.Dropdown(options=["off", "encoder", "decoder from Z", "decoder"], description="attention")
+    parts = ["encoder", "decoder from Z", "decoder"] if not spec.parts else []  # attention maps draw one modality
+    self.attention = widgets.Dropdown(options=["off", *parts], description="attention")
     deepest = max(cfg.enc_depth, cfg.dec_depth)
     self.layer = slider(deepest, 1, deepest, description="layer")  # past a part's depth: its last layer
     for control in (self.sample, self.mask_ratio, self.seed, self.steps, self.step, self.bands, self.all_errors,
@@ -242,7 +244,7 @@ def refresh(self: ReconstructionExplorer, change=None):
 @patch
 def build_figure(self: ReconstructionExplorer) -> go.Figure:
     rec, row = self.reconstruction(self.sample.value)
-    bands = self.bands.value if self.model.spec.kind == "image" else (0,)
+    bands = self.bands.value if image_part(self.model.spec) is not None else (0,)
     return explorer_figure(rec, row, min(self.step.value, self.steps.value), bands, self.symbols,
                            all_errors=self.all_errors.value, title=self.title())
 
