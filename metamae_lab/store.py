@@ -18,11 +18,12 @@ import numpy as np
 from fastcore.basics import patch
 
 from .config import ModalitySpec, check_lengths
-from .data import ArrayDataset, _STAT_AXES, _time_mask
+from .data import ArrayDataset, _STAT_AXES, _time_mask, check_packed_ids
 
 # %% auto #0
-__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'SourceError', 'Chunk', 'Source', 'RunningStats', 'file_digest',
-           'StoreWriter', 'write_store', 'ShardedArray', 'StoredDataset', 'read_manifest', 'open_store']
+__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'SourceError', 'Chunk', 'Source', 'RunningStats', 'PackedStats',
+           'stats_for', 'file_digest', 'StoreWriter', 'write_store', 'ShardedArray', 'StoredDataset', 'read_manifest',
+           'open_store']
 
 # %% ../nbs/19_store.ipynb #bb03bbb8
 STORE_SPLITS = ("train", "val", "test")  # the splits a store may hold; training reads train, probes train and test
@@ -59,6 +60,7 @@ class Source:
     batch_size: int = 64  # the batch size the paper's code uses for this dataset
     preprocessing: str = ""  # one paragraph: what was done to the raw data (windows, resizing, tokenisation)
     digest: Callable[[Path, str], str] | None = None  # what identifies a unit's content; None: its files' sha256
+    fit: Callable[[Path], Source] | None = None  # the source made for the files in src (a vocabulary read from them)
 
     def missing(self, src: Path, relative: str) -> SourceError:
         "The error for a missing file `relative` under `src`."
@@ -96,6 +98,54 @@ class RunningStats:
         flat = std <= 1e-10 * np.abs(mean) + 1e-30
         return mean.astype(np.float32), np.where(flat, 1.0, std).astype(np.float32)
 
+# %% ../nbs/19_store.ipynb #679dd703
+@patch
+def state(self: RunningStats) -> dict[str, np.ndarray]:
+    "The running sums as arrays (what `restore` takes back)."
+    shift = np.zeros(0) if self.shift is None else self.shift
+    return {"total": self.total, "squares": self.squares, "count": np.float64(self.count), "shift": shift}
+
+
+@patch
+def restore(self: RunningStats, saved: dict):
+    "Continue from the sums `state` gave."
+    self.total, self.squares, self.count = saved["total"], saved["squares"], float(saved["count"])
+    self.shift = saved["shift"] if saved["shift"].size else None
+
+# %% ../nbs/19_store.ipynb #186768a8
+class PackedStats:
+    "The statistics of packed multimodal samples: one `RunningStats` per continuous part, none for token parts."
+    def __init__(self, spec: ModalitySpec):
+        self.spec = spec
+        self.parts = [None if p.is_discrete else RunningStats(p.kind, p.shape) for p in spec.parts]
+
+    def add(self, x: np.ndarray, lengths=None):
+        "Accumulate packed samples `x` `(N, F)`."
+        for stats, part, sl in zip(self.parts, self.spec.parts, self.spec.part_slices):
+            if stats is not None: stats.add(x[:, sl].reshape(len(x), *part.shape))
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        "`(mean, std)` shaped `(F,)` like one packed sample; 0 and 1 over token parts."
+        means, stds = [], []
+        for stats, part in zip(self.parts, self.spec.parts):
+            mean, std = (np.zeros(1), np.ones(1)) if stats is None else stats.result()
+            means.append(np.broadcast_to(mean, part.shape).reshape(-1))
+            stds.append(np.broadcast_to(std, part.shape).reshape(-1))
+        return np.concatenate(means).astype(np.float32), np.concatenate(stds).astype(np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {f"{i}.{k}": v for i, s in enumerate(self.parts) if s is not None for k, v in s.state().items()}
+
+    def restore(self, saved: dict):
+        for i, s in enumerate(self.parts):
+            if s is not None: s.restore({k.split(".", 1)[1]: v for k, v in saved.items() if k.startswith(f"{i}.")})
+
+
+def stats_for(spec: ModalitySpec) -> RunningStats | PackedStats | None:
+    "What keeps the train statistics of `spec`'s samples: none for tokens, per part for multimodal samples."
+    if spec.is_discrete: return None
+    return PackedStats(spec) if spec.parts else RunningStats(spec.kind, spec.shape)
+
 # %% ../nbs/19_store.ipynb #3b43a385
 def _save_npy(path: Path, array: np.ndarray) -> str:
     "Write `array` to `path` through a temporary file; the sha256 of the array's bytes."
@@ -126,7 +176,7 @@ class StoreWriter:
         self.partial = self.out.with_name(self.out.name + ".partial")
         self.shard_bytes = max(int(shard_mb * 2 ** 20), 1)
         self.buffers = {split: [] for split in STORE_SPLITS}
-        self.stats = None if source.spec.is_discrete else RunningStats(source.spec.kind, source.spec.shape)
+        self.stats = stats_for(source.spec)
         self.progress = self._resumed() or self._fresh()
 
     def _identity(self) -> dict:
@@ -153,10 +203,7 @@ def _resumed(self: StoreWriter) -> dict | None:
     if {k: progress.get(k) for k in self._identity()} != self._identity(): return None
     if self.stats is not None:
         try:
-            with np.load(self.partial / "stats.npz") as saved:
-                self.stats.total, self.stats.squares = saved["total"], saved["squares"]
-                self.stats.count = float(saved["count"])
-                self.stats.shift = saved["shift"] if saved["shift"].size else None
+            with np.load(self.partial / "stats.npz") as saved: self.stats.restore(dict(saved))
         except (OSError, KeyError, ValueError): return None
     return progress
 
@@ -184,6 +231,9 @@ def _checked(self: StoreWriter, chunk: Chunk) -> tuple:
         raise SourceError(f"{name}: values do not fit the stored dtype {self.source.dtype}")
     if spec.is_discrete and x.size and (x.min() < 0 or x.max() >= spec.vocab_size):
         raise SourceError(f"{name}: token ids {x.min()}..{x.max()} outside the vocabulary [0, {spec.vocab_size})")
+    if spec.parts:
+        try: check_packed_ids(spec, stored.reshape(len(x), -1), f"{name} samples")
+        except ValueError as e: raise SourceError(str(e)) from e
     y = None if chunk.y is None else np.asarray(chunk.y).astype(np.int64)
     if y is not None and (y.shape != (len(x),) or (y.size and (y.min() < 0 or (
             self.source.class_names and y.max() >= len(self.source.class_names))))):
@@ -222,9 +272,7 @@ def commit(self: StoreWriter, unit: str, digest: str):
     "Write every buffered sample, then record `unit` (with its source digest) as done."
     for split in STORE_SPLITS: self._flush(split)
     if self.stats is not None:
-        s = self.stats
-        shift = np.zeros(0) if s.shift is None else s.shift
-        np.savez(self.partial / ".stats.tmp.npz", total=s.total, squares=s.squares, count=s.count, shift=shift)
+        np.savez(self.partial / ".stats.tmp.npz", **self.stats.state())
         os.replace(self.partial / ".stats.tmp.npz", self.partial / "stats.npz")
     self.done[unit] = digest
     tmp = self.partial / ".progress.json.tmp"
@@ -274,6 +322,7 @@ def write_store(source: Source, src: Path | str, out: Path | str, shard_mb: floa
     if not src.is_dir(): raise SourceError(f"{source.name}: the source folder {src} does not exist "
                                            f"(expected {source.expected})")
     _check_out(out, overwrite)
+    if source.fit is not None: source = _fitted(source, src)
     units = list(source.units(src))
     writer = StoreWriter(out, source, shard_mb)
     todo = [unit for unit in units if unit not in writer.done]
@@ -288,6 +337,13 @@ def write_store(source: Source, src: Path | str, out: Path | str, shard_mb: floa
     except BaseException:
         shutil.rmtree(writer.partial, ignore_errors=True)
         raise
+
+
+def _fitted(source: Source, src: Path) -> Source:
+    "`source.fit(src)`; an unexpected error while reading becomes a `SourceError` naming the source folder."
+    try: return replace(source.fit(src), fit=None)
+    except (SourceError, MemoryError): raise
+    except Exception as e: raise SourceError(f"{source.name}: cannot read {src}: {type(e).__name__}: {e}") from e
 
 
 def _read_unit(source: Source, src: Path, unit: str, writer: StoreWriter):
