@@ -48,13 +48,16 @@ def prepared_store(name: str, data_root: Path | str, store_dir: Path | str, prog
 
 
 def benchmark_run(name: str, store: Path | str, smoke: bool = False, steps: int = 0, seed: int = 0,
-                  method: str = "metamae") -> RunConfig:
-    "The pretraining run of benchmark `name` on `store`: the paper's settings, or a smoke run; `steps` > 0 overrides."
+                  method: str = "metamae", train_size: int | None = None) -> RunConfig:
+    """The pretraining run of benchmark `name` on `store`: the paper's settings, or a smoke run (its batch at most half
+    of `train_size`, for tiny fixtures); `steps` > 0 overrides."""
     paper, source = paper_settings(name), get_source(name)
     common = dict(dataset=str(store), seed=seed, method=method, mask_ratio=paper.mask_ratio,
                   contrastive_weight=paper.contrastive_weight)
-    if smoke: return run_config("tiny", recipe="paper", steps=steps or SMOKE["steps"], batch_size=SMOKE["batch_size"],
-                                log_every=1, ckpt_every=steps or SMOKE["steps"], **common)
+    if smoke:
+        batch = min(SMOKE["batch_size"], max(train_size // 2, 1)) if train_size else SMOKE["batch_size"]
+        return run_config("tiny", recipe="paper", steps=steps or SMOKE["steps"], batch_size=batch, log_every=1,
+                          ckpt_every=steps or SMOKE["steps"], **common)
     steps = steps or paper.steps
     return run_config("dabs", steps=steps, batch_size=source.batch_size, ckpt_every=min(10_000, steps), **common)
 

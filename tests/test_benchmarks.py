@@ -34,7 +34,8 @@ def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, n
     assert done.returncode == 0, done.stderr[-3000:]
     record = tmp_path / "figures" / name
     results = json.loads(next(record.rglob("results.json")).read_text())
-    assert (results["benchmark"], results["smoke"], results["steps"], results["batch_size"]) == (name, True, 3, 8)
+    assert (results["benchmark"], results["smoke"], results["steps"]) == (name, True, 3)
+    assert 1 <= results["batch_size"] <= 8
     store = next((tmp_path / "runs").rglob("manifest.json")).parent
     assert results["store"] == json.loads((store / "manifest.json").read_text())["fingerprint"]
     if results["probe"]:
