@@ -83,7 +83,9 @@ def _shown(values: torch.Tensor, mean, std, discrete: bool) -> np.ndarray:
 def _reconstruction(spec, target, preds, errors, where, shared, mean=None, std=None) -> Reconstruction:
     "A `Reconstruction` of `spec` from torch values; `where` = (mask, support, pad), `shared` = (z, z*, moved, method)."
     (mask, support, pad), discrete = where, spec.is_discrete
-    per_sample = lambda w: torch.stack([per_sample_mean(e, w) for e in errors], 1).cpu().numpy()
+    def per_sample(w):  # (B, K + 1); NaN for a sample with no such token (a part wholly masked has no support)
+        means = torch.stack([per_sample_mean(e, w) for e in errors], 1).cpu().numpy()
+        return np.where(w.sum(1).cpu().numpy()[:, None] > 0, means, np.nan)
     return Reconstruction(
         spec, None if target is None else _shown(target, mean, std, discrete), mask.bool().cpu().numpy(),
         support.cpu().numpy(), pad.cpu().numpy(), [_shown(p, mean, std, discrete) for p in preds],

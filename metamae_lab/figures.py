@@ -455,7 +455,7 @@ def comparison_figure(recs: dict[str, Reconstruction], sample: int = 0, bands: t
     draw_errors(fig, spec, view, errors, all_errors, bands, per_row, cols=list(range(3, 3 + len(recs))),
                 names=[f"error, {n}" for n in recs])
     this = [float(e[view.mask].mean()) if view.mask.any() else None for e in errors]
-    mean = [float(sample_error(r).mean()) for r in recs.values()]
+    mean = [float(np.nanmean(sample_error(r))) for r in recs.values()]  # NaN: a sample with nothing masked here
     row = 3 if spec.is_discrete else 2
     for col, values_ in ((1, this), (2, mean)):
         fig.add_trace(go.Bar(x=list(recs), y=values_, marker_color=PALETTE[: len(recs)], showlegend=False,

@@ -200,3 +200,19 @@ def test_the_explorer_widget_opens_a_multimodal_run(trained):
     sweep = MaskingRatioSweep(result.run_dir, data)
     sweep.run(block=True)
     assert sweep.figure.data and non_finite_values(sweep.figure) == []
+
+
+def test_a_part_without_support_tokens_shows_no_support_curve():
+    "A caption masked whole has no support set: its curve is absent (NaN, no point), not an error of 0."
+    m = model()
+    rec = reconstruct(m, batch(), mask_ratio=0.95, seed=0)
+    caption = rec.parts[SPEC.part_names.index("caption")]
+    empty = caption.support.sum(1) == 0
+    assert empty.any() and not empty.all()
+    assert np.isnan(caption.sample_support_losses[empty]).all()
+    assert np.isfinite(caption.sample_support_losses[~empty]).all()
+    sample = int(np.flatnonzero(empty)[0])
+    fig = explorer_figure(rec, sample=sample)
+    support = [t for t in fig.data if t.name == "support error"]
+    assert any(all(v is None for v in t.y) for t in support)  # the caption's: nothing drawn
+    assert any(all(v is not None for v in t.y) for t in support)  # the image's: drawn

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from fixtures_higgs import N_ROWS, higgs_rows, write_higgs_fixture
-from metamae_lab.config import run_config
+from helpers import assert_source_refused, assert_store_trains_and_probes
 from metamae_lab.sources import higgs
 from metamae_lab.sources.higgs import SOURCE
-from metamae_lab.store import SourceError, open_store, write_store
+from metamae_lab.store import open_store, write_store
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +54,10 @@ def test_chunks_across_the_split_boundary(tmp_path, monkeypatch):
         assert data.split(name)[1].tolist() == rows[index, 0].astype(int).tolist()
 
 
-def test_pretrain_and_probe(store, tmp_path):
-    from metamae_lab.checkpoint import load_model
-    from metamae_lab.probe import run_probe
-    from metamae_lab.train import pretrain
-    data = open_store(store)
-    result = pretrain(run_config("tiny", dataset=str(store), steps=3, batch_size=8), tmp_path / "run", dataset=data,
-                      progress=False)
-    assert result.step == 3 and np.isfinite(result.last_metrics["loss"])
-    scores = run_probe(load_model(tmp_path / "run")[0], data, method="knn")
-    assert 0 <= scores["accuracy"] <= 1
+def test_pretrain_and_probe(store, tmp_path): assert_store_trains_and_probes(store, tmp_path / "run")
 
 
-def _fails(src, out, *parts):
-    with pytest.raises(SourceError) as e: write_store(SOURCE, src, out, progress=False)
-    line = str(e.value)
-    assert "\n" not in line and all(part in line for part in parts), line
-    assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+def _fails(src, out, *parts): assert_source_refused(SOURCE, src, out, *parts)
 
 
 def _rewrite(src, edit):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fixtures_imagenet32 import PER_BATCH, TRAIN_FILES, VAL_SIZE, write_imagenet32_fixture
+from helpers import assert_store_trains_and_probes
 from metamae_lab.sources.imagenet32 import SOURCE
 from metamae_lab.store import SourceError, open_store, read_manifest, write_store
 
@@ -51,17 +52,8 @@ def test_release_files_may_lie_flat_in_the_source_folder(tmp_path):
 
 
 def test_pretrain_and_probe_on_the_store(tmp_path):
-    from metamae_lab.config import run_config
-    from metamae_lab.probe import run_probe
-    from metamae_lab.train import open_run, pretrain
     out = write_store(SOURCE, write_imagenet32_fixture(tmp_path / "raw"), tmp_path / "out", progress=False)
-    data = open_store(out)
-    run = run_config("tiny", dataset=str(out), steps=3, batch_size=8)
-    result = pretrain(run, tmp_path / "run", progress=False, dataset=data)
-    assert result.step == 3 and np.isfinite(result.last_metrics["loss"])
-    model = open_run(tmp_path / "run", dataset=data)[0]
-    probe = run_probe(model, data, method="knn", k=3)
-    assert 0.0 <= probe["accuracy"] <= 1.0
+    assert_store_trains_and_probes(out, tmp_path / "run", k=3)
 
 
 @pytest.mark.parametrize("missing", ["Imagenet32_train/train_data_batch_10", "Imagenet32_val/val_data"])

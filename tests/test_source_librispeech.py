@@ -9,8 +9,9 @@ import pytest
 import soundfile
 
 from fixtures_librispeech import LAYOUT, RATE, write_librispeech_fixture
+from helpers import assert_source_refused, assert_store_trains_and_probes
 from metamae_lab.sources.librispeech import SOURCE, mel_filterbank
-from metamae_lab.store import SourceError, open_store, read_manifest, write_store
+from metamae_lab.store import open_store, read_manifest, write_store
 
 CROP, N_FFT, HOP = 150526, 2048, 672
 
@@ -122,25 +123,11 @@ def test_the_subsets_may_be_given_without_the_librispeech_folder(tmp_path):
 
 
 def test_pretrain_and_probe_on_the_store(converted, tmp_path):
-    from metamae_lab.config import run_config
-    from metamae_lab.probe import run_probe
-    from metamae_lab.train import open_run, pretrain
-    _, out = converted
-    data = open_store(out)
-    run = run_config("tiny", dataset=str(out), steps=3, batch_size=8)
-    result = pretrain(run, tmp_path / "run", progress=False, dataset=data)
-    assert result.step == 3 and np.isfinite(result.last_metrics["loss"])
-    probe = run_probe(open_run(tmp_path / "run", dataset=data)[0], data, method="knn", k=3)
-    assert 0.0 <= probe["accuracy"] <= 1.0
+    assert_store_trains_and_probes(converted[1], tmp_path / "run", k=3)
 
 
 def _fails(raw: Path, tmp_path: Path, says: str, names: Path | None = None):
-    with pytest.raises(SourceError) as error:
-        write_store(SOURCE, raw, tmp_path / "out", progress=False)
-    message = str(error.value)
-    assert says in message and "\n" not in message, message
-    if names is not None: assert str(names) in message, message
-    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    assert_source_refused(SOURCE, raw, tmp_path / "out", says, *([] if names is None else [names]))
 
 
 @pytest.mark.parametrize("subset", ["train-clean-100", "dev-clean"])

@@ -1,15 +1,13 @@
 "The PAMAP2 converter: fixture in the published layout -> store -> pretrain -> probe; bad sources fail in one line."
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
 from fixtures_pamap2 import PLAN, SUBJECTS, subject_values, write_pamap2_fixture
-from metamae_lab.config import run_config
+from helpers import assert_source_refused, assert_store_trains_and_probes
 from metamae_lab.sources.pamap2 import ACTIVITIES, SOURCE
-from metamae_lab.store import SourceError, open_store, write_store
+from metamae_lab.store import open_store, write_store
 
 
 def windows_of(plan, stride=160, window=320):
@@ -53,23 +51,10 @@ def test_known_window_by_hand(store):
     assert np.isnan(values[start:start + 320, 2]).any() and np.isfinite(stored).all()
 
 
-def test_pretrain_and_probe(store, tmp_path):
-    from metamae_lab.checkpoint import load_model
-    from metamae_lab.probe import run_probe
-    from metamae_lab.train import pretrain
-    data = open_store(store)
-    run = run_config("tiny", dataset=str(store), steps=3, batch_size=8)
-    result = pretrain(run, tmp_path / "run", dataset=data, progress=False)
-    assert result.step == 3 and np.isfinite(result.last_metrics["loss"])
-    scores = run_probe(load_model(tmp_path / "run")[0], data, method="knn")
-    assert 0 <= scores["accuracy"] <= 1
+def test_pretrain_and_probe(store, tmp_path): assert_store_trains_and_probes(store, tmp_path / "run")
 
 
-def _fails(src, out, *parts):
-    with pytest.raises(SourceError) as e: write_store(SOURCE, src, out, progress=False)
-    line = str(e.value)
-    assert "\n" not in line and all(part in line for part in parts), line
-    assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+def _fails(src, out, *parts): assert_source_refused(SOURCE, src, out, *parts)
 
 
 def test_missing_subject_file(tmp_path):

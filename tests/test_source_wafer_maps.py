@@ -4,14 +4,13 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from fixtures_wafer_maps import FAILURE_TYPES, N_MAPS, lswmd_frame, nested, write_wafer_maps_fixture
-from metamae_lab.config import run_config
+from helpers import assert_source_refused, assert_store_trains_and_probes
 from metamae_lab.sources.wafer_maps import SOURCE
-from metamae_lab.store import SourceError, open_store, write_store
+from metamae_lab.store import open_store, write_store
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +46,7 @@ def test_spec_splits_labels_and_images(store):
     assert len(order) == 36 and N_MAPS == 48
 
 
-def test_pretrain_and_probe(store, tmp_path):
-    from metamae_lab.checkpoint import load_model
-    from metamae_lab.probe import run_probe
-    from metamae_lab.train import pretrain
-    data = open_store(store)
-    result = pretrain(run_config("tiny", dataset=str(store), steps=3, batch_size=8), tmp_path / "run", dataset=data,
-                      progress=False)
-    assert result.step == 3 and np.isfinite(result.last_metrics["loss"])
-    scores = run_probe(load_model(tmp_path / "run")[0], data, method="knn")
-    assert 0 <= scores["accuracy"] <= 1
+def test_pretrain_and_probe(store, tmp_path): assert_store_trains_and_probes(store, tmp_path / "run")
 
 
 def test_pickle_of_an_old_pandas(tmp_path, store):
@@ -72,11 +62,7 @@ def test_pickle_of_an_old_pandas(tmp_path, store):
     assert open_store(out).split("train")[1].tolist() == open_store(store).split("train")[1].tolist()
 
 
-def _fails(src, out, *parts):
-    with pytest.raises(SourceError) as e: write_store(SOURCE, src, out, progress=False)
-    line = str(e.value)
-    assert "\n" not in line and all(part in line for part in parts), line
-    assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+def _fails(src, out, *parts): assert_source_refused(SOURCE, src, out, *parts)
 
 
 def _with(tmp_path, frame):
