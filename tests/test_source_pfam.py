@@ -30,6 +30,7 @@ def test_end_to_end(src, tmp_path):
     assert {s: i["size"] for s, i in manifest["splits"].items()} == {"train": 16, "test": 6}
     assert manifest["symbols"] == list("XARNDCQEGHILKMFPSTWYVUOBZJ") and manifest["batch_size"] == 128
     assert ds.class_names == [str(c) for c in CLASSES]
+    assert SOURCE.class_names == []  # the classes come from the files (Source.fit), not kept in the module's source
     assert ds.y_train.tolist() == [CLASSES.index(c) for c, _ in TRAIN]
     assert ds.y_test.tolist() == [CLASSES.index(c) for c, _ in VALID]
     assert ds.lengths_train.tolist() == [min(n, 128) for _, n in TRAIN]

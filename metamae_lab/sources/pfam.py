@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..store import Chunk, Source, SourceError
 
 # %% auto #0
 __all__ = ['AMINO_ACIDS', 'MAX_LEN', 'CHUNK_ROWS', 'FILES', 'SOURCE', 'iter_json_array', 'tokenize_proteins', 'train_clans',
-           'read_pfam', 'pfam_units']
+           'read_pfam', 'pfam_units', 'pfam_fit']
 
 # %% ../../nbs/27_pfam.ipynb #e61486e5
 _BLOCK = 1 << 20  # characters read at a time
@@ -166,21 +167,27 @@ def read_pfam(src: Path, unit: str):
 
 # %% ../../nbs/27_pfam.ipynb #2f61a086
 def pfam_units(src: Path) -> list[str]:
-    "`pfam/pfam_train.json` and `pfam/pfam_valid.json` (or without `pfam/`); sets the class names to the clans."
+    "`pfam/pfam_train.json` and `pfam/pfam_valid.json` (or without `pfam/`), or the error naming the missing one."
     src = Path(src)
     folder = "" if not (src / "pfam").is_dir() and (src / "pfam_train.json").is_file() else "pfam/"
     units = [folder + name for name in FILES]
     for unit in units:
         if not (src / unit).is_file(): raise SOURCE.missing(src, unit)
-    SOURCE.class_names = [str(clan) for clan in train_clans(src / units[0])]
-    if not SOURCE.class_names: raise SourceError(f"{src / units[0]}: no \"clan\" values found (not TAPE's Pfam JSON)")
     return units
+
+
+def pfam_fit(src: Path) -> Source:
+    "The Pfam source for the files in `src`: its classes are the clans of `pfam_train.json`."
+    train = Path(src) / pfam_units(src)[0]
+    names = [str(clan) for clan in train_clans(train)]
+    if not names: raise SourceError(f"{train}: no \"clan\" values found (not TAPE's Pfam JSON)")
+    return replace(SOURCE, class_names=names)
 
 
 SOURCE = Source(
     name="pfam", title="Pfam protein domains (TAPE's release): amino-acid tokens, first 128 residues, clan labels",
     spec=ModalitySpec("tokens", (MAX_LEN,), 1, vocab_size=len(AMINO_ACIDS), variable_length=True), dtype="uint8",
-    units=pfam_units, read=read_pfam,
+    units=pfam_units, read=read_pfam, fit=pfam_fit,
     published="http://s3.amazonaws.com/songlabdata/proteindata/data_raw_pytorch/pfam.tar.gz (TAPE, "
               "https://github.com/songlab-cal/tape)",
     expected="the unpacked pfam.tar.gz: pfam/pfam_train.json and pfam/pfam_valid.json",
