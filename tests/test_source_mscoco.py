@@ -40,7 +40,7 @@ def test_converts_images_and_captions_into_packed_samples(converted):
     assert (image.shape, image.patch_size, caption.shape, caption.pad_id) == ((3, 224, 224), (16, 16), (32,), 0)
     assert ds.spec.shape == (3 * 224 * 224 + 32,) and caption.vocab_size == len(ds.symbols)
     assert {s: i["size"] for s, i in manifest["splits"].items()} == {"train": 6, "test": 2}
-    assert manifest["dtype"] == "float32" and manifest["batch_size"] == 64
+    assert manifest["dtype"] == "uint16" and manifest["batch_size"] == 64
     assert ds.class_names == ["person", "dog", "car"]
     # one sample per image with the last caption and the last instance's category, as DABS's dicts give them
     train = json.loads((raw / "annotations" / "instances_train2017.json").read_text())["annotations"]

@@ -186,7 +186,7 @@ def mscoco_read(src: Path, unit: str):
 # %% ../../nbs/28_mscoco.ipynb #ea17bcab
 SOURCE = Source(
     name="mscoco", title="MSCOCO 2017 images with a caption each (118k train, 5k val images, 80 object classes)",
-    spec=coco_spec(), dtype="float32", units=mscoco_units, read=mscoco_read, published=PUBLISHED, expected=EXPECTED,
+    spec=coco_spec(), dtype="uint16", units=mscoco_units, read=mscoco_read, published=PUBLISHED, expected=EXPECTED,
     batch_size=64, fit=mscoco_fit,
     preprocessing="One sample per COCO 2017 image that has an instance annotation, as DABS: the image resized to "
                   "640x480 (height x width), its centre 480x480 cropped and resized to 224x224 (bilinear), with the "

@@ -120,7 +120,7 @@ def vqa_read(src: Path, unit: str):
 # %% ../../nbs/29_vqa.ipynb #f2240933
 SOURCE = Source(
     name="vqa", title="VQA v2: questions on COCO 2014 images, labelled with their answer (the 1,000 most frequent)",
-    spec=coco_spec(), dtype="float32", units=vqa_units, read=vqa_read, published=PUBLISHED, expected=EXPECTED,
+    spec=coco_spec(), dtype="uint16", units=vqa_units, read=vqa_read, published=PUBLISHED, expected=EXPECTED,
     batch_size=64, fit=vqa_fit,
     preprocessing="One sample per VQA v2 question: its COCO 2014 image resized to 640x480 (height x width), centre "
                   "480x480 cropped and resized to 224x224 (bilinear), as DABS; the question as lowercase words and "
