@@ -412,7 +412,8 @@ def stack_figures(figs: list[go.Figure], title: str = "", heading_px: int = 70, 
         top = lo
     fig = go.Figure(dict(data=data, layout=layout))
     fig.update_layout(title=title, title_font_size=14, template=figs[0].layout.template, height=total + 60,
-                      margin=dict(l=40, r=20, t=80, b=30), legend=dict(orientation="h", y=-0.03), showlegend=True)
+                      margin=dict(l=40, r=20, t=50 + 18 * title.count("<br>"), b=30),  # room for every title line
+                      legend=dict(orientation="h", y=-0.03), showlegend=True)
     return fig
 
 # %% ../nbs/10_figures.ipynb #41404871
@@ -425,8 +426,8 @@ def multimodal_explorer_figure(rec: Reconstruction, sample: int = 0, step: int |
                             symbols if part.spec.is_discrete else None, max_channels, all_errors, f"<b>{name}</b>",
                             per_row) for name, part in zip(rec.spec.part_names, rec.parts)]
     masked, support = rec.sample_masked_losses[sample], rec.sample_support_losses[sample]
-    summary = (f"whole sequence: masked-token error {masked[0]:.3f} from Z → {masked[k]:.3f} from Z* (step {k}); "
-               f"support error {support[0]:.3f} → {support[k]:.3f}")
+    summary = (f"whole sequence: masked-token error {masked[0]:.3f} from Z → {masked[k]:.3f} from Z* (step {k});<br>"
+               f"support error {support[0]:.3f} → {support[k]:.3f}")  # two lines: one is wider than a narrow output
     return stack_figures(figs, (title or f"sample {sample}") + "<br>" + summary)
 
 # %% ../nbs/10_figures.ipynb #65ea3220

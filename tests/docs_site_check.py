@@ -55,7 +55,9 @@ def pages() -> list[Path]:
 def test_site_was_built():
     assert (SITE / "index.html").is_file(), f"no site in {SITE}: run `make docs` first"
     for page in ["api/03_model.html", "api/12_experiments.html", "guides/11_views.html", "guides/18_own_data.html",
-                 "guides/17_faults.html",
+                 "guides/17_faults.html", "api/19_store.html", "api/20_convert.html", "api/30_benchmarks.html",
+                 *(f"api/{n}.html" for n in ("21_pamap2", "22_higgs", "23_wafer_maps", "24_imagenet32",
+                                             "25_librispeech", "26_genomics", "27_pfam", "28_mscoco", "29_vqa")),
                  *(f"experiments/{e}.html" for e in EXPERIMENTS)]:
         assert (SITE / page).is_file(), f"{page} is missing from the site"
 
@@ -100,6 +102,10 @@ def test_guides_show_what_their_cells_printed():
     for guide, printed in (("guides/18_own_data.html", "linear probe on"), ("guides/11_views.html", "last update took"),
                            ("guides/17_faults.html", "all refused as expected")):
         assert printed in (SITE / guide).read_text(), f"{guide} lacks the output {printed!r}"
+
+
+def test_the_store_page_gives_the_measured_streaming_memory():
+    assert "49 MB more" in (SITE / "api/19_store.html").read_text()
 
 
 def test_nothing_is_fetched_from_the_network():

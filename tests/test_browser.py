@@ -232,7 +232,8 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         titles = [plot["title"] for plot in page.evaluate(PLOTS)]
         # an explorer's own figure (not the MAE beside it) reports the error from Z and from Z*
         explorers = [i for i, title in enumerate(titles) if title.startswith("test sample") and "from Z*" in title]
-        assert len(explorers) == 3, titles  # digits with MAE beside it, sensor signals, DNA
+        assert len(explorers) == 4, titles  # digits with MAE beside it, sensor signals, DNA, image + caption
+        assert "whole sequence" in titles[explorers[3]], titles[explorers[3]]  # the multimodal one, per modality
         digits = explorers[0]
         page.evaluate(WATCH_OUTPUTS)
         for name, index in zip(("image (digits, MAE beside it)", "sensor signals (BasicMotions)", "DNA (splice)"),
@@ -259,7 +260,7 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         assert title_of(page, umap).endswith("UMAP")
         page.set_viewport_size({"width": 1400, "height": 2400})  # tall enough for a whole view in one picture
         shots = {"reconstruction_explorer": explorers[0], "sensor_explorer": explorers[1], "dna_explorer": explorers[2],
-                 "mask_ratio_sweep": sweep, "latent_umap": umap}
+                 "multimodal_explorer": explorers[3], "mask_ratio_sweep": sweep, "latent_umap": umap}
         for name, index in shots.items():
             area = output_of(page, index)
             area.scroll_into_view_if_needed()
