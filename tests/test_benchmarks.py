@@ -1,6 +1,6 @@
 """Every benchmark end to end in its CPU smoke mode: a small source in the dataset's original format (written by the
 tests), its experiment notebook through the real console script (convert, pretrain, the paper's linear evaluation),
-and a second run that reuses the store and the trained model."""
+and (once, on PAMAP2) a second run that reuses the store and the trained model."""
 import importlib
 import json
 import shutil
@@ -44,6 +44,7 @@ def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, n
         assert set(scores) == {(m, f) for m in ("random init", "metamae") for f in ("amortized", "adapted")}
         assert all(0.0 <= s <= 1.0 for s in scores.values())
     assert results["last_metrics"]["step"] == 3
+    if name != "pamap2": return  # the reuse below is the same code for every benchmark: checked once
     # a second run with the store as data_root reuses it as it is, and the finished model
     checkpoints = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint_*.pt")}
     again = subprocess.run([*command[:5], str(store), *command[6:], "--force"], cwd=ROOT, capture_output=True,
