@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RunConfig, run_config
-from .convert import benchmark_sources, convert, get_source
-from .store import MANIFEST
+from .data.convert import benchmark_sources, convert, get_source
+from .data.store import MANIFEST
 
 # %% auto #0
 __all__ = ['PAPER_SETTINGS', 'SMOKE', 'PaperSettings', 'paper_settings', 'prepared_store', 'benchmark_run', 'torchrun_command']

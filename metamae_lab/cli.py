@@ -126,7 +126,8 @@ def cmd_probe(args) -> int:
 def cmd_datasets(args) -> int:
     from metamae_lab.data import list_datasets
     from metamae_lab.experiments import markdown_table
-    rows = [{"name": r["name"], "kind": r["kind"], "shape": str(tuple(r["shape"])), "classes": r["classes"],
+    rows = [{"name": r["name"], "origin": r["origin"], "kind": r["kind"], "shape": str(tuple(r["shape"])),
+             "classes": r["classes"] or "from its files",
              "available": "yes" if r["available"] else f"no: {r['install']}"} for r in list_datasets()]
     print(markdown_table(rows))
     return 0
@@ -146,14 +147,14 @@ def _interrupt(signum, frame): raise KeyboardInterrupt(f"stopped by signal {sign
 
 
 def cmd_convert(args) -> int:
-    from metamae_lab.convert import get_source, source_names
+    from metamae_lab.data.convert import get_source, source_names
     if args.name is None:
         for name in source_names():
             source = get_source(name, ".") if name not in ("npy", "synthetic") else None
-            print(f"{name:12} {source.title if source else 'built in: see metamae_lab.convert'}")
+            print(f"{name:12} {source.title if source else 'built in: see metamae_lab.data.convert'}")
         return 0
     if args.src is None or args.out is None: raise ValueError("convert needs --src DIR and --out DIR")
-    from metamae_lab.convert import convert
+    from metamae_lab.data.convert import convert
     signal.signal(signal.SIGTERM, _interrupt)
     try: out = convert(args.name, args.src, args.out, shard_mb=args.shard_mb, overwrite=args.overwrite)
     except KeyboardInterrupt as e:

@@ -73,7 +73,7 @@ def run_cli(argv: list) -> tuple[int, str, str]:
 def assert_source_refused(source, src: Path, out: Path, *parts):
     "Converting `src` fails with one `SourceError` line holding every part, leaving neither `out` nor `out.partial`."
     import pytest
-    from metamae_lab.store import SourceError, write_store
+    from metamae_lab.data.store import SourceError, write_store
     with pytest.raises(SourceError) as error: write_store(source, src, out, progress=False)
     line = str(error.value)
     assert "\n" not in line and all(str(part) in line for part in parts), line
@@ -83,7 +83,7 @@ def assert_source_refused(source, src: Path, out: Path, *parts):
 def assert_store_trains_and_probes(store: Path, run_dir: Path, k: int = 20):
     "Three tiny pretraining steps on a converted store, then a kNN probe of the run: a finite loss, an accuracy."
     from metamae_lab.probe import run_probe
-    from metamae_lab.store import open_store
+    from metamae_lab.data.store import open_store
     from metamae_lab.train import open_run, pretrain
     data = open_store(store)
     result = pretrain(run_config("tiny", dataset=str(store), steps=3, batch_size=8), run_dir, dataset=data,

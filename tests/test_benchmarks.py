@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metamae_lab.convert import benchmark_sources
+from metamae_lab.data.convert import benchmark_sources
 from metamae_lab.experiments import list_experiments
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import metamae_lab.data as data
+import metamae_lab.data.builtin as builtin
 from conftest import require
 from metamae_lab.config import ModalitySpec, preset_config
 from metamae_lab.data import (DATASETS, ArrayDataset, DatasetUnavailable, dataset_from_arrays, dataset_from_npz,
@@ -16,7 +17,7 @@ from metamae_lab.model import MetaMAE
 SIZES = {"digits": (1198, 599), "fashion_mnist": (60000, 10000), "basic_motions": (40, 40),
          "japanese_vowels": (270, 370), "amp_peptides": (3696, 924), "splice": (2389, 797), "breast_cancer": (427, 142)}
 SLOW = {"fashion_mnist"}  # parsing 70000 images takes a few seconds
-NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in DATASETS]
+NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in builtin.BUILT_IN]
 
 
 def load_or_check_unavailable(name: str) -> ArrayDataset:
@@ -37,13 +38,17 @@ def real_steps(lengths, T: int) -> np.ndarray: return np.arange(T)[None] < lengt
 # --- the registry ---------------------------------------------------------------------------------------------------
 
 def test_registry_names_and_listing():
-    assert list(DATASETS) == list(SIZES)
+    from metamae_lab.data.convert import benchmark_sources
+    assert list(DATASETS) == list(SIZES) + benchmark_sources()  # the built-in sets, then the benchmarks
     listing = list_datasets()
-    assert [d["name"] for d in listing] == list(SIZES)
+    assert [d["name"] for d in listing] == list(DATASETS)
     for d in listing:
-        assert set(d) == {"name", "kind", "shape", "patch_size", "classes", "available", "source", "install"}
+        assert set(d) == {"name", "origin", "kind", "shape", "patch_size", "classes", "available", "source",
+                          "install"}
         assert isinstance(d["available"], bool) and d["install"] and d["source"]
-        ModalitySpec(d["kind"], d["shape"], d["patch_size"], vocab_size=2 if d["kind"] == "tokens" else 0)  # consistent
+        assert d["origin"] == ("built-in" if d["name"] in SIZES else "benchmark")
+        if d["origin"] == "built-in":  # consistent
+            ModalitySpec(d["kind"], d["shape"], d["patch_size"], vocab_size=2 if d["kind"] == "tokens" else 0)
     assert data.DEFAULT_DATASET == "digits"
 
 
@@ -105,7 +110,7 @@ def test_a_batch_of_every_dataset_goes_through_the_model(name):
 
 
 def test_known_datasets_hold_what_they_should():
-    for name in DATASETS: require(DATASETS[name].available, f"dataset {name}")
+    for name in builtin.BUILT_IN: require(DATASETS[name].available, f"dataset {name}")
     if DATASETS["digits"].available:
         np.testing.assert_allclose(load_dataset("digits").denormalize(load_dataset("digits").x_train).max(), 16,
                                    atol=1e-3)
@@ -130,9 +135,9 @@ def test_known_datasets_hold_what_they_should():
 
 
 def test_everything_missing_is_reported_with_the_package_and_command(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "_package_dir", lambda package: None)  # no sklearn, sktime, modlamp, rdata
-    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion-mnist", str(tmp_path / "none"))
-    monkeypatch.setitem(data.SYSTEM_DIRS, "mlbench", str(tmp_path / "none"))
+    monkeypatch.setattr(builtin, "_package_dir", lambda package: None)  # no sklearn, sktime, modlamp, rdata
+    monkeypatch.setitem(builtin.SYSTEM_DIRS, "fashion-mnist", str(tmp_path / "none"))
+    monkeypatch.setitem(builtin.SYSTEM_DIRS, "mlbench", str(tmp_path / "none"))
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     listing = list_datasets()
@@ -158,9 +163,9 @@ def test_a_failing_availability_check_never_breaks_the_listing(monkeypatch):
 
 def test_datasets_found_through_the_data_env_var(monkeypatch, tmp_path):
     require(DATASETS["splice"].available, "dataset splice")
-    (tmp_path / "DNA.rda").write_bytes(data._dna_file().read_bytes())
+    (tmp_path / "DNA.rda").write_bytes(builtin._dna_file().read_bytes())
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
-    assert data._dna_file() == tmp_path / "DNA.rda"
+    assert builtin._dna_file() == tmp_path / "DNA.rda"
 
 
 def test_unknown_names_and_wrong_arguments():

@@ -8,8 +8,8 @@ from helpers import assert_source_refused
 from metamae_lab.checkpoint import load_model
 from metamae_lab.config import ModalitySpec, run_config
 from metamae_lab.probe import run_probe
-from metamae_lab.sources.genomics import SOURCE
-from metamae_lab.store import open_store, read_manifest, write_store
+from metamae_lab.data.sources.genomics import SOURCE
+from metamae_lab.data.store import open_store, read_manifest, write_store
 from metamae_lab.train import pretrain
 
 

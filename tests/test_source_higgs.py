@@ -8,9 +8,9 @@ import pytest
 
 from fixtures_higgs import N_ROWS, higgs_rows, write_higgs_fixture
 from helpers import assert_source_refused, assert_store_trains_and_probes
-from metamae_lab.sources import higgs
-from metamae_lab.sources.higgs import SOURCE
-from metamae_lab.store import open_store, write_store
+from metamae_lab.data.sources import higgs
+from metamae_lab.data.sources.higgs import SOURCE
+from metamae_lab.data.store import open_store, write_store
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 from fixtures_imagenet32 import PER_BATCH, TRAIN_FILES, VAL_SIZE, write_imagenet32_fixture
 from helpers import assert_store_trains_and_probes
-from metamae_lab.sources.imagenet32 import SOURCE
-from metamae_lab.store import SourceError, open_store, read_manifest, write_store
+from metamae_lab.data.sources.imagenet32 import SOURCE
+from metamae_lab.data.store import SourceError, open_store, read_manifest, write_store
 
 
 def _no_output(tmp_path: Path, name: str = "out"):

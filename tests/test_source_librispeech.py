@@ -10,8 +10,8 @@ import soundfile
 
 from fixtures_librispeech import LAYOUT, RATE, write_librispeech_fixture
 from helpers import assert_source_refused, assert_store_trains_and_probes
-from metamae_lab.sources.librispeech import SOURCE, mel_filterbank
-from metamae_lab.store import open_store, read_manifest, write_store
+from metamae_lab.data.sources.librispeech import SOURCE, mel_filterbank
+from metamae_lab.data.store import open_store, read_manifest, write_store
 
 CROP, N_FFT, HOP = 150526, 2048, 672
 

@@ -10,8 +10,8 @@ from PIL import Image
 
 from fixtures_mscoco import CATEGORIES, NO_INSTANCES, TRAIN_IDS, VAL_IDS, _caption, write_mscoco_fixture
 from metamae_lab.config import unpack_parts
-from metamae_lab.sources.mscoco import SOURCE
-from metamae_lab.store import SourceError, open_store, read_manifest, write_store
+from metamae_lab.data.sources.mscoco import SOURCE
+from metamae_lab.data.store import SourceError, open_store, read_manifest, write_store
 
 
 def _no_output(tmp_path: Path, name: str = "out"):

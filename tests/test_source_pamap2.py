@@ -6,8 +6,8 @@ import pytest
 
 from fixtures_pamap2 import PLAN, SUBJECTS, subject_values, write_pamap2_fixture
 from helpers import assert_source_refused, assert_store_trains_and_probes
-from metamae_lab.sources.pamap2 import ACTIVITIES, SOURCE
-from metamae_lab.store import open_store, write_store
+from metamae_lab.data.sources.pamap2 import ACTIVITIES, SOURCE
+from metamae_lab.data.store import open_store, write_store
 
 
 def windows_of(plan, stride=160, window=320):

@@ -10,8 +10,8 @@ from PIL import Image
 
 from fixtures_vqa import QUESTIONS, write_vqa_fixture
 from metamae_lab.config import unpack_parts
-from metamae_lab.sources.vqa import SOURCE
-from metamae_lab.store import SourceError, open_store, write_store
+from metamae_lab.data.sources.vqa import SOURCE
+from metamae_lab.data.store import SourceError, open_store, write_store
 
 
 def _no_output(tmp_path: Path, name: str = "out"):

@@ -9,8 +9,8 @@ from PIL import Image
 
 from fixtures_wafer_maps import FAILURE_TYPES, N_MAPS, lswmd_frame, nested, write_wafer_maps_fixture
 from helpers import assert_source_refused, assert_store_trains_and_probes
-from metamae_lab.sources.wafer_maps import SOURCE
-from metamae_lab.store import open_store, write_store
+from metamae_lab.data.sources.wafer_maps import SOURCE
+from metamae_lab.data.store import open_store, write_store
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from metamae_lab.convert import request_synthetic
+from metamae_lab.data.convert import request_synthetic
 
 PEAK = """
 import resource, sys
