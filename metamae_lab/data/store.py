@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -21,7 +22,7 @@ from ..config import ModalitySpec, check_lengths
 from .dataset import STAT_AXES, ArrayDataset, check_packed_ids, time_mask
 
 # %% auto #0
-__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'SourceError', 'Chunk', 'Source', 'RunningStats', 'PackedStats',
+__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'SourceError', 'Chunk', 'Note', 'Source', 'RunningStats', 'PackedStats',
            'stats_for', 'file_digest', 'StoreWriter', 'write_store', 'ShardedArray', 'StoredDataset', 'read_manifest',
            'open_store']
 
@@ -43,6 +44,12 @@ class Chunk:
     y: np.ndarray | None = None  # (n,) integer class ids 0..C-1
     lengths: np.ndarray | None = None  # (n,) real lengths of variable-length samples
 
+
+@dataclass
+class Note:
+    "What a reader found out about its files (which variant of a published format), said once and kept."
+    text: str  # one line, e.g. "LSWMD.pkl: a Python 2 pickle of pandas 0.19 (latin-1 strings)"
+
 # %% ../../nbs/19_store.ipynb #76bda13f
 @dataclass
 class Source:
@@ -52,7 +59,7 @@ class Source:
     spec: ModalitySpec  # one sample as the paper uses it, patch size included
     dtype: str  # the dtype samples are stored in ('uint8', 'float32', 'int16', ...)
     units: Callable[[Path], list[str]]  # the units of work under src, in order; SourceError for a missing file
-    read: Callable[[Path, str], Iterable[Chunk]]  # the chunks of one unit
+    read: Callable[[Path, str], Iterable[Chunk | Note]]  # the chunks of one unit, and notes on what it found
     published: str = ""  # where the raw files are published (said when they are missing)
     expected: str = ""  # what the source folder must hold, one line
     class_names: list[str] = field(default_factory=list)  # class_names[i] names class id i
@@ -189,7 +196,13 @@ class StoreWriter:
     def _fresh(self) -> dict:
         if self.partial.exists(): shutil.rmtree(self.partial)
         self.partial.mkdir(parents=True)
-        return {**self._identity(), "units_done": {}, "shards": {split: [] for split in STORE_SPLITS}}
+        return {**self._identity(), "units_done": {}, "shards": {split: [] for split in STORE_SPLITS}, "notes": []}
+
+    def note(self, text: str):
+        "Keep `text` for the manifest and say it on stderr, once per conversion."
+        if text in self.progress.setdefault("notes", []): return
+        self.progress["notes"].append(text)
+        print(f"{self.source.name}: {text}", file=sys.stderr)
 
     @property
     def done(self) -> dict: return self.progress["units_done"]
@@ -295,7 +308,8 @@ def finish(self: StoreWriter) -> Path:
                 "splits": {split: {"size": sum(h["n"] for h in shards[split]), "shards": shards[split]}
                            for split in STORE_SPLITS if shards[split]},
                 "norm_mean": None if mean is None else mean.tolist(), "norm_std": None if std is None else std.tolist(),
-                "source_digests": self.done, "fingerprint": digest.hexdigest()[:16]}
+                "source_digests": self.done, "notes": self.progress.get("notes", []),
+                "fingerprint": digest.hexdigest()[:16]}
     (self.partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
     for leftover in ("progress.json", "stats.npz"): (self.partial / leftover).unlink(missing_ok=True)
     old = self.out.with_name(self.out.name + ".old")
@@ -349,7 +363,9 @@ def _fitted(source: Source, src: Path) -> Source:
 def _read_unit(source: Source, src: Path, unit: str, writer: StoreWriter):
     "Add every chunk of `unit`; an unexpected error while reading becomes a `SourceError` naming the file."
     try:
-        for chunk in source.read(src, unit): writer.add(chunk)
+        for item in source.read(src, unit):
+            if isinstance(item, Note): writer.note(item.text)
+            else: writer.add(item)
     except (SourceError, MemoryError): raise
     except Exception as e:
         raise SourceError(f"{source.name}: cannot read {src / unit}: {type(e).__name__}: {e}") from e
