@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +30,16 @@ from .checkpoint import (CheckpointError, check_checkpoint_fits, checkpoint_path
                                     save_checkpoint, write_atomically)
 from .config import RunConfig, TrainConfig, run_differences
 from .data import ArrayDataset, data_fingerprint, load_run_data
+from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
 from .model import MetaMAE, MetaMAEOutput
 from .runtime import (DistributedContext, autocast_context, gather_rows, init_distributed, resolve_device,
                                  rng_state, seed_everything, set_rng_state, step_seed)
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'batch_indices', 'NonFiniteLossError', 'StepResult', 'training_step',
-           'MetricsLogger', 'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer',
-           'Trainer', 'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'open_checkpoint',
-           'check_data', 'open_run', 'compile_encoder', 'StepBatches', 'StepSampler', 'resident_memory_mb',
-           'PretrainResult', 'pretrain']
+__all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
+           'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
+           'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'open_checkpoint', 'check_data',
+           'open_run', 'compile_encoder', 'resident_memory_mb', 'PretrainResult', 'pretrain']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -59,15 +60,6 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     if cfg.lr_schedule == "constant": return 1.0
     progress = min(1.0, (step - warmup) / max(1, cfg.steps - warmup))
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-# %% ../nbs/07_train.ipynb #0d948087
-def batch_indices(step: int, num_samples: int, batch_size: int, seed: int) -> torch.Tensor:
-    "Indices of the batch at `step`: consecutive slices of a per-epoch permutation seeded by (seed, epoch)."
-    if batch_size > num_samples:
-        raise ValueError(f"batch_size {batch_size} is larger than the training split ({num_samples} samples)")
-    epoch, slot = divmod(step, num_samples // batch_size)  # the incomplete tail batch of an epoch is dropped
-    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    return order[slot * batch_size : (slot + 1) * batch_size]
 
 # %% ../nbs/07_train.ipynb #46d1f754
 class NonFiniteLossError(RuntimeError):
@@ -229,6 +221,12 @@ class Trainer:
     device: torch.device
     ctx: DistributedContext
     start: int  # the step training starts from: 0, or the checkpoint's step
+
+    @cached_property
+    def order(self) -> BatchOrder:
+        "Which samples each step reads: this rank's slice of the batch, a function of (seed, step, rank)."
+        tc, ctx = self.run.train, self.ctx
+        return BatchOrder(len(self.data.x_train), tc.batch_size, tc.seed, ctx.rank, ctx.world_size)
 
 # %% ../nbs/07_train.ipynb #902680cb
 RUN_FILES = re.compile(r"^(checkpoint_\d{8}\.pt|\..*\.tmp|metrics\.jsonl|run_config\.json|distributed\.json|tb|"
@@ -398,23 +396,6 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
     return model
 
 # %% ../nbs/07_train.ipynb #356c9593
-class StepBatches(torch.utils.data.Dataset):
-    "Samples `(x, lengths)` as tensors for an array of indices (a whole step's batch at once)."
-    def __init__(self, x, lengths=None): self.x, self.lengths = x, lengths
-    def __len__(self) -> int: return len(self.x)
-
-    def __getitem__(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = torch.as_tensor(self.x[index])
-        return x, None if self.lengths is None else torch.as_tensor(self.lengths[index])
-
-
-class StepSampler(torch.utils.data.Sampler):
-    "The index arrays of steps `start..end-1`, in order, from `index_of(step)`."
-    def __init__(self, start: int, end: int, index_of): self.start, self.end, self.index_of = start, end, index_of
-    def __len__(self) -> int: return self.end - self.start
-    def __iter__(self): return (self.index_of(step) for step in range(self.start, self.end))
-
-
 @patch
 def data_workers(self: Trainer) -> int:
     "Worker processes for reading batches: the configured number, else 4 for a store on CUDA and 0 otherwise."
@@ -426,14 +407,10 @@ def data_workers(self: Trainer) -> int:
 @patch
 def batches(self: Trainer, start: int, end: int):
     "The batches `(x, lengths)` of steps `start..end-1` on the device, read ahead by workers when there are any."
-    workers = self.data_workers()
-    if workers == 0: return (self.batch(step) for step in range(start, end))
-    loader = torch.utils.data.DataLoader(StepBatches(self.data.x_train, self.data.lengths_train), batch_size=None,
-                                         sampler=StepSampler(start, end, self.batch_index), num_workers=workers,
-                                         pin_memory=self.device.type == "cuda", prefetch_factor=4,
-                                         generator=torch.Generator())  # its workers' seeds: not from the model's RNG
+    reader = StepBatches(self.data.x_train, self.data.lengths_train, self.order)
+    loaded = step_batches(reader, start, end, self.data_workers(), pin_memory=self.device.type == "cuda")
     to_device = lambda t: None if t is None else t.to(self.device, non_blocking=True)
-    return ((to_device(x), to_device(lengths)) for x, lengths in loader)
+    return ((to_device(x), to_device(lengths)) for x, lengths in loaded)
 
 # %% ../nbs/07_train.ipynb #9a9171b0
 @patch
@@ -443,21 +420,6 @@ def state(self: Trainer, step: int) -> dict:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
             "step": step, "dataset_name": self.data.name}
 
-
-@patch
-def batch(self: Trainer, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    "This rank's slice of the batch at `step`, on the device (read in this process)."
-    x, lengths = StepBatches(self.data.x_train, self.data.lengths_train)[self.batch_index(step)]
-    return x.to(self.device, non_blocking=True), None if lengths is None else lengths.to(self.device)
-
-
-@patch
-def batch_index(self: Trainer, step: int) -> np.ndarray:
-    "The sample indices of this rank's slice of the batch at `step`: a function of (seed, step, rank) only."
-    tc, ctx = self.run.train, self.ctx
-    local = tc.batch_size // ctx.world_size
-    idx = batch_indices(step, len(self.data.x_train), tc.batch_size, tc.seed)[ctx.rank * local : (ctx.rank + 1) * local]
-    return idx.numpy()
 
 # %% ../nbs/07_train.ipynb #8479ebe3
 @patch
@@ -510,11 +472,12 @@ def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False, o
     checkpointer = Checkpointer(t.run_dir, tc.keep_last, main)
     bar = tqdm(range(t.start, end), initial=t.start, total=tc.steps, disable=not (progress and main),
                desc=f"{t.run.model.method} on {t.data.name}")
-    metrics, clock, samples = {}, time.perf_counter(), 0
+    metrics, clock, samples, waited = {}, time.perf_counter(), 0, 0.0
+    batches = WaitClock(t.batches(t.start, end))  # the time spent waiting for data
     t.model.train()
     try:
         with StopSignals() as stop:
-            for step, (x, lengths) in zip(bar, t.batches(t.start, end)):
+            for step, (x, lengths) in zip(bar, batches):
                 if t.ctx.enabled: torch.manual_seed(step_seed(tc.seed, step, t.ctx.rank))  # this rank's masks
                 result = training_step(t.trained, t.optimizer, x, lengths, tc.grad_clip, tc.precision,
                                        lambda: stop.requested is not None)
@@ -526,9 +489,10 @@ def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False, o
                 if result.taken and ((step + 1) % tc.log_every == 0 or step + 1 == tc.steps):
                     now = time.perf_counter()
                     metrics = t.metrics(step + 1, result, samples / max(now - clock, 1e-9), guard.skipped)
+                    metrics["data_wait_share"] = (batches.waited - waited) / max(now - clock, 1e-9)
                     logger.write(metrics)
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{metrics['samples_per_s']:.0f}")
-                    clock, samples = now, 0
+                    clock, samples, waited = now, 0, batches.waited
                 saved = (step + 1) % tc.ckpt_every == 0 or step + 1 in (tc.steps, end)
                 if saved: checkpointer.save(t.state(step + 1))
                 if result.stop: _stop(t, checkpointer, step + 1, saved, stop.requested)

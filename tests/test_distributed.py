@@ -12,7 +12,8 @@ from metamae_lab.config import TrainConfig, preset_config
 from metamae_lab.data import load_dataset
 from metamae_lab.model import MetaMAE
 from metamae_lab.runtime import seed_everything, step_seed
-from metamae_lab.train import batch_indices, lr_factor, make_optimizer
+from metamae_lab.data.loader import batch_indices
+from metamae_lab.train import lr_factor, make_optimizer
 
 STEPS, BATCH, RANKS = 6, 32, 2
 
