@@ -22,7 +22,8 @@ from .config import (BenchConfig, ModelConfig, ProbeConfig, RunConfig, TrainConf
 # %% auto #0
 __all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'OneLineParser', 'PretrainArgs',
            'pretrain_defaults', 'add_pretrain', 'cmd_pretrain', 'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert',
-           'cmd_convert', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main', 'exit_code']
+           'cmd_convert', 'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser',
+           'main', 'exit_code']
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
 EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
@@ -163,6 +164,23 @@ def cmd_convert(args) -> int:
     print(out)
     return 0
 
+
+def add_verify(sub):
+    p = sub.add_parser("verify", help="read every file of a store and check it holds what was written")
+    p.add_argument("store", metavar="STORE", type=Path, help="the folder of a converted dataset")
+    p.set_defaults(func=cmd_verify, debug=False, threads=None)
+
+
+def cmd_verify(args) -> int:
+    from metamae_lab.data.store import verify_store
+    report = verify_store(args.store)
+    line = f"{args.store}: {report['files_checked']} files hold what was written (fingerprint {report['fingerprint']})"
+    if report["times_recorded"]: line += f"; the new modification times of {report['times_recorded']} files recorded"
+    if report["files_without_digest"]:
+        line += f"; {report['files_without_digest']} label files of this older store have no digest to check"
+    print(line)
+    return 0
+
 # %% ../nbs/13_cli.ipynb #5c9f3dc4
 def add_experiment(sub):
     p = sub.add_parser("experiment", help="run an experiment notebook with papermill; several values make a grid")
@@ -233,6 +251,7 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     add_experiment(sub)
     add_bench(sub)
     add_convert(sub)
+    add_verify(sub)
     return parser
 
 # %% ../nbs/13_cli.ipynb #f57b9b61

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ModalitySpec
-from .dataset import infer_kind, infer_patch_size
+from .dataset import MAX_INFERRED_VOCAB, infer_kind, infer_patch_size
 from .store import Chunk, Source, SourceError, write_store
 
 # %% auto #0
@@ -66,14 +66,25 @@ def _npy_meta(src: Path) -> dict:
     return meta
 
 
-def _largest_id(src: Path) -> int:
-    "The largest token id over every split, read in chunks."
+def _largest(src: Path, key: str) -> int:
+    "The largest value of the `key` arrays (`x`: token ids, `y`: class ids) over every split, read in chunks."
     top = 0
     for split in ("train", "val", "test"):
-        if (src / f"x_{split}.npy").is_file():
-            x = _npy(src / f"x_{split}.npy")
-            for i in range(0, len(x), 65536): top = max(top, int(np.max(x[i : i + 65536], initial=0)))
+        if (src / f"{key}_{split}.npy").is_file():
+            a = _npy(src / f"{key}_{split}.npy")
+            for i in range(0, len(a), 65536): top = max(top, int(np.max(a[i : i + 65536], initial=0)))
     return top
+
+
+def _vocabulary(src: Path, meta: dict) -> int:
+    "The vocabulary of token arrays: `meta.json`'s, or the largest id + 1 up to `MAX_INFERRED_VOCAB`."
+    if meta.get("vocab_size"): return meta["vocab_size"]
+    top = _largest(src, "x")
+    if top >= MAX_INFERRED_VOCAB:
+        raise SourceError(f"npy: {src} holds a token id of {top:,}: a vocabulary of {top + 1:,} ids is more than "
+                          f"the {MAX_INFERRED_VOCAB:,} inferred without asking; check the data, or give "
+                          f"vocab_size in meta.json")
+    return top + 1
 
 # %% ../../nbs/20_convert.ipynb #d66dde57
 def npy_source(src: Path) -> Source:
@@ -82,15 +93,17 @@ def npy_source(src: Path) -> Source:
         if not (src / name).is_file(): raise SourceError(f"npy: {src / name} is missing (expected {NPY_FORM})")
     meta, x = _npy_meta(src), _npy(src / "x_train.npy")
     kind = meta.get("kind") or infer_kind(x)
-    vocab = meta.get("vocab_size") or (_largest_id(src) + 1 if kind == "tokens" else 0)
+    vocab = _vocabulary(src, meta) if kind == "tokens" else 0
     variable = (src / "lengths_train.npy").is_file()
     try: spec = ModalitySpec(kind, x.shape[1:], meta.get("patch_size") or infer_patch_size(kind, x.shape[1:]),
                              vocab_size=vocab, variable_length=variable)
     except ValueError as e: raise SourceError(f"npy: {src}: {e}") from e
-    labelled = (src / "y_train.npy").is_file()
-    classes = meta.get("class_names") or ([str(c) for c in range(int(np.max(_npy(src / "y_train.npy"))) + 1)]
-                                          if labelled else [])
     units = [f"x_{s}.npy" for s in ("train", "val", "test") if (src / f"x_{s}.npy").is_file()]
+    labels = [(src / f"y{unit[1:]}").is_file() for unit in units]
+    if any(labels) and not all(labels):
+        raise SourceError(f"npy: {src} holds labels for some splits only: give y_<split>.npy for every x_<split>.npy, "
+                          f"or none")
+    classes = meta.get("class_names") or ([str(c) for c in range(_largest(src, "y") + 1)] if any(labels) else [])
     return Source("npy", meta.get("title", f"arrays in {src.name}"), spec, str(x.dtype), lambda _: units,
                   _read_npy, expected=NPY_FORM, class_names=classes, symbols=meta.get("symbols", []),
                   preprocessing="none: the arrays are stored as given")

@@ -90,14 +90,15 @@ def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, sp
             verb = "Convert" if info.origin == "benchmark" else "Install"
             raise DatasetUnavailable(f"dataset {name!r} is unavailable: {missing}. {verb} it with: "
                                      f"{info.install_hint}", name, info.install_hint)
-        if info.origin == "benchmark": return open_store(benchmark_store(name), kind=kind, patch_size=patch_size)
+        if info.origin == "benchmark":
+            return open_store(benchmark_store(name), kind=kind, patch_size=patch_size, vocab_size=vocab_size)
         ds = _copy(_load_cached(name))
         if patch_size is not None: ds.spec = replace(ds.spec, patch_size=patch_size)
         return ds
     if name.lower().endswith(".npz"):
         return dataset_from_npz(name, kind=kind, patch_size=patch_size, seed=split_seed, vocab_size=vocab_size)
     if Path(name).is_dir():  # a converted dataset (metamae_lab.data.store), read on demand
-        return open_store(name, kind=kind, patch_size=patch_size)
+        return open_store(name, kind=kind, patch_size=patch_size, vocab_size=vocab_size)
     raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}, a path to an .npz file or the "
                      f"folder of a converted dataset")
 
