@@ -242,7 +242,8 @@ def test_a_full_disk_keeps_the_finished_units_and_the_next_run_resumes(tmp_path)
     lines = done.stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith("metamae-lab")]
     assert "code=4" in lines and len(errors) == 1, lines
-    assert "No space left on device" in errors[0] and "the 1 finished units are kept in this folder" in errors[0], errors
+    assert "No space left on device" in errors[0], errors
+    assert "the 1 finished units are kept in this folder" in errors[0], errors
     assert "progress.json" in lines and done.returncode == 0, lines
     assert cli("convert", "npy", "--src", src, "--out", tmp_path / "direct").returncode == 0
     assert read_manifest(tmp_path / "resumed")["fingerprint"] == read_manifest(tmp_path / "direct")["fingerprint"]
