@@ -6,43 +6,43 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
+import zipfile
+import zlib
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from ...config import ModalitySpec
-from ..store import Chunk, Source, SourceError
+from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['FILES', 'N_FEATURES', 'PRETRAIN_SHARE', 'TRANSFER_TRAIN_SHARE', 'SEED', 'CHUNK_ROWS', 'SOURCE', 'higgs_units',
-           'count_lines', 'split_plan', 'checked_rows', 'read_higgs']
+__all__ = ['FILES', 'FOUND', 'N_FEATURES', 'PUBLISHED_ROWS', 'PRETRAIN_SHARE', 'TRANSFER_TRAIN_SHARE', 'SEED', 'BLOCK_BYTES',
+           'SOURCE', 'higgs_units', 'split_plan', 'split_chunks', 'open_higgs', 'line_blocks', 'is_number',
+           'scan_higgs', 'values_per_line', 'first_non_number', 'parse_block', 'read_higgs']
 
 # %% ../../../nbs/22_higgs.ipynb #50ff425a
-FILES = ("HIGGS.csv.gz", "HIGGS.csv")  # as published, or unpacked
-N_FEATURES = 28
+FILES = ("HIGGS.csv.gz", "HIGGS.csv", "higgs.zip")  # as published, unpacked, UCI's current download
+FOUND = {"HIGGS.csv.gz": "HIGGS.csv.gz as UCI publishes it",  # what a note says of each
+         "HIGGS.csv": "HIGGS.csv (HIGGS.csv.gz unpacked)",
+         "higgs.zip": "HIGGS.csv.gz inside UCI's download higgs.zip, read without unpacking"}
+N_FEATURES, PUBLISHED_ROWS = 28, 11_000_000
 PRETRAIN_SHARE, TRANSFER_TRAIN_SHARE, SEED = 0.9, 0.9, 42  # DABS's proportions and shuffle seed
-CHUNK_ROWS = 50_000
+BLOCK_BYTES = 1 << 25  # whole lines read at a time: 32 MB, about 46,000 rows
 
 
 def higgs_units(src: Path) -> list[str]:
-    "The one file, `HIGGS.csv.gz` or `HIGGS.csv`; the missing-file error when neither is there."
+    "The one file, `HIGGS.csv.gz`, `HIGGS.csv` or `higgs.zip`; the missing-file error for none."
     for name in FILES:
         if (Path(src) / name).is_file(): return [name]
     raise SOURCE.missing(src, FILES[0])
 
 
-def count_lines(path: Path) -> int:
-    "The number of lines in `path` (gzip or plain text), read in 16 MB blocks."
-    lines, last = 0, b"\n"
-    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""): lines, last = lines + block.count(b"\n"), block[-1:]
-    return lines + (last != b"\n")
-
-
 def split_plan(n_rows: int) -> tuple[int, np.ndarray]:
-    "`(first transfer row, test mask over the transfer rows)` for a file of `n_rows` rows, as DABS splits it."
+    "`(first transfer row, test mask over the transfer rows)` for `n_rows` rows, as DABS splits."
     pretrain = math.ceil(PRETRAIN_SHARE * n_rows)
     transfer = n_rows - pretrain
     order = np.random.RandomState(SEED).permutation(transfer)  # the shuffled transfer rows
@@ -50,48 +50,168 @@ def split_plan(n_rows: int) -> tuple[int, np.ndarray]:
     test[order[math.ceil(TRANSFER_TRAIN_SHARE * transfer):]] = True
     return pretrain, test
 
+
+def split_chunks(x: np.ndarray, y: np.ndarray, start: int, pretrain: int,
+                 test: np.ndarray) -> Iterator[Chunk]:
+    "The rows `start`, `start + 1`, … of the file as chunks of one split each."
+    transfer = np.arange(start, start + len(x)) - pretrain  # each row's place among transfer rows
+    later, in_test = transfer >= 0, np.zeros(len(x), bool)
+    in_test[later] = test[transfer[later]]
+    split = np.where(later, np.where(in_test, "test", "val"), "train")
+    for name in ("train", "val", "test"):
+        if (split == name).any(): yield Chunk(name, x[split == name], y[split == name])
+
+# %% ../../../nbs/22_higgs.ipynb #c049688d
+def _broken(path: Path, error: Exception) -> SourceError:
+    "The one-line error for a compressed file that cannot be read to its end."
+    if isinstance(error, EOFError):
+        return SourceError(f"higgs: {path} is cut short: its gzip stream ends before its end "
+                           f"marker (an interrupted download?)")
+    if "Not a gzipped file" in str(error):
+        with open(path, "rb") as f: head = f.read(15)
+        return SourceError(f"higgs: {path} is not gzip data (it begins {head!r}: a web page saved "
+                           f"in its place?)")
+    return SourceError(f"higgs: {path} is corrupt ({type(error).__name__}: {error})")
+
+
+@contextmanager
+def open_higgs(path: Path) -> Iterator[BinaryIO]:
+    "The CSV text in `path` as a binary stream (gunzipped, out of the zip); broken files refused."
+    with ExitStack() as stack:
+        try:
+            stream, inner = stack.enter_context(open(path, "rb")), path.name
+            if path.suffix == ".zip":
+                archive = stack.enter_context(zipfile.ZipFile(stream))
+                held = archive.namelist()
+                inner = next((name for name in FILES[:2] if name in held), None)
+                if inner is None:
+                    raise SourceError(f"higgs: {path} holds no HIGGS.csv.gz (but {held[:3]})")
+                stream = stack.enter_context(archive.open(inner))
+            if inner.endswith(".gz"): stream = stack.enter_context(gzip.GzipFile(fileobj=stream))
+        except zipfile.BadZipFile as e:
+            raise SourceError(f"higgs: {path} is not a complete zip archive ({e}; an interrupted "
+                              f"download?)") from None
+        try: yield stream
+        except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as e:
+            raise _broken(path, e) from None
+
+# %% ../../../nbs/22_higgs.ipynb #226f4ab1
+def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
+    "`(number of its first line, block)` for blocks of about `size` bytes of whole lines."
+    rest, line = b"", 1
+    for block in iter(lambda: stream.read(size), b""):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            yield line, block[:cut]
+            line += block.count(b"\n", 0, cut)
+        rest = block[cut:]
+    if rest: yield line, rest  # a last line without its line end
+
+
+def is_number(value: bytes) -> bool:
+    "Whether `value` reads as a float (`nan` and `inf` do)."
+    try: float(value)
+    except ValueError: return False
+    return True
+
+
+def scan_higgs(path: Path) -> tuple[int, bool, bool]:
+    "`(rows, whether line 1 is a header, whether lines end in \\r\\n)`, the file read once through."
+    lines, first = 0, b""
+    with open_higgs(path) as stream:
+        for number, block in line_blocks(stream, BLOCK_BYTES):
+            if number == 1: first = block.split(b"\n", 1)[0]
+            lines += block.count(b"\n") + (not block.endswith(b"\n"))
+    header = bool(first.strip()) and not any(is_number(value) for value in first.split(b","))
+    return lines - header, header, first.endswith(b"\r")
+
+# %% ../../../nbs/22_higgs.ipynb #3064c021
+def values_per_line(block: bytes) -> np.ndarray:
+    "How many comma-separated values each line of `block` holds (0 for an empty line)."
+    a = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(a == ord("\n"))
+    firsts = np.r_[0, ends + 1][:len(ends) + (not block.endswith(b"\n"))]
+    lasts = np.r_[ends, len(a)][:len(firsts)]  # where each line's `\n` is (or the block ends)
+    crs = (lasts > firsts) & (a[np.maximum(lasts - 1, 0)] == ord("\r"))
+    line_of_comma = np.searchsorted(firsts, np.flatnonzero(a == ord(",")), side="right") - 1
+    commas = np.bincount(line_of_comma, minlength=len(firsts))
+    return np.where(lasts - firsts - crs > 0, commas + 1, 0)
+
+
+def first_non_number(block: bytes) -> tuple[int, str]:
+    "`(line index, value)` of the first value in `block` that is not a number (empty ones aside)."
+    for i, line in enumerate(block.split(b"\n")):
+        for value in line.split(b","):
+            if value.strip() and not is_number(value):
+                return i, value.strip().decode(errors="replace")
+    return 0, "?"
+
+
+def _bad_line(path: Path, block: bytes, line: int, index: int, count: int) -> SourceError:
+    "The error for line `line` (the `index`-th of `block`), which holds `count` values."
+    if count == 0: return SourceError(f"higgs: {path} line {line} is empty")
+    cut = not block.endswith(b"\n") and index == block.count(b"\n")  # an unfinished last line
+    why = "; the file ends in the middle of it (an interrupted download?)" * cut
+    return SourceError(f"higgs: {path} line {line} has {count} values, expected {N_FEATURES + 1} "
+                       f"(the label, then {N_FEATURES} features){why}")
+
 # %% ../../../nbs/22_higgs.ipynb #caeb441b
-def checked_rows(frame: pd.DataFrame, path: Path, start: int) -> tuple[np.ndarray, np.ndarray]:
-    "`(features float32 (n, 28), labels int64)` of a chunk that starts at row `start`, or a `SourceError`."
-    if frame.shape[1] != N_FEATURES + 1:
-        raise SourceError(f"higgs: {path} has {frame.shape[1]} columns, expected {N_FEATURES + 1} (the label, then "
-                          f"{N_FEATURES} features)")
-    values = frame.to_numpy(np.float64)
-    bad = ~np.isfinite(values).all(1)
-    if bad.any(): raise SourceError(f"higgs: {path} row {start + int(np.argmax(bad)) + 1} has a missing value")
+def parse_block(block: bytes, path: Path, line: int) -> tuple[np.ndarray, np.ndarray]:
+    "`(features float32 (n, 28), labels int64)` of a block of whole lines, the first line `line`."
+    import pandas as pd  # imported here: listing the datasets should not load pandas
+
+    counts = values_per_line(block)
+    bad = np.flatnonzero(counts != N_FEATURES + 1)
+    if len(bad): raise _bad_line(path, block, line + int(bad[0]), int(bad[0]), int(counts[bad[0]]))
+    try: values = pd.read_csv(io.BytesIO(block), header=None, dtype=np.float64,
+                              keep_default_na=False, na_values=[""]).to_numpy()
+    except ValueError:
+        i, value = first_non_number(block)
+        raise SourceError(f"higgs: {path} line {line + i} holds {value!r}, not a number") from None
+    bad = np.flatnonzero(~np.isfinite(values).all(1))
+    if len(bad):
+        raise SourceError(f"higgs: {path} line {line + int(bad[0])} has an empty or infinite value")
     labels = values[:, 0]
-    bad = (labels != 0) & (labels != 1)
-    if bad.any():
-        raise SourceError(f"higgs: {path} row {start + int(np.argmax(bad)) + 1} has label {labels[bad][0]:g}, "
+    bad = np.flatnonzero((labels != 0) & (labels != 1))
+    if len(bad):
+        raise SourceError(f"higgs: {path} line {line + int(bad[0])} has label {labels[bad[0]]:g}, "
                           f"expected 1 (signal) or 0 (background)")
     return values[:, 1:].astype(np.float32), labels.astype(np.int64)
 
 
-def read_higgs(src: Path, unit: str) -> Iterator[Chunk]:
-    "The rows of the file, in chunks of at most `CHUNK_ROWS` rows of one split each."
+def read_higgs(src: Path, unit: str) -> Iterator[Chunk | Note]:
+    "The rows in chunks of one split each (a block's rows at most), and notes on what was found."
     path = Path(src) / unit
-    import pandas as pd  # imported here: listing the datasets should not load pandas
-
-    pretrain, test = split_plan(count_lines(path))
+    rows, header, crlf = scan_higgs(path)
+    if rows == 0:
+        raise SourceError(f"higgs: {path} {'has only a header' if header else 'is empty'}")
+    yield Note(f"read {FOUND[unit]}")
+    if header: yield Note(f"{unit}: line 1 is a header, which UCI's file does not have: skipped")
+    if crlf: yield Note(f"{unit}: lines end in \\r\\n (Windows), not \\n as in UCI's file")
+    if rows != PUBLISHED_ROWS:
+        yield Note(f"{unit} holds {rows:,} rows, not the {PUBLISHED_ROWS:,} of UCI's file")
+    pretrain, test = split_plan(rows)
     start = 0
-    try: reader = pd.read_csv(path, header=None, chunksize=CHUNK_ROWS, dtype=np.float64)
-    except pd.errors.EmptyDataError: raise SourceError(f"higgs: {path} is empty") from None
-    with reader:
-        for frame in reader:
-            x, y = checked_rows(frame, path, start)
-            rows = np.arange(start, start + len(x))
-            split = np.where(rows < pretrain, "train", np.where(test[np.maximum(rows - pretrain, 0)], "test", "val"))
-            for name in ("train", "val", "test"):
-                if (split == name).any(): yield Chunk(name, x[split == name], y[split == name])
+    with open_higgs(path) as stream:
+        for line, block in line_blocks(stream, BLOCK_BYTES):
+            if header and line == 1: line, block = 2, block.partition(b"\n")[2]
+            if not block: continue
+            x, y = parse_block(block, path, line)
+            yield from split_chunks(x, y, start, pretrain, test)
             start += len(x)
 
 # %% ../../../nbs/22_higgs.ipynb #819b8be0
 SOURCE = Source(
-    name="higgs", title="HIGGS: 28 kinematic features of simulated collisions, Higgs signal or background",
-    spec=ModalitySpec("tabular", (N_FEATURES,), patch_size=1), dtype="float32", units=higgs_units, read=read_higgs,
-    published="https://archive.ics.uci.edu/dataset/280/higgs (HIGGS.csv.gz)",
-    expected="HIGGS.csv.gz (or HIGGS.csv unpacked) as published by UCI", class_names=["background", "signal"],
-    batch_size=256,
-    preprocessing="The 28 features as published, one token each (patch 1). Split as DABS: the first 90% of the rows "
-                  "(rounded up) train; the last 10% are shuffled with numpy RandomState(42) and the first 90% of "
-                  "that order (rounded up) is val, the rest test. Rows keep the file's order within a split.")
+    name="higgs", title="HIGGS: 28 kinematic features of simulated collisions, Higgs signal or "
+                        "background",
+    spec=ModalitySpec("tabular", (N_FEATURES,), patch_size=1), dtype="float32",
+    units=higgs_units, read=read_higgs,
+    published="https://archive.ics.uci.edu/dataset/280/higgs (HIGGS.csv.gz, served in higgs.zip)",
+    expected="HIGGS.csv.gz as UCI publishes it (or HIGGS.csv unpacked, or UCI's download "
+             "higgs.zip)",
+    class_names=["background", "signal"], batch_size=256,
+    preprocessing="The 28 features as published, one token each (patch 1). Split as DABS: the "
+                  "first 90% of the rows (rounded up) train; the last 10% are shuffled with numpy "
+                  "RandomState(42) and the first 90% of that order (rounded up) is val, the rest "
+                  "test. Rows keep the file's order within a split.")

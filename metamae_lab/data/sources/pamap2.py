@@ -5,68 +5,174 @@
 # %% ../../../nbs/21_pamap2.ipynb #af759e24
 from __future__ import annotations
 
+import io
+import zipfile
+import zlib
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from ...config import ModalitySpec
-from ..store import Chunk, Source, SourceError
+from ..store import Chunk, Note, Source, SourceError, file_digest
 
 # %% auto #0
 __all__ = ['ACTIVITIES', 'KNOWN_ACTIVITY_IDS', 'SUBJECT_SPLITS', 'N_COLUMNS', 'N_CHANNELS', 'WINDOW', 'STRIDE', 'PATCH',
-           'CHUNK_WINDOWS', 'SOURCE', 'protocol_folder', 'pamap2_units', 'read_subject', 'fill_missing', 'activity_ids',
-           'activity_runs', 'windows', 'read_pamap2']
+           'CHUNK_WINDOWS', 'BLOCK_BYTES', 'ARCHIVE', 'UCI_DOWNLOAD', 'LAYOUTS', 'SOURCE', 'protocol_folder',
+           'open_archive', 'pamap2_units', 'open_unit', 'pamap2_digest', 'line_blocks', 'values_per_line',
+           'first_non_number', 'read_subject', 'fill_missing', 'activity_ids', 'activity_runs', 'windows',
+           'read_pamap2']
 
 # %% ../../../nbs/21_pamap2.ipynb #79137c7d
 ACTIVITIES = {1: "lying", 2: "sitting", 3: "standing", 4: "walking", 5: "running", 6: "cycling",
-              7: "Nordic walking", 12: "ascending stairs", 13: "descending stairs", 16: "vacuum cleaning",
-              17: "ironing", 24: "rope jumping"}  # activity id -> name; class i is the i-th entry
-KNOWN_ACTIVITY_IDS = {0, 9, 10, 11, 18, 19, 20, *ACTIVITIES}  # every id PAMAP2 uses (0 transient, others optional)
+              7: "Nordic walking", 12: "ascending stairs", 13: "descending stairs",
+              16: "vacuum cleaning", 17: "ironing", 24: "rope jumping"}  # class i: the i-th entry
+KNOWN_ACTIVITY_IDS = {0, 9, 10, 11, 18, 19, 20, *ACTIVITIES}  # 0 transient, 9-11 and 18-20 optional
 SUBJECT_SPLITS = {101: "train", 102: "train", 103: "train", 104: "train", 105: "val", 106: "test",
                   107: "train", 108: "train", 109: "train"}  # DABS's split by subject
 N_COLUMNS, N_CHANNELS = 54, 52  # per line: timestamp, activity id, then the 52 channels
 WINDOW, STRIDE, PATCH = 320, 160, 5  # time steps per sample, between window starts, per token
 CHUNK_WINDOWS = 512  # windows per chunk: 512 × 52 × 320 float32 is 34 MB
+BLOCK_BYTES = 1 << 24  # a subject's file is read 16 MB of whole lines at a time
+ARCHIVE, UCI_DOWNLOAD = "PAMAP2_Dataset.zip", "pamap2+physical+activity+monitoring.zip"
+LAYOUTS = {  # where the subject files may lie under src, looked for in order: what a note says
+    "PAMAP2_Dataset/Protocol": "PAMAP2_Dataset/Protocol/ (the archive unpacked)",
+    "Protocol": "Protocol/ (the unpacked PAMAP2_Dataset folder)",
+    ARCHIVE: f"{ARCHIVE}, read without unpacking it",
+    UCI_DOWNLOAD: f"{ARCHIVE} inside UCI's download {UCI_DOWNLOAD}, read without unpacking either"}
 _CLASS_OF = {activity: i for i, activity in enumerate(ACTIVITIES)}
 
 
 def protocol_folder(src: Path) -> str:
-    "Where the subject files lie under `src`: `Protocol`, or `PAMAP2_Dataset/Protocol` as the archive unpacks."
-    for folder in ("Protocol", "PAMAP2_Dataset/Protocol"):
-        if (Path(src) / folder).is_dir(): return folder
-    return "Protocol"
+    "The layout `src` holds (a key of `LAYOUTS`); the unpacked archive's when it holds none."
+    found = (layout for layout in LAYOUTS if (Path(src) / layout).exists())
+    return next(found, "PAMAP2_Dataset/Protocol")
+
+
+@contextmanager
+def open_archive(src: Path, zips: list[str]) -> Iterator[zipfile.ZipFile]:
+    "The last of `zips` open for reading, each inside the one before; a `SourceError` if broken."
+    with ExitStack() as stack:
+        try:
+            archive = stack.enter_context(zipfile.ZipFile(Path(src) / zips[0]))
+            for inner in zips[1:]:  # an archive inside another, read where it lies
+                member = stack.enter_context(archive.open(inner))
+                archive = stack.enter_context(zipfile.ZipFile(member))
+        except zipfile.BadZipFile as e:
+            raise SourceError(f"pamap2: {Path(src) / '!'.join(zips)} is not a complete zip archive "
+                              f"({e}; an interrupted download?)") from None
+        except KeyError:
+            raise SourceError(f"pamap2: {Path(src) / zips[0]} holds no {zips[1]}: it is not UCI's "
+                              f"PAMAP2 download") from None
+        yield archive
 
 
 def pamap2_units(src: Path) -> list[str]:
     "The nine subject files, in order; the missing-file error for the first one absent."
-    folder = protocol_folder(src)
-    units = [f"{folder}/subject{subject}.dat" for subject in SUBJECT_SPLITS]
+    layout = protocol_folder(src)
+    zips = {UCI_DOWNLOAD: [UCI_DOWNLOAD, ARCHIVE], ARCHIVE: [ARCHIVE]}.get(layout, [])
+    folder = "PAMAP2_Dataset/Protocol" if zips else layout
+    units = ["!".join([*zips, f"{folder}/subject{subject}.dat"]) for subject in SUBJECT_SPLITS]
+    if zips:
+        with open_archive(src, zips) as archive: present = set(archive.namelist())
     for unit in units:
-        if not (Path(src) / unit).is_file(): raise SOURCE.missing(src, unit)
+        found = unit.rsplit("!", 1)[-1] in present if zips else (Path(src) / unit).is_file()
+        if not found: raise SOURCE.missing(src, unit)
     return units
 
+# %% ../../../nbs/21_pamap2.ipynb #ea0ed402
+@contextmanager
+def open_unit(src: Path, unit: str) -> Iterator[BinaryIO]:
+    "A subject's file as a binary stream: a plain file, or a member of the archive (maybe nested)."
+    *zips, member = unit.split("!")
+    if not zips:
+        with open(Path(src) / member, "rb") as f: yield f
+        return
+    with open_archive(src, zips) as archive, archive.open(member) as f: yield f
+
+
+def pamap2_digest(src: Path, unit: str) -> str:
+    "What identifies a subject's file: its sha256; inside an archive, the member's CRC-32 and size."
+    *zips, member = unit.split("!")
+    if not zips: return file_digest(Path(src) / member)
+    with open_archive(src, zips) as archive: info = archive.getinfo(member)
+    return f"zip:{info.CRC:08x}:{info.file_size}"
+
+# %% ../../../nbs/21_pamap2.ipynb #a8ba9688
+def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
+    "`(number of its first line, block)` for blocks of about `size` bytes of whole lines."
+    rest, line = b"", 1
+    for block in iter(lambda: stream.read(size), b""):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            yield line, block[:cut]
+            line += block.count(b"\n", 0, cut)
+        rest = block[cut:]
+    if rest: yield line, rest  # a last line without its line end
+
+
+def values_per_line(block: bytes) -> np.ndarray:
+    "How many whitespace-separated values each line of `block` holds (0 for an empty line)."
+    a = np.frombuffer(block, np.uint8)
+    blank = (a == ord(" ")) | (a == ord("\t")) | (a == ord("\r")) | (a == ord("\n"))
+    starts = ~blank
+    starts[1:] &= blank[:-1]  # a value starts where a non-blank byte follows a blank one
+    ends = np.flatnonzero(a == ord("\n"))
+    firsts = np.r_[0, ends + 1][:len(ends) + (not block.endswith(b"\n"))]
+    return np.add.reduceat(starts, firsts, dtype=np.int64)
+
+
+def first_non_number(block: bytes) -> tuple[int, str]:
+    "`(line index, value)` of the first value in `block` that is neither a number nor `NaN`."
+    for i, line in enumerate(block.split(b"\n")):
+        for value in line.split():
+            try: float(value)
+            except ValueError: return i, value.decode(errors="replace")
+    return 0, "?"
+
 # %% ../../../nbs/21_pamap2.ipynb #884c4203
-def read_subject(path: Path) -> np.ndarray:
-    "The `(T, 54)` float64 values of one subject's file; a `SourceError` unless every line has 54 numbers."
+def _bad_line(name: str, block: bytes, line: int, index: int, count: int) -> SourceError:
+    "The error for line `line` (the `index`-th of `block`), which holds `count` values."
+    if count == 0: return SourceError(f"pamap2: {name} line {line} is empty")
+    cut = not block.endswith(b"\n") and index == block.count(b"\n")  # an unfinished last line
+    why = "; the file ends in the middle of it (an interrupted download or unpacking?)" * cut
+    return SourceError(f"pamap2: {name} line {line} has {count} values, expected {N_COLUMNS} "
+                       f"(timestamp, activity id, heart rate, 3 IMUs × 17){why}")
+
+
+def read_subject(stream: BinaryIO, name: str) -> tuple[np.ndarray, str]:
+    "The `(T, 54)` float64 values of a subject's file and its line ending; bad lines named."
     import pandas as pd  # imported here: listing the datasets should not load pandas
 
-    try: frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64, na_values=["NaN", "nan"])
-    except pd.errors.EmptyDataError: raise SourceError(f"pamap2: {path} is empty") from None
-    except ValueError as e: raise SourceError(f"pamap2: {path} holds a value that is not a number ({e})") from None
-    if frame.shape[1] != N_COLUMNS:
-        raise SourceError(f"pamap2: {path} has {frame.shape[1]} values per line, expected {N_COLUMNS} (timestamp, "
-                          f"activity id, heart rate, 3 IMUs × 17)")
-    return frame.to_numpy()
+    parts, ending = [], None
+    for line, block in line_blocks(stream, BLOCK_BYTES):
+        if ending is None:
+            ending = "\\r\\n (Windows)" if block.split(b"\n", 1)[0].endswith(b"\r") else "\\n"
+        counts = values_per_line(block)
+        bad = np.flatnonzero(counts != N_COLUMNS)
+        if len(bad):
+            i = int(bad[0])
+            raise _bad_line(name, block, line + i, i, int(counts[i]))
+        try: frame = pd.read_csv(io.BytesIO(block), sep=r"\s+", header=None, dtype=np.float64,
+                                 keep_default_na=False, na_values=["NaN", "nan"])
+        except ValueError:
+            i, value = first_non_number(block)
+            raise SourceError(f"pamap2: {name} line {line + i} holds {value!r}, not a number"
+                              ) from None
+        parts.append(frame.to_numpy())
+    if not parts: raise SourceError(f"pamap2: {name} is empty")
+    return np.concatenate(parts), ending
 
 
 def fill_missing(channels: np.ndarray, path: Path) -> np.ndarray:
-    "`channels` (T, C) with each NaN interpolated linearly along time; before the first reading, the first reading."
+    "`channels` (T, C), each NaN interpolated linearly in time; at the edges the nearest reading."
     import pandas as pd
 
     frame = pd.DataFrame(channels)
-    empty = [int(c) for c in frame.columns[frame.isna().all().to_numpy()]]
-    if empty: raise SourceError(f"pamap2: {path} has no value at all in column(s) {[c + 2 for c in empty]}")
+    empty = [int(c) + 2 for c in frame.columns[frame.isna().all().to_numpy()]]
+    if empty: raise SourceError(f"pamap2: {path} has no value at all in column(s) {empty}")
     return frame.interpolate(limit_direction="both").to_numpy()
 
 
@@ -74,8 +180,9 @@ def activity_ids(column: np.ndarray, path: Path) -> np.ndarray:
     "The activity ids of column 1 as ints; a `SourceError` for a missing or unknown id."
     bad = ~np.isin(column, sorted(KNOWN_ACTIVITY_IDS))
     if bad.any():
-        raise SourceError(f"pamap2: {path} line {int(np.argmax(bad)) + 1} has activity id {column[bad][0]}, not "
-                          f"one of PAMAP2's ids {sorted(KNOWN_ACTIVITY_IDS)}")
+        raise SourceError(f"pamap2: {path} line {int(np.argmax(bad)) + 1} has activity id "
+                          f"{column[bad][0]:g}, not one of PAMAP2's ids "
+                          f"{sorted(KNOWN_ACTIVITY_IDS)}")
     return column.astype(np.int64)
 
 # %% ../../../nbs/21_pamap2.ipynb #6d632deb
@@ -87,20 +194,26 @@ def activity_runs(ids: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def windows(channels: np.ndarray, ids: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
-    "`(x, class)` per run: `x` (n, 52, 320) float32, windows every `STRIDE` steps that fit inside the run."
+    "`(x, class)` per run: `x` (n, 52, 320) float32, a window every `STRIDE` steps inside the run."
     for start, end, activity in activity_runs(ids):
         if end - start < WINDOW: continue
-        view = np.lib.stride_tricks.sliding_window_view(channels[start:end], WINDOW, axis=0)  # (n, C, WINDOW)
-        yield view[::STRIDE].astype(np.float32), _CLASS_OF[activity]
+        view = np.lib.stride_tricks.sliding_window_view(channels[start:end], WINDOW, axis=0)
+        yield view[::STRIDE].astype(np.float32), _CLASS_OF[activity]  # view: (n, C, WINDOW)
 
 
-def read_pamap2(src: Path, unit: str) -> Iterator[Chunk]:
-    "The windows of one subject's file, in chunks of at most `CHUNK_WINDOWS`, in the subject's split."
-    path = Path(src) / unit
+def read_pamap2(src: Path, unit: str) -> Iterator[Chunk | Note]:
+    "A subject's windows in its split, in chunks of at most `CHUNK_WINDOWS`; notes on the files."
+    name = Path(src) / unit
     split = SUBJECT_SPLITS[int(Path(unit).stem.removeprefix("subject"))]
-    values = read_subject(path)
-    ids = activity_ids(values[:, 1], path)
-    channels = fill_missing(values[:, 2:], path)
+    layout = unit.split("!")[0] if "!" in unit else unit.rsplit("/", 1)[0]
+    yield Note(f"subject files read from {LAYOUTS[layout]}")
+    with open_unit(src, unit) as stream:
+        try: values, ending = read_subject(stream, name)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+            raise SourceError(f"pamap2: {name} cannot be read from its archive ({e})") from None
+    yield Note(f"subject files' lines end in {ending}")
+    ids = activity_ids(values[:, 1], name)
+    channels = fill_missing(values[:, 2:], name)
     for x, label in windows(channels, ids):
         for i in range(0, len(x), CHUNK_WINDOWS):
             part = x[i:i + CHUNK_WINDOWS]
@@ -108,14 +221,19 @@ def read_pamap2(src: Path, unit: str) -> Iterator[Chunk]:
 
 # %% ../../../nbs/21_pamap2.ipynb #b24f5fcb
 SOURCE = Source(
-    name="pamap2", title="PAMAP2 physical activity monitoring: 52 body-worn sensor channels, 12 activities",
+    name="pamap2", title="PAMAP2 physical activity monitoring: 52 body-worn sensor channels, "
+                         "12 activities",
     spec=ModalitySpec("sequence", (N_CHANNELS, WINDOW), patch_size=PATCH), dtype="float32",
-    units=pamap2_units, read=read_pamap2,
-    published="https://archive.ics.uci.edu/dataset/231/pamap2+physical+activity+monitoring (PAMAP2_Dataset.zip)",
-    expected="Protocol/subject101.dat … subject109.dat from the unpacked PAMAP2_Dataset.zip",
+    units=pamap2_units, read=read_pamap2, digest=pamap2_digest,
+    published="https://archive.ics.uci.edu/dataset/231/pamap2+physical+activity+monitoring "
+              "(PAMAP2_Dataset.zip)",
+    expected="PAMAP2_Dataset/Protocol/subject101.dat … subject109.dat (PAMAP2_Dataset.zip "
+             "unpacked), or the zip itself, or UCI's download "
+             "pamap2+physical+activity+monitoring.zip",
     class_names=list(ACTIVITIES.values()), batch_size=256,
-    preprocessing="Channels: heart rate and the 3 IMUs' 17 columns (52; timestamp and activity id dropped). Each "
-                  "subject's recording is interpolated linearly along time to fill missing values (edges take the "
-                  "nearest reading). Windows of 320 steps (3.2 s at 100 Hz) every 160 steps inside each "
-                  "uninterrupted stretch of one of the 12 protocol activities (transients and optional activities "
-                  "dropped). Subjects 101-104 and 107-109 train, 105 val, 106 test, as DABS. Patch 5 steps.")
+    preprocessing="Channels: heart rate and the 3 IMUs' 17 columns (52; timestamp and activity id "
+                  "dropped). Each subject's recording is interpolated linearly along time to fill "
+                  "missing values (edges take the nearest reading). Windows of 320 steps (3.2 s at "
+                  "100 Hz) every 160 steps inside each uninterrupted stretch of one of the 12 "
+                  "protocol activities (transients and optional activities dropped). Subjects "
+                  "101-104 and 107-109 train, 105 val, 106 test, as DABS. Patch 5 steps.")
