@@ -170,7 +170,7 @@ def _record(record, classes: dict, where: str) -> tuple[str, int, bool]:
         raise SourceError(f"{where}: clan {clan} does not occur in pfam_train.json")
     return primary, classes[clan], wrapped
 
-
+# %% ../../../nbs/27_pfam.ipynb #3995e98b
 def _form_note(wrapped: bool) -> Note:
     "Which form of the integers a file holds (quirk 5)."
     form = "one-element lists, as numpy arrays become in JSON" if wrapped else "plain JSON integers"
