@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...config import ModalitySpec
-from ..store import Chunk, Source, SourceError
+from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'MAX_LENGTH', 'N_FFT', 'HOP', 'N_MELS', 'TOP_DB', 'AMIN', 'SAMPLE_SHAPE', 'TRAIN_SUBSETS', 'REQUIRED',
@@ -34,10 +34,12 @@ def hz_to_mel(hz) -> np.ndarray:
 def mel_to_hz(mel) -> np.ndarray:
     "The inverse of `hz_to_mel`."
     mel = np.asarray(mel, dtype=np.float64)
-    return np.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), mel * _F_SP)
+    log_part = _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL))
+    return np.where(mel >= _MIN_LOG_MEL, log_part, mel * _F_SP)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None):
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
+                   fmax: float | None = None):
     "`(n_mels, n_fft // 2 + 1)` Slaney-normalised triangular filters on the Slaney mel scale."
     fmax = sample_rate / 2 if fmax is None else fmax
     bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
@@ -68,12 +70,13 @@ def _bank() -> torch.Tensor:
 
 
 def log_mel(waves: np.ndarray) -> np.ndarray:
-    "`(B, N_MELS, frames)` float32 dB of the squared mel power spectrogram of `(B, MAX_LENGTH)` waveforms."
+    "`(B, N_MELS, frames)` float32 dB of the squared mel spectrogram of waves `(B, MAX_LENGTH)`."
     import torch  # imported here: listing the datasets should not load torch
 
     x = torch.as_tensor(np.asarray(waves, dtype=np.float64))
     window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
-    stft = torch.stft(x, N_FFT, HOP, window=window, center=True, pad_mode="constant", return_complex=True)
+    stft = torch.stft(x, N_FFT, HOP, window=window, center=True, pad_mode="constant",
+                      return_complex=True)
     mel = _bank() @ stft.abs().square()  # (B, N_MELS, frames): the mel power spectrogram
     db = 10.0 * torch.log10(torch.clamp(mel.square(), min=AMIN))  # DABS squares it before taking dB
     db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - TOP_DB)
@@ -87,8 +90,9 @@ PUBLISHED = "https://www.openslr.org/12 (LibriSpeech ASR corpus)"
 
 
 def _root(src: Path) -> str:
-    "The folder of the subsets relative to `src`: 'LibriSpeech' as the archives unpack, or '' when given directly."
-    return "" if not (Path(src) / "LibriSpeech").is_dir() and (Path(src) / REQUIRED[0]).is_dir() else "LibriSpeech"
+    "The subsets' folder in `src`: 'LibriSpeech' as the archives unpack, or '' if given directly."
+    given_directly = not (Path(src) / "LibriSpeech").is_dir() and (Path(src) / REQUIRED[0]).is_dir()
+    return "" if given_directly else "LibriSpeech"
 
 
 def _speakers(src: Path, subset: str) -> list[str]:
@@ -97,32 +101,49 @@ def _speakers(src: Path, subset: str) -> list[str]:
     return sorted((p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=int)
 
 
+def _missing(src: Path, subset: str) -> SourceError:
+    "The error for a required subset absent from `src`, naming its archive if it lies there packed."
+    error = SOURCE.missing(src, str(Path(_root(src)) / subset))
+    archives = (Path(src) / f"{subset}.tar.gz", Path(src).parent / f"{subset}.tar.gz")
+    packed = [p for p in archives if p.is_file()]
+    if not packed: return error
+    return SourceError(f"{error} ({packed[0]} is there: unpack it with tar -xzf {packed[0].name})")
+
+
 def librispeech_units(src: Path) -> list[str]:
     "The speaker folders to convert; a `SourceError` naming the first required subset missing."
     root = _root(src)
     for subset in REQUIRED:
-        if not (Path(src) / root / subset).is_dir(): raise SOURCE.missing(src, str(Path(root) / subset))
+        if not (Path(src) / root / subset).is_dir(): raise _missing(src, subset)
     subsets = [s for s in TRAIN_SUBSETS if (Path(src) / root / s).is_dir()] + [TEST_SUBSET]
-    units = [str(Path(root) / subset / speaker) for subset in subsets for speaker in _speakers(src, subset)]
+    units = [str(Path(root) / subset / speaker)
+             for subset in subsets for speaker in _speakers(src, subset)]
     if not units: raise SourceError(f"librispeech: {Path(src) / root} holds no speaker folders")
     return units
 
 # %% ../../../nbs/25_librispeech.ipynb #f7934a90
 def _utterances(folder: Path) -> list[Path]:
-    "The `.flac` files of a speaker's folder, by file name; a `SourceError` for one named after someone else."
+    "The `.flac` files of a speaker's folder, by file name; a `SourceError` for one misnamed."
     files = sorted(folder.glob("*/*.flac"), key=lambda p: p.name)
     for f in files:
         if not re.fullmatch(rf"{folder.name}-{f.parent.name}-\d+\.flac", f.name):
-            raise SourceError(f"librispeech: {f} is not named <speaker>-<chapter>-<utterance>.flac after its folders")
-    if not files: raise SourceError(f"librispeech: {folder} holds no <chapter>/*.flac utterances")
+            raise SourceError(f"librispeech: {f} is not named <speaker>-<chapter>-<utterance>.flac "
+                              f"after its folders")
+    if not files:
+        wav = len(list(folder.glob("*/*.wav")))
+        converted = f" ({wav} .wav files: LibriSpeech is published as FLAC, read as such)"
+        converted = converted if wav else ""
+        raise SourceError(f"librispeech: {folder} holds no <chapter>/*.flac utterances{converted}")
     return files
 
 
 def _dev_train_part(src: Path, speaker: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    "`(mask, order)`: which of a dev-clean speaker's `n` utterances DABS trains its probe on, and its shuffle."
+    "`(mask, order)`: which of a dev-clean speaker's `n` utterances DABS's probe trains on; order."
     rs = np.random.RandomState(42)
     for other in _speakers(src, TEST_SUBSET):
-        order = np.arange(n if other == speaker else len(_utterances(Path(src) / _root(src) / TEST_SUBSET / other)))
+        folder = Path(src) / _root(src) / TEST_SUBSET / other
+        count = n if other == speaker else len(_utterances(folder))
+        order = np.arange(count)
         rs.shuffle(order)
         if other == speaker: break
     mask = np.zeros(n, dtype=bool)
@@ -141,14 +162,26 @@ def _wave(path: Path) -> np.ndarray:
     import soundfile
 
     try: wave, rate = soundfile.read(path, dtype="float64", always_2d=True)
-    except (RuntimeError, OSError) as e: raise SourceError(f"librispeech: cannot decode {path} as FLAC: {e}") from e
+    except (RuntimeError, OSError) as e:
+        raise SourceError(f"librispeech: cannot decode {path} as FLAC: {e}") from e
     if rate != SAMPLE_RATE or wave.shape[1] != 1:
-        raise SourceError(f"librispeech: {path} is {rate} Hz with {wave.shape[1]} channel(s), expected 16000 Hz mono")
+        raise SourceError(f"librispeech: {path} is {rate} Hz with {wave.shape[1]} channel(s), "
+                          f"expected 16000 Hz mono")
     return wave[:, 0]
 
 
+def _subsets_note(src: Path) -> Note:
+    "Which of DABS's pretraining subsets the source holds (quirk 6)."
+    found = [s for s in TRAIN_SUBSETS if (Path(src) / _root(src) / s).is_dir()]
+    absent = [s for s in TRAIN_SUBSETS if s not in found]
+    text = f"pretraining subsets found: {', '.join(found)}"
+    if absent: text += f"; not found: {', '.join(absent)} (DABS pretrains on all three)"
+    return Note(text)
+
+
 def librispeech_read(src: Path, unit: str):
-    "The spectrograms of one speaker: train for the pretraining subsets, train and test parts for dev-clean."
+    "A speaker's spectrograms: train for the pretraining subsets, train and test for dev-clean."
+    yield _subsets_note(src)
     folder, label = Path(src) / unit, _class_ids(Path(src))[Path(unit).name]
     files = _utterances(folder)
     splits = np.full(len(files), "train", dtype=object)
@@ -165,16 +198,19 @@ def librispeech_read(src: Path, unit: str):
 
 # %% ../../../nbs/25_librispeech.ipynb #ac725734
 SOURCE = Source(
-    name="librispeech", title="LibriSpeech read English speech as log-mel spectrograms, labelled by speaker",
-    spec=ModalitySpec("image", SAMPLE_SHAPE, 16), dtype="float16", units=librispeech_units, read=librispeech_read,
-    published=PUBLISHED,
-    expected="LibriSpeech/train-clean-100 and LibriSpeech/dev-clean (train-clean-360, train-other-500 if present), "
-             "unpacked from the OpenSLR archives",
+    name="librispeech",
+    title="LibriSpeech read English speech as log-mel spectrograms, labelled by speaker",
+    spec=ModalitySpec("image", SAMPLE_SHAPE, 16), dtype="float16", units=librispeech_units,
+    read=librispeech_read, published=PUBLISHED,
+    expected="LibriSpeech/train-clean-100 and LibriSpeech/dev-clean (train-clean-360, "
+             "train-other-500 if present), unpacked from the OpenSLR archives",
     batch_size=64,
-    preprocessing="As DABS: each 16 kHz utterance cut to its first 150,526 samples or padded with silence; mel power "
-                  "spectrogram (Hann window 2048, hop 672, centred, 224 Slaney-normalised bands on the Slaney scale, "
-                  "0-8 kHz); dB of its square (10 log10, floor 1e-10, top 80 dB): a (1, 224, 224) image in 16x16 "
-                  "patches, stored as float16, normalised with the train split's statistics. Train: train-clean-100 "
-                  "(and -360, other-500 when present) with dev-clean's 80% part; test: dev-clean's 20% part, split "
-                  "per speaker with DABS's RandomState(42) draw. Label: the speaker (rank of the speaker id), for "
+    preprocessing="As DABS: each 16 kHz utterance cut to its first 150,526 samples or padded "
+                  "with silence; mel power spectrogram (Hann window 2048, hop 672, centred, 224 "
+                  "Slaney-normalised bands on the Slaney scale, 0-8 kHz); dB of its square (10 "
+                  "log10, floor 1e-10, top 80 dB): a (1, 224, 224) image in 16x16 patches, "
+                  "stored as float16, normalised with the train split's statistics. Train: "
+                  "train-clean-100 (and -360, other-500 when present) with dev-clean's 80% "
+                  "part; test: dev-clean's 20% part, split per speaker with DABS's "
+                  "RandomState(42) draw. Label: the speaker (rank of the speaker id), for "
                   "probes; DABS pretrains without labels.")

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -14,15 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from ...config import ModalitySpec
-from ..store import Chunk, Source, SourceError
+from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['AMINO_ACIDS', 'MAX_LEN', 'CHUNK_ROWS', 'FILES', 'SOURCE', 'iter_json_array', 'tokenize_proteins', 'train_clans',
-           'read_pfam', 'pfam_units', 'pfam_fit']
+__all__ = ['AMINO_ACIDS', 'MAX_LEN', 'CHUNK_ROWS', 'FILES', 'PUBLISHED', 'SOURCE', 'iter_json_array', 'tokenize_proteins',
+           'train_clans', 'read_pfam', 'pfam_units', 'pfam_fit']
 
 # %% ../../../nbs/27_pfam.ipynb #e61486e5
 _BLOCK = 1 << 20  # characters read at a time
-_LONGEST_ELEMENT = 64 << 20  # an element longer than this is taken as a corrupt file rather than buffered further
+# an element longer than this is taken as a corrupt file rather than buffered further
+_LONGEST_ELEMENT = 64 << 20
 _decoder = json.JSONDecoder()
 _SPACE = re.compile(r"\s*")
 
@@ -52,7 +52,8 @@ def _next_value(buf: _Buffer, path: Path, index: int):
     while True:
         try:
             value, end = _decoder.raw_decode(buf.text, buf.pos)
-            if end < len(buf.text) or buf.eof:  # at the buffer's end, a number could go on in the next block
+            # at the buffer's end, a number could go on in the next block
+            if end < len(buf.text) or buf.eof:
                 buf.pos = end
                 return value
             error = None
@@ -61,7 +62,8 @@ def _next_value(buf: _Buffer, path: Path, index: int):
             if len(buf.text) - buf.pos > _LONGEST_ELEMENT:
                 raise SourceError(f"{path}: element {index} is not valid JSON ({e.msg})") from None
         if not buf.more() and error is not None:
-            raise SourceError(f"{path}: element {index} is not valid JSON or the file breaks off ({error.msg})")
+            raise SourceError(f"{path}: element {index} is not valid JSON or the file breaks off "
+                              f"({error.msg})")
 
 
 def iter_json_array(path: Path | str):
@@ -69,7 +71,8 @@ def iter_json_array(path: Path | str):
     path = Path(path)
     with open(path, encoding="utf-8") as f:
         buf = _Buffer(f)
-        if buf.skip_space() != "[": raise SourceError(f"{path}: not a JSON array (it does not start with '[')")
+        if buf.skip_space() != "[":
+            raise SourceError(f"{path}: not a JSON array (it does not start with '[')")
         buf.pos += 1
         if buf.skip_space() == "]": return
         for index in range(1 << 62):
@@ -79,8 +82,9 @@ def iter_json_array(path: Path | str):
             buf.pos += 1
             if after == "]": return
             if after != ",":
-                raise SourceError(f"{path}: after element {index}, {after or 'the end of the file'!r} where ',' or "
-                                  f"']' should be (a truncated or corrupt file)")
+                found = after or "the end of the file"
+                raise SourceError(f"{path}: after element {index}, {found!r} where ',' or ']' "
+                                  f"should be (a truncated or corrupt file)")
 
 # %% ../../../nbs/27_pfam.ipynb #43c94314
 AMINO_ACIDS = "XARNDCQEGHILKMFPSTWYVUOBZJ"  # token id i spells AMINO_ACIDS[i]
@@ -89,27 +93,30 @@ _RESIDUE_IDS = np.full(256, 255, np.uint8)
 _RESIDUE_IDS[np.frombuffer(AMINO_ACIDS.encode(), np.uint8)] = np.arange(len(AMINO_ACIDS))
 
 
-def tokenize_proteins(primaries: list[str], where: str = "", first: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    "`(ids, lengths)`: the first 128 residues of each sequence as ids, padded with X (0), and how many are real."
+def tokenize_proteins(primaries: list[str], where: str = "",
+                      first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    "`(ids, lengths)`: each sequence's first 128 residues as ids, padded with X (0); real lengths."
     lengths = np.array([min(len(p), MAX_LEN) for p in primaries], np.int64)
     if len(lengths) and lengths.min() == 0:
-        raise SourceError(f"{where} record {first + int(np.argmin(lengths))}: an empty 'primary' sequence")
+        empty = first + int(np.argmin(lengths))
+        raise SourceError(f"{where} record {empty}: an empty 'primary' sequence")
     text = "".join(p[:MAX_LEN].ljust(MAX_LEN, "X") for p in primaries).encode("latin-1", "replace")
     ids = _RESIDUE_IDS[np.frombuffer(text, np.uint8)].reshape(len(primaries), MAX_LEN)
     bad = np.argwhere(ids == 255)
     if len(bad):
         row, col = (int(v) for v in bad[0])
-        raise SourceError(f"{where} record {first + row}: the residue {primaries[row][col]!r} at position {col + 1} "
-                          f"is not one of {AMINO_ACIDS}")
+        residue = primaries[row][col]
+        raise SourceError(f"{where} record {first + row}: the residue {residue!r} at position "
+                          f"{col + 1} is not one of {AMINO_ACIDS}")
     return ids, lengths
 
 # %% ../../../nbs/27_pfam.ipynb #81e8185b
-_CLAN = re.compile(rb'"clan"\s*:\s*(-?\d+)')
+_CLAN = re.compile(rb'"clan"\s*:\s*\[?\s*(-?\d+)')  # 17 or [17] (quirk 5)
 _clan_cache: dict = {}
 
 
 def train_clans(path: Path | str) -> list[int]:
-    "The clan ids in the TAPE JSON file at `path`, sorted (cached per file, size and modification time)."
+    "The clan ids in the TAPE JSON file at `path`, sorted (cached per file, size and time)."
     path = Path(path).resolve()
     key = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
     if key not in _clan_cache:
@@ -117,7 +124,8 @@ def train_clans(path: Path | str) -> list[int]:
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(16 << 20), b""):
                 text = tail + block
-                cut = max(text.rfind(b","), text.rfind(b"}"))  # a value ends before either: never cut one in two
+                # a clan's value ends before the next ',' or '}': a cut there never splits one
+                cut = max(text.rfind(b","), text.rfind(b"}"))
                 cut = len(text) if cut < 0 else cut
                 clans.update(int(m) for m in _CLAN.findall(text, 0, cut))
                 tail = text[cut:]
@@ -129,50 +137,90 @@ def train_clans(path: Path | str) -> list[int]:
 # %% ../../../nbs/27_pfam.ipynb #955a6a81
 CHUNK_ROWS = 8192
 FILES = {"pfam_train.json": "train", "pfam_valid.json": "test"}
+PUBLISHED = "http://s3.amazonaws.com/songlabdata/proteindata/data_raw_pytorch/pfam.tar.gz"
 
 
-def _record(record, classes: dict, where: str) -> tuple[str, int]:
-    "`(primary, class id)` of one TAPE record, checked."
-    if not isinstance(record, dict): raise SourceError(f"{where}: a {type(record).__name__}, not a JSON object")
+def _integer(record: dict, field: str, where: str) -> tuple[int, bool]:
+    "`(value, wrapped)`: the integer `record[field]`, plain or the one item of a list."
+    value = record[field]
+    wrapped = isinstance(value, list) and len(value) == 1
+    value = value[0] if wrapped else value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SourceError(f"{where}: {field} {record[field]!r} is not an integer")
+    return value, wrapped
+
+
+def _record(record, classes: dict, where: str) -> tuple[str, int, bool]:
+    "`(primary, class id, integers wrapped in lists)` of one TAPE record, checked."
+    if not isinstance(record, dict):
+        raise SourceError(f"{where}: a {type(record).__name__}, not a JSON object")
     for field in ("primary", "clan"):
-        if field not in record: raise SourceError(f"{where}: no {field!r} field (it has {sorted(record)})")
-    primary, clan = record["primary"], record["clan"]
+        if field not in record:
+            raise SourceError(f"{where}: no {field!r} field (it has {sorted(record)})")
+    primary = record["primary"]
+    if isinstance(primary, list):
+        raise SourceError(f"{where}: 'primary' is a list of token ids, not a string of residues: "
+                          f"TAPE's 2019 JSON (data_raw/pfam.tar.gz); DABS reads {PUBLISHED}")
     if not isinstance(primary, str): raise SourceError(f"{where}: 'primary' is not a string")
-    if "protein_length" in record and record["protein_length"] != len(primary):
+    clan, wrapped = _integer(record, "clan", where)
+    if "protein_length" in record and _integer(record, "protein_length", where)[0] != len(primary):
         raise SourceError(f"{where}: protein_length {record['protein_length']} but 'primary' holds "
                           f"{len(primary)} residues")
-    if isinstance(clan, bool) or not isinstance(clan, int):
-        raise SourceError(f"{where}: clan {clan!r} is not an integer")
-    if clan not in classes: raise SourceError(f"{where}: clan {clan} does not occur in pfam_train.json")
-    return primary, classes[clan]
+    if clan not in classes:
+        raise SourceError(f"{where}: clan {clan} does not occur in pfam_train.json")
+    return primary, classes[clan], wrapped
+
+# %% ../../../nbs/27_pfam.ipynb #3995e98b
+def _form_note(wrapped: bool) -> Note:
+    "Which form of the integers a file holds (quirk 5)."
+    form = "one-element lists, as numpy arrays become in JSON" if wrapped else "plain JSON integers"
+    return Note(f"clan and protein_length are {form}")
+
+
+def _chunk(split: str, primaries: list[str], labels: list[int], path: Path, first: int) -> Chunk:
+    ids, lengths = tokenize_proteins(primaries, str(path), first)
+    return Chunk(split, ids, np.array(labels, np.int64), lengths)
 
 
 def read_pfam(src: Path, unit: str):
-    "The chunks of `pfam_train.json` or `pfam_valid.json`: token ids, lengths and clan classes."
+    "The chunks of `pfam_train.json` or `pfam_valid.json` (ids, lengths, clans), after a note."
     path, split = Path(src) / unit, FILES[Path(unit).name]
     classes = {clan: i for i, clan in enumerate(train_clans(path.with_name("pfam_train.json")))}
     primaries, labels, first = [], [], 0
-
-    def chunk() -> Chunk:
-        ids, lengths = tokenize_proteins(primaries, str(path), first)
-        return Chunk(split, ids, np.array(labels, np.int64), lengths)
-
     for index, record in enumerate(iter_json_array(path)):
-        primary, label = _record(record, classes, f"{path} record {index}")
+        primary, label, wrapped = _record(record, classes, f"{path} record {index}")
+        if index == 0: yield _form_note(wrapped)
         primaries.append(primary), labels.append(label)
         if len(primaries) == CHUNK_ROWS:
-            yield chunk()
+            yield _chunk(split, primaries, labels, path, first)
             primaries, labels, first = [], [], index + 1
-    if primaries: yield chunk()
+    if primaries: yield _chunk(split, primaries, labels, path, first)
 
 # %% ../../../nbs/27_pfam.ipynb #2f61a086
+def _other_release(src: Path, folder: Path) -> SourceError | None:
+    "The error for a folder holding another of TAPE's Pfam releases, or the archive still packed."
+    if (folder / "pfam_train.lmdb").exists():
+        return SourceError(f"pfam: {folder / 'pfam_train.lmdb'} is TAPE's LMDB release "
+                           f"(data_pytorch/pfam.tar.gz); DABS reads the JSON one: {PUBLISHED}")
+    shards = [p for ext in ("json", "tfrecord")
+              for p in sorted(folder.glob(f"*train_*[0-9].{ext}"))]
+    if shards:
+        return SourceError(f"pfam: {shards[0]} is from TAPE's 2019 release (TFRecords, or JSON of "
+                           f"token ids); DABS reads pfam_train.json of {PUBLISHED}")
+    if (src / "pfam.tar.gz").is_file():
+        return SourceError(f"pfam: {src / 'pfam.tar.gz'} is still packed: unpack it in {src} "
+                           f"(tar -xzf pfam.tar.gz)")
+    return None
+
+
 def pfam_units(src: Path) -> list[str]:
-    "`pfam/pfam_train.json` and `pfam/pfam_valid.json` (or without `pfam/`), or the error naming the missing one."
+    "`pfam/pfam_train.json`, `pfam/pfam_valid.json` (or without `pfam/`); an error for one missing."
     src = Path(src)
     folder = "" if not (src / "pfam").is_dir() and (src / "pfam_train.json").is_file() else "pfam/"
     units = [folder + name for name in FILES]
     for unit in units:
-        if not (src / unit).is_file(): raise SOURCE.missing(src, unit)
+        if not (src / unit).is_file():
+            raise _other_release(src, src / folder) or SOURCE.missing(src, unit)
     return units
 
 
@@ -185,15 +233,18 @@ def pfam_fit(src: Path) -> Source:
 
 
 SOURCE = Source(
-    name="pfam", title="Pfam protein domains (TAPE's release): amino-acid tokens, first 128 residues, clan labels",
-    spec=ModalitySpec("tokens", (MAX_LEN,), 1, vocab_size=len(AMINO_ACIDS), variable_length=True), dtype="uint8",
-    units=pfam_units, read=read_pfam, fit=pfam_fit,
-    published="http://s3.amazonaws.com/songlabdata/proteindata/data_raw_pytorch/pfam.tar.gz (TAPE, "
-              "https://github.com/songlab-cal/tape)",
+    name="pfam",
+    title="Pfam protein domains (TAPE's release): amino-acid tokens, first 128 residues, "
+          "clan labels",
+    spec=ModalitySpec("tokens", (MAX_LEN,), 1, vocab_size=len(AMINO_ACIDS), variable_length=True),
+    dtype="uint8", units=pfam_units, read=read_pfam, fit=pfam_fit,
+    published=f"{PUBLISHED} (TAPE, https://github.com/songlab-cal/tape)",
     expected="the unpacked pfam.tar.gz: pfam/pfam_train.json and pfam/pfam_valid.json",
     class_names=[], symbols=list(AMINO_ACIDS), batch_size=128,
-    preprocessing="Each protein's first 128 residues become tokens numbered as in DABS (XARNDCQEGHILKMFPSTWYVUOBZJ = "
-                  "0-25; any other letter is an error), padded with X (0) to 128, with the real length kept; the "
-                  "class is the rank of the protein's clan among the clans of pfam_train.json, as in DABS. train = "
-                  "pfam_train.json, test = pfam_valid.json (pfam_holdout.json is not read). Records keep the files' "
-                  "order: DABS's shuffles and its 200,000-protein transfer cut of the valid file are not applied.")
+    preprocessing="Each protein's first 128 residues become tokens numbered as in DABS "
+                  "(XARNDCQEGHILKMFPSTWYVUOBZJ = 0-25; any other letter is an error), padded "
+                  "with X (0) to 128, with the real length kept; the class is the rank of the "
+                  "protein's clan among the clans of pfam_train.json, as in DABS. train = "
+                  "pfam_train.json, test = pfam_valid.json (pfam_holdout.json is not read). "
+                  "Records keep the files' order: DABS's shuffles and its 200,000-protein "
+                  "transfer cut of the valid file are not applied.")
