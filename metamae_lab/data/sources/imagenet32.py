@@ -5,49 +5,26 @@
 # %% ../../../nbs/24_imagenet32.ipynb #6f4a5bb1
 from __future__ import annotations
 
-import codecs
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from ...config import ModalitySpec
-from ..store import Chunk, Source, SourceError
+from ..pickles import describe, load_pickle
+from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['TRAIN_FILES', 'VAL_FILE', 'IMAGE_SHAPE', 'NUM_CLASSES', 'CHUNK', 'PUBLISHED', 'SOURCE', 'ArrayUnpickler',
-           'load_pickle', 'imagenet32_units', 'imagenet32_read']
+__all__ = ['TRAIN_FILES', 'VAL_FILE', 'IMAGE_SHAPE', 'NUM_CLASSES', 'CHUNK', 'PUBLISHED', 'SOURCE', 'read_release_file',
+           'imagenet32_units', 'imagenet32_read']
 
 # %% ../../../nbs/24_imagenet32.ipynb #da29b057
-def _numpy_globals() -> dict[tuple[str, str], object]:
-    "The (module, name) pairs a pickled `ndarray` may name, mapped to the installed numpy's objects."
-    core = np._core if hasattr(np, "_core") else np.core
-    found = {"_reconstruct": core.multiarray._reconstruct, "scalar": core.multiarray.scalar,
-             "_frombuffer": core.numeric._frombuffer}
-    allowed = {("_codecs", "encode"): codecs.encode}
-    for module in ("numpy.core", "numpy._core"):
-        allowed[(f"{module}.multiarray", "_reconstruct")] = found["_reconstruct"]
-        allowed[(f"{module}.multiarray", "scalar")] = found["scalar"]
-        allowed[(f"{module}.numeric", "_frombuffer")] = found["_frombuffer"]
-    allowed.update({("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype})
-    return allowed
-
-
-class ArrayUnpickler(pickle.Unpickler):
-    "Loads pickles of plain Python values and numpy arrays; refuses every other global."
-    allowed = _numpy_globals()
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self.allowed: return self.allowed[(module, name)]
-        raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a file of arrays does not need: refused")
-
-
-def load_pickle(path: Path):
-    "The object pickled in `path`, through `ArrayUnpickler` (Python 2 pickles are read with latin-1 strings)."
-    with open(path, "rb") as f:
-        try: return ArrayUnpickler(f, encoding="latin1").load()
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as e:
-            raise SourceError(f"imagenet32: {path} is not a pickle of arrays: {e}") from e
+def read_release_file(path: Path) -> tuple[object, Note]:
+    "What one release file holds, read through the restricted unpickler, and a note on its form."
+    loaded = load_pickle(path, "imagenet32")
+    numpy1 = any(name.startswith("numpy.core.") for name in loaded.names)
+    published = loaded.protocol == 3 and numpy1
+    form = "as published" if published else "re-pickled (published: protocol 3 of numpy 1)"
+    return loaded.value, Note(f"the release files are {form}: {describe(loaded)}")
 
 # %% ../../../nbs/24_imagenet32.ipynb #8336eb4a
 TRAIN_FILES = [f"train_data_batch_{i}" for i in range(1, 11)]
@@ -77,9 +54,9 @@ def imagenet32_units(src: Path) -> list[str]:
     return units
 
 # %% ../../../nbs/24_imagenet32.ipynb #22893bcf
-def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    "`(images (N, 3, 32, 32) uint8, labels (N,) 0-based)` of one release file, checked."
-    content = load_pickle(path)
+def _batch(path: Path) -> tuple[np.ndarray, np.ndarray, Note]:
+    "`(images (N, 3, 32, 32) uint8, labels (N,) 0-based, note)` of one release file, checked."
+    content, note = read_release_file(path)
     if not isinstance(content, dict): raise SourceError(f"imagenet32: {path} holds a {type(content).__name__}, "
                                                         "not the dict of 'data' and 'labels' of the release")
     for key in ("data", "labels"):
@@ -93,13 +70,14 @@ def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
                           "images, expected one integer class id each")
     if labels.size and (labels.min() < 1 or labels.max() > NUM_CLASSES):
         raise SourceError(f"imagenet32: {path} has class ids {labels.min()}..{labels.max()}, expected 1..1000")
-    return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.int64) - 1
+    return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.int64) - 1, note
 
 
 def imagenet32_read(src: Path, unit: str):
     "The chunks of one release file: train for the train batches, test for the validation file."
     split = "test" if Path(unit).name == VAL_FILE else "train"
-    images, labels = _batch(Path(src) / unit)
+    images, labels, note = _batch(Path(src) / unit)
+    yield note
     for start in range(0, len(images), CHUNK):
         yield Chunk(split, images[start:start + CHUNK], labels[start:start + CHUNK])
 

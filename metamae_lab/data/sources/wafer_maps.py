@@ -6,18 +6,18 @@
 from __future__ import annotations
 
 import math
-import pickle
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from ...config import ModalitySpec
-from ..store import Chunk, Source, SourceError
+from ..pickles import PickledFrame, describe, frame_columns, load_pickle
+from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['FILE', 'FAILURE_TYPES', 'SIZE', 'PATCH', 'SEED', 'TRAIN_SHARE', 'CHUNK_MAPS', 'GREY', 'SOURCE', 'load_frame',
-           'failure_class', 'wafer_image', 'wafer_maps_units', 'read_wafer_maps']
+__all__ = ['FILE', 'FAILURE_TYPES', 'SIZE', 'PATCH', 'SEED', 'TRAIN_SHARE', 'CHUNK_MAPS', 'GREY', 'SOURCE', 'variant',
+           'load_frame', 'failure_class', 'wafer_image', 'wafer_maps_units', 'read_wafer_maps']
 
 # %% ../../../nbs/23_wafer_maps.ipynb #48d9642b
 FILE = "LSWMD.pkl"
@@ -27,28 +27,26 @@ SIZE, PATCH, SEED, TRAIN_SHARE, CHUNK_MAPS = 32, 4, 42, 0.9, 4096
 GREY = 127.5  # die value -> grey level, as DABS
 
 
-def load_frame(path: Path) -> pd.DataFrame:
-    "The DataFrame pickled in `path` (of this pandas or an old one); a `SourceError` when it is not one."
-    import pandas as pd
-    from pandas.compat.pickle_compat import Unpickler
+def variant(loaded) -> str:
+    "Which LSWMD.pkl was read: the published Python 2 pickle of pandas 0.19, or a re-saved copy."
+    old_pandas = any(name.startswith("pandas.indexes.") for name in loaded.names)
+    which = ("the published file" if loaded.python == "2" and old_pandas
+             else "a copy re-saved since, not the published Python 2 file")
+    latin1 = "; its strings were read as latin-1" if loaded.python == "2" else ""
+    return f"{FILE} is {which}: {describe(loaded)}{latin1}"
 
-    class _LegacyUnpickler(Unpickler):  # also finds classes where old pandas kept them
-        def find_class(self, module, name):
-            if module == "pandas.indexes" or module.startswith("pandas.indexes."):
-                module = "pandas.core.indexes" + module[len("pandas.indexes"):]
-            if module == "pandas.core.indexes.numeric": module, name = "pandas.core.indexes.base", "Index"
-            return super().find_class(module, name)
 
-    try: frame = pd.read_pickle(path)
-    except (ModuleNotFoundError, AttributeError, TypeError):
-        with open(path, "rb") as f: frame = _LegacyUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError) as e:
-        raise SourceError(f"wafer_maps: {path} is not a readable pickle ({type(e).__name__}: {e})") from None
-    if not isinstance(frame, pd.DataFrame):
-        raise SourceError(f"wafer_maps: {path} holds a {type(frame).__name__}, not the pandas DataFrame of WM-811K")
-    missing = [c for c in ("waferMap", "failureType") if c not in frame.columns]
-    if missing: raise SourceError(f"wafer_maps: {path} has no column {missing[0]!r} (columns: {list(frame.columns)})")
-    return frame
+def load_frame(path: Path) -> tuple[dict[str, np.ndarray], Note]:
+    "The columns of the DataFrame pickled in `path`, read without pandas, and which variant it is."
+    loaded = load_pickle(path, "wafer_maps")
+    if not isinstance(loaded.value, PickledFrame):
+        raise SourceError(f"wafer_maps: {path} holds a {type(loaded.value).__name__}, not the "
+                          "pandas DataFrame of WM-811K")
+    columns, _ = frame_columns(loaded.value, f"wafer_maps: {path}")
+    missing = [c for c in ("waferMap", "failureType") if c not in columns]
+    if missing: raise SourceError(f"wafer_maps: {path} has no column {missing[0]!r} "
+                                  f"(columns: {list(columns)})")
+    return columns, Note(variant(loaded))
 
 # %% ../../../nbs/23_wafer_maps.ipynb #af60954a
 def failure_class(value, row: int, path: Path) -> int | None:
@@ -84,12 +82,13 @@ def wafer_maps_units(src: Path) -> list[str]:
     return [FILE]
 
 
-def read_wafer_maps(src: Path, unit: str) -> Iterator[Chunk]:
+def read_wafer_maps(src: Path, unit: str) -> Iterator[Chunk | Note]:
     "The labelled maps, shuffled with seed 42: the first 90% train, the rest test, in chunks of `CHUNK_MAPS`."
     path = Path(src) / unit
-    frame = load_frame(path)
-    maps, types = frame["waferMap"].to_numpy(), frame["failureType"].to_numpy()
-    del frame
+    columns, note = load_frame(path)
+    yield note
+    maps, types = columns["waferMap"], columns["failureType"]
+    del columns
     labels = [failure_class(value, row, path) for row, value in enumerate(types)]
     rows = np.array([row for row, label in enumerate(labels) if label is not None], dtype=np.int64)
     if not len(rows): raise SourceError(f"wafer_maps: {path} has no labelled wafer map")
