@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,14 @@ from metamae_lab.data.convert import convert, request_synthetic
 from metamae_lab.data.loader import BatchOrder, StepBatches, batch_indices, step_batches
 from metamae_lab.data.store import open_store
 
+# The training process's own peak (VmHWM: ru_maxrss would carry over this benchmark's peak through the fork), and
+# the largest peak among its worker processes.
 PEAK = """
 import resource, sys
 from metamae_lab.cli import main
 code = main(sys.argv[1:])
-me, kids = (resource.getrusage(w).ru_maxrss / 1024 for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+me, kids = int(hwm.split()[1]) / 1024, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(f"PEAK {me:.1f} {kids:.1f}", file=sys.stderr)
 sys.exit(code)
 """
@@ -126,6 +130,7 @@ def main():
     p.add_argument("--out", type=Path, default=Path("figures/data_at_size/results.json"))
     args = p.parse_args()
     torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", message="This DataLoader will create")  # more workers than cores: meant
     args.work.mkdir(parents=True, exist_ok=True)
     stores = {rows: make_store(args.work, rows, tuple(args.shape)) for rows in args.rows}
     loader, training = [], []
