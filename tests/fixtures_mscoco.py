@@ -194,10 +194,11 @@ def write_mscoco_fixture(folder: Path) -> Path:
 
 def rewrite_as_2014_v1(folder: Path):
     """Rewrite the annotation files under `folder` as the first 2014 release was written: no
-    spaces, '/' escaped as '\\/', a `type` key, `images` before `licenses`; raw UTF-8."""
+    spaces, '/' escaped as '\\/', `images` before `licenses`, instance files with a `type` key;
+    non-ASCII as raw UTF-8."""
     for path in sorted((Path(folder) / "annotations").glob("*.json")):
         content = json.loads(path.read_text(encoding="utf-8"))
-        content["type"] = "captions" if path.name.startswith("captions") else "instances"
+        if not path.name.startswith("captions"): content["type"] = "instances"
         order = ["info", "images", "licenses", "type", "annotations", "categories"]
         content = {key: content[key] for key in order if key in content}
         text = json.dumps(content, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")

@@ -46,15 +46,23 @@ def _answers(rng, answer: str) -> list[dict]:
             for n, (a, c) in enumerate(zip(given, sure), 1)]
 
 
-def write_vqa_fixture(folder: Path) -> Path:
-    "`train2014/`, `val2014/` and the four VQA v2 JSON files under `folder`."
+LAYOUTS = {  # where the images, the questions and the answers are unpacked
+    "side by side": ("", "", ""),
+    "VQA API": ("Images/", "Questions/", "Annotations/"),  # as its download scripts put them
+}
+
+
+def write_vqa_fixture(folder: Path, layout: str = "side by side") -> Path:
+    "`train2014/`, `val2014/` and the four VQA v2 JSON files under `folder`, in one of `LAYOUTS`."
     folder, rng = Path(folder), np.random.default_rng(29)
+    images, questions_in, answers_in = (folder / place for place in LAYOUTS[layout])
     for split, rows in QUESTIONS.items():
-        (folder / split).mkdir(parents=True, exist_ok=True)
+        for place in (images / split, questions_in, answers_in):
+            place.mkdir(parents=True, exist_ok=True)
         for image_id in dict.fromkeys(row[0] for row in rows):
             pixels = rng.integers(0, 256, size=(*SIZES[image_id], 3), dtype=np.uint8)
             image = Image.fromarray(pixels).convert("L" if image_id in GREY else "RGB")
-            image.save(folder / split / f"COCO_{split}_{image_id:012d}.jpg", quality=90)
+            image.save(images / split / f"COCO_{split}_{image_id:012d}.jpg", quality=90)
         numbers = [sum(r[0] == row[0] for r in rows[:n]) for n, row in enumerate(rows)]
         ids = [1000 * i + k for (i, *_), k in zip(rows, numbers)]  # 458752 -> 458752000, ...
         questions = [{"image_id": i, "question": q, "question_id": k}
@@ -64,10 +72,10 @@ def write_vqa_fixture(folder: Path) -> Path:
                         "answer_type": kind, "question_id": k}
                        for (i, q, a, kind), k in zip(rows, ids)]
         # Python's json.dump with its defaults: ", " and ": ", non-ASCII as \u escapes
-        (folder / f"v2_OpenEnded_mscoco_{split}_questions.json").write_text(json.dumps(
+        (questions_in / f"v2_OpenEnded_mscoco_{split}_questions.json").write_text(json.dumps(
             {"info": INFO, "task_type": "Open-Ended", "data_type": "mscoco", "license": LICENSE,
              "data_subtype": split, "questions": questions}))
-        (folder / f"v2_mscoco_{split}_annotations.json").write_text(json.dumps(
+        (answers_in / f"v2_mscoco_{split}_annotations.json").write_text(json.dumps(
             {"info": INFO, "license": LICENSE, "data_subtype": split, "annotations": annotations,
              "data_type": "mscoco"}))
     return folder

@@ -56,7 +56,22 @@ def test_greyscale_jpegs_are_converted_and_said_once(converted):
     raw, out = converted
     for i in GREY: assert Image.open(raw / "train2014" / f"COCO_train2014_{i:012d}.jpg").mode == "L"
     note = "train2014/ holds images of PIL mode L ('L': greyscale): converted to RGB, as DABS "
-    assert read_manifest(out)["notes"] == [note + "converts them"]
+    assert read_manifest(out)["notes"][1:] == [note + "converts them"]
+
+
+def test_the_vqa_api_layout_reads_the_same_and_is_said(converted, tmp_path):
+    raw = write_vqa_fixture(tmp_path / "raw", layout="VQA API")
+    assert (raw / "Questions" / "v2_OpenEnded_mscoco_val2014_questions.json").is_file()
+    assert (raw / "Images" / "train2014" / "COCO_train2014_000000458752.jpg").is_file()
+    again, first = read_manifest(write_store(SOURCE, raw, tmp_path / "out", progress=False)), \
+        read_manifest(converted[1])
+    assert (again["fingerprint"], again["symbols"]) == (first["fingerprint"], first["symbols"])
+    assert first["notes"][0] == "the JSON files found side by side with train2014/ and val2014/"
+    assert again["notes"][0] == (
+        "found Questions/v2_OpenEnded_mscoco_train2014_questions.json, "
+        "Annotations/v2_mscoco_train2014_annotations.json, Images/train2014/, "
+        "Questions/v2_OpenEnded_mscoco_val2014_questions.json, "
+        "Annotations/v2_mscoco_val2014_annotations.json, Images/val2014/")
 
 
 def test_the_store_trains_and_probes(converted, tmp_path):

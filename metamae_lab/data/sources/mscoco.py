@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
@@ -177,6 +177,7 @@ class CocoIndex:
     samples: dict[str, list[tuple[str, str, int]]]  # split -> [(image path under src, text, label)]
     symbols: list[str]  # the text's vocabulary
     class_names: list[str]
+    notes: list[str] = field(default_factory=list)  # which variant of the files was found
 
 
 def coco_spec(vocab_size: int = MAX_VOCAB) -> ModalitySpec:
@@ -202,6 +203,7 @@ def _read(source: Source, index: CocoIndex, src: Path, unit: str):
     "The chunks of one block: packed image + text samples, labels; a note on images not in RGB."
     split, samples = _block(index, unit)
     ids, spec = {w: i for i, w in enumerate(index.symbols)}, coco_spec(len(index.symbols))
+    yield from (Note(text) for text in index.notes)  # said once, whichever unit comes first
     for start in range(0, len(samples), CHUNK):
         part, modes = samples[start:start + CHUNK], set()
         for image, _, _ in part:

@@ -13,7 +13,8 @@ from .mscoco import (MAX_VOCAB, CocoIndex, annotation_file,
 from ..store import SourceError
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'SPLITS', 'EXPECTED', 'NUM_ANSWERS', 'SOURCE', 'read_answers', 'top_answers', 'vqa_index']
+__all__ = ['PUBLISHED', 'SPLITS', 'EXPECTED', 'NUM_ANSWERS', 'PLACES', 'SOURCE', 'vqa_files', 'read_answers', 'top_answers',
+           'vqa_index']
 
 # %% ../../../nbs/29_vqa.ipynb #ec22adce
 PUBLISHED = ("https://visualqa.org/download.html (VQA v2) and https://cocodataset.org/#download "
@@ -21,8 +22,20 @@ PUBLISHED = ("https://visualqa.org/download.html (VQA v2) and https://cocodatase
 SPLITS = {"train": "train2014", "test": "val2014"}
 EXPECTED = ("train2014/ and val2014/ (the COCO images), "
             "v2_OpenEnded_mscoco_{train,val}2014_questions.json and "
-            "v2_mscoco_{train,val}2014_annotations.json")
+            "v2_mscoco_{train,val}2014_annotations.json, side by side or in Images/, Questions/ "
+            "and Annotations/ as the VQA API keeps them")
 NUM_ANSWERS = 1000
+PLACES = {"questions": ("", "Questions/"), "annotations": ("", "Annotations/"),
+          "images": ("", "Images/", "Images/mscoco/")}  # where each may be, in the order looked at
+
+
+def vqa_files(src: Path, folder: str) -> tuple[str, str, str]:
+    "`(question file, annotation file, image folder)` of the split `folder`, relative to `src`."
+    names = {"questions": f"v2_OpenEnded_mscoco_{folder}_questions.json",
+             "annotations": f"v2_mscoco_{folder}_annotations.json", "images": folder}
+    place = lambda kind: next((p for p in PLACES[kind] if (Path(src) / p / names[kind]).exists()),
+                              PLACES[kind][0])  # none found: the first, which is then missing
+    return tuple(place(kind) + names[kind] for kind in ("questions", "annotations", "images"))
 
 
 def read_answers(path: Path) -> dict[int, str]:
@@ -34,14 +47,14 @@ def read_answers(path: Path) -> dict[int, str]:
 def _split_questions(src: Path, split: str) -> list[tuple[str, str, str]]:
     "`(image path relative to src, question, answer)` of each question of one split."
     folder = SPLITS[split]
-    questions = annotation_file(src, f"v2_OpenEnded_mscoco_{folder}_questions.json", SOURCE)
-    annotations = annotation_file(src, f"v2_mscoco_{folder}_annotations.json", SOURCE)
+    questions, annotations, images = vqa_files(src, folder)
+    questions, annotations = (annotation_file(src, f, SOURCE) for f in (questions, annotations))
     answer_of, samples = read_answers(annotations), []
     for q in json_stream(questions, "questions", ("image_id", "question", "question_id"), "vqa"):
         if q["question_id"] not in answer_of:
             raise SourceError(f"vqa: {annotations} has no answer to the question "
                               f"{q['question_id']!r}")
-        image = f"{folder}/COCO_{folder}_{int(q['image_id']):012d}.jpg"
+        image = f"{images}/COCO_{folder}_{int(q['image_id']):012d}.jpg"
         samples.append((image, str(q["question"]), answer_of[q["question_id"]]))
     return samples
 
@@ -52,6 +65,14 @@ def top_answers(answers, k: int = NUM_ANSWERS) -> list[str]:
     return sorted(counts, key=lambda a: (-counts[a], a))[:k]
 
 # %% ../../../nbs/29_vqa.ipynb #ee5b7e1a
+def _layout_note(src: Path) -> str:
+    "Where the files were found, in one line."
+    found = [path for folder in SPLITS.values() for path in vqa_files(src, folder)]
+    if all("/" not in path for path in found):
+        return "the JSON files found side by side with train2014/ and val2014/"
+    return "found " + ", ".join(path + "/" * (Path(src) / path).is_dir() for path in found)
+
+
 def vqa_index(src: Path) -> CocoIndex:
     "The samples of both splits whose answer is one of the train split's most frequent answers."
     questions = {split: _split_questions(Path(src), split) for split in SPLITS}
@@ -59,8 +80,8 @@ def vqa_index(src: Path) -> CocoIndex:
     label = {a: i for i, a in enumerate(names)}
     samples = {split: [(image, q, label[a]) for image, q, a in rows if a in label]
                for split, rows in questions.items()}
-    return CocoIndex(samples, build_vocabulary([q for _, q, _ in questions["train"]], MAX_VOCAB),
-                     names)
+    vocabulary = build_vocabulary([q for _, q, _ in questions["train"]], MAX_VOCAB)
+    return CocoIndex(samples, vocabulary, names, notes=[_layout_note(Path(src))])
 
 # %% ../../../nbs/29_vqa.ipynb #94d33ac0
 SOURCE = coco_source(
