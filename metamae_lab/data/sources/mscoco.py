@@ -9,19 +9,21 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ...config import ModalitySpec, multimodal_spec, pack_parts
-from ..store import Chunk, Source, SourceError, file_digest
+from ..store import Chunk, Note, Source, SourceError, file_digest
 
 # %% auto #0
 __all__ = ['IMAGE_SIZE', 'PATCH', 'CAPTION_LEN', 'PAD', 'UNKNOWN', 'MAX_VOCAB', 'PUBLISHED', 'SPLITS', 'EXPECTED', 'BLOCK',
-           'CHUNK', 'SOURCE', 'coco_image', 'caption_words', 'build_vocabulary', 'encode_caption', 'read_json',
-           'CocoIndex', 'coco_index', 'coco_spec', 'mscoco_fit', 'mscoco_units', 'mscoco_read']
+           'CHUNK', 'SOURCE', 'coco_image', 'caption_words', 'vocabulary', 'build_vocabulary', 'encode_caption',
+           'json_stream', 'annotation_file', 'Captions', 'read_captions', 'read_labels', 'CocoSplit', 'coco_split',
+           'CocoIndex', 'coco_spec', 'coco_source', 'coco_index']
 
 # %% ../../../nbs/28_mscoco.ipynb #dc73e81f
 IMAGE_SIZE, PATCH, CAPTION_LEN = 224, 16, 32
@@ -29,12 +31,13 @@ PAD, UNKNOWN = 0, 1
 MAX_VOCAB = 10_000  # ids, padding and the unknown word included
 
 
-def coco_image(path: Path, name: str = "mscoco") -> np.ndarray:
-    "`(3, 224, 224)` uint8: resized to 640 x 480 (height x width), centre 480 x 480 cropped, resized to 224 x 224."
+def coco_image(path: Path, name: str = "mscoco", modes: set | None = None) -> np.ndarray:
+    "`(3, 224, 224)` uint8: as RGB, resized to 640 x 480 (h x w), centre 480 x 480, then 224 x 224."
     from PIL import Image  # imported here: listing the datasets should not load PIL
 
     try:
         with Image.open(path) as image:
+            if modes is not None: modes.add(image.mode)
             image = image.convert("RGB").resize((480, 640), Image.BILINEAR)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise SourceError(f"{name}: {path} is not a readable image: {e}") from e
@@ -50,11 +53,14 @@ def caption_words(text: str) -> list[str]:
     return _WORD.findall(str(text).lower())
 
 
+def vocabulary(counts: Counter, size: int = MAX_VOCAB) -> list[str]:
+    "`['<pad>', '<unk>', ...]`: the `size - 2` words most frequent in `counts` (ties: a to z)."
+    return ["<pad>", "<unk>", *sorted(counts, key=lambda w: (-counts[w], w))[: size - 2]]
+
+
 def build_vocabulary(captions, size: int = MAX_VOCAB) -> list[str]:
-    "`['<pad>', '<unk>', ...]`: the `size - 2` most frequent words of `captions` (ties alphabetically)."
-    counts = Counter(w for caption in captions for w in caption_words(caption))
-    words = sorted(counts, key=lambda w: (-counts[w], w))[: size - 2]
-    return ["<pad>", "<unk>", *words]
+    "The vocabulary of the words of `captions`."
+    return vocabulary(Counter(w for caption in captions for w in caption_words(caption)), size)
 
 
 def encode_caption(text: str, ids: dict[str, int], length: int = CAPTION_LEN) -> np.ndarray:
@@ -65,78 +71,120 @@ def encode_caption(text: str, ids: dict[str, int], length: int = CAPTION_LEN) ->
     return out
 
 # %% ../../../nbs/28_mscoco.ipynb #dbd98b9b
-PUBLISHED = "https://cocodataset.org/#download (2017 train/val images, 2017 train/val annotations)"
-SPLITS = {"train": "train2017", "test": "val2017"}
-EXPECTED = ("train2017/ and val2017/ (the images) and annotations/captions_{train,val}2017.json and "
-            "annotations/instances_{train,val}2017.json")
+def _first_line(error: Exception) -> str:
+    "The parser's message without its drawing of where: ijson's messages run over several lines."
+    text = error.args[0] if error.args else ""
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return (text.strip().splitlines() or [type(error).__name__])[0]
 
 
-def read_json(src: Path, relative: str, lists: dict[str, tuple[str, ...]], source: Source) -> dict:
-    "The JSON file `src/relative`, checked to hold each list in `lists` with entries having the keys given."
-    path = Path(src) / relative
-    if not path.is_file(): raise source.missing(src, relative)
-    try: content = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e: raise SourceError(f"{source.name}: {path} is not JSON: {e}") from e
-    for key, needed in lists.items():
-        if not isinstance(content, dict) or not isinstance(content.get(key), list):
-            raise SourceError(f"{source.name}: {path} has no {key!r} list")
-        for entry in content[key]:
-            absent = [k for k in needed if not isinstance(entry, dict) or k not in entry]
-            if absent: raise SourceError(f"{source.name}: {path} has an entry of {key!r} without {absent[0]!r}")
-    return content
+def json_stream(path: Path, key: str, needed: tuple[str, ...], name: str) -> Iterator[dict]:
+    "The entries of the list `key` at the top of the JSON file `path`, each with the keys `needed`."
+    import ijson  # imported here: listing the datasets should not load it
+
+    try:
+        with open(path, "rb") as f:
+            found = False
+            for entry in ijson.items(f, f"{key}.item", use_float=True):
+                absent = [k for k in needed if not isinstance(entry, dict) or k not in entry]
+                if absent:
+                    raise SourceError(f"{name}: {path} has an entry of {key!r} without "
+                                      f"{absent[0]!r}")
+                found = True
+                yield entry
+            if not found:  # an empty list, or no list at all: the file is read again to tell
+                f.seek(0)
+                if not any(isinstance(value, list) for value in ijson.items(f, key)):
+                    raise SourceError(f"{name}: {path} has no {key!r} list")
+    except ijson.JSONError as e:
+        raise SourceError(f"{name}: {path} is not JSON: {_first_line(e)}") from e
+
+
+def annotation_file(src: Path, relative: str, source: Source) -> Path:
+    "The path of `src/relative`, or the source's error for a missing file."
+    if not (Path(src) / relative).is_file(): raise source.missing(src, relative)
+    return Path(src) / relative
+
+# %% ../../../nbs/28_mscoco.ipynb #5f4184a4
+@dataclass
+class Captions:
+    "What a caption file gives the converter."
+    files: dict[int, str]  # image id -> file name
+    last: dict[int, str]  # image id -> last caption; images in the order of their first caption
+    words: Counter  # the words of every caption, counted
+
+
+def read_captions(path: Path, name: str = "mscoco") -> Captions:
+    "The file names, last captions and word counts of the caption file `path`."
+    images = json_stream(path, "images", ("id", "file_name"), name)
+    files = {image["id"]: str(image["file_name"]) for image in images}
+    last, words = {}, Counter()
+    for a in json_stream(path, "annotations", ("image_id", "caption"), name):
+        last[a["image_id"]] = str(a["caption"])
+        words.update(caption_words(a["caption"]))
+    return Captions(files, last, words)
+
+
+def read_labels(path: Path, name: str = "mscoco") -> tuple[dict[int, int], list[str]]:
+    "`(label by image id, class names)`: an image's last instance's category, by its place."
+    listed = json_stream(path, "categories", ("id", "name"), name)
+    categories = [(c["id"], str(c["name"])) for c in listed]
+    label_of = {category: i for i, (category, _) in enumerate(categories)}
+    labels = {}
+    for a in json_stream(path, "annotations", ("image_id", "category_id"), name):
+        if a["category_id"] not in label_of:
+            raise SourceError(f"{name}: {path} has an annotation of the unknown category "
+                              f"{a['category_id']!r}")
+        labels[a["image_id"]] = label_of[a["category_id"]]
+    return labels, [category_name for _, category_name in categories]
 
 # %% ../../../nbs/28_mscoco.ipynb #7708cfe1
+PUBLISHED = "https://cocodataset.org/#download (2017 train/val images, 2017 train/val annotations)"
+SPLITS = {"train": "train2017", "test": "val2017"}
+EXPECTED = ("train2017/ and val2017/ (the images) and annotations/captions_{train,val}2017.json "
+            "and annotations/instances_{train,val}2017.json")
+
+
 @dataclass
-class CocoIndex:
-    "What the annotations give: each split's samples, the train captions' vocabulary and the class names."
-    samples: dict[str, list[tuple[str, str, int]]]  # split -> [(image path relative to src, caption, label)]
-    symbols: list[str]
+class CocoSplit:
+    "One split of COCO: its samples, the words of all its captions and its class names."
+    samples: list[tuple[str, str, int]]  # (image path relative to src, caption, label)
+    words: Counter
     class_names: list[str]
 
 
-def _split_samples(src: Path, split: str) -> tuple[list[tuple[str, str, int]], list[str], list[str]]:
-    "`(samples, all captions, class names)` of one split."
-    folder = SPLITS[split]
-    captions = read_json(src, f"annotations/captions_{folder}.json",
-                         {"images": ("id", "file_name"), "annotations": ("image_id", "caption")}, SOURCE)
-    instances = read_json(src, f"annotations/instances_{folder}.json",
-                          {"categories": ("id", "name"), "annotations": ("image_id", "category_id")}, SOURCE)
-    label_of = {c["id"]: i for i, c in enumerate(instances["categories"])}
-    labels = {}
-    for a in instances["annotations"]:
-        if a["category_id"] not in label_of:
-            raise SourceError(f"mscoco: {src}/annotations/instances_{folder}.json has an annotation of the unknown "
-                              f"category {a['category_id']!r}")
-        labels[a["image_id"]] = label_of[a["category_id"]]
-    files = {image["id"]: image["file_name"] for image in captions["images"]}
-    caption_of = {a["image_id"]: a["caption"] for a in captions["annotations"]}
+def coco_split(src: Path, folder: str) -> CocoSplit:
+    "The split `folder` ('train2017' or 'val2017') of the COCO files in `src`."
+    captions = read_captions(annotation_file(src, f"annotations/captions_{folder}.json", SOURCE))
+    instances = annotation_file(src, f"annotations/instances_{folder}.json", SOURCE)
+    labels, names = read_labels(instances)
     samples = []
-    for image_id, caption in caption_of.items():
+    for image_id, caption in captions.last.items():
         if image_id not in labels: continue
-        if image_id not in files:
-            raise SourceError(f"mscoco: {src}/annotations/captions_{folder}.json has a caption of the image "
-                              f"{image_id!r}, which its 'images' list does not hold")
-        samples.append((f"{folder}/{files[image_id]}", str(caption), labels[image_id]))
-    names = [str(c["name"]) for c in instances["categories"]]
-    return samples, [str(a["caption"]) for a in captions["annotations"]], names
-
-
-def coco_index(src: Path) -> CocoIndex:
-    "The samples of both splits, the vocabulary of the train captions and the 80 class names."
-    train, train_captions, names = _split_samples(Path(src), "train")
-    test, _, test_names = _split_samples(Path(src), "test")
-    if test_names != names: raise SourceError(f"mscoco: the categories of {src}/annotations/instances_val2017.json "
-                                              "differ from the train file's")
-    return CocoIndex({"train": train, "test": test}, build_vocabulary(train_captions), names)
+        if image_id not in captions.files:
+            raise SourceError(f"mscoco: {src}/annotations/captions_{folder}.json has a caption "
+                              f"of the image {image_id!r}, which its 'images' list does not hold")
+        samples.append((f"{folder}/{captions.files[image_id]}", caption, labels[image_id]))
+    return CocoSplit(samples, captions.words, names)
 
 # %% ../../../nbs/28_mscoco.ipynb #e142a54f
-BLOCK, CHUNK = 512, 64  # images per unit; images per chunk (39 MB packed)
+BLOCK, CHUNK = 512, 64  # samples per unit; samples per chunk (39 MB packed)
+
+
+@dataclass
+class CocoIndex:
+    "What a benchmark of images with a text reads from its annotations."
+    samples: dict[str, list[tuple[str, str, int]]]  # split -> [(image path under src, text, label)]
+    symbols: list[str]  # the text's vocabulary
+    class_names: list[str]
+    notes: list[str] = field(default_factory=list)  # which variant of the files was found
 
 
 def coco_spec(vocab_size: int = MAX_VOCAB) -> ModalitySpec:
     "Image (3, 224, 224) in 16 x 16 patches and a 32-token caption padded with id 0."
-    return multimodal_spec(image=ModalitySpec("image", (3, IMAGE_SIZE, IMAGE_SIZE), PATCH),
-                           caption=ModalitySpec("tokens", (CAPTION_LEN,), vocab_size=vocab_size, pad_id=PAD))
+    caption = ModalitySpec("tokens", (CAPTION_LEN,), vocab_size=vocab_size, pad_id=PAD)
+    image = ModalitySpec("image", (3, IMAGE_SIZE, IMAGE_SIZE), PATCH)
+    return multimodal_spec(image=image, caption=caption)
 
 
 def _block(index: CocoIndex, unit: str) -> tuple[str, list[tuple[str, str, int]]]:
@@ -150,50 +198,74 @@ def _units(index: CocoIndex, src: Path) -> list[str]:
     return [f"{split}:{b:05d}" for split in ("train", "test")
             for b in range((len(index.samples[split]) + BLOCK - 1) // BLOCK)]
 
-
-def _read(index: CocoIndex, src: Path, unit: str):
-    "The chunks of one block: packed image + caption samples and their labels."
+# %% ../../../nbs/28_mscoco.ipynb #fe6a45ee
+def _read(source: Source, index: CocoIndex, src: Path, unit: str):
+    "The chunks of one block: packed image + text samples, labels; a note on images not in RGB."
     split, samples = _block(index, unit)
-    ids = {w: i for i, w in enumerate(index.symbols)}
+    ids, spec = {w: i for i, w in enumerate(index.symbols)}, coco_spec(len(index.symbols))
+    yield from (Note(text) for text in index.notes)  # said once, whichever unit comes first
     for start in range(0, len(samples), CHUNK):
-        part = samples[start:start + CHUNK]
-        for relative, _, _ in part:
-            if not (Path(src) / relative).is_file(): raise SOURCE.missing(src, relative)
-        images = np.stack([coco_image(Path(src) / relative) for relative, _, _ in part])
-        captions = np.stack([encode_caption(caption, ids) for _, caption, _ in part])
-        yield Chunk(split, pack_parts(coco_spec(len(index.symbols)), {"image": images, "caption": captions}),
+        part, modes = samples[start:start + CHUNK], set()
+        for image, _, _ in part:
+            if not (Path(src) / image).is_file(): raise source.missing(src, image)
+        images = np.stack([coco_image(Path(src) / image, source.name, modes)
+                           for image, _, _ in part])
+        texts = np.stack([encode_caption(text, ids) for _, text, _ in part])
+        for mode in sorted(modes - {"RGB"}):
+            yield Note(f"{Path(part[0][0]).parent}/ holds images of PIL mode {mode} "
+                       "('L': greyscale): converted to RGB, as DABS converts them")
+        yield Chunk(split, pack_parts(spec, {"image": images, "caption": texts}),
                     np.array([label for _, _, label in part], dtype=np.int64))
 
 
 def _digest(index: CocoIndex, src: Path, unit: str) -> str:
-    digest = hashlib.sha256(json.dumps([index.symbols, _block(index, unit)]).encode())
-    for relative, _, _ in _block(index, unit)[1]: digest.update(file_digest(Path(src) / relative).encode())
+    "The vocabulary, classes and samples of the block, and the bytes of each of its images."
+    block = _block(index, unit)
+    digest = hashlib.sha256(json.dumps([index.symbols, index.class_names, block]).encode())
+    for image in sorted({image for image, _, _ in block[1]}):
+        digest.update(file_digest(Path(src) / image).encode())
     return digest.hexdigest()
 
-# %% ../../../nbs/28_mscoco.ipynb #fe6a45ee
-def mscoco_fit(src: Path) -> Source:
-    "The MSCOCO source for the files in `src`: its vocabulary, class names, units and reader."
-    index = coco_index(Path(src))
-    return replace(SOURCE, spec=coco_spec(len(index.symbols)), symbols=index.symbols, class_names=index.class_names,
-                   units=partial(_units, index), read=partial(_read, index), digest=partial(_digest, index), fit=None)
 
+def coco_source(name: str, title: str, index: Callable[[Path], CocoIndex], **about) -> Source:
+    """The source of image + text samples (`coco_spec`, stored as uint16, batches of 64) whose
+    annotations `index(src)` reads; `about`: more `Source` fields (published, expected, ...)."""
+    def fit(src: Path) -> Source:
+        found = index(Path(src))
+        return replace(source, spec=coco_spec(len(found.symbols)), symbols=found.symbols,
+                       class_names=found.class_names, units=partial(_units, found),
+                       read=partial(_read, source, found), digest=partial(_digest, found), fit=None)
 
-def mscoco_units(src: Path) -> list[str]: return mscoco_fit(src).units(src)
+    def units(src: Path) -> list[str]: return fit(src).units(src)
 
+    def read(src: Path, unit: str):
+        yield from fit(src).read(src, unit)
 
-def mscoco_read(src: Path, unit: str):
-    yield from mscoco_fit(src).read(src, unit)
+    source = Source(name=name, title=title, spec=coco_spec(), dtype="uint16", units=units,
+                    read=read, batch_size=64, fit=fit, **about)
+    return source
 
 # %% ../../../nbs/28_mscoco.ipynb #ea17bcab
-SOURCE = Source(
-    name="mscoco", title="MSCOCO 2017 images with a caption each (118k train, 5k val images, 80 object classes)",
-    spec=coco_spec(), dtype="uint16", units=mscoco_units, read=mscoco_read, published=PUBLISHED, expected=EXPECTED,
-    batch_size=64, fit=mscoco_fit,
-    preprocessing="One sample per COCO 2017 image that has an instance annotation, as DABS: the image resized to "
-                  "640x480 (height x width), its centre 480x480 cropped and resized to 224x224 (bilinear), with the "
-                  "image's last caption in the caption file; label: the category of its last instance annotation "
-                  "(80 classes). Captions are lowercase words and punctuation, coded with a vocabulary of the 9,998 "
-                  "most frequent train-caption words plus padding (0) and unknown (1) ids, cut or padded to 32 "
-                  "tokens (DABS uses BERT's WordPiece vocabulary, which cannot be downloaded here). Pixels are "
-                  "normalised per channel with the train statistics; caption ids are not. Train: train2017; test: "
-                  "val2017. Patches 16x16, batches of 64, as the authors' code.")
+def coco_index(src: Path) -> CocoIndex:
+    "The samples of both splits, the vocabulary of the train captions and the 80 class names."
+    train, test = coco_split(Path(src), SPLITS["train"]), coco_split(Path(src), SPLITS["test"])
+    if test.class_names != train.class_names:
+        raise SourceError(f"mscoco: the categories of {src}/annotations/instances_val2017.json "
+                          "differ from the train file's")
+    samples = {"train": train.samples, "test": test.samples}
+    return CocoIndex(samples, vocabulary(train.words), train.class_names)
+
+
+SOURCE = coco_source(
+    "mscoco", "MSCOCO 2017 images with a caption each (118k train, 5k val images, 80 object "
+              "classes)", coco_index, published=PUBLISHED, expected=EXPECTED,
+    preprocessing="One sample per COCO 2017 image that has an instance annotation, as DABS: "
+                  "the image as RGB, resized to 640x480 (height x width), its centre 480x480 "
+                  "cropped and resized to 224x224 (bilinear), with the image's last caption in the "
+                  "caption file; label: the category of its last instance annotation (80 "
+                  "classes). Captions are lowercase words and punctuation, coded with a vocabulary "
+                  "of the 9,998 most frequent train-caption words plus padding (0) and unknown (1) "
+                  "ids, cut or padded to 32 tokens (DABS uses BERT's WordPiece vocabulary, which "
+                  "cannot be downloaded here). Pixels are normalised per channel with the train "
+                  "statistics; caption ids are not. Train: train2017; test: val2017. Patches "
+                  "16x16, batches of 64, as the authors' code.")

@@ -5,45 +5,56 @@
 # %% ../../../nbs/29_vqa.ipynb #56360cf7
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
-from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
-import numpy as np
-
-from ...config import pack_parts
-from .mscoco import (MAX_VOCAB, build_vocabulary, coco_image, coco_spec, encode_caption,
-                                             read_json)
-from ..store import Chunk, Source, SourceError, file_digest
+from .mscoco import (MAX_VOCAB, CocoIndex, annotation_file,
+                                             build_vocabulary, coco_source, json_stream)
+from ..store import SourceError
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'SPLITS', 'EXPECTED', 'NUM_ANSWERS', 'BLOCK', 'CHUNK', 'SOURCE', 'top_answers', 'VqaIndex', 'vqa_index',
-           'vqa_fit', 'vqa_units', 'vqa_read']
+__all__ = ['PUBLISHED', 'SPLITS', 'EXPECTED', 'NUM_ANSWERS', 'PLACES', 'SOURCE', 'vqa_files', 'read_answers', 'top_answers',
+           'vqa_index']
 
 # %% ../../../nbs/29_vqa.ipynb #ec22adce
-PUBLISHED = "https://visualqa.org/download.html (VQA v2) and https://cocodataset.org/#download (2014 images)"
+PUBLISHED = ("https://visualqa.org/download.html (VQA v2) and https://cocodataset.org/#download "
+             "(2014 images)")
 SPLITS = {"train": "train2014", "test": "val2014"}
-EXPECTED = ("train2014/ and val2014/ (the COCO images), v2_OpenEnded_mscoco_{train,val}2014_questions.json and "
-            "v2_mscoco_{train,val}2014_annotations.json")
+EXPECTED = ("train2014/ and val2014/ (the COCO images), "
+            "v2_OpenEnded_mscoco_{train,val}2014_questions.json and "
+            "v2_mscoco_{train,val}2014_annotations.json, side by side or in Images/, Questions/ "
+            "and Annotations/ as the VQA API keeps them")
 NUM_ANSWERS = 1000
+PLACES = {"questions": ("", "Questions/"), "annotations": ("", "Annotations/"),
+          "images": ("", "Images/", "Images/mscoco/")}  # where each may be, in the order looked at
+
+
+def vqa_files(src: Path, folder: str) -> tuple[str, str, str]:
+    "`(question file, annotation file, image folder)` of the split `folder`, relative to `src`."
+    names = {"questions": f"v2_OpenEnded_mscoco_{folder}_questions.json",
+             "annotations": f"v2_mscoco_{folder}_annotations.json", "images": folder}
+    place = lambda kind: next((p for p in PLACES[kind] if (Path(src) / p / names[kind]).exists()),
+                              PLACES[kind][0])  # none found: the first, which is then missing
+    return tuple(place(kind) + names[kind] for kind in ("questions", "annotations", "images"))
+
+
+def read_answers(path: Path) -> dict[int, str]:
+    "The `multiple_choice_answer` of each question id of the VQA annotation file `path`."
+    annotations = json_stream(path, "annotations", ("question_id", "multiple_choice_answer"), "vqa")
+    return {a["question_id"]: str(a["multiple_choice_answer"]) for a in annotations}
 
 
 def _split_questions(src: Path, split: str) -> list[tuple[str, str, str]]:
     "`(image path relative to src, question, answer)` of each question of one split."
     folder = SPLITS[split]
-    questions = read_json(src, f"v2_OpenEnded_mscoco_{folder}_questions.json",
-                          {"questions": ("image_id", "question", "question_id")}, SOURCE)["questions"]
-    relative = f"v2_mscoco_{folder}_annotations.json"
-    annotations = read_json(src, relative, {"annotations": ("question_id", "multiple_choice_answer")}, SOURCE)
-    answer_of = {a["question_id"]: str(a["multiple_choice_answer"]) for a in annotations["annotations"]}
-    samples = []
-    for q in questions:
+    questions, annotations, images = vqa_files(src, folder)
+    questions, annotations = (annotation_file(src, f, SOURCE) for f in (questions, annotations))
+    answer_of, samples = read_answers(annotations), []
+    for q in json_stream(questions, "questions", ("image_id", "question", "question_id"), "vqa"):
         if q["question_id"] not in answer_of:
-            raise SourceError(f"vqa: {Path(src) / relative} has no answer to the question {q['question_id']!r}")
-        image = f"{folder}/COCO_{folder}_{int(q['image_id']):012d}.jpg"
+            raise SourceError(f"vqa: {annotations} has no answer to the question "
+                              f"{q['question_id']!r}")
+        image = f"{images}/COCO_{folder}_{int(q['image_id']):012d}.jpg"
         samples.append((image, str(q["question"]), answer_of[q["question_id"]]))
     return samples
 
@@ -54,80 +65,35 @@ def top_answers(answers, k: int = NUM_ANSWERS) -> list[str]:
     return sorted(counts, key=lambda a: (-counts[a], a))[:k]
 
 # %% ../../../nbs/29_vqa.ipynb #ee5b7e1a
-@dataclass
-class VqaIndex:
-    "Each split's labelled samples, the vocabulary of the train questions and the answer classes."
-    samples: dict[str, list[tuple[str, str, int]]]  # split -> [(image path, question, answer class)]
-    symbols: list[str]
-    class_names: list[str]
+def _layout_note(src: Path) -> str:
+    "Where the files were found, in one line."
+    found = [path for folder in SPLITS.values() for path in vqa_files(src, folder)]
+    if all("/" not in path for path in found):
+        return "the JSON files found side by side with train2014/ and val2014/"
+    return "found " + ", ".join(path + "/" * (Path(src) / path).is_dir() for path in found)
 
 
-def vqa_index(src: Path) -> VqaIndex:
+def vqa_index(src: Path) -> CocoIndex:
     "The samples of both splits whose answer is one of the train split's most frequent answers."
     questions = {split: _split_questions(Path(src), split) for split in SPLITS}
     names = top_answers([a for _, _, a in questions["train"]])
     label = {a: i for i, a in enumerate(names)}
-    samples = {split: [(image, q, label[a]) for image, q, a in rows if a in label] for split, rows in questions.items()}
-    return VqaIndex(samples, build_vocabulary([q for _, q, _ in questions["train"]], MAX_VOCAB), names)
+    samples = {split: [(image, q, label[a]) for image, q, a in rows if a in label]
+               for split, rows in questions.items()}
+    vocabulary = build_vocabulary([q for _, q, _ in questions["train"]], MAX_VOCAB)
+    return CocoIndex(samples, vocabulary, names, notes=[_layout_note(Path(src))])
 
 # %% ../../../nbs/29_vqa.ipynb #94d33ac0
-BLOCK, CHUNK = 512, 64
-
-
-def _block(index: VqaIndex, unit: str) -> tuple[str, list]:
-    split, number = unit.split(":")
-    return split, index.samples[split][int(number) * BLOCK:(int(number) + 1) * BLOCK]
-
-
-def _units(index: VqaIndex, src: Path) -> list[str]:
-    return [f"{split}:{b:05d}" for split in ("train", "test")
-            for b in range((len(index.samples[split]) + BLOCK - 1) // BLOCK)]
-
-
-def _read(index: VqaIndex, src: Path, unit: str):
-    "The chunks of one block: packed image + question samples labelled with their answer class."
-    split, samples = _block(index, unit)
-    ids, spec = {w: i for i, w in enumerate(index.symbols)}, coco_spec(len(index.symbols))
-    for start in range(0, len(samples), CHUNK):
-        part = samples[start:start + CHUNK]
-        for image, _, _ in part:
-            if not (Path(src) / image).is_file(): raise SOURCE.missing(src, image)
-        images = np.stack([coco_image(Path(src) / image, "vqa") for image, _, _ in part])
-        tokens = np.stack([encode_caption(question, ids) for _, question, _ in part])
-        yield Chunk(split, pack_parts(spec, {"image": images, "caption": tokens}),
-                    np.array([label for _, _, label in part], dtype=np.int64))
-
-
-def _digest(index: VqaIndex, src: Path, unit: str) -> str:
-    digest = hashlib.sha256(json.dumps([index.symbols, index.class_names, _block(index, unit)]).encode())
-    for image in sorted({image for image, _, _ in _block(index, unit)[1]}):
-        digest.update(file_digest(Path(src) / image).encode())
-    return digest.hexdigest()
-
-
-def vqa_fit(src: Path) -> Source:
-    "The VQA source for the files in `src`: its vocabulary, answer classes, units and reader."
-    index = vqa_index(Path(src))
-    return replace(SOURCE, spec=coco_spec(len(index.symbols)), symbols=index.symbols, class_names=index.class_names,
-                   units=partial(_units, index), read=partial(_read, index), digest=partial(_digest, index), fit=None)
-
-
-def vqa_units(src: Path) -> list[str]: return vqa_fit(src).units(src)
-
-
-def vqa_read(src: Path, unit: str):
-    yield from vqa_fit(src).read(src, unit)
-
-# %% ../../../nbs/29_vqa.ipynb #f2240933
-SOURCE = Source(
-    name="vqa", title="VQA v2: questions on COCO 2014 images, labelled with their answer (the 1,000 most frequent)",
-    spec=coco_spec(), dtype="uint16", units=vqa_units, read=vqa_read, published=PUBLISHED, expected=EXPECTED,
-    batch_size=64, fit=vqa_fit,
-    preprocessing="One sample per VQA v2 question: its COCO 2014 image resized to 640x480 (height x width), centre "
-                  "480x480 cropped and resized to 224x224 (bilinear), as DABS; the question as lowercase words and "
-                  "punctuation coded with the 9,998 most frequent train-question words plus padding (0) and unknown "
-                  "(1), cut or padded to 32 tokens (DABS: BERT WordPiece of question and answer). Label: the "
-                  "question's multiple_choice_answer as one of the 1,000 most frequent train answers; other "
-                  "questions are left out (DABS: VQA v1 multiple choice, a right/wrong answer label). Pixels "
-                  "normalised per channel with the train statistics. Train: train2014; test: val2014. Patches "
-                  "16x16, batches of 64, as the authors' code.")
+SOURCE = coco_source(
+    "vqa", "VQA v2: questions on COCO 2014 images, labelled with their answer (the 1,000 most "
+           "frequent)", vqa_index, published=PUBLISHED, expected=EXPECTED,
+    preprocessing="One sample per VQA v2 question: its COCO 2014 image as RGB, resized to 640x480 "
+                  "(height x width), centre 480x480 cropped and resized to 224x224 (bilinear), as "
+                  "DABS; the question as lowercase words and punctuation coded with the 9,998 most "
+                  "frequent train-question words plus padding (0) and unknown (1), cut or padded "
+                  "to 32 tokens (DABS: BERT WordPiece of question and answer). Label: the "
+                  "question's multiple_choice_answer as one of the 1,000 most frequent train "
+                  "answers; other questions are left out (DABS: VQA v1 multiple choice, a "
+                  "right/wrong answer label). Pixels normalised per channel with the train "
+                  "statistics. Train: train2014; test: val2014. Patches 16x16, batches of 64, as "
+                  "the authors' code.")
