@@ -105,7 +105,7 @@ def test_guides_show_what_their_cells_printed():
 
 
 def test_the_store_page_gives_the_measured_streaming_memory():
-    assert "49 MB more" in (SITE / "api/19_store.html").read_text()
+    assert "116 MB more" in (SITE / "api/19_store.html").read_text()
 
 
 def test_nothing_is_fetched_from_the_network():

@@ -12,13 +12,17 @@ once under --work and reused. For each store:
 - FLOPs per sample at the `dabs` size on the image configuration (3 x 32 x 32, patch 4, mask 0.5), counted by
   torch's FlopCounterMode, turned into the samples/s one GPU would consume at a given utilisation of its peak.
 
-    python tools/bench_streaming.py --work /disk/with/room            # 60k, 1.3M and 10M rows of 3x32x32
-    python tools/bench_streaming.py --work DIR --rows 60000 1300000   # less disk (10M rows take 31 GB)
+    python tools/bench_streaming.py --work /disk/with/room             # 60k, 1.3M and 10M rows of 3x32x32
+    python tools/bench_streaming.py --work DIR --shape 3 16 16         # rows that all fit in the page cache
+
+Each store is measured with its rows in the page cache (when it fits in half the available memory: the loader's own
+cost) and from disk after dropping the cache (as root; how training reads a store larger than memory).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -61,11 +65,45 @@ def make_store(work: Path, rows: int, shape: tuple[int, ...]) -> tuple[Path, flo
     return out, time.perf_counter() - start
 
 
-def loader_rates(store: Path, batch: int, steps: int, workers: int) -> dict:
-    "The loader alone on `store`: samples/s over `steps` steps after a warm-up that draws the epoch's order."
+def fits_in_memory(store: Path) -> bool:
+    "Whether the store fits in half the memory available now."
+    size = sum(f.stat().st_size for f in store.rglob("*.npy"))
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    return size < int(meminfo["MemAvailable"].split()[0]) * 1024 / 2
+
+
+def cache(store: Path, warm: bool) -> bool:
+    "Read the store once (its rows then come from the page cache), or drop the cache (root only); done or not."
+    if warm:
+        for file in store.rglob("*.npy"):
+            with open(file, "rb") as f:
+                while f.read(1 << 24): pass
+        return True
+    os.sync()
+    try: Path("/proc/sys/vm/drop_caches").write_text("1")
+    except OSError: return False
+    return True
+
+
+def measure(store: Path, rows: int, args, warm: bool) -> dict:
+    "One row of the loader's table: the orders' costs and the loader's rate with each number of workers."
+    row = {"rows": rows, "GB": sum(f.stat().st_size for f in store.rglob("*.npy")) / 1e9,
+           "rows from": "page cache" if warm else "disk", **order_costs(rows, args.batch_size)}
+    for i, workers in enumerate(args.workers):
+        cache(store, warm)  # before each: a cold read must not find rows an earlier one left behind
+        rate = loader_rates(store, args.batch_size, args.steps, workers, i * (args.steps + 20))
+        row[f"samples/s, {workers} workers"] = rate["samples/s"]
+        if workers == 0: row["ms/step, in process"] = rate["ms/step"]
+    print(tabulate([row], headers="keys", tablefmt="github", floatfmt=".4g"), flush=True)
+    return row
+
+
+def loader_rates(store: Path, batch: int, steps: int, workers: int, first: int) -> dict:
+    """The loader alone on `store`: samples/s over `steps` steps from step `first`, after a warm-up that draws the
+    epoch's order. Each measurement reads steps of its own, so none reads rows another left in the page cache."""
     data = open_store(store)
     reader = StepBatches(data.x_train, None, BatchOrder(len(data.x_train), batch, seed=0))
-    loaded = step_batches(reader, 0, steps + 20, workers)
+    loaded = step_batches(reader, first, first + steps + 20, workers)
     for _ in range(20): next(loaded)  # workers started, the first permutation drawn
     start = time.perf_counter()
     for _ in range(steps): next(loaded)
@@ -135,19 +173,14 @@ def main():
     stores = {rows: make_store(args.work, rows, tuple(args.shape)) for rows in args.rows}
     loader, training = [], []
     for rows, (store, seconds) in stores.items():
-        row = {"rows": rows, "GB": sum(f.stat().st_size for f in store.rglob("*.npy")) / 1e9,
-               "convert (s)": seconds, **order_costs(rows, args.batch_size)}
-        for workers in args.workers:
-            rate = loader_rates(store, args.batch_size, args.steps, workers)
-            row[f"samples/s, {workers} workers"] = rate["samples/s"]
-            if workers == 0: row["ms/step, in process"] = rate["ms/step"]
-        loader.append(row)
-        print(tabulate([row], headers="keys", tablefmt="github", floatfmt=".4g"), flush=True)
+        if fits_in_memory(store): loader.append(measure(store, rows, args, warm=True))
+        if cache(store, warm=False): loader.append(measure(store, rows, args, warm=False))
     for rows in sorted({min(args.rows), max(args.rows)}):
         for workers in (0, 2):
             result = train(args.work, stores[rows][0], args.train_steps, args.train_batch_size, workers)
             training.append({"rows": rows, "data workers": workers, **result})
-    small, large = loader[0], loader[-1]
+    cached = [row for row in loader if row["rows from"] == "page cache"]
+    small, large = cached[0], cached[-1]  # the loader's own cost, without the disk
     ratio = large["ms/step, in process"] / small["ms/step, in process"]
     gpu = gpu_estimate(args.gpu_peak_tflops, args.gpu_utilisation)
     print(f"\nThe loader alone, batch {args.batch_size}, {args.steps} steps, one thread per process "
