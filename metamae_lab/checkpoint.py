@@ -17,9 +17,9 @@ from .model import MetaMAE
 
 # %% auto #0
 __all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'CheckpointError', 'write_atomically', 'checkpoint_path',
-           'list_checkpoints', 'save_checkpoint', 'load_checkpoint', 'load_latest_intact', 'differences',
-           'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state', 'model_from_checkpoint',
-           'load_weights', 'load_model']
+           'list_checkpoints', 'save_checkpoint', 'why_unloadable', 'load_checkpoint', 'load_latest_intact',
+           'differences', 'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state',
+           'model_from_checkpoint', 'load_weights', 'load_model']
 
 # %% ../nbs/06_checkpoint.ipynb #a4eaf3c0
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8})\.pt$")
@@ -64,10 +64,12 @@ def save_checkpoint(run_dir: Path | str, state: dict, keep_last: int = 3) -> Pat
     return final
 
 # %% ../nbs/06_checkpoint.ipynb #968e29d5
-def _why_unloadable(path: Path, e: BaseException) -> str:
+def why_unloadable(path: Path, e: BaseException) -> str:
     "The cause, in a few words, of `torch.load` failing on `path`."
-    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-    if unsafe: return f"it would call {unsafe.group(1)} when unpickled (refused without running it)"
+    unsafe = re.search(r"GLOBAL (\S+)", str(e))  # torch names what the pickle asks for
+    if unsafe or "Weights only load failed" in str(e):
+        asks = f" (it asks for {unsafe.group(1)})" if unsafe else ""
+        return f"it holds code{asks}, which a checkpoint does not need: it was not loaded and nothing in it ran"
     if path.stat().st_size == 0: return "the file is empty"
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f: cut = f.read(4) == b"PK\x03\x04"  # the start of the zip torch.save writes
@@ -87,7 +89,7 @@ def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle.UnpicklingError for unsafe content, RuntimeError for a truncated file
-        raise CheckpointError(f"cannot load checkpoint {path} safely: {_why_unloadable(path, e)}") from e
+        raise CheckpointError(f"cannot load checkpoint {path} safely: {why_unloadable(path, e)}") from e
     missing = {"run_config", "spec", "model", "step"} - set(state) if isinstance(state, dict) else {"everything"}
     if missing: raise CheckpointError(f"{path} is not a metamae_lab checkpoint (missing {sorted(missing)})")
     return state
@@ -104,8 +106,8 @@ def load_latest_intact(run_dir: Path | str, report=None) -> tuple[dict, Path]:
         for bad, e in passed_over:
             if report: report(f"{bad.name} cannot be loaded ({str(e).split(': ', 1)[-1]}); using {path.name}")
         return state, path
-    n = f"none of its {len(found)} checkpoints" if len(found) > 1 else "its checkpoint"
-    raise CheckpointError(f"{n} loads; the latest: {passed_over[0][1]}") from None
+    which = f"none of its {len(found)} checkpoints loads" if len(found) > 1 else "its only checkpoint does not load"
+    raise CheckpointError(f"{which}; the latest: {passed_over[0][1]}") from None
 
 # %% ../nbs/06_checkpoint.ipynb #2e97d267
 ARCHITECTURE_FIELDS = ("method", "enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "mlp_ratio",

@@ -20,13 +20,14 @@ from .config import (BenchConfig, ModelConfig, ProbeConfig, RunConfig, TrainConf
                                 run_differences)
 
 # %% auto #0
-__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'OneLineParser', 'PretrainArgs',
-           'pretrain_defaults', 'add_pretrain', 'cmd_pretrain', 'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert',
-           'cmd_convert', 'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser',
-           'main', 'exit_code']
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'EXIT_WORKER', 'OneLineParser',
+           'PretrainArgs', 'pretrain_defaults', 'add_pretrain', 'cmd_pretrain', 'add_probe', 'cmd_probe',
+           'cmd_datasets', 'add_convert', 'cmd_convert', 'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment',
+           'add_bench', 'build_parser', 'main', 'exit_code']
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
 EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+EXIT_WORKER = 5  # a data worker died: --resume continues exactly from the last checkpoint
 
 
 class OneLineParser(sp.ArgumentParser):
@@ -51,7 +52,9 @@ class PretrainArgs:
     out: Path  # run directory
     dataset: str = "digits"  # a registered dataset name, or a path to a .npz (see `metamae-lab datasets`)
     kind: str | None = None  # for a .npz: image, sequence, tokens or tabular; inferred when left out
-    patch_size: int | None = None  # the dataset's own patch size, or for a .npz one inferred, when left out
+    # the dataset's own patch size; for a .npz when left out, the smallest giving <= 16 patches per image side or
+    # <= 64 tokens (a sequence length with no such divisor near length/64 is padded to one, the padding masked)
+    patch_size: int | None = None
     split_seed: int | None = None  # a .npz without its own split: the seed of its 80/20 split (default: --seed)
     vocab_size: int | None = None  # a .npz of tokens: the vocabulary (default: inferred from the largest id)
     preset: str = "tiny"  # model size and its settings: tiny (minutes on a CPU) or dabs (the paper's size)
@@ -72,11 +75,16 @@ def _option(argv: list[str], flag: str) -> str | None:
 def pretrain_defaults(argv: list[str]) -> RunConfig:
     "The defaults `pretrain` shows and starts from: the run's own on `--resume`, else the preset's."
     out = _option(argv, "--out")
-    if "--resume" in argv and out and Path(out).is_dir():
-        from metamae_lab.checkpoint import CheckpointError, load_latest_intact, run_config_of
-        try: return run_config_of(load_latest_intact(out)[0])  # the fallback is reported once, by the run itself
-        except CheckpointError: pass  # no usable checkpoint: resuming reports why
-    return run_config(_option(argv, "--preset") or "tiny", _option(argv, "--recipe"))
+    recorded = _recorded_run(out) if "--resume" in argv and out else None
+    return recorded or run_config(_option(argv, "--preset") or "tiny", _option(argv, "--recipe"))
+
+
+def _recorded_run(out) -> RunConfig | None:
+    "The configuration of the run in `out`, from its newest checkpoint that loads; None without one."
+    if not Path(out).is_dir(): return None
+    from metamae_lab.checkpoint import CheckpointError, load_latest_intact, run_config_of
+    try: return run_config_of(load_latest_intact(out)[0])  # the fallback is reported once, by the run itself
+    except CheckpointError: return None  # no usable checkpoint: resuming reports why
 
 
 def add_pretrain(sub, defaults: RunConfig):
@@ -96,9 +104,9 @@ def cmd_pretrain(args) -> int:
     r = args.run
     given = RunConfig(dataset=r.dataset, kind=r.kind, patch_size=r.patch_size, split_seed=r.split_seed,
                       vocab_size=r.vocab_size, preset=r.preset, recipe=r.recipe, model=args.model, train=args.train)
-    if r.resume:
-        changed = run_differences(given, pretrain_defaults(["--resume", "--out", str(r.out)]), ("given", "in the run"),
-                                  ignore=("train.steps", "data_fingerprint"))
+    recorded = _recorded_run(r.out) if r.resume else None  # none: resuming says why there is nothing to resume
+    if recorded is not None:
+        changed = run_differences(given, recorded, ("given", "in the run"), ignore=("train.steps", "data_fingerprint"))
         if changed:
             raise ValueError(f"--resume continues the run as it was set up, and only --steps may change; these "
                              f"differ from it: {'; '.join(changed)}. Leave them out, or start anew with --overwrite")
@@ -275,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         code = exit_code(e)
         if code is None or "--debug" in argv: raise
-        kind = {EXIT_DIVERGED: "diverged", EXIT_SYSTEM: "system error"}.get(code, "error")
+        kind = {EXIT_DIVERGED: "diverged", EXIT_SYSTEM: "system error", EXIT_WORKER: "data worker died"}.get(
+            code, "error")
         print(f"metamae-lab: {kind}: {_one_line(e)}", file=sys.stderr)
         if isinstance(e, OSError) and not e.filename: _silence_stdout()
         return code
@@ -287,7 +296,8 @@ def exit_code(e: Exception) -> int | None:
     if isinstance(e, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)): return EXIT_USAGE
     if isinstance(e, OSError): return EXIT_SYSTEM
     if isinstance(e, (ValueError, TypeError, DatasetUnavailable)): return EXIT_USAGE
-    from metamae_lab.train import NonFiniteLossError  # only now: it loads torch
+    from metamae_lab.train import DataWorkerDied, NonFiniteLossError  # only now: it loads torch
+    if isinstance(e, DataWorkerDied): return EXIT_WORKER
     return EXIT_DIVERGED if isinstance(e, NonFiniteLossError) else None
 
 

@@ -471,7 +471,8 @@ def _flat(run: RunConfig) -> dict:
     flat = {k: v for k, v in d.items() if k not in ("model", "train")}
     flat.update({f"model.{k}": v for k, v in d["model"].items()})
     flat.update({f"train.{k}": list(v) if isinstance(v, tuple) else v for k, v in d["train"].items()})
-    if str(flat["dataset"]).lower().endswith(".npz"): flat["dataset"] = str(Path(flat["dataset"]).resolve())
+    dataset = str(flat["dataset"])  # a file or a store in one form: absolute, links and trailing slashes resolved
+    if dataset.lower().endswith(".npz") or Path(dataset).is_dir(): flat["dataset"] = str(Path(dataset).resolve())
     patch = flat["patch_size"]
     if isinstance(patch, (list, tuple)): flat["patch_size"] = patch[0] if len(set(patch)) == 1 else tuple(patch)
     return flat

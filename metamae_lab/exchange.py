@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, why_unloadable
 from .config import ModalitySpec, ModelConfig
 from .model import MetaMAE
 from .tokenizers import sincos_pos_embed
@@ -55,12 +56,15 @@ def patch_weight_from_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.T
 def _check_expressible(model: MetaMAE):
     "A `ValueError` naming the settings the paper's `models.py` has no place for."
     cfg, spec = model.cfg, model.spec
-    problems = [f"{name}={getattr(cfg, name)!r} (theirs: {want!r})" for name, want in
-                (("qkv_bias", False), ("token_output_bias", False), ("pos_embed_2d", "col_row"))
-                if getattr(cfg, name) != want and (name != "token_output_bias" or spec.is_discrete)
-                and (name != "pos_embed_2d" or spec.kind == "image")]
-    if problems: raise ValueError(f"the paper's code cannot hold this model's {', '.join(problems)}: build it with "
-                                  f"the paper's recipe (recipe='paper'), or export with strict=False")
+    fixed = [("qkv_bias", False), ("mlp_ratio", 2.0)]  # their blocks
+    if spec.is_discrete: fixed.append(("token_output_bias", False))
+    if spec.kind == "image": fixed.append(("pos_embed_2d", "col_row"))
+    if cfg.method == "metamae": fixed += [("proj_hidden_mult", 4), ("proj_dim", 128)]  # their projector
+    problems = [f"{name}={getattr(cfg, name)!r} (theirs: {want!r})" for name, want in fixed
+                if getattr(cfg, name) != want]
+    if problems: raise ValueError(f"the paper's code cannot hold this model's {', '.join(problems)}: train it with "
+                                  f"their values (the dabs preset with recipe='paper' has them all), or export with "
+                                  f"strict=False for this project only")
 
 
 def to_paper_state_dict(model: MetaMAE, strict: bool = True) -> dict[str, torch.Tensor]:
@@ -80,6 +84,7 @@ def to_paper_state_dict(model: MetaMAE, strict: bool = True) -> dict[str, torch.
 # %% ../nbs/14_exchange.ipynb #cf5b7d92
 def from_paper_state_dict(state: dict, model: MetaMAE) -> MetaMAE:
     "Load the paper-named `state` into `model`, or a `CheckpointError` naming what does not fit."
+    _check_state(state)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     _check_positions(state, model)
     own, loaded = model.state_dict(), {}
@@ -91,7 +96,11 @@ def from_paper_state_dict(state: dict, model: MetaMAE) -> MetaMAE:
             raise CheckpointError(f"the paper's state dict has no {key!r} (this model's {name!r}); is it a "
                                   f"{model.cfg.method} model of this size and recipe?")
         weight = state[key]
-        if name == "encoder.tokenizer.proj.weight": weight = patch_weight_from_paper(weight, model.spec)
+        if name == "encoder.tokenizer.proj.weight":
+            expected = patch_weight_to_paper(value, model.spec).shape
+            if tuple(weight.shape) != tuple(expected):
+                raise CheckpointError(f"{key!r} has shape {tuple(weight.shape)}; this model needs {tuple(expected)}")
+            weight = patch_weight_from_paper(weight, model.spec)
         if tuple(weight.shape) != tuple(value.shape):
             raise CheckpointError(f"{key!r} has shape {tuple(state[key].shape)}; this model's {name!r} needs "
                                   f"{tuple(value.shape)}")
@@ -99,7 +108,19 @@ def from_paper_state_dict(state: dict, model: MetaMAE) -> MetaMAE:
     unused = sorted(set(state) - {paper_name(n) for n in own} - {"pos_embed", "decoder_pos_embed"})
     if unused: raise CheckpointError(f"the paper's state dict holds weights this model has no place for: {unused[:4]}")
     model.load_state_dict({**own, **loaded})
+    if "inner_lr" in loaded:  # what the model says it is must be what it runs
+        model.cfg = replace(model.cfg, inner_lr=float(loaded["inner_lr"]))
     return model
+
+
+def _check_state(state: dict):
+    "A `CheckpointError` for a state dict that is not names of finite tensors."
+    for key, value in state.items():
+        if not isinstance(key, str): raise CheckpointError(f"the state dict has a key {key!r} that is not a name")
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"the state dict's {key!r} holds a {type(value).__name__}, not a tensor")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"the state dict's {key!r} holds NaN or inf values: not a trained model")
 
 
 def _check_positions(state: dict, model: MetaMAE):
@@ -120,7 +141,7 @@ def _check_positions(state: dict, model: MetaMAE):
 def load_paper_checkpoint(path: Path | str, spec: ModalitySpec, cfg: ModelConfig) -> MetaMAE:
     "A model of `spec` and `cfg` holding the weights of the paper's checkpoint at `path` (`ckpt-Nk.pth`)."
     try: saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise CheckpointError(f"cannot load {path} safely: {str(e).strip()[:200]}") from e
+    except Exception as e: raise CheckpointError(f"cannot load {path} safely: {why_unloadable(Path(path), e)}") from e
     state = saved.get("model", saved) if isinstance(saved, dict) else None
     if not isinstance(state, dict): raise CheckpointError(f"{path} holds no state dict of the paper's code")
     return from_paper_state_dict(state, MetaMAE(spec, cfg)).eval()

@@ -29,7 +29,7 @@ from .checkpoint import (CheckpointError, check_checkpoint_fits, checkpoint_path
                                     load_latest_intact, load_model_state, model_from_checkpoint, run_config_of,
                                     save_checkpoint, write_atomically)
 from .config import RunConfig, TrainConfig, run_differences
-from .data import ArrayDataset, data_fingerprint, load_run_data
+from .data import DATASETS, ArrayDataset, data_fingerprint, legacy_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
 from .model import MetaMAE, MetaMAEOutput
 from .runtime import (DistributedContext, autocast_context, gather_rows, init_distributed, resolve_device,
@@ -39,7 +39,7 @@ from .runtime import (DistributedContext, autocast_context, gather_rows, init_di
 __all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
            'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
            'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'open_checkpoint', 'check_data',
-           'open_run', 'compile_encoder', 'resident_memory_mb', 'PretrainResult', 'pretrain']
+           'open_run', 'compile_encoder', 'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -79,6 +79,7 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: t
                   stop_requested=lambda: False) -> StepResult:
     """Forward, backward, clipping and an optimizer step, which is skipped if the loss or the gradient is not finite;
     `stop_requested()`, asked after the backward pass, says whether this rank wants to stop after this step."""
+    saved = [b.clone() for b in _running_statistics(model)]  # a skipped step must leave no trace in them
     with autocast_context(x.device, precision):
         out = model(x, lengths=lengths, validate=False)
     optimizer.zero_grad(set_to_none=True)
@@ -89,7 +90,15 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: t
     if torch.distributed.is_initialized(): torch.distributed.all_reduce(go_on, op=torch.distributed.ReduceOp.MIN)
     taken, keep_going = go_on.tolist()  # the step's one host synchronisation: apply it? go on after it?
     if taken: optimizer.step()
+    else:
+        for buffer, before in zip(_running_statistics(model), saved): buffer.copy_(before)
     return StepResult(out, grad_norm, bool(taken), not keep_going)
+
+
+def _running_statistics(model: torch.nn.Module) -> list[torch.Tensor]:
+    "The buffers a forward pass updates: the running statistics of every BatchNorm layer."
+    norms = (m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+    return [b for m in norms for b in m.buffers()]
 
 # %% ../nbs/07_train.ipynb #53dfbf7d
 def _metric_line(line: str) -> dict | None:
@@ -238,12 +247,17 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
     run), a directory of other files is not a run directory, and the place must be writable."""
     _check_place(run_dir)
     has_run = run_dir.is_dir() and (list_checkpoints(run_dir) or (run_dir / "metrics.jsonl").exists())
-    if resume and not list_checkpoints(run_dir): raise CheckpointError(f"cannot resume: no checkpoint in {run_dir}")
+    if resume and not list_checkpoints(run_dir):
+        why = "the run there stopped before its first checkpoint" if has_run else "it holds no run"
+        raise CheckpointError(f"cannot resume {run_dir}: {why}; start it with --overwrite (or without --resume)")
     others = sorted(p.name for p in run_dir.iterdir() if not RUN_FILES.match(p.name)) if run_dir.is_dir() else []
     if others and not has_run:
         raise FileExistsError(f"{run_dir} holds files that are not a run ({', '.join(others[:3])}"
                               f"{' ...' if len(others) > 3 else ''}): give a new or an empty directory")
     if has_run and not (resume or overwrite):
+        if not list_checkpoints(run_dir):
+            raise FileExistsError(f"{run_dir} holds a run that stopped before its first checkpoint: pass --overwrite "
+                                  f"to start it again")
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it or --overwrite to "
                               f"replace it")
     if overwrite and not resume and run_dir.is_dir():  # remove what belonged to the old run, nothing else
@@ -281,6 +295,7 @@ def _on_main(ctx: DistributedContext, fn):
 # %% ../nbs/07_train.ipynb #3f2a7b7d
 def _is_file_dataset(run: RunConfig) -> bool:
     "Whether the run's dataset is a path (an `.npz` or a converted dataset's folder) rather than a registered name."
+    if run.dataset in DATASETS: return False  # a name is a name, even where a folder of that name exists
     return run.dataset.lower().endswith(".npz") or Path(run.dataset).is_dir()
 
 
@@ -288,6 +303,9 @@ def resolve_run(run: RunConfig, data: ArrayDataset) -> RunConfig:
     "`run` with every value left open set from `data`: kind, patch size, split seed, fingerprint, batch and warm-up."
     from metamae_lab.config import resolve_schedule
     file = _is_file_dataset(run)
+    if data.spec.num_tokens < 2:
+        raise ValueError(f"{data.name}: patch {data.spec.patch_size} makes {data.spec.num_tokens} token of each sample: "
+                         f"masked reconstruction needs at least 2 (one kept, one to predict); give a smaller --patch-size")
     run = replace(run, dataset=str(Path(run.dataset).resolve()) if file else run.dataset, kind=data.spec.kind,
                   patch_size=data.spec.patch_size[0] if len(data.spec.patch_size) == 1 else data.spec.patch_size,
                   split_seed=(run.train.seed if run.split_seed is None else run.split_seed) if file else run.split_seed,
@@ -299,7 +317,10 @@ def resolve_run(run: RunConfig, data: ArrayDataset) -> RunConfig:
 def describe_run(run: RunConfig, data: ArrayDataset, device: torch.device) -> str:
     "One line with the resolved settings a researcher wants to see before a run starts."
     tc, spec = run.train, data.spec
-    return (f"{data.name}: {spec.kind} {spec.shape}, patch {run.patch_size}, {len(data.x_train)} training samples; "
+    padded = getattr(data, "padded_from", None)
+    patch = f"patch {run.patch_size}" + (f" (length {padded} padded to {spec.shape[-1]}, the padding masked)"
+                                         if padded else "")
+    return (f"{data.name}: {spec.kind} {spec.shape}, {patch}, {len(data.x_train)} training samples; "
             f"{run.model.method} ({run.preset}), mask ratio {run.model.mask_ratio}; batch {tc.batch_size}, "
             f"lr {tc.lr:g}, warm-up {tc.warmup_steps} of {tc.steps} steps; {device}, precision {tc.precision}")
 
@@ -345,7 +366,7 @@ def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
 
 def check_data(run: RunConfig, data: ArrayDataset):
     "A `CheckpointError` when `data` is not the training data the run recorded."
-    if run.data_fingerprint and data_fingerprint(data) != run.data_fingerprint:
+    if run.data_fingerprint and run.data_fingerprint not in (data_fingerprint(data), legacy_fingerprint(data)):
         raise CheckpointError(f"the training data of {run.dataset} changed since the run started (fingerprint "
                               f"{data_fingerprint(data)}, recorded {run.data_fingerprint}): train a new run on it")
 
@@ -475,6 +496,7 @@ def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False, o
     metrics, clock, samples, waited = {}, time.perf_counter(), 0, 0.0
     batches = WaitClock(t.batches(t.start, end))  # the time spent waiting for data
     t.model.train()
+    step = t.start
     try:
         with StopSignals() as stop:
             for step, (x, lengths) in zip(bar, batches):
@@ -496,6 +518,9 @@ def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False, o
                 saved = (step + 1) % tc.ckpt_every == 0 or step + 1 in (tc.steps, end)
                 if saved: checkpointer.save(t.state(step + 1))
                 if result.stop: _stop(t, checkpointer, step + 1, saved, stop.requested)
+    except RuntimeError as e:
+        if "DataLoader worker" not in str(e): raise
+        raise _worker_died(e, t.run_dir, step) from e
     finally:
         bar.close()
         logger.close()
@@ -519,6 +544,19 @@ def _stop(t: Trainer, checkpointer: Checkpointer, step: int, saved: bool, signum
     by = f"signal {signal.Signals(signum).name}" if signum else "a signal on another rank"
     raise TrainingStopped(f"stopped by {by} after step {step}; the last checkpoint is kept: "
                           f"{checkpoint_path(t.run_dir, step)}")
+
+
+class DataWorkerDied(RuntimeError):
+    "A process reading batches died (killed, out of memory): the run stops; its last checkpoint resumes exactly."
+
+
+def _worker_died(error: RuntimeError, run_dir: Path, step: int) -> DataWorkerDied:
+    "The one line that says what happened, where the run stands and how to go on."
+    last = list_checkpoints(run_dir)
+    then = (f"the last checkpoint is {last[-1]}: --resume continues from it exactly" if last else
+            "no checkpoint was written yet: start again with --overwrite")
+    cause = str(error).strip().splitlines()[0].rstrip(". ")
+    return DataWorkerDied(f"{cause} at step {step + 1}; {then}")
 
 
 def _finish_distributed(t: Trainer, end: int):

@@ -79,7 +79,7 @@ def test_bernoulli_support_keeps_each_candidate_with_probability_s():
 def test_a_state_dict_in_the_authors_naming_round_trips(tmp_path, kind):
     spec = SPECS[kind]
     torch.manual_seed(0)
-    model = MetaMAE(spec, preset_config("tiny", recipe="paper")).eval()
+    model = MetaMAE(spec, preset_config("tiny", recipe="paper", proj_dim=128, proj_hidden_mult=4)).eval()
     state = to_paper_state_dict(model)
     names = set(state)
     assert {"patch_embed.proj.weight", "cls_token", "pos_embed", "decoder_pos_embed", "norm_enc.weight",
@@ -87,6 +87,7 @@ def test_a_state_dict_in_the_authors_naming_round_trips(tmp_path, kind):
             "encoder.0.attn.qkv.weight", "encoder.1.mlp.fc2.bias", "decoder.0.mlp.fc1.weight",
             "projector.3.weight"} <= names
     assert not any("attn.qkv.bias" in n for n in names) and "token_bias" not in names
+    assert state["projector.3.weight"].shape == (128, 256)  # their projector: 4 x D hidden, 128 out
     if spec.kind == "image": assert state["patch_embed.proj.weight"].shape == (64, 3, 4, 4)  # a Conv2d's
     if spec.kind == "sequence": assert state["patch_embed.proj.weight"].shape == (64, 4, 5)  # a Conv1d's
     prefixed = {f"module.{k}": v for k, v in state.items()}  # as saved from data-parallel training
@@ -113,3 +114,12 @@ def test_the_paper_recipe_from_the_command_line(tmp_path, cli):
     assert code == 0, err
     result = json.loads(out)
     assert len(result["pretrained"]["accuracy_per_epoch"]) == 3 and result["settings"]["epochs"] == 3
+
+
+def test_a_model_the_authors_code_cannot_open_is_refused_at_export(tmp_path):
+    "What `pretrain --recipe paper` builds at the tiny size, and an MLP ratio of 4: each field named with theirs."
+    for overrides, named in (({}, ["proj_hidden_mult=2 (theirs: 4)", "proj_dim=32 (theirs: 128)"]),
+                             ({"mlp_ratio": 4.0, "proj_dim": 128, "proj_hidden_mult": 4}, ["mlp_ratio=4.0 (theirs: 2.0)"])):
+        model = MetaMAE(SPECS["image"], preset_config("tiny", recipe="paper", **overrides))
+        with pytest.raises(ValueError) as refused: save_paper_checkpoint(model, tmp_path / "ckpt.pth")
+        assert all(n in str(refused.value) for n in named) and not (tmp_path / "ckpt.pth").exists(), refused.value

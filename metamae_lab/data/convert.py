@@ -106,7 +106,7 @@ def npy_source(src: Path) -> Source:
     classes = meta.get("class_names") or ([str(c) for c in range(_largest(src, "y") + 1)] if any(labels) else [])
     return Source("npy", meta.get("title", f"arrays in {src.name}"), spec, str(x.dtype), lambda _: units,
                   _read_npy, expected=NPY_FORM, class_names=classes, symbols=meta.get("symbols", []),
-                  preprocessing="none: the arrays are stored as given")
+                  preprocessing="none: the arrays are stored as given", named_by_folder=True)
 
 
 def _read_npy(src: Path, unit: str):
@@ -152,7 +152,7 @@ def synthetic_source(src: Path) -> Source:
     return Source("synthetic", f"{r['samples']} synthetic {shape} images", ModalitySpec("image", shape, 4), "uint8",
                   lambda _: [f"synthetic.json#{b}" for b in range(blocks)], _read_synthetic,
                   expected="synthetic.json (written by request_synthetic)",
-                  class_names=[str(c) for c in range(r["classes"])], digest=lambda src, unit: unit,
+                  class_names=[str(c) for c in range(r["classes"])], digest=lambda src, unit: unit, named_by_folder=True,
                   preprocessing="none: generated")
 
 

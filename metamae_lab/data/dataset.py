@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,9 @@ from ..config import (BATCH_FORMS, MODALITY_KINDS, SAMPLE_RANKS, ModalitySpec, c
 
 # %% auto #0
 __all__ = ['STAT_AXES', 'MAX_INFERRED_VOCAB', 'check_symbols', 'ArrayDataset', 'split_indices', 'time_mask', 'fit_normalization',
-           'apply_normalization', 'infer_kind', 'infer_patch_size', 'finish_dataset', 'dataset_from_arrays',
-           'check_packed_ids', 'dataset_from_parts', 'data_fingerprint']
+           'apply_normalization', 'infer_kind', 'padded_length', 'infer_patch_size', 'ContentDigest',
+           'data_fingerprint', 'legacy_fingerprint', 'finish_dataset', 'dataset_from_arrays', 'check_packed_ids',
+           'dataset_from_parts']
 
 # %% ../../nbs/05a_data_dataset.ipynb #4250ce24
 def check_symbols(symbols, spec: ModalitySpec) -> list[str]:
@@ -50,6 +52,8 @@ class ArrayDataset:
     norm_std: np.ndarray | None = None
     source: str = ""  # where the data came from, one line
     symbols: list[str] = field(default_factory=list)  # tokens: symbols[i] spells id i (empty: ids have no names)
+    padded_from: int | None = None  # fixed-length sequences padded (and masked) to a length a patch divides
+    content_fingerprint: str | None = None  # of the raw training samples (`ContentDigest`): one per set of samples
 
     def __post_init__(self):
         "Refuse arrays that do not fit `spec`: a `ValueError` that names the split and the problem."
@@ -200,12 +204,60 @@ def _smallest_patch(size: int, max_tokens: int) -> int:
     return next(p for p in range(1, size + 1) if size % p == 0 and size // p <= max_tokens)
 
 
+def padded_length(length: int, max_tokens: int = 64) -> tuple[int, int]:
+    """`(length, patch)` for sequences of `length` steps: the smallest patch dividing the length into at most
+    `max_tokens` tokens, unless that patch is over twice the fewest steps a token must hold (a prime length gives one
+    token); then the length padded to a multiple of that fewest, which becomes the patch."""
+    fewest = -(-length // max_tokens)
+    patch = _smallest_patch(length, max_tokens)
+    if patch <= 2 * fewest: return length, patch
+    return -(-length // fewest) * fewest, fewest
+
+
 def infer_patch_size(kind: str, shape: tuple[int, ...]):
     "Default patch for one sample of `shape`: <= 16 patches per image side, <= 64 tokens for sequence/tabular."
     if kind == "image": return tuple(_smallest_patch(d, 16) for d in shape[1:])
     if kind == "sequence": return _smallest_patch(shape[1], 64)
     if kind == "tabular": return _smallest_patch(shape[0], 64)
     return 1
+
+# %% ../../nbs/05a_data_dataset.ipynb #822a18ab
+class ContentDigest:
+    """The fingerprint of a training split's raw samples, fed in order in any number of parts: the same samples (as
+    float32 for continuous data, int64 ids for tokens; padding zeroed), labels and lengths give the same one, whether
+    they come from arrays in memory, an `.npz` or a store. The patch size is not part of it."""
+    def __init__(self, spec: ModalitySpec):
+        self.spec = spec
+        self.head = json.dumps({k: v for k, v in spec.to_dict().items() if k != "patch_size"}, sort_keys=True)
+        self.parts = {key: hashlib.sha256() for key in ("x", "y", "lengths")}
+
+    def add(self, x, y=None, lengths=None):
+        "Feed the next samples `x` (raw, not normalised), with their labels and lengths."
+        x = np.array(x, dtype=np.int64 if self.spec.is_discrete else np.float32)  # a copy: padding is zeroed
+        if lengths is not None:
+            mask = time_mask(lengths, x.shape[-1]).reshape(len(x), *[1] * (x.ndim - 2), x.shape[-1])
+            x[~np.broadcast_to(mask, x.shape)] = 0
+        for key, array in (("x", x), ("y", y), ("lengths", lengths)):
+            if array is not None: self.parts[key].update(np.ascontiguousarray(array, array.dtype.newbyteorder("<")))
+
+    def hexdigest(self) -> str:
+        digest = hashlib.sha256(self.head.encode())
+        for part in self.parts.values(): digest.update(part.digest())
+        return digest.hexdigest()[:16]
+
+
+def data_fingerprint(data: ArrayDataset) -> str:
+    "The fingerprint of the training samples a run records (`ContentDigest`), or the older hash where none is known."
+    return getattr(data, "content_fingerprint", None) or legacy_fingerprint(data)
+
+
+def legacy_fingerprint(data: ArrayDataset) -> str:
+    "What runs recorded before `ContentDigest`: the manifest's hash of a store, else a hash of the served arrays."
+    if getattr(data, "fingerprint", None): return data.fingerprint  # a store hashed its shards when it was written
+    digest = hashlib.sha256(repr(data.spec.to_dict()).encode())
+    for array in data.split("train"):
+        if array is not None: digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
 
 # %% ../../nbs/05a_data_dataset.ipynb #c3e3dc0d
 def _numeric(a, what: str) -> np.ndarray:
@@ -243,7 +295,7 @@ def finish_dataset(name: str, kind: str, patch_size, x_train, y_train, x_test, y
                    lengths_test=None, class_names=(), source: str = "", vocab_size: int = 0,
                    symbols=()) -> ArrayDataset:
     "Build the spec, normalise continuous data with the train statistics and fix the dtypes."
-    variable = lengths_train is not None
+    variable, raw_train = lengths_train is not None, x_train
     spec = ModalitySpec(kind, tuple(x_train.shape[1:]), patch_size, vocab_size=vocab_size, variable_length=variable)
     mean = std = None
     if spec.is_discrete:
@@ -253,8 +305,11 @@ def finish_dataset(name: str, kind: str, patch_size, x_train, y_train, x_test, y
         x_train = apply_normalization(x_train, mean, std, lengths_train)
         x_test = apply_normalization(x_test, mean, std, lengths_test)
     as_ids = lambda a: None if a is None else np.asarray(a, dtype=np.int64)
+    digest = ContentDigest(spec)
+    digest.add(raw_train, as_ids(y_train), as_ids(lengths_train))
     return ArrayDataset(name, spec, x_train, as_ids(y_train), x_test, as_ids(y_test), as_ids(lengths_train),
-                        as_ids(lengths_test), list(class_names), mean, std, source, list(symbols))
+                        as_ids(lengths_test), list(class_names), mean, std, source, list(symbols),
+                        content_fingerprint=digest.hexdigest())
 
 # %% ../../nbs/05a_data_dataset.ipynb #102f8d33
 def _dataset_form(x, kind: str | None) -> tuple[np.ndarray, str]:
@@ -319,14 +374,21 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     if kind == "tokens": x, vocab_size = _as_tokens(x, real, lengths, vocab_size)
     elif vocab_size is not None: raise ValueError(f"vocab_size applies to token data only, not to {kind}")
     else: x, vocab_size = x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0  # float16 too: as float32
+    length, padded_from = x.shape[-1], None
+    if kind == "sequence" and patch_size is None and padded_length(length)[0] != length:  # pad, mask the padding
+        padded_from, (padded, patch_size) = length, padded_length(length)
+        lengths = np.full(n, length, dtype=np.int64) if lengths is None else lengths
+        x = np.concatenate([x, np.zeros((*x.shape[:-1], padded - length), x.dtype)], axis=-1)
     patch = patch_size if patch_size is not None else infer_patch_size(kind, x.shape[1:])
     ModalitySpec(kind, x.shape[1:], patch, vocab_size=vocab_size, variable_length=lengths is not None)  # check early
     train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
     pick = lambda a, idx: None if a is None else a[idx]
-    return finish_dataset(name, kind, patch, x[train], pick(codes, train), x[test], pick(codes, test),
-                          pick(lengths, train), pick(lengths, test), names,
-                          source=f"arrays given to dataset_from_arrays ({n} samples)",
-                          vocab_size=vocab_size, symbols=() if symbols is None else symbols)
+    ds = finish_dataset(name, kind, patch, x[train], pick(codes, train), x[test], pick(codes, test),
+                        pick(lengths, train), pick(lengths, test), names,
+                        source=f"arrays given to dataset_from_arrays ({n} samples)",
+                        vocab_size=vocab_size, symbols=() if symbols is None else symbols)
+    ds.padded_from = padded_from
+    return ds
 
 # %% ../../nbs/05a_data_dataset.ipynb #e7cca990
 def check_packed_ids(spec: ModalitySpec, x: np.ndarray, what: str = "x"):
@@ -361,7 +423,7 @@ def dataset_from_parts(parts: dict, y=None, patch_size: dict | None = None, pad_
     spec, n = multimodal_spec(**specs), len(next(iter(arrays.values())))
     codes, names = _encode_labels(y, n, class_names) if y is not None else (None, [])
     train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
-    means, stds = [], []
+    means, stds, raw = [], [], pack_parts(spec, arrays)  # raw: before normalisation, for the fingerprint
     for part_name, part in zip(spec.part_names, spec.parts):
         mean, std = (np.zeros(1), np.ones(1)) if part.is_discrete else fit_normalization(arrays[part_name][train],
                                                                                          part.kind)
@@ -369,16 +431,10 @@ def dataset_from_parts(parts: dict, y=None, patch_size: dict | None = None, pad_
         means.append(np.broadcast_to(mean, part.shape).reshape(-1))
         stds.append(np.broadcast_to(std, part.shape).reshape(-1))
     x, pick = pack_parts(spec, arrays), lambda a, idx: None if a is None else a[idx]
+    digest = ContentDigest(spec)
+    digest.add(raw[train], pick(codes, train))
     return ArrayDataset(name, spec, x[train], pick(codes, train), x[test], pick(codes, test), class_names=names,
                         norm_mean=np.concatenate(means).astype(np.float32),
                         norm_std=np.concatenate(stds).astype(np.float32),
-                        source=f"arrays given to dataset_from_parts ({n} samples)", symbols=symbols or [])
-
-# %% ../../nbs/05a_data_dataset.ipynb #822a18ab
-def data_fingerprint(data: ArrayDataset) -> str:
-    "A hash of the training split's content (values, labels, lengths) and spec: it changes when the data does."
-    if getattr(data, "fingerprint", None): return data.fingerprint  # a store hashed its shards when it was written
-    digest = hashlib.sha256(repr(data.spec.to_dict()).encode())
-    for array in data.split("train"):
-        if array is not None: digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
+                        source=f"arrays given to dataset_from_parts ({n} samples)", symbols=symbols or [],
+                        content_fingerprint=digest.hexdigest())

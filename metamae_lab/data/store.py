@@ -20,11 +20,12 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..config import ModalitySpec, check_lengths
-from .dataset import MAX_INFERRED_VOCAB, STAT_AXES, ArrayDataset, check_packed_ids, time_mask
+from .dataset import (MAX_INFERRED_VOCAB, STAT_AXES, ArrayDataset, ContentDigest, check_packed_ids,
+                                      time_mask)
 
 # %% auto #0
-__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'READABLE_VERSIONS', 'SHARD_FILE', 'SourceError', 'Chunk', 'Note',
-           'Source', 'checked_chunk', 'RunningStats', 'PackedStats', 'stats_for', 'file_digest', 'PartialStore',
+__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'READABLE_VERSIONS', 'STDERR', 'SHARD_FILE', 'SourceError', 'Chunk',
+           'Note', 'Source', 'checked_chunk', 'RunningStats', 'PackedStats', 'stats_for', 'file_digest', 'PartialStore',
            'StoreWriter', 'ConversionLock', 'write_store', 'ShardedArray', 'StoredDataset', 'read_manifest',
            'open_store', 'verify_store']
 
@@ -71,6 +72,7 @@ class Source:
     preprocessing: str = ""  # one paragraph: what was done to the raw data (windows, resizing, tokenisation)
     digest: Callable[[Path, str], str] | None = None  # what identifies a unit's content; None: its files' sha256
     fit: Callable[[Path], Source] | None = None  # the source made for the files in src (a vocabulary read from them)
+    named_by_folder: bool = False  # the dataset is called after the store's folder (your own arrays), not the source
 
     def missing(self, src: Path, relative: str) -> SourceError:
         "The error for a missing file `relative` under `src`."
@@ -361,6 +363,9 @@ class StoreWriter:
         "Write the manifest and move the finished store to `OUT`; its path."
         manifest = _manifest(self.source, self.partial.progress, self.stats)
         folder = self.partial.folder
+        manifest["content_fingerprint"] = _content_fingerprint(folder, manifest["splits"]["train"]["shards"],
+                                                               self.source.spec)
+        if self.source.named_by_folder: manifest["name"] = self.out.name
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
         for leftover in ("progress.json", "stats.npz"): (folder / leftover).unlink(missing_ok=True)
         old = self.out.with_name(self.out.name + ".old")
@@ -376,6 +381,17 @@ def _fingerprint(spec: dict, shards: dict) -> str:
     for split in STORE_SPLITS:
         for shard in shards.get(split, []): digest.update(shard["sha256"].encode())
     return digest.hexdigest()[:16]
+
+
+def _content_fingerprint(folder: Path, shards: list[dict], spec: ModalitySpec, rows: int = 65536) -> str:
+    "The `ContentDigest` of the train split's samples, read back from its shards: as the arrays in memory give it."
+    digest = ContentDigest(spec)
+    for shard in shards:
+        x, y, lengths = (np.load(folder / shard[k], mmap_mode="r") if k in shard else None for k in ("x", "y", "lengths"))
+        for i in range(0, shard["n"], rows):
+            part = lambda a: None if a is None else np.asarray(a[i : i + rows])
+            digest.add(part(x), part(y), part(lengths))
+    return digest.hexdigest()
 
 
 def _manifest(s: Source, progress: dict, stats) -> dict:
@@ -416,6 +432,21 @@ def _check_out(src: Path, out: Path, overwrite: bool):
                               f": --out must be a new or empty folder, or a store (which --overwrite replaces)")
 
 
+class _Messages:
+    "Standard error for progress and notes, which may be closed or full: a conversion goes on without them."
+    def write(self, text: str) -> int:
+        try: return sys.stderr.write(text) if sys.stderr is not None else len(text)
+        except (OSError, ValueError): return len(text)
+
+    def flush(self):
+        try:
+            if sys.stderr is not None: sys.stderr.flush()
+        except (OSError, ValueError): pass
+
+
+STDERR = _Messages()
+
+
 class ConversionLock:
     "`OUT.lock`, held for the whole conversion: a second conversion into the same `OUT` is refused."
     def __init__(self, out: Path): self.out, self.path = out, out.with_name(out.name + ".lock")
@@ -453,7 +484,7 @@ def write_store(source: Source, src: Path | str, out: Path | str, shard_mb: floa
         _recheck_kept_units(source, src, units, writer)
         todo = [unit for unit in units if unit not in writer.done]
         try:
-            for unit in tqdm(todo, initial=len(units) - len(todo), total=len(units), disable=not progress,
+            for unit in tqdm(todo, initial=len(units) - len(todo), total=len(units), disable=not progress, file=STDERR,
                              desc=f"convert {source.name}", unit="unit"):
                 _read_unit(source, src, unit, writer)
                 writer.commit(unit, source.unit_digest(src, unit))
@@ -489,7 +520,7 @@ def _recheck_kept_units(source: Source, src: Path, units: list[str], writer: Sto
     for unit, digest in writer.done.items():
         if unit not in units or source.unit_digest(src, unit) != digest:
             print(f"{source.name}: {src / unit} changed since the interrupted conversion read it: converting "
-                  f"again from the start", file=sys.stderr)
+                  f"again from the start", file=STDERR)
             return writer.restart()
 
 
@@ -505,7 +536,7 @@ def _read_unit(source: Source, src: Path, unit: str, writer: StoreWriter):
     "Add every chunk of `unit` to `writer`; keep its notes, and say each once."
     for item in _items(source, src, unit):
         if not isinstance(item, Note): writer.add(item, str(src / unit))
-        elif writer.partial.note(item.text): print(f"{source.name}: {item.text}", file=sys.stderr)
+        elif writer.partial.note(item.text): print(f"{source.name}: {item.text}", file=STDERR)
 
 # %% ../../nbs/19_store.ipynb #c800fa53
 SHARD_FILE = re.compile(r"(train|val|test)/(x|y|lengths)-\d{5}\.npy")
@@ -752,7 +783,8 @@ def open_store(path: Path | str, kind: str | None = None, patch_size=None, vocab
     return StoredDataset(manifest["name"], spec, *splits["train"][:2], *splits["test"][:2], splits["train"][2],
                          splits["test"][2], list(manifest["class_names"]), mean, std,
                          f"converted store {path} ({manifest['title']})", list(manifest["symbols"]), path=path,
-                         manifest=manifest, x_val=val[0], y_val=val[1], lengths_val=val[2])
+                         manifest=manifest, x_val=val[0], y_val=val[1], lengths_val=val[2],
+                         content_fingerprint=manifest.get("content_fingerprint"))
 
 # %% ../../nbs/19_store.ipynb #ae94a433
 def _data_digest(file: Path) -> str:
