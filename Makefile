@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup data test demo experiments docs docs-check readme export sync-check
+.PHONY: setup data test demo experiments docs docs-check readme export sync-check torch-floor
 
 setup:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "metamae_lab needs Python 3.10 or newer"'
@@ -12,7 +12,7 @@ setup:
 	$(BIN)/pip install --upgrade pip
 	# The pinned CPU wheel first: an unpinned torch would pull several GB of CUDA packages.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev]"  # the lab extra (views, experiments) and the tools of tests and docs
 	# These two ship data files only; their declared dependencies are not needed to read them.
 	$(BIN)/pip install --no-deps sktime==1.2.0 modlamp==4.3.3
 	$(MAKE) data
@@ -61,3 +61,12 @@ export:
 sync-check: export
 	@git status --porcelain -- nbs metamae_lab | tee /tmp/metamae_lab_sync.txt
 	@test ! -s /tmp/metamae_lab_sync.txt || (echo "nbdev_export/nbdev_clean changed the files above: run 'make export' and commit" && exit 1)
+
+# The oldest torch settings.ini states (torch>=2.4), checked in a venv of its own: torch 2.4.1 from PyPI (a CUDA
+# build, about 5 GB; it runs on the CPU), then the tests of the model, the recipes, the loader, training and faults.
+torch-floor:
+	$(PYTHON) -m venv .venv-torch-floor
+	.venv-torch-floor/bin/pip install torch==2.4.1
+	.venv-torch-floor/bin/pip install -e . pytest hypothesis
+	.venv-torch-floor/bin/python -m pytest -q tests/test_model.py tests/test_masking.py tests/test_recipes.py \
+		tests/test_loader.py tests/test_train.py tests/test_store_faults.py tests/test_run_faults.py

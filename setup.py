@@ -11,7 +11,8 @@ cfg = cfg["DEFAULT"]
 licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
 license_name, license_classifier = licenses[cfg["license"]]
 requirements = cfg.get("requirements", "").split()
-dev_requirements = cfg.get("dev_requirements", "").split()
+lab_requirements = cfg.get("lab_requirements", "").split()  # the views and the experiments
+dev_requirements = cfg.get("dev_requirements", "").split()  # tests, docs and nbdev
 console_scripts = cfg.get("console_scripts", "").split()
 readme = Path(__file__).parent / "README.md"
 
@@ -37,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg["lib_name"], cfg["lib_name"] + ".*"]),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"lab": lab_requirements, "dev": lab_requirements + dev_requirements},
     entry_points={
         "console_scripts": console_scripts,
         "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"],

@@ -28,6 +28,9 @@ def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDa
     if isinstance(model_or_run, (str, Path)):
         given = dataset if dataset is None or not isinstance(dataset, (str, Path)) else load_dataset(dataset)
         model, _, _, dataset = open_run(model_or_run, dataset=given)  # checked: the run's checkpoint, its data
+        if getattr(model, "encoder_only", False):
+            raise ValueError(f"{model_or_run} holds the encoder alone: reconstructions need the decoder; export "
+                             f"the run with its decoder")
     elif isinstance(model_or_run, MetaMAE):
         model = model_or_run
         if dataset is None:

@@ -225,7 +225,7 @@ def bench_case(case: str, model: str, batch_size: int, cfg: BenchConfig, device,
     flops = step_flops(eager or steps["project"])
     times = {k: statistics.median(v) for k, v in time_steps(steps, cfg.warmup, cfg.repeats, device).items()}
     del steps, eager
-    peaks = {path: None if cfg.no_memory else peak_memory_mb(path, case, model, batch_size, cfg.preset, device,
+    peaks = {path: None if not cfg.memory else peak_memory_mb(path, case, model, batch_size, cfg.preset, device,
                                                              precision=precision, tokens=tokens, compile=cfg.compile)
              for path in PATHS}
     achieved, peak = flops / times["project"] / 1e12, cfg.peak_tflops or peak_bf16_tflops(device)

@@ -5,6 +5,9 @@
 # %% ../nbs/06_checkpoint.ipynb #2e8d645c
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import re
 import zipfile
@@ -16,10 +19,10 @@ from .config import ModalitySpec, ModelConfig, RunConfig
 from .model import MetaMAE
 
 # %% auto #0
-__all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'CheckpointError', 'write_atomically', 'checkpoint_path',
+__all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'EXPORT_RECORD', 'CheckpointError', 'write_atomically', 'checkpoint_path',
            'list_checkpoints', 'save_checkpoint', 'why_unloadable', 'load_checkpoint', 'load_latest_intact',
            'differences', 'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state',
-           'model_from_checkpoint', 'load_weights', 'load_model']
+           'model_from_checkpoint', 'load_weights', 'load_model', 'export_pretrained', 'is_export', 'open_export']
 
 # %% ../nbs/06_checkpoint.ipynb #a4eaf3c0
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8})\.pt$")
@@ -184,3 +187,38 @@ def load_model(run_dir: Path | str, device="cpu") -> tuple[MetaMAE, RunConfig, d
     "The model, run configuration and checkpoint of the latest checkpoint in `run_dir`."
     state = load_checkpoint(run_dir)
     return model_from_checkpoint(state, device=device), run_config_of(state), state
+
+# %% ../nbs/06_checkpoint.ipynb #02a4ae46
+EXPORT_RECORD = "metamae_run.json"  # beside config.json: the run the exported weights come from
+
+
+def export_pretrained(run_dir: Path | str, out: Path | str, encoder_only: bool = False) -> Path:
+    "The newest checkpoint of the run in `run_dir` that loads, written to `out` for `MetaMAE.from_pretrained`."
+    from safetensors.torch import save_file
+    state, _ = load_latest_intact(run_dir)
+    model, out = model_from_checkpoint(state), Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not is_export(out):
+        raise FileExistsError(f"{out} exists and is not an export: give a new or an empty folder")
+    model.save_pretrained(out)
+    if encoder_only:  # the same file, holding the encoder's tensors alone
+        encoder = {k: v.contiguous() for k, v in model.state_dict().items() if k.startswith("encoder.")}
+        save_file(encoder, out / "model.safetensors", metadata={"format": "pt"})
+    record = {"run_config": state["run_config"], "spec": state["spec"], "step": state["step"],
+              "dataset_name": state.get("dataset_name"), "parts": "encoder" if encoder_only else "all"}
+    (out / EXPORT_RECORD).write_text(json.dumps(record, indent=1))
+    return out
+
+
+def is_export(folder: Path | str) -> bool:
+    "Whether `folder` holds weights `export_pretrained` wrote."
+    return all((Path(folder) / name).is_file() for name in ("model.safetensors", "config.json", EXPORT_RECORD))
+
+
+def open_export(folder: Path | str, device="cpu") -> tuple[MetaMAE, dict]:
+    "The model exported to `folder`, and what its run was (a checkpoint's entries, without the weights)."
+    try: record = json.loads((Path(folder) / EXPORT_RECORD).read_text())
+    except (OSError, ValueError) as e: raise CheckpointError(f"cannot read {Path(folder) / EXPORT_RECORD}: {e}")
+    with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints a line that would spoil a JSON answer
+        model = MetaMAE.from_pretrained(folder)
+    model.encoder_only = record.get("parts") == "encoder"
+    return model.to(device).eval(), {k: record[k] for k in ("run_config", "spec", "step") if k in record}

@@ -13,28 +13,56 @@ import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+import argparse
+
 import simple_parsing as sp
 from simple_parsing import DashVariant
+from simple_parsing.helpers.custom_actions import BooleanOptionalAction
+from simple_parsing.wrappers import field_wrapper
 
 from .config import (BenchConfig, ModelConfig, ProbeConfig, RunConfig, TrainConfig, run_config,
                                 run_differences)
 
 # %% auto #0
-__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'EXIT_WORKER', 'OneLineParser',
-           'PretrainArgs', 'pretrain_defaults', 'add_pretrain', 'cmd_pretrain', 'add_probe', 'cmd_probe',
-           'cmd_datasets', 'add_convert', 'cmd_convert', 'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment',
-           'add_bench', 'build_parser', 'main', 'exit_code']
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'EXIT_WORKER', 'LAB_MODULES', 'Flag',
+           'HelpFormatter', 'OneLineParser', 'PretrainArgs', 'pretrain_defaults', 'add_pretrain', 'cmd_pretrain',
+           'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert', 'cmd_convert', 'add_export', 'cmd_export',
+           'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main',
+           'exit_code']
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
 EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 EXIT_WORKER = 5  # a data worker died: --resume continues exactly from the last checkpoint
 
 
+class Flag(BooleanOptionalAction):
+    "A boolean flag and its one negation, `--name` and `--no-name` (simple-parsing's own reads `--noname`)."
+    def __init__(self, *args, negative_prefix: str = "--no-", **kwargs):
+        super().__init__(*args, negative_prefix=negative_prefix, **kwargs)
+
+
+field_wrapper.BooleanOptionalAction = Flag  # what simple-parsing builds boolean fields with
+
+
+class HelpFormatter(sp.SimpleHelpFormatter):
+    "Each default said once (none for an unset value), and a flag shown as `--name, --no-name`."
+    def _get_help_string(self, action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+    def _format_action_invocation(self, action) -> str:
+        if isinstance(action, BooleanOptionalAction): return ", ".join(action.option_strings)
+        return super()._format_action_invocation(action)
+
+
 class OneLineParser(sp.ArgumentParser):
     "simple-parsing's parser with `--dashed-flags`, no abbreviations, and usage errors on one line (exit code 2)."
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **{**kwargs, "add_option_string_dash_variants": DashVariant.DASH,
-                                   "add_config_path_arg": False, "allow_abbrev": False})
+                                   "add_config_path_arg": False, "allow_abbrev": False,
+                                   "formatter_class": HelpFormatter})
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())}\n")
@@ -120,7 +148,7 @@ def cmd_pretrain(args) -> int:
 def add_probe(sub):
     p = sub.add_parser("probe", help="linear or kNN probe of a run's features, against a random-init encoder")
     p.add_argument("--run", required=True, type=Path, help="run directory written by pretrain")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--device", default="auto", type=str, help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_arguments(ProbeConfig, dest="probe")
     _add_runtime_flags(p)
     p.set_defaults(func=cmd_probe)
@@ -135,7 +163,7 @@ def cmd_probe(args) -> int:
 def cmd_datasets(args) -> int:
     from metamae_lab.data import list_datasets
     from metamae_lab.experiments import markdown_table
-    rows = [{"name": r["name"], "origin": r["origin"], "kind": r["kind"], "shape": str(tuple(r["shape"])),
+    rows = [{"name": r["name"], "origin": r["origin"], "sample": r["sample"],
              "classes": r["classes"] or "from its files",
              "available": "yes" if r["available"] else f"no: {r['install']}"} for r in list_datasets()]
     print(markdown_table(rows))
@@ -144,7 +172,7 @@ def cmd_datasets(args) -> int:
 # %% ../nbs/13_cli.ipynb #0e1b0fbc
 def add_convert(sub):
     p = sub.add_parser("convert", help="convert a dataset's published files into a store that training streams")
-    p.add_argument("name", nargs="?", help="the source (a benchmark, npy or synthetic); left out: list them")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the source (a benchmark, npy or synthetic); left out: list them")
     p.add_argument("--src", type=Path, help="the folder holding the source's files")
     p.add_argument("--out", type=Path, help="the store's folder (pass it as --dataset to pretrain)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished store at --out")
@@ -173,6 +201,20 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def add_export(sub):
+    p = sub.add_parser("export", help="write a run's model as model.safetensors + config.json (MetaMAE.from_pretrained)")
+    p.add_argument("--run", required=True, type=Path, help="run directory written by pretrain")
+    p.add_argument("--out", required=True, type=Path, help="a new folder for the weights")
+    p.add_argument("--encoder-only", action="store_true", help="the encoder alone (amortized features only)")
+    p.set_defaults(func=cmd_export, debug=False, threads=None)
+
+
+def cmd_export(args) -> int:
+    from metamae_lab.checkpoint import export_pretrained
+    print(export_pretrained(args.run, args.out, encoder_only=args.encoder_only))
+    return 0
+
+
 def add_verify(sub):
     p = sub.add_parser("verify", help="read every file of a store and check it holds what was written")
     p.add_argument("store", metavar="STORE", type=Path, help="the folder of a converted dataset")
@@ -192,13 +234,14 @@ def cmd_verify(args) -> int:
 # %% ../nbs/13_cli.ipynb #5c9f3dc4
 def add_experiment(sub):
     p = sub.add_parser("experiment", help="run an experiment notebook with papermill; several values make a grid")
-    p.add_argument("name", nargs="?", help="experiment name or path to a notebook; left out: list the experiments")
+    p.add_argument("name", nargs="?", metavar="NAME", help="experiment name or path to a notebook; left out: list the experiments")
     p.add_argument("-p", "--param", nargs="+", action="append", metavar="KEY VALUE",
                    help="a parameter and its value(s), read as JSON where they parse; several values make a grid")
     p.add_argument("--out", type=Path, default=Path("figures"), help="results go to OUT/<experiment>/<run>/")
     p.add_argument("--runs", type=Path, default=Path("runs/experiments"),
                    help="checkpoints go to RUNS/<experiment>/<run>/")
-    p.add_argument("--name", dest="run_name", help="run name (default: from the parameters given, or 'default')")
+    p.add_argument("--name", dest="run_name", type=str, metavar="NAME",
+                   help="run name (default: from the parameters given, or 'default')")
     p.add_argument("--force", action="store_true", help="run again even where the same run finished before")
     _add_runtime_flags(p)
     p.set_defaults(func=cmd_experiment)
@@ -260,6 +303,7 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     add_bench(sub)
     add_convert(sub)
     add_verify(sub)
+    add_export(sub)
     return parser
 
 # %% ../nbs/13_cli.ipynb #f57b9b61
@@ -281,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"metamae-lab: interrupted; {_one_line(e) if str(e) else 'the last checkpoint is kept'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:
+        e = _missing_extra(e, argv)
         code = exit_code(e)
         if code is None or "--debug" in argv: raise
         kind = {EXIT_DIVERGED: "diverged", EXIT_SYSTEM: "system error", EXIT_WORKER: "data worker died"}.get(
@@ -299,6 +344,18 @@ def exit_code(e: Exception) -> int | None:
     from metamae_lab.train import DataWorkerDied, NonFiniteLossError  # only now: it loads torch
     if isinstance(e, DataWorkerDied): return EXIT_WORKER
     return EXIT_DIVERGED if isinstance(e, NonFiniteLossError) else None
+
+
+LAB_MODULES = {"papermill", "plotly", "kaleido", "umap", "ipywidgets", "anywidget", "jupyterlab", "nbformat",
+               "nbclient"}  # the lab extra: the views and the experiment notebooks
+
+
+def _missing_extra(e: Exception, argv: list[str]) -> Exception:
+    "A module of the lab extra not installed, as the one line that says what to install; other errors as they are."
+    if not isinstance(e, ModuleNotFoundError) or (e.name or "").split(".")[0] not in LAB_MODULES: return e
+    verb = argv[0] if argv else "this command"
+    return ValueError(f"{verb} needs the lab extra, which is not installed here ({e.name} is missing): "
+                      f"pip install 'metamae_lab[lab]'")
 
 
 def _silence_stdout():

@@ -116,6 +116,15 @@ class ModalitySpec:
     @property
     def is_discrete(self) -> bool: return self.kind == "tokens"
 
+    @property
+    def summary(self) -> str:
+        "One phrase: the kind, the shape and the patch; each part of a multimodal sample, named."
+        if self.parts:
+            return " + ".join(p.summary if n == p.kind else f"{n} {p.summary}" for n, p in zip(self.part_names, self.parts))
+        patch = "x".join(map(str, self.patch_size)) if self.kind == "image" else str(self.patch_size[0])
+        vocab = f", {self.vocab_size} ids" if self.is_discrete else ""
+        return f"{self.kind} {self.shape}{vocab}, patch {patch}"
+
 # %% ../nbs/00_config.ipynb #1cbf4c8b
 @patch
 def to_dict(self: ModalitySpec) -> dict:
@@ -539,7 +548,7 @@ class BenchConfig:
     precision: str = "auto"  # the project path's: auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16; reference: fp32
     warmup: int = 2  # untimed rounds before timing
     repeats: int = 5  # timed rounds; the median is reported
-    no_memory: bool = False  # skip the peak-memory probes (each runs in a fresh process on the CPU)
+    memory: bool = True  # measure peak memory (each probe runs in a fresh process on the CPU); --no-memory skips it
     scaling: bool = False  # instead: sensor MetaMAE (2nd order) at 64, 256 and 1024 tokens
     scaling_batches: list[int] = field(default_factory=lambda: [4, 16])  # the batches of the scaling runs
     compile: bool = False  # torch.compile the project's encoder (the warm-up rounds pay for the compile)

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
+from huggingface_hub import PyTorchModelHubMixin
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .config import METHODS, ModalitySpec, ModelConfig, check_int, check_range
@@ -231,10 +232,19 @@ def eval_mode(module: nn.Module):
     finally: module.train(was_training)
 
 # %% ../nbs/03_model.ipynb #b6855305
-class MetaMAE(nn.Module):
-    "MAE or MetaMAE (per `cfg.method`) for `spec`: one modality, or several in one sequence (multimodal)."
+_CODERS = {ModalitySpec: (lambda spec: spec.to_dict(), ModalitySpec.from_dict),  # config.json for the Hub mixin
+           ModelConfig: (lambda cfg: cfg.to_dict(), ModelConfig.from_dict)}
+
+
+class MetaMAE(nn.Module, PyTorchModelHubMixin, library_name="metamae_lab", tags=["metamae", "masked-autoencoder"],
+              coders=_CODERS):
+    """MAE or MetaMAE (per `cfg.method`) for `spec`: one modality, or several in one sequence (multimodal).
+    `save_pretrained(folder)` writes `model.safetensors` and `config.json`; `MetaMAE.from_pretrained(folder)` reads
+    them back (huggingface_hub's mixin, which can also push to the Hub)."""
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
+        if isinstance(spec, dict): spec = ModalitySpec.from_dict(spec)  # as config.json holds it
+        if isinstance(cfg, dict): cfg = ModelConfig.from_dict(cfg)
         self.spec, self.cfg = spec, cfg.validate()
         self.encoder = Encoder(spec, cfg)
         self.decoder = Decoder(spec, cfg)

@@ -132,6 +132,9 @@ def probe_run(run_dir: Path | str, config: ProbeConfig | None = None, device=Non
     "Probe the run in `run_dir` (see `open_run`) and a random-init baseline; write and return the JSON result."
     config, run_dir = replace(config or ProbeConfig(), **settings), Path(run_dir)
     model, run, state, data = open_run(run_dir, resolve_device(device or "auto"), dataset)
+    if getattr(model, "encoder_only", False) and config.features != "amortized":
+        raise ValueError(f"{run_dir} holds the encoder alone: {config.features} features need the decoder (the inner "
+                         f"loop runs through it); probe amortized features, or export the run with its decoder")
     result = {"run_dir": str(run_dir), "dataset": data.name, "method_model": run.model.method, "step": state["step"],
               "features": config.features, "probe": config.method, "settings": config.__dict__,
               "pretrained": run_probe(model, data, config),

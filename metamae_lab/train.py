@@ -25,9 +25,9 @@ import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .checkpoint import (CheckpointError, check_checkpoint_fits, checkpoint_path, list_checkpoints,
-                                    load_latest_intact, load_model_state, model_from_checkpoint, run_config_of,
-                                    save_checkpoint, write_atomically)
+from .checkpoint import (CheckpointError, check_checkpoint_fits, checkpoint_path, is_export,
+                                    list_checkpoints, load_latest_intact, load_model_state, model_from_checkpoint,
+                                    open_export, run_config_of, save_checkpoint, write_atomically)
 from .config import RunConfig, TrainConfig, run_differences
 from .data import DATASETS, ArrayDataset, data_fingerprint, legacy_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
@@ -248,7 +248,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
     _check_place(run_dir)
     has_run = run_dir.is_dir() and (list_checkpoints(run_dir) or (run_dir / "metrics.jsonl").exists())
     if resume and not list_checkpoints(run_dir):
-        why = "the run there stopped before its first checkpoint" if has_run else "it holds no run"
+        why = "the run there stopped before its first checkpoint" if has_run else "it holds no checkpoint"
         raise CheckpointError(f"cannot resume {run_dir}: {why}; start it with --overwrite (or without --resume)")
     others = sorted(p.name for p in run_dir.iterdir() if not RUN_FILES.match(p.name)) if run_dir.is_dir() else []
     if others and not has_run:
@@ -318,9 +318,8 @@ def describe_run(run: RunConfig, data: ArrayDataset, device: torch.device) -> st
     "One line with the resolved settings a researcher wants to see before a run starts."
     tc, spec = run.train, data.spec
     padded = getattr(data, "padded_from", None)
-    patch = f"patch {run.patch_size}" + (f" (length {padded} padded to {spec.shape[-1]}, the padding masked)"
-                                         if padded else "")
-    return (f"{data.name}: {spec.kind} {spec.shape}, {patch}, {len(data.x_train)} training samples; "
+    sample = spec.summary + (f" (length {padded} padded to {spec.shape[-1]}, the padding masked)" if padded else "")
+    return (f"{data.name}: {sample}, {len(data.x_train)} training samples; "
             f"{run.model.method} ({run.preset}), mask ratio {run.model.mask_ratio}; batch {tc.batch_size}, "
             f"lr {tc.lr:g}, warm-up {tc.warmup_steps} of {tc.steps} steps; {device}, precision {tc.precision}")
 
@@ -380,13 +379,14 @@ def _resumed(run: RunConfig, step: int, steps: int | None) -> RunConfig:
 
 # %% ../nbs/07_train.ipynb #3868ed95
 def open_run(run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None):
-    "The model, configuration, checkpoint and data of the run in `run_dir`, checked as above."
-    state = open_checkpoint(Path(run_dir))
+    """The model, configuration, checkpoint and data of the run in `run_dir` (or of weights exported from a run,
+    `export_pretrained`), checked as above."""
+    model, state = open_export(run_dir, device) if is_export(run_dir) else (None, open_checkpoint(Path(run_dir)))
     run = run_config_of(state)
     data = dataset or load_run_data(run)
     check_checkpoint_fits(state, data.spec)  # another dataset than the run's must have the same modality
     if dataset is None: check_data(run, data)
-    return model_from_checkpoint(state, device=device), run, state, data
+    return model or model_from_checkpoint(state, device=device), run, state, data
 
 # %% ../nbs/07_train.ipynb #68bbb77c
 def _restore(state: dict, data: ArrayDataset, model, optimizer, scheduler):

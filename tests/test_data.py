@@ -43,7 +43,7 @@ def test_registry_names_and_listing():
     listing = list_datasets()
     assert [d["name"] for d in listing] == list(DATASETS)
     for d in listing:
-        assert set(d) == {"name", "origin", "kind", "shape", "patch_size", "classes", "available", "source",
+        assert set(d) == {"name", "origin", "kind", "shape", "patch_size", "sample", "classes", "available", "source",
                           "install"}
         assert isinstance(d["available"], bool) and d["install"] and d["source"]
         assert d["origin"] == ("built-in" if d["name"] in SIZES else "benchmark")

@@ -37,6 +37,15 @@ class DatasetInfo:
     patch_size: tuple[int, ...] | int = 1
     source: str = ""
     origin: str = "built-in"  # or "benchmark": converted from its published files into a store
+    summary: str = ""  # one sample in words (`ModalitySpec.summary`); empty: from kind, shape and patch
+
+    @property
+    def sample(self) -> str:
+        "One sample in words: its kind, shape and patch (each part of a multimodal sample, named)."
+        patch = self.patch_size if isinstance(self.patch_size, tuple) else (self.patch_size,) * (
+            2 if self.kind == "image" else 1)
+        patch = "x".join(map(str, patch))
+        return self.summary or f"{self.kind} {tuple(self.shape)}, patch {patch}"
 
     @property
     def missing(self) -> str | None:

@@ -41,7 +41,8 @@ def benchmark_info(name: str) -> DatasetInfo:
     store = f"${DATA_ENV}/{name}"
     return DatasetInfo(name, source.spec.kind, source.spec.shape, len(source.class_names), source.title,
                        f"metamae-lab convert {name} --src DIR --out {store}", lambda: open_store(benchmark_store(name)),
-                       lambda: _missing_store(name), source.spec.patch_size, source.published, origin="benchmark")
+                       lambda: _missing_store(name), source.spec.patch_size, source.published, origin="benchmark",
+                       summary=source.spec.summary)
 
 # %% ../../nbs/05d_data_registry.ipynb #40c9c7a9
 class DatasetUnavailable(Exception):
@@ -58,8 +59,8 @@ DEFAULT_DATASET = "digits"
 def list_datasets() -> list[dict]:
     "One dict per registered dataset: what it holds and whether it can be loaded here (never raises)."
     return [dict(name=i.name, origin=i.origin, kind=i.kind, shape=i.shape, patch_size=i.patch_size,
-                 classes=i.num_classes, available=i.available, source=i.source, install=i.install_hint)
-            for i in DATASETS.values()]
+                 sample=i.sample, classes=i.num_classes, available=i.available, source=i.source,
+                 install=i.install_hint) for i in DATASETS.values()]
 
 
 @lru_cache(maxsize=None)
