@@ -304,8 +304,9 @@ def resolve_run(run: RunConfig, data: ArrayDataset) -> RunConfig:
     from metamae_lab.config import resolve_schedule
     file = _is_file_dataset(run)
     if data.spec.num_tokens < 2:
-        raise ValueError(f"{data.name}: patch {data.spec.patch_size} makes {data.spec.num_tokens} token of each sample: "
-                         f"masked reconstruction needs at least 2 (one kept, one to predict); give a smaller --patch-size")
+        raise ValueError(f"{data.name}: patch {data.spec.patch_size} makes {data.spec.num_tokens} token of each "
+                         f"sample: masked reconstruction needs at least 2 (one kept, one to predict); give a "
+                         f"smaller --patch-size")
     run = replace(run, dataset=str(Path(run.dataset).resolve()) if file else run.dataset, kind=data.spec.kind,
                   patch_size=data.spec.patch_size[0] if len(data.spec.patch_size) == 1 else data.spec.patch_size,
                   split_seed=(run.train.seed if run.split_seed is None else run.split_seed) if file else run.split_seed,

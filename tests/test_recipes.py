@@ -118,8 +118,9 @@ def test_the_paper_recipe_from_the_command_line(tmp_path, cli):
 
 def test_a_model_the_authors_code_cannot_open_is_refused_at_export(tmp_path):
     "What `pretrain --recipe paper` builds at the tiny size, and an MLP ratio of 4: each field named with theirs."
+    wider_mlp = {"mlp_ratio": 4.0, "proj_dim": 128, "proj_hidden_mult": 4}
     for overrides, named in (({}, ["proj_hidden_mult=2 (theirs: 4)", "proj_dim=32 (theirs: 128)"]),
-                             ({"mlp_ratio": 4.0, "proj_dim": 128, "proj_hidden_mult": 4}, ["mlp_ratio=4.0 (theirs: 2.0)"])):
+                             (wider_mlp, ["mlp_ratio=4.0 (theirs: 2.0)"])):
         model = MetaMAE(SPECS["image"], preset_config("tiny", recipe="paper", **overrides))
         with pytest.raises(ValueError) as refused: save_paper_checkpoint(model, tmp_path / "ckpt.pth")
         assert all(n in str(refused.value) for n in named) and not (tmp_path / "ckpt.pth").exists(), refused.value

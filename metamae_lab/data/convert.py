@@ -152,7 +152,8 @@ def synthetic_source(src: Path) -> Source:
     return Source("synthetic", f"{r['samples']} synthetic {shape} images", ModalitySpec("image", shape, 4), "uint8",
                   lambda _: [f"synthetic.json#{b}" for b in range(blocks)], _read_synthetic,
                   expected="synthetic.json (written by request_synthetic)",
-                  class_names=[str(c) for c in range(r["classes"])], digest=lambda src, unit: unit, named_by_folder=True,
+                  class_names=[str(c) for c in range(r["classes"])], digest=lambda src, unit: unit,
+                  named_by_folder=True,
                   preprocessing="none: generated")
 
 

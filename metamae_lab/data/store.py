@@ -361,11 +361,8 @@ class StoreWriter:
 
     def finish(self) -> Path:
         "Write the manifest and move the finished store to `OUT`; its path."
-        manifest = _manifest(self.source, self.partial.progress, self.stats)
         folder = self.partial.folder
-        manifest["content_fingerprint"] = _content_fingerprint(folder, manifest["splits"]["train"]["shards"],
-                                                               self.source.spec)
-        if self.source.named_by_folder: manifest["name"] = self.out.name
+        manifest = _manifest(self.source, self.partial.progress, self.stats, folder, self.out)
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
         for leftover in ("progress.json", "stats.npz"): (folder / leftover).unlink(missing_ok=True)
         old = self.out.with_name(self.out.name + ".old")
@@ -387,15 +384,16 @@ def _content_fingerprint(folder: Path, shards: list[dict], spec: ModalitySpec, r
     "The `ContentDigest` of the train split's samples, read back from its shards: as the arrays in memory give it."
     digest = ContentDigest(spec)
     for shard in shards:
-        x, y, lengths = (np.load(folder / shard[k], mmap_mode="r") if k in shard else None for k in ("x", "y", "lengths"))
+        x, y, lengths = (np.load(folder / shard[k], mmap_mode="r") if k in shard else None
+                         for k in ("x", "y", "lengths"))
         for i in range(0, shard["n"], rows):
             part = lambda a: None if a is None else np.asarray(a[i : i + rows])
             digest.add(part(x), part(y), part(lengths))
     return digest.hexdigest()
 
 
-def _manifest(s: Source, progress: dict, stats) -> dict:
-    "The manifest of a finished conversion."
+def _manifest(s: Source, progress: dict, stats, folder: Path, out: Path) -> dict:
+    "The manifest of a finished conversion written into `folder`, to become `out`."
     shards = progress["shards"]
     for split in ("train", "test"):
         if not shards[split]: raise SourceError(f"{s.name}: the source gave no {split} samples: a store needs both")
@@ -403,12 +401,14 @@ def _manifest(s: Source, progress: dict, stats) -> dict:
     except SourceError as e: raise SourceError(f"{s.name}: {e}") from None
     splits = {split: {"size": sum(h["n"] for h in shards[split]), "shards": shards[split]}
               for split in STORE_SPLITS if shards[split]}
-    return {"store_version": STORE_VERSION, "name": s.name, "title": s.title, "spec": s.spec.to_dict(),
+    return {"store_version": STORE_VERSION, "name": out.name if s.named_by_folder else s.name, "title": s.title,
+            "spec": s.spec.to_dict(),
             "dtype": s.dtype, "class_names": list(s.class_names), "symbols": list(s.symbols),
             "batch_size": s.batch_size, "preprocessing": s.preprocessing, "published": s.published,
             "splits": splits, "norm_mean": None if mean is None else mean.tolist(),
             "norm_std": None if std is None else std.tolist(), "source_digests": progress["units_done"],
-            "notes": progress["notes"], "fingerprint": _fingerprint(s.spec.to_dict(), shards)}
+            "notes": progress["notes"], "fingerprint": _fingerprint(s.spec.to_dict(), shards),
+            "content_fingerprint": _content_fingerprint(folder, shards["train"], s.spec)}
 
 # %% ../../nbs/19_store.ipynb #78e01cc6
 def _is_store(path: Path) -> bool:
