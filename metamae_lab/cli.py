@@ -172,7 +172,8 @@ def cmd_datasets(args) -> int:
 # %% ../nbs/13_cli.ipynb #0e1b0fbc
 def add_convert(sub):
     p = sub.add_parser("convert", help="convert a dataset's published files into a store that training streams")
-    p.add_argument("name", nargs="?", metavar="NAME", help="the source (a benchmark, npy or synthetic); left out: list them")
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help="the source (a benchmark, npy or synthetic); left out: list them")
     p.add_argument("--src", type=Path, help="the folder holding the source's files")
     p.add_argument("--out", type=Path, help="the store's folder (pass it as --dataset to pretrain)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished store at --out")
@@ -202,7 +203,7 @@ def cmd_convert(args) -> int:
 
 
 def add_export(sub):
-    p = sub.add_parser("export", help="write a run's model as model.safetensors + config.json (MetaMAE.from_pretrained)")
+    p = sub.add_parser("export", help="a run's model as model.safetensors + config.json (MetaMAE.from_pretrained)")
     p.add_argument("--run", required=True, type=Path, help="run directory written by pretrain")
     p.add_argument("--out", required=True, type=Path, help="a new folder for the weights")
     p.add_argument("--encoder-only", action="store_true", help="the encoder alone (amortized features only)")
@@ -215,6 +216,7 @@ def cmd_export(args) -> int:
     return 0
 
 
+# %% ../nbs/13_cli.ipynb #8051ac5d
 def add_verify(sub):
     p = sub.add_parser("verify", help="read every file of a store and check it holds what was written")
     p.add_argument("store", metavar="STORE", type=Path, help="the folder of a converted dataset")
@@ -234,7 +236,8 @@ def cmd_verify(args) -> int:
 # %% ../nbs/13_cli.ipynb #5c9f3dc4
 def add_experiment(sub):
     p = sub.add_parser("experiment", help="run an experiment notebook with papermill; several values make a grid")
-    p.add_argument("name", nargs="?", metavar="NAME", help="experiment name or path to a notebook; left out: list the experiments")
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help="experiment name or path to a notebook; left out: list the experiments")
     p.add_argument("-p", "--param", nargs="+", action="append", metavar="KEY VALUE",
                    help="a parameter and its value(s), read as JSON where they parse; several values make a grid")
     p.add_argument("--out", type=Path, default=Path("figures"), help="results go to OUT/<experiment>/<run>/")

@@ -120,7 +120,8 @@ class ModalitySpec:
     def summary(self) -> str:
         "One phrase: the kind, the shape and the patch; each part of a multimodal sample, named."
         if self.parts:
-            return " + ".join(p.summary if n == p.kind else f"{n} {p.summary}" for n, p in zip(self.part_names, self.parts))
+            named = zip(self.part_names, self.parts)
+            return " + ".join(p.summary if n == p.kind else f"{n} {p.summary}" for n, p in named)
         patch = "x".join(map(str, self.patch_size)) if self.kind == "image" else str(self.patch_size[0])
         vocab = f", {self.vocab_size} ids" if self.is_discrete else ""
         return f"{self.kind} {self.shape}{vocab}, patch {patch}"
