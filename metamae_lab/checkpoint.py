@@ -70,15 +70,16 @@ def save_checkpoint(run_dir: Path | str, state: dict, keep_last: int = 3) -> Pat
 def why_unloadable(path: Path, e: BaseException) -> str:
     "The cause, in a few words, of `torch.load` failing on `path`."
     unsafe = re.search(r"GLOBAL (\S+)", str(e))  # torch names what the pickle asks for
-    if unsafe or "Weights only load failed" in str(e):
-        asks = f" (it asks for {unsafe.group(1)})" if unsafe else ""
-        return f"it holds code{asks}, which a checkpoint does not need: it was not loaded and nothing in it ran"
+    if unsafe:
+        return (f"it holds code (it asks for {unsafe.group(1)}), which a checkpoint does not need: it was not "
+                f"loaded and nothing in it ran")
     if path.stat().st_size == 0: return "the file is empty"
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f: cut = f.read(4) == b"PK\x03\x04"  # the start of the zip torch.save writes
         return "the file is cut short" if cut else "it is not a file torch.save wrote"
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
+    advice = ("Weights only load failed", "weights_only", "documentation of torch.load")  # never repeated
+    reasons = [line for line in str(e).splitlines() if line.strip() and not any(a in line for a in advice)]
+    return reasons[0].strip()[:200] if reasons else "torch cannot read it safely"
 
 
 def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
