@@ -10,13 +10,14 @@ import math
 import pickle
 import zipfile
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from .dataset import ArrayDataset, dataset_from_arrays
 
 # %% auto #0
-__all__ = ['NPZ_FORM', 'read_npz', 'dataset_from_npz', 'read_idx', 'read_ts', 'pad_cases']
+__all__ = ['NPZ_FORM', 'read_npz', 'dataset_from_npz', 'read_idx', 'read_ts', 'pad_cases', 'line_blocks']
 
 # %% ../../nbs/05b_data_files.ipynb #850a3f63
 NPZ_FORM = ("an .npz archive written by np.savez, with `x` (and optional `y`, `lengths`), or with `x_train` and "
@@ -127,3 +128,16 @@ def pad_cases(cases: list[np.ndarray], length: int | None = None) -> tuple[np.nd
     out = np.zeros((len(cases), cases[0].shape[0], length), dtype=np.float64)
     for i, c in enumerate(cases): out[i, :, : c.shape[-1]] = c
     return out, lengths
+
+# %% ../../nbs/05b_data_files.ipynb #13157e2a
+def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
+    "`(number of its first line, block)` for blocks of about `size` bytes of whole lines."
+    rest, line = b"", 1
+    for block in iter(lambda: stream.read(size), b""):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            yield line, block[:cut]
+            line += block.count(b"\n", 0, cut)
+        rest = block[cut:]
+    if rest: yield line, rest  # a last line without its line end

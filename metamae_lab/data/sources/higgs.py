@@ -17,12 +17,13 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from ...config import ModalitySpec
+from ..files import line_blocks
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
 __all__ = ['FILES', 'FOUND', 'N_FEATURES', 'PUBLISHED_ROWS', 'PRETRAIN_SHARE', 'TRANSFER_TRAIN_SHARE', 'SEED', 'BLOCK_BYTES',
-           'SOURCE', 'higgs_units', 'split_plan', 'split_chunks', 'open_higgs', 'line_blocks', 'is_number',
-           'scan_higgs', 'values_per_line', 'first_non_number', 'parse_block', 'read_higgs']
+           'SOURCE', 'higgs_units', 'split_plan', 'split_chunks', 'open_higgs', 'is_number', 'scan_higgs',
+           'values_per_line', 'first_non_number', 'parse_block', 'read_higgs']
 
 # %% ../../../nbs/22_higgs.ipynb #50ff425a
 FILES = ("HIGGS.csv.gz", "HIGGS.csv", "higgs.zip")  # as published, unpacked, UCI's current download
@@ -96,19 +97,6 @@ def open_higgs(path: Path) -> Iterator[BinaryIO]:
             raise _broken(path, e) from None
 
 # %% ../../../nbs/22_higgs.ipynb #226f4ab1
-def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
-    "`(number of its first line, block)` for blocks of about `size` bytes of whole lines."
-    rest, line = b"", 1
-    for block in iter(lambda: stream.read(size), b""):
-        block = rest + block
-        cut = block.rfind(b"\n") + 1
-        if cut:
-            yield line, block[:cut]
-            line += block.count(b"\n", 0, cut)
-        rest = block[cut:]
-    if rest: yield line, rest  # a last line without its line end
-
-
 def is_number(value: bytes) -> bool:
     "Whether `value` reads as a float (`nan` and `inf` do)."
     try: float(value)

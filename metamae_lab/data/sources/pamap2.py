@@ -15,14 +15,14 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from ...config import ModalitySpec
+from ..files import line_blocks
 from ..store import Chunk, Note, Source, SourceError, file_digest
 
 # %% auto #0
 __all__ = ['ACTIVITIES', 'KNOWN_ACTIVITY_IDS', 'SUBJECT_SPLITS', 'N_COLUMNS', 'N_CHANNELS', 'WINDOW', 'STRIDE', 'PATCH',
            'CHUNK_WINDOWS', 'BLOCK_BYTES', 'ARCHIVE', 'UCI_DOWNLOAD', 'LAYOUTS', 'SOURCE', 'protocol_folder',
-           'open_archive', 'pamap2_units', 'open_unit', 'pamap2_digest', 'line_blocks', 'values_per_line',
-           'first_non_number', 'read_subject', 'fill_missing', 'activity_ids', 'activity_runs', 'windows',
-           'read_pamap2']
+           'open_archive', 'pamap2_units', 'open_unit', 'pamap2_digest', 'values_per_line', 'first_non_number',
+           'read_subject', 'fill_missing', 'activity_ids', 'activity_runs', 'windows', 'read_pamap2']
 
 # %% ../../../nbs/21_pamap2.ipynb #79137c7d
 ACTIVITIES = {1: "lying", 2: "sitting", 3: "standing", 4: "walking", 5: "running", 6: "cycling",
@@ -100,19 +100,6 @@ def pamap2_digest(src: Path, unit: str) -> str:
     return f"zip:{info.CRC:08x}:{info.file_size}"
 
 # %% ../../../nbs/21_pamap2.ipynb #a8ba9688
-def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
-    "`(number of its first line, block)` for blocks of about `size` bytes of whole lines."
-    rest, line = b"", 1
-    for block in iter(lambda: stream.read(size), b""):
-        block = rest + block
-        cut = block.rfind(b"\n") + 1
-        if cut:
-            yield line, block[:cut]
-            line += block.count(b"\n", 0, cut)
-        rest = block[cut:]
-    if rest: yield line, rest  # a last line without its line end
-
-
 def values_per_line(block: bytes) -> np.ndarray:
     "How many whitespace-separated values each line of `block` holds (0 for an empty line)."
     a = np.frombuffer(block, np.uint8)
