@@ -1,6 +1,7 @@
-"""Every benchmark end to end in its CPU smoke mode: a small source in the dataset's original format (written by the
-tests), its experiment notebook through the real console script (convert, pretrain, the paper's linear evaluation),
-and (once, on PAMAP2) a second run that reuses the store and the trained model."""
+"""Every benchmark end to end in its CPU smoke mode: a small source in the dataset's original format
+(written by the tests), the benchmark experiment notebook through the real console script (convert,
+pretrain, the paper's linear evaluation), and (once, on PAMAP2) a second run that reuses the store
+and the trained model."""
 import importlib
 import json
 import shutil
@@ -20,8 +21,8 @@ CLI = shutil.which("metamae-lab", path=str(Path(sys.executable).parent)) or "met
 def test_every_benchmark_has_an_experiment_and_a_fixture():
     paper = {"pamap2", "higgs", "wafer_maps", "imagenet32", "librispeech", "genomics", "pfam", "mscoco"}
     assert paper <= set(benchmark_sources())
+    assert "benchmark" in list_experiments()  # one notebook serves them all
     for name in benchmark_sources():
-        assert name in list_experiments(), name
         assert hasattr(importlib.import_module(f"fixtures_{name}"), f"write_{name}_fixture"), name
 
 
@@ -29,11 +30,12 @@ def test_every_benchmark_has_an_experiment_and_a_fixture():
 def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, name):
     write = getattr(importlib.import_module(f"fixtures_{name}"), f"write_{name}_fixture")
     src = write(tmp_path / "published")
-    command = [CLI, "experiment", name, "-p", "data_root", str(src), "-p", "smoke", "true", "--name", "smoke",
+    command = [CLI, "experiment", "benchmark", "-p", "benchmark", name, "-p", "data_root", str(src), "-p", "smoke",
+               "true", "--name", "smoke",
                "--out", str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"), "--threads", "1"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    record = tmp_path / "figures" / name
+    record = tmp_path / "figures" / "benchmark"
     results = json.loads(next(record.rglob("results.json")).read_text())
     assert (results["benchmark"], results["smoke"], results["steps"]) == (name, True, 3)
     assert 1 <= results["batch_size"] <= 8
@@ -47,7 +49,7 @@ def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, n
     if name != "pamap2": return  # the reuse below is the same code for every benchmark: checked once
     # a second run with the store as data_root reuses it as it is, and the finished model
     checkpoints = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint_*.pt")}
-    again = subprocess.run([*command[:5], str(store), *command[6:], "--force"], cwd=ROOT, capture_output=True,
+    again = subprocess.run([*command[:8], str(store), *command[9:], "--force"], cwd=ROOT, capture_output=True,
                            text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     after = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint_*.pt")}

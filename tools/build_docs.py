@@ -221,7 +221,8 @@ def localise_api_links(site: Path, pages: dict[str, str]) -> int:
     names and anchors are not this site's) at the built pages, with the anchor the symbol's heading has here.
     Returns how many links were rewritten."""
     link = re.compile(r'href="' + re.escape(published_prefix()) + r'([\w-]+)\.html(?:#([^"]*))?"')
-    by_page = {re.sub(r"^\d+[a-z]?_", "", stem): site / Path(target).with_suffix(".html") for stem, target in pages.items()}
+    by_page = {re.sub(r"^\d+[a-z]?_", "", stem): site / Path(target).with_suffix(".html")
+               for stem, target in pages.items()}
     ids = functools.cache(lambda page: re.findall(r'\bid="([^"]+)"', page.read_text(errors="replace")))
     squash = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())
 
