@@ -210,29 +210,45 @@ class BenchRow:
     mfu: float | None = None  # project_tflop_s / peak_tflop_s
 
 # %% ../nbs/16_bench.ipynb #d9f25478
-def bench_case(case: str, model: str, batch_size: int, cfg: BenchConfig, device, tokens: int | None = None) -> BenchRow:
-    "Check equivalence, then time and measure one case and model on both paths."
-    spec, model_cfg = case_config(case, model, cfg.preset, tokens)
+def _checked(case: str, model: str, spec, model_cfg, batch_size: int, device) -> dict:
+    "The two paths' loss difference on one batch; an error when they disagree."
     diffs = check_equivalence(spec, model_cfg, batch_size=min(batch_size, 8), device=device)
     if diffs["loss_rel_diff"] > 1e-4:
         raise AssertionError(f"{case}/{model}: the paths disagree: loss {diffs['loss']} vs reference "
                              f"{diffs['reference_loss']}")
-    precision = cfg.precision
-    steps = {path: make_step(path, spec, model_cfg, batch_size, device, precision=precision, compile=cfg.compile)
+    return diffs
+
+
+def _timed(spec, model_cfg, batch_size: int, cfg: BenchConfig, device) -> tuple[dict, float]:
+    "Median seconds a step of each path, and the FLOP of the project's step."
+    steps = {path: make_step(path, spec, model_cfg, batch_size, device, precision=cfg.precision,
+                             compile=cfg.compile)
              for path in PATHS}
-    # counted on the project's own step; a compiled encoder hides its matmuls from the counter, so count an eager copy
-    eager = make_step("project", spec, model_cfg, batch_size, device, precision=precision) if cfg.compile else None
+    # a compiled encoder hides its matmuls from the counter, so count an eager copy
+    eager = None
+    if cfg.compile:
+        eager = make_step("project", spec, model_cfg, batch_size, device, precision=cfg.precision)
     flops = step_flops(eager or steps["project"])
-    times = {k: statistics.median(v) for k, v in time_steps(steps, cfg.warmup, cfg.repeats, device).items()}
-    del steps, eager
-    peaks = {path: None if not cfg.memory else peak_memory_mb(path, case, model, batch_size, cfg.preset, device,
-                                                             precision=precision, tokens=tokens, compile=cfg.compile)
+    times = time_steps(steps, cfg.warmup, cfg.repeats, device)
+    return {path: statistics.median(seconds) for path, seconds in times.items()}, flops
+
+
+def bench_case(case: str, model: str, batch_size: int, cfg: BenchConfig, device,
+               tokens: int | None = None) -> BenchRow:
+    "Check equivalence, then time and measure one case and model on both paths."
+    spec, model_cfg = case_config(case, model, cfg.preset, tokens)
+    diffs = _checked(case, model, spec, model_cfg, batch_size, device)
+    times, flops = _timed(spec, model_cfg, batch_size, cfg, device)
+    peaks = {path: None if not cfg.memory else peak_memory_mb(
+                 path, case, model, batch_size, cfg.preset, device, precision=cfg.precision,
+                 tokens=tokens, compile=cfg.compile)
              for path in PATHS}
-    achieved, peak = flops / times["project"] / 1e12, cfg.peak_tflops or peak_bf16_tflops(device)
     project, reference = times["project"], times["reference"]
-    return BenchRow(case, model, batch_size, spec.num_tokens, precision, project * 1e3, reference * 1e3,
-                    reference / project, batch_size / project, batch_size / reference,
-                    peaks["project"], peaks["reference"], diffs["loss_rel_diff"], flops / 1e9, achieved, peak,
+    achieved, peak = flops / project / 1e12, cfg.peak_tflops or peak_bf16_tflops(device)
+    return BenchRow(case, model, batch_size, spec.num_tokens, cfg.precision, project * 1e3,
+                    reference * 1e3, reference / project, batch_size / project,
+                    batch_size / reference, peaks["project"], peaks["reference"],
+                    diffs["loss_rel_diff"], flops / 1e9, achieved, peak,
                     achieved / peak if peak else None)
 
 # %% ../nbs/16_bench.ipynb #571c8949

@@ -244,11 +244,28 @@ def checked_parameters(notebook: Path, overrides: dict) -> dict:
     return resolve_parameters({k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}, overrides)
 
 # %% ../nbs/12_experiments.ipynb #a8d15071
+def _execute(notebook: Path, record: Path, parameters: dict, root: Path, label: str):
+    "Run `notebook` with papermill into `record`; a failed cell or a dead kernel is one line."
+    import papermill as pm
+    try:
+        with tempfile.TemporaryDirectory(prefix="metamae-kernel-") as sockets:
+            pm.execute_notebook(str(notebook), str(record), kernel_name="python3", language="python",
+                                cwd=str(root), progress_bar=False, parameters=parameters,
+                                kernel_manager_class=_ipc_kernel_manager(sockets))
+    except pm.PapermillExecutionError as e:
+        if record.is_file(): _relative_record_paths(record, root)
+        message = " ".join(str(e.evalue).split())
+        raise ExperimentFailed(f"{label}: cell {e.exec_count} raised {e.ename}: {message} "
+                               f"(executed notebook: {_shown(record, root)})") from None
+    except RuntimeError as e:  # the kernel died or did not start
+        raise ExperimentFailed(f"{label}: the notebook did not run to the end: "
+                               f"{type(e).__name__}: {e}") from None
+
+
 def run_experiment(experiment: str | Path, overrides: dict | None = None, out_root: Path | str = "figures",
                    runs_root: Path | str = "runs/experiments", name: str | None = None, force: bool = False,
                    log=print) -> ExperimentRun:
     "Execute one experiment notebook with `overrides` applied to its parameters; see above for what it writes."
-    import papermill as pm
     notebook = experiment_notebook(experiment)
     exp_name, overrides = notebook.stem, dict(overrides or {})
     parameters = checked_parameters(notebook, overrides)
@@ -266,20 +283,8 @@ def run_experiment(experiment: str | Path, overrides: dict | None = None, out_ro
     record = out_dir / f"{exp_name}.ipynb"
     log(f"{exp_name}/{name}: running {_shown(notebook, root)} -> {_shown(out_dir, root)}")
     t0, started = time.perf_counter(), time.time()
-    try:
-        with tempfile.TemporaryDirectory(prefix="metamae-kernel-") as sockets:
-            pm.execute_notebook(str(notebook), str(record), kernel_name="python3", language="python", cwd=str(root),
-                                progress_bar=False, kernel_manager_class=_ipc_kernel_manager(sockets),
-                                parameters={**parameters, "out_dir": _shown(out_dir, root),
-                                            "runs_dir": _shown(runs_dir, root)})
-    except pm.PapermillExecutionError as e:
-        if record.is_file(): _relative_record_paths(record, root)
-        message = " ".join(str(e.evalue).split())
-        raise ExperimentFailed(f"{exp_name}/{name}: cell {e.exec_count} raised {e.ename}: {message} "
-                               f"(executed notebook: {_shown(record, root)})") from None
-    except RuntimeError as e:  # the kernel died or did not start
-        raise ExperimentFailed(f"{exp_name}/{name}: the notebook did not run to the end: "
-                               f"{type(e).__name__}: {e}") from None
+    parameters_here = {**parameters, "out_dir": _shown(out_dir, root), "runs_dir": _shown(runs_dir, root)}
+    _execute(notebook, record, parameters_here, root, f"{exp_name}/{name}")
     seconds = time.perf_counter() - t0
     _relative_record_paths(record, root)
     results = out_dir / "results.json"
