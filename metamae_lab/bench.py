@@ -20,6 +20,7 @@ from .masking import random_masking, support_set
 from .model import MetaMAE
 from .reference import reference_loss
 from .runtime import resolve_device
+from .tables import markdown_table
 from .train import compile_encoder, make_optimizer, training_step
 
 # %% auto #0
@@ -254,7 +255,6 @@ def bench_case(case: str, model: str, batch_size: int, cfg: BenchConfig, device,
 # %% ../nbs/16_bench.ipynb #571c8949
 def format_rows(rows: list[BenchRow]) -> str:
     "A Markdown table of benchmark rows."
-    from metamae_lab.experiments import markdown_table
     mb = lambda v: "-" if v is None else f"{v:.0f}"
     return markdown_table([{
         "case": r.case, "model": r.model, "batch": r.batch_size, "tokens": r.tokens, "precision": r.precision,

@@ -17,13 +17,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .tables import markdown_table  # the experiment notebooks and the cli import it here
+
 # %% auto #0
 __all__ = ['EXPERIMENTS_SUBDIR', 'PARAMETER_FIELDS', 'PARAMETER_MINIMUMS', 'RUNNER_PARAMETERS', 'README_BLOCK',
            'experiments_folder', 'list_experiments', 'experiment_notebook', 'parse_value', 'declared_parameters',
            'coerce_parameter', 'check_parameter', 'resolve_parameters', 'expand_grid', 'run_name', 'ExperimentFailed',
            'ExperimentRun', 'reproduce_command', 'finished', 'checked_parameters', 'run_experiment', 'run_grid',
-           'pretrained', 'show_figure', 'mean_std', 'format_mean_std', 'markdown_table', 'write_results',
-           'results_block', 'update_readme']
+           'pretrained', 'show_figure', 'mean_std', 'format_mean_std', 'write_results', 'results_block',
+           'update_readme']
 
 # %% ../nbs/12_experiments.ipynb #8b779e91
 EXPERIMENTS_SUBDIR = Path("nbs") / "experiments"
@@ -353,15 +355,6 @@ def mean_std(values) -> tuple[float, float]:
 def format_mean_std(values, digits: int = 3) -> str:
     mean, std = mean_std(values)
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
-
-
-def markdown_table(rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".3f") -> str:
-    "A Markdown table of `rows` (dicts) with the given columns (default: the first row's keys), through tabulate."
-    from tabulate import tabulate
-    columns = columns or list(rows[0])
-    cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
-    return tabulate([[cell(r[c]) for c in columns] for r in rows], headers=columns, tablefmt="github",
-                    disable_numparse=True)
 
 
 def write_results(out_dir: Path | str, results: dict, table: str, caption: str = "") -> None:

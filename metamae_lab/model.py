@@ -13,7 +13,6 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fastcore.basics import patch
 from huggingface_hub import PyTorchModelHubMixin
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -23,8 +22,8 @@ from .tokenizers import PreparedBatch, make_tokenizer, normalize_patches, prepar
 
 # %% auto #0
 __all__ = ['math_attention', 'Attention', 'Block', 'with_cls', 'Encoder', 'decoder_pos_embed', 'Decoder', 'token_errors',
-           'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode', 'MetaMAE',
-           'Adaptation', 'num_parameters']
+           'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode',
+           'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives', 'Features', 'MetaMAE', 'num_parameters']
 
 # %% ../nbs/03_model.ipynb #4f5ea5b0
 def math_attention():
@@ -231,38 +230,201 @@ def eval_mode(module: nn.Module):
     try: yield module
     finally: module.train(was_training)
 
+# %% ../nbs/03_model.ipynb #410f22b9
+def _targets(spec: ModalitySpec, batch: PreparedBatch, norm_target: bool):
+    if spec.is_discrete or not norm_target: return batch.target, None, None
+    return normalize_patches(batch.target, batch.element_mask)
+
+
+def _tied_logits(out: torch.Tensor, table: nn.Embedding, bias: torch.Tensor | None) -> torch.Tensor:
+    logits = out @ table.weight.T  # (B, L, V)
+    return logits if bias is None else logits + bias
+
+
+class MaskedReconstruction:
+    """What MAE and MetaMAE share: check a batch, find its targets, decode a latent and score the
+    prediction. A base of `MetaMAE`, which holds the spec, config, encoder, decoder and biases."""
+    def prepare(self, x: torch.Tensor, lengths=None, validate: bool = True) -> PreparedBatch:
+        "Check a batch against the model's modality (unless `validate` is False); find its padding."
+        return prepare_batch(x, self.spec, lengths, validate)
+
+    def targets(self, batch: PreparedBatch):
+        """Reconstruction targets, and the per-token statistics when `norm_target` normalises them;
+        multimodal: three lists, one entry per part (a token part's statistics are None)."""
+        if not self.spec.parts: return _targets(self.spec, batch, self.cfg.norm_target)
+        norm = self.cfg.norm_target
+        per_part = [_targets(p, b, norm) for p, b in zip(self.spec.parts, batch.parts)]
+        return tuple(list(values) for values in zip(*per_part))
+
+    def predict(self, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None):
+        """Decode a latent into per-token predictions `(B, L, P)`, or logits `(B, L, V)` with tied
+        embeddings; multimodal: a list of each part's."""
+        out = self.decoder(z, masking, pad)
+        use_bias = self.cfg.token_output_bias
+        if not self.spec.parts:
+            if not self.spec.is_discrete: return out
+            bias = self.token_bias if use_bias else None
+            return _tied_logits(out, self.encoder.tokenizer.proj, bias)  # (B, L, V)
+        preds = []
+        for name, part, tokenizer, o in zip(self.spec.part_names, self.spec.parts,
+                                            self.encoder.tokenizer.parts, out):
+            bias = self.token_biases[name] if part.is_discrete and use_bias else None
+            preds.append(_tied_logits(o, tokenizer.proj, bias) if part.is_discrete else o)
+        return preds
+
+    def errors(self, pred, target, batch: PreparedBatch) -> torch.Tensor:
+        """Per-token errors `(B, L)` (`token_errors`); multimodal: each part's, MSE or
+        cross-entropy, joined along L."""
+        if not self.spec.parts: return token_errors(pred, target, batch.element_mask)
+        per_part = [token_errors(p, t, b.element_mask)
+                    for p, t, b in zip(pred, target, batch.parts)]  # (B, L_i) each
+        return torch.cat(per_part, dim=1)  # (B, L)
+
+    def masked_loss(self, errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Mean of `errors` (B, L) where `weights` is set, over the batch; multimodal: the mean of
+        each part's such mean."""
+        if not self.spec.parts: return mean_over(errors, weights)
+        per_part = [mean_over(errors[:, part], weights[:, part]) for part in self.spec.token_slices]
+        return torch.stack(per_part).mean()
+
+
+# %% ../nbs/03_model.ipynb #feea4729
+@dataclass
+class Adaptation:
+    "What the inner loop computed."
+    z: torch.Tensor  # (B, 1 + Lk, D) Z*, after the last step
+    losses: torch.Tensor  # (K,) mean support-set loss before each step
+    first_pred: torch.Tensor  # the prediction from Z, before the first step
+    z_steps: list | None = None  # keep_trajectory: Z, then the latent after each step
+    pred_steps: list | None = None  # keep_trajectory: the prediction before each step
+
+
+class InnerLoop:
+    """What MetaMAE adds to MAE: K gradient steps on the latent Z against the support-set loss. A
+    base of `MetaMAE`, whose `inner_lr` is the step size."""
+    def adapt(self, z: torch.Tensor, masking: Masking, batch: PreparedBatch, target: torch.Tensor,
+              support: torch.Tensor, steps: int | None = None, first_order: bool | None = None,
+              keep_trajectory: bool = False) -> Adaptation:
+        "Inner loop: K gradient steps on Z against the support-set loss."
+        steps = check_int(self.cfg.inner_steps if steps is None else steps, "inner_steps")
+        outer_grad = torch.is_grad_enabled()
+        first_order = self.cfg.first_order if first_order is None else first_order
+        create_graph = outer_grad and not first_order
+        if not (outer_grad and z.requires_grad): z = z.detach().requires_grad_()
+        zs, preds, losses = [z], [], []  # all steps kept only when asked: they hold the graphs
+        with torch.enable_grad():
+            for k in range(steps):
+                with math_attention() if create_graph else nullcontext():
+                    pred = self.predict(z, masking, batch.pad)
+                inner_loss = self.inner_loss(self.errors(pred, target, batch), support)
+                (grad,) = torch.autograd.grad(inner_loss, z, create_graph=create_graph)
+                z = z - self.inner_lr * grad  # (B, 1 + Lk, D)
+                losses.append(inner_loss.detach() / z.shape[0])
+                if keep_trajectory or k == 0: preds.append(pred)
+                if keep_trajectory: zs.append(z)
+        if not outer_grad: z, zs, preds = z.detach(), [t.detach() for t in zs], _detached(preds)
+        if not keep_trajectory: return Adaptation(z, torch.stack(losses), preds[0])
+        return Adaptation(z, torch.stack(losses), preds[0], zs, preds)
+
+    def inner_loss(self, errors: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+        """The inner loop's loss of per-token `errors` (B, L) over the `support` set (B, L), per
+        `cfg.inner_loss`."""
+        if self.cfg.inner_loss == "pooled": return mean_over(errors, support) * errors.shape[0]
+        return per_sample_mean(errors, support).sum()
+
+
+# %% ../nbs/03_model.ipynb #c4d8a819
+class Objectives:
+    """The two endings of the forward pass: MAE's loss on the masked tokens reconstructed from Z,
+    and MetaMAE's on those reconstructed from Z* plus the task-contrastive loss. A base of
+    `MetaMAE`, which holds the projector."""
+    def contrastive_loss(self, z: torch.Tensor, z_adapted: torch.Tensor,
+                         keep_valid: torch.Tensor) -> torch.Tensor:
+        "Task-contrastive NT-Xent between projected pooled Z and pooled Z*."
+        pooled = pool_tokens(z, keep_valid), pool_tokens(z_adapted, keep_valid)  # (B, D) each
+        if self.cfg.projector_calls == "joint":  # one BatchNorm batch
+            a, b = self.projector(torch.cat(pooled)).chunk(2)  # (B, proj_dim) each
+        else: a, b = self.projector(pooled[0]), self.projector(pooled[1])  # as the paper's code
+        if self.gather_negatives is not None:  # data-parallel: negatives from every rank
+            a, b = self.gather_negatives(a), self.gather_negatives(b)
+        return nt_xent(a, b, self.cfg.temperature)
+
+    def _mae_output(self, z, masking, batch, target, keep_trajectory, common) -> MetaMAEOutput:
+        "MAE: the masked tokens reconstructed from Z."
+        pred = self.predict(z, masking, batch.pad)
+        recon = self.masked_loss(self.errors(pred, target, batch), masking.mask)
+        trajectory = dict(z_steps=[z], pred_steps=[pred]) if keep_trajectory else {}
+        return MetaMAEOutput(loss=recon, recon_loss=recon, contrastive_loss=torch.zeros_like(recon),
+                             amortized_recon_loss=recon.detach(), support_losses=recon.new_zeros(0),
+                             pred=pred, pred_amortized=pred, support=None, z_adapted=z, **common,
+                             **trajectory)
+
+    def _metamae_output(self, adaptation: Adaptation, masking, batch, target, support,
+                        common) -> MetaMAEOutput:
+        "MetaMAE: the masked tokens reconstructed from Z*, plus the contrastive loss."
+        z, z_adapted = common["z"], adaptation.z
+        pred = self.predict(z_adapted, masking, batch.pad)
+        errors = self.errors(pred, target, batch)  # (B, L)
+        recon = self.masked_loss(errors, masking.mask)
+        contrastive = self.contrastive_loss(z, z_adapted, masking.keep_valid)
+        first_errors = self.errors(_detached(adaptation.first_pred), target, batch)  # (B, L)
+        amortized = self.masked_loss(first_errors, masking.mask)
+        final_support = per_sample_mean(errors.detach(), support).mean()
+        trajectory = {}
+        if adaptation.z_steps is not None:
+            trajectory = dict(z_steps=adaptation.z_steps, pred_steps=adaptation.pred_steps + [pred])
+        loss = recon + self.cfg.contrastive_weight * contrastive
+        return MetaMAEOutput(loss=loss, recon_loss=recon, contrastive_loss=contrastive,
+                             amortized_recon_loss=amortized,
+                             support_losses=torch.cat([adaptation.losses, final_support[None]]),
+                             pred=pred, pred_amortized=adaptation.first_pred, support=support,
+                             z_adapted=z_adapted, **common, **trajectory)
+
+
+# %% ../nbs/03_model.ipynb #21a52290
+class Features:
+    """Two readouts of a trained encoder, computed in eval mode: the pooled Z of the full input, and
+    the pooled Z* after the inner loop on it. A base of `MetaMAE`."""
+    def encode_unmasked(self, x: torch.Tensor, lengths=None):
+        "The prepared batch, the keep-everything masking and Z of the full input."
+        batch = self.prepare(x, lengths)
+        B, L = batch.size
+        masking = no_masking(B, L, batch.pad, device=batch.device)
+        return batch, masking, self.encoder(batch, masking)
+
+    def amortized_features(self, x: torch.Tensor, lengths=None) -> torch.Tensor:
+        "Mean of Z's patch tokens for the full, unmasked input: `(B, enc_dim)`."
+        with eval_mode(self), torch.no_grad():
+            _, masking, z = self.encode_unmasked(x, lengths)
+            return pool_tokens(z, masking.keep_valid).float()
+
+    def adapted_features(self, x: torch.Tensor, lengths=None,
+                         steps: int | None = None) -> torch.Tensor:
+        """Mean of Z*'s patch tokens after the inner loop on the unmasked input, every token as
+        support: `(B, enc_dim)`."""
+        with eval_mode(self), torch.no_grad():
+            batch, masking, z = self.encode_unmasked(x, lengths)
+            target = self.targets(batch)[0]
+            z_adapted = self.adapt(z, masking, batch, target, masking.visible, steps).z
+            return pool_tokens(z_adapted, masking.keep_valid).float()
+
+
 # %% ../nbs/03_model.ipynb #b6855305
 _CODERS = {ModalitySpec: (lambda spec: spec.to_dict(), ModalitySpec.from_dict),  # config.json for the Hub mixin
            ModelConfig: (lambda cfg: cfg.to_dict(), ModelConfig.from_dict)}
 
 
-class MetaMAE(nn.Module, PyTorchModelHubMixin, library_name="metamae_lab", tags=["metamae", "masked-autoencoder"],
-              coders=_CODERS):
-    """MAE or MetaMAE (per `cfg.method`) for `spec`: one modality, or several in one sequence (multimodal).
-    `save_pretrained(folder)` writes `model.safetensors` and `config.json`; `MetaMAE.from_pretrained(folder)` reads
-    them back (huggingface_hub's mixin, which can also push to the Hub)."""
-    def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
-        super().__init__()
-        if isinstance(spec, dict): spec = ModalitySpec.from_dict(spec)  # as config.json holds it
-        if isinstance(cfg, dict): cfg = ModelConfig.from_dict(cfg)
-        self.spec, self.cfg = spec, cfg.validate()
-        self.encoder = Encoder(spec, cfg)
-        self.decoder = Decoder(spec, cfg)
-        if spec.is_discrete and cfg.token_output_bias: self.token_bias = nn.Parameter(torch.zeros(spec.vocab_size))
-        if spec.parts and cfg.token_output_bias:  # one bias per token part, by part name
-            self.token_biases = nn.ParameterDict({name: nn.Parameter(torch.zeros(p.vocab_size))
-                                                  for name, p in zip(spec.part_names, spec.parts) if p.is_discrete})
-        hidden = cfg.proj_hidden_mult * cfg.enc_dim
-        self.projector = nn.Sequential(nn.Linear(cfg.enc_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
-                                       nn.Linear(hidden, cfg.proj_dim, bias=False))
-        self.inner_lr = nn.Parameter(torch.tensor(float(cfg.inner_lr)), requires_grad=cfg.learn_inner_lr)
-        self.gather_negatives: Callable | None = None  # data-parallel training: rows of every rank, for NT-Xent
-        self.apply(_init_weights)
-        nn.init.normal_(self.encoder.cls_token, std=0.02)
-        nn.init.normal_(self.decoder.mask_token, std=0.02)
-        if spec.parts: nn.init.normal_(self.decoder.modality_tokens, std=0.02)
-        for tokenizer in self.encoder.tokenizer.parts if spec.parts else [self.encoder.tokenizer]:
-            _init_tokenizer(tokenizer.proj, cfg)
+def _token_biases(spec: ModalitySpec) -> nn.ParameterDict:
+    "One output bias per token part of a multimodal spec, by part name."
+    return nn.ParameterDict({name: nn.Parameter(torch.zeros(p.vocab_size))
+                             for name, p in zip(spec.part_names, spec.parts) if p.is_discrete})
+
+
+def _projector(cfg: ModelConfig) -> nn.Sequential:
+    "The contrastive loss's projector: pooled latent `(B, enc_dim)` to `(B, proj_dim)`."
+    hidden = cfg.proj_hidden_mult * cfg.enc_dim
+    return nn.Sequential(nn.Linear(cfg.enc_dim, hidden, bias=False), nn.BatchNorm1d(hidden),
+                         nn.ReLU(), nn.Linear(hidden, cfg.proj_dim, bias=False))
 
 
 def _init_weights(m: nn.Module):
@@ -279,192 +441,70 @@ def _init_tokenizer(proj: nn.Module, cfg: ModelConfig):
         bound = 1 / proj.in_features ** 0.5  # the convolution's fan-in: the values of one patch
         nn.init.uniform_(proj.bias, -bound, bound)
 
-# %% ../nbs/03_model.ipynb #410f22b9
-@patch
-def prepare(self: MetaMAE, x: torch.Tensor, lengths=None, validate: bool = True) -> PreparedBatch:
-    "Check a batch against the model's modality (unless `validate` is False) and find its padding."
-    return prepare_batch(x, self.spec, lengths, validate)
+
+def _init_parameters(model: nn.Module):
+    "Xavier for linear layers, N(0, 0.02) for embeddings and learned tokens, then the tokenizers'."
+    model.apply(_init_weights)
+    nn.init.normal_(model.encoder.cls_token, std=0.02)
+    nn.init.normal_(model.decoder.mask_token, std=0.02)
+    if model.spec.parts: nn.init.normal_(model.decoder.modality_tokens, std=0.02)
+    tokenizers = model.encoder.tokenizer.parts if model.spec.parts else [model.encoder.tokenizer]
+    for tokenizer in tokenizers: _init_tokenizer(tokenizer.proj, model.cfg)
 
 
-@patch
-def targets(self: MetaMAE, batch: PreparedBatch):
-    """Reconstruction targets, and the per-token statistics when `norm_target` normalises them; multimodal: three
-    lists, one entry per part (a token part's statistics are None)."""
-    if not self.spec.parts: return _targets(self.spec, batch, self.cfg.norm_target)
-    per_part = [_targets(p, b, self.cfg.norm_target) for p, b in zip(self.spec.parts, batch.parts)]
-    return tuple(list(values) for values in zip(*per_part))
+# %% ../nbs/03_model.ipynb #d41c7a3e
+class MetaMAE(MaskedReconstruction, InnerLoop, Objectives, Features, nn.Module,
+              PyTorchModelHubMixin, library_name="metamae_lab",
+              tags=["metamae", "masked-autoencoder"], coders=_CODERS):
+    """MAE or MetaMAE (per `cfg.method`) for `spec`: one modality, or several in one sequence
+    (multimodal). `save_pretrained(folder)` writes `model.safetensors` and `config.json`;
+    `MetaMAE.from_pretrained(folder)` reads them back (huggingface_hub's mixin, which can also
+    push to the Hub)."""
+    def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
+        super().__init__()
+        if isinstance(spec, dict): spec = ModalitySpec.from_dict(spec)  # as config.json holds it
+        if isinstance(cfg, dict): cfg = ModelConfig.from_dict(cfg)
+        self.spec, self.cfg = spec, cfg.validate()
+        self.encoder = Encoder(spec, cfg)
+        self.decoder = Decoder(spec, cfg)
+        if spec.is_discrete and cfg.token_output_bias:
+            self.token_bias = nn.Parameter(torch.zeros(spec.vocab_size))  # (V,)
+        if spec.parts and cfg.token_output_bias: self.token_biases = _token_biases(spec)
+        self.projector = _projector(cfg)
+        inner_lr = torch.tensor(float(cfg.inner_lr))
+        self.inner_lr = nn.Parameter(inner_lr, requires_grad=cfg.learn_inner_lr)
+        self.gather_negatives: Callable | None = None  # data-parallel: all ranks' rows, for NT-Xent
+        _init_parameters(self)
 
+    def forward(self, x: torch.Tensor, lengths=None, mask_ratio: float | None = None,
+                generator: torch.Generator | None = None, inner_steps: int | None = None,
+                method: str | None = None, validate: bool = True,
+                keep_trajectory: bool = False) -> MetaMAEOutput:
+        "Mask, encode, adapt (MetaMAE) and reconstruct `x`; `method` overrides `cfg.method` here."
+        method = self.cfg.method if method is None else method
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if mask_ratio is not None:
+            check_range(mask_ratio, "mask_ratio", 0, 1, low_open=True, high_open=True)
+        if inner_steps is not None: check_int(inner_steps, "inner_steps")
+        batch = self.prepare(x, lengths, validate)
+        target, mean, std = self.targets(batch)
+        B, L = batch.size
+        ratio = self.cfg.mask_ratio if mask_ratio is None else mask_ratio
+        masking = random_masking(B, L, ratio, batch.pad, generator, device=batch.device)
+        z = self.encoder(batch, masking)  # (B, 1 + Lk, D)
+        common = dict(target=target, mask=masking.mask, pad=batch.pad,
+                      ids_restore=masking.ids_restore, ids_keep=masking.ids_keep,
+                      keep_valid=masking.keep_valid, z=z,
+                      target_mean=mean, target_std=std, element_mask=batch.element_mask)
+        if method == "mae":
+            return self._mae_output(z, masking, batch, target, keep_trajectory, common)
+        support = support_set(masking, self.spec.support_grid, self.cfg.s_ratio, generator,
+                              self.cfg.support_sampling)  # (B, L) bool
+        adaptation = self.adapt(z, masking, batch, target, support, inner_steps,
+                                keep_trajectory=keep_trajectory)
+        return self._metamae_output(adaptation, masking, batch, target, support, common)
 
-def _targets(spec: ModalitySpec, batch: PreparedBatch, norm_target: bool):
-    if spec.is_discrete or not norm_target: return batch.target, None, None
-    return normalize_patches(batch.target, batch.element_mask)
-
-# %% ../nbs/03_model.ipynb #5f4ddeba
-@patch
-def predict(self: MetaMAE, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None):
-    """Decode a latent into per-token predictions `(B, L, P)`, or logits `(B, L, V)` with tied embeddings;
-    multimodal: a list of each part's."""
-    out = self.decoder(z, masking, pad)
-    if not self.spec.parts:
-        if not self.spec.is_discrete: return out
-        return _tied_logits(out, self.encoder.tokenizer.proj, self.token_bias if self.cfg.token_output_bias else None)
-    preds = []
-    for name, part, tokenizer, o in zip(self.spec.part_names, self.spec.parts, self.encoder.tokenizer.parts, out):
-        bias = self.token_biases[name] if part.is_discrete and self.cfg.token_output_bias else None
-        preds.append(_tied_logits(o, tokenizer.proj, bias) if part.is_discrete else o)
-    return preds
-
-
-def _tied_logits(out: torch.Tensor, table: nn.Embedding, bias: torch.Tensor | None) -> torch.Tensor:
-    logits = out @ table.weight.T  # (B, L, V)
-    return logits if bias is None else logits + bias
-
-
-@patch
-def errors(self: MetaMAE, pred, target, batch: PreparedBatch) -> torch.Tensor:
-    "Per-token errors `(B, L)` (`token_errors`); multimodal: each part's, MSE or cross-entropy, joined along L."
-    if not self.spec.parts: return token_errors(pred, target, batch.element_mask)
-    return torch.cat([token_errors(p, t, b.element_mask) for p, t, b in zip(pred, target, batch.parts)], dim=1)
-
-
-@patch
-def masked_loss(self: MetaMAE, errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    "Mean of `errors` (B, L) where `weights` is set, over the batch; multimodal: the mean of each part's such mean."
-    if not self.spec.parts: return mean_over(errors, weights)
-    return torch.stack([mean_over(errors[:, part], weights[:, part]) for part in self.spec.token_slices]).mean()
-
-# %% ../nbs/03_model.ipynb #feea4729
-@dataclass
-class Adaptation:
-    "What the inner loop computed."
-    z: torch.Tensor  # (B, 1 + Lk, D) Z*, after the last step
-    losses: torch.Tensor  # (K,) mean support-set loss before each step
-    first_pred: torch.Tensor  # the prediction from Z, before the first step
-    z_steps: list | None = None  # keep_trajectory: Z, then the latent after each step
-    pred_steps: list | None = None  # keep_trajectory: the prediction before each step
-
-
-@patch
-def adapt(self: MetaMAE, z: torch.Tensor, masking: Masking, batch: PreparedBatch, target: torch.Tensor,
-          support: torch.Tensor, steps: int | None = None, first_order: bool | None = None,
-          keep_trajectory: bool = False) -> Adaptation:
-    "Inner loop: K gradient steps on Z against the support-set loss."
-    steps = check_int(self.cfg.inner_steps if steps is None else steps, "inner_steps")
-    outer_grad = torch.is_grad_enabled()
-    create_graph = outer_grad and not (self.cfg.first_order if first_order is None else first_order)
-    if not (outer_grad and z.requires_grad): z = z.detach().requires_grad_()
-    zs, preds, losses = [z], [], []  # the lists keep every step only when asked: they hold the steps' graphs
-    with torch.enable_grad():
-        for k in range(steps):
-            with math_attention() if create_graph else nullcontext():
-                pred = self.predict(z, masking, batch.pad)
-            inner_loss = self.inner_loss(self.errors(pred, target, batch), support)
-            (grad,) = torch.autograd.grad(inner_loss, z, create_graph=create_graph)
-            z = z - self.inner_lr * grad  # (B, 1 + Lk, D)
-            losses.append(inner_loss.detach() / z.shape[0])
-            if keep_trajectory or k == 0: preds.append(pred)
-            if keep_trajectory: zs.append(z)
-    if not outer_grad: z, zs, preds = z.detach(), [t.detach() for t in zs], _detached(preds)
-    if not keep_trajectory: return Adaptation(z, torch.stack(losses), preds[0])
-    return Adaptation(z, torch.stack(losses), preds[0], zs, preds)
-
-# %% ../nbs/03_model.ipynb #d3d4e3f2
-@patch
-def inner_loss(self: MetaMAE, errors: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    "The inner loop's loss of per-token `errors` (B, L) over the `support` set (B, L), per `cfg.inner_loss`."
-    if self.cfg.inner_loss == "pooled": return mean_over(errors, support) * errors.shape[0]
-    return per_sample_mean(errors, support).sum()
-
-# %% ../nbs/03_model.ipynb #ac7f3f81
-@patch
-def contrastive_loss(self: MetaMAE, z: torch.Tensor, z_adapted: torch.Tensor, keep_valid: torch.Tensor) -> torch.Tensor:
-    "Task-contrastive NT-Xent between projected pooled Z and pooled Z*."
-    pooled = pool_tokens(z, keep_valid), pool_tokens(z_adapted, keep_valid)  # (B, D) each
-    if self.cfg.projector_calls == "joint": a, b = self.projector(torch.cat(pooled)).chunk(2)  # one BatchNorm batch
-    else: a, b = self.projector(pooled[0]), self.projector(pooled[1])  # two batches, as in the paper's code
-    if self.gather_negatives is not None: a, b = self.gather_negatives(a), self.gather_negatives(b)
-    return nt_xent(a, b, self.cfg.temperature)
-
-# %% ../nbs/03_model.ipynb #9df29a33
-@patch
-def forward(self: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | None = None,
-            generator: torch.Generator | None = None, inner_steps: int | None = None, method: str | None = None,
-            validate: bool = True, keep_trajectory: bool = False) -> MetaMAEOutput:
-    "Mask, encode, adapt (MetaMAE) and reconstruct `x`; `method` overrides `cfg.method` for this call."
-    method = self.cfg.method if method is None else method
-    if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if mask_ratio is not None: check_range(mask_ratio, "mask_ratio", 0, 1, low_open=True, high_open=True)
-    if inner_steps is not None: check_int(inner_steps, "inner_steps")
-    batch = self.prepare(x, lengths, validate)
-    target, mean, std = self.targets(batch)
-    B, L = batch.size
-    ratio = self.cfg.mask_ratio if mask_ratio is None else mask_ratio
-    masking = random_masking(B, L, ratio, batch.pad, generator, device=batch.device)
-    z = self.encoder(batch, masking)  # (B, 1 + Lk, D)
-    common = dict(target=target, mask=masking.mask, pad=batch.pad, ids_restore=masking.ids_restore,
-                  ids_keep=masking.ids_keep, keep_valid=masking.keep_valid, z=z, target_mean=mean, target_std=std,
-                  element_mask=batch.element_mask)
-    if method == "mae": return self._mae_output(z, masking, batch, target, keep_trajectory, common)
-    support = support_set(masking, self.spec.support_grid, self.cfg.s_ratio, generator, self.cfg.support_sampling)
-    adaptation = self.adapt(z, masking, batch, target, support, inner_steps, keep_trajectory=keep_trajectory)
-    return self._metamae_output(adaptation, masking, batch, target, support, common)
-
-# %% ../nbs/03_model.ipynb #c4d8a819
-@patch
-def _mae_output(self: MetaMAE, z, masking, batch, target, keep_trajectory, common) -> MetaMAEOutput:
-    "MAE: the masked tokens reconstructed from Z."
-    pred = self.predict(z, masking, batch.pad)
-    recon = self.masked_loss(self.errors(pred, target, batch), masking.mask)
-    trajectory = dict(z_steps=[z], pred_steps=[pred]) if keep_trajectory else {}
-    return MetaMAEOutput(loss=recon, recon_loss=recon, contrastive_loss=torch.zeros_like(recon),
-                         amortized_recon_loss=recon.detach(), support_losses=recon.new_zeros(0), pred=pred,
-                         pred_amortized=pred, support=None, z_adapted=z, **common, **trajectory)
-
-
-@patch
-def _metamae_output(self: MetaMAE, adaptation: Adaptation, masking, batch, target, support, common) -> MetaMAEOutput:
-    "MetaMAE: the masked tokens reconstructed from Z*, plus the contrastive loss."
-    z, z_adapted = common["z"], adaptation.z
-    pred = self.predict(z_adapted, masking, batch.pad)
-    errors = self.errors(pred, target, batch)  # (B, L)
-    recon = self.masked_loss(errors, masking.mask)
-    contrastive = self.contrastive_loss(z, z_adapted, masking.keep_valid)
-    amortized = self.masked_loss(self.errors(_detached(adaptation.first_pred), target, batch), masking.mask)
-    final_support = per_sample_mean(errors.detach(), support).mean()
-    trajectory = {}
-    if adaptation.z_steps is not None:
-        trajectory = dict(z_steps=adaptation.z_steps, pred_steps=adaptation.pred_steps + [pred])
-    return MetaMAEOutput(loss=recon + self.cfg.contrastive_weight * contrastive, recon_loss=recon,
-                         contrastive_loss=contrastive, amortized_recon_loss=amortized,
-                         support_losses=torch.cat([adaptation.losses, final_support[None]]), pred=pred,
-                         pred_amortized=adaptation.first_pred, support=support, z_adapted=z_adapted, **common,
-                         **trajectory)
-
-# %% ../nbs/03_model.ipynb #21a52290
-@patch
-def encode_unmasked(self: MetaMAE, x: torch.Tensor, lengths=None):
-    "The prepared batch, the keep-everything masking and Z of the full input."
-    batch = self.prepare(x, lengths)
-    B, L = batch.size
-    masking = no_masking(B, L, batch.pad, device=batch.device)
-    return batch, masking, self.encoder(batch, masking)
-
-
-@patch
-def amortized_features(self: MetaMAE, x: torch.Tensor, lengths=None) -> torch.Tensor:
-    "Mean of Z's patch tokens for the full, unmasked input: `(B, enc_dim)`."
-    with eval_mode(self), torch.no_grad():
-        _, masking, z = self.encode_unmasked(x, lengths)
-        return pool_tokens(z, masking.keep_valid).float()
-
-
-@patch
-def adapted_features(self: MetaMAE, x: torch.Tensor, lengths=None, steps: int | None = None) -> torch.Tensor:
-    "Mean of Z*'s patch tokens after the inner loop on the unmasked input, every token as support: `(B, enc_dim)`."
-    with eval_mode(self), torch.no_grad():
-        batch, masking, z = self.encode_unmasked(x, lengths)
-        z_adapted = self.adapt(z, masking, batch, self.targets(batch)[0], masking.visible, steps).z
-        return pool_tokens(z_adapted, masking.keep_valid).float()
 
 # %% ../nbs/03_model.ipynb #7f65e424
 def num_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -15,7 +15,6 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from fastcore.basics import patch
 
 from .analysis import (CHUNK, Reconstruction, attention_maps, displacement_by_class, fit_pca, fit_umap,
                                   first_samples, largest_errors, latent_pairs, masked_probe_accuracy, reconstruct_chunk,
@@ -25,7 +24,8 @@ from .figures import (attention_figure, comparison_figure, explorer_figure, imag
                                  sweep_figure, thumbnail_svg, umap_figure)
 
 # %% auto #0
-__all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ReconstructionExplorer', 'MaskingRatioSweep',
+__all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ExplorerControls', 'ExplorerFigures',
+           'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPDrawing',
            'LatentUMAP']
 
 # %% ../nbs/11_views.ipynb #188afce0
@@ -108,40 +108,94 @@ def _run_name(model_or_run) -> str:
 def _run_key(model_or_run, model) -> str:
     return str(Path(model_or_run).resolve()) if isinstance(model_or_run, (str, Path)) else f"model-{id(model)}"
 
-# %% ../nbs/11_views.ipynb #1ae1065e
-class ReconstructionExplorer(_App):
-    "Any sample, mask ratio, mask seed and inner steps in; reconstructions, errors, the inner loop and attention out."
-    name = "reconstruction_explorer"
+# %% ../nbs/11_views.ipynb #98f1e065
+def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int) -> dict:
+    """The explorer's widgets by name, built but neither wired nor laid out; `classes`: the
+    `(name, label)` options of the class chooser (empty without labels)."""
+    steps = max(cfg.inner_steps, 3)
+    slider = lambda *a, **k: widgets.IntSlider(*a, continuous_update=False, **k)
+    choices = ["by index"] + (["by class"] if classes else []) + ["largest error"]
+    image = image_part(spec)  # the image, or a multimodal sample's image part
+    bands = [(f"band {c}", (c,)) for c in range((image or spec).channels)]
+    if image is not None and image.channels >= 3: bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
+    parts = ["encoder", "decoder from Z", "decoder"] if not spec.parts else []  # one modality
+    deepest = max(cfg.enc_depth, cfg.dec_depth)
+    return dict(
+        sample=slider(0, 0, n - 1, description="sample"),
+        choose=widgets.Dropdown(options=choices, description="choose"),
+        cls=widgets.Dropdown(options=classes, description="class", disabled=True),
+        nth=slider(0, 0, max(n - 1, 1), description="n-th", disabled=True),
+        mask_ratio=widgets.FloatSlider(cfg.mask_ratio, min=0.05, max=0.95, step=0.05,
+                                       description="mask ratio", continuous_update=False),
+        seed=widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="mask seed"),
+        steps=slider(steps, 1, max(max_steps, steps), description="inner steps"),
+        step=slider(steps, 0, steps, description="show step"),
+        bands=widgets.Dropdown(options=bands, description="bands", disabled=image is None),
+        all_errors=widgets.Checkbox(False, description="errors on visible tokens"),
+        attention=widgets.Dropdown(options=["off", *parts], description="attention"),
+        layer=slider(deepest, 1, deepest, description="layer"))  # past a part's depth: its last
 
-    def __init__(self, model_or_run, dataset=None, split: str = "test", max_steps: int = 8,
-                 symbols: list[str] | None = None, compare=None, names: tuple[str, str] | None = None,
-                 rank_limit: int = 1024):
-        check_int(max_steps, "max_steps"), check_int(rank_limit, "rank_limit")
-        self.model, self.data = resolve_model_and_data(model_or_run, dataset)  # refuse bad input before any widget
-        self.other = None if compare is None else resolve_model_and_data(compare, self.data)[0]
-        super().__init__(_run_name(model_or_run))
-        self.split, self.rank_limit = split, rank_limit
-        self.x, self.y, self.lengths = self.data.split(split)
-        self.symbols = symbols or self.data.symbols or None
-        self.names = names or (_run_name(model_or_run), _run_name(compare) if compare is not None else "")
-        self._recs, self._rankings, self._busy = LRU(64), LRU(8), False
-        self.attention_figure = go.FigureWidget()
-        self.attention_box = widgets.Box([])  # holds the attention figure while attention is on: no blank axes
-        self.compare_figure = go.FigureWidget()
-        self._build_controls(max_steps)
-        self.refresh()
 
-    def setting(self) -> tuple:
-        "(mask ratio, seed, K) of the controls."
-        return round(self.mask_ratio.value, 6), self.seed.value, self.steps.value
+def _explorer_layout(app) -> widgets.VBox:
+    "The explorer's controls in three rows, above its figures and status line."
+    return widgets.VBox([widgets.HBox([app.choose, app.cls, app.nth, app.sample]),
+                         widgets.HBox([app.mask_ratio, app.seed, app.steps, app.step]),
+                         widgets.HBox([app.bands, app.all_errors, app.attention, app.layer,
+                                       app.export_button]),
+                         app.figure, app.attention_box,
+                         *([app.compare_figure] if app.other is not None else []), app.status])
 
-    def reconstruction(self, index: int, model=None) -> tuple[Reconstruction, int]:
-        "The reconstruction of the chunk holding sample `index`, and the sample's row in it."
-        model, (chunk, row) = model or self.model, divmod(index, CHUNK)
-        key = (id(model), chunk, *self.setting())
-        rec = self._recs.get_or_make(key, lambda: reconstruct_chunk(model, self.data, self.split, chunk, *key[2:]))
-        return rec, row
 
+# %% ../nbs/11_views.ipynb #50ea423b
+class ExplorerControls:
+    """What the explorer's controls do: every control redraws, and the choosers (by class, by error)
+    set the sample first. A base of `ReconstructionExplorer`."""
+    def _wire(self):
+        for control in (self.sample, self.mask_ratio, self.seed, self.steps, self.step, self.bands,
+                        self.all_errors, self.attention, self.layer):
+            control.observe(self.refresh, names="value")
+        for control in (self.choose, self.cls, self.nth):
+            control.observe(self._choose, names="value")
+
+    def _choose(self, change=None):
+        "Set the sample from the chooser: the n-th of a class, or the n-th largest error."
+        by = self.choose.value
+        self.cls.disabled, self.nth.disabled = by != "by class", by == "by index"
+        if by == "by index": return self.refresh()
+        pool = np.flatnonzero(self.y == self.cls.value) if by == "by class" else self.ranking()
+        self.nth.max = max(len(pool) - 1, 1)
+        index = int(pool[min(self.nth.value, len(pool) - 1)])
+        if index == self.sample.value: self.refresh()  # the title changes
+        else: self.sample.value = index
+
+    def show(self, index: int):
+        "Open sample `index` of the split (what a click on the UMAP does)."
+        self.choose.value = "by index"
+        self.sample.value = int(index)
+
+    def refresh(self, change=None):
+        "Redraw after any control changed; the step slider follows K."
+        if self._busy: return
+        t0 = time.perf_counter()
+        self._busy = True
+        try:
+            if self.step.max != self.steps.value: self.step.max = self.step.value = self.steps.value
+        finally:
+            self._busy = False
+        update_figure_widget(self.figure, self.build_figure())
+        attention_on = self.attention.value != "off"
+        if attention_on: update_figure_widget(self.attention_figure, self.build_attention_figure())
+        self.attention_box.children = (self.attention_figure,) if attention_on else ()
+        if self.other is not None:
+            update_figure_widget(self.compare_figure, self.build_comparison_figure())
+        self.last_response_s = time.perf_counter() - t0
+        self.say(f"updated in {self.last_response_s * 1000:.0f} ms")
+
+
+# %% ../nbs/11_views.ipynb #592d813c
+class ExplorerFigures:
+    """The explorer's drawing: the reconstruction, attention and comparison figures of the current
+    sample and setting. A base of `ReconstructionExplorer`."""
     def title(self) -> str:
         i = self.sample.value
         label = "" if self.y is None else f", {self._class_name(self.y[i])}"
@@ -152,129 +206,167 @@ class ReconstructionExplorer(_App):
         names = self.data.class_names
         return f"class {names[c] if c < len(names) else c}"
 
+    def build_figure(self) -> go.Figure:
+        rec, row = self.reconstruction(self.sample.value)
+        bands = self.bands.value if image_part(self.model.spec) is not None else (0,)
+        step = min(self.step.value, self.steps.value)
+        return explorer_figure(rec, row, step, bands, self.symbols,
+                               all_errors=self.all_errors.value, title=self.title())
+
+    def build_attention_figure(self) -> go.Figure:
+        chunk, row = divmod(self.sample.value, CHUNK)
+        rows = slice(chunk * CHUNK, chunk * CHUNK + CHUNK)
+        lengths = None if self.lengths is None else torch.as_tensor(self.lengths[rows])
+        ratio, seed, steps = self.setting()
+        maps = attention_maps(self.model, torch.as_tensor(self.x[rows]), lengths, ratio,
+                              seed + chunk * CHUNK, steps, rows=[row])
+        text = None
+        if self.symbols:
+            i = self.sample.value
+            ids = self.x[i][: None if self.lengths is None else self.lengths[i]]
+            text = [self.symbols[t] for t in ids]
+        coder = self.model.encoder if self.attention.value == "encoder" else self.model.decoder
+        layer = min(self.layer.value, len(coder.blocks)) - 1
+        return attention_figure(maps, self.model.spec, 0, self.attention.value, layer, text)
+
+    def build_comparison_figure(self) -> go.Figure:
+        rec, row = self.reconstruction(self.sample.value)
+        other, _ = self.reconstruction(self.sample.value, self.other)
+        bands = self.bands.value if self.model.spec.kind == "image" else (0,)
+        recs = {self.names[0]: rec, self.names[1]: other}
+        return comparison_figure(recs, row, bands, self.symbols, self.all_errors.value,
+                                 title=self.title())
+
+
+# %% ../nbs/11_views.ipynb #1ae1065e
+class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
+    """Any sample, mask ratio, mask seed and inner steps in; reconstructions, errors, the inner loop
+    and attention out."""
+    name = "reconstruction_explorer"
+
+    def __init__(self, model_or_run, dataset=None, split: str = "test", max_steps: int = 8,
+                 symbols: list[str] | None = None, compare=None,
+                 names: tuple[str, str] | None = None, rank_limit: int = 1024):
+        check_int(max_steps, "max_steps"), check_int(rank_limit, "rank_limit")
+        self.model, self.data = resolve_model_and_data(model_or_run, dataset)  # checks first
+        self.other = None if compare is None else resolve_model_and_data(compare, self.data)[0]
+        super().__init__(_run_name(model_or_run))
+        self.split, self.rank_limit = split, rank_limit
+        self.x, self.y, self.lengths = self.data.split(split)
+        self.symbols = symbols or self.data.symbols or None
+        other_name = _run_name(compare) if compare is not None else ""
+        self.names = names or (_run_name(model_or_run), other_name)
+        self._recs, self._rankings, self._busy = LRU(64), LRU(8), False
+        self.attention_figure = go.FigureWidget()
+        self.attention_box = widgets.Box([])  # the attention figure while on: no blank axes
+        self.compare_figure = go.FigureWidget()
+        labels = [] if self.y is None else np.unique(self.y)
+        classes = [(self._class_name(c), int(c)) for c in labels]
+        vars(self).update(_explorer_controls(self.model.spec, self.model.cfg, len(self.x), classes,
+                                             max_steps))
+        self._wire()
+        self.widget = _explorer_layout(self)
+        self.refresh()
+
+    def setting(self) -> tuple:
+        "(mask ratio, seed, K) of the controls."
+        return round(self.mask_ratio.value, 6), self.seed.value, self.steps.value
+
+    def reconstruction(self, index: int, model=None) -> tuple[Reconstruction, int]:
+        "The reconstruction of the chunk holding sample `index`, and the sample's row in it."
+        model, (chunk, row) = model or self.model, divmod(index, CHUNK)
+        key = (id(model), chunk, *self.setting())
+        make = lambda: reconstruct_chunk(model, self.data, self.split, chunk, *key[2:])
+        return self._recs.get_or_make(key, make), row
+
+    def ranking(self) -> np.ndarray:
+        """Sample indices of the first `rank_limit` samples, largest masked-token error first, under
+        the current setting."""
+        def rank():
+            chunks = range(-(-min(len(self.x), self.rank_limit) // CHUNK))
+            return largest_errors([self.reconstruction(c * CHUNK)[0] for c in chunks])
+        return self._rankings.get_or_make(self.setting(), rank)
+
     def export_name(self) -> str:
-        return (f"{self.name}_{self.run_name}_sample{self.sample.value}_ratio{self.mask_ratio.value:g}_seed"
-                f"{self.seed.value}_step{self.step.value}")
-
-# %% ../nbs/11_views.ipynb #98f1e065
-@patch
-def _build_controls(self: ReconstructionExplorer, max_steps: int):
-    cfg, spec, n = self.model.cfg, self.model.spec, len(self.x)
-    steps = max(cfg.inner_steps, 3)
-    slider = lambda *a, **k: widgets.IntSlider(*a, continuous_update=False, **k)
-    self.sample = slider(0, 0, n - 1, description="sample")
-    self.choose = widgets.Dropdown(options=["by index"] + (["by class"] if self.y is not None else [])
-                                   + ["largest error"], description="choose")
-    self.cls = widgets.Dropdown(options=[(self._class_name(c), int(c)) for c in np.unique(self.y)] if self.y is not None
-                                else [], description="class", disabled=True)
-    self.nth = slider(0, 0, max(n - 1, 1), description="n-th", disabled=True)
-    self.mask_ratio = widgets.FloatSlider(cfg.mask_ratio, min=0.05, max=0.95, step=0.05, description="mask ratio",
-                                          continuous_update=False)
-    self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="mask seed")
-    self.steps = slider(steps, 1, max(max_steps, steps), description="inner steps")
-    self.step = slider(steps, 0, steps, description="show step")
-    image = image_part(spec)  # the image, or a multimodal sample's image part
-    bands = [(f"band {c}", (c,)) for c in range((image or spec).channels)]
-    if image is not None and image.channels >= 3: bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
-    self.bands = widgets.Dropdown(options=bands, description="bands", disabled=image is None)
-    self.all_errors = widgets.Checkbox(False, description="errors on visible tokens")
-    parts = ["encoder", "decoder from Z", "decoder"] if not spec.parts else []  # attention maps draw one modality
-    self.attention = widgets.Dropdown(options=["off", *parts], description="attention")
-    deepest = max(cfg.enc_depth, cfg.dec_depth)
-    self.layer = slider(deepest, 1, deepest, description="layer")  # past a part's depth: its last layer
-    for control in (self.sample, self.mask_ratio, self.seed, self.steps, self.step, self.bands, self.all_errors,
-                    self.attention, self.layer):
-        control.observe(self.refresh, names="value")
-    for control in (self.choose, self.cls, self.nth): control.observe(self._choose, names="value")
-    self.widget = widgets.VBox([widgets.HBox([self.choose, self.cls, self.nth, self.sample]),
-                                widgets.HBox([self.mask_ratio, self.seed, self.steps, self.step]),
-                                widgets.HBox([self.bands, self.all_errors, self.attention, self.layer,
-                                              self.export_button]),
-                                self.figure, self.attention_box,
-                                *([self.compare_figure] if self.other is not None else []), self.status])
-
-# %% ../nbs/11_views.ipynb #50ea423b
-@patch
-def _choose(self: ReconstructionExplorer, change=None):
-    "Set the sample from the chooser: the n-th of a class, or the n-th largest error."
-    by = self.choose.value
-    self.cls.disabled, self.nth.disabled = by != "by class", by == "by index"
-    if by == "by index": return self.refresh()
-    pool = np.flatnonzero(self.y == self.cls.value) if by == "by class" else self.ranking()
-    self.nth.max = max(len(pool) - 1, 1)
-    index = int(pool[min(self.nth.value, len(pool) - 1)])
-    if index == self.sample.value: self.refresh()  # the title changes even when the sample does not
-    else: self.sample.value = index
+        return (f"{self.name}_{self.run_name}_sample{self.sample.value}"
+                f"_ratio{self.mask_ratio.value:g}_seed{self.seed.value}_step{self.step.value}")
 
 
-@patch
-def ranking(self: ReconstructionExplorer) -> np.ndarray:
-    "Sample indices of the first `rank_limit` samples, largest masked-token error first, under the current setting."
-    def rank():
-        chunks = range(-(-min(len(self.x), self.rank_limit) // CHUNK))
-        return largest_errors([self.reconstruction(c * CHUNK)[0] for c in chunks])
-    return self._rankings.get_or_make(self.setting(), rank)
+# %% ../nbs/11_views.ipynb #6edb416f
+def _sweep_controls() -> dict:
+    "The sweep's widgets by name, built but neither wired nor laid out."
+    return dict(
+        ratio_range=widgets.FloatRangeSlider(value=(0.1, 0.9), min=0.05, max=0.95, step=0.05,
+                                             description="ratios"),
+        ratio_step=widgets.BoundedFloatText(0.1, min=0.01, max=0.5, step=0.01, description="step"),
+        split=widgets.Dropdown(options=["test", "train"], description="split"),
+        n_samples=widgets.IntSlider(128, 8, 1024, step=8, description="samples"),
+        n_seeds=widgets.IntSlider(3, 1, 10, description="mask seeds"),
+        with_probe=widgets.Checkbox(False, description="probe accuracy"),
+        run_button=widgets.Button(description="run", button_style="primary"),
+        stop_button=widgets.Button(description="stop"),
+        progress=widgets.IntProgress(0, 0, 1, description="progress"))
 
 
-@patch
-def show(self: ReconstructionExplorer, index: int):
-    "Open sample `index` of the split (what a click on the UMAP does)."
-    self.choose.value = "by index"
-    self.sample.value = int(index)
-
-# %% ../nbs/11_views.ipynb #592d813c
-@patch
-def refresh(self: ReconstructionExplorer, change=None):
-    "Redraw after any control changed; the step slider follows K."
-    if self._busy: return
-    t0 = time.perf_counter()
-    self._busy = True
-    try:
-        if self.step.max != self.steps.value: self.step.max = self.step.value = self.steps.value
-    finally:
-        self._busy = False
-    update_figure_widget(self.figure, self.build_figure())
-    if self.attention.value != "off": update_figure_widget(self.attention_figure, self.build_attention_figure())
-    self.attention_box.children = (self.attention_figure,) if self.attention.value != "off" else ()
-    if self.other is not None: update_figure_widget(self.compare_figure, self.build_comparison_figure())
-    self.last_response_s = time.perf_counter() - t0
-    self.say(f"updated in {self.last_response_s * 1000:.0f} ms")
+def _sweep_layout(app) -> widgets.VBox:
+    "The sweep's controls in three rows, above its figure and status line."
+    return widgets.VBox([widgets.HBox([app.ratio_range, app.ratio_step, app.split]),
+                         widgets.HBox([app.n_samples, app.n_seeds, app.with_probe]),
+                         widgets.HBox([app.run_button, app.stop_button, app.progress,
+                                       app.export_button]),
+                         app.figure, app.status])
 
 
-@patch
-def build_figure(self: ReconstructionExplorer) -> go.Figure:
-    rec, row = self.reconstruction(self.sample.value)
-    bands = self.bands.value if image_part(self.model.spec) is not None else (0,)
-    return explorer_figure(rec, row, min(self.step.value, self.steps.value), bands, self.symbols,
-                           all_errors=self.all_errors.value, title=self.title())
+# %% ../nbs/11_views.ipynb #dd0ae129
+class SweepComputation:
+    """The sweep's points: each run's losses (and probe accuracy) at every ratio and seed, from a
+    cache shared by the process, drawn as they arrive. A base of `MaskingRatioSweep`."""
+    def _value(self, run: str, what: str, ratio: float, seed: int, x, lengths):
+        model, data, key = self.runs[run]
+        key = (key, self.split.value, len(x), ratio, seed, model.cfg.inner_steps, what)
+        if key not in self.cache:
+            self.computed += 1
+            if what == "losses": self.cache[key] = sweep_point(model, x, lengths, ratio, seed)
+            else: self.cache[key] = masked_probe_accuracy(model, data, ratio, seed)
+        return self.cache[key]
 
+    def compute(self):
+        "Compute (or read from the cache) every point of every run, drawing as points arrive."
+        ratios, seeds = self.ratios(), list(range(self.n_seeds.value))
+        probe = self.with_probe.value and self.data.y_train is not None
+        empty = lambda: np.full((len(ratios), len(seeds)), np.nan)
+        curves = {run: (empty(), empty(), empty() if probe else None) for run in self.runs}
+        trained_at = {run: model.cfg.mask_ratio for run, (model, _, _) in self.runs.items()}
+        self.progress.max, self.progress.value = len(ratios) * len(seeds) * len(self.runs), 0
+        self._stop.clear()
+        t0 = time.perf_counter()
+        for run, (model, data, _) in self.runs.items():
+            x, _, lengths = first_samples(data, self.split.value, self.n_samples.value)
+            lz, lzs, acc = curves[run]
+            for i, ratio in enumerate(ratios):
+                for j, seed in enumerate(seeds):
+                    if self._stop.is_set(): break
+                    lz[i, j], lzs[i, j] = self._value(run, "losses", ratio, seed, x, lengths)
+                    if probe: acc[i, j] = self._value(run, "probe", ratio, seed, x, lengths)
+                    self.progress.value += 1
+                figure = sweep_figure(ratios, curves, trained_at, self._title(len(x)))
+                update_figure_widget(self.figure, figure)
+        self.last_response_s = time.perf_counter() - t0
+        done = f"{self.progress.value} of {self.progress.max} points"
+        finished = f"{done} in {self.last_response_s:.1f} s"
+        self.say(f"stopped after {done}" if self._stop.is_set() else finished)
+        return curves
 
-@patch
-def build_attention_figure(self: ReconstructionExplorer) -> go.Figure:
-    chunk, row = divmod(self.sample.value, CHUNK)
-    rows = slice(chunk * CHUNK, chunk * CHUNK + CHUNK)
-    lengths = None if self.lengths is None else torch.as_tensor(self.lengths[rows])
-    ratio, seed, steps = self.setting()
-    maps = attention_maps(self.model, torch.as_tensor(self.x[rows]), lengths, ratio, seed + chunk * CHUNK, steps,
-                          rows=[row])
-    text = None
-    if self.symbols:
-        ids = self.x[self.sample.value][: None if self.lengths is None else self.lengths[self.sample.value]]
-        text = [self.symbols[i] for i in ids]
-    depth = len(self.model.encoder.blocks) if self.attention.value == "encoder" else len(self.model.decoder.blocks)
-    return attention_figure(maps, self.model.spec, 0, self.attention.value, min(self.layer.value, depth) - 1, text)
+    def _title(self, n: int) -> str:
+        return (f"{self.data.name}: masked-token loss against the mask ratio "
+                f"({n} {self.split.value} samples, K={self.model.cfg.inner_steps});"
+                "<br>each run reconstructs best near the ratio it was trained at")
 
-
-@patch
-def build_comparison_figure(self: ReconstructionExplorer) -> go.Figure:
-    (rec, row), (other, _) = self.reconstruction(self.sample.value), self.reconstruction(self.sample.value, self.other)
-    bands = self.bands.value if self.model.spec.kind == "image" else (0,)
-    return comparison_figure({self.names[0]: rec, self.names[1]: other}, row, bands, self.symbols,
-                             self.all_errors.value, title=self.title())
 
 # %% ../nbs/11_views.ipynb #67e30a7f
-class MaskingRatioSweep(_App):
-    "Reconstruction loss from Z and Z* (and optionally probe accuracy) against the mask ratio, for one run or several."
+class MaskingRatioSweep(SweepComputation, _App):
+    """Reconstruction loss from Z and Z* (and optionally probe accuracy) against the mask ratio, for
+    one run or several."""
     name = "mask_ratio_sweep"
     cache: dict = {}  # shared by every sweep in the process: (run, split, samples, ratio, seed, K, what) -> value
 
@@ -285,13 +377,17 @@ class MaskingRatioSweep(_App):
         self.runs = {}  # name -> (model, data, cache key)
         for run in runs:
             model, data = resolve_model_and_data(run, dataset)
-            name = _run_name(run) if _run_name(run) not in self.runs else f"{_run_name(run)}-{len(self.runs)}"
+            name = _run_name(run)
+            if name in self.runs: name = f"{name}-{len(self.runs)}"
             self.runs[name] = (model, data, run_key if run_key and not many else _run_key(run, model))
         if len({d.spec for _, d, _ in self.runs.values()}) > 1:
             raise ValueError("the runs of one sweep must share a modality: their datasets' specs differ")
         self.model, self.data, self.run_key = next(iter(self.runs.values()))
         super().__init__("+".join(self.runs), "press run to compute the sweep")
-        self._build_controls()
+        vars(self).update(_sweep_controls())
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.widget = _sweep_layout(self)
         self._stop, self._thread, self.computed = threading.Event(), None, 0
 
     def ratios(self) -> list[float]:
@@ -308,76 +404,145 @@ class MaskingRatioSweep(_App):
 
     def stop(self): self._stop.set()
 
-# %% ../nbs/11_views.ipynb #6edb416f
-@patch
-def _build_controls(self: MaskingRatioSweep):
-    self.ratio_range = widgets.FloatRangeSlider(value=(0.1, 0.9), min=0.05, max=0.95, step=0.05, description="ratios")
-    self.ratio_step = widgets.BoundedFloatText(0.1, min=0.01, max=0.5, step=0.01, description="step")
-    self.split = widgets.Dropdown(options=["test", "train"], description="split")
-    self.n_samples = widgets.IntSlider(128, 8, 1024, step=8, description="samples")
-    self.n_seeds = widgets.IntSlider(3, 1, 10, description="mask seeds")
-    self.with_probe = widgets.Checkbox(False, description="probe accuracy")
-    self.run_button = widgets.Button(description="run", button_style="primary")
-    self.stop_button = widgets.Button(description="stop")
-    self.progress = widgets.IntProgress(0, 0, 1, description="progress")
-    self.run_button.on_click(lambda _: self.run())
-    self.stop_button.on_click(lambda _: self.stop())
-    self.widget = widgets.VBox([
-        widgets.HBox([self.ratio_range, self.ratio_step, self.split]),
-        widgets.HBox([self.n_samples, self.n_seeds, self.with_probe]),
-        widgets.HBox([self.run_button, self.stop_button, self.progress, self.export_button]),
-        self.figure, self.status])
+
+# %% ../nbs/11_views.ipynb #b3e7a0d1
+def _umap_controls(n_split: int) -> dict:
+    "The UMAP view's widgets by name, built but neither wired nor laid out."
+    return dict(
+        n=widgets.IntSlider(min(500, n_split), 20, n_split, step=10, description="samples",
+                            continuous_update=False),
+        seed=widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed"),
+        show_z=widgets.Checkbox(True, description="Z (amortized)"),
+        show_z_adapted=widgets.Checkbox(True, description="Z* (adapted)"),
+        show_lines=widgets.Checkbox(True, description="pair lines"),
+        compute_button=widgets.Button(description="compute", button_style="primary"),
+        hovered=widgets.HTML(layout=widgets.Layout(min_width="170px")))
 
 
-@patch
-def _value(self: MaskingRatioSweep, run: str, what: str, ratio: float, seed: int, x, lengths):
-    model, data, key = self.runs[run]
-    key = (key, self.split.value, len(x), ratio, seed, model.cfg.inner_steps, what)
-    if key not in self.cache:
-        self.computed += 1
-        if what == "losses": self.cache[key] = sweep_point(model, x, lengths, ratio, seed)
-        else: self.cache[key] = masked_probe_accuracy(model, data, ratio, seed)
-    return self.cache[key]
-
-# %% ../nbs/11_views.ipynb #dd0ae129
-@patch
-def compute(self: MaskingRatioSweep):
-    "Compute (or read from the cache) every point of every run, drawing the figure as points arrive."
-    ratios, seeds = self.ratios(), list(range(self.n_seeds.value))
-    probe = self.with_probe.value and self.data.y_train is not None
-    empty = lambda: np.full((len(ratios), len(seeds)), np.nan)
-    curves = {run: (empty(), empty(), empty() if probe else None) for run in self.runs}
-    trained_at = {run: model.cfg.mask_ratio for run, (model, _, _) in self.runs.items()}
-    self.progress.max, self.progress.value = len(ratios) * len(seeds) * len(self.runs), 0
-    self._stop.clear()
-    t0 = time.perf_counter()
-    for run, (model, data, _) in self.runs.items():
-        x, _, lengths = first_samples(data, self.split.value, self.n_samples.value)
-        lz, lzs, acc = curves[run]
-        for i, ratio in enumerate(ratios):
-            for j, seed in enumerate(seeds):
-                if self._stop.is_set(): break
-                lz[i, j], lzs[i, j] = self._value(run, "losses", ratio, seed, x, lengths)
-                if probe: acc[i, j] = self._value(run, "probe", ratio, seed, x, lengths)
-                self.progress.value += 1
-            update_figure_widget(self.figure, sweep_figure(ratios, curves, trained_at, self._title(len(x))))
-    self.last_response_s = time.perf_counter() - t0
-    done = f"{self.progress.value} of {self.progress.max} points"
-    self.say(f"stopped after {done}" if self._stop.is_set() else f"{done} in {self.last_response_s:.1f} s")
-    return curves
+def _umap_layout(app) -> widgets.VBox:
+    "The UMAP view's controls in two rows, above its figure (and the hovered sample) and status."
+    return widgets.VBox([widgets.HBox([app.n, app.seed, app.compute_button, app.export_button]),
+                         widgets.HBox([app.show_z, app.show_z_adapted, app.show_lines]),
+                         widgets.HBox([app.figure, app.hovered]), app.status])
 
 
-@patch
-def _title(self: MaskingRatioSweep, n: int) -> str:
-    return (f"{self.data.name}: masked-token loss against the mask ratio ({n} {self.split.value} samples, "
-            f"K={self.model.cfg.inner_steps});<br>each run reconstructs best near the ratio it was trained at")
+_umap_lock = threading.Lock()  # one UMAP fit at a time: the first compiles numba once, the others wait for it
+_umap_warm = threading.Event()  # set once a UMAP fit has compiled in this process
+
+
+def _warm_umap():
+    "Compile UMAP's numba code on a small random fit, in the background."
+    with _umap_lock:
+        if _umap_warm.is_set(): return
+        fit_umap(np.random.default_rng(0).normal(size=(40, 8)), np.random.default_rng(1).normal(size=(40, 8)))
+        _umap_warm.set()
+
+
+def _fit(z, z_adapted, seed):
+    with _umap_lock:
+        emb = fit_umap(z, z_adapted, seed)
+        _umap_warm.set()
+    return emb
+
+
+# %% ../nbs/11_views.ipynb #68f64588
+class UMAPEmbedding:
+    """The UMAP view's computation: the latent pairs of N samples and their embedding, cached by
+    setting; PCA at once while UMAP compiles, then UMAP in the background. A base of
+    `LatentUMAP`."""
+    def compute(self, change=None):
+        """Embed (or fetch from the cache) and draw: UMAP when it is compiled, else PCA now and UMAP
+        when it is ready."""
+        t0 = time.perf_counter()
+        n_used = min(self.n.value, self.max_points)
+        cfg = self.model.cfg
+        key = (self.run_key, self.split, n_used, self.seed.value, cfg.mask_ratio, cfg.inner_steps)
+        if key not in self.cache:
+            x, y, lengths = self.data.split(self.split)
+            rng = np.random.default_rng(self.seed.value)
+            idx = (np.sort(rng.choice(len(x), size=n_used, replace=False)) if n_used < len(x)
+                   else np.arange(len(x)))  # the samples embedded
+            lengths = None if lengths is None else torch.as_tensor(lengths[idx])
+            z, za = latent_pairs(self.model, torch.as_tensor(x[idx]), lengths, seed=self.seed.value)
+            self.cache[key] = [idx, np.asarray(y)[idx], z, za, None]
+        self._current = (key, n_used)
+        entry = self.cache[key]
+        if entry[4] is None and not _umap_warm.is_set():
+            self._fitting = threading.Thread(target=self._fit_then_redraw, args=(key,), daemon=True)
+            self._fitting.start()
+        elif entry[4] is None:
+            entry[4] = _fit(entry[2], entry[3], self.seed.value)
+        self.redraw()
+        self.last_response_s = time.perf_counter() - t0
+        pending = " (PCA while UMAP compiles: it replaces this when ready)"
+        if entry[4] is not None: pending = ""
+        self.say(f"{n_used} samples embedded and drawn in {self.last_response_s:.1f} s{pending}")
+
+    def _fit_then_redraw(self, key):
+        t0 = time.perf_counter()
+        entry = self.cache[key]
+        entry[4] = _fit(entry[2], entry[3], key[3])
+        if self._current and self._current[0] == key:
+            self.redraw()
+            took = time.perf_counter() - t0
+            self.say(f"UMAP ready after {took:.1f} s (its first fit compiles numba)")
+
+    def wait(self, timeout: float | None = None):
+        "Wait for a UMAP fit running in the background (after a first `compute`) to be drawn."
+        if self._fitting is not None: self._fitting.join(timeout)
+
+
+# %% ../nbs/11_views.ipynb #682a5d2a
+class UMAPDrawing:
+    """The UMAP view's drawing and pointer: the figure of the current embedding, a thumbnail of the
+    hovered sample, and a click that opens the sample in a linked explorer. A base of
+    `LatentUMAP`."""
+    def redraw(self, change=None):
+        if self._current is None: return
+        key, n_used = self._current
+        idx, labels, z, za, emb = self.cache[key]
+        ez, eza = emb if emb is not None else fit_pca(z, za)
+        n_split = len(self.data.split(self.split)[0])
+        note = f" (random subsample of {n_used} of {n_split})" if n_used < n_split else ""
+        method = "UMAP" if emb is not None else "PCA (UMAP compiling)"
+        shown = self.show_z.value, self.show_z_adapted.value, self.show_lines.value
+        title = f"{self.data.name}, {self.split} split{note}: {method}"
+        displacement = displacement_by_class(z, za, labels)
+        names = self.data.class_names
+        figure = umap_figure(ez, eza, labels, names, *shown, displacement, title, idx)
+        update_figure_widget(self.figure, figure)
+        self._connect()
+
+    def _connect(self):
+        "Hover and click handlers on every marker trace (replaced, not added, on each redraw)."
+        for trace in self.figure.data:
+            if trace.type == "scatter" and trace.mode == "markers":
+                trace.on_hover(self._hover)
+                trace.on_click(self._click)
+
+    def _hover(self, trace, points, state=None):
+        if not points.point_inds: return
+        index = int(trace.customdata[points.point_inds[0]])
+        x, y, lengths = self.data.split(self.split)
+        svg = thumbnail_svg(x[index], self.data.spec, self.data.symbols or None,
+                            None if lengths is None else int(lengths[index]))
+        names = self.data.class_names
+        label = names[y[index]] if y[index] < len(names) else str(y[index])
+        self.hovered.value = f"<div><b>sample {index}</b>, class {label}<br>{svg}</div>"
+
+    def _click(self, trace, points, state=None):
+        if not points.point_inds or self.explorer is None: return
+        index = int(trace.customdata[points.point_inds[0]])
+        self.explorer.show(index)
+        self.say(f"sample {index} opened in the explorer")
+
 
 # %% ../nbs/11_views.ipynb #c3bceef5
-class LatentUMAP(_App):
-    "UMAP of pooled Z and Z* for N samples, by label, with pair lines, per-class displacement and linked samples."
+class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
+    """UMAP of pooled Z and Z* for N samples, by label, with pair lines, per-class displacement and
+    linked samples."""
     name = "latent_umap"
     cache: dict = {}  # (run, split, N, seed, mask ratio, K) -> (indices, labels, Z, Z*, embedding or None)
-    _warm = threading.Event()  # set once a UMAP fit has compiled in this process
 
     def __init__(self, model_or_run, dataset=None, split: str = "test", run_key: str | None = None,
                  max_points: int = 2000):
@@ -389,21 +554,13 @@ class LatentUMAP(_App):
             raise ValueError(f"the {split} split of {self.data.name!r} has {n_split} samples: a UMAP needs at least 20")
         super().__init__(_run_name(model_or_run), "press compute to embed the latents")
         self.run_key = run_key or _run_key(model_or_run, self.model)
-        self.n = widgets.IntSlider(min(500, n_split), 20, n_split, step=10, description="samples",
-                                   continuous_update=False)
-        self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed")
-        self.show_z = widgets.Checkbox(True, description="Z (amortized)")
-        self.show_z_adapted = widgets.Checkbox(True, description="Z* (adapted)")
-        self.show_lines = widgets.Checkbox(True, description="pair lines")
-        self.compute_button = widgets.Button(description="compute", button_style="primary")
+        vars(self).update(_umap_controls(n_split))
         self.compute_button.on_click(lambda _: self.compute())
-        self.hovered = widgets.HTML(layout=widgets.Layout(min_width="170px"))
-        for toggle in (self.show_z, self.show_z_adapted, self.show_lines): toggle.observe(self.redraw, names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.n, self.seed, self.compute_button, self.export_button]),
-                                    widgets.HBox([self.show_z, self.show_z_adapted, self.show_lines]),
-                                    widgets.HBox([self.figure, self.hovered]), self.status])
+        for toggle in (self.show_z, self.show_z_adapted, self.show_lines):
+            toggle.observe(self.redraw, names="value")
+        self.widget = _umap_layout(self)
         self._current, self.explorer, self._fitting = None, None, None
-        if not LatentUMAP._warm.is_set(): threading.Thread(target=_warm_umap, daemon=True).start()
+        if not _umap_warm.is_set(): threading.Thread(target=_warm_umap, daemon=True).start()
 
     def link(self, explorer: ReconstructionExplorer) -> LatentUMAP:
         "A click on a point opens its sample in `explorer` (of the same dataset and split)."
@@ -413,105 +570,3 @@ class LatentUMAP(_App):
         self._connect()
         return self
 
-
-_umap_lock = threading.Lock()  # one UMAP fit at a time: the first compiles numba once, the others wait for it
-
-
-def _warm_umap():
-    "Compile UMAP's numba code on a small random fit, in the background."
-    with _umap_lock:
-        if LatentUMAP._warm.is_set(): return
-        fit_umap(np.random.default_rng(0).normal(size=(40, 8)), np.random.default_rng(1).normal(size=(40, 8)))
-        LatentUMAP._warm.set()
-
-
-def _fit(z, z_adapted, seed):
-    with _umap_lock:
-        emb = fit_umap(z, z_adapted, seed)
-        LatentUMAP._warm.set()
-    return emb
-
-# %% ../nbs/11_views.ipynb #68f64588
-@patch
-def compute(self: LatentUMAP, change=None):
-    "Embed (or fetch from the cache) and draw: UMAP when it is compiled, else PCA now and UMAP when it is ready."
-    t0 = time.perf_counter()
-    n_used = min(self.n.value, self.max_points)
-    key = (self.run_key, self.split, n_used, self.seed.value, self.model.cfg.mask_ratio, self.model.cfg.inner_steps)
-    if key not in self.cache:
-        x, y, lengths = self.data.split(self.split)
-        idx = (np.sort(np.random.default_rng(self.seed.value).choice(len(x), size=n_used, replace=False))
-               if n_used < len(x) else np.arange(len(x)))
-        z, za = latent_pairs(self.model, torch.as_tensor(x[idx]),
-                             None if lengths is None else torch.as_tensor(lengths[idx]), seed=self.seed.value)
-        self.cache[key] = [idx, np.asarray(y)[idx], z, za, None]
-    self._current = (key, n_used)
-    entry = self.cache[key]
-    if entry[4] is None and not LatentUMAP._warm.is_set():
-        self._fitting = threading.Thread(target=self._fit_then_redraw, args=(key,), daemon=True)
-        self._fitting.start()
-    elif entry[4] is None:
-        entry[4] = _fit(entry[2], entry[3], self.seed.value)
-    self.redraw()
-    self.last_response_s = time.perf_counter() - t0
-    pending = " (PCA while UMAP compiles: it replaces this when ready)" if entry[4] is None else ""
-    self.say(f"{n_used} samples embedded and drawn in {self.last_response_s:.1f} s{pending}")
-
-
-@patch
-def _fit_then_redraw(self: LatentUMAP, key):
-    t0 = time.perf_counter()
-    entry = self.cache[key]
-    entry[4] = _fit(entry[2], entry[3], key[3])
-    if self._current and self._current[0] == key:
-        self.redraw()
-        self.say(f"UMAP ready after {time.perf_counter() - t0:.1f} s (its first fit compiles numba)")
-
-@patch
-def wait(self: LatentUMAP, timeout: float | None = None):
-    "Wait for a UMAP fit running in the background (after a first `compute`) to be drawn."
-    if self._fitting is not None: self._fitting.join(timeout)
-
-# %% ../nbs/11_views.ipynb #682a5d2a
-@patch
-def redraw(self: LatentUMAP, change=None):
-    if self._current is None: return
-    key, n_used = self._current
-    idx, labels, z, za, emb = self.cache[key]
-    ez, eza = emb if emb is not None else fit_pca(z, za)
-    n_split = len(self.data.split(self.split)[0])
-    note = f" (random subsample of {n_used} of {n_split})" if n_used < n_split else ""
-    method = "UMAP" if emb is not None else "PCA (UMAP compiling)"
-    update_figure_widget(self.figure, umap_figure(
-        ez, eza, labels, self.data.class_names, self.show_z.value, self.show_z_adapted.value, self.show_lines.value,
-        displacement_by_class(z, za, labels), f"{self.data.name}, {self.split} split{note}: {method}", idx))
-    self._connect()
-
-
-@patch
-def _connect(self: LatentUMAP):
-    "Hover and click handlers on every marker trace (replaced, not added, on each redraw)."
-    for trace in self.figure.data:
-        if trace.type == "scatter" and trace.mode == "markers":
-            trace.on_hover(self._hover)
-            trace.on_click(self._click)
-
-
-@patch
-def _hover(self: LatentUMAP, trace, points, state=None):
-    if not points.point_inds: return
-    index = int(trace.customdata[points.point_inds[0]])
-    x, y, lengths = self.data.split(self.split)
-    svg = thumbnail_svg(x[index], self.data.spec, self.data.symbols or None,
-                        None if lengths is None else int(lengths[index]))
-    names = self.data.class_names
-    label = names[y[index]] if y[index] < len(names) else str(y[index])
-    self.hovered.value = f"<div><b>sample {index}</b>, class {label}<br>{svg}</div>"
-
-
-@patch
-def _click(self: LatentUMAP, trace, points, state=None):
-    if not points.point_inds or self.explorer is None: return
-    index = int(trace.customdata[points.point_inds[0]])
-    self.explorer.show(index)
-    self.say(f"sample {index} opened in the explorer")

@@ -386,7 +386,7 @@ def try_bad_input(case: BadInput, scratch: Scratch) -> FaultOutcome:
 
 def outcome_table(outcomes: list[FaultOutcome], width: int = 140) -> str:
     "The outcomes as a Markdown table, long messages shortened to `width` characters."
-    from metamae_lab.experiments import markdown_table
+    from metamae_lab.tables import markdown_table
     cut = lambda t: (t if len(t) <= width else t[: width - 1] + "…").replace("|", "\\|")
     return markdown_table([{"entry point": f"`{o.entry_point}`", "fault": cut(o.fault), "input tried": cut(o.tried),
                             "outcome": cut(o.outcome), "ok": "yes" if o.ok else "**no**"} for o in outcomes])
