@@ -229,7 +229,7 @@ def open_export(folder: Path | str, device="cpu") -> tuple[MetaMAE, dict]:
 
 # %% ../nbs/06_checkpoint.ipynb #2d204bf0
 def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
-    "The newest checkpoint of `run_dir` that loads, once it is shown to belong to the run recorded there."
+    "The newest checkpoint of `run_dir` that loads, once shown to belong to the run recorded there."
     say = (lambda line: print(line, file=sys.stderr)) if report else None
     state, path = load_latest_intact(run_dir, say)
     recorded = Path(run_dir) / "run_config.json"
@@ -249,17 +249,18 @@ def check_data(run: RunConfig, data: ArrayDataset):
     "A `CheckpointError` when `data` is not the training data the run recorded."
     recorded = run.data_fingerprint
     if not recorded or recorded in (data_fingerprint(data), legacy_fingerprint(data)): return
-    raise CheckpointError(f"the training data of {run.dataset} changed since the run started (fingerprint "
-                          f"{data_fingerprint(data)}, recorded {recorded}): train a new run on it")
+    raise CheckpointError(f"the training data of {run.dataset} changed since the run started "
+                          f"(fingerprint {data_fingerprint(data)}, recorded {recorded}): "
+                          f"train a new run on it")
 
 # %% ../nbs/06_checkpoint.ipynb #3868ed95
 def open_run(run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None):
     """The model, configuration, checkpoint and data of the run in `run_dir` (or of weights exported
     from a run, `export_pretrained`), checked as above."""
-    exported = is_export(run_dir)
-    model, state = open_export(run_dir, device) if exported else (None, open_checkpoint(Path(run_dir)))
+    if is_export(run_dir): model, state = open_export(run_dir, device)
+    else: model, state = None, open_checkpoint(Path(run_dir))
     run = run_config_of(state)
     data = dataset or load_run_data(run)
-    check_checkpoint_fits(state, data.spec)  # another dataset than the run's must have the same modality
+    check_checkpoint_fits(state, data.spec)  # another dataset must be of the run's modality
     if dataset is None: check_data(run, data)
     return model or model_from_checkpoint(state, device=device), run, state, data

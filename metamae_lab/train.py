@@ -248,7 +248,7 @@ class Trainer:
         return 4 if self.device.type == "cuda" and store else 0
 
     def batches(self, start: int, end: int):
-        "The batches `(x, lengths)` of steps `start..end-1` on the device, read ahead by any workers."
+        "The batches `(x, lengths)` of steps `start..end-1` on the device, read ahead by workers."
         reader = StepBatches(self.data.x_train, self.data.lengths_train, self.order)
         pin = self.device.type == "cuda"
         loaded = step_batches(reader, start, end, self.data_workers(), pin_memory=pin)
@@ -431,7 +431,8 @@ class TrainingLog:
         self.t, self.metrics = t, {}  # the last line written
         self.logger = MetricsLogger(t.run_dir, main, t.start if resume else None)
         self.bar = tqdm(range(t.start, end), initial=t.start, total=tc.steps,
-                        disable=not (progress and main), desc=f"{t.run.model.method} on {t.data.name}")
+                        disable=not (progress and main),
+                        desc=f"{t.run.model.method} on {t.data.name}")
         self.clock, self.samples, self.waited = time.perf_counter(), 0, 0.0
 
     def __enter__(self): return self
@@ -441,7 +442,7 @@ class TrainingLog:
         self.logger.close()
 
     def observe(self, step: int, result: StepResult, skipped: int, waited: float):
-        "Count step number `step` (1-based) and log it if due; `waited`: seconds waited for data in all."
+        "Count step number `step` (1-based) and log it if due; `waited`: seconds waited for data."
         tc = self.t.run.train
         self.samples += tc.batch_size if result.taken else 0
         if not result.taken or (step % tc.log_every and step != tc.steps): return
@@ -541,16 +542,17 @@ def _start_run_dir(t: Trainer, resume: bool, progress: bool):
 
 
 def _finish_distributed(t: Trainer, end: int):
-    "Under torchrun: check that every rank ends with the same parameters, record it, end the process group."
+    "Under torchrun: check that the ranks end with the same parameters, record it, end the group."
     if not t.ctx.enabled: return
     total = torch.stack([p.detach().double().sum() for p in t.model.parameters()]).sum().cpu()
     gathered = [torch.zeros_like(total) for _ in range(t.ctx.world_size)]
     torch.distributed.all_gather(gathered, total)
     checksums = [g.item() for g in gathered]
-    if len(set(checksums)) != 1: raise RuntimeError(f"the ranks' parameters differ after training: {checksums}")
+    if len(set(checksums)) != 1:
+        raise RuntimeError(f"the ranks' parameters differ after training: {checksums}")
     if t.ctx.is_main:
-        (t.run_dir / "distributed.json").write_text(json.dumps({"world_size": t.ctx.world_size, "step": end,
-                                                                "parameter_checksums": checksums}))
+        record = {"world_size": t.ctx.world_size, "step": end, "parameter_checksums": checksums}
+        (t.run_dir / "distributed.json").write_text(json.dumps(record))
     torch.distributed.barrier()
     if t.ctx.initialized_here: torch.distributed.destroy_process_group()
 

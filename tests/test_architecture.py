@@ -27,17 +27,20 @@ def test_analysis_and_figures_import_no_widgets():
     assert "ipywidgets" in imported_after("import metamae_lab.views")  # the check can fail
 
 
+def modules_after(code: str) -> set[str]:
+    "The metamae_lab modules loaded by running `code` in a fresh interpreter."
+    listed = code + "\nprint(' '.join(m for m in sys.modules if m.startswith('metamae_lab')))"
+    done = subprocess.run([sys.executable, "-c", "import sys\n" + listed], capture_output=True,
+                          text=True, cwd=ROOT, check=True)
+    return set(done.stdout.split())
+
+
 def test_opening_a_run_imports_no_training_loop():
-    "Probes, analyses and views open runs through metamae_lab.checkpoint, without the loop and its data readers."
-    probe = ("import sys\nimport metamae_lab.analysis, metamae_lab.probe, metamae_lab.views\n"
-             "print(' '.join(m for m in sys.modules if m.startswith('metamae_lab')))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
-    loaded = set(done.stdout.split())
-    assert "metamae_lab.checkpoint" in loaded, sorted(loaded)
-    assert not loaded & {"metamae_lab.train", "metamae_lab.data.loader"}, sorted(loaded)
-    with_loop = probe.replace("metamae_lab.views\n", "metamae_lab.views, metamae_lab.train\n")
-    done = subprocess.run([sys.executable, "-c", with_loop], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert {"metamae_lab.train", "metamae_lab.data.loader"} <= set(done.stdout.split())  # the check can fail
+    "Probes, analyses and views open runs through metamae_lab.checkpoint: no loop, no batch reader."
+    loop = {"metamae_lab.train", "metamae_lab.data.loader"}
+    loaded = modules_after("import metamae_lab.analysis, metamae_lab.probe, metamae_lab.views")
+    assert "metamae_lab.checkpoint" in loaded and not loaded & loop, sorted(loaded)
+    assert loop <= modules_after("import metamae_lab.train")  # the check can fail
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["pretrain", "--help"], ["pretrain", "--preset", "dabs", "--help"],
