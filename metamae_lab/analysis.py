@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import open_run
 from .config import ModalitySpec, check_int
 from .data import ArrayDataset, load_dataset
 from .model import MetaMAE, eval_mode, mean_over, per_sample_mean, pool_tokens, token_errors
 from .tokenizers import denormalize_patches
-from .train import open_run
 
 # %% auto #0
 __all__ = ['CHUNK', 'resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconstruct', 'reconstruct_chunk',

@@ -18,11 +18,11 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .checkpoint import open_run
 from .config import ProbeConfig
 from .data import ArrayDataset
 from .model import MetaMAE
 from .runtime import resolve_device
-from .train import open_run
 
 # %% auto #0
 __all__ = ['extract_features', 'check_probe_inputs', 'linear_probe', 'knn_probe', 'paper_linear_probe', 'run_probe',

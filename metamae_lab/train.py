@@ -16,20 +16,19 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import torch
-from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .checkpoint import (CheckpointError, check_checkpoint_fits, checkpoint_path, is_export,
-                                    list_checkpoints, load_latest_intact, load_model_state, model_from_checkpoint,
-                                    open_export, run_config_of, save_checkpoint, write_atomically)
-from .config import RunConfig, TrainConfig, run_differences
-from .data import DATASETS, ArrayDataset, data_fingerprint, legacy_fingerprint, load_run_data
+from .checkpoint import (CheckpointError, check_checkpoint_fits, check_data,
+                                    checkpoint_path, list_checkpoints, load_model_state,
+                                    open_checkpoint, run_config_of, save_checkpoint,
+                                    write_atomically)
+from .config import RunConfig, TrainConfig
+from .data import DATASETS, ArrayDataset, data_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
 from .model import MetaMAE, MetaMAEOutput
 from .runtime import (DistributedContext, autocast_context, gather_rows, init_distributed, resolve_device,
@@ -38,8 +37,8 @@ from .runtime import (DistributedContext, autocast_context, gather_rows, init_di
 # %% auto #0
 __all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
            'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
-           'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'open_checkpoint', 'check_data',
-           'open_run', 'compile_encoder', 'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
+           'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'compile_encoder', 'TrainingLog',
+           'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -179,6 +178,10 @@ class StopSignals:
             self._previous = {sig: signal.signal(sig, self._handle) for sig in self.signals}
         return self
 
+    def asked(self) -> bool:
+        "Whether a stop was asked for on this rank (the step under way is finished first)."
+        return self.requested is not None
+
     def _handle(self, signum, frame):
         if self.requested is not None: raise KeyboardInterrupt(f"signal {signum} again: stopped at once")
         self.requested = signum
@@ -233,9 +236,43 @@ class Trainer:
 
     @cached_property
     def order(self) -> BatchOrder:
-        "Which samples each step reads: this rank's slice of the batch, a function of (seed, step, rank)."
+        "Which samples each step reads: this rank's slice of the batch, from (seed, step, rank)."
         tc, ctx = self.run.train, self.ctx
         return BatchOrder(len(self.data.x_train), tc.batch_size, tc.seed, ctx.rank, ctx.world_size)
+
+    def data_workers(self) -> int:
+        "Processes reading batches: as configured, else 4 for a store on CUDA and 0 otherwise."
+        workers = self.run.train.data_workers
+        if workers is not None: return workers
+        store = getattr(self.data, "fingerprint", None)
+        return 4 if self.device.type == "cuda" and store else 0
+
+    def batches(self, start: int, end: int):
+        "The batches `(x, lengths)` of steps `start..end-1` on the device, read ahead by workers."
+        reader = StepBatches(self.data.x_train, self.data.lengths_train, self.order)
+        pin = self.device.type == "cuda"
+        loaded = step_batches(reader, start, end, self.data_workers(), pin_memory=pin)
+        move = lambda t: None if t is None else t.to(self.device, non_blocking=True)
+        return ((move(x), move(lengths)) for x, lengths in loaded)
+
+    def step(self, step: int, x, lengths, stop_requested=lambda: False) -> StepResult:
+        "Train on the batch of `step` (0-based); the schedule moves on over a skipped step too."
+        tc = self.run.train
+        if self.ctx.enabled:  # this rank's masks
+            torch.manual_seed(step_seed(tc.seed, step, self.ctx.rank))
+        result = training_step(self.trained, self.optimizer, x, lengths, tc.grad_clip,
+                               tc.precision, stop_requested)
+        with warnings.catch_warnings():  # it warns when no optimiser step came first
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.scheduler.step()
+        return result
+
+    def state(self, step: int) -> dict:
+        "The checkpoint of the run at `step`."
+        return {"run_config": self.run.to_dict(), "spec": self.data.spec.to_dict(),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "step": step,
+                "dataset_name": self.data.name}
 
 # %% ../nbs/07_train.ipynb #902680cb
 RUN_FILES = re.compile(r"^(checkpoint_\d{8}\.pt|\..*\.tmp|metrics\.jsonl|run_config\.json|distributed\.json|tb|"
@@ -350,27 +387,7 @@ def setup_training(run: RunConfig | None, run_dir: Path | str, resume: bool = Fa
     trained = _data_parallel(model, run, device, ctx)
     return Trainer(run, run_dir, data, model, trained, optimizer, scheduler, device, ctx, state["step"] if state else 0)
 
-# %% ../nbs/07_train.ipynb #2d204bf0
-def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
-    "The newest checkpoint of `run_dir` that loads, once it is shown to belong to the run recorded there."
-    state, path = load_latest_intact(run_dir, (lambda line: print(line, file=sys.stderr)) if report else None)
-    recorded = Path(run_dir) / "run_config.json"
-    if recorded.is_file():
-        try: own = RunConfig.from_dict(json.loads(recorded.read_text()))
-        except (ValueError, TypeError, KeyError) as e:
-            raise CheckpointError(f"{recorded} cannot be read: {e}") from e
-        changed = run_differences(run_config_of(state), own, ("in the checkpoint", "in run_config.json"))
-        if changed: raise CheckpointError(f"{path.name} does not belong to the run in {run_dir}: {'; '.join(changed)}")
-    return state
-
-
-def check_data(run: RunConfig, data: ArrayDataset):
-    "A `CheckpointError` when `data` is not the training data the run recorded."
-    if run.data_fingerprint and run.data_fingerprint not in (data_fingerprint(data), legacy_fingerprint(data)):
-        raise CheckpointError(f"the training data of {run.dataset} changed since the run started (fingerprint "
-                              f"{data_fingerprint(data)}, recorded {run.data_fingerprint}): train a new run on it")
-
-
+# %% ../nbs/07_train.ipynb #68bbb77c
 def _resumed(run: RunConfig, step: int, steps: int | None) -> RunConfig:
     "The run's configuration to resume with: `steps` may raise the total, never lower it below the step reached."
     if steps is not None and steps < step:
@@ -378,18 +395,7 @@ def _resumed(run: RunConfig, step: int, steps: int | None) -> RunConfig:
                          f"to train on")
     return run if steps is None else replace(run, train=replace(run.train, steps=steps))
 
-# %% ../nbs/07_train.ipynb #3868ed95
-def open_run(run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None):
-    """The model, configuration, checkpoint and data of the run in `run_dir` (or of weights exported from a run,
-    `export_pretrained`), checked as above."""
-    model, state = open_export(run_dir, device) if is_export(run_dir) else (None, open_checkpoint(Path(run_dir)))
-    run = run_config_of(state)
-    data = dataset or load_run_data(run)
-    check_checkpoint_fits(state, data.spec)  # another dataset than the run's must have the same modality
-    if dataset is None: check_data(run, data)
-    return model or model_from_checkpoint(state, device=device), run, state, data
 
-# %% ../nbs/07_train.ipynb #68bbb77c
 def _restore(state: dict, data: ArrayDataset, model, optimizer, scheduler):
     "Load a checkpoint's model, optimiser, schedule and RNG state; the data must still fit the run."
     check_checkpoint_fits(state, data.spec)
@@ -417,47 +423,54 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
     model.encoder.forward = torch.compile(model.encoder.forward)
     return model
 
-# %% ../nbs/07_train.ipynb #356c9593
-@patch
-def data_workers(self: Trainer) -> int:
-    "Worker processes for reading batches: the configured number, else 4 for a store on CUDA and 0 otherwise."
-    workers = self.run.train.data_workers
-    if workers is not None: return workers
-    return 4 if self.device.type == "cuda" and getattr(self.data, "fingerprint", None) else 0
-
-
-@patch
-def batches(self: Trainer, start: int, end: int):
-    "The batches `(x, lengths)` of steps `start..end-1` on the device, read ahead by workers when there are any."
-    reader = StepBatches(self.data.x_train, self.data.lengths_train, self.order)
-    loaded = step_batches(reader, start, end, self.data_workers(), pin_memory=self.device.type == "cuda")
-    to_device = lambda t: None if t is None else t.to(self.device, non_blocking=True)
-    return ((to_device(x), to_device(lengths)) for x, lengths in loaded)
-
-# %% ../nbs/07_train.ipynb #9a9171b0
-@patch
-def state(self: Trainer, step: int) -> dict:
-    "The checkpoint of the run at `step`."
-    return {"run_config": self.run.to_dict(), "spec": self.data.spec.to_dict(), "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
-            "step": step, "dataset_name": self.data.name}
-
-
 # %% ../nbs/07_train.ipynb #8479ebe3
-@patch
-def metrics(self: Trainer, step: int, result: StepResult, samples_per_s: float, skipped: int) -> dict:
-    "The metrics line of `step` (1-based)."
-    out = result.out
-    losses = torch.stack([out.loss, out.recon_loss, out.amortized_recon_loss, out.contrastive_loss]).detach().float()
-    if self.ctx.enabled: torch.distributed.all_reduce(losses)  # summed here, averaged below
-    loss, recon, amortized, contrastive = (losses / self.ctx.world_size).tolist()
-    metrics = {"step": step, "loss": loss, "recon_loss": recon, "amortized_recon_loss": amortized,
-               "contrastive_loss": contrastive, "grad_norm": result.grad_norm.item(),
-               "lr": self.scheduler.get_last_lr()[0], "inner_lr": self.model.inner_lr.item(),
-               "samples_per_s": samples_per_s, "skipped_steps": skipped, "rss_mb": resident_memory_mb()}
-    if len(out.support_losses):
-        metrics["support_loss_first"], metrics["support_loss_last"] = out.support_losses[[0, -1]].tolist()
-    return metrics
+class TrainingLog:
+    "The progress bar, and every `log_every` steps a metrics line (`MetricsLogger`) on rank 0."
+    def __init__(self, t: Trainer, end: int, resume: bool, progress: bool):
+        main, tc = t.ctx.is_main, t.run.train
+        self.t, self.metrics = t, {}  # the last line written
+        self.logger = MetricsLogger(t.run_dir, main, t.start if resume else None)
+        self.bar = tqdm(range(t.start, end), initial=t.start, total=tc.steps,
+                        disable=not (progress and main),
+                        desc=f"{t.run.model.method} on {t.data.name}")
+        self.clock, self.samples, self.waited = time.perf_counter(), 0, 0.0
+
+    def __enter__(self): return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        self.logger.close()
+
+    def observe(self, step: int, result: StepResult, skipped: int, waited: float):
+        "Count step number `step` (1-based) and log it if due; `waited`: seconds waited for data."
+        tc = self.t.run.train
+        self.samples += tc.batch_size if result.taken else 0
+        if not result.taken or (step % tc.log_every and step != tc.steps): return
+        now = time.perf_counter()
+        elapsed = max(now - self.clock, 1e-9)
+        self.metrics = self.line(step, result, self.samples / elapsed, skipped)
+        self.metrics["data_wait_share"] = (waited - self.waited) / elapsed
+        self.logger.write(self.metrics)
+        loss, speed = self.metrics["loss"], self.metrics["samples_per_s"]
+        self.bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{speed:.0f}")
+        self.clock, self.samples, self.waited = now, 0, waited
+
+    def line(self, step: int, result: StepResult, samples_per_s: float, skipped: int) -> dict:
+        "The metrics line of step number `step` (1-based)."
+        t, out = self.t, result.out
+        losses = [out.loss, out.recon_loss, out.amortized_recon_loss, out.contrastive_loss]
+        losses = torch.stack(losses).detach().float()
+        if t.ctx.enabled: torch.distributed.all_reduce(losses)  # summed here, averaged below
+        loss, recon, amortized, contrastive = (losses / t.ctx.world_size).tolist()
+        metrics = {"step": step, "loss": loss, "recon_loss": recon,
+                   "amortized_recon_loss": amortized, "contrastive_loss": contrastive,
+                   "grad_norm": result.grad_norm.item(), "lr": t.scheduler.get_last_lr()[0],
+                   "inner_lr": t.model.inner_lr.item(), "samples_per_s": samples_per_s,
+                   "skipped_steps": skipped, "rss_mb": resident_memory_mb()}
+        if len(out.support_losses):
+            first_last = out.support_losses[[0, -1]].tolist()
+            metrics["support_loss_first"], metrics["support_loss_last"] = first_last
+        return metrics
 
 
 def resident_memory_mb() -> float | None:
@@ -478,57 +491,46 @@ class PretrainResult:
     skipped_steps: int
 
 
-def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False, overwrite: bool = False,
-             steps: int | None = None, progress: bool = True, dataset: ArrayDataset | None = None,
+def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False,
+             overwrite: bool = False, steps: int | None = None, progress: bool = True,
+             dataset: ArrayDataset | None = None,
              stop_after: int | None = None) -> PretrainResult:
-    "Pretrain `run` in `run_dir`, or resume the run there (`run` may then be None); `steps` overrides the total."
+    """Pretrain `run` in `run_dir`, or resume the run there (`run` may then be None);
+    `steps` overrides the total; `stop_after` ends this call that many steps on."""
     t = setup_training(run, run_dir, resume, overwrite, steps, dataset)
+    if _finished(t): return PretrainResult(t.run_dir, t.start, {}, 0)
     tc, main = t.run.train, t.ctx.is_main
-    if t.start >= tc.steps:  # a finished run resumed with no more steps to take
-        if main: print(f"{t.run_dir} already finished (step {t.start} of {tc.steps}): nothing to train; pass --steps N "
-                       f"> {t.start} to train on", file=sys.stderr)
-        return PretrainResult(t.run_dir, t.start, {}, 0)
     if main: _start_run_dir(t, resume, progress)
     end = tc.steps if stop_after is None else min(tc.steps, t.start + stop_after)
-    logger, guard = MetricsLogger(t.run_dir, main, t.start if resume else None), NonFiniteGuard(tc.max_nonfinite, main)
-    checkpointer = Checkpointer(t.run_dir, tc.keep_last, main)
-    bar = tqdm(range(t.start, end), initial=t.start, total=tc.steps, disable=not (progress and main),
-               desc=f"{t.run.model.method} on {t.data.name}")
-    metrics, clock, samples, waited = {}, time.perf_counter(), 0, 0.0
-    batches = WaitClock(t.batches(t.start, end))  # the time spent waiting for data
+    log = TrainingLog(t, end, resume, progress)
+    guard = NonFiniteGuard(tc.max_nonfinite, report=main)
+    saver = Checkpointer(t.run_dir, tc.keep_last, enabled=main)
+    batches = WaitClock(t.batches(t.start, end))  # counts the time spent waiting
     t.model.train()
     step = t.start
     try:
-        with StopSignals() as stop:
-            for step, (x, lengths) in zip(bar, batches):
-                if t.ctx.enabled: torch.manual_seed(step_seed(tc.seed, step, t.ctx.rank))  # this rank's masks
-                result = training_step(t.trained, t.optimizer, x, lengths, tc.grad_clip, tc.precision,
-                                       lambda: stop.requested is not None)
+        with log, StopSignals() as stop:
+            for step, (x, lengths) in zip(log.bar, batches):
+                result = t.step(step, x, lengths, stop.asked)
                 guard.observe(step + 1, result, t.run_dir)
-                with warnings.catch_warnings():  # the schedule moves on over a skipped step, by design
-                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
-                    t.scheduler.step()
-                samples += tc.batch_size if result.taken else 0
-                if result.taken and ((step + 1) % tc.log_every == 0 or step + 1 == tc.steps):
-                    now = time.perf_counter()
-                    metrics = t.metrics(step + 1, result, samples / max(now - clock, 1e-9), guard.skipped)
-                    metrics["data_wait_share"] = (batches.waited - waited) / max(now - clock, 1e-9)
-                    logger.write(metrics)
-                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{metrics['samples_per_s']:.0f}")
-                    clock, samples, waited = now, 0, batches.waited
-                saved = (step + 1) % tc.ckpt_every == 0 or step + 1 in (tc.steps, end)
-                if saved: checkpointer.save(t.state(step + 1))
-                if result.stop: _stop(t, checkpointer, step + 1, saved, stop.requested)
+                log.observe(step + 1, result, guard.skipped, batches.waited)
+                _save(t, saver, step + 1, end, result.stop, stop.requested)
     except RuntimeError as e:
         if "DataLoader worker" not in str(e): raise
         raise _worker_died(e, t.run_dir, step) from e
-    finally:
-        bar.close()
-        logger.close()
     _finish_distributed(t, end)
-    return PretrainResult(t.run_dir, end, metrics, guard.skipped)
+    return PretrainResult(t.run_dir, end, log.metrics, guard.skipped)
 
 # %% ../nbs/07_train.ipynb #854efd01
+def _finished(t: Trainer) -> bool:
+    "Whether the run took all its steps already (a finished run resumed); rank 0 says so."
+    if t.start < t.run.train.steps: return False
+    if t.ctx.is_main:
+        print(f"{t.run_dir} already finished (step {t.start} of {t.run.train.steps}): nothing to "
+              f"train; pass --steps N > {t.start} to train on", file=sys.stderr)
+    return True
+
+
 def _start_run_dir(t: Trainer, resume: bool, progress: bool):
     "Create the run directory, clear temporary files of a killed write, record the resolved configuration."
     t.run_dir.mkdir(parents=True, exist_ok=True)
@@ -539,9 +541,28 @@ def _start_run_dir(t: Trainer, resume: bool, progress: bool):
     if progress: print(describe_run(t.run, t.data, t.device), file=sys.stderr, flush=True)
 
 
-def _stop(t: Trainer, checkpointer: Checkpointer, step: int, saved: bool, signum: int | None):
-    "Checkpoint the state after `step` (unless just done) and raise `TrainingStopped`."
-    if not saved: checkpointer.save(t.state(step))
+def _finish_distributed(t: Trainer, end: int):
+    "Under torchrun: check that the ranks end with the same parameters, record it, end the group."
+    if not t.ctx.enabled: return
+    total = torch.stack([p.detach().double().sum() for p in t.model.parameters()]).sum().cpu()
+    gathered = [torch.zeros_like(total) for _ in range(t.ctx.world_size)]
+    torch.distributed.all_gather(gathered, total)
+    checksums = [g.item() for g in gathered]
+    if len(set(checksums)) != 1:
+        raise RuntimeError(f"the ranks' parameters differ after training: {checksums}")
+    if t.ctx.is_main:
+        record = {"world_size": t.ctx.world_size, "step": end, "parameter_checksums": checksums}
+        (t.run_dir / "distributed.json").write_text(json.dumps(record))
+    torch.distributed.barrier()
+    if t.ctx.initialized_here: torch.distributed.destroy_process_group()
+
+# %% ../nbs/07_train.ipynb #488c04a0
+def _save(t: Trainer, saver: Checkpointer, step: int, end: int, stop: bool, signum: int | None):
+    """Checkpoint the state after `step` when one is due (every `ckpt_every`, at the end) or the
+    run stops (`stop`, asked by `signum` here or on another rank), then raise `TrainingStopped`."""
+    tc = t.run.train
+    if step % tc.ckpt_every == 0 or step in (tc.steps, end) or stop: saver.save(t.state(step))
+    if not stop: return
     by = f"signal {signal.Signals(signum).name}" if signum else "a signal on another rank"
     raise TrainingStopped(f"stopped by {by} after step {step}; the last checkpoint is kept: "
                           f"{checkpoint_path(t.run_dir, step)}")
@@ -558,18 +579,3 @@ def _worker_died(error: RuntimeError, run_dir: Path, step: int) -> DataWorkerDie
             "no checkpoint was written yet: start again with --overwrite")
     cause = str(error).strip().splitlines()[0].rstrip(". ")
     return DataWorkerDied(f"{cause} at step {step + 1}; {then}")
-
-
-def _finish_distributed(t: Trainer, end: int):
-    "Under torchrun: check that every rank ends with the same parameters, record it, end the process group."
-    if not t.ctx.enabled: return
-    total = torch.stack([p.detach().double().sum() for p in t.model.parameters()]).sum().cpu()
-    gathered = [torch.zeros_like(total) for _ in range(t.ctx.world_size)]
-    torch.distributed.all_gather(gathered, total)
-    checksums = [g.item() for g in gathered]
-    if len(set(checksums)) != 1: raise RuntimeError(f"the ranks' parameters differ after training: {checksums}")
-    if t.ctx.is_main:
-        (t.run_dir / "distributed.json").write_text(json.dumps({"world_size": t.ctx.world_size, "step": end,
-                                                                "parameter_checksums": checksums}))
-    torch.distributed.barrier()
-    if t.ctx.initialized_here: torch.distributed.destroy_process_group()

@@ -84,7 +84,8 @@ def assert_store_trains_and_probes(store: Path, run_dir: Path, k: int = 20):
     "Three tiny pretraining steps on a converted store, then a kNN probe of the run: a finite loss, an accuracy."
     from metamae_lab.probe import run_probe
     from metamae_lab.data.store import open_store
-    from metamae_lab.train import open_run, pretrain
+    from metamae_lab.checkpoint import open_run
+    from metamae_lab.train import pretrain
     data = open_store(store)
     result = pretrain(run_config("tiny", dataset=str(store), steps=3, batch_size=8), run_dir, dataset=data,
                       progress=False)

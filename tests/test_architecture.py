@@ -27,6 +27,22 @@ def test_analysis_and_figures_import_no_widgets():
     assert "ipywidgets" in imported_after("import metamae_lab.views")  # the check can fail
 
 
+def modules_after(code: str) -> set[str]:
+    "The metamae_lab modules loaded by running `code` in a fresh interpreter."
+    listed = code + "\nprint(' '.join(m for m in sys.modules if m.startswith('metamae_lab')))"
+    done = subprocess.run([sys.executable, "-c", "import sys\n" + listed], capture_output=True,
+                          text=True, cwd=ROOT, check=True)
+    return set(done.stdout.split())
+
+
+def test_opening_a_run_imports_no_training_loop():
+    "Probes, analyses and views open runs through metamae_lab.checkpoint: no loop, no batch reader."
+    loop = {"metamae_lab.train", "metamae_lab.data.loader"}
+    loaded = modules_after("import metamae_lab.analysis, metamae_lab.probe, metamae_lab.views")
+    assert "metamae_lab.checkpoint" in loaded and not loaded & loop, sorted(loaded)
+    assert loop <= modules_after("import metamae_lab.train")  # the check can fail
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["pretrain", "--help"], ["pretrain", "--preset", "dabs", "--help"],
                                   ["datasets"], ["bench", "--help"], ["probe", "--help"]])
 def test_help_and_listings_answer_without_loading_torch(argv):
