@@ -268,7 +268,7 @@ def build_attention_figure(self: ReconstructionExplorer) -> go.Figure:
 @patch
 def build_comparison_figure(self: ReconstructionExplorer) -> go.Figure:
     (rec, row), (other, _) = self.reconstruction(self.sample.value), self.reconstruction(self.sample.value, self.other)
-    bands = self.bands.value if self.model.spec.kind == "image" else (0,)
+    bands = self.bands.value if self.model.spec.modality.shows_bands else (0,)
     return comparison_figure({self.names[0]: rec, self.names[1]: other}, row, bands, self.symbols,
                              self.all_errors.value, title=self.title())
 
