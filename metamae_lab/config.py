@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
-from fastcore.basics import patch
+
+from .modality import MODALITIES, Modality, modality_of
 
 # %% auto #0
 __all__ = ['MODALITY_KINDS', 'SPEC_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATCH_FORMS', 'MAX_PACKED_ID', 'METHODS',
@@ -49,12 +50,12 @@ def check_lengths(lengths, n: int, longest: int):
         raise ValueError(f"lengths must lie in [1, {longest}] (the longest length), got min {low}, max {high}")
 
 # %% ../nbs/00_config.ipynb #514dbb85
-MODALITY_KINDS = ("image", "sequence", "tokens", "tabular")  # the kinds of one modality
-SPEC_KINDS = (*MODALITY_KINDS, "multimodal")  # a multimodal spec joins several modalities' specs
-SAMPLE_FORMS = {"image": "(C, H, W)", "sequence": "(C, T)", "tokens": "(T,)", "tabular": "(F,)", "multimodal": "(F,)"}
-SAMPLE_RANKS = {"image": 3, "sequence": 2, "tokens": 1, "tabular": 1, "multimodal": 1}
-BATCH_FORMS = {"image": "(B, C, H, W)", "sequence": "(B, C, T)", "tokens": "(B, T)", "tabular": "(B, F)",
-               "multimodal": "(B, F)"}
+# The built-in kinds' names and forms, for code written before `modality`: ask `modality_of(kind)` instead
+MODALITY_KINDS = tuple(name for name, m in MODALITIES.items() if not m.composite)  # the kinds of one modality
+SPEC_KINDS = tuple(MODALITIES)  # a multimodal spec joins several modalities' specs
+SAMPLE_FORMS = {name: m.sample_form for name, m in MODALITIES.items()}
+SAMPLE_RANKS = {name: m.rank for name, m in MODALITIES.items()}
+BATCH_FORMS = {name: m.batch_form for name, m in MODALITIES.items()}
 MAX_PACKED_ID = 2**24  # token ids below this are exact in a float32 packed vector
 
 
@@ -65,11 +66,17 @@ def _int_tuple(value, name: str) -> tuple[int, ...]:
     for v in items: check_int(v, name)
     return items
 
+
+def _slices(sizes: list[int]) -> list[slice]:
+    "Consecutive slices of `sizes`."
+    ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
+    return [slice(e - n, e) for n, e in zip(sizes, ends)]
+
 # %% ../nbs/00_config.ipynb #b4b71581
 @dataclass(frozen=True)
 class ModalitySpec:
-    "The shape of one sample (no batch dimension) and how it is cut into tokens."
-    kind: str  # 'image' | 'sequence' | 'tokens' | 'tabular'
+    "The shape of one sample (no batch dimension) and how it is cut into tokens; `modality` knows its kind."
+    kind: str  # a registered modality's name: 'image' | 'sequence' | 'tokens' | 'tabular' | 'multimodal' | ...
     shape: tuple[int, ...]  # image (C, H, W); sequence (C, T) with T the longest length; tokens (T,); tabular (F,)
     patch_size: tuple[int, ...] | int = 1  # image (ph, pw) or one int for square patches; otherwise one int
     vocab_size: int = 0  # tokens only: ids lie in [0, vocab_size)
@@ -79,120 +86,52 @@ class ModalitySpec:
     part_names: tuple[str, ...] = ()  # multimodal only: one name per part, e.g. ('image', 'caption')
 
     def __post_init__(self):
-        if self.kind not in SPEC_KINDS:
-            raise ValueError(f"unknown modality kind {self.kind!r}: expected one of {SPEC_KINDS}")
+        modality = modality_of(self.kind)
         shape, patch = _int_tuple(self.shape, "shape"), _int_tuple(self.patch_size, "patch_size")
-        if len(shape) != SAMPLE_RANKS[self.kind]:
-            raise ValueError(f"a {self.kind} sample has shape {SAMPLE_FORMS[self.kind]}, got shape {shape}")
-        if self.kind == "image" and len(patch) == 1: patch = patch * 2
+        if len(shape) != modality.rank:
+            raise ValueError(f"a {self.kind} sample has shape {modality.sample_form}, got shape {shape}")
         object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "patch_size", patch)
-        self._check_patches()
-        self._check_vocabulary()
-        self._check_parts()
-
+        object.__setattr__(self, "patch_size", modality.patch(patch))
+        modality.check(self)
     @property
-    def patched_dims(self) -> tuple[int, ...]:
-        "The sample's axes that patches cut: (H, W) for images, (T,) for sequences, the whole shape otherwise."
-        return self.shape[1:] if self.kind in ("image", "sequence") else self.shape
-
+    def modality(self) -> Modality: return modality_of(self.kind)
     @property
-    def grid(self) -> tuple[int, ...]:
-        "Tokens along each patched axis: (H/ph, W/pw) for images, (L,) otherwise (multimodal: all parts' tokens)."
-        if self.parts: return (sum(p.num_tokens for p in self.parts),)
-        return tuple(d // p for d, p in zip(self.patched_dims, self.patch_size))
-
+    def patched_dims(self) -> tuple[int, ...]: return self.modality.patched_dims(self)  # (H, W), (T,) or shape
+    @property
+    def grid(self) -> tuple[int, ...]: return self.modality.grid(self)  # tokens along each patched axis
     @property
     def num_tokens(self) -> int: return math.prod(self.grid)
-
     @property
-    def channels(self) -> int: return self.shape[0] if self.kind in ("image", "sequence") else 1
-
+    def channels(self) -> int: return self.modality.channels(self)
     @property
-    def patch_dim(self) -> int:
-        "Values in one token: what a continuous token's reconstruction predicts (1 id for tokens)."
-        return self.channels * math.prod(self.patch_size)
-
+    def patch_dim(self) -> int: return self.channels * math.prod(self.patch_size)  # values in one token
     @property
-    def is_discrete(self) -> bool: return self.kind == "tokens"
-
+    def is_discrete(self) -> bool: return self.modality.discrete  # token ids: 1 id per token, not patch_dim values
     @property
-    def summary(self) -> str:
-        "One phrase: the kind, the shape and the patch; each part of a multimodal sample, named."
-        if self.parts:
-            named = zip(self.part_names, self.parts)
-            return " + ".join(p.summary if n == p.kind else f"{n} {p.summary}" for n, p in named)
-        patch = "x".join(map(str, self.patch_size)) if self.kind == "image" else str(self.patch_size[0])
-        vocab = f", {self.vocab_size} ids" if self.is_discrete else ""
-        return f"{self.kind} {self.shape}{vocab}, patch {patch}"
+    def summary(self) -> str: return self.modality.summary(self)  # kind, shape and patch; each part, named
 
-# %% ../nbs/00_config.ipynb #1cbf4c8b
-@patch
-def to_dict(self: ModalitySpec) -> dict:
-    "Plain values only (nested parts as dicts); single-modality specs keep the keys they always had."
-    d = {k: v for k, v in asdict(self).items() if k not in ("parts", "part_names")}
-    if self.parts: d.update(parts=[p.to_dict() for p in self.parts], part_names=list(self.part_names))
-    return d
-
-
-@patch(cls_method=True)
-def from_dict(cls: ModalitySpec, d: dict) -> ModalitySpec:
-    parts = tuple(cls.from_dict(p) for p in d.get("parts", ()))
-    return cls(**{**d, "shape": tuple(d["shape"]), "patch_size": tuple(d["patch_size"]), "parts": parts,
-                  "part_names": tuple(d.get("part_names", ()))})
-
-# %% ../nbs/00_config.ipynb #e0fc151d
-@patch
-def _check_patches(self: ModalitySpec):
-    "A `ValueError` unless the patch has one size per patched axis and each divides its axis."
-    rank = 2 if self.kind == "image" else 1
-    if len(self.patch_size) != rank:
-        raise ValueError(f"patch_size for {self.kind} must have {rank} value(s), got {self.patch_size}")
-    for dim, p in zip(self.patched_dims, self.patch_size):
-        if dim % p:
-            raise ValueError(f"patch size {p} does not divide the input size {dim} of shape {self.shape} ({self.kind})")
-
-
-@patch
-def _check_vocabulary(self: ModalitySpec):
-    "A `ValueError` unless token settings are given for tokens only, and variable length for sequences and tokens."
-    if self.kind == "tokens":
-        if self.patch_size != (1,):
-            raise ValueError(f"tokens are embedded one id per token: patch_size must be 1, got {self.patch_size}")
-        if self.vocab_size < 2: raise ValueError(f"tokens need vocab_size >= 2, got {self.vocab_size}")
-        if self.pad_id is not None and not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"pad_id {self.pad_id} must lie in [0, vocab_size={self.vocab_size})")
-    elif self.vocab_size or self.pad_id is not None:
-        raise ValueError(f"vocab_size and pad_id apply to tokens only, not to {self.kind}")
-    if self.variable_length and self.kind not in ("sequence", "tokens"):
-        raise ValueError(f"variable_length applies to sequence and tokens, not to {self.kind}")
-
-
-@patch
-def _check_parts(self: ModalitySpec):
-    "A `ValueError` unless parts are given to a multimodal spec only: single modalities, each named once."
-    if self.kind != "multimodal":
-        if self.parts or self.part_names: raise ValueError(f"parts apply to multimodal specs only, not to {self.kind}")
-        return
-    parts, names = tuple(self.parts), tuple(self.part_names)
-    if not parts: raise ValueError("a multimodal spec needs at least one part")
-    if len(names) != len(parts): raise ValueError(f"part_names must name each of the {len(parts)} parts, got {names}")
-    if len(set(names)) != len(names) or not all(isinstance(n, str) and n.isidentifier() for n in names):
-        raise ValueError(f"part_names must be distinct identifiers, got {names}")
-    for name, part in zip(names, parts):
-        if not isinstance(part, ModalitySpec) or part.kind == "multimodal":
-            raise ValueError(f"part {name!r} must be a single-modality ModalitySpec, got {part!r}")
-        if part.variable_length:
-            raise ValueError(f"part {name!r} is variable-length: in a multimodal sample, pad tokens with pad_id")
-        if part.vocab_size > MAX_PACKED_ID:
-            raise ValueError(f"part {name!r}: vocab_size {part.vocab_size} exceeds {MAX_PACKED_ID}, the ids a "
-                             f"float32 holds exactly")
-    size = sum(math.prod(p.shape) for p in parts)
-    if self.shape != (size,):
-        raise ValueError(f"a multimodal sample packs its parts' {size} values: shape must be ({size},), "
-                         f"got {self.shape}")
-    object.__setattr__(self, "parts", parts)
-    object.__setattr__(self, "part_names", names)
+    def to_dict(self) -> dict:
+        "Plain values only (nested parts as dicts); single-modality specs keep the keys they always had."
+        d = {k: v for k, v in asdict(self).items() if k not in ("parts", "part_names")}
+        if self.parts: d.update(parts=[p.to_dict() for p in self.parts], part_names=list(self.part_names))
+        return d
+    @classmethod
+    def from_dict(cls, d: dict) -> ModalitySpec:
+        parts = tuple(cls.from_dict(p) for p in d.get("parts", ()))
+        return cls(**{**d, "shape": tuple(d["shape"]), "patch_size": tuple(d["patch_size"]), "parts": parts,
+                      "part_names": tuple(d.get("part_names", ()))})
+    @property
+    def part_slices(self) -> list[slice]:
+        "Where each part's values lie in a packed sample (one slice for a single modality)."
+        return _slices([math.prod(p.shape) for p in self.parts] if self.parts else [math.prod(self.shape)])
+    @property
+    def token_slices(self) -> list[slice]:
+        "Where each part's tokens lie in the model's token sequence (one slice for a single modality)."
+        return _slices([p.num_tokens for p in self.parts] if self.parts else [self.num_tokens])
+    @property
+    def support_grid(self) -> tuple:
+        "The token grid of the support set's neighbours: `grid`, or for multimodal one grid per part."
+        return tuple(p.grid for p in self.parts) if self.parts else self.grid
 
 # %% ../nbs/00_config.ipynb #fe059543
 def multimodal_spec(**parts: ModalitySpec) -> ModalitySpec:
@@ -200,28 +139,6 @@ def multimodal_spec(**parts: ModalitySpec) -> ModalitySpec:
     if not parts: raise ValueError("a multimodal spec needs at least one part")
     size = sum(math.prod(p.shape) if isinstance(p, ModalitySpec) else 0 for p in parts.values())
     return ModalitySpec("multimodal", (max(size, 1),), parts=tuple(parts.values()), part_names=tuple(parts))
-
-# %% ../nbs/00_config.ipynb #76768929
-@patch(as_prop=True)
-def part_slices(self: ModalitySpec) -> list[slice]:
-    "Where each part's values lie in a packed sample (one slice for a single modality)."
-    sizes = [math.prod(p.shape) for p in self.parts] if self.parts else [math.prod(self.shape)]
-    ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
-    return [slice(e - n, e) for n, e in zip(sizes, ends)]
-
-
-@patch(as_prop=True)
-def token_slices(self: ModalitySpec) -> list[slice]:
-    "Where each part's tokens lie in the model's token sequence (one slice for a single modality)."
-    counts = [p.num_tokens for p in self.parts] if self.parts else [self.num_tokens]
-    ends = [sum(counts[: i + 1]) for i in range(len(counts))]
-    return [slice(e - n, e) for n, e in zip(counts, ends)]
-
-
-@patch(as_prop=True)
-def support_grid(self: ModalitySpec) -> tuple:
-    "The token grid of the support set's neighbours: `grid`, or for multimodal one grid per part."
-    return tuple(p.grid for p in self.parts) if self.parts else self.grid
 
 # %% ../nbs/00_config.ipynb #56cdadaf
 def _is_tensor(a) -> bool: return type(a).__module__.startswith("torch")  # torch is not imported here
@@ -268,7 +185,7 @@ MODEL_CHOICES = {"method": METHODS, "pos_embed_2d": ("row_col", "col_row"), "sup
                  "inner_loss": ("per_sample", "pooled"), "projector_calls": ("joint", "separate"),
                  "patch_bias_init": ("zero", "uniform"), "token_embed_init": ("normal", "xavier")}
 
-
+# %% ../nbs/00_config.ipynb #d8b0a6e1
 @dataclass
 class ModelConfig:
     """Architecture and objective of a (Meta)MAE model; `preset_config` gives the named sizes. The fields from
@@ -305,34 +222,29 @@ class ModelConfig:
     token_embed_init: str = "normal"  # tokens: the embedding table drawn 'normal' (std 0.02) or 'xavier' (uniform)
 
     def __post_init__(self): self.validate()
-
     def to_dict(self) -> dict: return asdict(self)
-
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
         return cls(**d)
 
-# %% ../nbs/00_config.ipynb #d8b0a6e1
-@patch
-def validate(self: ModelConfig) -> ModelConfig:
-    "`self`, or a `ValueError` naming the first field that is out of range."
-    for name in ("enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "proj_dim",
-                 "proj_hidden_mult", "inner_steps"):
-        check_int(getattr(self, name), name)
-    for width, heads in (("enc_dim", "enc_heads"), ("dec_dim", "dec_heads")):
-        if getattr(self, width) % getattr(self, heads):
-            raise ValueError(f"{width} {getattr(self, width)} is not divisible by {heads} {getattr(self, heads)}")
-    check_range(self.mask_ratio, "mask_ratio", 0, 1, low_open=True, high_open=True)
-    check_range(self.s_ratio, "s_ratio", 0, 1)
-    for name in ("dropout", "dec_dropout"): check_range(getattr(self, name), name, 0, 1, high_open=True)
-    for name in ("mlp_ratio", "temperature", "inner_lr"): check_range(getattr(self, name), name, low_open=True)
-    check_range(self.contrastive_weight, "contrastive_weight")
-    for name, allowed in MODEL_CHOICES.items():
-        if getattr(self, name) not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-    return self
+    def validate(self) -> ModelConfig:
+        "`self`, or a `ValueError` naming the first field that is out of range."
+        for name in ("enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "proj_dim",
+                     "proj_hidden_mult", "inner_steps"): check_int(getattr(self, name), name)
+        for width, heads in (("enc_dim", "enc_heads"), ("dec_dim", "dec_heads")):
+            if getattr(self, width) % getattr(self, heads):
+                raise ValueError(f"{width} {getattr(self, width)} is not divisible by {heads} {getattr(self, heads)}")
+        check_range(self.mask_ratio, "mask_ratio", 0, 1, low_open=True, high_open=True)
+        check_range(self.s_ratio, "s_ratio", 0, 1)
+        for name in ("dropout", "dec_dropout"): check_range(getattr(self, name), name, 0, 1, high_open=True)
+        for name in ("mlp_ratio", "temperature", "inner_lr"): check_range(getattr(self, name), name, low_open=True)
+        check_range(self.contrastive_weight, "contrastive_weight")
+        for name, allowed in MODEL_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        return self
 
 # %% ../nbs/00_config.ipynb #7e1ea314
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 elsewhere

@@ -37,28 +37,19 @@ def paper_name(name: str) -> str:
 # %% ../nbs/14_exchange.ipynb #b58873fd
 def patch_weight_to_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     "This project's patch weight (linear, or the token table) as the paper's convolution (or embedding) weight."
-    D = weight.shape[0]
-    if spec.kind == "image": return weight.reshape(D, *spec.patch_size, spec.channels).permute(0, 3, 1, 2)
-    if spec.kind == "sequence": return weight.reshape(D, spec.patch_size[0], spec.channels).permute(0, 2, 1)
-    if spec.kind == "tabular": return weight[:, None, :]
-    return weight  # tokens: an embedding table in both
+    return spec.modality.weight_to_paper(weight, spec)
 
 
 def patch_weight_from_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     "The inverse of `patch_weight_to_paper`."
-    D = weight.shape[0]
-    if spec.kind == "image": return weight.permute(0, 2, 3, 1).reshape(D, -1)
-    if spec.kind == "sequence": return weight.permute(0, 2, 1).reshape(D, -1)
-    if spec.kind == "tabular": return weight[:, 0, :]
-    return weight
+    return spec.modality.weight_from_paper(weight, spec)
 
 # %% ../nbs/14_exchange.ipynb #e3116cd4
 def _check_expressible(model: MetaMAE):
     "A `ValueError` naming the settings the paper's `models.py` has no place for."
     cfg, spec = model.cfg, model.spec
     fixed = [("qkv_bias", False), ("mlp_ratio", 2.0)]  # their blocks
-    if spec.is_discrete: fixed.append(("token_output_bias", False))
-    if spec.kind == "image": fixed.append(("pos_embed_2d", "col_row"))
+    fixed += spec.modality.paper_settings  # e.g. an image's column-first codes, a token table without bias
     if cfg.method == "metamae": fixed += [("proj_hidden_mult", 4), ("proj_dim", 128)]  # their projector
     problems = [f"{name}={getattr(cfg, name)!r} (theirs: {want!r})" for name, want in fixed
                 if getattr(cfg, name) != want]

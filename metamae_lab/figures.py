@@ -23,9 +23,11 @@ from .tokenizers import unpatchify
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES', 'json_safe',
            'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'SampleView', 'draw_values',
-           'token_strips', 'draw_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
-           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'sweep_figure',
-           'umap_figure', 'thumbnail_svg', 'probe_figure', 'save_figure']
+           'image_values', 'sequence_values', 'tabular_values', 'token_strips', 'draw_errors', 'image_errors',
+           'sequence_errors', 'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
+           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels',
+           'line_panels', 'bar_panels', 'id_panels', 'square_pixels', 'sweep_figure', 'umap_figure', 'thumbnail_svg',
+           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -154,12 +156,10 @@ def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, pe
     "Row 1: `values[i]` in column i + 1 (None: the masked input), in the modality's layout."
     if spec.is_discrete: return _token_strip_values(fig, view, values, names, symbols, per_row)
     panels = [v if v is not None else np.where(view.mask[:, None], np.nan, view.target) for v in values]
-    if spec.kind == "image": _image_values(fig, spec, view, panels, bands)
-    elif spec.kind == "sequence": _sequence_values(fig, spec, view, panels, max_channels)
-    else: _tabular_values(fig, view, panels)
+    spec.modality.draw_values(fig, spec, view, panels, bands, max_channels)  # `image_values`, ... below
 
 
-def _image_values(fig, spec, view, panels, bands):
+def image_values(fig, spec, view, panels, bands):
     if any(not 0 <= b < spec.channels for b in bands) or len(bands) not in (1, 3):
         raise ValueError(f"bands must be 1 or 3 channel indices in [0, {spec.channels}), got {bands}")
     images = [sample_layout(p, spec)[list(bands)] for p in panels]  # (len(bands), H, W) each
@@ -197,7 +197,7 @@ def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, 
     return tokens % gw * pw + (pw - 1) / 2, tokens // gw * ph + (ph - 1) / 2
 
 # %% ../nbs/10_figures.ipynb #54dd8b57
-def _sequence_values(fig, spec, view, panels, max_channels):
+def sequence_values(fig, spec, view, panels, max_channels):
     (p,) = spec.patch_size
     series = [sample_layout(panel, spec) for panel in panels]  # (C, T) each
     shown = min(spec.channels, max_channels)
@@ -222,7 +222,7 @@ def _shade(fig, row, col, intervals, outline: bool = False):
                                     **style) for a, b in intervals)
 
 
-def _tabular_values(fig, view, panels):
+def tabular_values(fig, view, panels):
     g = view.target.shape[1]  # features per token
     colours = np.repeat(np.where(view.mask, MASKED_COLOR, "rgb(110,110,110)"), g)
     finite = np.concatenate([p[np.isfinite(p)] for p in panels])
@@ -280,12 +280,10 @@ def draw_errors(fig, spec, view, errors, all_errors, bands, per_row, cols=None,
     if spec.is_discrete: return _token_errors(fig, view, layers, zmax, per_row, names)
     for i, (layer, col) in enumerate(zip(layers, cols)):
         bar = dict(title="error", len=0.38, y=0.2) if i == len(layers) - 1 else None
-        if spec.kind == "image": _image_errors(fig, spec, view, layer, zmax, bands, col, bar)
-        elif spec.kind == "sequence": _sequence_errors(fig, spec, view, layer, zmax, col, bar)
-        else: _tabular_errors(fig, view, layer, zmax, col, bar)
+        spec.modality.draw_errors(fig, spec, view, layer, zmax, bands, col, bar)  # `image_errors`, ... below
 
 
-def _image_errors(fig, spec, view, layer, zmax, bands, col, bar):
+def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
     base = sample_layout(view.target, spec)[bands[0]]  # (H, W)
     fig.add_trace(go.Heatmap(z=json_safe(base), colorscale="Greys_r", showscale=False, hoverinfo="skip", opacity=0.45),
                   2, col)
@@ -296,7 +294,7 @@ def _image_errors(fig, spec, view, layer, zmax, bands, col, bar):
     _image_axes(fig, 2, col)
 
 
-def _sequence_errors(fig, spec, view, layer, zmax, col, bar):
+def sequence_errors(fig, spec, view, layer, zmax, col, bar):
     (p,) = spec.patch_size
     base = sample_layout(view.target, spec)  # (C, T)
     lo, hi = float(base.min()), float(base.max())
@@ -310,7 +308,7 @@ def _sequence_errors(fig, spec, view, layer, zmax, col, bar):
     fig.update_yaxes(showticklabels=col == 1, row=2, col=col)
 
 
-def _tabular_errors(fig, view, layer, zmax, col, bar):
+def tabular_errors(fig, view, layer, zmax, col, bar):
     per_feature = np.repeat(layer, view.target.shape[1])
     shade = sample_colorscale(ERROR_SCALE, np.clip(np.nan_to_num(per_feature) / zmax, 0, 1).tolist())
     colours = [c if np.isfinite(e) else "rgb(225,225,225)" for c, e in zip(shade, per_feature)]  # no error shown: grey
@@ -348,7 +346,7 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
 # %% ../nbs/10_figures.ipynb #5bf1c0e1
 def image_part(spec: ModalitySpec) -> ModalitySpec | None:
     "The spec whose bands a view offers: `spec` if it is an image, else the first image part of a multimodal spec."
-    return next((p for p in (spec.parts or (spec,)) if p.kind == "image"), None)
+    return next((p for p in (spec.parts or (spec,)) if p.modality.shows_bands), None)
 
 
 def _shift_ref(ref, n: int):
@@ -422,7 +420,7 @@ def multimodal_explorer_figure(rec: Reconstruction, sample: int = 0, step: int |
                                all_errors: bool = False, title: str | None = None, per_row: int = 30) -> go.Figure:
     "The explorer's figure of a multimodal sample: each part's own figure (`explorer_figure`), one under the other."
     k = rec.steps if step is None else step
-    figs = [explorer_figure(part, sample, k, bands if part.spec.kind == "image" else (0,),
+    figs = [explorer_figure(part, sample, k, bands if part.spec.modality.shows_bands else (0,),
                             symbols if part.spec.is_discrete else None, max_channels, all_errors, f"<b>{name}</b>",
                             per_row) for name, part in zip(rec.spec.part_names, rec.parts)]
     masked, support = rec.sample_masked_losses[sample], rec.sample_support_losses[sample]
@@ -438,7 +436,7 @@ def comparison_figure(recs: dict[str, Reconstruction], sample: int = 0, bands: t
     first = next(iter(recs.values()))
     if first.parts:  # multimodal: each part compared, one under the other
         return stack_figures([comparison_figure({n: r.parts[i] for n, r in recs.items()}, sample,
-                                                bands if part.spec.kind == "image" else (0,),
+                                                bands if part.spec.modality.shows_bands else (0,),
                                                 symbols if part.spec.is_discrete else None, all_errors,
                                                 f"<b>{name}</b>", per_row)
                               for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))],
@@ -505,7 +503,7 @@ def attention_figure(maps: AttentionMaps, spec: ModalitySpec, row: int = 0, part
 def _layout_map(fig, spec, per_token, token_text):
     "`per_token` values drawn in the sample's layout in subplot (1, 2): a token grid for images, a strip otherwise."
     bar = dict(title="weight", len=0.8)
-    if spec.kind == "image":
+    if len(spec.grid) == 2:  # a 2-D token grid (an image's) is drawn as that grid
         fig.add_trace(go.Heatmap(z=json_safe(per_token.reshape(spec.grid)), colorscale="Blues", zmin=0, colorbar=bar,
                                  hovertemplate="token row %{y}, column %{x}: %{z:.3f}<extra></extra>"), 1, 2)
         return _image_axes(fig, 1, 2)
@@ -533,41 +531,54 @@ def reconstruction_figure(rec: Reconstruction, title: str = "", channel: int = 0
                           samples: int | None = None) -> go.Figure:
     "Rows of samples; columns: original, masked, reconstruction from Z and from Z*. Images show one channel."
     if rec.parts:  # multimodal: each part's rows, one part under the other
-        return stack_figures([reconstruction_figure(part, f"<b>{name}</b>", channel if part.spec.kind == "image" else 0,
-                                                    samples) for name, part in zip(rec.spec.part_names, rec.parts)],
+        channels = [channel if part.spec.modality.shows_bands else 0 for part in rec.parts]  # bands: images only
+        return stack_figures([reconstruction_figure(part, f"<b>{name}</b>", c, samples)
+                              for name, part, c in zip(rec.spec.part_names, rec.parts, channels)],
                              title)
     spec, n = rec.spec, min(samples or len(rec.target), len(rec.target))
     fig = make_subplots(rows=n, cols=4, column_titles=list(COLUMN_TITLES), horizontal_spacing=0.02,
                         vertical_spacing=0.03)
-    for r in range(n):
-        panels = reconstruction_panels(rec, r)
-        for c, panel in enumerate(panels):
-            if spec.kind == "image":
-                lo, hi = np.nanmin(panels[0][channel]), np.nanmax(panels[0][channel])
-                fig.add_trace(go.Heatmap(z=json_safe(panel[channel]), colorscale="Greys_r", showscale=False, zmin=lo,
-                                         zmax=hi), r + 1, c + 1)
-                if c == 1:
-                    hidden = json_safe(np.where(np.isnan(panel[channel]), 1.0, np.nan))
-                    fig.add_trace(go.Heatmap(z=hidden, showscale=False,
-                                             colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]]),
-                                  r + 1, c + 1)
-            elif spec.kind == "sequence":
-                fig.add_trace(go.Scatter(y=json_safe(panel[channel]), mode="lines", line=dict(width=1.5),
-                                         showlegend=False), r + 1, c + 1)
-            elif spec.kind == "tabular":
-                fig.add_trace(go.Bar(y=json_safe(panel), showlegend=False), r + 1, c + 1)
-            else:
-                fig.add_trace(go.Heatmap(z=panel[None], colorscale="Viridis", showscale=False, zmin=-1,
-                                         zmax=spec.vocab_size - 1), r + 1, c + 1)
+    for r in range(n):  # each kind draws its row: `image_panels`, `line_panels`, `bar_panels`, `id_panels` below
+        spec.modality.draw_reconstruction(fig, spec, reconstruction_panels(rec, r), r + 1, channel)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    if spec.kind == "image": _square_pixels(fig, n)
+    spec.modality.finish_reconstruction(fig, n)
     fig.update_layout(title=title, height=max(260, 170 * n), width=760, margin=dict(l=20, r=20, t=70, b=20),
                       template="plotly_white")
     return fig
 
 
-def _square_pixels(fig, n: int):
+def image_panels(fig, panels: list, row: int, channel: int):
+    "An image's panels: band `channel` in grey on the original's range, the masked tokens in orange."
+    lo, hi = np.nanmin(panels[0][channel]), np.nanmax(panels[0][channel])
+    for c, panel in enumerate(panels, 1):
+        fig.add_trace(go.Heatmap(z=json_safe(panel[channel]), colorscale="Greys_r", showscale=False, zmin=lo, zmax=hi),
+                      row, c)
+    hidden = json_safe(np.where(np.isnan(panels[1][channel]), 1.0, np.nan))
+    fig.add_trace(go.Heatmap(z=hidden, showscale=False, colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]]), row, 2)
+
+
+def line_panels(fig, panels: list, row: int, channel: int):
+    "A sequence's panels: channel `channel` as a line."
+    for c, panel in enumerate(panels, 1):
+        fig.add_trace(go.Scatter(y=json_safe(panel[channel]), mode="lines", line=dict(width=1.5), showlegend=False),
+                      row, c)
+
+
+def bar_panels(fig, panels: list, row: int):
+    "Any continuous sample's panels as bars of its values in order."
+    for c, panel in enumerate(panels, 1):
+        fig.add_trace(go.Bar(y=json_safe(np.reshape(panel, -1)), showlegend=False), row, c)
+
+
+def id_panels(fig, spec: ModalitySpec, panels: list, row: int):
+    "Token ids as a coloured strip, -1 (masked) darkest."
+    for c, panel in enumerate(panels, 1):
+        fig.add_trace(go.Heatmap(z=panel[None], colorscale="Viridis", showscale=False, zmin=-1,
+                                 zmax=spec.vocab_size - 1), row, c)
+
+
+def square_pixels(fig, n: int):
     "Every image panel with square pixels, top row up."
     for i in range(1, 4 * n + 1):
         suffix = "" if i == 1 else str(i)
@@ -650,25 +661,34 @@ def umap_figure(emb_z, emb_z_adapted, labels, class_names=None, show_z: bool = T
 def thumbnail_svg(x: np.ndarray, spec: ModalitySpec, symbols: list[str] | None = None, length: int | None = None,
                   size: int = 96) -> str:
     "One sample `x` in its layout as an SVG of about `size` px."
-    x = np.asarray(x)
-    if spec.kind == "image":
-        img = x[0] if x.shape[0] != 3 else x.mean(0)  # one band, or the mean of RGB
-        lo, hi = float(img.min()), float(img.max())
-        h, w = img.shape
-        cell = size / max(h, w)
-        grey = (255 * (img - lo) / max(hi - lo, 1e-8)).astype(int)
-        rects = "".join(f'<rect x="{j * cell:.1f}" y="{i * cell:.1f}" '
-                        f'width="{cell + 0.3:.1f}" height="{cell + 0.3:.1f}"'
-                        f' fill="rgb({g},{g},{g})"/>' for (i, j), g in np.ndenumerate(grey))
-        return _svg(w * cell, h * cell, rects)
-    if spec.is_discrete:
-        ids = x[: length or len(x)]
-        text = "".join(symbols[i] if symbols else f"{i} " for i in ids)
-        lines = [text[i: i + 20] for i in range(0, min(len(text), 120), 20)]
-        body = "".join(f'<text x="2" y="{14 * (r + 1)}" font-family="monospace" font-size="12">{line}</text>'
-                       for r, line in enumerate(lines))
-        return _svg(size * 1.6, 14 * len(lines) + 4, body)
-    series = x.reshape(-1)[None] if spec.kind == "tabular" else x[:, : length or x.shape[-1]]  # (C, T)
+    return spec.modality.thumbnail(np.asarray(x), spec, symbols, length, size)  # the kinds' drawings below
+
+
+def image_thumbnail(x: np.ndarray, size: int) -> str:
+    "An image `(C, H, W)` in grey: one band, or the mean of RGB."
+    img = x[0] if x.shape[0] != 3 else x.mean(0)
+    lo, hi = float(img.min()), float(img.max())
+    h, w = img.shape
+    cell = size / max(h, w)
+    grey = (255 * (img - lo) / max(hi - lo, 1e-8)).astype(int)
+    rects = "".join(f'<rect x="{j * cell:.1f}" y="{i * cell:.1f}" '
+                    f'width="{cell + 0.3:.1f}" height="{cell + 0.3:.1f}"'
+                    f' fill="rgb({g},{g},{g})"/>' for (i, j), g in np.ndenumerate(grey))
+    return _svg(w * cell, h * cell, rects)
+
+
+def token_thumbnail(x: np.ndarray, symbols: list[str] | None, length: int | None, size: int) -> str:
+    "Ids `(T,)` as text: their symbols, or the ids."
+    ids = x[: length or len(x)]
+    text = "".join(symbols[i] if symbols else f"{i} " for i in ids)
+    lines = [text[i: i + 20] for i in range(0, min(len(text), 120), 20)]
+    body = "".join(f'<text x="2" y="{14 * (r + 1)}" font-family="monospace" font-size="12">{line}</text>'
+                   for r, line in enumerate(lines))
+    return _svg(size * 1.6, 14 * len(lines) + 4, body)
+
+
+def series_thumbnail(series: np.ndarray, size: int) -> str:
+    "Rows of values `(C, T)` as lines, the first 6 rows."
     lo, hi = float(series.min()), float(series.max())
     scale = lambda v: size * 0.9 * (1 - (v - lo) / max(hi - lo, 1e-8)) + size * 0.05
     step = size * 1.6 / max(series.shape[1] - 1, 1)

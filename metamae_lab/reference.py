@@ -20,24 +20,12 @@ __all__ = ['reference_patches', 'reference_embed', 'reference_positions', 'refer
 # %% ../nbs/15_reference.ipynb #7ca5d363
 def reference_patches(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     "Per-token values `(B, L, P)` (patch position first, channel last), or the ids `(B, L)` of token data."
-    B = x.shape[0]
-    if spec.kind == "tokens": return x
-    if spec.kind == "tabular": return x.reshape(B, spec.num_tokens, -1)
-    if spec.kind == "sequence":  # (B, C, T) -> (B, T/p, p, C)
-        return x.unfold(2, spec.patch_size[0], spec.patch_size[0]).permute(0, 2, 3, 1).reshape(B, spec.num_tokens, -1)
-    ph, pw = spec.patch_size  # (B, C, H, W) -> (B, H/ph, W/pw, ph, pw, C)
-    blocks = x.unfold(2, ph, ph).unfold(3, pw, pw).permute(0, 2, 3, 4, 5, 1)
-    return blocks.reshape(B, spec.num_tokens, -1)
+    return spec.modality.reference_patches(x, spec)  # each kind's, written apart from its `patchify`
 
 
 def reference_embed(w: dict, spec: ModalitySpec, x: torch.Tensor) -> torch.Tensor:
     "Tokens `(B, L, D)` of a batch: the patch convolution, or the token table."
-    weight = w["patch_embed.proj.weight"]
-    if spec.kind == "tokens": return weight[x]
-    bias = w["patch_embed.proj.bias"]
-    if spec.kind == "image": return F.conv2d(x, weight, bias, stride=spec.patch_size).flatten(2).transpose(1, 2)
-    if spec.kind == "tabular": x = x[:, None, :]  # one channel
-    return F.conv1d(x, weight, bias, stride=spec.patch_size).transpose(1, 2)
+    return spec.modality.reference_embed(w["patch_embed.proj.weight"], w.get("patch_embed.proj.bias"), x, spec)
 
 # %% ../nbs/15_reference.ipynb #863a03eb
 def reference_positions(spec: ModalitySpec, dim: int, order: str = "col_row") -> torch.Tensor:
@@ -46,9 +34,9 @@ def reference_positions(spec: ModalitySpec, dim: int, order: str = "col_row") ->
         omega = 1.0 / 10000 ** (torch.arange(d // 2, dtype=torch.float64) / (d / 2))
         angles = pos.double()[:, None] * omega[None]
         return torch.cat([angles.sin(), angles.cos()], 1)
-    if spec.kind != "image": return codes(torch.arange(spec.num_tokens), dim).float()
-    gh, gw = spec.grid
-    rows, cols = torch.arange(gh).repeat_interleave(gw), torch.arange(gw).repeat(gh)
+    axes = spec.modality.position_axes(spec)  # (L,) per axis of the token grid: (index,) or (row, column)
+    if len(axes) == 1: return codes(axes[0], dim).float()
+    rows, cols = axes
     first, second = (cols, rows) if order == "col_row" else (rows, cols)
     return torch.cat([codes(first, dim // 2), codes(second, dim // 2)], 1).float()
 

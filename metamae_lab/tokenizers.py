@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .config import BATCH_FORMS, ModalitySpec, check_lengths, unpack_parts
+from .config import ModalitySpec, check_lengths, unpack_parts
 
 # %% auto #0
 __all__ = ['patchify', 'unpatchify', 'sincos_1d', 'sincos_pos_embed', 'PreparedBatch', 'check_batch_form', 'check_batch_values',
@@ -20,34 +20,12 @@ __all__ = ['patchify', 'unpatchify', 'sincos_1d', 'sincos_pos_embed', 'PreparedB
 # %% ../nbs/01_tokenizers.ipynb #ad6844d7
 def patchify(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     "Per-token values of a batch `x`: `(B, L, patch_dim)`, or `(B, L)` ids for tokens."
-    B = x.shape[0]
-    if spec.kind == "image":
-        C, H, W = x.shape[1:]
-        ph, pw = spec.patch_size
-        x = x.reshape(B, C, H // ph, ph, W // pw, pw)
-        return x.permute(0, 2, 4, 3, 5, 1).reshape(B, (H // ph) * (W // pw), ph * pw * C)  # (B, L, ph*pw*C)
-    if spec.kind == "sequence":
-        C, T = x.shape[1:]
-        (p,) = spec.patch_size
-        return x.reshape(B, C, T // p, p).permute(0, 2, 3, 1).reshape(B, T // p, p * C)  # (B, L, p*C)
-    if spec.kind == "tabular":
-        (g,) = spec.patch_size
-        return x.reshape(B, x.shape[1] // g, g)  # (B, L, g)
-    return x  # tokens: (B, L) ids
+    return spec.modality.patchify(x, spec)  # each kind cuts its own way (`Modality.patchify`)
 
 
 def unpatchify(patches: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     "Inverse of `patchify`: per-token values `(B, L, patch_dim)` back to a batch in the sample layout."
-    B, L = patches.shape[:2]
-    if spec.kind == "image":
-        (gh, gw), (ph, pw) = spec.grid, spec.patch_size
-        x = patches.reshape(B, gh, gw, ph, pw, spec.channels).permute(0, 5, 1, 3, 2, 4)
-        return x.reshape(B, spec.channels, gh * ph, gw * pw)  # (B, C, H, W)
-    if spec.kind == "sequence":
-        (p,) = spec.patch_size
-        return patches.reshape(B, L, p, spec.channels).permute(0, 3, 1, 2).reshape(B, spec.channels, L * p)  # (B, C, T)
-    if spec.kind == "tabular": return patches.reshape(B, -1)  # (B, F)
-    return patches  # tokens
+    return spec.modality.unpatchify(patches, spec)
 
 # %% ../nbs/01_tokenizers.ipynb #c0e149e2
 def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
@@ -60,13 +38,13 @@ def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
 
 def sincos_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> torch.Tensor:
     "Fixed position codes `(1 + L, dim)` for a CLS token (zeros) and the L tokens of `spec`."
-    if spec.kind == "image":
+    axes = spec.modality.position_axes(spec)  # each token's coordinates on the grid, (L,) per axis
+    if len(axes) == 1: codes = sincos_1d(dim, axes[0])  # (L, dim)
+    elif len(axes) == 2:
         if dim % 4: raise ValueError(f"2-D position codes need a dimension divisible by 4, got {dim}")
-        rows, cols = torch.meshgrid(torch.arange(spec.grid[0]), torch.arange(spec.grid[1]), indexing="ij")
-        halves = [sincos_1d(dim // 2, rows.flatten()), sincos_1d(dim // 2, cols.flatten())]  # (L, dim/2) each
+        halves = [sincos_1d(dim // 2, a) for a in axes]  # (L, dim/2) each: rows, then columns
         codes = torch.cat(halves if order == "row_col" else halves[::-1], dim=1)  # (L, dim)
-    else:
-        codes = sincos_1d(dim, torch.arange(spec.num_tokens))  # (L, dim)
+    else: raise ValueError(f"sine-cosine codes are defined on 1-D and 2-D token grids, not {len(axes)}-D")
     return torch.cat([torch.zeros(1, dim), codes], dim=0)
 
 # %% ../nbs/01_tokenizers.ipynb #d36d4867
@@ -93,9 +71,10 @@ def check_batch_form(x, spec: ModalitySpec, lengths=None):
     if not isinstance(x, torch.Tensor): raise TypeError(f"expected a torch.Tensor batch, got {type(x).__name__}")
     if x.dim() != 1 + len(spec.shape):
         sizes = ", ".join(map(str, spec.shape))
-        raise ValueError(f"a {spec.kind} batch has shape {BATCH_FORMS[spec.kind]} = (B, {sizes}), got {tuple(x.shape)}")
+        form = spec.modality.batch_form
+        raise ValueError(f"a {spec.kind} batch has shape {form} = (B, {sizes}), got {tuple(x.shape)}")
     if x.shape[0] == 0: raise ValueError("the batch is empty")
-    if spec.kind in ("image", "sequence") and x.shape[1] != spec.channels:
+    if spec.modality.channels_first and x.shape[1] != spec.channels:
         raise ValueError(f"expected {spec.channels} channels in dim 1, got {x.shape[1]} (batch shape {tuple(x.shape)})")
     if lengths is not None and not spec.variable_length:
         raise ValueError(f"lengths were given but the {spec.kind} spec is fixed-length (set variable_length=True)")

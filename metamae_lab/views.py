@@ -232,7 +232,7 @@ class ExplorerFigures:
     def build_comparison_figure(self) -> go.Figure:
         rec, row = self.reconstruction(self.sample.value)
         other, _ = self.reconstruction(self.sample.value, self.other)
-        bands = self.bands.value if self.model.spec.kind == "image" else (0,)
+        bands = self.bands.value if self.model.spec.modality.shows_bands else (0,)
         recs = {self.names[0]: rec, self.names[1]: other}
         return comparison_figure(recs, row, bands, self.symbols, self.all_errors.value,
                                  title=self.title())

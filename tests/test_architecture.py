@@ -2,6 +2,7 @@
 machinery shipped in the package, and functions and notebook cells small enough to read."""
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,29 @@ def test_every_notebook_names_its_kernel(notebook):
     "Without a stored kernelspec JupyterLab opens the notebook on a 'Select Kernel' dialog."
     spec = json.loads(notebook.read_text())["metadata"].get("kernelspec", {})
     assert spec.get("name") == "python3" and spec.get("language") == "python", f"{notebook.name}: {spec}"
+
+
+KIND_NAMES = r"(?:image|sequence|tokens|tabular|multimodal)"
+KIND_TESTS = [re.compile(p) for p in (
+    r"(?<!dtype\.)(?<!\)\.)\bkind\s*(?:==|!=|\bnot\s+in\b|\bin\b)",  # kind == ..., spec.kind in (...): not dtype.kind
+    r"(?:==|!=)\s*[\w.]*\bkind\b",  # ... == spec.kind
+    rf"(?:==|!=)\s*[\"']{KIND_NAMES}[\"']|[\"']{KIND_NAMES}[\"']\s*(?:==|!=)|\bin\s*[(\[{{]\s*[\"']{KIND_NAMES}[\"']",
+    r"\b(?:SAMPLE_RANKS|SAMPLE_FORMS|BATCH_FORMS|STAT_AXES)\[",  # the old tables keyed by kind name
+)]
+
+
+def kind_tests(line: str) -> bool:
+    "Whether a line of code tests a modality's kind by its name."
+    code = re.sub(r"\bfor\s+kind\s+in\b", "", line.split(" #")[0])  # a loop over names is not a test
+    return any(p.search(code) for p in KIND_TESTS)
+
+
+def test_only_the_modality_module_tests_kinds_by_name():
+    "What differs by kind is asked of `spec.modality`; `kind ==` anywhere else means a new kind must edit that module."
+    assert kind_tests('    if spec.kind == "image": x = 1') and kind_tests('if kind not in ("sequence", "tokens"):')
+    assert kind_tests("rank = 1 + SAMPLE_RANKS[kind]") and kind_tests("if n == p.kind else")
+    assert not kind_tests('if x.dtype.kind not in "iu":') and not kind_tests("for kind in names: pass")
+    found = [f"{m.relative_to(ROOT)}:{i}: {line.strip()}" for m in sorted(PACKAGE.rglob("*.py"))
+             if m.name not in ("modality.py", "_modidx.py")
+             for i, line in enumerate(m.read_text().splitlines(), 1) if kind_tests(line)]
+    assert not found, "\n".join(found)

@@ -31,7 +31,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GUIDES = {"11_views", "18_own_data", "17_faults"}  # every other library notebook is API reference
+GUIDES = {"00b_add_a_modality", "11_views", "18_own_data", "17_faults"}  # every other library notebook is API reference
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")

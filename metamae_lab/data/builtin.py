@@ -17,6 +17,7 @@ import numpy as np
 
 from .dataset import (ArrayDataset, dataset_from_parts, finish_dataset, split_indices)
 from .files import pad_cases, read_idx, read_ts
+from ..modality import modality_of
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS', 'NUCLEOTIDES', 'FASHION_CLASSES', 'CAPTION_SYMBOLS', 'DIGIT_NAMES',
@@ -43,7 +44,7 @@ class DatasetInfo:
     def sample(self) -> str:
         "One sample in words: its kind, shape and patch (each part of a multimodal sample, named)."
         patch = self.patch_size if isinstance(self.patch_size, tuple) else (self.patch_size,) * (
-            2 if self.kind == "image" else 1)
+            modality_of(self.kind).patch_rank)
         patch = "x".join(map(str, patch))
         return self.summary or f"{self.kind} {tuple(self.shape)}, patch {patch}"
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..config import ModalitySpec
 from .dataset import MAX_INFERRED_VOCAB, infer_kind, infer_patch_size
 from .store import Chunk, Source, SourceError, write_store
+from ..modality import MODALITIES
 
 # %% auto #0
 __all__ = ['BUILT_IN', 'NPY_FORM', 'SYNTHETIC_BLOCK', 'benchmark_sources', 'source_names', 'get_source', 'convert', 'npy_source',
@@ -93,7 +94,7 @@ def npy_source(src: Path) -> Source:
         if not (src / name).is_file(): raise SourceError(f"npy: {src / name} is missing (expected {NPY_FORM})")
     meta, x = _npy_meta(src), _npy(src / "x_train.npy")
     kind = meta.get("kind") or infer_kind(x)
-    vocab = _vocabulary(src, meta) if kind == "tokens" else 0
+    vocab = _vocabulary(src, meta) if getattr(MODALITIES.get(kind), "discrete", False) else 0
     variable = (src / "lengths_train.npy").is_file()
     try: spec = ModalitySpec(kind, x.shape[1:], meta.get("patch_size") or infer_patch_size(kind, x.shape[1:]),
                              vocab_size=vocab, variable_length=variable)

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fastcore.basics import patch
-
-from ..config import (BATCH_FORMS, MODALITY_KINDS, SAMPLE_RANKS, ModalitySpec, check_lengths,
-                                check_range, multimodal_spec, pack_parts)
+from ..config import ModalitySpec, check_lengths, check_range, multimodal_spec, pack_parts
+from ..modality import MODALITIES, kinds_with, modality_of, smallest_patch
 
 # %% auto #0
 __all__ = ['STAT_AXES', 'MAX_INFERRED_VOCAB', 'check_symbols', 'ArrayDataset', 'split_indices', 'time_mask', 'fit_normalization',
@@ -59,7 +57,7 @@ class ArrayDataset:
         "Refuse arrays that do not fit `spec`: a `ValueError` that names the split and the problem."
         if not isinstance(self.spec, ModalitySpec):
             raise TypeError(f"spec must be a ModalitySpec, got {type(self.spec).__name__}")
-        for split in ("train", "test"): self._check_split(split)
+        for split in ("train", "test"): _check_split(self, split)
         if (self.y_train is None) != (self.y_test is None): raise ValueError("label both splits or neither")
         self.symbols = check_symbols(self.symbols, self.spec)
 
@@ -94,9 +92,8 @@ class ArrayDataset:
                 f"{self.num_classes} classes, {n_tr} train / {n_te} test)")
 
 # %% ../../nbs/05a_data_dataset.ipynb #8e2fb84f
-@patch
 def _check_split(self: ArrayDataset, split: str):
-    "A `ValueError` naming `split` unless its arrays fit the spec."
+    "A `ValueError` naming `split` unless the arrays of `self` (an `ArrayDataset`) fit its spec."
     x, y, lengths = (getattr(self, f"{a}_{split}") for a in ("x", "y", "lengths"))
     if not isinstance(x, np.ndarray): raise TypeError(f"x_{split} must be a numpy array, got {type(x).__name__}")
     if x.shape[1:] != self.spec.shape:
@@ -104,14 +101,13 @@ def _check_split(self: ArrayDataset, split: str):
                          f"{self.spec.kind} spec, got {x.shape}")
     if split == "train" and len(x) == 0:
         raise ValueError("the train split is empty: a dataset needs samples to train on")
-    self._check_values(split, x, lengths)
-    if y is not None: self._check_labels(split, np.asarray(y), len(x))
+    _check_values(self, split, x, lengths)
+    if y is not None: _check_labels(self, split, np.asarray(y), len(x))
     if lengths is not None:
         if not self.spec.variable_length: raise ValueError(f"lengths_{split} given, but the spec is fixed-length")
         check_lengths(np.asarray(lengths), len(x), self.spec.shape[-1])
 
 
-@patch
 def _check_values(self: ArrayDataset, split: str, x: np.ndarray, lengths):
     if self.spec.is_discrete:
         if x.dtype.kind not in "iu": raise ValueError(f"x_{split} must hold integer token ids, got dtype {x.dtype}")
@@ -124,7 +120,6 @@ def _check_values(self: ArrayDataset, split: str, x: np.ndarray, lengths):
     if self.spec.parts: check_packed_ids(self.spec, x, f"x_{split}")
 
 
-@patch
 def _check_labels(self: ArrayDataset, split: str, y: np.ndarray, n: int):
     if y.shape != (n,): raise ValueError(f"y_{split} must hold one label per sample, shape ({n},), got {y.shape}")
     if y.dtype.kind not in "iu": raise ValueError(f"y_{split} must hold integer class ids, got dtype {y.dtype}")
@@ -156,7 +151,7 @@ def split_indices(n: int, y=None, test_fraction: float = 0.2, seed: int = 0) -> 
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 # %% ../../nbs/05a_data_dataset.ipynb #fec7d5e6
-STAT_AXES = {"image": (0, 2, 3), "sequence": (0, 2), "tabular": (0,)}
+STAT_AXES = {name: m.stat_axes for name, m in MODALITIES.items() if m.stat_axes}  # the built-in kinds' (`Modality`)
 
 
 def time_mask(lengths, T: int) -> np.ndarray:
@@ -166,8 +161,8 @@ def time_mask(lengths, T: int) -> np.ndarray:
 
 def fit_normalization(x: np.ndarray, kind: str, lengths=None) -> tuple[np.ndarray, np.ndarray]:
     "Train statistics `(mean, std)` of `x` for a continuous `kind`, shaped like one sample with 1s on pooled axes."
-    if kind not in STAT_AXES: raise ValueError(f"only image, sequence and tabular data are normalised, not {kind}")
-    axes = STAT_AXES[kind]
+    axes = modality_of(kind).stat_axes
+    if not axes: raise ValueError(f"only {kinds_with('stat_axes')} data are normalised, not {kind}")
     if lengths is None:
         mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)
         var = np.zeros_like(mean)
@@ -193,15 +188,10 @@ def apply_normalization(x: np.ndarray, mean: np.ndarray, std: np.ndarray, length
 # %% ../../nbs/05a_data_dataset.ipynb #9f85d1ff
 def infer_kind(x: np.ndarray) -> str:
     "The kind of a whole dataset `x` from its rank and dtype (see the rules above)."
-    if x.ndim == 4: return "image"
-    if x.ndim == 3: return "sequence"
-    if x.ndim == 2: return "tokens" if x.dtype.kind in "iub" else "tabular"
+    kind = next((name for name, modality in MODALITIES.items() if modality.infers(x)), None)  # `Modality.infers`
+    if kind is not None: return kind
     raise ValueError(f"cannot tell the kind of data from x of shape {x.shape}: expected an image (N, C, H, W), a "
                      f"sequence (N, C, T), integer tokens (N, T) or float tabular data (N, F)")
-
-
-def _smallest_patch(size: int, max_tokens: int) -> int:
-    return next(p for p in range(1, size + 1) if size % p == 0 and size // p <= max_tokens)
 
 
 def padded_length(length: int, max_tokens: int = 64) -> tuple[int, int]:
@@ -209,17 +199,14 @@ def padded_length(length: int, max_tokens: int = 64) -> tuple[int, int]:
     `max_tokens` tokens, unless that patch is over twice the fewest steps a token must hold (a prime length gives one
     token); then the length padded to a multiple of that fewest, which becomes the patch."""
     fewest = -(-length // max_tokens)
-    patch = _smallest_patch(length, max_tokens)
+    patch = smallest_patch(length, max_tokens)
     if patch <= 2 * fewest: return length, patch
     return -(-length // fewest) * fewest, fewest
 
 
 def infer_patch_size(kind: str, shape: tuple[int, ...]):
     "Default patch for one sample of `shape`: <= 16 patches per image side, <= 64 tokens for sequence/tabular."
-    if kind == "image": return tuple(_smallest_patch(d, 16) for d in shape[1:])
-    if kind == "sequence": return _smallest_patch(shape[1], 64)
-    if kind == "tabular": return _smallest_patch(shape[0], 64)
-    return 1
+    return modality_of(kind).default_patch(shape)  # `Modality.default_patch`
 
 # %% ../../nbs/05a_data_dataset.ipynb #822a18ab
 class ContentDigest:
@@ -314,15 +301,17 @@ def finish_dataset(name: str, kind: str, patch_size, x_train, y_train, x_test, y
 # %% ../../nbs/05a_data_dataset.ipynb #102f8d33
 def _dataset_form(x, kind: str | None) -> tuple[np.ndarray, str]:
     "`x` as a numeric array and its kind (given or inferred), or a `ValueError` naming the expected form."
-    if kind is not None and kind not in MODALITY_KINDS:
-        raise ValueError(f"unknown kind {kind!r}: expected one of {MODALITY_KINDS} or None to infer it")
+    if kind is not None and getattr(MODALITIES.get(kind), "composite", True):  # unknown, or several modalities
+        single = tuple(name for name, m in MODALITIES.items() if not m.composite)
+        raise ValueError(f"unknown kind {kind!r}: expected one of {single} or None to infer it")
     x = _numeric(x, "x")
     if x.size == 0: raise ValueError(f"x is empty (shape {x.shape}): expected at least 2 samples")
     kind = kind or infer_kind(x)
-    rank = 1 + SAMPLE_RANKS[kind]
+    modality = modality_of(kind)
+    rank = 1 + modality.rank
     if x.ndim != rank:
         hint = "; for one channel add the axis with x[:, None]" if x.ndim == rank - 1 and rank > 2 else ""
-        raise ValueError(f"{kind} data must have shape {BATCH_FORMS[kind].replace('B', 'N')}, got x of shape "
+        raise ValueError(f"{kind} data must have shape {modality.batch_form.replace('B', 'N')}, got x of shape "
                          f"{x.shape}{hint}")
     return x, kind
 
@@ -361,8 +350,8 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     x, kind = _dataset_form(x, kind)
     n = len(x)
     if lengths is not None:
-        if kind not in ("sequence", "tokens"):
-            raise ValueError(f"lengths apply to sequence and tokens data only, not to {kind}")
+        if not modality_of(kind).variable_length:
+            raise ValueError(f"lengths apply to {kinds_with('variable_length')} data only, not to {kind}")
         lengths = np.asarray(lengths)
         check_lengths(lengths, n, x.shape[-1])
         lengths = lengths.astype(np.int64)
@@ -371,11 +360,12 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     if x.dtype.kind == "f" and not np.isfinite(real).all():
         what = "the real (unpadded) part of x" if lengths is not None else "x"
         raise ValueError(f"{what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})")
-    if kind == "tokens": x, vocab_size = _as_tokens(x, real, lengths, vocab_size)
+    if modality_of(kind).discrete: x, vocab_size = _as_tokens(x, real, lengths, vocab_size)
     elif vocab_size is not None: raise ValueError(f"vocab_size applies to token data only, not to {kind}")
     else: x, vocab_size = x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0  # float16 too: as float32
     length, padded_from = x.shape[-1], None
-    if kind == "sequence" and patch_size is None and padded_length(length)[0] != length:  # pad, mask the padding
+    pads = modality_of(kind).pads_to_patch and patch_size is None  # a length no small patch divides: pad it
+    if pads and padded_length(length)[0] != length:  # pad, mask the padding
         padded_from, (padded, patch_size) = length, padded_length(length)
         lengths = np.full(n, length, dtype=np.int64) if lengths is None else lengths
         x = np.concatenate([x, np.zeros((*x.shape[:-1], padded - length), x.dtype)], axis=-1)
@@ -403,7 +393,7 @@ def check_packed_ids(spec: ModalitySpec, x: np.ndarray, what: str = "x"):
 def _part_spec(name: str, a, patch_size: dict, pad_id: dict, vocab_size: dict) -> tuple[np.ndarray, ModalitySpec]:
     "One part's array (float32, or int64 ids) and its spec."
     a, kind = _dataset_form(a, None)
-    if kind == "tokens": a, vocab = _as_tokens(a, a, None, vocab_size.get(name))
+    if modality_of(kind).discrete: a, vocab = _as_tokens(a, a, None, vocab_size.get(name))
     else: a, vocab = a.astype(np.float32), 0
     patch = patch_size.get(name) or infer_patch_size(kind, a.shape[1:])
     return a, ModalitySpec(kind, a.shape[1:], patch, vocab_size=vocab, pad_id=pad_id.get(name))

@@ -16,6 +16,7 @@ from .convert import benchmark_sources, get_source
 from .dataset import ArrayDataset
 from .files import dataset_from_npz
 from .store import MANIFEST, open_store
+from ..modality import MODALITIES, modality_of
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEFAULT_DATASET', 'benchmark_store', 'benchmark_info', 'DatasetUnavailable', 'list_datasets',
@@ -84,7 +85,7 @@ def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, sp
         raise ValueError(f"expected a dataset name or an .npz path, got {type(name).__name__}")
     if name in DATASETS:
         info = DATASETS[name]
-        if kind is not None and kind != info.kind:
+        if kind is not None and MODALITIES.get(kind) is not modality_of(info.kind):
             raise ValueError(f"dataset {name!r} is {info.kind} data, not {kind!r}")
         missing = info.missing
         if missing is not None:

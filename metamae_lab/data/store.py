@@ -20,7 +20,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..config import ModalitySpec, check_lengths
-from .dataset import (MAX_INFERRED_VOCAB, STAT_AXES, ArrayDataset, ContentDigest, check_packed_ids,
+from ..modality import MODALITIES, modality_of
+from .dataset import (MAX_INFERRED_VOCAB, ArrayDataset, ContentDigest, check_packed_ids,
                                       time_mask)
 
 # %% auto #0
@@ -157,7 +158,7 @@ def checked_chunk(source: Source, chunk: Chunk, where: str) -> tuple:
 class RunningStats:
     "Per-channel (or per-feature) mean and standard deviation of everything `add`ed, kept in float64."
     def __init__(self, kind: str, sample_shape: tuple[int, ...]):
-        self.kind, self.axes = kind, STAT_AXES[kind]
+        self.kind, self.axes = kind, modality_of(kind).stat_axes
         stat_shape = tuple(1 if i + 1 in self.axes else d for i, d in enumerate(sample_shape))
         self.count, self.shift, self.scale, self.peak = 0.0, None, np.ones(stat_shape), 0.0
         self.total, self.squares = np.zeros(stat_shape), np.zeros(stat_shape)
@@ -770,7 +771,8 @@ def open_store(path: Path | str, kind: str | None = None, patch_size=None, vocab
     manifest = read_manifest(path)
     try: spec = ModalitySpec.from_dict(manifest["spec"])
     except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path / MANIFEST}: its spec: {e}") from None
-    if kind is not None and kind != spec.kind: raise ValueError(f"{path} holds {spec.kind} data, not {kind!r}")
+    if kind is not None and MODALITIES.get(kind) is not spec.modality:
+        raise ValueError(f"{path} holds {spec.kind} data, not {kind!r}")
     _vocabulary_bound(spec, vocab_size, path)
     if patch_size is not None: spec = replace(spec, patch_size=patch_size)
     mean, std = (_statistic(manifest, key, spec, path) for key in ("norm_mean", "norm_std"))
