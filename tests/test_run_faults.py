@@ -102,7 +102,9 @@ def test_a_killed_data_worker_ends_the_run_in_one_line_and_resume_is_exact(tmp_p
     os.kill(int(workers[0]), signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
     one_line(subprocess.CompletedProcess(proc.args, proc.returncode, "", err), 5, "data worker died",
-             "killed by signal", "--resume continues from it exactly")
+             workers[0], "--resume continues from it exactly")
+    # torch words it by the path that noticed: its SIGCHLD handler, or a timed-out wait for a batch
+    assert "is killed by signal: Killed" in err or "exited unexpectedly" in err, err
     assert cli(*run, "--out", tmp_path / "killed", "--resume").returncode == 0
     straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "killed")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)

@@ -5,14 +5,16 @@
 # %% ../../nbs/05e_data_loader.ipynb #98598f1a
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['batch_indices', 'BatchOrder', 'StepBatches', 'step_batches', 'WaitClock']
+__all__ = ['batch_indices', 'BatchOrder', 'quiet_handoff_errors', 'StepBatches', 'step_batches', 'WaitClock']
 
 # %% ../../nbs/05e_data_loader.ipynb #79944b66
 def _permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
@@ -57,6 +59,25 @@ class BatchOrder:
     def __getstate__(self) -> dict:  # a worker process draws its own, not a copy of this one's
         return {**self.__dict__, "epoch": None, "order": None}
 
+# %% ../../nbs/05e_data_loader.ipynb #99652428
+def _raised_in(traceback, filename: str) -> bool:
+    "Whether any frame of `traceback` runs code of a file named `filename`."
+    while traceback is not None:
+        if Path(traceback.tb_frame.f_code.co_filename).name == filename: return True
+        traceback = traceback.tb_next
+    return False
+
+
+def _quiet_handoff_hook(kind, error, traceback):
+    "Drops an error raised in a file-descriptor handoff; prints any other."
+    if _raised_in(traceback, "resource_sharer.py"): return
+    sys.__excepthook__(kind, error, traceback)
+
+
+def quiet_handoff_errors(worker_id: int):
+    "A data worker's `worker_init_fn`: a broken descriptor handoff prints nothing in the worker."
+    sys.excepthook = _quiet_handoff_hook
+
 # %% ../../nbs/05e_data_loader.ipynb #3444bdef
 class StepBatches(torch.utils.data.Dataset):
     "The batch `(x, lengths)` of a step, as tensors: `order(step)`'s rows of `x` (and their lengths)."
@@ -75,7 +96,8 @@ def step_batches(batches: StepBatches, start: int, end: int, workers: int = 0,
     if workers == 0: return (batches[step] for step in range(start, end))
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start, end),
                                          num_workers=workers, pin_memory=pin_memory, prefetch_factor=4,
-                                         generator=torch.Generator())
+                                         generator=torch.Generator(),
+                                         worker_init_fn=quiet_handoff_errors)
     return iter(loader)
 
 # %% ../../nbs/05e_data_loader.ipynb #40015464
