@@ -14,49 +14,94 @@ import torch
 from .checkpoint import open_run
 from .config import ModalitySpec, check_int
 from .data import ArrayDataset, load_dataset
-from .model import MetaMAE, eval_mode, mean_over, per_sample_mean, pool_tokens, token_errors
+from metamae_lab.model import (
+    MetaMAE,
+    eval_mode,
+    mean_over,
+    per_sample_mean,
+    pool_tokens,
+    token_errors,
+)
 from .tokenizers import denormalize_patches
 
 # %% auto #0
-__all__ = ['CHUNK', 'resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconstruct', 'reconstruct_chunk',
-           'sample_error', 'largest_errors', 'AttentionMaps', 'attention_maps', 'sweep_point', 'latent_pairs',
-           'masked_probe_accuracy', 'fit_umap', 'fit_pca', 'displacement_by_class']
+__all__ = [
+    "CHUNK",
+    "resolve_model_and_data",
+    "first_samples",
+    "Reconstruction",
+    "reconstruct",
+    "reconstruct_chunk",
+    "sample_error",
+    "largest_errors",
+    "AttentionMaps",
+    "attention_maps",
+    "sweep_point",
+    "latent_pairs",
+    "masked_probe_accuracy",
+    "fit_umap",
+    "fit_pca",
+    "displacement_by_class",
+]
+
 
 # %% ../nbs/09_analysis.ipynb #9a12053a
 def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDataset]:
-    "A model and its dataset from a run directory, or from a model plus a dataset (name, path or `ArrayDataset`)."
+    """A model and its dataset from a run directory, or from a model plus a dataset (name, path or
+    `ArrayDataset`)."""
     if isinstance(model_or_run, (str, Path)):
-        given = dataset if dataset is None or not isinstance(dataset, (str, Path)) else load_dataset(dataset)
-        model, _, _, dataset = open_run(model_or_run, dataset=given)  # checked: the run's checkpoint, its data
+        given = (
+            dataset
+            if dataset is None or not isinstance(dataset, (str, Path))
+            else load_dataset(dataset)
+        )
+        # checked: the run's checkpoint, its data
+        model, _, _, dataset = open_run(model_or_run, dataset=given)
         if getattr(model, "encoder_only", False):
-            raise ValueError(f"{model_or_run} holds the encoder alone: reconstructions need the decoder; export "
-                             f"the run with its decoder")
+            raise ValueError(
+                f"{model_or_run} holds the encoder alone: reconstructions "
+                f"need the decoder; export the run with its decoder"
+            )
     elif isinstance(model_or_run, MetaMAE):
         model = model_or_run
         if dataset is None:
-            raise ValueError("a model needs a dataset: pass dataset=NAME, a .npz path or an ArrayDataset")
+            raise ValueError(
+                "a model needs a dataset: pass dataset=NAME, a .npz path or an ArrayDataset"
+            )
     else:
-        raise TypeError(f"expected a run directory or a MetaMAE model, got {type(model_or_run).__name__}")
+        raise TypeError(
+            f"expected a run directory or a MetaMAE model, got {type(model_or_run).__name__}"
+        )
     data = load_dataset(dataset) if isinstance(dataset, (str, Path)) else dataset
     if data.spec != model.spec:
-        raise ValueError(f"dataset {data.name!r} has spec {data.spec}, the model was built for {model.spec}")
+        raise ValueError(
+            f"dataset {data.name!r} has spec {data.spec}, the model was built for {model.spec}"
+        )
     return model, data
 
 
 def first_samples(data: ArrayDataset, split: str, n: int):
-    "The first `n` samples of a split as tensors: `(x, y, lengths)`, with `y` a numpy array (or None)."
+    """The first `n` samples of a split as tensors: `(x, y, lengths)`, with `y` a numpy array (or
+    None)."""
     x, y, lengths = data.split(split)
     n = min(n, len(x))
-    return (torch.as_tensor(x[:n]), None if y is None else np.asarray(y[:n]),
-            None if lengths is None else torch.as_tensor(lengths[:n]))
+    return (
+        torch.as_tensor(x[:n]),
+        None if y is None else np.asarray(y[:n]),
+        None if lengths is None else torch.as_tensor(lengths[:n]),
+    )
+
 
 # %% ../nbs/09_analysis.ipynb #2d59b2c9
 @dataclass
 class Reconstruction:
-    """A masked batch and its reconstruction after each inner step (entry 0: from Z). A multimodal one covers the
-    whole sequence but holds no target or predictions of its own: `parts` holds one reconstruction per part."""
+    """A masked batch and its reconstruction after each inner step (entry 0: from Z). A multimodal
+    one covers the whole sequence but holds no target or predictions of its own: `parts` holds one
+    reconstruction per part."""
+
     spec: ModalitySpec
-    target: np.ndarray | None  # (B, L, P) values (per-token normalisation undone), or (B, L) ids; None: multimodal
+    # (B, L, P) values (per-token normalisation undone), or (B, L) ids; None: multimodal
+    target: np.ndarray | None
     mask: np.ndarray  # (B, L) bool: masked tokens
     support: np.ndarray  # (B, L) bool: the inner loop's support set
     pad: np.ndarray  # (B, L) bool: padding
@@ -66,55 +111,114 @@ class Reconstruction:
     masked_losses: np.ndarray  # (K + 1,) mean masked-token error
     z: np.ndarray  # (B, D) pooled Z
     z_adapted: np.ndarray  # (B, D) pooled Z after the last step
-    sample_support_losses: np.ndarray  # (B, K + 1) each sample's mean support-set error after each step
-    sample_masked_losses: np.ndarray  # (B, K + 1) each sample's mean masked-token error after each step
+    # (B, K + 1) each sample's mean support-set error after each step
+    sample_support_losses: np.ndarray
+    # (B, K + 1) each sample's mean masked-token error after each step
+    sample_masked_losses: np.ndarray
     displacement: np.ndarray  # (B, K + 1) ‖pooled Z_k − pooled Z‖ / ‖pooled Z‖ after each step
-    method: str = "metamae"  # what the model was trained as: an MAE predicts from Z, MetaMAE from Z*
-    parts: list | None = None  # multimodal: each part's Reconstruction (its tokens only; Z and Z* shared)
+    method: str = (
+        "metamae"  # what the model was trained as: an MAE predicts from Z, MetaMAE from Z*
+    )
+    parts: list | None = (
+        None  # multimodal: each part's Reconstruction (its tokens only; Z and Z* shared)
+    )
 
     @property
-    def steps(self) -> int: return len(self.errors) - 1
+    def steps(self) -> int:
+        return len(self.errors) - 1
+
 
 # %% ../nbs/09_analysis.ipynb #cd92300f
 def _shown(values: torch.Tensor, mean, std, discrete: bool) -> np.ndarray:
-    "Predictions or targets as a view shows them: probabilities for tokens, the data's units for values."
-    if discrete: return values.float().softmax(-1).cpu().numpy() if values.dim() == 3 else values.cpu().numpy()
-    if mean is not None: values = denormalize_patches(values, mean, std)
+    """Predictions or targets as a view shows them: probabilities for tokens, the data's units for
+    values."""
+    if discrete:
+        return (
+            values.float().softmax(-1).cpu().numpy() if values.dim() == 3 else values.cpu().numpy()
+        )
+    if mean is not None:
+        values = denormalize_patches(values, mean, std)
     return values.float().cpu().numpy()
 
 
-def _reconstruction(spec, target, preds, errors, where, shared, mean=None, std=None) -> Reconstruction:
-    "A `Reconstruction` of `spec` from torch values; `where` = (mask, support, pad), `shared` = (z, z*, moved, method)."
+def _reconstruction(
+    spec, target, preds, errors, where, shared, mean=None, std=None
+) -> Reconstruction:
+    """A `Reconstruction` of `spec` from torch values; `where` = (mask, support, pad), `shared` =
+    (z, z*, moved, method)."""
     (mask, support, pad), discrete = where, spec.is_discrete
-    def per_sample(w):  # (B, K + 1); NaN for a sample with no such token (a part wholly masked has no support)
+
+    # (B, K + 1); NaN for a sample with no such token (a part wholly masked has no support)
+    def per_sample(w):
         means = torch.stack([per_sample_mean(e, w) for e in errors], 1).cpu().numpy()
         return np.where(w.sum(1).cpu().numpy()[:, None] > 0, means, np.nan)
+
     return Reconstruction(
-        spec, None if target is None else _shown(target, mean, std, discrete), mask.bool().cpu().numpy(),
-        support.cpu().numpy(), pad.cpu().numpy(), [_shown(p, mean, std, discrete) for p in preds],
-        [e.cpu().numpy() for e in errors], np.array([mean_over(e, support).item() for e in errors]),
-        np.array([mean_over(e, mask).item() for e in errors]), *shared[:2], per_sample(support), per_sample(mask),
-        *shared[2:])
+        spec,
+        None if target is None else _shown(target, mean, std, discrete),
+        mask.bool().cpu().numpy(),
+        support.cpu().numpy(),
+        pad.cpu().numpy(),
+        [_shown(p, mean, std, discrete) for p in preds],
+        [e.cpu().numpy() for e in errors],
+        np.array([mean_over(e, support).item() for e in errors]),
+        np.array([mean_over(e, mask).item() for e in errors]),
+        *shared[:2],
+        per_sample(support),
+        per_sample(mask),
+        *shared[2:],
+    )
 
 
-def reconstruct(model: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | None = None, seed: int = 0,
-                steps: int | None = None) -> Reconstruction:
+def reconstruct(
+    model: MetaMAE,
+    x: torch.Tensor,
+    lengths=None,
+    mask_ratio: float | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+) -> Reconstruction:
     "Mask `x` with `seed`, encode, adapt for `steps` inner steps and decode after each."
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     lengths = None if lengths is None else torch.as_tensor(lengths).to(device)
     with eval_mode(model), torch.no_grad():
-        out = model(x.to(device), lengths, mask_ratio, generator, steps, method="metamae", keep_trajectory=True)
+        out = model(
+            x.to(device),
+            lengths,
+            mask_ratio,
+            generator,
+            steps,
+            method="metamae",
+            keep_trajectory=True,
+        )
     pad = out.pad if out.pad is not None else torch.zeros_like(out.mask, dtype=torch.bool)
     pooled = lambda z: pool_tokens(z, out.keep_valid).float()
     z0 = pooled(out.z)
-    moved = torch.stack([(pooled(z) - z0).norm(dim=1) / z0.norm(dim=1).clamp_min(1e-12) for z in out.z_steps], 1)
-    shared = (z0.cpu().numpy(), pooled(out.z_adapted).cpu().numpy(), moved.cpu().numpy(), model.cfg.method)
+    moved = torch.stack(
+        [(pooled(z) - z0).norm(dim=1) / z0.norm(dim=1).clamp_min(1e-12) for z in out.z_steps], 1
+    )
+    shared = (
+        z0.cpu().numpy(),
+        pooled(out.z_adapted).cpu().numpy(),
+        moved.cpu().numpy(),
+        model.cfg.method,
+    )
     where = (out.mask, out.support, pad)
-    if model.spec.parts: return _multimodal_reconstruction(model.spec, out, where, shared)
-    errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]  # K + 1 of (B, L)
-    return _reconstruction(model.spec, out.target, out.pred_steps, errors, where, shared, out.target_mean,
-                           out.target_std)
+    if model.spec.parts:
+        return _multimodal_reconstruction(model.spec, out, where, shared)
+    # K + 1 of (B, L)
+    errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]
+    return _reconstruction(
+        model.spec,
+        out.target,
+        out.pred_steps,
+        errors,
+        where,
+        shared,
+        out.target_mean,
+        out.target_std,
+    )
 
 
 def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Reconstruction:
@@ -123,30 +227,57 @@ def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Recons
     for i, (part, tokens) in enumerate(zip(spec.parts, spec.token_slices)):
         preds = [p[i] for p in out.pred_steps]
         errors.append([token_errors(p, out.target[i]) for p in preds])  # K + 1 of (B, L_i)
-        parts.append(_reconstruction(part, out.target[i], preds, errors[-1], [w[:, tokens] for w in where], shared,
-                                     out.target_mean[i], out.target_std[i]))
+        parts.append(
+            _reconstruction(
+                part,
+                out.target[i],
+                preds,
+                errors[-1],
+                [w[:, tokens] for w in where],
+                shared,
+                out.target_mean[i],
+                out.target_std[i],
+            )
+        )
     joined = [torch.cat(step, dim=1) for step in zip(*errors)]  # K + 1 of (B, L)
     whole = _reconstruction(spec, None, [], joined, where, shared)
     whole.parts = parts
     return whole
 
+
 # %% ../nbs/09_analysis.ipynb #000d0166
 CHUNK = 64  # samples masked together
 
 
-def reconstruct_chunk(model: MetaMAE, data: ArrayDataset, split: str, chunk: int, mask_ratio: float | None = None,
-                      seed: int = 0, steps: int | None = None) -> Reconstruction:
-    "The reconstruction of samples `chunk * CHUNK` ... of `split`, masked with seed `seed + chunk * CHUNK`."
+def reconstruct_chunk(
+    model: MetaMAE,
+    data: ArrayDataset,
+    split: str,
+    chunk: int,
+    mask_ratio: float | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+) -> Reconstruction:
+    """The reconstruction of samples `chunk * CHUNK` ... of `split`, masked with seed `seed + chunk
+    * CHUNK`."""
     x, _, lengths = data.split(split)
     start = check_int(chunk, "chunk", minimum=0) * CHUNK
-    if start >= len(x): raise ValueError(f"chunk {chunk} starts at sample {start}; the {split} split has {len(x)}")
+    if start >= len(x):
+        raise ValueError(f"chunk {chunk} starts at sample {start}; the {split} split has {len(x)}")
     rows = slice(start, start + CHUNK)
-    return reconstruct(model, torch.as_tensor(x[rows]), None if lengths is None else torch.as_tensor(lengths[rows]),
-                       mask_ratio, seed + start, steps)
+    return reconstruct(
+        model,
+        torch.as_tensor(x[rows]),
+        None if lengths is None else torch.as_tensor(lengths[rows]),
+        mask_ratio,
+        seed + start,
+        steps,
+    )
 
 
 def sample_error(rec: Reconstruction) -> np.ndarray:
-    "Each sample's masked-token error `(B,)` from the latent its model predicts from: Z (MAE) or Z* (MetaMAE)."
+    """Each sample's masked-token error `(B,)` from the latent its model predicts from: Z (MAE) or
+    Z* (MetaMAE)."""
     return rec.sample_masked_losses[:, 0 if rec.method == "mae" else -1]
 
 
@@ -154,25 +285,39 @@ def largest_errors(recs: list[Reconstruction]) -> np.ndarray:
     "Indices into the concatenated chunks `recs`, largest masked-token error first."
     return np.argsort(-np.concatenate([sample_error(r) for r in recs]), kind="stable")
 
+
 # %% ../nbs/09_analysis.ipynb #1e66ea27
 @dataclass
 class AttentionMaps:
     "Head-averaged attention weights of one masked forward pass, for some rows of its batch."
+
     encoder: np.ndarray  # (layers, B, 1 + Lk, 1 + Lk): CLS, then the visible tokens in keep order
     decoder_z: np.ndarray  # (layers, B, 1 + L, 1 + L): CLS, then every token, decoding Z
-    decoder: np.ndarray  # (layers, B, 1 + L, 1 + L): the same, decoding Z* (after the last inner step)
+    # (layers, B, 1 + L, 1 + L): the same, decoding Z* (after the last inner step)
+    decoder: np.ndarray
     ids_keep: np.ndarray  # (B, Lk) the token each visible position holds
     keep_valid: np.ndarray  # (B, Lk) bool: real (not filler) visible positions
     mask: np.ndarray  # (B, L) bool: masked tokens
     pad: np.ndarray  # (B, L) bool: padding
 
 
-def attention_maps(model: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: float | None = None, seed: int = 0,
-                   steps: int | None = None, rows=None) -> AttentionMaps:
-    "The attention of `x` masked with `seed` (as `reconstruct` masks it), kept for batch `rows` (default: all)."
+def attention_maps(
+    model: MetaMAE,
+    x: torch.Tensor,
+    lengths=None,
+    mask_ratio: float | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    rows=None,
+) -> AttentionMaps:
+    """The attention of `x` masked with `seed` (as `reconstruct` masks it), kept for batch `rows`
+    (default: all)."""
     calls = {}  # attention layer -> the weights of each call, in order
+
     def record(module, args):
-        with torch.no_grad(): calls.setdefault(module, []).append(module.weights(*args).mean(1).float().cpu())
+        with torch.no_grad():
+            calls.setdefault(module, []).append(module.weights(*args).mean(1).float().cpu())
+
     layers = [b.attn for b in [*model.encoder.blocks, *model.decoder.blocks]]
     hooks = [layer.register_forward_pre_hook(record) for layer in layers]
     try:
@@ -182,47 +327,84 @@ def attention_maps(model: MetaMAE, x: torch.Tensor, lengths=None, mask_ratio: fl
         with eval_mode(model), torch.no_grad():
             out = model(x.to(device), lengths, mask_ratio, generator, steps, method="metamae")
     finally:
-        for hook in hooks: hook.remove()
+        for hook in hooks:
+            hook.remove()
     rows = slice(None) if rows is None else rows
     stack = lambda blocks, call: np.stack([calls[b.attn][call][rows].numpy() for b in blocks])
     pad = out.pad if out.pad is not None else torch.zeros_like(out.mask, dtype=torch.bool)
-    return AttentionMaps(stack(model.encoder.blocks, 0), stack(model.decoder.blocks, 0),
-                         stack(model.decoder.blocks, -1), out.ids_keep[rows].cpu().numpy(),
-                         out.keep_valid[rows].cpu().numpy(), out.mask.bool()[rows].cpu().numpy(),
-                         pad[rows].cpu().numpy())
+    return AttentionMaps(
+        stack(model.encoder.blocks, 0),
+        stack(model.decoder.blocks, 0),
+        stack(model.decoder.blocks, -1),
+        out.ids_keep[rows].cpu().numpy(),
+        out.keep_valid[rows].cpu().numpy(),
+        out.mask.bool()[rows].cpu().numpy(),
+        pad[rows].cpu().numpy(),
+    )
+
 
 # %% ../nbs/09_analysis.ipynb #022694f3
-def sweep_point(model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None) -> tuple[float, float]:
+def sweep_point(
+    model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None
+) -> tuple[float, float]:
     "Masked-token loss from Z and from Z* at one mask ratio and seed."
     rec = reconstruct(model, x, lengths, ratio, seed, steps)
     return float(rec.masked_losses[0]), float(rec.masked_losses[-1])
 
 
-def latent_pairs(model: MetaMAE, x, lengths=None, mask_ratio: float | None = None, seed: int = 0,
-                 steps: int | None = None, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def latent_pairs(
+    model: MetaMAE,
+    x,
+    lengths=None,
+    mask_ratio: float | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
     "Pooled Z and Z* `(N, D)` of `x` masked with `seed` (batch i by `seed + i`)."
-    pairs = [reconstruct(model, x[i:i + batch_size], None if lengths is None else lengths[i:i + batch_size],
-                         mask_ratio, seed + i, steps) for i in range(0, len(x), batch_size)]
+    pairs = [
+        reconstruct(
+            model,
+            x[i : i + batch_size],
+            None if lengths is None else lengths[i : i + batch_size],
+            mask_ratio,
+            seed + i,
+            steps,
+        )
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate([p.z for p in pairs]), np.concatenate([p.z_adapted for p in pairs])
 
 
-def masked_probe_accuracy(model: MetaMAE, data: ArrayDataset, ratio: float, seed: int, steps: int | None = None,
-                          max_train: int = 2000) -> float:
-    "Linear-probe accuracy of pooled Z* from inputs masked at `ratio` (train on the train split, score on test)."
+def masked_probe_accuracy(
+    model: MetaMAE,
+    data: ArrayDataset,
+    ratio: float,
+    seed: int,
+    steps: int | None = None,
+    max_train: int = 2000,
+) -> float:
+    """Linear-probe accuracy of pooled Z* from inputs masked at `ratio` (train on the train split,
+    score on test)."""
     from metamae_lab.probe import linear_probe
+
     feats = {}
     for split in ("train", "test"):
         x, y, lengths = first_samples(data, split, max_train)
         feats[split] = (latent_pairs(model, x, lengths, ratio, seed, steps)[1], y)
     return linear_probe(*feats["train"], *feats["test"])["accuracy"]
 
+
 # %% ../nbs/09_analysis.ipynb #21583b44
 def fit_umap(z: np.ndarray, z_adapted: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     "One 2-D UMAP of Z and Z* together, so both live in the same map."
     import umap
+
     both = np.concatenate([z, z_adapted])
-    emb = umap.UMAP(n_neighbors=min(15, len(both) - 1), min_dist=0.1, random_state=seed, n_jobs=1).fit_transform(both)
-    return emb[: len(z)], emb[len(z):]
+    emb = umap.UMAP(
+        n_neighbors=min(15, len(both) - 1), min_dist=0.1, random_state=seed, n_jobs=1
+    ).fit_transform(both)
+    return emb[: len(z)], emb[len(z) :]
 
 
 def fit_pca(z: np.ndarray, z_adapted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -231,10 +413,13 @@ def fit_pca(z: np.ndarray, z_adapted: np.ndarray) -> tuple[np.ndarray, np.ndarra
     centred = both - both.mean(0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     emb = centred @ vt[:2].T
-    return emb[: len(z)], emb[len(z):]
+    return emb[: len(z)], emb[len(z) :]
 
 
 def displacement_by_class(z: np.ndarray, z_adapted: np.ndarray, labels: np.ndarray) -> dict:
     "Mean and std of ‖Z* − Z‖ for each label."
     d = np.linalg.norm(z_adapted - z, axis=1)
-    return {int(c): (float(d[labels == c].mean()), float(d[labels == c].std())) for c in np.unique(labels)}
+    return {
+        int(c): (float(d[labels == c].mean()), float(d[labels == c].std()))
+        for c in np.unique(labels)
+    }

@@ -24,44 +24,88 @@ from .tables import markdown_table
 from .train import compile_encoder, make_optimizer, training_step
 
 # %% auto #0
-__all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'draw_masking', 'random_batch', 'reference_weights',
-           'project_gradients', 'check_equivalence', 'case_config', 'make_step', 'time_steps', 'peak_memory_mb',
-           'peak_bf16_tflops', 'step_flops', 'BenchRow', 'bench_case', 'format_rows', 'run_benchmark', 'main']
+__all__ = [
+    "CASES",
+    "MODELS",
+    "PATHS",
+    "PEAK_BF16_TFLOPS",
+    "draw_masking",
+    "random_batch",
+    "reference_weights",
+    "project_gradients",
+    "check_equivalence",
+    "case_config",
+    "make_step",
+    "time_steps",
+    "peak_memory_mb",
+    "peak_bf16_tflops",
+    "step_flops",
+    "BenchRow",
+    "bench_case",
+    "format_rows",
+    "run_benchmark",
+    "main",
+]
+
 
 # %% ../nbs/16_bench.ipynb #e05b3cfd
 def draw_masking(model: MetaMAE, batch_size: int, generator: torch.Generator | None, device):
     "A mask and support set drawn exactly as `MetaMAE.forward` draws them from `generator`."
-    masking = random_masking(batch_size, model.spec.num_tokens, model.cfg.mask_ratio, None, generator, device=device)
-    if model.cfg.method == "mae": return masking, None
-    support = support_set(masking, model.spec.grid, model.cfg.s_ratio, generator, model.cfg.support_sampling)
+    masking = random_masking(
+        batch_size, model.spec.num_tokens, model.cfg.mask_ratio, None, generator, device=device
+    )
+    if model.cfg.method == "mae":
+        return masking, None
+    support = support_set(
+        masking, model.spec.grid, model.cfg.s_ratio, generator, model.cfg.support_sampling
+    )
     return masking, support
 
 
 def random_batch(spec: ModalitySpec, batch_size: int, device) -> torch.Tensor:
     "A batch of random ids for token data, of standard normal values otherwise."
-    if spec.is_discrete: return torch.randint(0, spec.vocab_size, (batch_size, *spec.shape), device=device)
+    if spec.is_discrete:
+        return torch.randint(0, spec.vocab_size, (batch_size, *spec.shape), device=device)
     return torch.randn(batch_size, *spec.shape, device=device)
 
 
 def reference_weights(model: MetaMAE) -> dict:
-    "`model`'s weights in the paper's names for the reference: its trained parameters as leaves requiring a gradient."
+    """`model`'s weights in the paper's names for the reference: its trained parameters as leaves
+    requiring a gradient."""
     trained = {paper_name(n) for n, p in model.named_parameters() if p.requires_grad}
-    return {k: v.requires_grad_(k in trained) for k, v in to_paper_state_dict(model, strict=False).items()}
+    return {
+        k: v.requires_grad_(k in trained)
+        for k, v in to_paper_state_dict(model, strict=False).items()
+    }
 
 
 def project_gradients(model: MetaMAE, loss: torch.Tensor, weights: dict) -> dict:
-    "The gradient of the reference's `loss` for each of `model`'s trained parameters, in this project's names."
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad and paper_name(n) in weights}
+    """The gradient of the reference's `loss` for each of `model`'s trained parameters, in this
+    project's names."""
+    params = {
+        n: p for n, p in model.named_parameters() if p.requires_grad and paper_name(n) in weights
+    }
     grads = torch.autograd.grad(loss, [weights[paper_name(n)] for n in params], allow_unused=True)
-    out = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}  # MAE: no projector there
+    # MAE: no projector there
+    out = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}
     out.update({n: g for n, g in zip(params, grads) if g is not None})
-    out["encoder.tokenizer.proj.weight"] = patch_weight_from_paper(out["encoder.tokenizer.proj.weight"], model.spec)
+    out["encoder.tokenizer.proj.weight"] = patch_weight_from_paper(
+        out["encoder.tokenizer.proj.weight"], model.spec
+    )
     return out
 
+
 # %% ../nbs/16_bench.ipynb #4681e770
-def check_equivalence(spec: ModalitySpec, cfg: ModelConfig, batch_size: int = 8, seed: int = 0, device="cpu",
-                      dtype=torch.float32) -> dict:
-    "Relative differences of the loss, the whole gradient and the worst parameter's gradient, project vs reference."
+def check_equivalence(
+    spec: ModalitySpec,
+    cfg: ModelConfig,
+    batch_size: int = 8,
+    seed: int = 0,
+    device="cpu",
+    dtype=torch.float32,
+) -> dict:
+    """Relative differences of the loss, the whole gradient and the worst parameter's gradient,
+    project vs reference."""
     cfg = replace(cfg, dropout=0.0, dec_dropout=0.0)  # dropout masks could not match
     torch.manual_seed(seed)
     model = MetaMAE(spec, cfg).to(device, dtype)
@@ -69,54 +113,91 @@ def check_equivalence(spec: ModalitySpec, cfg: ModelConfig, batch_size: int = 8,
     x = random_batch(spec, batch_size, device)
     x = x if spec.is_discrete else x.to(dtype)
     out = model(x, generator=torch.Generator(device=device).manual_seed(seed))
-    masking, support = draw_masking(model, batch_size, torch.Generator(device=device).manual_seed(seed), device)
+    masking, support = draw_masking(
+        model, batch_size, torch.Generator(device=device).manual_seed(seed), device
+    )
     ref_loss = reference_loss(weights, spec, cfg, x, masking.ids_keep, masking.mask, support)
-    ours = dict(zip([n for n, p in model.named_parameters() if p.requires_grad], torch.autograd.grad(
-        out.loss, [p for p in model.parameters() if p.requires_grad], allow_unused=True)))
+    ours = dict(
+        zip(
+            [n for n, p in model.named_parameters() if p.requires_grad],
+            torch.autograd.grad(
+                out.loss, [p for p in model.parameters() if p.requires_grad], allow_unused=True
+            ),
+        )
+    )
     theirs = project_gradients(model, ref_loss, weights)
     ours = {n: torch.zeros_like(theirs[n]) if g is None else g for n, g in ours.items()}
     rel = lambda a, b: ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
     worst = max(ours, key=lambda n: rel(ours[n], theirs[n]) if theirs[n].norm() > 0 else 0.0)
     g, rg = (torch.cat([d[n].flatten() for n in ours]) for d in (ours, theirs))
-    return {"loss": out.loss.item(), "reference_loss": ref_loss.item(),
-            "loss_rel_diff": abs(out.loss.item() - ref_loss.item()) / max(abs(ref_loss.item()), 1e-30),
-            "grad_rel_diff": rel(g, rg), "worst_parameter": worst,
-            "worst_grad_rel_diff": rel(ours[worst], theirs[worst])}
+    return {
+        "loss": out.loss.item(),
+        "reference_loss": ref_loss.item(),
+        "loss_rel_diff": abs(out.loss.item() - ref_loss.item()) / max(abs(ref_loss.item()), 1e-30),
+        "grad_rel_diff": rel(g, rg),
+        "worst_parameter": worst,
+        "worst_grad_rel_diff": rel(ours[worst], theirs[worst]),
+    }
+
 
 # %% ../nbs/16_bench.ipynb #c0ed380a
 CASES = {  # the two configurations of the benchmark
     "sensor": (ModalitySpec("sequence", (52, 320), 5), 0.85),  # PAMAP2's shape: 64 tokens
     "image": (ModalitySpec("image", (3, 32, 32), 4), 0.75),  # CIFAR's shape: 64 tokens
 }
-MODELS = {"mae": dict(method="mae"), "metamae_2nd": dict(method="metamae"),
-          "metamae_1st": dict(method="metamae", first_order=True)}
+MODELS = {
+    "mae": dict(method="mae"),
+    "metamae_2nd": dict(method="metamae"),
+    "metamae_1st": dict(method="metamae", first_order=True),
+}
 PATHS = ("project", "reference")
 
 
-def case_config(case: str, model: str, preset: str = "dabs",
-                tokens: int | None = None) -> tuple[ModalitySpec, ModelConfig]:
-    "The spec and model configuration of a benchmark case; `tokens` stretches the sensor case to that many tokens."
-    if case not in CASES: raise ValueError(f"unknown case {case!r}: expected one of {list(CASES)}")
-    if model not in MODELS: raise ValueError(f"unknown model {model!r}: expected one of {list(MODELS)}")
+def case_config(
+    case: str, model: str, preset: str = "dabs", tokens: int | None = None
+) -> tuple[ModalitySpec, ModelConfig]:
+    """The spec and model configuration of a benchmark case; `tokens` stretches the sensor case to
+    that many tokens."""
+    if case not in CASES:
+        raise ValueError(f"unknown case {case!r}: expected one of {list(CASES)}")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: expected one of {list(MODELS)}")
     spec, ratio = CASES[case]
     if tokens is not None:
-        if case != "sensor": raise ValueError("only the sensor case is stretched to other token counts")
-        spec = ModalitySpec("sequence", (spec.shape[0], tokens * spec.patch_size[0]), spec.patch_size)
+        if case != "sensor":
+            raise ValueError("only the sensor case is stretched to other token counts")
+        spec = ModalitySpec(
+            "sequence", (spec.shape[0], tokens * spec.patch_size[0]), spec.patch_size
+        )
     return spec, preset_config(preset, mask_ratio=ratio, **MODELS[model])
 
+
 # %% ../nbs/16_bench.ipynb #6ccd53dd
-def make_step(path: str, spec: ModalitySpec, cfg: ModelConfig, batch_size: int, device, seed: int = 0,
-              precision: str = "fp32", compile: bool = False):
-    "A function taking one full training step of `path` ('project' at `precision`, or 'reference') on a fixed batch."
+def make_step(
+    path: str,
+    spec: ModalitySpec,
+    cfg: ModelConfig,
+    batch_size: int,
+    device,
+    seed: int = 0,
+    precision: str = "fp32",
+    compile: bool = False,
+):
+    """A function taking one full training step of `path` ('project' at `precision`, or 'reference')
+    on a fixed batch."""
     torch.manual_seed(seed)
     model = MetaMAE(spec, cfg).to(device).train()
     x = random_batch(spec, batch_size, device)
     tc = TrainConfig(lr=1e-4, weight_decay=1e-4, grad_clip=1.0, precision=precision)
     if path == "project":
-        if compile: compile_encoder(model)
+        if compile:
+            compile_encoder(model)
         optimizer = make_optimizer(model, tc)
-        return lambda: training_step(model, optimizer, x, None, tc.grad_clip, precision).out.loss.item()
-    if path != "reference": raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+        return lambda: training_step(
+            model, optimizer, x, None, tc.grad_clip, precision
+        ).out.loss.item()
+    if path != "reference":
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     weights = reference_weights(model)
     params = [p for p in weights.values() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay, foreach=False)
@@ -129,14 +210,19 @@ def make_step(path: str, spec: ModalitySpec, cfg: ModelConfig, batch_size: int, 
         torch.nn.utils.clip_grad_norm_(params, tc.grad_clip, foreach=False)
         optimizer.step()
         return loss.item()
+
     return step
+
 
 # %% ../nbs/16_bench.ipynb #b57db90a
 def _sync(device):
-    if torch.device(device).type == "cuda": torch.cuda.synchronize()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
-def time_steps(steps: dict, warmup: int = 2, repeats: int = 5, device="cpu") -> dict[str, list[float]]:
+def time_steps(
+    steps: dict, warmup: int = 2, repeats: int = 5, device="cpu"
+) -> dict[str, list[float]]:
     "Seconds per step of each function in `steps`, interleaved, after `warmup` untimed rounds."
     times = {name: [] for name in steps}
     for round_ in range(warmup + repeats):
@@ -145,40 +231,69 @@ def time_steps(steps: dict, warmup: int = 2, repeats: int = 5, device="cpu") -> 
             t0 = time.perf_counter()
             step()
             _sync(device)
-            if round_ >= warmup: times[name].append(time.perf_counter() - t0)
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - t0)
     return times
 
 
-def peak_memory_mb(path: str, case: str, model: str, batch_size: int, preset: str, device, steps: int = 2,
-                   precision: str = "fp32", tokens: int | None = None, compile: bool = False) -> float:
-    "Peak memory of `steps` steps of one path: CUDA allocator peak, or the peak RSS of a fresh process on the CPU."
+def peak_memory_mb(
+    path: str,
+    case: str,
+    model: str,
+    batch_size: int,
+    preset: str,
+    device,
+    steps: int = 2,
+    precision: str = "fp32",
+    tokens: int | None = None,
+    compile: bool = False,
+) -> float:
+    """Peak memory of `steps` steps of one path: CUDA allocator peak, or the peak RSS of a fresh
+    process on the CPU."""
     if torch.device(device).type == "cuda":
         spec, cfg = case_config(case, model, preset, tokens)
         step = make_step(path, spec, cfg, batch_size, device, precision=precision, compile=compile)
         torch.cuda.reset_peak_memory_stats()
-        for _ in range(steps): step()
+        for _ in range(steps):
+            step()
         return torch.cuda.max_memory_allocated() / 2**20
-    # VmHWM, the peak RSS of the process's own memory map (ru_maxrss would carry over this parent's peak through fork)
-    code = ("import re, torch; from pathlib import Path; from metamae_lab.bench import case_config, make_step; "
-            f"torch.set_num_threads({torch.get_num_threads()}); "
-            f"spec, cfg = case_config({case!r}, {model!r}, {preset!r}, {tokens!r}); "
-            f"step = make_step({path!r}, spec, cfg, {batch_size}, 'cpu', precision={precision!r}, "
-            f"compile={compile!r}); "
-            f"[step() for _ in range({steps})]; "
-            "print(re.search(r'VmHWM:\\s+(\\d+) kB', Path('/proc/self/status').read_text())[1])")
+    # VmHWM, the peak RSS of the process's own memory map (ru_maxrss would carry over this parent's
+    # peak through fork)
+    code = (
+        "import re, torch; from pathlib import Path; from metamae_lab.bench import "
+        "case_config, make_step; "
+        f"torch.set_num_threads({torch.get_num_threads()}); "
+        f"spec, cfg = case_config({case!r}, {model!r}, {preset!r}, {tokens!r}); "
+        f"step = make_step({path!r}, spec, cfg, {batch_size}, 'cpu', precision={precision!r}, "
+        f"compile={compile!r}); "
+        f"[step() for _ in range({steps})]; "
+        "print(re.search(r'VmHWM:\\s+(\\d+) kB', Path('/proc/self/status').read_text())[1])"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(done.stdout.split()[-1]) / 1024
 
+
 # %% ../nbs/16_bench.ipynb #c722e7d1
-PEAK_BF16_TFLOPS = (  # dense bf16 tensor-core peak from the vendors' data sheets; the first name found wins
-    ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0), ("B200", 2250.0),
-    ("A100", 312.0), ("L40S", 362.0), ("L4", 121.0), ("A10G", 70.0), ("A10", 125.0),
+# dense bf16 tensor-core peak from the vendors' data sheets; the first name found wins
+PEAK_BF16_TFLOPS = (
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),
+    ("H200", 989.0),
+    ("GH200", 989.0),
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10G", 70.0),
+    ("A10", 125.0),
 )
 
 
 def peak_bf16_tflops(device) -> float | None:
     "The dense bf16 peak of a CUDA device, looked up by its name; None when unknown or not CUDA."
-    if torch.device(device).type != "cuda": return None
+    if torch.device(device).type != "cuda":
+        return None
     name = torch.cuda.get_device_name(torch.device(device))
     return next((peak for key, peak in PEAK_BF16_TFLOPS if key in name), None)
 
@@ -186,8 +301,11 @@ def peak_bf16_tflops(device) -> float | None:
 def step_flops(step) -> int:
     "FLOPs of one call of `step` (forward, inner loop, backward), counted while it runs."
     from torch.utils.flop_counter import FlopCounterMode
-    with FlopCounterMode(display=False) as counter: step()
+
+    with FlopCounterMode(display=False) as counter:
+        step()
     return counter.get_total_flops()
+
 
 # %% ../nbs/16_bench.ipynb #203a5efe
 @dataclass
@@ -210,21 +328,27 @@ class BenchRow:
     peak_tflop_s: float | None = None  # the device's dense bf16 peak used for the MFU
     mfu: float | None = None  # project_tflop_s / peak_tflop_s
 
+
 # %% ../nbs/16_bench.ipynb #d9f25478
 def _checked(case: str, model: str, spec, model_cfg, batch_size: int, device) -> dict:
     "The two paths' loss difference on one batch; an error when they disagree."
     diffs = check_equivalence(spec, model_cfg, batch_size=min(batch_size, 8), device=device)
     if diffs["loss_rel_diff"] > 1e-4:
-        raise AssertionError(f"{case}/{model}: the paths disagree: loss {diffs['loss']} vs reference "
-                             f"{diffs['reference_loss']}")
+        raise AssertionError(
+            f"{case}/{model}: the paths disagree: loss "
+            f"{diffs['loss']} vs reference {diffs['reference_loss']}"
+        )
     return diffs
 
 
 def _timed(spec, model_cfg, batch_size: int, cfg: BenchConfig, device) -> tuple[dict, float]:
     "Median seconds a step of each path, and the FLOP of the project's step."
-    steps = {path: make_step(path, spec, model_cfg, batch_size, device, precision=cfg.precision,
-                             compile=cfg.compile)
-             for path in PATHS}
+    steps = {
+        path: make_step(
+            path, spec, model_cfg, batch_size, device, precision=cfg.precision, compile=cfg.compile
+        )
+        for path in PATHS
+    }
     # a compiled encoder hides its matmuls from the counter, so count an eager copy
     eager = None
     if cfg.compile:
@@ -234,60 +358,114 @@ def _timed(spec, model_cfg, batch_size: int, cfg: BenchConfig, device) -> tuple[
     return {path: statistics.median(seconds) for path, seconds in times.items()}, flops
 
 
-def bench_case(case: str, model: str, batch_size: int, cfg: BenchConfig, device,
-               tokens: int | None = None) -> BenchRow:
+def bench_case(
+    case: str, model: str, batch_size: int, cfg: BenchConfig, device, tokens: int | None = None
+) -> BenchRow:
     "Check equivalence, then time and measure one case and model on both paths."
     spec, model_cfg = case_config(case, model, cfg.preset, tokens)
     diffs = _checked(case, model, spec, model_cfg, batch_size, device)
     times, flops = _timed(spec, model_cfg, batch_size, cfg, device)
-    peaks = {path: None if not cfg.memory else peak_memory_mb(
-                 path, case, model, batch_size, cfg.preset, device, precision=cfg.precision,
-                 tokens=tokens, compile=cfg.compile)
-             for path in PATHS}
+    peaks = {
+        path: None
+        if not cfg.memory
+        else peak_memory_mb(
+            path,
+            case,
+            model,
+            batch_size,
+            cfg.preset,
+            device,
+            precision=cfg.precision,
+            tokens=tokens,
+            compile=cfg.compile,
+        )
+        for path in PATHS
+    }
     project, reference = times["project"], times["reference"]
     achieved, peak = flops / project / 1e12, cfg.peak_tflops or peak_bf16_tflops(device)
-    return BenchRow(case, model, batch_size, spec.num_tokens, cfg.precision, project * 1e3,
-                    reference * 1e3, reference / project, batch_size / project,
-                    batch_size / reference, peaks["project"], peaks["reference"],
-                    diffs["loss_rel_diff"], flops / 1e9, achieved, peak,
-                    achieved / peak if peak else None)
+    return BenchRow(
+        case,
+        model,
+        batch_size,
+        spec.num_tokens,
+        cfg.precision,
+        project * 1e3,
+        reference * 1e3,
+        reference / project,
+        batch_size / project,
+        batch_size / reference,
+        peaks["project"],
+        peaks["reference"],
+        diffs["loss_rel_diff"],
+        flops / 1e9,
+        achieved,
+        peak,
+        achieved / peak if peak else None,
+    )
+
 
 # %% ../nbs/16_bench.ipynb #571c8949
 def format_rows(rows: list[BenchRow]) -> str:
     "A Markdown table of benchmark rows."
     mb = lambda v: "-" if v is None else f"{v:.0f}"
-    return markdown_table([{
-        "case": r.case, "model": r.model, "batch": r.batch_size, "tokens": r.tokens, "precision": r.precision,
-        "project ms": f"{r.project_ms:.0f}", "reference ms": f"{r.reference_ms:.0f}",
-        "reference / project": f"**{r.speedup:.2f}×**", "project samples/s": f"{r.project_samples_s:.0f}",
-        "peak MB project / reference": f"{mb(r.project_peak_mb)} / {mb(r.reference_peak_mb)}",
-        "GFLOP/step": f"{r.step_gflop:.1f}", "project TFLOP/s": f"{r.project_tflop_s:.3f}",
-        "MFU": "-" if r.mfu is None else f"{100 * r.mfu:.1f}% of {r.peak_tflop_s:.0f}",
-        "loss rel. diff": f"{r.loss_rel_diff:.1e}"} for r in rows])
+    return markdown_table(
+        [
+            {
+                "case": r.case,
+                "model": r.model,
+                "batch": r.batch_size,
+                "tokens": r.tokens,
+                "precision": r.precision,
+                "project ms": f"{r.project_ms:.0f}",
+                "reference ms": f"{r.reference_ms:.0f}",
+                "reference / project": f"**{r.speedup:.2f}×**",
+                "project samples/s": f"{r.project_samples_s:.0f}",
+                "peak MB project / reference": f"{mb(r.project_peak_mb)} / {mb(r.reference_peak_mb)}",
+                "GFLOP/step": f"{r.step_gflop:.1f}",
+                "project TFLOP/s": f"{r.project_tflop_s:.3f}",
+                "MFU": "-" if r.mfu is None else f"{100 * r.mfu:.1f}% of {r.peak_tflop_s:.0f}",
+                "loss rel. diff": f"{r.loss_rel_diff:.1e}",
+            }
+            for r in rows
+        ]
+    )
 
 
 def run_benchmark(cfg: BenchConfig, log=print) -> list[BenchRow]:
     "Every case and model of `cfg` (or the scaling runs), each row logged as it is measured."
     device = resolve_device(cfg.device)
-    points = ([("sensor", "metamae_2nd", b, t) for t in (64, 256, 1024) for b in cfg.scaling_batches] if cfg.scaling
-              else [(c, m, cfg.batch_size, None) for c in cfg.cases for m in cfg.models])
+    points = (
+        [("sensor", "metamae_2nd", b, t) for t in (64, 256, 1024) for b in cfg.scaling_batches]
+        if cfg.scaling
+        else [(c, m, cfg.batch_size, None) for c in cfg.cases for m in cfg.models]
+    )
     rows = []
     for case, model, batch, tokens in points:
         row = bench_case(case, model, batch, cfg, device, tokens)
-        log(f"{case:>6} {model:<12} batch {batch:4d} tokens {row.tokens:5d}: project ({row.precision}) "
-            f"{row.project_ms:7.0f} ms, reference {row.reference_ms:7.0f} ms, ratio {row.speedup:.2f}x, "
-            f"{row.project_tflop_s:.3f} TFLOP/s" + (f", MFU {100 * row.mfu:.1f}%" if row.mfu else ""))
+        log(
+            f"{case:>6} {model:<12} batch {batch:4d} tokens {row.tokens:5d}: project "
+            f"({row.precision}) {row.project_ms:7.0f} ms, reference {row.reference_ms:7.0f} "
+            f"ms, ratio {row.speedup:.2f}x, {row.project_tflop_s:.3f} TFLOP/s"
+            + (f", MFU {100 * row.mfu:.1f}%" if row.mfu else "")
+        )
         rows.append(row)
     return rows
 
+
 # %% ../nbs/16_bench.ipynb #a563601a
 def main(cfg: BenchConfig) -> int:
-    "`metamae-lab bench`: run the benchmark of `cfg`, print the table, optionally write the rows as JSON."
+    """`metamae-lab bench`: run the benchmark of `cfg`, print the table, optionally write the rows
+    as JSON."""
     device = resolve_device(cfg.device)
-    print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, preset {cfg.preset}, "
-          f"project precision {cfg.precision} (reference fp32)", flush=True)
+    print(
+        f"device {device}, {torch.get_num_threads()} CPU threads, torch "
+        f"{torch.__version__}, preset {cfg.preset}, "
+        f"project precision {cfg.precision} (reference fp32)",
+        flush=True,
+    )
     rows = run_benchmark(cfg, log=lambda text: print(text, flush=True))
     print("\n" + format_rows(rows))
     if cfg.json:
-        with open(cfg.json, "w") as f: json.dump([asdict(r) for r in rows], f, indent=2)
+        with open(cfg.json, "w") as f:
+            json.dump([asdict(r) for r in rows], f, indent=2)
     return 0

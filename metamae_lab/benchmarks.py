@@ -13,59 +13,107 @@ from .data.convert import benchmark_sources, convert, get_source
 from .data.store import MANIFEST
 
 # %% auto #0
-__all__ = ['PAPER_SETTINGS', 'SMOKE', 'PaperSettings', 'paper_settings', 'prepared_store', 'benchmark_run', 'torchrun_command']
+__all__ = [
+    "PAPER_SETTINGS",
+    "SMOKE",
+    "PaperSettings",
+    "paper_settings",
+    "prepared_store",
+    "benchmark_run",
+    "torchrun_command",
+]
+
 
 # %% ../nbs/30_benchmarks.ipynb #619b26ca
 @dataclass(frozen=True)
 class PaperSettings:
-    "What the paper's code changes per benchmark; everything else is the `dabs` preset under the `paper` recipe."
+    """What the paper's code changes per benchmark; everything else is the `dabs` preset under the
+    `paper` recipe."""
+
     mask_ratio: float = 0.5  # their pretrain.py default
     contrastive_weight: float = 0.1  # their --reg-weight default
     steps: int = 100_000  # their --num-iters
 
 
-PAPER_SETTINGS = {"pamap2": PaperSettings(mask_ratio=0.85, contrastive_weight=1.0)}  # their README's PAMAP2 command
+# their README's PAMAP2 command
+PAPER_SETTINGS = {"pamap2": PaperSettings(mask_ratio=0.85, contrastive_weight=1.0)}
 SMOKE = dict(steps=3, batch_size=8, probe_epochs=2)  # a CPU check of the whole path, not a result
 
 
 def paper_settings(name: str) -> PaperSettings:
     "The paper's settings for the benchmark `name`."
     if name not in benchmark_sources():
-        raise ValueError(f"unknown benchmark {name!r}: expected one of {', '.join(benchmark_sources())}")
+        raise ValueError(
+            f"unknown benchmark {name!r}: expected one of {', '.join(benchmark_sources())}"
+        )
     return PAPER_SETTINGS.get(name, PaperSettings())
 
+
 # %% ../nbs/30_benchmarks.ipynb #61534371
-def prepared_store(name: str, data_root: Path | str, store_dir: Path | str, progress: bool = True) -> Path:
-    "The store of benchmark `name`: `data_root` itself if it is one, else `data_root` converted into `store_dir`."
+def prepared_store(
+    name: str, data_root: Path | str, store_dir: Path | str, progress: bool = True
+) -> Path:
+    """The store of benchmark `name`: `data_root` itself if it is one, else `data_root` converted
+    into `store_dir`."""
     if not str(data_root):
         source = get_source(name)
-        raise ValueError(f"{name}: pass the folder of the published files with -p data_root DIR (it must hold "
-                         f"{source.expected}; the dataset is published at {source.published})")
+        raise ValueError(
+            f"{name}: pass the folder of the published files with -p data_root DIR (it must hold "
+            f"{source.expected}; the dataset is published at {source.published})"
+        )
     data_root, store_dir = Path(data_root), Path(store_dir)
-    if (data_root / MANIFEST).is_file(): return data_root
-    if (store_dir / MANIFEST).is_file(): return store_dir
+    if (data_root / MANIFEST).is_file():
+        return data_root
+    if (store_dir / MANIFEST).is_file():
+        return store_dir
     return convert(name, data_root, store_dir, progress=progress)
 
 
-def benchmark_run(name: str, store: Path | str, smoke: bool = False, steps: int = 0, seed: int = 0,
-                  method: str = "metamae", train_size: int | None = None) -> RunConfig:
-    """The pretraining run of benchmark `name` on `store`: the paper's settings, or a smoke run (its batch at most half
-    of `train_size`, for tiny fixtures); `steps` > 0 overrides."""
+def benchmark_run(
+    name: str,
+    store: Path | str,
+    smoke: bool = False,
+    steps: int = 0,
+    seed: int = 0,
+    method: str = "metamae",
+    train_size: int | None = None,
+) -> RunConfig:
+    """The pretraining run of benchmark `name` on `store`: the paper's settings, or a smoke run (its
+    batch at most half of `train_size`, for tiny fixtures); `steps` > 0 overrides."""
     paper, source = paper_settings(name), get_source(name)
-    common = dict(dataset=str(store), seed=seed, method=method, mask_ratio=paper.mask_ratio,
-                  contrastive_weight=paper.contrastive_weight)
+    common = dict(
+        dataset=str(store),
+        seed=seed,
+        method=method,
+        mask_ratio=paper.mask_ratio,
+        contrastive_weight=paper.contrastive_weight,
+    )
     if smoke:
-        batch = min(SMOKE["batch_size"], max(train_size // 2, 1)) if train_size else SMOKE["batch_size"]
-        return run_config("tiny", recipe="paper", steps=steps or SMOKE["steps"], batch_size=batch, log_every=1,
-                          ckpt_every=steps or SMOKE["steps"], **common)
+        batch = (
+            min(SMOKE["batch_size"], max(train_size // 2, 1)) if train_size else SMOKE["batch_size"]
+        )
+        return run_config(
+            "tiny",
+            recipe="paper",
+            steps=steps or SMOKE["steps"],
+            batch_size=batch,
+            log_every=1,
+            ckpt_every=steps or SMOKE["steps"],
+            **common,
+        )
     steps = steps or paper.steps
-    return run_config("dabs", steps=steps, batch_size=source.batch_size, ckpt_every=min(10_000, steps), **common)
+    return run_config(
+        "dabs", steps=steps, batch_size=source.batch_size, ckpt_every=min(10_000, steps), **common
+    )
 
 
 def torchrun_command(run: RunConfig, run_dir: Path | str, gpus: int = 8) -> str:
-    "The command that trains `run` on `gpus` GPUs of one machine (the global batch is split over them)."
+    """The command that trains `run` on `gpus` GPUs of one machine (the global batch is split over
+    them)."""
     m, t = run.model, run.train
-    return (f"torchrun --standalone --nproc_per_node {gpus} -m metamae_lab.cli pretrain --preset {run.preset} "
-            f"--recipe {run.recipe} --dataset {run.dataset} --out {run_dir} --method {m.method} --steps {t.steps} "
-            f"--batch-size {t.batch_size} --mask-ratio {m.mask_ratio} --contrastive-weight {m.contrastive_weight} "
-            f"--seed {t.seed} --ckpt-every {t.ckpt_every}")
+    return (
+        f"torchrun --standalone --nproc_per_node {gpus} -m metamae_lab.cli pretrain --preset "
+        f"{run.preset} --recipe {run.recipe} --dataset {run.dataset} --out {run_dir} --method "
+        f"{m.method} --steps {t.steps} --batch-size {t.batch_size} --mask-ratio {m.mask_ratio} "
+        f"--contrastive-weight {m.contrastive_weight} --seed {t.seed} --ckpt-every {t.ckpt_every}"
+    )

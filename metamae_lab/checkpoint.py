@@ -21,11 +21,33 @@ from .data import ArrayDataset, data_fingerprint, legacy_fingerprint, load_run_d
 from .model import MetaMAE
 
 # %% auto #0
-__all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'EXPORT_RECORD', 'CheckpointError', 'write_atomically', 'checkpoint_path',
-           'list_checkpoints', 'save_checkpoint', 'why_unloadable', 'load_checkpoint', 'load_latest_intact',
-           'differences', 'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state',
-           'model_from_checkpoint', 'load_weights', 'load_model', 'export_pretrained', 'is_export', 'open_export',
-           'open_checkpoint', 'check_data', 'open_run']
+__all__ = [
+    "CHECKPOINT_PATTERN",
+    "ARCHITECTURE_FIELDS",
+    "EXPORT_RECORD",
+    "CheckpointError",
+    "write_atomically",
+    "checkpoint_path",
+    "list_checkpoints",
+    "save_checkpoint",
+    "why_unloadable",
+    "load_checkpoint",
+    "load_latest_intact",
+    "differences",
+    "run_config_of",
+    "spec_of",
+    "check_checkpoint_fits",
+    "load_model_state",
+    "model_from_checkpoint",
+    "load_weights",
+    "load_model",
+    "export_pretrained",
+    "is_export",
+    "open_export",
+    "open_checkpoint",
+    "check_data",
+    "open_run",
+]
 
 # %% ../nbs/06_checkpoint.ipynb #a4eaf3c0
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8})\.pt$")
@@ -36,7 +58,8 @@ class CheckpointError(ValueError):
 
 
 def write_atomically(path: Path | str, write) -> Path:
-    "Call `write(file)` on a temporary file beside `path`, flush it to disk and rename it over `path`."
+    """Call `write(file)` on a temporary file beside `path`, flush it to disk and rename it over
+    `path`."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -44,143 +67,229 @@ def write_atomically(path: Path | str, write) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half of one
+        # atomic on POSIX: readers see the old file or the new one, never half of one
+        os.replace(tmp, path)
     except OSError as e:  # a full disk, say: name the file, not the temporary one
         raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     finally:
         tmp.unlink(missing_ok=True)  # a failed write (a full disk, say) leaves nothing behind
     return path
 
+
 # %% ../nbs/06_checkpoint.ipynb #9521fcd4
-def checkpoint_path(run_dir: Path | str, step: int) -> Path: return Path(run_dir) / f"checkpoint_{step:08d}.pt"
+def checkpoint_path(run_dir: Path | str, step: int) -> Path:
+    return Path(run_dir) / f"checkpoint_{step:08d}.pt"
 
 
 def list_checkpoints(run_dir: Path | str) -> list[Path]:
-    "The checkpoints in `run_dir`, oldest first (temporary files of an interrupted write are ignored)."
+    """The checkpoints in `run_dir`, oldest first (temporary files of an interrupted write are
+    ignored)."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir(): return []
+    if not run_dir.is_dir():
+        return []
     return sorted(p for p in run_dir.iterdir() if CHECKPOINT_PATTERN.match(p.name))
 
 
 def save_checkpoint(run_dir: Path | str, state: dict, keep_last: int = 3) -> Path:
-    "Write `state` atomically as the checkpoint of `state['step']`, then delete all but the last `keep_last`."
+    """Write `state` atomically as the checkpoint of `state['step']`, then delete all but the last
+    `keep_last`."""
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    final = write_atomically(checkpoint_path(run_dir, state["step"]), lambda f: torch.save(state, f))
-    for old in list_checkpoints(run_dir)[:-keep_last]: old.unlink(missing_ok=True)
+    final = write_atomically(
+        checkpoint_path(run_dir, state["step"]), lambda f: torch.save(state, f)
+    )
+    for old in list_checkpoints(run_dir)[:-keep_last]:
+        old.unlink(missing_ok=True)
     return final
+
 
 # %% ../nbs/06_checkpoint.ipynb #968e29d5
 def why_unloadable(path: Path, e: BaseException) -> str:
     "The cause, in a few words, of `torch.load` failing on `path`."
     unsafe = re.search(r"GLOBAL (\S+)", str(e))  # torch names what the pickle asks for
     if unsafe:
-        return (f"it holds code (it asks for {unsafe.group(1)}), which a checkpoint does not need: it was not "
-                f"loaded and nothing in it ran")
-    if path.stat().st_size == 0: return "the file is empty"
+        return (
+            f"it holds code (it asks for {unsafe.group(1)}), which a "
+            f"checkpoint does not need: it was not loaded and nothing in it ran"
+        )
+    if path.stat().st_size == 0:
+        return "the file is empty"
     if not zipfile.is_zipfile(path):
-        with open(path, "rb") as f: cut = f.read(4) == b"PK\x03\x04"  # the start of the zip torch.save writes
+        with open(path, "rb") as f:
+            cut = f.read(4) == b"PK\x03\x04"  # the start of the zip torch.save writes
         return "the file is cut short" if cut else "it is not a file torch.save wrote"
-    advice = ("Weights only load failed", "weights_only", "documentation of torch.load")  # never repeated
-    reasons = [line for line in str(e).splitlines() if line.strip() and not any(a in line for a in advice)]
+    # never repeated
+    advice = ("Weights only load failed", "weights_only", "documentation of torch.load")
+    reasons = [
+        line for line in str(e).splitlines() if line.strip() and not any(a in line for a in advice)
+    ]
     return reasons[0].strip()[:200] if reasons else "torch cannot read it safely"
 
 
 def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
-    "Load a checkpoint file, or the latest in a run directory, without executing code (weights only)."
+    """Load a checkpoint file, or the latest in a run directory, without executing code (weights
+    only)."""
     path = Path(path)
     if path.is_dir():
         found = list_checkpoints(path)
-        if not found: raise CheckpointError(f"no checkpoint in {path}")
+        if not found:
+            raise CheckpointError(f"no checkpoint in {path}")
         path = found[-1]
-    if not path.is_file(): raise CheckpointError(f"no checkpoint at {path}: it does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: it does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # pickle.UnpicklingError for unsafe content, RuntimeError for a truncated file
-        raise CheckpointError(f"cannot load checkpoint {path} safely: {why_unloadable(path, e)}") from e
-    missing = {"run_config", "spec", "model", "step"} - set(state) if isinstance(state, dict) else {"everything"}
-    if missing: raise CheckpointError(f"{path} is not a metamae_lab checkpoint (missing {sorted(missing)})")
+    except (
+        Exception
+    ) as e:  # pickle.UnpicklingError for unsafe content, RuntimeError for a truncated file
+        raise CheckpointError(
+            f"cannot load checkpoint {path} safely: {why_unloadable(path, e)}"
+        ) from e
+    missing = (
+        {"run_config", "spec", "model", "step"} - set(state)
+        if isinstance(state, dict)
+        else {"everything"}
+    )
+    if missing:
+        raise CheckpointError(f"{path} is not a metamae_lab checkpoint (missing {sorted(missing)})")
     return state
+
 
 # %% ../nbs/06_checkpoint.ipynb #3dca20fa
 def load_latest_intact(run_dir: Path | str, report=None) -> tuple[dict, Path]:
-    "The newest checkpoint in `run_dir` that loads, and its path; `report(line)` hears of each newer one that does not."
+    """The newest checkpoint in `run_dir` that loads, and its path; `report(line)` hears of each
+    newer one that does not."""
     found = list_checkpoints(run_dir)
-    if not found: raise CheckpointError(f"no checkpoint in {run_dir}")
+    if not found:
+        raise CheckpointError(f"no checkpoint in {run_dir}")
     passed_over = []  # (path, error), newest first
     for path in reversed(found):
-        try: state = load_checkpoint(path)
-        except CheckpointError as e: passed_over.append((path, e)); continue
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as e:
+            passed_over.append((path, e))
+            continue
         for bad, e in passed_over:
-            if report: report(f"{bad.name} cannot be loaded ({str(e).split(': ', 1)[-1]}); using {path.name}")
+            if report:
+                report(
+                    f"{bad.name} cannot be loaded ({str(e).split(': ', 1)[-1]}); using {path.name}"
+                )
         return state, path
-    which = f"none of its {len(found)} checkpoints loads" if len(found) > 1 else "its only checkpoint does not load"
+    which = (
+        f"none of its {len(found)} checkpoints loads"
+        if len(found) > 1
+        else "its only checkpoint does not load"
+    )
     raise CheckpointError(f"{which}; the latest: {passed_over[0][1]}") from None
 
+
 # %% ../nbs/06_checkpoint.ipynb #2e97d267
-ARCHITECTURE_FIELDS = ("method", "enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "mlp_ratio",
-                       "proj_dim", "proj_hidden_mult", "qkv_bias",
-                       "token_output_bias")  # they decide the weights' shapes
+# they decide the weights' shapes
+ARCHITECTURE_FIELDS = (
+    "method",
+    "enc_dim",
+    "enc_depth",
+    "enc_heads",
+    "dec_dim",
+    "dec_depth",
+    "dec_heads",
+    "mlp_ratio",
+    "proj_dim",
+    "proj_hidden_mult",
+    "qkv_bias",
+    "token_output_bias",
+)
 
 
 def differences(saved: dict, here: dict, names) -> str:
     "'name: A in the checkpoint, B here' for each of `names` that differs."
-    return "; ".join(f"{n}: {saved.get(n)!r} in the checkpoint, {here.get(n)!r} here" for n in names
-                     if saved.get(n) != here.get(n))
+    return "; ".join(
+        f"{n}: {saved.get(n)!r} in the checkpoint, {here.get(n)!r} here"
+        for n in names
+        if saved.get(n) != here.get(n)
+    )
 
 
 def run_config_of(state: dict) -> RunConfig:
     "The `RunConfig` stored in a checkpoint, or a `CheckpointError` saying why it cannot be read."
-    try: return RunConfig.from_dict(state["run_config"])
+    try:
+        return RunConfig.from_dict(state["run_config"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"the checkpoint's run configuration cannot be read: {e}") from e
 
 
 def spec_of(state: dict) -> ModalitySpec:
     "The `ModalitySpec` stored in a checkpoint, or a `CheckpointError`."
-    try: return ModalitySpec.from_dict(state["spec"])
+    try:
+        return ModalitySpec.from_dict(state["spec"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"the checkpoint's modality spec cannot be read: {e}") from e
 
+
 # %% ../nbs/06_checkpoint.ipynb #686c2174
-def check_checkpoint_fits(state: dict, spec: ModalitySpec | None = None, config: ModelConfig | None = None):
-    """A `CheckpointError` naming every difference when the checkpoint was trained on another modality (`spec`) or
-    has another architecture (`config`: a different preset or method), before any weight is touched."""
+def check_checkpoint_fits(
+    state: dict, spec: ModalitySpec | None = None, config: ModelConfig | None = None
+):
+    """A `CheckpointError` naming every difference when the checkpoint was trained on another
+    modality (`spec`) or has another architecture (`config`: a different preset or method), before
+    any weight is touched."""
     saved_spec, run = spec_of(state), run_config_of(state)
     if spec is not None and spec != saved_spec:
-        diff = differences(saved_spec.to_dict(), spec.to_dict(), ("kind", "shape", "patch_size", "vocab_size", "pad_id",
-                                                                   "variable_length"))
-        raise CheckpointError(f"modality mismatch: the checkpoint was trained on {saved_spec.kind} data of shape "
-                              f"{saved_spec.shape}; {diff}")
+        diff = differences(
+            saved_spec.to_dict(),
+            spec.to_dict(),
+            ("kind", "shape", "patch_size", "vocab_size", "pad_id", "variable_length"),
+        )
+        raise CheckpointError(
+            f"modality mismatch: the checkpoint was trained on "
+            f"{saved_spec.kind} data of shape {saved_spec.shape}; {diff}"
+        )
     if config is not None:
         diff = differences(run.model.to_dict(), config.to_dict(), ARCHITECTURE_FIELDS)
-        if diff: raise CheckpointError(f"architecture mismatch: the checkpoint is a {run.model.method} model of preset "
-                                       f"{run.preset!r}; {diff}")
+        if diff:
+            raise CheckpointError(
+                f"architecture mismatch: the checkpoint is a "
+                f"{run.model.method} model of preset {run.preset!r}; {diff}"
+            )
+
 
 # %% ../nbs/06_checkpoint.ipynb #e9af80f2
 def load_model_state(model: MetaMAE, state: dict):
     "Load the checkpoint's weights, reporting missing, unexpected and mis-shaped entries by name."
     weights, own = state["model"], model.state_dict()
     missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
-    misfit = [f"{k} {tuple(weights[k].shape)} vs {tuple(own[k].shape)}" for k in own
-              if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    misfit = [
+        f"{k} {tuple(weights[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or misfit:
-        parts = [f"{label} {names[:3]}{' ...' if len(names) > 3 else ''}" for label, names in
-                 (("missing", missing), ("unexpected", unexpected), ("shape differs:", misfit)) if names]
+        parts = [
+            f"{label} {names[:3]}{' ...' if len(names) > 3 else ''}"
+            for label, names in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("shape differs:", misfit),
+            )
+            if names
+        ]
         raise CheckpointError(f"the checkpoint's weights do not fit this model: {'; '.join(parts)}")
     model.load_state_dict(weights)
 
 
 def model_from_checkpoint(state: dict, spec: ModalitySpec | None = None, device="cpu") -> MetaMAE:
-    "Rebuild the model a checkpoint describes and load its weights; `spec`, if given, must match the checkpoint's."
+    """Rebuild the model a checkpoint describes and load its weights; `spec`, if given, must match
+    the checkpoint's."""
     check_checkpoint_fits(state, spec)
     model = MetaMAE(spec_of(state), run_config_of(state).model)
     load_model_state(model, state)
     return model.to(device)
 
+
 # %% ../nbs/06_checkpoint.ipynb #d1022e16
 def load_weights(model: MetaMAE, checkpoint: Path | str | dict) -> MetaMAE:
-    """Load a checkpoint (file, run directory or loaded state) into an existing `model`. The modality and the
-    architecture must match; settings that leave the weights' shapes alone (mask ratio, inner lr, K) may differ."""
+    """Load a checkpoint (file, run directory or loaded state) into an existing `model`. The
+    modality and the architecture must match; settings that leave the weights' shapes alone (mask
+    ratio, inner lr, K) may differ."""
     state = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     check_checkpoint_fits(state, model.spec, model.cfg)
     load_model_state(model, state)
@@ -192,40 +301,60 @@ def load_model(run_dir: Path | str, device="cpu") -> tuple[MetaMAE, RunConfig, d
     state = load_checkpoint(run_dir)
     return model_from_checkpoint(state, device=device), run_config_of(state), state
 
+
 # %% ../nbs/06_checkpoint.ipynb #02a4ae46
 EXPORT_RECORD = "metamae_run.json"  # beside config.json: the run the exported weights come from
 
 
 def export_pretrained(run_dir: Path | str, out: Path | str, encoder_only: bool = False) -> Path:
-    "The newest checkpoint of the run in `run_dir` that loads, written to `out` for `MetaMAE.from_pretrained`."
+    """The newest checkpoint of the run in `run_dir` that loads, written to `out` for
+    `MetaMAE.from_pretrained`."""
     from safetensors.torch import save_file
+
     state, _ = load_latest_intact(run_dir)
     model, out = model_from_checkpoint(state), Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not is_export(out):
         raise FileExistsError(f"{out} exists and is not an export: give a new or an empty folder")
     model.save_pretrained(out)
     if encoder_only:  # the same file, holding the encoder's tensors alone
-        encoder = {k: v.contiguous() for k, v in model.state_dict().items() if k.startswith("encoder.")}
+        encoder = {
+            k: v.contiguous() for k, v in model.state_dict().items() if k.startswith("encoder.")
+        }
         save_file(encoder, out / "model.safetensors", metadata={"format": "pt"})
-    record = {"run_config": state["run_config"], "spec": state["spec"], "step": state["step"],
-              "dataset_name": state.get("dataset_name"), "parts": "encoder" if encoder_only else "all"}
+    record = {
+        "run_config": state["run_config"],
+        "spec": state["spec"],
+        "step": state["step"],
+        "dataset_name": state.get("dataset_name"),
+        "parts": "encoder" if encoder_only else "all",
+    }
     (out / EXPORT_RECORD).write_text(json.dumps(record, indent=1))
     return out
 
 
 def is_export(folder: Path | str) -> bool:
     "Whether `folder` holds weights `export_pretrained` wrote."
-    return all((Path(folder) / name).is_file() for name in ("model.safetensors", "config.json", EXPORT_RECORD))
+    return all(
+        (Path(folder) / name).is_file()
+        for name in ("model.safetensors", "config.json", EXPORT_RECORD)
+    )
 
 
 def open_export(folder: Path | str, device="cpu") -> tuple[MetaMAE, dict]:
-    "The model exported to `folder`, and what its run was (a checkpoint's entries, without the weights)."
-    try: record = json.loads((Path(folder) / EXPORT_RECORD).read_text())
-    except (OSError, ValueError) as e: raise CheckpointError(f"cannot read {Path(folder) / EXPORT_RECORD}: {e}")
-    with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints a line that would spoil a JSON answer
+    """The model exported to `folder`, and what its run was (a checkpoint's entries, without the
+    weights)."""
+    try:
+        record = json.loads((Path(folder) / EXPORT_RECORD).read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read {Path(folder) / EXPORT_RECORD}: {e}")
+    # the mixin prints a line that would spoil a JSON answer
+    with contextlib.redirect_stdout(io.StringIO()):
         model = MetaMAE.from_pretrained(folder)
     model.encoder_only = record.get("parts") == "encoder"
-    return model.to(device).eval(), {k: record[k] for k in ("run_config", "spec", "step") if k in record}
+    return model.to(device).eval(), {
+        k: record[k] for k in ("run_config", "spec", "step") if k in record
+    }
+
 
 # %% ../nbs/06_checkpoint.ipynb #2d204bf0
 def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
@@ -234,33 +363,41 @@ def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
     state, path = load_latest_intact(run_dir, say)
     recorded = Path(run_dir) / "run_config.json"
     if recorded.is_file():
-        try: own = RunConfig.from_dict(json.loads(recorded.read_text()))
+        try:
+            own = RunConfig.from_dict(json.loads(recorded.read_text()))
         except (ValueError, TypeError, KeyError) as e:
             raise CheckpointError(f"{recorded} cannot be read: {e}") from e
         where = ("in the checkpoint", "in run_config.json")
         changed = run_differences(run_config_of(state), own, where)
         if changed:
-            raise CheckpointError(f"{path.name} does not belong to the run in {run_dir}: "
-                                  f"{'; '.join(changed)}")
+            raise CheckpointError(
+                f"{path.name} does not belong to the run in {run_dir}: {'; '.join(changed)}"
+            )
     return state
 
 
 def check_data(run: RunConfig, data: ArrayDataset):
     "A `CheckpointError` when `data` is not the training data the run recorded."
     recorded = run.data_fingerprint
-    if not recorded or recorded in (data_fingerprint(data), legacy_fingerprint(data)): return
-    raise CheckpointError(f"the training data of {run.dataset} changed since the run started "
-                          f"(fingerprint {data_fingerprint(data)}, recorded {recorded}): "
-                          f"train a new run on it")
+    if not recorded or recorded in (data_fingerprint(data), legacy_fingerprint(data)):
+        return
+    raise CheckpointError(
+        f"the training data of {run.dataset} changed since the run started (fingerprint "
+        f"{data_fingerprint(data)}, recorded {recorded}): train a new run on it"
+    )
+
 
 # %% ../nbs/06_checkpoint.ipynb #3868ed95
 def open_run(run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None):
     """The model, configuration, checkpoint and data of the run in `run_dir` (or of weights exported
     from a run, `export_pretrained`), checked as above."""
-    if is_export(run_dir): model, state = open_export(run_dir, device)
-    else: model, state = None, open_checkpoint(Path(run_dir))
+    if is_export(run_dir):
+        model, state = open_export(run_dir, device)
+    else:
+        model, state = None, open_checkpoint(Path(run_dir))
     run = run_config_of(state)
     data = dataset or load_run_data(run)
     check_checkpoint_fits(state, data.spec)  # another dataset must be of the run's modality
-    if dataset is None: check_data(run, data)
+    if dataset is None:
+        check_data(run, data)
     return model or model_from_checkpoint(state, device=device), run, state, data

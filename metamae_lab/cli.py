@@ -20,15 +20,48 @@ from simple_parsing import DashVariant
 from simple_parsing.helpers.custom_actions import BooleanOptionalAction
 from simple_parsing.wrappers import field_wrapper
 
-from .config import (BenchConfig, ModelConfig, ProbeConfig, RunConfig, TrainConfig, run_config,
-                                run_differences)
+from metamae_lab.config import (
+    BenchConfig,
+    ModelConfig,
+    ProbeConfig,
+    RunConfig,
+    TrainConfig,
+    run_config,
+    run_differences,
+)
 
 # %% auto #0
-__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'EXIT_WORKER', 'LAB_MODULES', 'Flag',
-           'HelpFormatter', 'OneLineParser', 'PretrainArgs', 'pretrain_defaults', 'add_pretrain', 'cmd_pretrain',
-           'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert', 'cmd_convert', 'add_export', 'cmd_export',
-           'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main',
-           'exit_code']
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_DIVERGED",
+    "EXIT_SYSTEM",
+    "EXIT_INTERRUPTED",
+    "EXIT_WORKER",
+    "LAB_MODULES",
+    "Flag",
+    "HelpFormatter",
+    "OneLineParser",
+    "PretrainArgs",
+    "pretrain_defaults",
+    "add_pretrain",
+    "cmd_pretrain",
+    "add_probe",
+    "cmd_probe",
+    "cmd_datasets",
+    "add_convert",
+    "cmd_convert",
+    "add_export",
+    "cmd_export",
+    "add_verify",
+    "cmd_verify",
+    "add_experiment",
+    "cmd_experiment",
+    "add_bench",
+    "build_parser",
+    "main",
+    "exit_code",
+]
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
 EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
@@ -36,7 +69,9 @@ EXIT_WORKER = 5  # a data worker died: --resume continues exactly from the last 
 
 
 class Flag(BooleanOptionalAction):
-    "A boolean flag and its one negation, `--name` and `--no-name` (simple-parsing's own reads `--noname`)."
+    """A boolean flag and its one negation, `--name` and `--no-name` (simple-parsing's own reads
+    `--noname`)."""
+
     def __init__(self, *args, negative_prefix: str = "--no-", **kwargs):
         super().__init__(*args, negative_prefix=negative_prefix, **kwargs)
 
@@ -46,23 +81,38 @@ field_wrapper.BooleanOptionalAction = Flag  # what simple-parsing builds boolean
 
 class HelpFormatter(sp.SimpleHelpFormatter):
     "Each default said once (none for an unset value), and a flag shown as `--name, --no-name`."
+
     def _get_help_string(self, action) -> str:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
             return text
         return text + " (default: %(default)s)"
 
     def _format_action_invocation(self, action) -> str:
-        if isinstance(action, BooleanOptionalAction): return ", ".join(action.option_strings)
+        if isinstance(action, BooleanOptionalAction):
+            return ", ".join(action.option_strings)
         return super()._format_action_invocation(action)
 
 
 class OneLineParser(sp.ArgumentParser):
-    "simple-parsing's parser with `--dashed-flags`, no abbreviations, and usage errors on one line (exit code 2)."
+    """simple-parsing's parser with `--dashed-flags`, no abbreviations, and usage errors on one line
+    (exit code 2)."""
+
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **{**kwargs, "add_option_string_dash_variants": DashVariant.DASH,
-                                   "add_config_path_arg": False, "allow_abbrev": False,
-                                   "formatter_class": HelpFormatter})
+        super().__init__(
+            *args,
+            **{
+                **kwargs,
+                "add_option_string_dash_variants": DashVariant.DASH,
+                "add_config_path_arg": False,
+                "allow_abbrev": False,
+                "formatter_class": HelpFormatter,
+            },
+        )
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())}\n")
@@ -70,33 +120,57 @@ class OneLineParser(sp.ArgumentParser):
 
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:  # the path and the cause, without the errno
-        return f"{e.filename}: {e.strerror}" if e.filename else f"cannot write standard output: {e.strerror}"
+        return (
+            f"{e.filename}: {e.strerror}"
+            if e.filename
+            else f"cannot write standard output: {e.strerror}"
+        )
     return " ".join(str(e).split()) or type(e).__name__
+
 
 # %% ../nbs/13_cli.ipynb #f3483393
 @dataclass
 class PretrainArgs:
     "The run: where it goes, what it trains on, and the preset its settings start from."
+
     out: Path  # run directory
-    dataset: str = "digits"  # a registered dataset name, or a path to a .npz (see `metamae-lab datasets`)
-    kind: str | None = None  # for a .npz: image, sequence, tokens or tabular; inferred when left out
-    # the dataset's own patch size; for a .npz when left out, the smallest giving <= 16 patches per image side or
-    # <= 64 tokens (a sequence length with no such divisor near length/64 is padded to one, the padding masked)
+    dataset: str = (
+        "digits"  # a registered dataset name, or a path to a .npz (see `metamae-lab datasets`)
+    )
+    kind: str | None = (
+        None  # for a .npz: image, sequence, tokens or tabular; inferred when left out
+    )
+    # the dataset's own patch size; for a .npz when left out, the smallest giving <= 16 patches per
+    # image side or
+    # <= 64 tokens (a sequence length with no such divisor near length/64 is padded to one, the
+    # padding masked)
     patch_size: int | None = None
-    split_seed: int | None = None  # a .npz without its own split: the seed of its 80/20 split (default: --seed)
-    vocab_size: int | None = None  # a .npz of tokens: the vocabulary (default: inferred from the largest id)
-    preset: str = "tiny"  # model size and its settings: tiny (minutes on a CPU) or dabs (the paper's size)
-    recipe: str = "project"  # project (this project's choices) or paper (the paper's code); default: the preset's
-    resume: bool = False  # continue the run in --out from its latest checkpoint; --steps may raise the total
+    split_seed: int | None = (
+        None  # a .npz without its own split: the seed of its 80/20 split (default: --seed)
+    )
+    vocab_size: int | None = (
+        None  # a .npz of tokens: the vocabulary (default: inferred from the largest id)
+    )
+    preset: str = (
+        "tiny"  # model size and its settings: tiny (minutes on a CPU) or dabs (the paper's size)
+    )
+    # project (this project's choices) or paper (the paper's code); default: the preset's
+    recipe: str = "project"
+    resume: bool = (
+        False  # continue the run in --out from its latest checkpoint; --steps may raise the total
+    )
     overwrite: bool = False  # replace a run already in --out
     quiet: bool = False  # no settings line and no progress bar
+
 
 # %% ../nbs/13_cli.ipynb #56e34d7f
 def _option(argv: list[str], flag: str) -> str | None:
     "The value given to `flag` in `argv` (`--flag V` or `--flag=V`), or None."
     for i, token in enumerate(argv):
-        if token == flag and i + 1 < len(argv): return argv[i + 1]
-        if token.startswith(flag + "="): return token.split("=", 1)[1]
+        if token == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith(flag + "="):
+            return token.split("=", 1)[1]
     return None
 
 
@@ -108,47 +182,93 @@ def pretrain_defaults(argv: list[str]) -> RunConfig:
 
 
 def _recorded_run(out) -> RunConfig | None:
-    "The configuration of the run in `out`, from its newest checkpoint that loads; None without one."
-    if not Path(out).is_dir(): return None
+    """The configuration of the run in `out`, from its newest checkpoint that loads; None without
+    one."""
+    if not Path(out).is_dir():
+        return None
     from metamae_lab.checkpoint import CheckpointError, load_latest_intact, run_config_of
-    try: return run_config_of(load_latest_intact(out)[0])  # the fallback is reported once, by the run itself
-    except CheckpointError: return None  # no usable checkpoint: resuming reports why
+
+    try:
+        # the fallback is reported once, by the run itself
+        return run_config_of(load_latest_intact(out)[0])
+    except CheckpointError:
+        return None  # no usable checkpoint: resuming reports why
 
 
 def add_pretrain(sub, defaults: RunConfig):
     p = sub.add_parser("pretrain", help="pretrain MAE or MetaMAE on a dataset")
-    run_fields = {f.name: getattr(defaults, f.name) for f in fields(PretrainArgs) if hasattr(defaults, f.name)}
+    run_fields = {
+        f.name: getattr(defaults, f.name) for f in fields(PretrainArgs) if hasattr(defaults, f.name)
+    }
     patch = run_fields["patch_size"]
-    run_fields["patch_size"] = patch[0] if isinstance(patch, tuple) and len(set(patch)) == 1 else patch
+    run_fields["patch_size"] = (
+        patch[0] if isinstance(patch, tuple) and len(set(patch)) == 1 else patch
+    )
     p.add_arguments(PretrainArgs, dest="run", default=PretrainArgs(out=None, **run_fields))
     p.add_arguments(ModelConfig, dest="model", default=defaults.model)
     p.add_arguments(TrainConfig, dest="train", default=defaults.train)
     _add_runtime_flags(p)
     p.set_defaults(func=cmd_pretrain)
 
+
 # %% ../nbs/13_cli.ipynb #8d43d510
 def cmd_pretrain(args) -> int:
     from metamae_lab.train import pretrain
+
     r = args.run
-    given = RunConfig(dataset=r.dataset, kind=r.kind, patch_size=r.patch_size, split_seed=r.split_seed,
-                      vocab_size=r.vocab_size, preset=r.preset, recipe=r.recipe, model=args.model, train=args.train)
-    recorded = _recorded_run(r.out) if r.resume else None  # none: resuming says why there is nothing to resume
+    given = RunConfig(
+        dataset=r.dataset,
+        kind=r.kind,
+        patch_size=r.patch_size,
+        split_seed=r.split_seed,
+        vocab_size=r.vocab_size,
+        preset=r.preset,
+        recipe=r.recipe,
+        model=args.model,
+        train=args.train,
+    )
+    # none: resuming says why there is nothing to resume
+    recorded = _recorded_run(r.out) if r.resume else None
     if recorded is not None:
-        changed = run_differences(given, recorded, ("given", "in the run"), ignore=("train.steps", "data_fingerprint"))
+        changed = run_differences(
+            given, recorded, ("given", "in the run"), ignore=("train.steps", "data_fingerprint")
+        )
         if changed:
-            raise ValueError(f"--resume continues the run as it was set up, and only --steps may change; these "
-                             f"differ from it: {'; '.join(changed)}. Leave them out, or start anew with --overwrite")
-    result = pretrain(None if r.resume else given, r.out, resume=r.resume, overwrite=r.overwrite,
-                      steps=args.train.steps if r.resume else None, progress=not r.quiet)
-    print(json.dumps({"run_dir": str(result.run_dir), "step": result.step, "skipped_steps": result.skipped_steps,
-                      **{k: v for k, v in result.last_metrics.items() if k != "step"}}))
+            raise ValueError(
+                f"--resume continues the run as it was set up, and only --steps "
+                f"may change; these differ from it: {'; '.join(changed)}. Leave "
+                f"them out, or start anew with --overwrite"
+            )
+    result = pretrain(
+        None if r.resume else given,
+        r.out,
+        resume=r.resume,
+        overwrite=r.overwrite,
+        steps=args.train.steps if r.resume else None,
+        progress=not r.quiet,
+    )
+    print(
+        json.dumps(
+            {
+                "run_dir": str(result.run_dir),
+                "step": result.step,
+                "skipped_steps": result.skipped_steps,
+                **{k: v for k, v in result.last_metrics.items() if k != "step"},
+            }
+        )
+    )
     return 0
+
 
 # %% ../nbs/13_cli.ipynb #3856d7d2
 def add_probe(sub):
-    p = sub.add_parser("probe", help="linear or kNN probe of a run's features, against a random-init encoder")
+    p = sub.add_parser(
+        "probe", help="linear or kNN probe of a run's features, against a random-init encoder"
+    )
     p.add_argument("--run", required=True, type=Path, help="run directory written by pretrain")
-    p.add_argument("--device", default="auto", type=str, help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument(
+        "--device", default="auto", type=str, help="auto (CUDA when available), cpu, cuda or cuda:N"
+    )
     p.add_arguments(ProbeConfig, dest="probe")
     _add_runtime_flags(p)
     p.set_defaults(func=cmd_probe)
@@ -156,6 +276,7 @@ def add_probe(sub):
 
 def cmd_probe(args) -> int:
     from metamae_lab.probe import probe_run
+
     print(json.dumps(probe_run(args.run, args.probe, device=args.device)))
     return 0
 
@@ -163,17 +284,32 @@ def cmd_probe(args) -> int:
 def cmd_datasets(args) -> int:
     from metamae_lab.data import list_datasets
     from metamae_lab.experiments import markdown_table
-    rows = [{"name": r["name"], "origin": r["origin"], "sample": r["sample"],
-             "classes": r["classes"] or "from its files",
-             "available": "yes" if r["available"] else f"no: {r['install']}"} for r in list_datasets()]
+
+    rows = [
+        {
+            "name": r["name"],
+            "origin": r["origin"],
+            "sample": r["sample"],
+            "classes": r["classes"] or "from its files",
+            "available": "yes" if r["available"] else f"no: {r['install']}",
+        }
+        for r in list_datasets()
+    ]
     print(markdown_table(rows))
     return 0
 
+
 # %% ../nbs/13_cli.ipynb #0e1b0fbc
 def add_convert(sub):
-    p = sub.add_parser("convert", help="convert a dataset's published files into a store that training streams")
-    p.add_argument("name", nargs="?", metavar="NAME",
-                   help="the source (a benchmark, npy or synthetic); left out: list them")
+    p = sub.add_parser(
+        "convert", help="convert a dataset's published files into a store that training streams"
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="the source (a benchmark, npy or synthetic); left out: list them",
+    )
     p.add_argument("--src", type=Path, help="the folder holding the source's files")
     p.add_argument("--out", type=Path, help="the store's folder (pass it as --dataset to pretrain)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished store at --out")
@@ -181,71 +317,124 @@ def add_convert(sub):
     p.set_defaults(func=cmd_convert, debug=False, threads=None)
 
 
-def _interrupt(signum, frame): raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
 
 
 def cmd_convert(args) -> int:
     from metamae_lab.data.convert import get_source, source_names
+
     if args.name is None:
         for name in source_names():
             source = get_source(name, ".") if name not in ("npy", "synthetic") else None
-            print(f"{name:12} {source.title if source else 'built in: see metamae_lab.data.convert'}")
+            print(
+                f"{name:12} {source.title if source else 'built in: see metamae_lab.data.convert'}"
+            )
         return 0
-    if args.src is None or args.out is None: raise ValueError("convert needs --src DIR and --out DIR")
+    if args.src is None or args.out is None:
+        raise ValueError("convert needs --src DIR and --out DIR")
     from metamae_lab.data.convert import convert
+
     signal.signal(signal.SIGTERM, _interrupt)
-    try: out = convert(args.name, args.src, args.out, shard_mb=args.shard_mb, overwrite=args.overwrite)
+    try:
+        out = convert(
+            args.name, args.src, args.out, shard_mb=args.shard_mb, overwrite=args.overwrite
+        )
     except KeyboardInterrupt as e:
-        raise KeyboardInterrupt(f"{e or 'stopped'}: the finished units are kept in {args.out}.partial; run the "
-                                f"same command to resume") from None
+        raise KeyboardInterrupt(
+            f"{e or 'stopped'}: the finished units are kept in "
+            f"{args.out}.partial; run the same command to resume"
+        ) from None
     print(out)
     return 0
 
 
 def add_export(sub):
-    p = sub.add_parser("export", help="a run's model as model.safetensors + config.json (MetaMAE.from_pretrained)")
+    p = sub.add_parser(
+        "export", help="a run's model as model.safetensors + config.json (MetaMAE.from_pretrained)"
+    )
     p.add_argument("--run", required=True, type=Path, help="run directory written by pretrain")
     p.add_argument("--out", required=True, type=Path, help="a new folder for the weights")
-    p.add_argument("--encoder-only", action="store_true", help="the encoder alone (amortized features only)")
+    p.add_argument(
+        "--encoder-only", action="store_true", help="the encoder alone (amortized features only)"
+    )
     p.set_defaults(func=cmd_export, debug=False, threads=None)
 
 
 def cmd_export(args) -> int:
     from metamae_lab.checkpoint import export_pretrained
+
     print(export_pretrained(args.run, args.out, encoder_only=args.encoder_only))
     return 0
 
 
 # %% ../nbs/13_cli.ipynb #8051ac5d
 def add_verify(sub):
-    p = sub.add_parser("verify", help="read every file of a store and check it holds what was written")
+    p = sub.add_parser(
+        "verify", help="read every file of a store and check it holds what was written"
+    )
     p.add_argument("store", metavar="STORE", type=Path, help="the folder of a converted dataset")
     p.set_defaults(func=cmd_verify, debug=False, threads=None)
 
 
 def cmd_verify(args) -> int:
     from metamae_lab.data.store import verify_store
+
     report = verify_store(args.store)
-    line = f"{args.store}: {report['files_checked']} files hold what was written (fingerprint {report['fingerprint']})"
-    if report["times_recorded"]: line += f"; the new modification times of {report['times_recorded']} files recorded"
+    line = (
+        f"{args.store}: {report['files_checked']} files hold "
+        f"what was written (fingerprint {report['fingerprint']})"
+    )
+    if report["times_recorded"]:
+        line += f"; the new modification times of {report['times_recorded']} files recorded"
     if report["files_without_digest"]:
-        line += f"; {report['files_without_digest']} label files of this older store have no digest to check"
+        line += (
+            f"; {report['files_without_digest']} label files "
+            f"of this older store have no digest to check"
+        )
     print(line)
     return 0
 
+
 # %% ../nbs/13_cli.ipynb #5c9f3dc4
 def add_experiment(sub):
-    p = sub.add_parser("experiment", help="run an experiment notebook with papermill; several values make a grid")
-    p.add_argument("name", nargs="?", metavar="NAME",
-                   help="experiment name or path to a notebook; left out: list the experiments")
-    p.add_argument("-p", "--param", nargs="+", action="append", metavar="KEY VALUE",
-                   help="a parameter and its value(s), read as JSON where they parse; several values make a grid")
-    p.add_argument("--out", type=Path, default=Path("figures"), help="results go to OUT/<experiment>/<run>/")
-    p.add_argument("--runs", type=Path, default=Path("runs/experiments"),
-                   help="checkpoints go to RUNS/<experiment>/<run>/")
-    p.add_argument("--name", dest="run_name", type=str, metavar="NAME",
-                   help="run name (default: from the parameters given, or 'default')")
-    p.add_argument("--force", action="store_true", help="run again even where the same run finished before")
+    p = sub.add_parser(
+        "experiment", help="run an experiment notebook with papermill; several values make a grid"
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="experiment name or path to a notebook; left out: list the experiments",
+    )
+    p.add_argument(
+        "-p",
+        "--param",
+        nargs="+",
+        action="append",
+        metavar="KEY VALUE",
+        help="a parameter and its value(s), read as JSON where they parse; several values "
+        "make a grid",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("figures"), help="results go to OUT/<experiment>/<run>/"
+    )
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs/experiments"),
+        help="checkpoints go to RUNS/<experiment>/<run>/",
+    )
+    p.add_argument(
+        "--name",
+        dest="run_name",
+        type=str,
+        metavar="NAME",
+        help="run name (default: from the parameters given, or 'default')",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="run again even where the same run finished before"
+    )
     _add_runtime_flags(p)
     p.set_defaults(func=cmd_experiment)
 
@@ -253,17 +442,28 @@ def add_experiment(sub):
 def _grid(pairs: list[list[str]] | None) -> dict[str, list]:
     "`-p KEY VALUE [VALUE ...]` pairs as a grid: each key with its values read as data."
     from metamae_lab.experiments import parse_value
+
     grid = {}
     for pair in pairs or []:
-        if len(pair) < 2: raise ValueError(f"-p {pair[0]} needs a value: -p KEY VALUE [VALUE ...]")
-        if pair[0] in grid: raise ValueError(f"parameter {pair[0]!r} is given twice: list its values after one -p")
+        if len(pair) < 2:
+            raise ValueError(f"-p {pair[0]} needs a value: -p KEY VALUE [VALUE ...]")
+        if pair[0] in grid:
+            raise ValueError(f"parameter {pair[0]!r} is given twice: list its values after one -p")
         grid[pair[0]] = [parse_value(v) for v in pair[1:]]
     return grid
 
+
 # %% ../nbs/13_cli.ipynb #6187abd6
 def cmd_experiment(args) -> int:
-    from metamae_lab.experiments import (RUNNER_PARAMETERS, ExperimentFailed, declared_parameters, experiment_notebook,
-                                         list_experiments, run_grid)
+    from metamae_lab.experiments import (
+        RUNNER_PARAMETERS,
+        ExperimentFailed,
+        declared_parameters,
+        experiment_notebook,
+        list_experiments,
+        run_grid,
+    )
+
     if args.name is None:
         for name in list_experiments():
             params = declared_parameters(experiment_notebook(name), with_help=True)
@@ -273,8 +473,15 @@ def cmd_experiment(args) -> int:
                     print(f"  {k} = {json.dumps(v)}" + (f"  # {help_text}" if help_text else ""))
         return 0
     try:
-        run_grid(args.name, _grid(args.param), name=args.run_name, out_root=args.out, runs_root=args.runs,
-                 force=args.force, log=lambda text: print(text, flush=True))
+        run_grid(
+            args.name,
+            _grid(args.param),
+            name=args.run_name,
+            out_root=args.out,
+            runs_root=args.runs,
+            force=args.force,
+            log=lambda text: print(text, flush=True),
+        )
     except ExperimentFailed as e:
         print(f"metamae-lab: experiment failed: {_one_line(e)}", file=sys.stderr)
         return EXIT_FAILED
@@ -282,25 +489,42 @@ def cmd_experiment(args) -> int:
 
 
 def add_bench(sub):
-    p = sub.add_parser("bench", help="time training steps of the project against the plain reference")
+    p = sub.add_parser(
+        "bench", help="time training steps of the project against the plain reference"
+    )
     p.add_arguments(BenchConfig, dest="bench")
     _add_runtime_flags(p)
-    p.set_defaults(func=lambda args: __import__("metamae_lab.bench", fromlist=["main"]).main(args.bench))
+    p.set_defaults(
+        func=lambda args: __import__("metamae_lab.bench", fromlist=["main"]).main(args.bench)
+    )
+
 
 # %% ../nbs/13_cli.ipynb #452caa94
 def _add_runtime_flags(p):
-    p.add_argument("--threads", type=int, help="CPU threads for torch and the experiment kernels (default: all)")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch and the experiment kernels (default: all)",
+    )
+    p.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error instead of one line"
+    )
 
 
 def build_parser(argv: list[str] | None = None) -> OneLineParser:
-    "The `metamae-lab` parser; `argv` decides the defaults `pretrain` shows (the preset's, or the run's on --resume)."
-    parser = OneLineParser(prog="metamae-lab", description="MetaMAE workbench: datasets, pretraining, probes, "
-                           "experiments and benchmarks.")
+    """The `metamae-lab` parser; `argv` decides the defaults `pretrain` shows (the preset's, or the
+    run's on --resume)."""
+    parser = OneLineParser(
+        prog="metamae-lab",
+        description="MetaMAE workbench: datasets, pretraining, probes, experiments and benchmarks.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    sub.add_parser("datasets", help="list the registered datasets and whether each is installed").set_defaults(
-        func=cmd_datasets, debug=False, threads=None)
-    add_pretrain(sub, pretrain_defaults(argv or []) if argv and argv[0] == "pretrain" else run_config("tiny"))
+    sub.add_parser(
+        "datasets", help="list the registered datasets and whether each is installed"
+    ).set_defaults(func=cmd_datasets, debug=False, threads=None)
+    add_pretrain(
+        sub, pretrain_defaults(argv or []) if argv and argv[0] == "pretrain" else run_config("tiny")
+    )
     add_probe(sub)
     add_experiment(sub)
     add_bench(sub)
@@ -309,63 +533,103 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     add_export(sub)
     return parser
 
+
 # %% ../nbs/13_cli.ipynb #f57b9b61
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `metamae-lab` console script; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["pretrain"]:  # --model is the older name of --method
-        argv = ["--method" if a == "--model" else "--method=" + a[8:] if a.startswith("--model=") else a for a in argv]
+        argv = [
+            "--method" if a == "--model" else "--method=" + a[8:] if a.startswith("--model=") else a
+            for a in argv
+        ]
     try:
         args = build_parser(argv).parse_args(argv)
         if args.threads:
             os.environ["OMP_NUM_THREADS"] = str(args.threads)
             import torch
+
             torch.set_num_threads(args.threads)
         code = args.func(args)
         sys.stdout.flush()  # a closed or full standard output shows here, not at exit
         return code
     except KeyboardInterrupt as e:
-        print(f"metamae-lab: interrupted; {_one_line(e) if str(e) else 'the last checkpoint is kept'}", file=sys.stderr)
+        print(
+            f"metamae-lab: interrupted; "
+            f"{_one_line(e) if str(e) else 'the last checkpoint is kept'}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except Exception as e:
         e = _missing_extra(e, argv)
         code = exit_code(e)
-        if code is None or "--debug" in argv: raise
-        kind = {EXIT_DIVERGED: "diverged", EXIT_SYSTEM: "system error", EXIT_WORKER: "data worker died"}.get(
-            code, "error")
+        if code is None or "--debug" in argv:
+            raise
+        kind = {
+            EXIT_DIVERGED: "diverged",
+            EXIT_SYSTEM: "system error",
+            EXIT_WORKER: "data worker died",
+        }.get(code, "error")
         print(f"metamae-lab: {kind}: {_one_line(e)}", file=sys.stderr)
-        if isinstance(e, OSError) and not e.filename: _silence_stdout()
+        if isinstance(e, OSError) and not e.filename:
+            _silence_stdout()
         return code
 
 
 def exit_code(e: Exception) -> int | None:
-    "The exit code of an error the command line reports in one line; None for a bug, which keeps its traceback."
+    """The exit code of an error the command line reports in one line; None for a bug, which keeps
+    its traceback."""
     from metamae_lab.data import DatasetUnavailable
-    if isinstance(e, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)): return EXIT_USAGE
-    if isinstance(e, OSError): return EXIT_SYSTEM
-    if isinstance(e, (ValueError, TypeError, DatasetUnavailable)): return EXIT_USAGE
+
+    if isinstance(e, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)):
+        return EXIT_USAGE
+    if isinstance(e, OSError):
+        return EXIT_SYSTEM
+    if isinstance(e, (ValueError, TypeError, DatasetUnavailable)):
+        return EXIT_USAGE
     from metamae_lab.train import DataWorkerDied, NonFiniteLossError  # only now: it loads torch
-    if isinstance(e, DataWorkerDied): return EXIT_WORKER
+
+    if isinstance(e, DataWorkerDied):
+        return EXIT_WORKER
     return EXIT_DIVERGED if isinstance(e, NonFiniteLossError) else None
 
 
-LAB_MODULES = {"papermill", "plotly", "kaleido", "umap", "ipywidgets", "anywidget", "jupyterlab", "nbformat",
-               "nbclient"}  # the lab extra: the views and the experiment notebooks
+# the lab extra: the views and the experiment notebooks
+LAB_MODULES = {
+    "papermill",
+    "plotly",
+    "kaleido",
+    "umap",
+    "ipywidgets",
+    "anywidget",
+    "jupyterlab",
+    "nbformat",
+    "nbclient",
+}
 
 
 def _missing_extra(e: Exception, argv: list[str]) -> Exception:
-    "A module of the lab extra not installed, as the one line that says what to install; other errors as they are."
-    if not isinstance(e, ModuleNotFoundError) or (e.name or "").split(".")[0] not in LAB_MODULES: return e
+    """A module of the lab extra not installed, as the one line that says what to install; other
+    errors as they are."""
+    if not isinstance(e, ModuleNotFoundError) or (e.name or "").split(".")[0] not in LAB_MODULES:
+        return e
     verb = argv[0] if argv else "this command"
-    return ValueError(f"{verb} needs the lab extra, which is not installed here ({e.name} is missing): "
-                      f"pip install 'metamae_lab[lab]'")
+    return ValueError(
+        f"{verb} needs the lab extra, which is not installed here "
+        f"({e.name} is missing): pip install 'metamae_lab[lab]'"
+    )
 
 
 def _silence_stdout():
-    "Point standard output at /dev/null, so that Python's last flush at exit does not fail a second time."
-    try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, io.UnsupportedOperation): pass  # not a real file (a test's capture): nothing to do
+    """Point standard output at /dev/null, so that Python's last flush at exit does not fail a
+    second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (a test's capture): nothing to do
+
 
 # %% ../nbs/13_cli.ipynb #a6f46841
 #| eval: false
-if __name__ == "__main__": sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,11 +14,42 @@ import numpy as np
 from .modality import MODALITIES, Modality, modality_of
 
 # %% auto #0
-__all__ = ['MODALITY_KINDS', 'SPEC_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATCH_FORMS', 'MAX_PACKED_ID', 'METHODS',
-           'MODEL_CHOICES', 'PRECISIONS', 'TRAIN_CHOICES', 'RECIPES', 'PRESETS', 'FEATURE_KINDS', 'PROBE_METHODS',
-           'BENCH_CASES', 'BENCH_MODELS', 'check_int', 'check_range', 'check_lengths', 'ModalitySpec',
-           'multimodal_spec', 'pack_parts', 'unpack_parts', 'ModelConfig', 'TrainConfig', 'Preset', 'preset_config',
-           'RunConfig', 'run_config', 'run_differences', 'resolve_schedule', 'ProbeConfig', 'BenchConfig']
+__all__ = [
+    "MODALITY_KINDS",
+    "SPEC_KINDS",
+    "SAMPLE_FORMS",
+    "SAMPLE_RANKS",
+    "BATCH_FORMS",
+    "MAX_PACKED_ID",
+    "METHODS",
+    "MODEL_CHOICES",
+    "PRECISIONS",
+    "TRAIN_CHOICES",
+    "RECIPES",
+    "PRESETS",
+    "FEATURE_KINDS",
+    "PROBE_METHODS",
+    "BENCH_CASES",
+    "BENCH_MODELS",
+    "check_int",
+    "check_range",
+    "check_lengths",
+    "ModalitySpec",
+    "multimodal_spec",
+    "pack_parts",
+    "unpack_parts",
+    "ModelConfig",
+    "TrainConfig",
+    "Preset",
+    "preset_config",
+    "RunConfig",
+    "run_config",
+    "run_differences",
+    "resolve_schedule",
+    "ProbeConfig",
+    "BenchConfig",
+]
+
 
 # %% ../nbs/00_config.ipynb #5b4e0b07
 def check_int(value, name: str, minimum: int = 1) -> int:
@@ -29,29 +60,55 @@ def check_int(value, name: str, minimum: int = 1) -> int:
     return value
 
 
-def check_range(value, name: str, low: float = 0.0, high: float = math.inf, low_open: bool = False,
-                high_open: bool = False) -> float:
-    "`value` as a float if it lies between `low` and `high` (each end open or closed), else a `ValueError`."
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if number and (low < value if low_open else low <= value) and (value < high if high_open else value <= high):
+def check_range(
+    value,
+    name: str,
+    low: float = 0.0,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """`value` as a float if it lies between `low` and `high` (each end open or closed), else a
+    `ValueError`."""
+    number = (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    )
+    if (
+        number
+        and (low < value if low_open else low <= value)
+        and (value < high if high_open else value <= high)
+    ):
         return float(value)
-    if high == math.inf: rule = f"be {'>' if low_open else '>='} {low:g}"
-    else: rule = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if high == math.inf:
+        rule = f"be {'>' if low_open else '>='} {low:g}"
+    else:
+        rule = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     raise ValueError(f"{name} must {rule}, got {value!r}")
+
 
 # %% ../nbs/00_config.ipynb #f27a6da0
 def check_lengths(lengths, n: int, longest: int):
-    "A `ValueError` unless `lengths` (an array or tensor) holds one integer in [1, `longest`] per sample of `n`."
-    if "int" not in str(lengths.dtype): raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
+    """A `ValueError` unless `lengths` (an array or tensor) holds one integer in [1, `longest`] per
+    sample of `n`."""
+    if "int" not in str(lengths.dtype):
+        raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
     if tuple(lengths.shape) != (n,):
-        raise ValueError(f"lengths must hold one length per sample, shape ({n},), got shape {tuple(lengths.shape)}")
+        raise ValueError(
+            f"lengths must hold one length per sample, "
+            f"shape ({n},), got shape {tuple(lengths.shape)}"
+        )
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > longest:
-        raise ValueError(f"lengths must lie in [1, {longest}] (the longest length), got min {low}, max {high}")
+        raise ValueError(
+            f"lengths must lie in [1, {longest}] (the longest length), got min {low}, max {high}"
+        )
+
 
 # %% ../nbs/00_config.ipynb #514dbb85
-# The built-in kinds' names and forms, for code written before `modality`: ask `modality_of(kind)` instead
-MODALITY_KINDS = tuple(name for name, m in MODALITIES.items() if not m.composite)  # the kinds of one modality
+# The built-in kinds' names and forms, for code written before `modality`: ask `modality_of(kind)`
+# instead
+# the kinds of one modality
+MODALITY_KINDS = tuple(name for name, m in MODALITIES.items() if not m.composite)
 SPEC_KINDS = tuple(MODALITIES)  # a multimodal spec joins several modalities' specs
 SAMPLE_FORMS = {name: m.sample_form for name, m in MODALITIES.items()}
 SAMPLE_RANKS = {name: m.rank for name, m in MODALITIES.items()}
@@ -62,8 +119,10 @@ MAX_PACKED_ID = 2**24  # token ids below this are exact in a float32 packed vect
 def _int_tuple(value, name: str) -> tuple[int, ...]:
     "`value` (an int or a sequence of ints) as a tuple of positive ints."
     items = (value,) if isinstance(value, int) else tuple(value)
-    if not items: raise ValueError(f"{name} must hold at least one value")
-    for v in items: check_int(v, name)
+    if not items:
+        raise ValueError(f"{name} must hold at least one value")
+    for v in items:
+        check_int(v, name)
     return items
 
 
@@ -72,81 +131,138 @@ def _slices(sizes: list[int]) -> list[slice]:
     ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
     return [slice(e - n, e) for n, e in zip(sizes, ends)]
 
+
 # %% ../nbs/00_config.ipynb #b4b71581
 @dataclass(frozen=True)
 class ModalitySpec:
-    "The shape of one sample (no batch dimension) and how it is cut into tokens; `modality` knows its kind."
-    kind: str  # a registered modality's name: 'image' | 'sequence' | 'tokens' | 'tabular' | 'multimodal' | ...
-    shape: tuple[int, ...]  # image (C, H, W); sequence (C, T) with T the longest length; tokens (T,); tabular (F,)
-    patch_size: tuple[int, ...] | int = 1  # image (ph, pw) or one int for square patches; otherwise one int
+    """The shape of one sample (no batch dimension) and how it is cut into tokens; `modality` knows
+    its kind."""
+
+    # a registered modality's name: 'image' | 'sequence' | 'tokens' | 'tabular' | 'multimodal' | ...
+    kind: str
+    # image (C, H, W); sequence (C, T) with T the longest length; tokens (T,); tabular (F,)
+    shape: tuple[int, ...]
+    patch_size: tuple[int, ...] | int = (
+        1  # image (ph, pw) or one int for square patches; otherwise one int
+    )
     vocab_size: int = 0  # tokens only: ids lie in [0, vocab_size)
     pad_id: int | None = None  # tokens only: this id marks padding (it is part of the vocabulary)
-    variable_length: bool = False  # sequence/tokens: batches may carry shorter samples, padded at the end
-    parts: tuple[ModalitySpec, ...] = ()  # multimodal only: the spec of each modality, in packing order
-    part_names: tuple[str, ...] = ()  # multimodal only: one name per part, e.g. ('image', 'caption')
+    variable_length: bool = (
+        False  # sequence/tokens: batches may carry shorter samples, padded at the end
+    )
+    parts: tuple[
+        ModalitySpec, ...
+    ] = ()  # multimodal only: the spec of each modality, in packing order
+    part_names: tuple[
+        str, ...
+    ] = ()  # multimodal only: one name per part, e.g. ('image', 'caption')
 
     def __post_init__(self):
         modality = modality_of(self.kind)
         shape, patch = _int_tuple(self.shape, "shape"), _int_tuple(self.patch_size, "patch_size")
         if len(shape) != modality.rank:
-            raise ValueError(f"a {self.kind} sample has shape {modality.sample_form}, got shape {shape}")
+            raise ValueError(
+                f"a {self.kind} sample has shape {modality.sample_form}, got shape {shape}"
+            )
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "patch_size", modality.patch(patch))
         modality.check(self)
+
     @property
-    def modality(self) -> Modality: return modality_of(self.kind)
+    def modality(self) -> Modality:
+        return modality_of(self.kind)
+
     @property
-    def patched_dims(self) -> tuple[int, ...]: return self.modality.patched_dims(self)  # (H, W), (T,) or shape
+    def patched_dims(self) -> tuple[int, ...]:
+        return self.modality.patched_dims(self)  # (H, W), (T,) or shape
+
     @property
-    def grid(self) -> tuple[int, ...]: return self.modality.grid(self)  # tokens along each patched axis
+    def grid(self) -> tuple[int, ...]:
+        return self.modality.grid(self)  # tokens along each patched axis
+
     @property
-    def num_tokens(self) -> int: return math.prod(self.grid)
+    def num_tokens(self) -> int:
+        return math.prod(self.grid)
+
     @property
-    def channels(self) -> int: return self.modality.channels(self)
+    def channels(self) -> int:
+        return self.modality.channels(self)
+
     @property
-    def patch_dim(self) -> int: return self.channels * math.prod(self.patch_size)  # values in one token
+    def patch_dim(self) -> int:
+        return self.channels * math.prod(self.patch_size)  # values in one token
+
     @property
-    def is_discrete(self) -> bool: return self.modality.discrete  # token ids: 1 id per token, not patch_dim values
+    def is_discrete(self) -> bool:
+        return self.modality.discrete  # token ids: 1 id per token, not patch_dim values
+
     @property
-    def summary(self) -> str: return self.modality.summary(self)  # kind, shape and patch; each part, named
+    def summary(self) -> str:
+        return self.modality.summary(self)  # kind, shape and patch; each part, named
 
     def to_dict(self) -> dict:
-        "Plain values only (nested parts as dicts); single-modality specs keep the keys they always had."
+        """Plain values only (nested parts as dicts); single-modality specs keep the keys they
+        always had."""
         d = {k: v for k, v in asdict(self).items() if k not in ("parts", "part_names")}
-        if self.parts: d.update(parts=[p.to_dict() for p in self.parts], part_names=list(self.part_names))
+        if self.parts:
+            d.update(parts=[p.to_dict() for p in self.parts], part_names=list(self.part_names))
         return d
+
     @classmethod
     def from_dict(cls, d: dict) -> ModalitySpec:
         parts = tuple(cls.from_dict(p) for p in d.get("parts", ()))
-        return cls(**{**d, "shape": tuple(d["shape"]), "patch_size": tuple(d["patch_size"]), "parts": parts,
-                      "part_names": tuple(d.get("part_names", ()))})
+        return cls(
+            **{
+                **d,
+                "shape": tuple(d["shape"]),
+                "patch_size": tuple(d["patch_size"]),
+                "parts": parts,
+                "part_names": tuple(d.get("part_names", ())),
+            }
+        )
+
     @property
     def part_slices(self) -> list[slice]:
         "Where each part's values lie in a packed sample (one slice for a single modality)."
-        return _slices([math.prod(p.shape) for p in self.parts] if self.parts else [math.prod(self.shape)])
+        return _slices(
+            [math.prod(p.shape) for p in self.parts] if self.parts else [math.prod(self.shape)]
+        )
+
     @property
     def token_slices(self) -> list[slice]:
-        "Where each part's tokens lie in the model's token sequence (one slice for a single modality)."
+        """Where each part's tokens lie in the model's token sequence (one slice for a single
+        modality)."""
         return _slices([p.num_tokens for p in self.parts] if self.parts else [self.num_tokens])
+
     @property
     def support_grid(self) -> tuple:
-        "The token grid of the support set's neighbours: `grid`, or for multimodal one grid per part."
+        """The token grid of the support set's neighbours: `grid`, or for multimodal one grid per
+        part."""
         return tuple(p.grid for p in self.parts) if self.parts else self.grid
+
 
 # %% ../nbs/00_config.ipynb #fe059543
 def multimodal_spec(**parts: ModalitySpec) -> ModalitySpec:
-    "The spec of a sample that joins `parts` (name=spec, in packing order); its shape is the values they pack."
-    if not parts: raise ValueError("a multimodal spec needs at least one part")
+    """The spec of a sample that joins `parts` (name=spec, in packing order); its shape is the
+    values they pack."""
+    if not parts:
+        raise ValueError("a multimodal spec needs at least one part")
     size = sum(math.prod(p.shape) if isinstance(p, ModalitySpec) else 0 for p in parts.values())
-    return ModalitySpec("multimodal", (max(size, 1),), parts=tuple(parts.values()), part_names=tuple(parts))
+    return ModalitySpec(
+        "multimodal", (max(size, 1),), parts=tuple(parts.values()), part_names=tuple(parts)
+    )
+
 
 # %% ../nbs/00_config.ipynb #56cdadaf
-def _is_tensor(a) -> bool: return type(a).__module__.startswith("torch")  # torch is not imported here
+def _is_tensor(a) -> bool:
+    return type(a).__module__.startswith("torch")  # torch is not imported here
 
 
 def pack_parts(spec: ModalitySpec, parts: dict):
-    "The packed float32 form `(N, F)` (or `(F,)` for one sample) of `parts`, a dict {part name: array}."
-    if not spec.parts: raise ValueError(f"pack_parts needs a multimodal spec, got a {spec.kind} spec")
+    """The packed float32 form `(N, F)` (or `(F,)` for one sample) of `parts`, a dict {part name:
+    array}."""
+    if not spec.parts:
+        raise ValueError(f"pack_parts needs a multimodal spec, got a {spec.kind} spec")
     if sorted(parts) != sorted(spec.part_names):
         raise ValueError(f"expected the parts {list(spec.part_names)}, got {list(parts)}")
     torch_in = _is_tensor(parts[spec.part_names[0]])
@@ -155,42 +271,66 @@ def pack_parts(spec: ModalitySpec, parts: dict):
         a = parts[name] if torch_in else np.asarray(parts[name])
         lead = tuple(a.shape[: a.ndim - len(part.shape)])
         if len(lead) > 1 or tuple(a.shape[len(lead) :]) != part.shape:
-            raise ValueError(f"part {name!r} must have shape (N, {', '.join(map(str, part.shape))}) or one sample's "
-                             f"{part.shape}, got {tuple(a.shape)}")
-        if part.is_discrete and (a.dtype.is_floating_point if torch_in else a.dtype.kind not in "iu"):
-            raise ValueError(f"part {name!r} holds tokens: it must hold integer ids, got dtype {a.dtype}")
+            raise ValueError(
+                f"part {name!r} must have shape (N, {', '.join(map(str, part.shape))}) "
+                f"or one sample's {part.shape}, got {tuple(a.shape)}"
+            )
+        if part.is_discrete and (
+            a.dtype.is_floating_point if torch_in else a.dtype.kind not in "iu"
+        ):
+            raise ValueError(
+                f"part {name!r} holds tokens: it must hold integer ids, got dtype {a.dtype}"
+            )
         leads.add(lead)
         flat.append(a.reshape(*lead, -1))
-    if len(leads) > 1: raise ValueError(f"the parts hold different numbers of samples: {sorted(leads)}")
+    if len(leads) > 1:
+        raise ValueError(f"the parts hold different numbers of samples: {sorted(leads)}")
     if torch_in:
         import torch
+
         return torch.cat([f.float() for f in flat], dim=-1)
     return np.concatenate([f.astype(np.float32) for f in flat], axis=-1)
 
 
 def unpack_parts(spec: ModalitySpec, x) -> dict:
-    "{part name: array} of packed `x` `(N, F)` or `(F,)`, each in its part's layout; token ids as int64."
-    if not spec.parts: raise ValueError(f"unpack_parts needs a multimodal spec, got a {spec.kind} spec")
-    if x.shape[-1:] != spec.shape: raise ValueError(f"packed samples must end in {spec.shape[0]} values, got {x.shape}")
+    """{part name: array} of packed `x` `(N, F)` or `(F,)`, each in its part's layout; token ids as
+    int64."""
+    if not spec.parts:
+        raise ValueError(f"unpack_parts needs a multimodal spec, got a {spec.kind} spec")
+    if x.shape[-1:] != spec.shape:
+        raise ValueError(f"packed samples must end in {spec.shape[0]} values, got {x.shape}")
     out = {}
     for name, part, sl in zip(spec.part_names, spec.parts, spec.part_slices):
         v = x[..., sl].reshape(*x.shape[:-1], *part.shape)
-        if part.is_discrete: v = v.round().long() if _is_tensor(v) else np.rint(v).astype(np.int64)
+        if part.is_discrete:
+            v = v.round().long() if _is_tensor(v) else np.rint(v).astype(np.int64)
         out[name] = v
     return out
 
+
 # %% ../nbs/00_config.ipynb #90681d13
 METHODS = ("mae", "metamae")
-MODEL_CHOICES = {"method": METHODS, "pos_embed_2d": ("row_col", "col_row"), "support_sampling": ("exact", "bernoulli"),
-                 "inner_loss": ("per_sample", "pooled"), "projector_calls": ("joint", "separate"),
-                 "patch_bias_init": ("zero", "uniform"), "token_embed_init": ("normal", "xavier")}
+MODEL_CHOICES = {
+    "method": METHODS,
+    "pos_embed_2d": ("row_col", "col_row"),
+    "support_sampling": ("exact", "bernoulli"),
+    "inner_loss": ("per_sample", "pooled"),
+    "projector_calls": ("joint", "separate"),
+    "patch_bias_init": ("zero", "uniform"),
+    "token_embed_init": ("normal", "xavier"),
+}
+
 
 # %% ../nbs/00_config.ipynb #d8b0a6e1
 @dataclass
 class ModelConfig:
-    """Architecture and objective of a (Meta)MAE model; `preset_config` gives the named sizes. The fields from
-    `qkv_bias` on are where this project departs from the paper's code; the 'paper' recipe sets the other values."""
-    method: str = "metamae"  # 'mae': plain masked reconstruction; 'metamae': inner loop + contrastive loss
+    """Architecture and objective of a (Meta)MAE model; `preset_config` gives the named sizes. The
+    fields from `qkv_bias` on are where this project departs from the paper's code; the 'paper'
+    recipe sets the other values."""
+
+    method: str = (
+        "metamae"  # 'mae': plain masked reconstruction; 'metamae': inner loop + contrastive loss
+    )
     enc_dim: int = 256  # encoder width; the encoder sees only the visible tokens plus a CLS token
     enc_depth: int = 12  # encoder blocks
     enc_heads: int = 8  # encoder attention heads
@@ -206,59 +346,106 @@ class ModelConfig:
     inner_lr: float = 0.5  # alpha > 0, the step size on Z
     learn_inner_lr: bool = False  # make alpha a trained parameter
     first_order: bool = False  # treat the inner gradient as a constant (no second derivatives)
-    s_ratio: float = 0.1  # fraction of the masked neighbours of visible tokens added to the support set
-    contrastive_weight: float = 1.0  # lambda, the weight of the task-contrastive loss (metamae only)
+    s_ratio: float = (
+        0.1  # fraction of the masked neighbours of visible tokens added to the support set
+    )
+    contrastive_weight: float = (
+        1.0  # lambda, the weight of the task-contrastive loss (metamae only)
+    )
     temperature: float = 0.5  # tau of NT-Xent
     proj_dim: int = 128  # projector output width
     proj_hidden_mult: int = 4  # projector hidden width = proj_hidden_mult * enc_dim
 
-    qkv_bias: bool = True  # the attention's query/key/value projection has a bias (the paper's code: none)
-    pos_embed_2d: str = "row_col"  # images: 'row_col' codes rows in the first half of the channels, 'col_row' columns
-    support_sampling: str = "exact"  # 'exact': round(s_ratio * n) of the n candidates; 'bernoulli': each w.p. s_ratio
-    inner_loss: str = "per_sample"  # 'per_sample': per-sample means summed; 'pooled': the batch's mean times B
-    projector_calls: str = "joint"  # 'joint': one call on pooled Z and Z*; 'separate': one call each
-    patch_bias_init: str = "zero"  # the patch embedding's bias: 'zero', or 'uniform' as PyTorch initialises a conv's
+    qkv_bias: bool = (
+        True  # the attention's query/key/value projection has a bias (the paper's code: none)
+    )
+    # images: 'row_col' codes rows in the first half of the channels, 'col_row' columns
+    pos_embed_2d: str = "row_col"
+    support_sampling: str = (
+        "exact"  # 'exact': round(s_ratio * n) of the n candidates; 'bernoulli': each w.p. s_ratio
+    )
+    inner_loss: str = (
+        "per_sample"  # 'per_sample': per-sample means summed; 'pooled': the batch's mean times B
+    )
+    projector_calls: str = (
+        "joint"  # 'joint': one call on pooled Z and Z*; 'separate': one call each
+    )
+    patch_bias_init: str = (
+        "zero"  # the patch embedding's bias: 'zero', or 'uniform' as PyTorch initialises a conv's
+    )
     token_output_bias: bool = True  # tokens: a bias on the logits of the tied output layer
-    token_embed_init: str = "normal"  # tokens: the embedding table drawn 'normal' (std 0.02) or 'xavier' (uniform)
+    token_embed_init: str = (
+        "normal"  # tokens: the embedding table drawn 'normal' (std 0.02) or 'xavier' (uniform)
+    )
 
-    def __post_init__(self): self.validate()
-    def to_dict(self) -> dict: return asdict(self)
+    def __post_init__(self):
+        self.validate()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
         return cls(**d)
 
     def validate(self) -> ModelConfig:
         "`self`, or a `ValueError` naming the first field that is out of range."
-        for name in ("enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads", "proj_dim",
-                     "proj_hidden_mult", "inner_steps"): check_int(getattr(self, name), name)
+        for name in (
+            "enc_dim",
+            "enc_depth",
+            "enc_heads",
+            "dec_dim",
+            "dec_depth",
+            "dec_heads",
+            "proj_dim",
+            "proj_hidden_mult",
+            "inner_steps",
+        ):
+            check_int(getattr(self, name), name)
         for width, heads in (("enc_dim", "enc_heads"), ("dec_dim", "dec_heads")):
             if getattr(self, width) % getattr(self, heads):
-                raise ValueError(f"{width} {getattr(self, width)} is not divisible by {heads} {getattr(self, heads)}")
+                raise ValueError(
+                    f"{width} {getattr(self, width)} is not "
+                    f"divisible by {heads} {getattr(self, heads)}"
+                )
         check_range(self.mask_ratio, "mask_ratio", 0, 1, low_open=True, high_open=True)
         check_range(self.s_ratio, "s_ratio", 0, 1)
-        for name in ("dropout", "dec_dropout"): check_range(getattr(self, name), name, 0, 1, high_open=True)
-        for name in ("mlp_ratio", "temperature", "inner_lr"): check_range(getattr(self, name), name, low_open=True)
+        for name in ("dropout", "dec_dropout"):
+            check_range(getattr(self, name), name, 0, 1, high_open=True)
+        for name in ("mlp_ratio", "temperature", "inner_lr"):
+            check_range(getattr(self, name), name, low_open=True)
         check_range(self.contrastive_weight, "contrastive_weight")
         for name, allowed in MODEL_CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         return self
 
+
 # %% ../nbs/00_config.ipynb #7e1ea314
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 elsewhere
-TRAIN_CHOICES = {"precision": PRECISIONS, "decay_on": ("matrices", "all"), "lr_schedule": ("cosine", "constant")}
+TRAIN_CHOICES = {
+    "precision": PRECISIONS,
+    "decay_on": ("matrices", "all"),
+    "lr_schedule": ("cosine", "constant"),
+}
 
 
 @dataclass
 class TrainConfig:
     "Optimisation and bookkeeping of a pretraining run."
+
     steps: int = 2000  # optimizer steps in the whole run
-    batch_size: int | None = None  # global batch; None: the preset's, or half the training split if smaller
+    batch_size: int | None = (
+        None  # global batch; None: the preset's, or half the training split if smaller
+    )
     lr: float = 1e-4  # peak AdamW learning rate
     weight_decay: float = 1e-4  # on weight matrices only: not biases, norms, tokens or the inner lr
-    warmup_steps: int | None = None  # linear warm-up from 0 to lr; None: the preset's, or a tenth of the run
+    warmup_steps: int | None = (
+        None  # linear warm-up from 0 to lr; None: the preset's, or a tenth of the run
+    )
     min_lr_ratio: float = 0.01  # cosine decay ends at lr * min_lr_ratio
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
     seed: int = 0  # model initialisation, masks, dropout and batch order
@@ -267,48 +454,87 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept on disk; older ones are deleted
     max_nonfinite: int = 5  # stop after this many non-finite losses or gradients in a row
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
-    precision: str = "auto"  # 'auto' (bf16 autocast on CUDA, fp32 elsewhere), 'fp32', or 'bf16' (on any device)
-    gather_negatives: bool = False  # under torchrun: NT-Xent negatives from every rank, not only the local batch
-    compile_encoder: bool = False  # torch.compile the encoder; the decoder's double backward cannot be compiled
+    precision: str = (
+        "auto"  # 'auto' (bf16 autocast on CUDA, fp32 elsewhere), 'fp32', or 'bf16' (on any device)
+    )
+    gather_negatives: bool = (
+        False  # under torchrun: NT-Xent negatives from every rank, not only the local batch
+    )
+    compile_encoder: bool = (
+        False  # torch.compile the encoder; the decoder's double backward cannot be compiled
+    )
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW's (beta1, beta2)
-    decay_on: str = "matrices"  # weight decay on 'matrices' (not biases, norms, tokens, inner lr) or on 'all'
-    lr_schedule: str = "cosine"  # after the warm-up: 'cosine' decay to lr * min_lr_ratio, or 'constant'
-    sync_batchnorm: bool = False  # under torchrun: the projector's BatchNorm statistics over every rank's batch
-    data_workers: int | None = None  # processes reading batches ahead; None: 4 for a converted dataset on CUDA, else 0
+    decay_on: str = (
+        "matrices"  # weight decay on 'matrices' (not biases, norms, tokens, inner lr) or on 'all'
+    )
+    lr_schedule: str = (
+        "cosine"  # after the warm-up: 'cosine' decay to lr * min_lr_ratio, or 'constant'
+    )
+    sync_batchnorm: bool = (
+        False  # under torchrun: the projector's BatchNorm statistics over every rank's batch
+    )
+    data_workers: int | None = (
+        None  # processes reading batches ahead; None: 4 for a converted dataset on CUDA, else 0
+    )
 
     def __post_init__(self):
         for name in ("steps", "log_every", "ckpt_every", "keep_last", "max_nonfinite"):
             check_int(getattr(self, name), name)
-        if self.batch_size is not None: check_int(self.batch_size, "batch_size")
-        if self.data_workers is not None: check_int(self.data_workers, "data_workers", minimum=0)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size")
+        if self.data_workers is not None:
+            check_int(self.data_workers, "data_workers", minimum=0)
         if self.warmup_steps is not None:
             check_int(self.warmup_steps, "warmup_steps", minimum=0)
             if self.warmup_steps > self.steps:
-                raise ValueError(f"warmup_steps {self.warmup_steps} is longer than the run ({self.steps} steps)")
+                raise ValueError(
+                    f"warmup_steps {self.warmup_steps} is longer than the run ({self.steps} steps)"
+                )
         check_range(self.lr, "lr", low_open=True)
-        for name in ("weight_decay", "grad_clip"): check_range(getattr(self, name), name)
+        for name in ("weight_decay", "grad_clip"):
+            check_range(getattr(self, name), name)
         check_range(self.min_lr_ratio, "min_lr_ratio", 0, 1)
         check_int(self.seed, "seed", minimum=0)
         self.betas = tuple(self.betas)
-        if len(self.betas) != 2: raise ValueError(f"betas must be two numbers (beta1, beta2), got {self.betas}")
-        for beta in self.betas: check_range(beta, "betas", 0, 1, high_open=True)
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be two numbers (beta1, beta2), got {self.betas}")
+        for beta in self.betas:
+            check_range(beta, "betas", 0, 1, high_open=True)
         for name, allowed in TRAIN_CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
+
 # %% ../nbs/00_config.ipynb #b0de5296
 RECIPES = {
     "project": dict(),  # the dataclasses' own defaults
-    "paper": dict(qkv_bias=False, pos_embed_2d="col_row", support_sampling="bernoulli", inner_loss="pooled",
-                  projector_calls="separate", patch_bias_init="uniform", token_output_bias=False,
-                  token_embed_init="xavier", inner_steps=1, contrastive_weight=0.1, betas=(0.9, 0.999), decay_on="all",
-                  lr_schedule="constant", warmup_steps=0, grad_clip=0.0, weight_decay=1e-4, sync_batchnorm=True),
+    "paper": dict(
+        qkv_bias=False,
+        pos_embed_2d="col_row",
+        support_sampling="bernoulli",
+        inner_loss="pooled",
+        projector_calls="separate",
+        patch_bias_init="uniform",
+        token_output_bias=False,
+        token_embed_init="xavier",
+        inner_steps=1,
+        contrastive_weight=0.1,
+        betas=(0.9, 0.999),
+        decay_on="all",
+        lr_schedule="constant",
+        warmup_steps=0,
+        grad_clip=0.0,
+        weight_decay=1e-4,
+        sync_batchnorm=True,
+    ),
 }
+
 
 # %% ../nbs/00_config.ipynb #b9205a43
 @dataclass(frozen=True)
 class Preset:
     "A model size, the recipe it runs by default, and the settings that work at that size."
+
     model: dict  # ModelConfig fields
     train: dict  # TrainConfig fields
     batch_size: int  # the preset's batch; a smaller training split gets half its size
@@ -317,22 +543,53 @@ class Preset:
 
 
 PRESETS = {
-    "dabs": Preset(model=dict(enc_dim=256, enc_depth=12, enc_heads=8, dec_dim=128, dec_depth=4, dec_heads=4,
-                              mlp_ratio=2.0, dropout=0.1),
-                   train=dict(lr=1e-4), batch_size=64, warmup_steps=100, recipe="paper"),
-    "tiny": Preset(model=dict(enc_dim=64, enc_depth=2, enc_heads=4, dec_dim=32, dec_depth=1, dec_heads=2, mlp_ratio=2.0,
-                              dropout=0.1, proj_dim=32, proj_hidden_mult=2, inner_lr=5.0, contrastive_weight=0.1),
-                   train=dict(lr=2e-3), batch_size=128, warmup_steps=100),
+    "dabs": Preset(
+        model=dict(
+            enc_dim=256,
+            enc_depth=12,
+            enc_heads=8,
+            dec_dim=128,
+            dec_depth=4,
+            dec_heads=4,
+            mlp_ratio=2.0,
+            dropout=0.1,
+        ),
+        train=dict(lr=1e-4),
+        batch_size=64,
+        warmup_steps=100,
+        recipe="paper",
+    ),
+    "tiny": Preset(
+        model=dict(
+            enc_dim=64,
+            enc_depth=2,
+            enc_heads=4,
+            dec_dim=32,
+            dec_depth=1,
+            dec_heads=2,
+            mlp_ratio=2.0,
+            dropout=0.1,
+            proj_dim=32,
+            proj_hidden_mult=2,
+            inner_lr=5.0,
+            contrastive_weight=0.1,
+        ),
+        train=dict(lr=2e-3),
+        batch_size=128,
+        warmup_steps=100,
+    ),
 }
 
 
 def _preset(name: str) -> Preset:
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}: expected one of {sorted(PRESETS)}")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: expected one of {sorted(PRESETS)}")
     return PRESETS[name]
 
 
 def _recipe(name: str) -> dict:
-    if name not in RECIPES: raise ValueError(f"unknown recipe {name!r}: expected one of {sorted(RECIPES)}")
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}: expected one of {sorted(RECIPES)}")
     return RECIPES[name]
 
 
@@ -343,48 +600,84 @@ def _split(settings: dict, cls) -> dict:
 
 
 def preset_config(name: str, recipe: str | None = None, **overrides) -> ModelConfig:
-    "The `ModelConfig` of preset `name` under `recipe` (default: the preset's), with any field replaced by `overrides`."
+    """The `ModelConfig` of preset `name` under `recipe` (default: the preset's), with any field
+    replaced by `overrides`."""
     p = _preset(name)
-    return ModelConfig(**{**_split(_recipe(recipe or p.recipe), ModelConfig), **p.model, **overrides})
+    return ModelConfig(
+        **{**_split(_recipe(recipe or p.recipe), ModelConfig), **p.model, **overrides}
+    )
+
 
 # %% ../nbs/00_config.ipynb #ed925a7e
 @dataclass
 class RunConfig:
     "Everything that defines a pretraining run; stored in run_config.json and in each checkpoint."
+
     dataset: str = "digits"  # a registered dataset name, or a path to a .npz (stored absolute)
-    kind: str | None = None  # for a .npz: the modality kind; None: inferred (the resolved kind is stored)
-    patch_size: int | tuple[int, ...] | None = None  # None: the dataset's own or inferred (the resolved one is stored)
-    split_seed: int | None = None  # a .npz without its own split: the seed of its 80/20 split; None: the run's seed
-    vocab_size: int | None = None  # a .npz of tokens: the vocabulary; None: inferred from the largest id (bounded)
-    data_fingerprint: str | None = None  # set at the start: a hash of the training split, checked on resume and probe
+    kind: str | None = (
+        None  # for a .npz: the modality kind; None: inferred (the resolved kind is stored)
+    )
+    patch_size: int | tuple[int, ...] | None = (
+        None  # None: the dataset's own or inferred (the resolved one is stored)
+    )
+    split_seed: int | None = (
+        None  # a .npz without its own split: the seed of its 80/20 split; None: the run's seed
+    )
+    vocab_size: int | None = (
+        None  # a .npz of tokens: the vocabulary; None: inferred from the largest id (bounded)
+    )
+    data_fingerprint: str | None = (
+        None  # set at the start: a hash of the training split, checked on resume and probe
+    )
     preset: str = "tiny"  # the size the configs below started from ('tiny' or 'dabs')
     recipe: str = "project"  # the recipe they started from: 'project' or 'paper' (the paper's code)
     model: ModelConfig = field(default_factory=lambda: preset_config("tiny"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(**PRESETS["tiny"].train))
 
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         d = {"split_seed": 0, **d}  # runs written before split_seed existed were split with seed 0
         patch = d.get("patch_size")
-        return cls(**{**d, "patch_size": tuple(patch) if isinstance(patch, list) else patch,
-                      "model": ModelConfig.from_dict(d["model"]), "train": TrainConfig(**d["train"])})
+        return cls(
+            **{
+                **d,
+                "patch_size": tuple(patch) if isinstance(patch, list) else patch,
+                "model": ModelConfig.from_dict(d["model"]),
+                "train": TrainConfig(**d["train"]),
+            }
+        )
+
 
 # %% ../nbs/00_config.ipynb #01f3e461
 _RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "train", "preset", "recipe"}
 
 
 def run_config(preset: str = "tiny", recipe: str | None = None, **overrides) -> RunConfig:
-    """A `RunConfig` of `preset` under `recipe` (default: the preset's), whose fields (of `RunConfig`, `ModelConfig`
-    or `TrainConfig`) are set by `overrides`."""
+    """A `RunConfig` of `preset` under `recipe` (default: the preset's), whose fields (of
+    `RunConfig`, `ModelConfig` or `TrainConfig`) are set by `overrides`."""
     p, recipe = _preset(preset), recipe or _preset(preset).recipe
-    unknown = set(overrides) - _RUN_FIELDS - {f.name for c in (ModelConfig, TrainConfig) for f in fields(c)}
-    if unknown: raise ValueError(f"unknown run setting(s) {sorted(unknown)}")
+    unknown = (
+        set(overrides)
+        - _RUN_FIELDS
+        - {f.name for c in (ModelConfig, TrainConfig) for f in fields(c)}
+    )
+    if unknown:
+        raise ValueError(f"unknown run setting(s) {sorted(unknown)}")
     model = preset_config(preset, recipe, **_split(overrides, ModelConfig))
-    train = TrainConfig(**{**_split(_recipe(recipe), TrainConfig), **p.train, **_split(overrides, TrainConfig)})
-    return RunConfig(preset=preset, recipe=recipe, model=model, train=train,
-                     **{k: v for k, v in overrides.items() if k in _RUN_FIELDS})
+    train = TrainConfig(
+        **{**_split(_recipe(recipe), TrainConfig), **p.train, **_split(overrides, TrainConfig)}
+    )
+    return RunConfig(
+        preset=preset,
+        recipe=recipe,
+        model=model,
+        train=train,
+        **{k: v for k, v in overrides.items() if k in _RUN_FIELDS},
+    )
+
 
 # %% ../nbs/00_config.ipynb #48781b93
 def _flat(run: RunConfig) -> dict:
@@ -392,28 +685,45 @@ def _flat(run: RunConfig) -> dict:
     d = run.to_dict()
     flat = {k: v for k, v in d.items() if k not in ("model", "train")}
     flat.update({f"model.{k}": v for k, v in d["model"].items()})
-    flat.update({f"train.{k}": list(v) if isinstance(v, tuple) else v for k, v in d["train"].items()})
-    dataset = str(flat["dataset"])  # a file or a store in one form: absolute, links and trailing slashes resolved
-    if dataset.lower().endswith(".npz") or Path(dataset).is_dir(): flat["dataset"] = str(Path(dataset).resolve())
+    flat.update(
+        {f"train.{k}": list(v) if isinstance(v, tuple) else v for k, v in d["train"].items()}
+    )
+    # a file or a store in one form: absolute, links and trailing slashes resolved
+    dataset = str(flat["dataset"])
+    if dataset.lower().endswith(".npz") or Path(dataset).is_dir():
+        flat["dataset"] = str(Path(dataset).resolve())
     patch = flat["patch_size"]
-    if isinstance(patch, (list, tuple)): flat["patch_size"] = patch[0] if len(set(patch)) == 1 else tuple(patch)
+    if isinstance(patch, (list, tuple)):
+        flat["patch_size"] = patch[0] if len(set(patch)) == 1 else tuple(patch)
     return flat
 
 
-def run_differences(a: RunConfig, b: RunConfig, labels=("in a", "in b"), ignore=("train.steps",)) -> list[str]:
-    "'name: X <labels[0]>, Y <labels[1]>' for every setting of `a` and `b` that differs, but those in `ignore`."
+def run_differences(
+    a: RunConfig, b: RunConfig, labels=("in a", "in b"), ignore=("train.steps",)
+) -> list[str]:
+    """'name: X <labels[0]>, Y <labels[1]>' for every setting of `a` and `b` that differs, but those
+    in `ignore`."""
     fa, fb = _flat(a), _flat(b)
-    return [f"{k.split('.')[-1]}: {fa[k]!r} {labels[0]}, {fb.get(k)!r} {labels[1]}" for k in fa
-            if k not in ignore and fa[k] != fb.get(k)]
+    return [
+        f"{k.split('.')[-1]}: {fa[k]!r} {labels[0]}, {fb.get(k)!r} {labels[1]}"
+        for k in fa
+        if k not in ignore and fa[k] != fb.get(k)
+    ]
+
 
 # %% ../nbs/00_config.ipynb #b015487c
 def resolve_schedule(run: RunConfig, n_train: int) -> RunConfig:
-    "`run` with the batch and warm-up left at None set from its preset (see above), and the batch checked."
+    """`run` with the batch and warm-up left at None set from its preset (see above), and the batch
+    checked."""
     p, tc = _preset(run.preset), run.train
     batch = tc.batch_size if tc.batch_size is not None else min(p.batch_size, max(1, n_train // 2))
-    if batch > n_train: raise ValueError(f"batch_size {batch} is larger than the training split ({n_train} samples)")
+    if batch > n_train:
+        raise ValueError(
+            f"batch_size {batch} is larger than the training split ({n_train} samples)"
+        )
     warmup = tc.warmup_steps if tc.warmup_steps is not None else min(p.warmup_steps, tc.steps // 10)
     return replace(run, train=replace(tc, batch_size=batch, warmup_steps=warmup))
+
 
 # %% ../nbs/00_config.ipynb #d84f7e9d
 FEATURE_KINDS = ("amortized", "adapted", "both")
@@ -423,15 +733,21 @@ PROBE_METHODS = ("linear", "knn", "paper")
 @dataclass
 class ProbeConfig:
     "How a probe scores a model's frozen, mean-pooled features."
-    features: str = "amortized"  # 'amortized' (pooled Z), 'adapted' (pooled Z*) or 'both' (concatenated)
-    method: str = "linear"  # 'linear': logistic regression; 'knn': cosine k-NN vote; 'paper': the paper's linear eval
+
+    features: str = (
+        "amortized"  # 'amortized' (pooled Z), 'adapted' (pooled Z*) or 'both' (concatenated)
+    )
+    # 'linear': logistic regression; 'knn': cosine k-NN vote; 'paper': the paper's linear eval
+    method: str = "linear"
     C: float = 1.0  # linear: inverse strength of the L2 penalty
     max_iter: int = 2000  # linear: iterations of the solver
     k: int = 20  # knn: neighbours that vote
     epochs: int = 100  # paper: epochs of the linear head (Adam), accuracy reported after each
     lr: float = 1e-4  # paper: Adam's learning rate
     weight_decay: float = 1e-4  # paper: Adam's weight decay
-    batch_size: int = 64  # paper: the head's batch (the paper uses each dataset's pretraining batch)
+    batch_size: int = (
+        64  # paper: the head's batch (the paper uses each dataset's pretraining batch)
+    )
     seed: int = 0  # paper: the head's initialisation and batch order
 
     def __post_init__(self):
@@ -440,32 +756,44 @@ class ProbeConfig:
         if self.method not in PROBE_METHODS:
             raise ValueError(f"method must be one of {PROBE_METHODS}, got {self.method!r}")
         check_range(self.C, "C", low_open=True)
-        for name in ("max_iter", "k", "epochs", "batch_size"): check_int(getattr(self, name), name)
+        for name in ("max_iter", "k", "epochs", "batch_size"):
+            check_int(getattr(self, name), name)
         check_range(self.lr, "lr", low_open=True)
         check_range(self.weight_decay, "weight_decay")
         check_int(self.seed, "seed", minimum=0)
 
+
 # %% ../nbs/00_config.ipynb #f072ee01
-BENCH_CASES = ("sensor", "image")  # sensor: 52 x 320, patch 5, mask 0.85 (PAMAP2's shape); image: 3 x 32 x 32, patch 4
+# sensor: 52 x 320, patch 5, mask 0.85 (PAMAP2's shape); image: 3 x 32 x 32, patch 4
+BENCH_CASES = ("sensor", "image")
 BENCH_MODELS = ("mae", "metamae_2nd", "metamae_1st")
 
 
 @dataclass
 class BenchConfig:
     "What `metamae-lab bench` times."
+
     cases: list[str] = field(default_factory=lambda: list(BENCH_CASES))  # sensor and/or image
-    models: list[str] = field(default_factory=lambda: list(BENCH_MODELS))  # mae, metamae_2nd and/or metamae_1st
+    # mae, metamae_2nd and/or metamae_1st
+    models: list[str] = field(default_factory=lambda: list(BENCH_MODELS))
     batch_size: int = 64  # samples per step
     preset: str = "dabs"  # model size: dabs (the paper's) or tiny
     device: str = "auto"  # auto (CUDA when available), cpu, cuda or cuda:N
-    precision: str = "auto"  # the project path's: auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16; reference: fp32
+    # the project path's: auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16; reference: fp32
+    precision: str = "auto"
     warmup: int = 2  # untimed rounds before timing
     repeats: int = 5  # timed rounds; the median is reported
-    memory: bool = True  # measure peak memory (each probe runs in a fresh process on the CPU); --no-memory skips it
+    # measure peak memory (each probe runs in a fresh process on the CPU); --no-memory skips it
+    memory: bool = True
     scaling: bool = False  # instead: sensor MetaMAE (2nd order) at 64, 256 and 1024 tokens
-    scaling_batches: list[int] = field(default_factory=lambda: [4, 16])  # the batches of the scaling runs
-    compile: bool = False  # torch.compile the project's encoder (the warm-up rounds pay for the compile)
-    peak_tflops: float | None = None  # the device's peak for the MFU; default: the dense bf16 peak of a known GPU
+    # the batches of the scaling runs
+    scaling_batches: list[int] = field(default_factory=lambda: [4, 16])
+    compile: bool = (
+        False  # torch.compile the project's encoder (the warm-up rounds pay for the compile)
+    )
+    peak_tflops: float | None = (
+        None  # the device's peak for the MFU; default: the dense bf16 peak of a known GPU
+    )
     json: str | None = None  # also write the rows to this JSON file
 
     def __post_init__(self):
@@ -473,9 +801,11 @@ class BenchConfig:
             bad = [v for v in getattr(self, name) if v not in allowed]
             if bad or not getattr(self, name):
                 raise ValueError(f"{name} must be among {allowed}, got {getattr(self, name)}")
-        for name in ("batch_size", "repeats"): check_int(getattr(self, name), name)
+        for name in ("batch_size", "repeats"):
+            check_int(getattr(self, name), name)
         check_int(self.warmup, "warmup", minimum=0)
-        for b in self.scaling_batches: check_int(b, "scaling_batches")
+        for b in self.scaling_batches:
+            check_int(b, "scaling_batches")
         _preset(self.preset)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")

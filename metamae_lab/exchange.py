@@ -17,26 +17,43 @@ from .model import MetaMAE
 from .tokenizers import sincos_pos_embed
 
 # %% auto #0
-__all__ = ['paper_name', 'patch_weight_to_paper', 'patch_weight_from_paper', 'to_paper_state_dict', 'from_paper_state_dict',
-           'load_paper_checkpoint', 'save_paper_checkpoint']
+__all__ = [
+    "paper_name",
+    "patch_weight_to_paper",
+    "patch_weight_from_paper",
+    "to_paper_state_dict",
+    "from_paper_state_dict",
+    "load_paper_checkpoint",
+    "save_paper_checkpoint",
+]
 
 # %% ../nbs/14_exchange.ipynb #bc33c5bb
-_PREFIXES = [(r"^encoder\.blocks\.(\d+)\.", r"encoder.\1."), (r"^decoder\.blocks\.(\d+)\.", r"decoder.\1."),
-             (r"^encoder\.norm\.", "norm_enc."), (r"^decoder\.norm\.", "norm_dec."),
-             (r"^decoder\.embed\.", "decoder_embed."), (r"^decoder\.head\.", "decoder_head."),
-             (r"^decoder\.mask_token$", "mask_token"), (r"^encoder\.cls_token$", "cls_token"),
-             (r"^encoder\.tokenizer\.proj\.", "patch_embed.proj."), (r"\.mlp\.0\.", ".mlp.fc1."),
-             (r"\.mlp\.3\.", ".mlp.fc2.")]
+_PREFIXES = [
+    (r"^encoder\.blocks\.(\d+)\.", r"encoder.\1."),
+    (r"^decoder\.blocks\.(\d+)\.", r"decoder.\1."),
+    (r"^encoder\.norm\.", "norm_enc."),
+    (r"^decoder\.norm\.", "norm_dec."),
+    (r"^decoder\.embed\.", "decoder_embed."),
+    (r"^decoder\.head\.", "decoder_head."),
+    (r"^decoder\.mask_token$", "mask_token"),
+    (r"^encoder\.cls_token$", "cls_token"),
+    (r"^encoder\.tokenizer\.proj\.", "patch_embed.proj."),
+    (r"\.mlp\.0\.", ".mlp.fc1."),
+    (r"\.mlp\.3\.", ".mlp.fc2."),
+]
 
 
 def paper_name(name: str) -> str:
     "The name the paper's `models.py` gives the parameter this project calls `name`."
-    for pattern, replacement in _PREFIXES: name = re.sub(pattern, replacement, name)
+    for pattern, replacement in _PREFIXES:
+        name = re.sub(pattern, replacement, name)
     return name
+
 
 # %% ../nbs/14_exchange.ipynb #b58873fd
 def patch_weight_to_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
-    "This project's patch weight (linear, or the token table) as the paper's convolution (or embedding) weight."
+    """This project's patch weight (linear, or the token table) as the paper's convolution (or
+    embedding) weight."""
     return spec.modality.weight_to_paper(weight, spec)
 
 
@@ -44,33 +61,48 @@ def patch_weight_from_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.T
     "The inverse of `patch_weight_to_paper`."
     return spec.modality.weight_from_paper(weight, spec)
 
+
 # %% ../nbs/14_exchange.ipynb #e3116cd4
 def _check_expressible(model: MetaMAE):
     "A `ValueError` naming the settings the paper's `models.py` has no place for."
     cfg, spec = model.cfg, model.spec
     fixed = [("qkv_bias", False), ("mlp_ratio", 2.0)]  # their blocks
-    fixed += spec.modality.paper_settings  # e.g. an image's column-first codes, a token table without bias
-    if cfg.method == "metamae": fixed += [("proj_hidden_mult", 4), ("proj_dim", 128)]  # their projector
-    problems = [f"{name}={getattr(cfg, name)!r} (theirs: {want!r})" for name, want in fixed
-                if getattr(cfg, name) != want]
-    if problems: raise ValueError(f"the paper's code cannot hold this model's {', '.join(problems)}: train it with "
-                                  f"their values (the dabs preset with recipe='paper' has them all), or export with "
-                                  f"strict=False for this project only")
+    # e.g. an image's column-first codes, a token table without bias
+    fixed += spec.modality.paper_settings
+    if cfg.method == "metamae":
+        fixed += [("proj_hidden_mult", 4), ("proj_dim", 128)]  # their projector
+    problems = [
+        f"{name}={getattr(cfg, name)!r} (theirs: {want!r})"
+        for name, want in fixed
+        if getattr(cfg, name) != want
+    ]
+    if problems:
+        raise ValueError(
+            f"the paper's code cannot hold this model's {', '.join(problems)}: train it with "
+            f"their values (the dabs preset with recipe='paper' has them all), or export with "
+            f"strict=False for this project only"
+        )
 
 
 def to_paper_state_dict(model: MetaMAE, strict: bool = True) -> dict[str, torch.Tensor]:
-    """`model`'s weights in the paper's names and shapes, position codes included. `strict`: refuse a model the
-    paper's code cannot express; otherwise its extra weights (a qkv or token bias) keep their natural names."""
-    if strict: _check_expressible(model)
+    """`model`'s weights in the paper's names and shapes, position codes included. `strict`: refuse
+    a model the paper's code cannot express; otherwise its extra weights (a qkv or token bias) keep
+    their natural names."""
+    if strict:
+        _check_expressible(model)
     state = {}
     for name, value in model.state_dict().items():
-        if model.cfg.method == "mae" and name.split(".")[0] in ("projector", "inner_lr"): continue  # theirs has none
-        if name == "encoder.tokenizer.proj.weight": value = patch_weight_to_paper(value, model.spec)
+        if model.cfg.method == "mae" and name.split(".")[0] in ("projector", "inner_lr"):
+            continue  # theirs has none
+        if name == "encoder.tokenizer.proj.weight":
+            value = patch_weight_to_paper(value, model.spec)
         state[paper_name(name)] = value.detach().clone()
     order = model.cfg.pos_embed_2d
-    state["pos_embed"] = sincos_pos_embed(model.spec, model.cfg.enc_dim, order)[None]  # (1, 1 + L, D)
+    # (1, 1 + L, D)
+    state["pos_embed"] = sincos_pos_embed(model.spec, model.cfg.enc_dim, order)[None]
     state["decoder_pos_embed"] = sincos_pos_embed(model.spec, model.cfg.dec_dim, order)[None]
     return state
+
 
 # %% ../nbs/14_exchange.ipynb #cf5b7d92
 def from_paper_state_dict(state: dict, model: MetaMAE) -> MetaMAE:
@@ -84,20 +116,29 @@ def from_paper_state_dict(state: dict, model: MetaMAE) -> MetaMAE:
         if key not in state:
             if model.cfg.method == "mae" and name.split(".")[0] in ("projector", "inner_lr"):
                 continue  # their MAE has none
-            raise CheckpointError(f"the paper's state dict has no {key!r} (this model's {name!r}); is it a "
-                                  f"{model.cfg.method} model of this size and recipe?")
+            raise CheckpointError(
+                f"the paper's state dict has no {key!r} (this model's {name!r}); is it a "
+                f"{model.cfg.method} model of this size and recipe?"
+            )
         weight = state[key]
         if name == "encoder.tokenizer.proj.weight":
             expected = patch_weight_to_paper(value, model.spec).shape
             if tuple(weight.shape) != tuple(expected):
-                raise CheckpointError(f"{key!r} has shape {tuple(weight.shape)}; this model needs {tuple(expected)}")
+                raise CheckpointError(
+                    f"{key!r} has shape {tuple(weight.shape)}; this model needs {tuple(expected)}"
+                )
             weight = patch_weight_from_paper(weight, model.spec)
         if tuple(weight.shape) != tuple(value.shape):
-            raise CheckpointError(f"{key!r} has shape {tuple(state[key].shape)}; this model's {name!r} needs "
-                                  f"{tuple(value.shape)}")
+            raise CheckpointError(
+                f"{key!r} has shape {tuple(state[key].shape)}; "
+                f"this model's {name!r} needs {tuple(value.shape)}"
+            )
         loaded[name] = weight
     unused = sorted(set(state) - {paper_name(n) for n in own} - {"pos_embed", "decoder_pos_embed"})
-    if unused: raise CheckpointError(f"the paper's state dict holds weights this model has no place for: {unused[:4]}")
+    if unused:
+        raise CheckpointError(
+            f"the paper's state dict holds weights this model has no place for: {unused[:4]}"
+        )
     model.load_state_dict({**own, **loaded})
     if "inner_lr" in loaded:  # what the model says it is must be what it runs
         model.cfg = replace(model.cfg, inner_lr=float(loaded["inner_lr"]))
@@ -107,34 +148,52 @@ def from_paper_state_dict(state: dict, model: MetaMAE) -> MetaMAE:
 def _check_state(state: dict):
     "A `CheckpointError` for a state dict that is not names of finite tensors."
     for key, value in state.items():
-        if not isinstance(key, str): raise CheckpointError(f"the state dict has a key {key!r} that is not a name")
+        if not isinstance(key, str):
+            raise CheckpointError(f"the state dict has a key {key!r} that is not a name")
         if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"the state dict's {key!r} holds a {type(value).__name__}, not a tensor")
+            raise CheckpointError(
+                f"the state dict's {key!r} holds a {type(value).__name__}, not a tensor"
+            )
         if value.is_floating_point() and not torch.isfinite(value).all():
-            raise CheckpointError(f"the state dict's {key!r} holds NaN or inf values: not a trained model")
+            raise CheckpointError(
+                f"the state dict's {key!r} holds NaN or inf values: not a trained model"
+            )
 
 
 def _check_positions(state: dict, model: MetaMAE):
     for key, dim in (("pos_embed", model.cfg.enc_dim), ("decoder_pos_embed", model.cfg.dec_dim)):
-        if key not in state: continue
-        ours = {o: sincos_pos_embed(model.spec, dim, o)[None] for o in ("col_row", "row_col")}  # (1, 1 + L, dim)
+        if key not in state:
+            continue
+        # (1, 1 + L, dim)
+        ours = {o: sincos_pos_embed(model.spec, dim, o)[None] for o in ("col_row", "row_col")}
         stored = state[key].float()
         if stored.shape != ours["col_row"].shape:
-            needed = tuple(ours['col_row'].shape)
-            raise CheckpointError(f"{key!r} has shape {tuple(stored.shape)}; this model needs {needed}")
-        if torch.allclose(stored, ours[model.cfg.pos_embed_2d], atol=1e-5): continue
+            needed = tuple(ours["col_row"].shape)
+            raise CheckpointError(
+                f"{key!r} has shape {tuple(stored.shape)}; this model needs {needed}"
+            )
+        if torch.allclose(stored, ours[model.cfg.pos_embed_2d], atol=1e-5):
+            continue
         other = "row_col" if model.cfg.pos_embed_2d == "col_row" else "col_row"
-        hint = (f": they are in the other order, build the model with pos_embed_2d={other!r}"
-                if torch.allclose(stored, ours[other], atol=1e-5) else "")
+        hint = (
+            f": they are in the other order, build the model with pos_embed_2d={other!r}"
+            if torch.allclose(stored, ours[other], atol=1e-5)
+            else ""
+        )
         raise CheckpointError(f"the stored {key} are not this model's position codes{hint}")
+
 
 # %% ../nbs/14_exchange.ipynb #826cfdb1
 def load_paper_checkpoint(path: Path | str, spec: ModalitySpec, cfg: ModelConfig) -> MetaMAE:
-    "A model of `spec` and `cfg` holding the weights of the paper's checkpoint at `path` (`ckpt-Nk.pth`)."
-    try: saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise CheckpointError(f"cannot load {path} safely: {why_unloadable(Path(path), e)}") from e
+    """A model of `spec` and `cfg` holding the weights of the paper's checkpoint at `path`
+    (`ckpt-Nk.pth`)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot load {path} safely: {why_unloadable(Path(path), e)}") from e
     state = saved.get("model", saved) if isinstance(saved, dict) else None
-    if not isinstance(state, dict): raise CheckpointError(f"{path} holds no state dict of the paper's code")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds no state dict of the paper's code")
     return from_paper_state_dict(state, MetaMAE(spec, cfg)).eval()
 
 

@@ -20,12 +20,37 @@ from pathlib import Path
 from .tables import markdown_table  # the experiment notebooks and the cli import it here
 
 # %% auto #0
-__all__ = ['EXPERIMENTS_SUBDIR', 'PARAMETER_FIELDS', 'PARAMETER_MINIMUMS', 'RUNNER_PARAMETERS', 'README_BLOCK',
-           'experiments_folder', 'list_experiments', 'experiment_notebook', 'parse_value', 'declared_parameters',
-           'coerce_parameter', 'check_parameter', 'resolve_parameters', 'expand_grid', 'run_name', 'ExperimentFailed',
-           'ExperimentRun', 'reproduce_command', 'finished', 'checked_parameters', 'run_experiment', 'run_grid',
-           'pretrained', 'show_figure', 'mean_std', 'format_mean_std', 'write_results', 'results_block',
-           'update_readme']
+__all__ = [
+    "EXPERIMENTS_SUBDIR",
+    "PARAMETER_FIELDS",
+    "PARAMETER_MINIMUMS",
+    "RUNNER_PARAMETERS",
+    "README_BLOCK",
+    "experiments_folder",
+    "list_experiments",
+    "experiment_notebook",
+    "parse_value",
+    "declared_parameters",
+    "coerce_parameter",
+    "check_parameter",
+    "resolve_parameters",
+    "expand_grid",
+    "run_name",
+    "ExperimentFailed",
+    "ExperimentRun",
+    "reproduce_command",
+    "finished",
+    "checked_parameters",
+    "run_experiment",
+    "run_grid",
+    "pretrained",
+    "show_figure",
+    "mean_std",
+    "format_mean_std",
+    "write_results",
+    "results_block",
+    "update_readme",
+]
 
 # %% ../nbs/12_experiments.ipynb #8b779e91
 EXPERIMENTS_SUBDIR = Path("nbs") / "experiments"
@@ -34,11 +59,15 @@ EXPERIMENTS_SUBDIR = Path("nbs") / "experiments"
 def experiments_folder() -> Path:
     "The folder of the experiment notebooks: `nbs/experiments` of the checkout."
     import metamae_lab
+
     start = Path.cwd()
     for base in [start, *start.parents, Path(metamae_lab.__file__).resolve().parents[1]]:
-        if (base / EXPERIMENTS_SUBDIR).is_dir(): return base / EXPERIMENTS_SUBDIR
-    raise FileNotFoundError(f"no {EXPERIMENTS_SUBDIR} folder above {start} or beside the package: "
-                            "run from a checkout of metamae_lab")
+        if (base / EXPERIMENTS_SUBDIR).is_dir():
+            return base / EXPERIMENTS_SUBDIR
+    raise FileNotFoundError(
+        f"no {EXPERIMENTS_SUBDIR} folder above {start} or beside the package: "
+        "run from a checkout of metamae_lab"
+    )
 
 
 def list_experiments() -> list[str]:
@@ -50,127 +79,192 @@ def experiment_notebook(name: str | Path) -> Path:
     "The notebook of experiment `name`, or `name` itself when it is a path to an `.ipynb`."
     path = Path(name)
     if path.suffix == ".ipynb":
-        if not path.is_file(): raise FileNotFoundError(f"no notebook at {path}")
+        if not path.is_file():
+            raise FileNotFoundError(f"no notebook at {path}")
         return path
     candidate = experiments_folder() / f"{name}.ipynb"
     if not candidate.is_file():
-        raise ValueError(f"unknown experiment {str(name)!r}: expected one of {list_experiments()} or a path to "
-                         f"an .ipynb")
+        raise ValueError(
+            f"unknown experiment {str(name)!r}: expected one "
+            f"of {list_experiments()} or a path to an .ipynb"
+        )
     return candidate
+
 
 # %% ../nbs/12_experiments.ipynb #4b2c0c54
 def parse_value(text: str):
-    "A command-line parameter value as data: JSON where it parses, else the text itself; never evaluated."
+    """A command-line parameter value as data: JSON where it parses, else the text itself; never
+    evaluated."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         pass
-    words = {"true": True, "false": False, "none": None}  # Python spellings; JSON's are handled above
+    # Python spellings; JSON's are handled above
+    words = {"true": True, "false": False, "none": None}
     return words[text.lower()] if text.lower() in words else text
 
 
 def declared_parameters(notebook: Path | str, with_help: bool = False) -> dict:
-    "The parameters a notebook declares with their default values (and help), read by papermill's inspection."
+    """The parameters a notebook declares with their default values (and help), read by papermill's
+    inspection."""
     import papermill as pm
+
     nb = json.loads(Path(notebook).read_text())
-    if nb.get("metadata", {}).get("kernelspec"): declared = pm.inspect_notebook(str(notebook))
-    else:  # papermill reads the kernel's name to pick its parameter parser; the runner runs every notebook in python3
+    if nb.get("metadata", {}).get("kernelspec"):
+        declared = pm.inspect_notebook(str(notebook))
+    # papermill reads the kernel's name to pick its parameter parser; the runner runs every notebook
+    # in python3
+    else:
         kernel = {"name": "python3", "language": "python", "display_name": "Python 3"}
         nb.setdefault("metadata", {})["kernelspec"] = kernel
         with tempfile.TemporaryDirectory() as folder:
             (copy := Path(folder) / Path(notebook).name).write_text(json.dumps(nb))
             declared = pm.inspect_notebook(str(copy))
-    if not declared: raise ValueError(f"{notebook} has no cell tagged 'parameters'")
+    if not declared:
+        raise ValueError(f"{notebook} has no cell tagged 'parameters'")
     defaults = {}
     for name, p in declared.items():
-        try: defaults[name] = ast.literal_eval(p["default"])
+        try:
+            defaults[name] = ast.literal_eval(p["default"])
         except (ValueError, SyntaxError) as e:
-            raise ValueError(f"{notebook}: the default of parameter {name!r} must be a literal, "
-                             f"got {p['default']!r}") from e
+            raise ValueError(
+                f"{notebook}: the default of parameter {name!r} "
+                f"must be a literal, got {p['default']!r}"
+            ) from e
     return {k: (v, declared[k]["help"]) for k, v in defaults.items()} if with_help else defaults
+
 
 # %% ../nbs/12_experiments.ipynb #48a76ef1
 def _type_name(value) -> str:
-    return "a list" if isinstance(value, list) else {bool: "true or false", int: "an integer", float: "a number",
-                                                      str: "text"}.get(type(value), type(value).__name__)
+    return (
+        "a list"
+        if isinstance(value, list)
+        else {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(
+            type(value), type(value).__name__
+        )
+    )
 
 
 def coerce_parameter(name: str, value, default):
-    "`value` converted to the type of `default`, or a `ValueError` that names `name` and the expected form."
+    """`value` converted to the type of `default`, or a `ValueError` that names `name` and the
+    expected form."""
+
     def fail():
-        raise ValueError(f"parameter {name!r} expects {_type_name(default)} (default {default!r}), got {value!r}")
-    if default is None: return value
+        raise ValueError(
+            f"parameter {name!r} expects {_type_name(default)} (default {default!r}), got {value!r}"
+        )
+
+    if default is None:
+        return value
     if isinstance(default, bool):
-        if not isinstance(value, bool): fail()
+        if not isinstance(value, bool):
+            fail()
         return value
     if isinstance(default, int):
-        if isinstance(value, bool): fail()
-        if isinstance(value, float) and value.is_integer(): return int(value)
-        if not isinstance(value, int): fail()
+        if isinstance(value, bool):
+            fail()
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if not isinstance(value, int):
+            fail()
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value): fail()
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            fail()
         return float(value)
     if isinstance(default, str):
-        if not isinstance(value, str): fail()
+        if not isinstance(value, str):
+            fail()
         return value
     if isinstance(default, list):
-        if not isinstance(value, list): fail()
-        if not default: return value
+        if not isinstance(value, list):
+            fail()
+        if not default:
+            return value
         return [coerce_parameter(f"{name}[{i}]", v, default[0]) for i, v in enumerate(value)]
     return value
 
+
 # %% ../nbs/12_experiments.ipynb #703c5632
-PARAMETER_FIELDS = {"ratios": "mask_ratio", "seeds": "seed", "methods": "method"}  # list parameter -> its items' field
-PARAMETER_MINIMUMS = {"eval_samples": 2, "umap_samples": 20}  # count parameters that no config holds
+# list parameter -> its items' field
+PARAMETER_FIELDS = {"ratios": "mask_ratio", "seeds": "seed", "methods": "method"}
+# count parameters that no config holds
+PARAMETER_MINIMUMS = {"eval_samples": 2, "umap_samples": 20}
 
 
 def check_parameter(name: str, value):
-    """A `ValueError` naming parameter `name` when its value is one no config would accept: a parameter named after
-    a field of `RunConfig`, `ModelConfig` or `TrainConfig` (or holding a list of them) is checked by building it."""
+    """A `ValueError` naming parameter `name` when its value is one no config would accept: a
+    parameter named after a field of `RunConfig`, `ModelConfig` or `TrainConfig` (or holding a list
+    of them) is checked by building it."""
     from metamae_lab.config import run_config
     from metamae_lab.data import DATASETS
+
     items = value if isinstance(value, list) else [value]
-    if isinstance(value, list) and not value: raise ValueError(f"parameter {name!r} needs at least one value, got []")
+    if isinstance(value, list) and not value:
+        raise ValueError(f"parameter {name!r} needs at least one value, got []")
     field = PARAMETER_FIELDS.get(name, name)
     for item in items:
-        if field == "dataset" and item not in DATASETS and not (str(item).endswith(".npz") and Path(item).is_file()):
-            raise ValueError(f"parameter {name!r}: unknown dataset {item!r}: expected one of {sorted(DATASETS)} or an "
-                             f"existing .npz path")
+        if (
+            field == "dataset"
+            and item not in DATASETS
+            and not (str(item).endswith(".npz") and Path(item).is_file())
+        ):
+            raise ValueError(
+                f"parameter {name!r}: unknown dataset {item!r}: expected "
+                f"one of {sorted(DATASETS)} or an existing .npz path"
+            )
         if name in PARAMETER_MINIMUMS and item < PARAMETER_MINIMUMS[name]:
-            raise ValueError(f"parameter {name!r} must be >= {PARAMETER_MINIMUMS[name]}, got {item!r}")
-        if field == "dataset" or name in PARAMETER_MINIMUMS: continue
-        try: run_config("tiny", **{field: item})
+            raise ValueError(
+                f"parameter {name!r} must be >= {PARAMETER_MINIMUMS[name]}, got {item!r}"
+            )
+        if field == "dataset" or name in PARAMETER_MINIMUMS:
+            continue
+        try:
+            run_config("tiny", **{field: item})
         except ValueError as e:
-            if not str(e).startswith("unknown run setting"): raise ValueError(f"parameter {name!r}: {e}") from None
+            if not str(e).startswith("unknown run setting"):
+                raise ValueError(f"parameter {name!r}: {e}") from None
 
 
 def resolve_parameters(defaults: dict, overrides: dict) -> dict:
-    "The notebook's defaults updated by `overrides`, each checked by type and by meaning; unknown names are refused."
+    """The notebook's defaults updated by `overrides`, each checked by type and by meaning; unknown
+    names are refused."""
     unknown = sorted(set(overrides) - set(defaults))
-    if unknown: raise ValueError(f"unknown parameter(s) {unknown}: this notebook takes {sorted(defaults)}")
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}: this notebook takes {sorted(defaults)}")
     resolved = {k: coerce_parameter(k, v, defaults[k]) for k, v in overrides.items()}
-    for k, v in resolved.items(): check_parameter(k, v)
+    for k, v in resolved.items():
+        check_parameter(k, v)
     return {**defaults, **resolved}
+
 
 # %% ../nbs/12_experiments.ipynb #2eb20788
 def expand_grid(grid: dict[str, list]) -> list[dict]:
     "Every combination of the values in `grid` (a name -> list of values), in order."
     for name, values in grid.items():
-        if not isinstance(values, list) or not values: raise ValueError(f"parameter {name!r} needs at least one value")
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"parameter {name!r} needs at least one value")
     return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
 
 
 def _format(value) -> str:
-    if isinstance(value, list): return "-".join(_format(v) for v in value)
+    if isinstance(value, list):
+        return "-".join(_format(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def run_name(overrides: dict) -> str:
-    "A folder name for a run: `key=value` pairs of the given parameters, sorted, or 'default' for none."
-    if not overrides: return "default"
+    """A folder name for a run: `key=value` pairs of the given parameters, sorted, or 'default' for
+    none."""
+    if not overrides:
+        return "default"
     name = "_".join(f"{k}={_format(v)}" for k, v in sorted(overrides.items()))
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", name)[:120]
+
 
 # %% ../nbs/12_experiments.ipynb #182c5239
 class ExperimentFailed(RuntimeError):
@@ -191,29 +285,36 @@ RUNNER_PARAMETERS = ("out_dir", "runs_dir")  # set by the runner for each run, n
 
 
 def _shown(path: Path, root: Path) -> str:
-    "`path` relative to the checkout when it lies inside it (records carry no machine paths), else absolute."
+    """`path` relative to the checkout when it lies inside it (records carry no machine paths), else
+    absolute."""
     path = path.resolve()
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
+
 # %% ../nbs/12_experiments.ipynb #75b74c54
 def _ipc_kernel_manager(folder: str):
-    "A kernel manager whose kernel listens on Unix sockets in `folder` (private to this user), not on TCP ports."
+    """A kernel manager whose kernel listens on Unix sockets in `folder` (private to this user), not
+    on TCP ports."""
     from jupyter_client.manager import KernelManager
 
     class IPCKernelManager(KernelManager):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.transport, self.ip = "ipc", str(Path(folder) / "kernel")
+
     return IPCKernelManager
 
 
 def _relative_record_paths(record: Path, root: Path):
-    "Papermill stores the absolute input and output paths in the record; keep them relative to the checkout."
+    """Papermill stores the absolute input and output paths in the record; keep them relative to the
+    checkout."""
     nb = json.loads(record.read_text())
     meta = nb.get("metadata", {}).get("papermill", {})
     for key in ("input_path", "output_path"):
-        if meta.get(key): meta[key] = _shown(Path(meta[key]), root)
+        if meta.get(key):
+            meta[key] = _shown(Path(meta[key]), root)
     record.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
 
 # %% ../nbs/12_experiments.ipynb #72f90046
 def reproduce_command(experiment: str, overrides: dict, name: str | None = None) -> str:
@@ -221,14 +322,16 @@ def reproduce_command(experiment: str, overrides: dict, name: str | None = None)
     parts = ["metamae-lab", "experiment", experiment]
     for k, v in overrides.items():
         parts += ["-p", k, v if isinstance(v, str) else json.dumps(v)]
-    if name: parts += ["--name", name]
+    if name:
+        parts += ["--name", name]
     return shlex.join(parts)
 
 
 def finished(out_dir: Path, parameters: dict) -> bool:
     "Did a run with exactly these parameters finish in `out_dir`?"
     record = Path(out_dir) / "run.json"
-    if not record.is_file() or not (Path(out_dir) / "results.json").is_file(): return False
+    if not record.is_file() or not (Path(out_dir) / "results.json").is_file():
+        return False
     try:
         saved = json.loads(record.read_text())
     except json.JSONDecodeError:
@@ -239,35 +342,61 @@ def finished(out_dir: Path, parameters: dict) -> bool:
 def checked_parameters(notebook: Path, overrides: dict) -> dict:
     "The parameters one run of `notebook` gets, or a `ValueError` before anything runs."
     reserved = sorted(set(overrides) & set(RUNNER_PARAMETERS))
-    if reserved: raise ValueError(f"{reserved} are set by the runner for each run: use --out and --name instead")
+    if reserved:
+        raise ValueError(
+            f"{reserved} are set by the runner for each run: use --out and --name instead"
+        )
     defaults = declared_parameters(notebook)
     missing = [p for p in RUNNER_PARAMETERS if p not in defaults]
-    if missing: raise ValueError(f"{notebook} must declare {missing} in its parameters cell")
-    return resolve_parameters({k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}, overrides)
+    if missing:
+        raise ValueError(f"{notebook} must declare {missing} in its parameters cell")
+    return resolve_parameters(
+        {k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}, overrides
+    )
+
 
 # %% ../nbs/12_experiments.ipynb #a8d15071
 def _execute(notebook: Path, record: Path, parameters: dict, root: Path, label: str):
     "Run `notebook` with papermill into `record`; a failed cell or a dead kernel is one line."
     import papermill as pm
+
     try:
         with tempfile.TemporaryDirectory(prefix="metamae-kernel-") as sockets:
-            pm.execute_notebook(str(notebook), str(record), kernel_name="python3", language="python",
-                                cwd=str(root), progress_bar=False, parameters=parameters,
-                                kernel_manager_class=_ipc_kernel_manager(sockets))
+            pm.execute_notebook(
+                str(notebook),
+                str(record),
+                kernel_name="python3",
+                language="python",
+                cwd=str(root),
+                progress_bar=False,
+                parameters=parameters,
+                kernel_manager_class=_ipc_kernel_manager(sockets),
+            )
     except pm.PapermillExecutionError as e:
-        if record.is_file(): _relative_record_paths(record, root)
+        if record.is_file():
+            _relative_record_paths(record, root)
         message = " ".join(str(e.evalue).split())
-        raise ExperimentFailed(f"{label}: cell {e.exec_count} raised {e.ename}: {message} "
-                               f"(executed notebook: {_shown(record, root)})") from None
+        raise ExperimentFailed(
+            f"{label}: cell {e.exec_count} raised {e.ename}: {message} "
+            f"(executed notebook: {_shown(record, root)})"
+        ) from None
     except RuntimeError as e:  # the kernel died or did not start
-        raise ExperimentFailed(f"{label}: the notebook did not run to the end: "
-                               f"{type(e).__name__}: {e}") from None
+        raise ExperimentFailed(
+            f"{label}: the notebook did not run to the end: {type(e).__name__}: {e}"
+        ) from None
 
 
-def run_experiment(experiment: str | Path, overrides: dict | None = None, out_root: Path | str = "figures",
-                   runs_root: Path | str = "runs/experiments", name: str | None = None, force: bool = False,
-                   log=print) -> ExperimentRun:
-    "Execute one experiment notebook with `overrides` applied to its parameters; see above for what it writes."
+def run_experiment(
+    experiment: str | Path,
+    overrides: dict | None = None,
+    out_root: Path | str = "figures",
+    runs_root: Path | str = "runs/experiments",
+    name: str | None = None,
+    force: bool = False,
+    log=print,
+) -> ExperimentRun:
+    """Execute one experiment notebook with `overrides` applied to its parameters; see above for
+    what it writes."""
     notebook = experiment_notebook(experiment)
     exp_name, overrides = notebook.stem, dict(overrides or {})
     parameters = checked_parameters(notebook, overrides)
@@ -278,36 +407,64 @@ def run_experiment(experiment: str | Path, overrides: dict | None = None, out_ro
     out_dir = (Path(out_root) / exp_name / name).resolve()
     runs_dir = (Path(runs_root) / exp_name / name).resolve()
     if not force and finished(out_dir, parameters):
-        log(f"{exp_name}/{name}: finished before with these parameters, skipped (--force runs it again)")
+        log(
+            f"{exp_name}/{name}: finished before with these "
+            f"parameters, skipped (--force runs it again)"
+        )
         return ExperimentRun(exp_name, name, out_dir, parameters, "skipped")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "run.json").unlink(missing_ok=True)  # a half-finished rerun must not look finished
     record = out_dir / f"{exp_name}.ipynb"
     log(f"{exp_name}/{name}: running {_shown(notebook, root)} -> {_shown(out_dir, root)}")
     t0, started = time.perf_counter(), time.time()
-    parameters_here = {**parameters, "out_dir": _shown(out_dir, root), "runs_dir": _shown(runs_dir, root)}
+    parameters_here = {
+        **parameters,
+        "out_dir": _shown(out_dir, root),
+        "runs_dir": _shown(runs_dir, root),
+    }
     _execute(notebook, record, parameters_here, root, f"{exp_name}/{name}")
     seconds = time.perf_counter() - t0
     _relative_record_paths(record, root)
     results = out_dir / "results.json"
-    if not results.is_file() or results.stat().st_mtime < started:  # an older run's results do not count
-        raise ExperimentFailed(f"{exp_name}/{name}: the notebook finished without writing results.json")
+    # an older run's results do not count
+    if not results.is_file() or results.stat().st_mtime < started:
+        raise ExperimentFailed(
+            f"{exp_name}/{name}: the notebook finished without writing results.json"
+        )
     registered = notebook.resolve().parent == experiments_folder().resolve()
-    command = reproduce_command(exp_name if registered else _shown(notebook, root), overrides,
-                                None if name == run_name(overrides) else name)
-    record = {"experiment": exp_name, "run": name, "status": "done", "parameters": parameters, "command": command,
-              "seconds": round(seconds, 1)}
+    command = reproduce_command(
+        exp_name if registered else _shown(notebook, root),
+        overrides,
+        None if name == run_name(overrides) else name,
+    )
+    record = {
+        "experiment": exp_name,
+        "run": name,
+        "status": "done",
+        "parameters": parameters,
+        "command": command,
+        "seconds": round(seconds, 1),
+    }
     (out_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     log(f"{exp_name}/{name}: done in {seconds:.0f} s")
     return ExperimentRun(exp_name, name, out_dir, parameters, "done", seconds)
 
+
 # %% ../nbs/12_experiments.ipynb #e3a165e5
-def run_grid(experiment: str | Path, grid: dict[str, list] | None = None, name: str | None = None, log=print,
-             **kwargs) -> list[ExperimentRun]:
-    "Run every point of `grid` (name -> values); the points that fail are reported together at the end."
+def run_grid(
+    experiment: str | Path,
+    grid: dict[str, list] | None = None,
+    name: str | None = None,
+    log=print,
+    **kwargs,
+) -> list[ExperimentRun]:
+    """Run every point of `grid` (name -> values); the points that fail are reported together at the
+    end."""
     points = expand_grid(grid or {})
-    if name and len(points) > 1: raise ValueError(f"--name names one run, but the grid has {len(points)} points")
-    for point in points: checked_parameters(experiment_notebook(experiment), point)  # every point, before any runs
+    if name and len(points) > 1:
+        raise ValueError(f"--name names one run, but the grid has {len(points)} points")
+    for point in points:
+        checked_parameters(experiment_notebook(experiment), point)  # every point, before any runs
     done, failures = [], []
     for point in points:
         try:
@@ -316,31 +473,45 @@ def run_grid(experiment: str | Path, grid: dict[str, list] | None = None, name: 
             log(str(e))
             failures.append(str(e))
     if failures:
-        raise ExperimentFailed(f"{len(failures)} of {len(points)} run(s) failed; first: {failures[0]}")
+        raise ExperimentFailed(
+            f"{len(failures)} of {len(points)} run(s) failed; first: {failures[0]}"
+        )
     return done
+
 
 # %% ../nbs/12_experiments.ipynb #58d0810f
 def pretrained(run, run_dir: Path | str, data=None, progress: bool = False):
-    "The model of `run` trained in `run_dir`: reused when a finished run with the same resolved configuration is there."
+    """The model of `run` trained in `run_dir`: reused when a finished run with the same resolved
+    configuration is there."""
     from metamae_lab.checkpoint import list_checkpoints, load_checkpoint, load_model, run_config_of
     from metamae_lab.data import load_run_data
     from metamae_lab.train import pretrain, resolve_run
+
     run_dir, data = Path(run_dir), data or load_run_data(run)
     target = resolve_run(run, data)
-    reuse = bool(list_checkpoints(run_dir)) and run_config_of(state := load_checkpoint(run_dir)) == target
+    reuse = (
+        bool(list_checkpoints(run_dir))
+        and run_config_of(state := load_checkpoint(run_dir)) == target
+    )
     t0 = time.perf_counter()
     if reuse and state["step"] >= target.train.steps:
         print(f"{run_dir}: reused the finished {run.model.method} run ({run.train.steps} steps)")
     else:
         pretrain(run, run_dir, overwrite=True, progress=progress, dataset=data)
-        print(f"{run_dir}: trained {run.model.method} for {run.train.steps} steps in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"{run_dir}: trained {run.model.method} for {run.train.steps} steps in "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
     return load_model(run_dir)[0]
+
 
 # %% ../nbs/12_experiments.ipynb #69140fa8
 def show_figure(fig, path_stem: Path | str, png: bool = True) -> None:
-    "Save `fig` as HTML and PNG, and display the PNG (embedded, so the notebook is a self-contained record)."
+    """Save `fig` as HTML and PNG, and display the PNG (embedded, so the notebook is a
+    self-contained record)."""
     from IPython.display import Image, display
     from metamae_lab.figures import save_figure
+
     written = save_figure(fig, path_stem, png=png)
     pngs = [p for p in written if p.suffix == ".png"]
     display(Image(filename=str(pngs[0])) if pngs else fig)
@@ -358,8 +529,10 @@ def format_mean_std(values, digits: int = 3) -> str:
 
 
 def write_results(out_dir: Path | str, results: dict, table: str, caption: str = "") -> None:
-    "Write `results.json` and `results.md` (caption, then the table) into `out_dir`; display the table."
+    """Write `results.json` and `results.md` (caption, then the table) into `out_dir`; display the
+    table."""
     from IPython.display import Markdown, display
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -367,8 +540,12 @@ def write_results(out_dir: Path | str, results: dict, table: str, caption: str =
     (out_dir / "results.md").write_text(text)
     display(Markdown(text))
 
+
 # %% ../nbs/12_experiments.ipynb #ca142e36
-README_BLOCK = re.compile(r"(<!-- results: (?P<key>[\w.=-]+/[\w.=-]+) -->\n)(?P<body>.*?)(<!-- end results -->)", re.S)
+README_BLOCK = re.compile(
+    r"(<!-- results: (?P<key>[\w.=-]+/[\w.=-]+) -->\n)(?P<body>.*?)(<!-- end results -->)", re.S
+)
+
 
 # %% ../nbs/12_experiments.ipynb #1ea461b4
 def results_block(figures_root: Path | str, key: str) -> str:
@@ -381,16 +558,22 @@ def results_block(figures_root: Path | str, key: str) -> str:
     return (run_dir / "results.md").read_text().rstrip() + f"\n\nReproduce: `{command}`\n"
 
 
-def update_readme(readme: Path | str = "README.md", figures_root: Path | str = "figures",
-                  check: bool = False) -> list[str]:
-    "Fill the README's results blocks from `figures_root`; with `check`, only report the blocks that are stale."
+def update_readme(
+    readme: Path | str = "README.md", figures_root: Path | str = "figures", check: bool = False
+) -> list[str]:
+    """Fill the README's results blocks from `figures_root`; with `check`, only report the blocks
+    that are stale."""
     readme = Path(readme)
     text = readme.read_text()
     stale = []
+
     def fill(m):
         body = results_block(figures_root, m["key"])
-        if body != m["body"]: stale.append(m["key"])
+        if body != m["body"]:
+            stale.append(m["key"])
         return m.group(1) + body + m.group(4)
+
     new = README_BLOCK.sub(fill, text)
-    if not check and new != text: readme.write_text(new)
+    if not check and new != text:
+        readme.write_text(new)
     return stale

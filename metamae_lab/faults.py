@@ -14,7 +14,7 @@ import torch
 from .model import MetaMAE
 
 # %% auto #0
-__all__ = ['NON_FINITE_FAULTS', 'inject_faults', 'finite_checkpoints']
+__all__ = ["NON_FINITE_FAULTS", "inject_faults", "finite_checkpoints"]
 
 # %% ../nbs/17_faults.ipynb #50687578
 NON_FINITE_FAULTS = ("nan", "inf", "nan_grad", "nan_weights", "interrupt")
@@ -22,24 +22,34 @@ NON_FINITE_FAULTS = ("nan", "inf", "nan_grad", "nan_weights", "interrupt")
 
 class _NanGradient(torch.autograd.Function):
     "Identity forward, NaN gradient backward: a finite loss whose gradient is not."
-    @staticmethod
-    def forward(ctx, x): return x.clone()
 
     @staticmethod
-    def backward(ctx, grad): return grad * float("nan")
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
 
 
 def _faulty(out, fault: str | None):
     "The forward's output with its loss spoiled by `fault`."
-    if fault == "nan": out.loss = out.loss * float("nan")
-    elif fault == "inf": out.loss = out.loss * float("inf")
-    elif fault == "nan_grad": out.loss = _NanGradient.apply(out.loss)
+    if fault == "nan":
+        out.loss = out.loss * float("nan")
+    elif fault == "inf":
+        out.loss = out.loss * float("inf")
+    elif fault == "nan_grad":
+        out.loss = _NanGradient.apply(out.loss)
     return out
+
 
 # %% ../nbs/17_faults.ipynb #82820686
 @contextmanager
-def inject_faults(plan: dict[int, str] | None = None, from_step: int | None = None, from_fault: str = "nan"):
-    "Within the block, training forward n (from 1) suffers `plan[n]`, and every one from `from_step` on `from_fault`."
+def inject_faults(
+    plan: dict[int, str] | None = None, from_step: int | None = None, from_fault: str = "nan"
+):
+    """Within the block, training forward n (from 1) suffers `plan[n]`, and every one from
+    `from_step` on `from_fault`."""
     plan = dict(plan or {})
     for fault in [*plan.values(), from_fault]:
         if fault not in NON_FINITE_FAULTS:
@@ -47,23 +57,37 @@ def inject_faults(plan: dict[int, str] | None = None, from_step: int | None = No
     clean, calls = MetaMAE.forward, {"n": 0}
 
     def forward(self, *args, **kwargs):
-        if not self.training: return clean(self, *args, **kwargs)
+        if not self.training:
+            return clean(self, *args, **kwargs)
         calls["n"] += 1
-        fault = from_fault if from_step is not None and calls["n"] >= from_step else plan.get(calls["n"])
-        if fault == "interrupt": signal.raise_signal(signal.SIGINT)
+        fault = (
+            from_fault
+            if from_step is not None and calls["n"] >= from_step
+            else plan.get(calls["n"])
+        )
+        if fault == "interrupt":
+            signal.raise_signal(signal.SIGINT)
         if fault == "nan_weights":
-            with torch.no_grad(): next(self.parameters()).fill_(float("nan"))
+            with torch.no_grad():
+                next(self.parameters()).fill_(float("nan"))
         return _faulty(clean(self, *args, **kwargs), fault)
 
     MetaMAE.forward = forward
-    try: yield calls
-    finally: MetaMAE.forward = clean
+    try:
+        yield calls
+    finally:
+        MetaMAE.forward = clean
+
 
 # %% ../nbs/17_faults.ipynb #fd96b093
 def finite_checkpoints(run_dir: Path | str) -> bool:
-    "True when `run_dir` holds checkpoints and none has a NaN or inf in its weights or optimizer state."
+    """True when `run_dir` holds checkpoints and none has a NaN or inf in its weights or optimizer
+    state."""
     from metamae_lab.checkpoint import list_checkpoints, load_checkpoint
     from metamae_lab.train import non_finite_entries
+
     found = list_checkpoints(run_dir)
-    return bool(found) and all(not non_finite_entries(s["model"], s["optimizer"]["state"])
-                               for s in map(load_checkpoint, found))
+    return bool(found) and all(
+        not non_finite_entries(s["model"], s["optimizer"]["state"])
+        for s in map(load_checkpoint, found)
+    )

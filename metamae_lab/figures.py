@@ -21,37 +21,96 @@ from .config import ModalitySpec
 from .tokenizers import unpatchify
 
 # %% auto #0
-__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES', 'json_safe',
-           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'SampleView', 'draw_values',
-           'image_values', 'sequence_values', 'tabular_values', 'token_strips', 'draw_errors', 'image_errors',
-           'sequence_errors', 'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
-           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels',
-           'line_panels', 'bar_panels', 'id_panels', 'square_pixels', 'sweep_figure', 'umap_figure', 'thumbnail_svg',
-           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'probe_figure', 'save_figure']
+__all__ = [
+    "MASKED_COLOR",
+    "SUPPORT_COLOR",
+    "Z_COLOR",
+    "Z_ADAPTED_COLOR",
+    "PALETTE",
+    "ERROR_SCALE",
+    "COLUMN_TITLES",
+    "json_safe",
+    "non_finite_values",
+    "sample_layout",
+    "spans",
+    "axis_refs",
+    "explorer_figure",
+    "SampleView",
+    "draw_values",
+    "image_values",
+    "sequence_values",
+    "tabular_values",
+    "token_strips",
+    "draw_errors",
+    "image_errors",
+    "sequence_errors",
+    "tabular_errors",
+    "image_part",
+    "stack_figures",
+    "multimodal_explorer_figure",
+    "comparison_figure",
+    "attention_figure",
+    "reconstruction_panels",
+    "reconstruction_figure",
+    "image_panels",
+    "line_panels",
+    "bar_panels",
+    "id_panels",
+    "square_pixels",
+    "sweep_figure",
+    "umap_figure",
+    "thumbnail_svg",
+    "image_thumbnail",
+    "token_thumbnail",
+    "series_thumbnail",
+    "probe_figure",
+    "save_figure",
+]
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
 SUPPORT_COLOR = "rgb(40, 160, 90)"  # a masked token in the support set
 Z_COLOR, Z_ADAPTED_COLOR = "rgb(150, 150, 150)", "rgb(40, 90, 200)"  # from Z, from Z*
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 ERROR_SCALE = "Reds"
 
 
 def json_safe(values) -> list:
-    "Values as a nested list with None where they are not finite: NaN is not JSON, and plotly draws None as a gap."
+    """Values as a nested list with None where they are not finite: NaN is not JSON, and plotly
+    draws None as a gap."""
     a = np.asarray(values, dtype=float)
-    return np.where(np.isfinite(a), a, None).tolist() if a.ndim else (float(a) if np.isfinite(a) else None)
+    return (
+        np.where(np.isfinite(a), a, None).tolist()
+        if a.ndim
+        else (float(a) if np.isfinite(a) else None)
+    )
 
 
 def non_finite_values(fig: go.Figure) -> list[str]:
     "Paths of the NaN and inf values in `fig`'s data and layout (empty when it is JSON-safe)."
     found = []
+
     def walk(value, path):
         if isinstance(value, dict):
-            for k, v in value.items(): walk(v, f"{path}.{k}")
+            for k, v in value.items():
+                walk(v, f"{path}.{k}")
         elif isinstance(value, (list, tuple, np.ndarray)):
-            for i, v in enumerate(value): walk(v, f"{path}[{i}]")
-        elif isinstance(value, (float, np.floating)) and not np.isfinite(value): found.append(path)
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+        elif isinstance(value, (float, np.floating)) and not np.isfinite(value):
+            found.append(path)
+
     walk(fig.to_plotly_json(), "figure")
     return found
 
@@ -72,57 +131,97 @@ def axis_refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
     sub = fig.get_subplot(row, col)
     return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
 
+
 # %% ../nbs/10_figures.ipynb #2853e884
-def explorer_figure(rec: Reconstruction, sample: int = 0, step: int | None = None, bands: tuple[int, ...] = (0,),
-                    symbols: list[str] | None = None, max_channels: int = 6, all_errors: bool = False,
-                    title: str | None = None, per_row: int = 30) -> go.Figure:
+def explorer_figure(
+    rec: Reconstruction,
+    sample: int = 0,
+    step: int | None = None,
+    bands: tuple[int, ...] = (0,),
+    symbols: list[str] | None = None,
+    max_channels: int = 6,
+    all_errors: bool = False,
+    title: str | None = None,
+    per_row: int = 30,
+) -> go.Figure:
     "The reconstruction explorer's figure for `sample` after inner step `step` (default: the last)."
-    if rec.parts: return multimodal_explorer_figure(rec, sample, step, bands, symbols, max_channels, all_errors, title,
-                                                    per_row)
+    if rec.parts:
+        return multimodal_explorer_figure(
+            rec, sample, step, bands, symbols, max_channels, all_errors, title, per_row
+        )
     spec, k = rec.spec, rec.steps if step is None else step
-    if not 0 <= sample < len(rec.target): raise ValueError(f"sample must lie in [0, {len(rec.target)}), got {sample}")
-    if not 0 <= k <= rec.steps: raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
+    if not 0 <= sample < len(rec.target):
+        raise ValueError(f"sample must lie in [0, {len(rec.target)}), got {sample}")
+    if not 0 <= k <= rec.steps:
+        raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
     view = SampleView.of(rec, sample)
     names = ("original", "masked + support", "from Z", f"from Z* (step {k})")
     values = [view.target, None, view.pred(rec, 0), view.pred(rec, k)]
     errors = [view.errors(rec, 0), view.errors(rec, k)]
-    curves = "error by step: support (green), masked (blue)" if spec.is_discrete else "error by step"
-    fig = _modality_grid(spec, names, ["error from Z", f"error from Z* (step {k})"], view, per_row,
-                         (curves, "‖Z_k − Z‖ / ‖Z‖"))
+    curves = (
+        "error by step: support (green), masked (blue)" if spec.is_discrete else "error by step"
+    )
+    fig = _modality_grid(
+        spec,
+        names,
+        ["error from Z", f"error from Z* (step {k})"],
+        view,
+        per_row,
+        (curves, "‖Z_k − Z‖ / ‖Z‖"),
+    )
     draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row)
     draw_errors(fig, spec, view, errors, all_errors, bands, per_row)
     _inner_loop_curves(fig, rec, sample, k, spec.is_discrete)
-    fig.update_layout(title=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k), title_font_size=13,
-                      template="plotly_white", margin=dict(l=40, r=20, t=100, b=30), showlegend=not spec.is_discrete,
-                      legend=dict(orientation="h", y=-0.06), height=_grid_height(spec, view, per_row))
+    fig.update_layout(
+        title=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k),
+        title_font_size=13,
+        template="plotly_white",
+        margin=dict(l=40, r=20, t=100, b=30),
+        showlegend=not spec.is_discrete,
+        legend=dict(orientation="h", y=-0.06),
+        height=_grid_height(spec, view, per_row),
+    )
     return fig
 
 
 def _error_summary(rec: Reconstruction, view, k: int) -> str:
     errors = lambda i, where: f"{v.mean():.3f}" if (v := view.errors(rec, i)[where]).size else "n/a"
-    return (f"masked-token error {errors(0, view.mask)} from Z → {errors(k, view.mask)} from Z* (step {k}); "
-            f"support error {errors(0, view.support)} → {errors(k, view.support)}")
+    return (
+        f"masked-token error {errors(0, view.mask)} from Z → {errors(k, view.mask)} from Z* "
+        f"(step {k}); support error {errors(0, view.support)} → {errors(k, view.support)}"
+    )
+
 
 # %% ../nbs/10_figures.ipynb #65ccccb1
 @dataclass
 class SampleView:
     "One sample of a reconstruction: its real tokens only."
+
     real: np.ndarray  # (L,) bool: not padding
     target: np.ndarray  # (Lr, P) values or (Lr,) ids
     mask: np.ndarray  # (Lr,) bool
-    support: np.ndarray  # (Lr,) bool: the support set, the visible tokens and some masked neighbours
+    # (Lr,) bool: the support set, the visible tokens and some masked neighbours
+    support: np.ndarray
     sample: int
 
     @classmethod
     def of(cls, rec: Reconstruction, sample: int) -> SampleView:
         real = ~rec.pad[sample]
-        return cls(real, rec.target[sample][real], rec.mask[sample][real], rec.support[sample][real], sample)
+        return cls(
+            real,
+            rec.target[sample][real],
+            rec.mask[sample][real],
+            rec.support[sample][real],
+            sample,
+        )
 
     @property
-    def extra(self) -> np.ndarray: return self.support & self.mask  # masked tokens the inner loop learns from
+    def extra(self) -> np.ndarray:
+        return self.support & self.mask  # masked tokens the inner loop learns from
 
     def pred(self, rec: Reconstruction, step: int) -> np.ndarray:
-        "Input at visible tokens, the prediction of `step` at masked ones: values, or probabilities for tokens."
+        """Input at visible tokens, the prediction of `step` at masked ones: values, or
+        probabilities for tokens."""
         pred = rec.preds[step][self.sample][self.real]
         return pred if rec.spec.is_discrete else np.where(self.mask[:, None], pred, self.target)
 
@@ -130,11 +229,13 @@ class SampleView:
         return rec.errors[step][self.sample][self.real]
 
 
-def _rows_of(n: int, per_row: int) -> int: return -(-n // per_row)
+def _rows_of(n: int, per_row: int) -> int:
+    return -(-n // per_row)
 
 
 def _grid_height(spec: ModalitySpec, view: SampleView, per_row: int) -> int:
-    if not spec.is_discrete: return 620
+    if not spec.is_discrete:
+        return 620
     blocks = _rows_of(len(view.mask), per_row)
     return 120 + 24 * 5 * blocks + 24 * 3 * blocks + 230
 
@@ -143,58 +244,123 @@ def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles
     if spec.is_discrete:  # long strips read better stacked than side by side
         blocks = _rows_of(len(view.mask), per_row)
         heights = np.array([5 * blocks, 3 * blocks, 9.0])
-        return make_subplots(rows=3, cols=2, row_heights=list(heights / heights.sum()), vertical_spacing=0.07,
-                             specs=[[{"colspan": 2}, None], [{"colspan": 2}, None], [{}, {}]],
-                             subplot_titles=("symbols (colour: probability of the symbol shown; ◦ masked support)",
-                                             "error per token (masked tokens)", *curve_titles))
+        return make_subplots(
+            rows=3,
+            cols=2,
+            row_heights=list(heights / heights.sum()),
+            vertical_spacing=0.07,
+            specs=[[{"colspan": 2}, None], [{"colspan": 2}, None], [{}, {}]],
+            subplot_titles=(
+                "symbols (colour: probability of the symbol shown; ◦ masked support)",
+                "error per token (masked tokens)",
+                *curve_titles,
+            ),
+        )
     n = len(value_titles)
-    return make_subplots(rows=2, cols=n, row_heights=[0.58, 0.42], vertical_spacing=0.13, horizontal_spacing=0.035,
-                         subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n])
+    return make_subplots(
+        rows=2,
+        cols=n,
+        row_heights=[0.58, 0.42],
+        vertical_spacing=0.13,
+        horizontal_spacing=0.035,
+        subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n],
+    )
+
 
 # %% ../nbs/10_figures.ipynb #76f5d112
 def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row):
     "Row 1: `values[i]` in column i + 1 (None: the masked input), in the modality's layout."
-    if spec.is_discrete: return _token_strip_values(fig, view, values, names, symbols, per_row)
-    panels = [v if v is not None else np.where(view.mask[:, None], np.nan, view.target) for v in values]
-    spec.modality.draw_values(fig, spec, view, panels, bands, max_channels)  # `image_values`, ... below
+    if spec.is_discrete:
+        return _token_strip_values(fig, view, values, names, symbols, per_row)
+    panels = [
+        v if v is not None else np.where(view.mask[:, None], np.nan, view.target) for v in values
+    ]
+    # `image_values`, ... below
+    spec.modality.draw_values(fig, spec, view, panels, bands, max_channels)
 
 
 def image_values(fig, spec, view, panels, bands):
     if any(not 0 <= b < spec.channels for b in bands) or len(bands) not in (1, 3):
-        raise ValueError(f"bands must be 1 or 3 channel indices in [0, {spec.channels}), got {bands}")
+        raise ValueError(
+            f"bands must be 1 or 3 channel indices in [0, {spec.channels}), got {bands}"
+        )
     images = [sample_layout(p, spec)[list(bands)] for p in panels]  # (len(bands), H, W) each
     lo, hi = np.nanmin(images[0]), np.nanmax(images[0])
     for c, img in enumerate(images, 1):
         if len(bands) == 1:
-            fig.add_trace(go.Heatmap(z=json_safe(img[0]), zmin=lo, zmax=hi, colorscale="Greys_r", showscale=False,
-                                     hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>"), 1, c)
+            fig.add_trace(
+                go.Heatmap(
+                    z=json_safe(img[0]),
+                    zmin=lo,
+                    zmax=hi,
+                    colorscale="Greys_r",
+                    showscale=False,
+                    hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
+                ),
+                1,
+                c,
+            )
         else:
             rgb = np.clip((img.transpose(1, 2, 0) - lo) / max(hi - lo, 1e-8) * 255, 0, 255)
             masked_rgb = np.array([int(v) for v in MASKED_COLOR[4:-1].split(",")])
-            fig.add_trace(go.Image(z=np.where(np.isnan(rgb), masked_rgb, rgb).astype(np.uint8)), 1, c)
-    masked_col = next(i for i, p in enumerate(panels, 1) if np.isnan(p).any()) if view.mask.any() else 2
-    hidden = np.where(np.isnan(images[masked_col - 1][0]), 1.0, np.nan)  # the masked pixels, in orange
-    fig.add_trace(go.Heatmap(z=json_safe(hidden), colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]], showscale=False,
-                             hoverinfo="skip"), 1, masked_col)
+            fig.add_trace(
+                go.Image(z=np.where(np.isnan(rgb), masked_rgb, rgb).astype(np.uint8)), 1, c
+            )
+    masked_col = (
+        next(i for i, p in enumerate(panels, 1) if np.isnan(p).any()) if view.mask.any() else 2
+    )
+    # the masked pixels, in orange
+    hidden = np.where(np.isnan(images[masked_col - 1][0]), 1.0, np.nan)
+    fig.add_trace(
+        go.Heatmap(
+            z=json_safe(hidden),
+            colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]],
+            showscale=False,
+            hoverinfo="skip",
+        ),
+        1,
+        masked_col,
+    )
     xs, ys = _token_centres(np.flatnonzero(view.extra), spec)
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="support (masked neighbours)", hoverinfo="skip",
-                             marker=dict(symbol="square-open", size=12, color=SUPPORT_COLOR, line_width=3)),
-                  1, masked_col)
-    for c in range(1, len(panels) + 1): _image_axes(fig, 1, c)
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="markers",
+            name="support (masked neighbours)",
+            hoverinfo="skip",
+            marker=dict(symbol="square-open", size=12, color=SUPPORT_COLOR, line_width=3),
+        ),
+        1,
+        masked_col,
+    )
+    for c in range(1, len(panels) + 1):
+        _image_axes(fig, 1, c)
 
 
 def _image_axes(fig, row: int, col: int):
     "Square pixels, the top row up, no ticks or grid."
     x, y = axis_refs(fig, row, col)
-    fig.update_yaxes(autorange="reversed", scaleanchor=x, constrain="domain", showticklabels=False, showgrid=False,
-                     zeroline=False, row=row, col=col)
-    fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
+    fig.update_yaxes(
+        autorange="reversed",
+        scaleanchor=x,
+        constrain="domain",
+        showticklabels=False,
+        showgrid=False,
+        zeroline=False,
+        row=row,
+        col=col,
+    )
+    fig.update_xaxes(
+        constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col
+    )
 
 
 def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, np.ndarray]:
     "Pixel (x, y) centres of image tokens."
     (gh, gw), (ph, pw) = spec.grid, spec.patch_size
     return tokens % gw * pw + (pw - 1) / 2, tokens // gw * ph + (ph - 1) / 2
+
 
 # %% ../nbs/10_figures.ipynb #54dd8b57
 def sequence_values(fig, spec, view, panels, max_channels):
@@ -205,21 +371,41 @@ def sequence_values(fig, spec, view, panels, max_channels):
     pad = 0.05 * (finite.max() - finite.min() + 1e-8)
     for c, values in enumerate(series, 1):
         for ch in range(shown):
-            fig.add_trace(go.Scatter(y=json_safe(values[ch]), mode="lines", name=f"channel {ch}", legendgroup=f"ch{ch}",
-                                     line=dict(width=1.3, color=PALETTE[ch % len(PALETTE)]), showlegend=c == 1,
-                                     hovertemplate=f"channel {ch}, t %{{x}}: %{{y:.3f}}<extra></extra>"), 1, c)
-        fig.update_yaxes(range=[finite.min() - pad, finite.max() + pad], showticklabels=c == 1, row=1, col=c)
-        if c > 1: _shade(fig, 1, c, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.mask)])
+            fig.add_trace(
+                go.Scatter(
+                    y=json_safe(values[ch]),
+                    mode="lines",
+                    name=f"channel {ch}",
+                    legendgroup=f"ch{ch}",
+                    line=dict(width=1.3, color=PALETTE[ch % len(PALETTE)]),
+                    showlegend=c == 1,
+                    hovertemplate=f"channel {ch}, t %{{x}}: %{{y:.3f}}<extra></extra>",
+                ),
+                1,
+                c,
+            )
+        fig.update_yaxes(
+            range=[finite.min() - pad, finite.max() + pad], showticklabels=c == 1, row=1, col=c
+        )
+        if c > 1:
+            _shade(fig, 1, c, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.mask)])
     _shade(fig, 1, 2, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.extra)], outline=True)
 
 
 def _shade(fig, row, col, intervals, outline: bool = False):
     "Shade (or outline in green) x-intervals of subplot (row, col), full height."
     x, y = axis_refs(fig, row, col)
-    style = dict(line=dict(color=SUPPORT_COLOR, width=2)) if outline else dict(fillcolor=MASKED_COLOR, opacity=0.2,
-                                                                               line_width=0)
-    fig.layout.shapes += tuple(dict(type="rect", xref=x, yref=f"{y} domain", x0=a, x1=b, y0=0, y1=1, layer="below",
-                                    **style) for a, b in intervals)
+    style = (
+        dict(line=dict(color=SUPPORT_COLOR, width=2))
+        if outline
+        else dict(fillcolor=MASKED_COLOR, opacity=0.2, line_width=0)
+    )
+    fig.layout.shapes += tuple(
+        dict(
+            type="rect", xref=x, yref=f"{y} domain", x0=a, x1=b, y0=0, y1=1, layer="below", **style
+        )
+        for a, b in intervals
+    )
 
 
 def tabular_values(fig, view, panels):
@@ -227,17 +413,38 @@ def tabular_values(fig, view, panels):
     colours = np.repeat(np.where(view.mask, MASKED_COLOR, "rgb(110,110,110)"), g)
     finite = np.concatenate([p[np.isfinite(p)] for p in panels])
     for c, panel in enumerate(panels, 1):
-        fig.add_trace(go.Bar(y=json_safe(panel.reshape(-1)), showlegend=False, marker_color=colours if c > 2
-                             else "rgb(110,110,110)", hovertemplate="feature %{x}: %{y:.3f}<extra></extra>"), 1, c)
-        fig.update_yaxes(range=[min(finite.min(), 0) * 1.05, max(finite.max(), 0) * 1.05], showticklabels=c == 1,
-                         row=1, col=c)
+        fig.add_trace(
+            go.Bar(
+                y=json_safe(panel.reshape(-1)),
+                showlegend=False,
+                marker_color=colours if c > 2 else "rgb(110,110,110)",
+                hovertemplate="feature %{x}: %{y:.3f}<extra></extra>",
+            ),
+            1,
+            c,
+        )
+        fig.update_yaxes(
+            range=[min(finite.min(), 0) * 1.05, max(finite.max(), 0) * 1.05],
+            showticklabels=c == 1,
+            row=1,
+            col=c,
+        )
     masked_col = 2 if not all(np.isfinite(p).all() for p in panels[1:2]) else None
-    if masked_col: _shade(fig, 1, masked_col, [(a * g - 0.5, b * g - 0.5) for a, b in spans(view.mask)])
+    if masked_col:
+        _shade(fig, 1, masked_col, [(a * g - 0.5, b * g - 0.5) for a, b in spans(view.mask)])
+
 
 # %% ../nbs/10_figures.ipynb #9b27dcf0
-def token_strips(rows: list[tuple[str, list[str], np.ndarray]], n: int, per_row: int, colorscale, zmax: float,
-                 colorbar: dict | None = None) -> go.Heatmap:
-    "A heatmap of `rows` (name, texts, values per token) wrapped in blocks of `per_row` tokens, a gap between blocks."
+def token_strips(
+    rows: list[tuple[str, list[str], np.ndarray]],
+    n: int,
+    per_row: int,
+    colorscale,
+    zmax: float,
+    colorbar: dict | None = None,
+) -> go.Heatmap:
+    """A heatmap of `rows` (name, texts, values per token) wrapped in blocks of `per_row` tokens, a
+    gap between blocks."""
     blocks, height = _rows_of(n, per_row), len(rows) + 1
     z = np.full((blocks * height, per_row), np.nan)
     text = np.full(z.shape, "", dtype=object)
@@ -246,51 +453,113 @@ def token_strips(rows: list[tuple[str, list[str], np.ndarray]], n: int, per_row:
         width = cols.stop - cols.start
         for r, (_, texts, values) in enumerate(rows):
             z[b * height + r, :width], text[b * height + r, :width] = values[cols], texts[cols]
-    labels = [(f"{name} {b * per_row + 1}–{min(n, (b + 1) * per_row)}" if r == 0 else name) + "\u200b" * b
-              for b in range(blocks) for r, (name, _, _) in enumerate(rows + [("", None, None)])]  # unique per block
-    return go.Heatmap(z=json_safe(z), text=text.tolist(), texttemplate="%{text}", y=labels, zmin=0, zmax=zmax,
-                      colorscale=colorscale, showscale=colorbar is not None, colorbar=colorbar, xgap=1, ygap=1,
-                      hovertemplate="%{y}, token %{x}: %{z:.2f} %{text}<extra></extra>", textfont_size=12)
+    # unique per block
+    labels = [
+        (f"{name} {b * per_row + 1}–{min(n, (b + 1) * per_row)}" if r == 0 else name) + "\u200b" * b
+        for b in range(blocks)
+        for r, (name, _, _) in enumerate(rows + [("", None, None)])
+    ]
+    return go.Heatmap(
+        z=json_safe(z),
+        text=text.tolist(),
+        texttemplate="%{text}",
+        y=labels,
+        zmin=0,
+        zmax=zmax,
+        colorscale=colorscale,
+        showscale=colorbar is not None,
+        colorbar=colorbar,
+        xgap=1,
+        ygap=1,
+        hovertemplate="%{y}, token %{x}: %{z:.2f} %{text}<extra></extra>",
+        textfont_size=12,
+    )
 
 
 def _token_strip_values(fig, view, values, names, symbols, per_row):
     symbol = (lambda i: symbols[i]) if symbols else str
     rows = []
     for name, v in zip(names, values):
-        if v is None: rows.append((name, [("◦" if e else "" if m else symbol(t))
-                                          for m, e, t in zip(view.mask, view.extra, view.target)],
-                                   np.where(view.mask, np.nan, 1.0)))
-        elif v.ndim == 1: rows.append((name, [symbol(t) for t in v], np.ones(len(v))))
-        else: rows.append((name, [symbol(i) for i in np.where(view.mask, v.argmax(-1), view.target)],
-                           np.where(view.mask, v.max(-1), 1.0)))
-    trace = token_strips(rows, len(view.mask), per_row, "RdYlGn", 1.0, dict(title="prob.", len=0.3, y=0.85))
+        if v is None:
+            rows.append(
+                (
+                    name,
+                    [
+                        ("◦" if e else "" if m else symbol(t))
+                        for m, e, t in zip(view.mask, view.extra, view.target)
+                    ],
+                    np.where(view.mask, np.nan, 1.0),
+                )
+            )
+        elif v.ndim == 1:
+            rows.append((name, [symbol(t) for t in v], np.ones(len(v))))
+        else:
+            rows.append(
+                (
+                    name,
+                    [symbol(i) for i in np.where(view.mask, v.argmax(-1), view.target)],
+                    np.where(view.mask, v.max(-1), 1.0),
+                )
+            )
+    trace = token_strips(
+        rows, len(view.mask), per_row, "RdYlGn", 1.0, dict(title="prob.", len=0.3, y=0.85)
+    )
     fig.add_trace(trace, 1, 1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
 
+
 # %% ../nbs/10_figures.ipynb #9a22e28f
-def draw_errors(fig, spec, view, errors, all_errors, bands, per_row, cols=None,
-                names=("error from Z", "error from Z*")):
-    """Row 2: each of `errors` (per token) over the original, in `cols` (default 1, 2), or as strips named `names`
-    for tokens; masked tokens only by default."""
+def draw_errors(
+    fig,
+    spec,
+    view,
+    errors,
+    all_errors,
+    bands,
+    per_row,
+    cols=None,
+    names=("error from Z", "error from Z*"),
+):
+    """Row 2: each of `errors` (per token) over the original, in `cols` (default 1, 2), or as strips
+    named `names` for tokens; masked tokens only by default."""
     shown = np.ones_like(view.mask) if all_errors else view.mask
     layers = [np.where(shown, e, np.nan) for e in errors]
     zmax = max([float(np.nanmax(l)) for l in layers if np.isfinite(l).any()] + [1e-8])
     cols = cols or list(range(1, len(errors) + 1))
-    if spec.is_discrete: return _token_errors(fig, view, layers, zmax, per_row, names)
+    if spec.is_discrete:
+        return _token_errors(fig, view, layers, zmax, per_row, names)
     for i, (layer, col) in enumerate(zip(layers, cols)):
         bar = dict(title="error", len=0.38, y=0.2) if i == len(layers) - 1 else None
-        spec.modality.draw_errors(fig, spec, view, layer, zmax, bands, col, bar)  # `image_errors`, ... below
+        # `image_errors`, ... below
+        spec.modality.draw_errors(fig, spec, view, layer, zmax, bands, col, bar)
 
 
 def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
     base = sample_layout(view.target, spec)[bands[0]]  # (H, W)
-    fig.add_trace(go.Heatmap(z=json_safe(base), colorscale="Greys_r", showscale=False, hoverinfo="skip", opacity=0.45),
-                  2, col)
-    per_pixel = sample_layout(np.repeat(layer[:, None], spec.patch_dim, 1), spec)[0]  # each token's error, per pixel
-    fig.add_trace(go.Heatmap(z=json_safe(per_pixel), zmin=0, zmax=zmax, colorscale=ERROR_SCALE, opacity=0.8,
-                             showscale=bar is not None, colorbar=bar,
-                             hovertemplate="x %{x}, y %{y}: error %{z:.3f}<extra></extra>"), 2, col)
+    fig.add_trace(
+        go.Heatmap(
+            z=json_safe(base), colorscale="Greys_r", showscale=False, hoverinfo="skip", opacity=0.45
+        ),
+        2,
+        col,
+    )
+    # each token's error, per pixel
+    per_pixel = sample_layout(np.repeat(layer[:, None], spec.patch_dim, 1), spec)[0]
+    fig.add_trace(
+        go.Heatmap(
+            z=json_safe(per_pixel),
+            zmin=0,
+            zmax=zmax,
+            colorscale=ERROR_SCALE,
+            opacity=0.8,
+            showscale=bar is not None,
+            colorbar=bar,
+            hovertemplate="x %{x}, y %{y}: error %{z:.3f}<extra></extra>",
+        ),
+        2,
+        col,
+    )
     _image_axes(fig, 2, col)
 
 
@@ -299,184 +568,391 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
     base = sample_layout(view.target, spec)  # (C, T)
     lo, hi = float(base.min()), float(base.max())
     edges = np.arange(len(layer) + 1) * p - 0.5
-    fig.add_trace(go.Heatmap(z=json_safe(layer[None]), x=edges.tolist(), y=[lo, hi], zmin=0, zmax=zmax, opacity=0.7,
-                             colorscale=ERROR_SCALE, showscale=bar is not None, colorbar=bar,
-                             hovertemplate="t %{x}: error %{z:.3f}<extra></extra>"), 2, col)
+    fig.add_trace(
+        go.Heatmap(
+            z=json_safe(layer[None]),
+            x=edges.tolist(),
+            y=[lo, hi],
+            zmin=0,
+            zmax=zmax,
+            opacity=0.7,
+            colorscale=ERROR_SCALE,
+            showscale=bar is not None,
+            colorbar=bar,
+            hovertemplate="t %{x}: error %{z:.3f}<extra></extra>",
+        ),
+        2,
+        col,
+    )
     for ch in range(min(spec.channels, 6)):
-        fig.add_trace(go.Scatter(y=json_safe(base[ch]), mode="lines", showlegend=False, hoverinfo="skip",
-                                 line=dict(width=1, color=PALETTE[ch % len(PALETTE)])), 2, col)
+        fig.add_trace(
+            go.Scatter(
+                y=json_safe(base[ch]),
+                mode="lines",
+                showlegend=False,
+                hoverinfo="skip",
+                line=dict(width=1, color=PALETTE[ch % len(PALETTE)]),
+            ),
+            2,
+            col,
+        )
     fig.update_yaxes(showticklabels=col == 1, row=2, col=col)
 
 
 def tabular_errors(fig, view, layer, zmax, col, bar):
     per_feature = np.repeat(layer, view.target.shape[1])
-    shade = sample_colorscale(ERROR_SCALE, np.clip(np.nan_to_num(per_feature) / zmax, 0, 1).tolist())
-    colours = [c if np.isfinite(e) else "rgb(225,225,225)" for c, e in zip(shade, per_feature)]  # no error shown: grey
-    fig.add_trace(go.Bar(y=json_safe(view.target.reshape(-1)), showlegend=False, marker_color=colours,
-                         customdata=json_safe(per_feature),
-                         hovertemplate="feature %{x}: %{y:.3f}, error %{customdata:.3f}<extra></extra>"), 2, col)
-    if bar is not None:  # the bars' colours are computed: an invisible marker carries the colour bar
-        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", showlegend=False, hoverinfo="skip", marker=dict(
-            size=0, color=[0], cmin=0, cmax=zmax, colorscale=ERROR_SCALE, showscale=True, colorbar=bar)), 2, col)
+    shade = sample_colorscale(
+        ERROR_SCALE, np.clip(np.nan_to_num(per_feature) / zmax, 0, 1).tolist()
+    )
+    # no error shown: grey
+    colours = [c if np.isfinite(e) else "rgb(225,225,225)" for c, e in zip(shade, per_feature)]
+    fig.add_trace(
+        go.Bar(
+            y=json_safe(view.target.reshape(-1)),
+            showlegend=False,
+            marker_color=colours,
+            customdata=json_safe(per_feature),
+            hovertemplate="feature %{x}: %{y:.3f}, error %{customdata:.3f}<extra></extra>",
+        ),
+        2,
+        col,
+    )
+    # the bars' colours are computed: an invisible marker carries the colour bar
+    if bar is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[0],
+                y=[0],
+                mode="markers",
+                showlegend=False,
+                hoverinfo="skip",
+                marker=dict(
+                    size=0,
+                    color=[0],
+                    cmin=0,
+                    cmax=zmax,
+                    colorscale=ERROR_SCALE,
+                    showscale=True,
+                    colorbar=bar,
+                ),
+            ),
+            2,
+            col,
+        )
 
 
 def _token_errors(fig, view, layers, zmax, per_row, names):
-    rows = [(name, [""] * len(layer), layer) for name, layer in zip(names, layers)]  # colour only: numbers do not fit
-    fig.add_trace(token_strips(rows, len(view.mask), per_row, ERROR_SCALE, zmax, dict(title="error", len=0.25,
-                                                                                      y=0.45)), 2, 1)
+    # colour only: numbers do not fit
+    rows = [(name, [""] * len(layer), layer) for name, layer in zip(names, layers)]
+    fig.add_trace(
+        token_strips(
+            rows, len(view.mask), per_row, ERROR_SCALE, zmax, dict(title="error", len=0.25, y=0.45)
+        ),
+        2,
+        1,
+    )
     fig.update_yaxes(autorange="reversed", row=2, col=1)
     fig.update_xaxes(showticklabels=False, row=2, col=1)
+
 
 # %% ../nbs/10_figures.ipynb #22cad2c0
 def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: bool):
     row, cols = (3, (1, 2)) if stacked else (2, (3, 4))
     steps = list(range(rec.steps + 1))
-    for name, values, colour in (("support error", rec.sample_support_losses[sample], SUPPORT_COLOR),
-                                 ("masked-token error", rec.sample_masked_losses[sample], Z_ADAPTED_COLOR)):
-        fig.add_trace(go.Scatter(x=steps, y=json_safe(values), mode="lines+markers", name=name, line_color=colour,
-                                 hovertemplate=f"{name} after step %{{x}}: %{{y:.3f}}<extra></extra>"), row, cols[0])
-    fig.add_trace(go.Scatter(x=steps, y=json_safe(rec.displacement[sample]), mode="lines+markers", showlegend=False,
-                             name="‖Z_k − Z‖ / ‖Z‖", line_color="rgb(120,80,160)",
-                             hovertemplate="after step %{x}: %{y:.3f}<extra></extra>"), row, cols[1])
+    for name, values, colour in (
+        ("support error", rec.sample_support_losses[sample], SUPPORT_COLOR),
+        ("masked-token error", rec.sample_masked_losses[sample], Z_ADAPTED_COLOR),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=json_safe(values),
+                mode="lines+markers",
+                name=name,
+                line_color=colour,
+                hovertemplate=f"{name} after step %{{x}}: %{{y:.3f}}<extra></extra>",
+            ),
+            row,
+            cols[0],
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=json_safe(rec.displacement[sample]),
+            mode="lines+markers",
+            showlegend=False,
+            name="‖Z_k − Z‖ / ‖Z‖",
+            line_color="rgb(120,80,160)",
+            hovertemplate="after step %{x}: %{y:.3f}<extra></extra>",
+        ),
+        row,
+        cols[1],
+    )
     for col in cols:
         fig.add_vline(x=k, line=dict(color="rgb(90,90,90)", dash="dot", width=1), row=row, col=col)
         fig.update_xaxes(title_text="inner step", dtick=1, title_standoff=2, row=row, col=col)
         fig.update_yaxes(tickformat=".3~g", row=row, col=col)
 
+
 # %% ../nbs/10_figures.ipynb #5bf1c0e1
 def image_part(spec: ModalitySpec) -> ModalitySpec | None:
-    "The spec whose bands a view offers: `spec` if it is an image, else the first image part of a multimodal spec."
+    """The spec whose bands a view offers: `spec` if it is an image, else the first image part of a
+    multimodal spec."""
     return next((p for p in (spec.parts or (spec,)) if p.modality.shows_bands), None)
 
 
 def _shift_ref(ref, n: int):
-    "An axis reference ('x', 'y3', 'x2 domain') moved on by `n` axes; 'paper' and other values unchanged."
+    """An axis reference ('x', 'y3', 'x2 domain') moved on by `n` axes; 'paper' and other values
+    unchanged."""
     head, _, tail = ref.partition(" ") if isinstance(ref, str) else ("", "", "")
-    if head[:1] not in ("x", "y") or not (head[1:] or "1").isdigit(): return ref
+    if head[:1] not in ("x", "y") or not (head[1:] or "1").isdigit():
+        return ref
     num = int(head[1:] or 1) + n
     return f"{head[0]}{'' if num == 1 else num}" + (f" {tail}" if tail else "")
 
 
 def _shift_trace(trace: dict, n: int, to_band, seen: set) -> dict:
-    "A trace's axes moved on by `n`, its colour bar into the band, and its legend entry shown once per name."
-    trace.update(xaxis=_shift_ref(trace.get("xaxis", "x"), n), yaxis=_shift_ref(trace.get("yaxis", "y"), n))
+    """A trace's axes moved on by `n`, its colour bar into the band, and its legend entry shown once
+    per name."""
+    trace.update(
+        xaxis=_shift_ref(trace.get("xaxis", "x"), n), yaxis=_shift_ref(trace.get("yaxis", "y"), n)
+    )
     for bar in (trace.get("colorbar"), trace.get("marker", {}).get("colorbar")):
-        if bar is not None: bar.update(y=to_band(bar.get("y", 0.5)), len=bar.get("len", 1.0) * to_band.share)
+        if bar is not None:
+            bar.update(y=to_band(bar.get("y", 0.5)), len=bar.get("len", 1.0) * to_band.share)
     if trace.get("name") and trace.get("showlegend", True):
-        if trace["name"] in seen: trace["showlegend"] = False
+        if trace["name"] in seen:
+            trace["showlegend"] = False
         seen.add(trace["name"])
     return trace
+
 
 # %% ../nbs/10_figures.ipynb #7d0c6b3e
 class _Band:
     "Paper coordinates of [0, 1] mapped into [lo, hi]."
-    def __init__(self, lo: float, hi: float): self.lo, self.share = lo, hi - lo
-    def __call__(self, y: float) -> float: return self.lo + y * self.share
+
+    def __init__(self, lo: float, hi: float):
+        self.lo, self.share = lo, hi - lo
+
+    def __call__(self, y: float) -> float:
+        return self.lo + y * self.share
 
 
 def _shift_layout(layout: dict, n: int, band: _Band, out: dict) -> int:
-    "Copy `layout`'s axes, annotations and shapes into `out`, moved on by `n` axes and into `band`; its axis count."
+    """Copy `layout`'s axes, annotations and shapes into `out`, moved on by `n` axes and into
+    `band`; its axis count."""
     count = 0
     for key, axis in layout.items():
-        if not key.startswith(("xaxis", "yaxis")): continue
+        if not key.startswith(("xaxis", "yaxis")):
+            continue
         num, axis = int(key[5:] or 1), dict(axis)
         count = max(count, num)
         for prop in ("anchor", "matches", "scaleanchor", "overlaying"):
-            if prop in axis: axis[prop] = _shift_ref(axis[prop], n)
-        if key[0] == "y": axis["domain"] = [min(1.0, max(0.0, band(v))) for v in axis.get("domain", [0, 1])]
+            if prop in axis:
+                axis[prop] = _shift_ref(axis[prop], n)
+        if key[0] == "y":
+            axis["domain"] = [min(1.0, max(0.0, band(v))) for v in axis.get("domain", [0, 1])]
         out[f"{key[:5]}{'' if num + n == 1 else num + n}"] = axis
     for kind, ys in (("annotations", ("y",)), ("shapes", ("y0", "y1"))):
         for item in layout.get(kind, []):
             item = dict(item, xref=_shift_ref(item.get("xref", "paper"), n))
-            if item.get("yref", "paper") == "paper": item.update({y: band(item[y]) for y in ys if y in item})
-            else: item["yref"] = _shift_ref(item["yref"], n)
+            if item.get("yref", "paper") == "paper":
+                item.update({y: band(item[y]) for y in ys if y in item})
+            else:
+                item["yref"] = _shift_ref(item["yref"], n)
             out.setdefault(kind, []).append(item)
     return count
 
 
-def stack_figures(figs: list[go.Figure], title: str = "", heading_px: int = 70, gap_px: int = 40) -> go.Figure:
+def stack_figures(
+    figs: list[go.Figure], title: str = "", heading_px: int = 70, gap_px: int = 40
+) -> go.Figure:
     "One figure of `figs` one under the other, heights in proportion, each headed by its own title."
     heights = [(f.layout.height or 500) + heading_px + gap_px for f in figs]
     total, top, shift, seen = sum(heights), 1.0, 0, set()
     data, layout = [], {"annotations": [], "shapes": []}
     for fig, h in zip(figs, heights):
         d, lo = fig.to_plotly_json(), top - h / total
-        band = _Band(lo + gap_px / total, top - heading_px / total)  # the gap holds the axis titles below
+        # the gap holds the axis titles below
+        band = _Band(lo + gap_px / total, top - heading_px / total)
         data += [_shift_trace(trace, shift, band, seen) for trace in d["data"]]
         heading = d["layout"].get("title", {}).get("text", "")
-        layout["annotations"].append(dict(text=heading, x=0, y=top, xref="paper", yref="paper", showarrow=False,
-                                          xanchor="left", yanchor="top", align="left", font=dict(size=13)))
+        layout["annotations"].append(
+            dict(
+                text=heading,
+                x=0,
+                y=top,
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                xanchor="left",
+                yanchor="top",
+                align="left",
+                font=dict(size=13),
+            )
+        )
         shift += _shift_layout(d["layout"], shift, band, layout)
         top = lo
     fig = go.Figure(dict(data=data, layout=layout))
-    fig.update_layout(title=title, title_font_size=14, template=figs[0].layout.template, height=total + 60,
-                      margin=dict(l=40, r=20, t=50 + 18 * title.count("<br>"), b=30),  # room for every title line
-                      legend=dict(orientation="h", y=-0.03), showlegend=True)
+    fig.update_layout(
+        title=title,
+        title_font_size=14,
+        template=figs[0].layout.template,
+        height=total + 60,
+        margin=dict(l=40, r=20, t=50 + 18 * title.count("<br>"), b=30),  # room for every title line
+        legend=dict(orientation="h", y=-0.03),
+        showlegend=True,
+    )
     return fig
 
+
 # %% ../nbs/10_figures.ipynb #41404871
-def multimodal_explorer_figure(rec: Reconstruction, sample: int = 0, step: int | None = None,
-                               bands: tuple[int, ...] = (0,), symbols: list[str] | None = None, max_channels: int = 6,
-                               all_errors: bool = False, title: str | None = None, per_row: int = 30) -> go.Figure:
-    "The explorer's figure of a multimodal sample: each part's own figure (`explorer_figure`), one under the other."
+def multimodal_explorer_figure(
+    rec: Reconstruction,
+    sample: int = 0,
+    step: int | None = None,
+    bands: tuple[int, ...] = (0,),
+    symbols: list[str] | None = None,
+    max_channels: int = 6,
+    all_errors: bool = False,
+    title: str | None = None,
+    per_row: int = 30,
+) -> go.Figure:
+    """The explorer's figure of a multimodal sample: each part's own figure (`explorer_figure`), one
+    under the other."""
     k = rec.steps if step is None else step
-    figs = [explorer_figure(part, sample, k, bands if part.spec.modality.shows_bands else (0,),
-                            symbols if part.spec.is_discrete else None, max_channels, all_errors, f"<b>{name}</b>",
-                            per_row) for name, part in zip(rec.spec.part_names, rec.parts)]
+    figs = [
+        explorer_figure(
+            part,
+            sample,
+            k,
+            bands if part.spec.modality.shows_bands else (0,),
+            symbols if part.spec.is_discrete else None,
+            max_channels,
+            all_errors,
+            f"<b>{name}</b>",
+            per_row,
+        )
+        for name, part in zip(rec.spec.part_names, rec.parts)
+    ]
     masked, support = rec.sample_masked_losses[sample], rec.sample_support_losses[sample]
-    summary = (f"whole sequence: masked-token error {masked[0]:.3f} from Z → {masked[k]:.3f} from Z* (step {k});<br>"
-               f"support error {support[0]:.3f} → {support[k]:.3f}")  # two lines: one is wider than a narrow output
+    # two lines: one is wider than a narrow output
+    summary = (
+        f"whole sequence: masked-token error {masked[0]:.3f} from Z → {masked[k]:.3f} "
+        f"from Z* (step {k});<br>support error {support[0]:.3f} → {support[k]:.3f}"
+    )
     return stack_figures(figs, (title or f"sample {sample}") + "<br>" + summary)
 
+
 # %% ../nbs/10_figures.ipynb #65ea3220
-def comparison_figure(recs: dict[str, Reconstruction], sample: int = 0, bands: tuple[int, ...] = (0,),
-                      symbols: list[str] | None = None, all_errors: bool = False, title: str | None = None,
-                      per_row: int = 30) -> go.Figure:
-    "The reconstructions of `sample` by each run in `recs` (name -> reconstruction under the same mask)."
+def comparison_figure(
+    recs: dict[str, Reconstruction],
+    sample: int = 0,
+    bands: tuple[int, ...] = (0,),
+    symbols: list[str] | None = None,
+    all_errors: bool = False,
+    title: str | None = None,
+    per_row: int = 30,
+) -> go.Figure:
+    """The reconstructions of `sample` by each run in `recs` (name -> reconstruction under the same
+    mask)."""
     first = next(iter(recs.values()))
     if first.parts:  # multimodal: each part compared, one under the other
-        return stack_figures([comparison_figure({n: r.parts[i] for n, r in recs.items()}, sample,
-                                                bands if part.spec.modality.shows_bands else (0,),
-                                                symbols if part.spec.is_discrete else None, all_errors,
-                                                f"<b>{name}</b>", per_row)
-                              for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))],
-                             title or f"sample {sample}")
+        return stack_figures(
+            [
+                comparison_figure(
+                    {n: r.parts[i] for n, r in recs.items()},
+                    sample,
+                    bands if part.spec.modality.shows_bands else (0,),
+                    symbols if part.spec.is_discrete else None,
+                    all_errors,
+                    f"<b>{name}</b>",
+                    per_row,
+                )
+                for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))
+            ],
+            title or f"sample {sample}",
+        )
     spec, view = first.spec, SampleView.of(first, sample)
-    if any(r.spec != spec or not np.array_equal(r.mask[sample], first.mask[sample]) for r in recs.values()):
-        raise ValueError("the runs must be of one modality and reconstruct the sample under the same mask")
+    if any(
+        r.spec != spec or not np.array_equal(r.mask[sample], first.mask[sample])
+        for r in recs.values()
+    ):
+        raise ValueError(
+            "the runs must be of one modality and reconstruct the sample under the same mask"
+        )
     step = {name: 0 if r.method == "mae" else r.steps for name, r in recs.items()}
-    names = ["original", "masked", *(f"{name} ({'Z' if step[name] == 0 else 'Z*'})" for name in recs)]
+    names = [
+        "original",
+        "masked",
+        *(f"{name} ({'Z' if step[name] == 0 else 'Z*'})" for name in recs),
+    ]
     values = [view.target, None, *(view.pred(r, step[name]) for name, r in recs.items())]
     errors = [view.errors(r, step[name]) for name, r in recs.items()]
     bars = ("error, this sample", f"error, mean of {len(first.mask)}")
     fig = _modality_grid(spec, names, [*bars, *(f"error, {n}" for n in recs)], view, per_row, bars)
     draw_values(fig, spec, view, values, names, bands, 6, symbols, per_row)
-    draw_errors(fig, spec, view, errors, all_errors, bands, per_row, cols=list(range(3, 3 + len(recs))),
-                names=[f"error, {n}" for n in recs])
+    draw_errors(
+        fig,
+        spec,
+        view,
+        errors,
+        all_errors,
+        bands,
+        per_row,
+        cols=list(range(3, 3 + len(recs))),
+        names=[f"error, {n}" for n in recs],
+    )
     this = [float(e[view.mask].mean()) if view.mask.any() else None for e in errors]
-    mean = [float(np.nanmean(sample_error(r))) for r in recs.values()]  # NaN: a sample with nothing masked here
+    # NaN: a sample with nothing masked here
+    mean = [float(np.nanmean(sample_error(r))) for r in recs.values()]
     row = 3 if spec.is_discrete else 2
     for col, values_ in ((1, this), (2, mean)):
-        fig.add_trace(go.Bar(x=list(recs), y=values_, marker_color=PALETTE[: len(recs)], showlegend=False,
-                             text=[f"{v:.3f}" if v is not None else "" for v in values_], textposition="auto"),
-                      row, col)
-    summary = ", ".join(f"{n} {e[view.mask].mean():.3f}" for n, e in zip(recs, errors) if view.mask.any())
-    fig.update_layout(title=f"{title or f'sample {sample}'}<br>masked-token error {summary}", title_font_size=13,
-                      template="plotly_white", height=_grid_height(spec, view, per_row), showlegend=False,
-                      margin=dict(l=40, r=20, t=100, b=30))
+        fig.add_trace(
+            go.Bar(
+                x=list(recs),
+                y=values_,
+                marker_color=PALETTE[: len(recs)],
+                showlegend=False,
+                text=[f"{v:.3f}" if v is not None else "" for v in values_],
+                textposition="auto",
+            ),
+            row,
+            col,
+        )
+    summary = ", ".join(
+        f"{n} {e[view.mask].mean():.3f}" for n, e in zip(recs, errors) if view.mask.any()
+    )
+    fig.update_layout(
+        title=f"{title or f'sample {sample}'}<br>masked-token error {summary}",
+        title_font_size=13,
+        template="plotly_white",
+        height=_grid_height(spec, view, per_row),
+        showlegend=False,
+        margin=dict(l=40, r=20, t=100, b=30),
+    )
     return fig
 
+
 # %% ../nbs/10_figures.ipynb #ed1746cb
-def attention_figure(maps: AttentionMaps, spec: ModalitySpec, row: int = 0, part: str = "encoder", layer: int = -1,
-                     token_text: list[str] | None = None) -> go.Figure:
-    """Layer `layer` of the `part` ('encoder', 'decoder from Z' or 'decoder') for batch row `row` of `maps`;
-    `token_text` labels the tokens of the layout strip (a sample's symbols)."""
+def attention_figure(
+    maps: AttentionMaps,
+    spec: ModalitySpec,
+    row: int = 0,
+    part: str = "encoder",
+    layer: int = -1,
+    token_text: list[str] | None = None,
+) -> go.Figure:
+    """Layer `layer` of the `part` ('encoder', 'decoder from Z' or 'decoder') for batch row `row` of
+    `maps`; `token_text` labels the tokens of the layout strip (a sample's symbols)."""
     stacks = {"encoder": maps.encoder, "decoder from Z": maps.decoder_z, "decoder": maps.decoder}
-    if part not in stacks: raise ValueError(f"part must be one of {list(stacks)}, got {part!r}")
+    if part not in stacks:
+        raise ValueError(f"part must be one of {list(stacks)}, got {part!r}")
     weights, L = stacks[part][layer][row], maps.mask.shape[1]
     if part == "encoder":
         kept = np.flatnonzero(maps.keep_valid[row])
-        kept = kept[np.argsort(maps.ids_keep[row][kept])]  # visible tokens in the order of the sample
+        # visible tokens in the order of the sample
+        kept = kept[np.argsort(maps.ids_keep[row][kept])]
         tokens, order = maps.ids_keep[row][kept], np.r_[0, 1 + kept]
         weights = weights[np.ix_(order, order)]
         over = np.full(L, np.nan)
@@ -485,14 +961,36 @@ def attention_figure(maps: AttentionMaps, spec: ModalitySpec, row: int = 0, part
     else:
         tokens = np.arange(L)
         queries = 1 + np.flatnonzero(maps.mask[row])
-        over = np.where(maps.pad[row], np.nan, weights[queries, 1:].mean(0)) if queries.size else np.full(L, np.nan)
+        over = (
+            np.where(maps.pad[row], np.nan, weights[queries, 1:].mean(0))
+            if queries.size
+            else np.full(L, np.nan)
+        )
         what = "masked tokens → each token (mean)"
     labels = ["CLS", *(str(t) for t in tokens)]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.1,
-                        subplot_titles=(f"{part} layer {layer % len(stacks[part]) + 1}/{len(stacks[part])}: "
-                                        "query ↓ key →", what))
-    fig.add_trace(go.Heatmap(z=json_safe(weights), x=labels, y=labels, colorscale="Blues", zmin=0, showscale=False,
-                             hovertemplate="query %{y} → key %{x}: %{z:.3f}<extra></extra>"), 1, 1)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.45, 0.55],
+        horizontal_spacing=0.1,
+        subplot_titles=(
+            f"{part} layer {layer % len(stacks[part]) + 1}/{len(stacks[part])}: query ↓ key →",
+            what,
+        ),
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=json_safe(weights),
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            zmin=0,
+            showscale=False,
+            hovertemplate="query %{y} → key %{x}: %{z:.3f}<extra></extra>",
+        ),
+        1,
+        1,
+    )
     fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
     fig.update_xaxes(type="category", row=1, col=1)
     _layout_map(fig, spec, over[~maps.pad[row]], token_text)
@@ -501,68 +999,124 @@ def attention_figure(maps: AttentionMaps, spec: ModalitySpec, row: int = 0, part
 
 
 def _layout_map(fig, spec, per_token, token_text):
-    "`per_token` values drawn in the sample's layout in subplot (1, 2): a token grid for images, a strip otherwise."
+    """`per_token` values drawn in the sample's layout in subplot (1, 2): a token grid for images, a
+    strip otherwise."""
     bar = dict(title="weight", len=0.8)
     if len(spec.grid) == 2:  # a 2-D token grid (an image's) is drawn as that grid
-        fig.add_trace(go.Heatmap(z=json_safe(per_token.reshape(spec.grid)), colorscale="Blues", zmin=0, colorbar=bar,
-                                 hovertemplate="token row %{y}, column %{x}: %{z:.3f}<extra></extra>"), 1, 2)
+        fig.add_trace(
+            go.Heatmap(
+                z=json_safe(per_token.reshape(spec.grid)),
+                colorscale="Blues",
+                zmin=0,
+                colorbar=bar,
+                hovertemplate="token row %{y}, column %{x}: %{z:.3f}<extra></extra>",
+            ),
+            1,
+            2,
+        )
         return _image_axes(fig, 1, 2)
     texts = list(token_text) if token_text else [""] * len(per_token)
-    strip = token_strips([("weight", texts, per_token)], len(per_token), 30, "Blues",
-                         float(np.nanmax(per_token)) if np.isfinite(per_token).any() else 1.0, bar)
+    strip = token_strips(
+        [("weight", texts, per_token)],
+        len(per_token),
+        30,
+        "Blues",
+        float(np.nanmax(per_token)) if np.isfinite(per_token).any() else 1.0,
+        bar,
+    )
     fig.add_trace(strip, 1, 2)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
+
 
 # %% ../nbs/10_figures.ipynb #5f79d66b
 COLUMN_TITLES = ("original", "masked input", "from Z (amortized)", "from Z* (adapted)")
 
 
 def reconstruction_panels(rec: Reconstruction, sample: int) -> list[np.ndarray]:
-    "Original, masked (NaN, or -1 for ids, at masked tokens), from Z and from Z*, in the sample layout."
+    """Original, masked (NaN, or -1 for ids, at masked tokens), from Z and from Z*, in the sample
+    layout."""
     spec, mask, target = rec.spec, rec.mask[sample], rec.target[sample]
     if spec.is_discrete:
-        fills = [np.where(mask, p[sample].argmax(-1), target) for p in (rec.preds[0], rec.preds[-1])]
+        fills = [
+            np.where(mask, p[sample].argmax(-1), target) for p in (rec.preds[0], rec.preds[-1])
+        ]
         return [target, np.where(mask, -1, target), *fills]
     fills = [np.where(mask[:, None], p[sample], target) for p in (rec.preds[0], rec.preds[-1])]
-    return [sample_layout(a, spec) for a in (target, np.where(mask[:, None], np.nan, target), *fills)]
+    return [
+        sample_layout(a, spec) for a in (target, np.where(mask[:, None], np.nan, target), *fills)
+    ]
+
 
 # %% ../nbs/10_figures.ipynb #3a64bfce
-def reconstruction_figure(rec: Reconstruction, title: str = "", channel: int = 0,
-                          samples: int | None = None) -> go.Figure:
-    "Rows of samples; columns: original, masked, reconstruction from Z and from Z*. Images show one channel."
+def reconstruction_figure(
+    rec: Reconstruction, title: str = "", channel: int = 0, samples: int | None = None
+) -> go.Figure:
+    """Rows of samples; columns: original, masked, reconstruction from Z and from Z*. Images show
+    one channel."""
     if rec.parts:  # multimodal: each part's rows, one part under the other
-        channels = [channel if part.spec.modality.shows_bands else 0 for part in rec.parts]  # bands: images only
-        return stack_figures([reconstruction_figure(part, f"<b>{name}</b>", c, samples)
-                              for name, part, c in zip(rec.spec.part_names, rec.parts, channels)],
-                             title)
+        # bands: images only
+        channels = [channel if part.spec.modality.shows_bands else 0 for part in rec.parts]
+        return stack_figures(
+            [
+                reconstruction_figure(part, f"<b>{name}</b>", c, samples)
+                for name, part, c in zip(rec.spec.part_names, rec.parts, channels)
+            ],
+            title,
+        )
     spec, n = rec.spec, min(samples or len(rec.target), len(rec.target))
-    fig = make_subplots(rows=n, cols=4, column_titles=list(COLUMN_TITLES), horizontal_spacing=0.02,
-                        vertical_spacing=0.03)
-    for r in range(n):  # each kind draws its row: `image_panels`, `line_panels`, `bar_panels`, `id_panels` below
+    fig = make_subplots(
+        rows=n,
+        cols=4,
+        column_titles=list(COLUMN_TITLES),
+        horizontal_spacing=0.02,
+        vertical_spacing=0.03,
+    )
+    # each kind draws its row: `image_panels`, `line_panels`, `bar_panels`, `id_panels` below
+    for r in range(n):
         spec.modality.draw_reconstruction(fig, spec, reconstruction_panels(rec, r), r + 1, channel)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     spec.modality.finish_reconstruction(fig, n)
-    fig.update_layout(title=title, height=max(260, 170 * n), width=760, margin=dict(l=20, r=20, t=70, b=20),
-                      template="plotly_white")
+    fig.update_layout(
+        title=title,
+        height=max(260, 170 * n),
+        width=760,
+        margin=dict(l=20, r=20, t=70, b=20),
+        template="plotly_white",
+    )
     return fig
 
 
 def image_panels(fig, panels: list, row: int, channel: int):
-    "An image's panels: band `channel` in grey on the original's range, the masked tokens in orange."
+    """An image's panels: band `channel` in grey on the original's range, the masked tokens in
+    orange."""
     lo, hi = np.nanmin(panels[0][channel]), np.nanmax(panels[0][channel])
     for c, panel in enumerate(panels, 1):
-        fig.add_trace(go.Heatmap(z=json_safe(panel[channel]), colorscale="Greys_r", showscale=False, zmin=lo, zmax=hi),
-                      row, c)
+        fig.add_trace(
+            go.Heatmap(
+                z=json_safe(panel[channel]), colorscale="Greys_r", showscale=False, zmin=lo, zmax=hi
+            ),
+            row,
+            c,
+        )
     hidden = json_safe(np.where(np.isnan(panels[1][channel]), 1.0, np.nan))
-    fig.add_trace(go.Heatmap(z=hidden, showscale=False, colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]]), row, 2)
+    fig.add_trace(
+        go.Heatmap(z=hidden, showscale=False, colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]]),
+        row,
+        2,
+    )
 
 
 def line_panels(fig, panels: list, row: int, channel: int):
     "A sequence's panels: channel `channel` as a line."
     for c, panel in enumerate(panels, 1):
-        fig.add_trace(go.Scatter(y=json_safe(panel[channel]), mode="lines", line=dict(width=1.5), showlegend=False),
-                      row, c)
+        fig.add_trace(
+            go.Scatter(
+                y=json_safe(panel[channel]), mode="lines", line=dict(width=1.5), showlegend=False
+            ),
+            row,
+            c,
+        )
 
 
 def bar_panels(fig, panels: list, row: int):
@@ -574,42 +1128,80 @@ def bar_panels(fig, panels: list, row: int):
 def id_panels(fig, spec: ModalitySpec, panels: list, row: int):
     "Token ids as a coloured strip, -1 (masked) darkest."
     for c, panel in enumerate(panels, 1):
-        fig.add_trace(go.Heatmap(z=panel[None], colorscale="Viridis", showscale=False, zmin=-1,
-                                 zmax=spec.vocab_size - 1), row, c)
+        fig.add_trace(
+            go.Heatmap(
+                z=panel[None],
+                colorscale="Viridis",
+                showscale=False,
+                zmin=-1,
+                zmax=spec.vocab_size - 1,
+            ),
+            row,
+            c,
+        )
 
 
 def square_pixels(fig, n: int):
     "Every image panel with square pixels, top row up."
     for i in range(1, 4 * n + 1):
         suffix = "" if i == 1 else str(i)
-        fig.layout[f"yaxis{suffix}"].update(scaleanchor=f"x{suffix}", constrain="domain", autorange="reversed")
+        fig.layout[f"yaxis{suffix}"].update(
+            scaleanchor=f"x{suffix}", constrain="domain", autorange="reversed"
+        )
         fig.layout[f"xaxis{suffix}"].update(constrain="domain")
 
+
 # %% ../nbs/10_figures.ipynb #92d26028
-def sweep_figure(ratios, curves: dict, trained_at: dict | None = None, title: str = "") -> go.Figure:
-    """`curves[run] = (loss_z, loss_z_adapted, probe or None)`, arrays (ratios, seeds) with NaN where not computed;
-    `trained_at[run]` the mask ratio the run was trained at."""
+def sweep_figure(
+    ratios, curves: dict, trained_at: dict | None = None, title: str = ""
+) -> go.Figure:
+    """`curves[run] = (loss_z, loss_z_adapted, probe or None)`, arrays (ratios, seeds) with NaN
+    where not computed; `trained_at[run]` the mask ratio the run was trained at."""
     probe = any(c[2] is not None for c in curves.values())
-    fig = make_subplots(rows=2 if probe else 1, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        row_heights=[0.65, 0.35] if probe else None)
+    fig = make_subplots(
+        rows=2 if probe else 1,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        row_heights=[0.65, 0.35] if probe else None,
+    )
     for i, (run, (loss_z, loss_za, acc)) in enumerate(curves.items()):
         colour = Z_ADAPTED_COLOR if len(curves) == 1 else PALETTE[i % len(PALETTE)]
         named = lambda what: what if len(curves) == 1 else f"{run}: {what}"
-        _band_and_mean(fig, ratios, loss_z, named("from Z"), Z_COLOR if len(curves) == 1 else colour, "dash", 1)
+        _band_and_mean(
+            fig, ratios, loss_z, named("from Z"), Z_COLOR if len(curves) == 1 else colour, "dash", 1
+        )
         _band_and_mean(fig, ratios, loss_za, named("from Z*"), colour, "solid", 1)
-        if acc is not None: _band_and_mean(fig, ratios, acc, named("probe accuracy (Z*, masked input)"), colour,
-                                           "solid", 2)
-    for ratio in sorted(set((trained_at or {}).values())):  # one line per ratio, naming every run trained there
+        if acc is not None:
+            _band_and_mean(
+                fig, ratios, acc, named("probe accuracy (Z*, masked input)"), colour, "solid", 2
+            )
+    # one line per ratio, naming every run trained there
+    for ratio in sorted(set((trained_at or {}).values())):
         runs = [run for run in curves if (trained_at or {}).get(run) == ratio]
-        colour = Z_ADAPTED_COLOR if len(curves) == 1 else PALETTE[list(curves).index(runs[0]) % len(PALETTE)]
-        fig.add_vline(x=ratio, line=dict(color=colour, dash="dot", width=1.5), annotation_position="top",
-                      annotation_text=f"{', '.join(runs) if len(curves) > 1 else ''} trained at {ratio:g}".strip(),
-                      annotation_font_size=11)
+        colour = (
+            Z_ADAPTED_COLOR
+            if len(curves) == 1
+            else PALETTE[list(curves).index(runs[0]) % len(PALETTE)]
+        )
+        fig.add_vline(
+            x=ratio,
+            line=dict(color=colour, dash="dot", width=1.5),
+            annotation_position="top",
+            annotation_text=f"{', '.join(runs) if len(curves) > 1 else ''} trained at {ratio:g}".strip(),
+            annotation_font_size=11,
+        )
     fig.update_yaxes(title_text="masked-token loss", row=1, col=1)
-    if probe: fig.update_yaxes(title_text="accuracy", row=2, col=1)
+    if probe:
+        fig.update_yaxes(title_text="accuracy", row=2, col=1)
     fig.update_xaxes(title_text="mask ratio", row=2 if probe else 1, col=1)
-    fig.update_layout(title=title, template="plotly_white", height=540, legend=dict(orientation="h", y=-0.15),
-                      margin=dict(t=90))
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=540,
+        legend=dict(orientation="h", y=-0.15),
+        margin=dict(t=90),
+    )
     return fig
 
 
@@ -618,50 +1210,141 @@ def _band_and_mean(fig, ratios, values, name, colour, dash, row):
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, std = np.nanmean(values, axis=1), np.nan_to_num(np.nanstd(values, axis=1))
     band_x = list(ratios) + list(ratios)[::-1]
-    fill = colour.replace("rgb", "rgba").replace(")", ",0.12)") if colour.startswith("rgb") else colour + "20"
-    fig.add_trace(go.Scatter(x=band_x, y=json_safe(np.concatenate([mean + std, (mean - std)[::-1]])), fill="toself",
-                             mode="lines", line_width=0, hoverinfo="skip", showlegend=False, fillcolor=fill), row, 1)
-    fig.add_trace(go.Scatter(x=list(ratios), y=json_safe(mean), mode="lines+markers", name=name,
-                             line=dict(color=colour, dash=dash)), row, 1)
+    fill = (
+        colour.replace("rgb", "rgba").replace(")", ",0.12)")
+        if colour.startswith("rgb")
+        else colour + "20"
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=band_x,
+            y=json_safe(np.concatenate([mean + std, (mean - std)[::-1]])),
+            fill="toself",
+            mode="lines",
+            line_width=0,
+            hoverinfo="skip",
+            showlegend=False,
+            fillcolor=fill,
+        ),
+        row,
+        1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=list(ratios),
+            y=json_safe(mean),
+            mode="lines+markers",
+            name=name,
+            line=dict(color=colour, dash=dash),
+        ),
+        row,
+        1,
+    )
+
 
 # %% ../nbs/10_figures.ipynb #574e1fdb
-def umap_figure(emb_z, emb_z_adapted, labels, class_names=None, show_z: bool = True, show_z_adapted: bool = True,
-                show_lines: bool = True, displacement: dict | None = None, title: str = "",
-                indices=None) -> go.Figure:
-    "Scatter of the embedded Z (circles) and Z* (crosses) by class, pair lines, and displacement bars."
+def umap_figure(
+    emb_z,
+    emb_z_adapted,
+    labels,
+    class_names=None,
+    show_z: bool = True,
+    show_z_adapted: bool = True,
+    show_lines: bool = True,
+    displacement: dict | None = None,
+    title: str = "",
+    indices=None,
+) -> go.Figure:
+    """Scatter of the embedded Z (circles) and Z* (crosses) by class, pair lines, and displacement
+    bars."""
     labels = np.asarray(labels)
     if not len(emb_z) == len(emb_z_adapted) == len(labels):
-        raise ValueError(f"Z, Z* and labels must have one row each per sample, got {len(emb_z)}, {len(emb_z_adapted)}, "
-                         f"{len(labels)}")
+        raise ValueError(
+            f"Z, Z* and labels must have one row each per sample, "
+            f"got {len(emb_z)}, {len(emb_z_adapted)}, {len(labels)}"
+        )
     indices = np.arange(len(labels)) if indices is None else np.asarray(indices)
     classes = np.unique(labels)
     names = [class_names[c] if class_names and c < len(class_names) else str(c) for c in classes]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.72, 0.28], horizontal_spacing=0.08,
-                        subplot_titles=("UMAP: circles Z, crosses Z*; click a point to open it", "‖Z* − Z‖ by class"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.72, 0.28],
+        horizontal_spacing=0.08,
+        subplot_titles=(
+            "UMAP: circles Z, crosses Z*; click a point to open it",
+            "‖Z* − Z‖ by class",
+        ),
+    )
     xs = np.stack([emb_z[:, 0], emb_z_adapted[:, 0], np.full(len(labels), None)], 1).reshape(-1)
     ys = np.stack([emb_z[:, 1], emb_z_adapted[:, 1], np.full(len(labels), None)], 1).reshape(-1)
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.25)", width=1),
-                             name="Z→Z* pairs", visible=show_lines, hoverinfo="skip"), 1, 1)
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line=dict(color="rgba(120,120,120,0.25)", width=1),
+            name="Z→Z* pairs",
+            visible=show_lines,
+            hoverinfo="skip",
+        ),
+        1,
+        1,
+    )
     for i, (c, name) in enumerate(zip(classes, names)):
         colour, sel = PALETTE[i % len(PALETTE)], labels == c
-        for emb, symbol, tag, shown in ((emb_z, "circle", "Z", show_z), (emb_z_adapted, "x", "Z*", show_z_adapted)):
-            fig.add_trace(go.Scatter(
-                x=emb[sel, 0], y=emb[sel, 1], mode="markers", name=name, legendgroup=name, showlegend=tag == "Z",
-                marker=dict(color=colour, size=6, symbol=symbol), visible=shown, customdata=indices[sel],
-                hovertemplate=f"sample %{{customdata}}, {name}, {tag}<extra></extra>"), 1, 1)
+        for emb, symbol, tag, shown in (
+            (emb_z, "circle", "Z", show_z),
+            (emb_z_adapted, "x", "Z*", show_z_adapted),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=emb[sel, 0],
+                    y=emb[sel, 1],
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=tag == "Z",
+                    marker=dict(color=colour, size=6, symbol=symbol),
+                    visible=shown,
+                    customdata=indices[sel],
+                    hovertemplate=f"sample %{{customdata}}, {name}, {tag}<extra></extra>",
+                ),
+                1,
+                1,
+            )
     if displacement:
-        fig.add_trace(go.Bar(x=names, y=[displacement[int(c)][0] for c in classes], showlegend=False,
-                             error_y=dict(array=[displacement[int(c)][1] for c in classes]),
-                             marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(classes))]), 1, 2)
-    fig.update_layout(title=title, template="plotly_white", height=540, legend=dict(
-        orientation="h" if len(classes) > 12 else "v", title_text="class"))
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=[displacement[int(c)][0] for c in classes],
+                showlegend=False,
+                error_y=dict(array=[displacement[int(c)][1] for c in classes]),
+                marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(classes))],
+            ),
+            1,
+            2,
+        )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=540,
+        legend=dict(orientation="h" if len(classes) > 12 else "v", title_text="class"),
+    )
     return fig
 
+
 # %% ../nbs/10_figures.ipynb #3c05b7d0
-def thumbnail_svg(x: np.ndarray, spec: ModalitySpec, symbols: list[str] | None = None, length: int | None = None,
-                  size: int = 96) -> str:
+def thumbnail_svg(
+    x: np.ndarray,
+    spec: ModalitySpec,
+    symbols: list[str] | None = None,
+    length: int | None = None,
+    size: int = 96,
+) -> str:
     "One sample `x` in its layout as an SVG of about `size` px."
-    return spec.modality.thumbnail(np.asarray(x), spec, symbols, length, size)  # the kinds' drawings below
+    # the kinds' drawings below
+    return spec.modality.thumbnail(np.asarray(x), spec, symbols, length, size)
 
 
 def image_thumbnail(x: np.ndarray, size: int) -> str:
@@ -671,9 +1354,11 @@ def image_thumbnail(x: np.ndarray, size: int) -> str:
     h, w = img.shape
     cell = size / max(h, w)
     grey = (255 * (img - lo) / max(hi - lo, 1e-8)).astype(int)
-    rects = "".join(f'<rect x="{j * cell:.1f}" y="{i * cell:.1f}" '
-                    f'width="{cell + 0.3:.1f}" height="{cell + 0.3:.1f}"'
-                    f' fill="rgb({g},{g},{g})"/>' for (i, j), g in np.ndenumerate(grey))
+    rects = "".join(
+        f'<rect x="{j * cell:.1f}" y="{i * cell:.1f}" width="{cell + 0.3:.1f}" '
+        f'height="{cell + 0.3:.1f}" fill="rgb({g},{g},{g})"/>'
+        for (i, j), g in np.ndenumerate(grey)
+    )
     return _svg(w * cell, h * cell, rects)
 
 
@@ -681,9 +1366,11 @@ def token_thumbnail(x: np.ndarray, symbols: list[str] | None, length: int | None
     "Ids `(T,)` as text: their symbols, or the ids."
     ids = x[: length or len(x)]
     text = "".join(symbols[i] if symbols else f"{i} " for i in ids)
-    lines = [text[i: i + 20] for i in range(0, min(len(text), 120), 20)]
-    body = "".join(f'<text x="2" y="{14 * (r + 1)}" font-family="monospace" font-size="12">{line}</text>'
-                   for r, line in enumerate(lines))
+    lines = [text[i : i + 20] for i in range(0, min(len(text), 120), 20)]
+    body = "".join(
+        f'<text x="2" y="{14 * (r + 1)}" font-family="monospace" font-size="12">{line}</text>'
+        for r, line in enumerate(lines)
+    )
     return _svg(size * 1.6, 14 * len(lines) + 4, body)
 
 
@@ -692,32 +1379,55 @@ def series_thumbnail(series: np.ndarray, size: int) -> str:
     lo, hi = float(series.min()), float(series.max())
     scale = lambda v: size * 0.9 * (1 - (v - lo) / max(hi - lo, 1e-8)) + size * 0.05
     step = size * 1.6 / max(series.shape[1] - 1, 1)
-    body = "".join(f'<polyline fill="none" stroke="{PALETTE[c % len(PALETTE)]}" stroke-width="1" points="'
-                   + " ".join(f"{t * step:.1f},{scale(v):.1f}" for t, v in enumerate(row)) + '"/>'
-                   for c, row in enumerate(series[:6]))
+    body = "".join(
+        f'<polyline fill="none" stroke="{PALETTE[c % len(PALETTE)]}" stroke-width="1" points="'
+        + " ".join(f"{t * step:.1f},{scale(v):.1f}" for t, v in enumerate(row))
+        + '"/>'
+        for c, row in enumerate(series[:6])
+    )
     return _svg(size * 1.6, size, body)
 
 
 def _svg(width: float, height: float, body: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-            f'style="background:white;border:1px solid #ccc">{body}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'style="background:white;border:1px solid #ccc">{body}</svg>'
+    )
+
 
 # %% ../nbs/10_figures.ipynb #d8c61e71
 def probe_figure(rows: list[dict], title: str = "Linear-probe accuracy") -> go.Figure:
-    "Grouped bars: one group per feature kind, one bar per model; `rows` hold model, features, accuracy."
+    """Grouped bars: one group per feature kind, one bar per model; `rows` hold model, features,
+    accuracy."""
     fig = go.Figure()
     for model_name in dict.fromkeys(r["model"] for r in rows):
         sel = [r for r in rows if r["model"] == model_name]
-        fig.add_trace(go.Bar(name=model_name, x=[r["features"] for r in sel], y=[r["accuracy"] for r in sel],
-                             text=[f"{r['accuracy']:.3f}" for r in sel], textposition="outside"))
-    fig.update_layout(barmode="group", title=title, yaxis=dict(title="test accuracy", range=[0, 1.05]),
-                      template="plotly_white", width=700, height=420)
+        fig.add_trace(
+            go.Bar(
+                name=model_name,
+                x=[r["features"] for r in sel],
+                y=[r["accuracy"] for r in sel],
+                text=[f"{r['accuracy']:.3f}" for r in sel],
+                textposition="outside",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title=title,
+        yaxis=dict(title="test accuracy", range=[0, 1.05]),
+        template="plotly_white",
+        width=700,
+        height=420,
+    )
     return fig
 
+
 # %% ../nbs/10_figures.ipynb #1a3fe344
-def save_figure(fig: go.Figure, path_stem: Path | str, png: bool = True, scale: float = 2.0,
-                width: int = 1100) -> list[Path]:
-    "Write `fig` as `<stem>.html` (offline) and `<stem>.png` (`width` px unless the figure sets one); the files."
+def save_figure(
+    fig: go.Figure, path_stem: Path | str, png: bool = True, scale: float = 2.0, width: int = 1100
+) -> list[Path]:
+    """Write `fig` as `<stem>.html` (offline) and `<stem>.png` (`width` px unless the figure sets
+    one); the files."""
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     html = stem.with_suffix(".html")
@@ -725,9 +1435,17 @@ def save_figure(fig: go.Figure, path_stem: Path | str, png: bool = True, scale: 
     written = [html]
     if png:
         try:
-            fig.write_image(stem.with_suffix(".png"), scale=scale, width=fig.layout.width or width,
-                            height=fig.layout.height or 600)
+            fig.write_image(
+                stem.with_suffix(".png"),
+                scale=scale,
+                width=fig.layout.width or width,
+                height=fig.layout.height or 600,
+            )
             written.append(stem.with_suffix(".png"))
         except Exception as e:  # kaleido missing, or no Chromium for it to drive
-            print(f"metamae-lab: PNG export of {stem.name} skipped ({' '.join(str(e).split())[:200]})", file=sys.stderr)
+            print(
+                f"metamae-lab: PNG export of {stem.name} skipped "
+                f"({' '.join(str(e).split())[:200]})",
+                file=sys.stderr,
+            )
     return written

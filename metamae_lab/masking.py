@@ -14,108 +14,183 @@ import torch.nn.functional as F
 from .config import check_range
 
 # %% auto #0
-__all__ = ['Masking', 'keep_count', 'random_masking', 'masking_from_visible', 'no_masking', 'visible_neighbours', 'support_set']
+__all__ = [
+    "Masking",
+    "keep_count",
+    "random_masking",
+    "masking_from_visible",
+    "no_masking",
+    "visible_neighbours",
+    "support_set",
+]
+
 
 # %% ../nbs/02_masking.ipynb #01f068ff
 @dataclass
 class Masking:
     "Which tokens each sample keeps, in shuffled and in original order."
+
     ids_shuffle: torch.Tensor  # (B, L) token ids, kept ones first
-    ids_restore: torch.Tensor  # (B, L) inverse of ids_shuffle: position of each token in the shuffle
+    # (B, L) inverse of ids_shuffle: position of each token in the shuffle
+    ids_restore: torch.Tensor
     ids_keep: torch.Tensor  # (B, Lk) the first Lk ids of ids_shuffle
-    keep_valid: torch.Tensor  # (B, Lk) bool: entry j of ids_keep is a kept token (False = filler past its count)
+    # (B, Lk) bool: entry j of ids_keep is a kept token (False = filler past its count)
+    keep_valid: torch.Tensor
     visible: torch.Tensor  # (B, L) bool: kept tokens, in original order
     mask: torch.Tensor  # (B, L) float: 1 at masked real tokens, 0 at visible and padding tokens
-    ragged: bool = False  # samples may keep different numbers of tokens: keep_valid then marks filler
+    ragged: bool = (
+        False  # samples may keep different numbers of tokens: keep_valid then marks filler
+    )
 
     @property
-    def num_kept(self) -> torch.Tensor: return self.keep_valid.sum(1)  # (B,)
+    def num_kept(self) -> torch.Tensor:
+        return self.keep_valid.sum(1)  # (B,)
 
 
 def keep_count(num_tokens: int, mask_ratio: float) -> int:
-    "Tokens a sample of `num_tokens` real tokens keeps: `int(n (1 - r))`, at least 1 and at most n - 1."
+    """Tokens a sample of `num_tokens` real tokens keeps: `int(n (1 - r))`, at least 1 and at most n
+    - 1."""
     return max(1, min(math.floor(num_tokens * (1 - mask_ratio)), num_tokens - 1))
+
 
 # %% ../nbs/02_masking.ipynb #daed4ce3
 def _draw_noise(shape, generator: torch.Generator | None, device) -> torch.Tensor:
     "Uniform noise, drawn on the generator's device when one is given, then moved to `device`."
-    if generator is None: return torch.rand(shape, device=device)
+    if generator is None:
+        return torch.rand(shape, device=device)
     return torch.rand(shape, generator=generator, device=generator.device).to(device)
 
 
-def _ordered_masking(ids_shuffle: torch.Tensor, num_keep: torch.Tensor, keep_len: int, valid: torch.Tensor,
-                     ragged: bool) -> Masking:
+def _ordered_masking(
+    ids_shuffle: torch.Tensor,
+    num_keep: torch.Tensor,
+    keep_len: int,
+    valid: torch.Tensor,
+    ragged: bool,
+) -> Masking:
     ids_restore = torch.argsort(ids_shuffle, dim=1)  # (B, L)
-    keep_valid = torch.arange(keep_len, device=ids_shuffle.device)[None] < num_keep[:, None]  # (B, Lk)
+    # (B, Lk)
+    keep_valid = torch.arange(keep_len, device=ids_shuffle.device)[None] < num_keep[:, None]
     visible = ids_restore < num_keep[:, None]  # (B, L)
-    return Masking(ids_shuffle, ids_restore, ids_shuffle[:, :keep_len], keep_valid, visible, (~visible & valid).float(),
-                   ragged)
+    return Masking(
+        ids_shuffle,
+        ids_restore,
+        ids_shuffle[:, :keep_len],
+        keep_valid,
+        visible,
+        (~visible & valid).float(),
+        ragged,
+    )
+
 
 # %% ../nbs/02_masking.ipynb #72bd151c
-def random_masking(batch_size: int, num_tokens: int, mask_ratio: float, pad: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None, device=None) -> Masking:
-    "Mask a fraction `mask_ratio` of each sample's real tokens at random; `pad` (B, L) marks padding."
+def random_masking(
+    batch_size: int,
+    num_tokens: int,
+    mask_ratio: float,
+    pad: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    device=None,
+) -> Masking:
+    """Mask a fraction `mask_ratio` of each sample's real tokens at random; `pad` (B, L) marks
+    padding."""
     check_range(mask_ratio, "mask_ratio", 0, 1, low_open=True, high_open=True)
     device = device if pad is None else pad.device
-    keep_len = keep_count(num_tokens, mask_ratio)  # what a sample without padding keeps: the most any can
+    # what a sample without padding keeps: the most any can
+    keep_len = keep_count(num_tokens, mask_ratio)
     noise = _draw_noise((batch_size, num_tokens), generator, device)  # (B, L) in [0, 1)
     if pad is None:
         ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small noise is kept
         num_keep = torch.full((batch_size,), keep_len, device=device)
-        return _ordered_masking(ids_shuffle, num_keep, keep_len, torch.ones_like(noise, dtype=torch.bool), False)
+        return _ordered_masking(
+            ids_shuffle, num_keep, keep_len, torch.ones_like(noise, dtype=torch.bool), False
+        )
     num_valid = (~pad).sum(1)  # (B,)
-    num_keep = (num_valid.double() * (1 - mask_ratio)).floor().long()  # the float arithmetic of int(n * (1 - r))
+    # the float arithmetic of int(n * (1 - r))
+    num_keep = (num_valid.double() * (1 - mask_ratio)).floor().long()
     num_keep = torch.minimum(num_keep, num_valid - 1).clamp_min(1)
-    ids_shuffle = torch.argsort(noise.masked_fill(pad, 2.0), dim=1)  # padding sorts after every real token
+    # padding sorts after every real token
+    ids_shuffle = torch.argsort(noise.masked_fill(pad, 2.0), dim=1)
     return _ordered_masking(ids_shuffle, num_keep, keep_len, ~pad, True)
+
 
 # %% ../nbs/02_masking.ipynb #00ee03e1
 def masking_from_visible(visible: torch.Tensor, pad: torch.Tensor | None = None) -> Masking:
     "The `Masking` in which exactly the tokens marked in `visible` (B, L) are kept."
     visible = visible.bool()
     valid = torch.ones_like(visible) if pad is None else ~pad
-    if (visible & ~valid).any(): raise ValueError("a padding token cannot be visible")
+    if (visible & ~valid).any():
+        raise ValueError("a padding token cannot be visible")
     if not visible.any(1).all():
-        raise ValueError(f"sample(s) {(~visible.any(1)).nonzero().flatten().tolist()} have no visible token")
+        raise ValueError(
+            f"sample(s) {(~visible.any(1)).nonzero().flatten().tolist()} have no visible token"
+        )
     counts = visible.sum(1)
-    ids_shuffle = torch.argsort((~visible).to(torch.uint8), dim=1, stable=True)  # visible first, in order
-    return _ordered_masking(ids_shuffle, counts, int(counts.max()), valid, bool((counts != counts[0]).any()))
+    # visible first, in order
+    ids_shuffle = torch.argsort((~visible).to(torch.uint8), dim=1, stable=True)
+    return _ordered_masking(
+        ids_shuffle, counts, int(counts.max()), valid, bool((counts != counts[0]).any())
+    )
 
 
-def no_masking(batch_size: int, num_tokens: int, pad: torch.Tensor | None = None, device=None) -> Masking:
+def no_masking(
+    batch_size: int, num_tokens: int, pad: torch.Tensor | None = None, device=None
+) -> Masking:
     "Every real token visible. Padding (at any position) is still excluded."
     device = device if pad is None else pad.device
-    valid = torch.ones(batch_size, num_tokens, dtype=torch.bool, device=device) if pad is None else ~pad
+    valid = (
+        torch.ones(batch_size, num_tokens, dtype=torch.bool, device=device) if pad is None else ~pad
+    )
     return masking_from_visible(valid, pad)
+
 
 # %% ../nbs/02_masking.ipynb #6cd8bb90
 def visible_neighbours(visible: torch.Tensor, grid: tuple) -> torch.Tensor:
-    """(B, L) bool: tokens with at least one visible neighbour on the token `grid` (1-D `(L,)` or 2-D `(gh, gw)`),
-    or on each of several grids `((gh, gw), (L2,), ...)` whose tokens follow one another (a multimodal sample)."""
+    """(B, L) bool: tokens with at least one visible neighbour on the token `grid` (1-D `(L,)` or
+    2-D `(gh, gw)`), or on each of several grids `((gh, gw), (L2,), ...)` whose tokens follow one
+    another (a multimodal sample)."""
     B = visible.shape[0]
-    if isinstance(grid[0], tuple):  # one grid per part: no token is the neighbour of another part's token
-        return torch.cat([visible_neighbours(v, g) for v, g in zip(visible.split([math.prod(g) for g in grid], 1),
-                                                                   grid)], dim=1)
+    # one grid per part: no token is the neighbour of another part's token
+    if isinstance(grid[0], tuple):
+        return torch.cat(
+            [
+                visible_neighbours(v, g)
+                for v, g in zip(visible.split([math.prod(g) for g in grid], 1), grid)
+            ],
+            dim=1,
+        )
     v = visible.float().reshape(B, 1, *grid)
     if len(grid) == 1:
-        counts = F.conv1d(v, torch.tensor([1.0, 0.0, 1.0], device=v.device).reshape(1, 1, 3), padding=1)
+        counts = F.conv1d(
+            v, torch.tensor([1.0, 0.0, 1.0], device=v.device).reshape(1, 1, 3), padding=1
+        )
     else:
         cross = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], device=v.device)
         counts = F.conv2d(v, cross.reshape(1, 1, 3, 3), padding=1)
     return counts.reshape(B, -1) > 0
 
 
-def support_set(masking: Masking, grid: tuple, s_ratio: float = 0.1,
-                generator: torch.Generator | None = None, sampling: str = "exact") -> torch.Tensor:
-    "(B, L) bool: the visible tokens plus a share `s_ratio` of the masked tokens next to a visible one (see above)."
+def support_set(
+    masking: Masking,
+    grid: tuple,
+    s_ratio: float = 0.1,
+    generator: torch.Generator | None = None,
+    sampling: str = "exact",
+) -> torch.Tensor:
+    """(B, L) bool: the visible tokens plus a share `s_ratio` of the masked tokens next to a visible
+    one (see above)."""
     check_range(s_ratio, "s_ratio", 0, 1)
     visible = masking.visible
-    if s_ratio == 0: return visible.clone()
+    if s_ratio == 0:
+        return visible.clone()
     candidates = masking.mask.bool() & visible_neighbours(visible, grid)  # (B, L)
     noise = _draw_noise(visible.shape, generator, visible.device)  # (B, L) in [0, 1)
-    if sampling == "bernoulli": return visible | (candidates & (noise < s_ratio))
-    if sampling != "exact": raise ValueError(f"sampling must be 'exact' or 'bernoulli', got {sampling!r}")
+    if sampling == "bernoulli":
+        return visible | (candidates & (noise < s_ratio))
+    if sampling != "exact":
+        raise ValueError(f"sampling must be 'exact' or 'bernoulli', got {sampling!r}")
     num_add = torch.floor(candidates.sum(1) * s_ratio + 0.5).long()  # (B,) round half up
     scores = noise.masked_fill(~candidates, -1.0)
-    rank = torch.argsort(torch.argsort(scores, dim=1, descending=True), dim=1)  # 0 = highest-scored candidate
+    # 0 = highest-scored candidate
+    rank = torch.argsort(torch.argsort(scores, dim=1, descending=True), dim=1)
     return visible | (candidates & (rank < num_add[:, None]))

@@ -8,8 +8,20 @@ from __future__ import annotations
 import math
 
 # %% auto #0
-__all__ = ['MODALITIES', 'smallest_patch', 'Modality', 'register_modality', 'modality_of', 'kinds_with', 'Image', 'Sequence',
-           'Tokens', 'Tabular', 'Multimodal']
+__all__ = [
+    "MODALITIES",
+    "smallest_patch",
+    "Modality",
+    "register_modality",
+    "modality_of",
+    "kinds_with",
+    "Image",
+    "Sequence",
+    "Tokens",
+    "Tabular",
+    "Multimodal",
+]
+
 
 # %% ../nbs/00a_modality.ipynb #72df1c57
 def smallest_patch(size: int, max_tokens: int) -> int:
@@ -19,32 +31,54 @@ def smallest_patch(size: int, max_tokens: int) -> int:
 
 class _Shape:
     "What a kind is, and the geometry of its samples."
-    name = ""  # the ModalitySpec.kind of this modality (what configs, checkpoints and manifests store)
-    sample_form = "(F,)"  # one sample's axes in words, e.g. "(C, T)"; its rank is the number of axes
+
+    name = (
+        ""  # the ModalitySpec.kind of this modality (what configs, checkpoints and manifests store)
+    )
+    sample_form = (
+        "(F,)"  # one sample's axes in words, e.g. "(C, T)"; its rank is the number of axes
+    )
     channels_first = False  # axis 0 holds channels, which every token carries in full
     patch_rank = 1  # sizes in a patch_size
-    discrete = False  # samples hold integer ids: embedded by a table, reconstructed by cross-entropy
-    variable_length = False  # batches may hold shorter samples (padded at the end) with their lengths
+    discrete = (
+        False  # samples hold integer ids: embedded by a table, reconstructed by cross-entropy
+    )
+    variable_length = (
+        False  # batches may hold shorter samples (padded at the end) with their lengths
+    )
     composite = False  # a sample packs several single-modality parts
-    stat_axes: tuple[int, ...] | None = (0,)  # axes of a dataset (N first) its normalisation pools; None: none
+    # axes of a dataset (N first) its normalisation pools; None: none
+    stat_axes: tuple[int, ...] | None = (0,)
     shows_bands = False  # the views offer a choice of 1 or 3 channels, drawn grey or as RGB
-    pads_to_patch = False  # a fixed length that no small patch divides is padded (the padding masked)
-    paper_settings: tuple = ()  # (ModelConfig field, value) pairs the paper's code fixes for this kind
+    pads_to_patch = (
+        False  # a fixed length that no small patch divides is padded (the padding masked)
+    )
+    # (ModelConfig field, value) pairs the paper's code fixes for this kind
+    paper_settings: tuple = ()
 
-    def __repr__(self) -> str: return f"{type(self).__name__}({self.name!r})"
-
-    @property
-    def axes(self) -> list[str]: return [a.strip() for a in self.sample_form.strip("()").split(",") if a.strip()]
-
-    @property
-    def rank(self) -> int: return len(self.axes)
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
 
     @property
-    def batch_form(self) -> str: return f"(B, {', '.join(self.axes)})"
+    def axes(self) -> list[str]:
+        return [a.strip() for a in self.sample_form.strip("()").split(",") if a.strip()]
 
-    def patch(self, patch: tuple[int, ...]) -> tuple[int, ...]: return patch  # the patch_size as it is stored
-    def patched_dims(self, spec) -> tuple[int, ...]: return spec.shape[1:] if self.channels_first else spec.shape
-    def channels(self, spec) -> int: return spec.shape[0] if self.channels_first else 1
+    @property
+    def rank(self) -> int:
+        return len(self.axes)
+
+    @property
+    def batch_form(self) -> str:
+        return f"(B, {', '.join(self.axes)})"
+
+    def patch(self, patch: tuple[int, ...]) -> tuple[int, ...]:
+        return patch  # the patch_size as it is stored
+
+    def patched_dims(self, spec) -> tuple[int, ...]:
+        return spec.shape[1:] if self.channels_first else spec.shape
+
+    def channels(self, spec) -> int:
+        return spec.shape[0] if self.channels_first else 1
 
     def grid(self, spec) -> tuple[int, ...]:
         "Tokens along each patched axis."
@@ -55,67 +89,95 @@ class _Shape:
         vocab = f", {spec.vocab_size} ids" if self.discrete else ""
         return f"{self.name} {spec.shape}{vocab}, patch {'x'.join(map(str, spec.patch_size))}"
 
+
 # %% ../nbs/00a_modality.ipynb #c19f94aa
 class _Checks:
     "What a spec of this kind may hold."
+
     def check(self, spec):
         "A `ValueError` unless `spec`'s settings apply to this kind."
         self.check_patches(spec)
         self.check_vocabulary(spec)
         if spec.variable_length and not self.variable_length:
-            raise ValueError(f"variable_length applies to {kinds_with('variable_length')}, not to {self.name}")
+            raise ValueError(
+                f"variable_length applies to {kinds_with('variable_length')}, not to {self.name}"
+            )
         self.check_parts(spec)
 
     def check_patches(self, spec):
         "A `ValueError` unless the patch has one size per patched axis and each divides its axis."
         if len(spec.patch_size) != self.patch_rank:
-            raise ValueError(f"patch_size for {self.name} must have {self.patch_rank} value(s), got {spec.patch_size}")
+            raise ValueError(
+                f"patch_size for {self.name} must have "
+                f"{self.patch_rank} value(s), got {spec.patch_size}"
+            )
         for dim, p in zip(self.patched_dims(spec), spec.patch_size):
             if dim % p:
-                raise ValueError(f"patch size {p} does not divide the input size {dim} of shape {spec.shape} "
-                                 f"({self.name})")
+                raise ValueError(
+                    f"patch size {p} does not divide the input size "
+                    f"{dim} of shape {spec.shape} ({self.name})"
+                )
 
     def check_vocabulary(self, spec):
         "A `ValueError` if `spec` sets token settings: they belong to discrete kinds."
         if spec.vocab_size or spec.pad_id is not None:
-            raise ValueError(f"vocab_size and pad_id apply to {kinds_with('discrete')} only, not to {self.name}")
+            raise ValueError(
+                f"vocab_size and pad_id apply to {kinds_with('discrete')} only, not to {self.name}"
+            )
 
     def check_parts(self, spec):
         "A `ValueError` if `spec` has parts: they belong to composite kinds."
         if spec.parts or spec.part_names:
-            raise ValueError(f"parts apply to {kinds_with('composite')} specs only, not to {self.name}")
+            raise ValueError(
+                f"parts apply to {kinds_with('composite')} specs only, not to {self.name}"
+            )
+
 
 # %% ../nbs/00a_modality.ipynb #a7387bbd
 class _Tokens:
     "How a batch becomes tokens and where each token sits."
+
     def patchify(self, x, spec):
         "Per-token values of a batch `x` `(B, *spec.shape)`: `(B, L, patch_dim)`, or `(B, L)` ids."
-        raise NotImplementedError(f"the {self.name} modality does not say how to cut a batch into tokens")
+        raise NotImplementedError(
+            f"the {self.name} modality does not say how to cut a batch into tokens"
+        )
 
     def unpatchify(self, patches, spec):
-        "The inverse of `patchify`: per-token values `(B, L, patch_dim)` back to `(B, *spec.shape)`."
-        raise NotImplementedError(f"the {self.name} modality does not say how to put tokens back together")
+        """The inverse of `patchify`: per-token values `(B, L, patch_dim)` back to `(B,
+        *spec.shape)`."""
+        raise NotImplementedError(
+            f"the {self.name} modality does not say how to put tokens back together"
+        )
 
     def position_axes(self, spec) -> tuple:
-        "Each token's coordinates, one int64 tensor `(L,)` per axis of the token grid: here its index."
+        """Each token's coordinates, one int64 tensor `(L,)` per axis of the token grid: here its
+        index."""
         import torch
+
         return (torch.arange(spec.num_tokens),)
+
 
 # %% ../nbs/00a_modality.ipynb #f5973b55
 class _Data:
     "What the data layer asks of a kind."
+
     def infers(self, x) -> bool:
-        "Whether a whole dataset `x` (N first) with no kind named is of this kind; a new kind is named, not guessed."
+        """Whether a whole dataset `x` (N first) with no kind named is of this kind; a new kind is
+        named, not guessed."""
         return False
 
     def default_patch(self, shape: tuple[int, ...]):
         "The patch of a sample of `shape` when none is given."
         return 1
 
+
 # %% ../nbs/00a_modality.ipynb #aa10061f
 class _Paper:
     "This kind in the paper's code: its patch weight, and the oracle's patches and embedding."
-    def _no_paper(self): return NotImplementedError(f"the paper's code has no {self.name} modality")
+
+    def _no_paper(self):
+        return NotImplementedError(f"the paper's code has no {self.name} modality")
 
     def weight_to_paper(self, weight, spec):
         "The linear patch weight `(D, patch_dim)` as the paper's convolution (or embedding) weight."
@@ -126,42 +188,56 @@ class _Paper:
         raise self._no_paper()
 
     def reference_patches(self, x, spec):
-        "The oracle's per-token values `(B, L, P)` (patch position first, channel last), or ids `(B, L)`."
+        """The oracle's per-token values `(B, L, P)` (patch position first, channel last), or ids
+        `(B, L)`."""
         raise self._no_paper()
 
     def reference_embed(self, weight, bias, x, spec):
-        "The oracle's tokens `(B, L, D)`: the paper's patch convolution (or token table) applied to a batch."
+        """The oracle's tokens `(B, L, D)`: the paper's patch convolution (or token table) applied
+        to a batch."""
         raise self._no_paper()
+
 
 # %% ../nbs/00a_modality.ipynb #7cde213e
 class _Drawing:
     "How a sample of this kind is drawn."
+
     def draw_values(self, fig, spec, view, panels: list, bands: tuple, max_channels: int):
         "Row 1 of the explorer: `panels[i]` `(L, P)` in column i + 1."
         from metamae_lab.figures import tabular_values
+
         tabular_values(fig, view, panels)
 
-    def draw_errors(self, fig, spec, view, layer, zmax: float, bands: tuple, col: int, bar: dict | None):
-        "Row 2 of the explorer: the per-token errors `layer` `(L,)` over the original, in column `col`."
+    def draw_errors(
+        self, fig, spec, view, layer, zmax: float, bands: tuple, col: int, bar: dict | None
+    ):
+        """Row 2 of the explorer: the per-token errors `layer` `(L,)` over the original, in column
+        `col`."""
         from metamae_lab.figures import tabular_errors
+
         tabular_errors(fig, view, layer, zmax, col, bar)
 
     def draw_reconstruction(self, fig, spec, panels: list, row: int, channel: int):
         "One row of the reconstruction figure: `panels[c]` (in the sample layout) in column c + 1."
         from metamae_lab.figures import bar_panels
+
         bar_panels(fig, panels, row)
 
     def finish_reconstruction(self, fig, rows: int):
-        "Touches that the whole reconstruction figure of `rows` samples needs (square pixels for images)."
+        """Touches that the whole reconstruction figure of `rows` samples needs (square pixels for
+        images)."""
 
     def thumbnail(self, x, spec, symbols, length, size: int) -> str:
         "One sample `x` as an SVG of about `size` px (the views' sample picker)."
         from metamae_lab.figures import series_thumbnail
+
         return series_thumbnail(x.reshape(-1)[None], size)
+
 
 # %% ../nbs/00a_modality.ipynb #04396085
 class Modality(_Shape, _Checks, _Tokens, _Data, _Paper, _Drawing):
-    """What differs between kinds of data: one subclass per kind, registered with `register_modality`. Methods take
+    """What differs between kinds of data: one subclass per kind, registered with
+    `register_modality`. Methods take
     the `ModalitySpec` they describe; batches are torch tensors, samples and panels numpy arrays."""
 
 
@@ -169,10 +245,13 @@ MODALITIES: dict[str, Modality] = {}  # kind name -> its modality, in the order 
 
 
 def register_modality(modality):
-    "Register a `Modality` subclass (or instance) under its `name`; returns what it was given, so it can decorate."
+    """Register a `Modality` subclass (or instance) under its `name`; returns what it was given, so
+    it can decorate."""
     instance = modality() if isinstance(modality, type) else modality
-    if not isinstance(instance, Modality): raise TypeError(f"expected a Modality, got {modality!r}")
-    if not instance.name.isidentifier(): raise ValueError(f"a modality needs a name, got {instance.name!r}")
+    if not isinstance(instance, Modality):
+        raise TypeError(f"expected a Modality, got {modality!r}")
+    if not instance.name.isidentifier():
+        raise ValueError(f"a modality needs a name, got {instance.name!r}")
     MODALITIES[instance.name] = instance
     return modality
 
@@ -189,60 +268,89 @@ def kinds_with(attribute: str) -> str:
     names = [n for n, m in MODALITIES.items() if getattr(m, attribute)]
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
 
+
 # %% ../nbs/00a_modality.ipynb #da08fdee
 class _ImagePaper:
     "The image in the paper's code: a 2-D patch convolution."
+
     def weight_to_paper(self, weight, spec):
         return weight.reshape(weight.shape[0], *spec.patch_size, spec.channels).permute(0, 3, 1, 2)
 
-    def weight_from_paper(self, weight, spec): return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+    def weight_from_paper(self, weight, spec):
+        return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
 
     def reference_patches(self, x, spec):
         (ph, pw), B = spec.patch_size, x.shape[0]  # (B, C, H, W) -> (B, H/ph, W/pw, ph, pw, C)
-        return x.unfold(2, ph, ph).unfold(3, pw, pw).permute(0, 2, 3, 4, 5, 1).reshape(B, spec.num_tokens, -1)
+        return (
+            x.unfold(2, ph, ph)
+            .unfold(3, pw, pw)
+            .permute(0, 2, 3, 4, 5, 1)
+            .reshape(B, spec.num_tokens, -1)
+        )
 
     def reference_embed(self, weight, bias, x, spec):
         import torch.nn.functional as F
+
         return F.conv2d(x, weight, bias, stride=spec.patch_size).flatten(2).transpose(1, 2)
 
 
 class _ImageDrawing:
     "The image drawn as a picture (one band grey, three as RGB)."
+
     def draw_values(self, fig, spec, view, panels, bands, max_channels):
         from metamae_lab.figures import image_values
+
         image_values(fig, spec, view, panels, bands)
 
     def draw_errors(self, fig, spec, view, layer, zmax, bands, col, bar):
         from metamae_lab.figures import image_errors
+
         image_errors(fig, spec, view, layer, zmax, bands, col, bar)
 
     def draw_reconstruction(self, fig, spec, panels, row, channel):
         from metamae_lab.figures import image_panels
+
         image_panels(fig, panels, row, channel)
 
     def finish_reconstruction(self, fig, rows):
         from metamae_lab.figures import square_pixels
+
         square_pixels(fig, rows)
 
     def thumbnail(self, x, spec, symbols, length, size):
         from metamae_lab.figures import image_thumbnail
+
         return image_thumbnail(x, size)
+
 
 # %% ../nbs/00a_modality.ipynb #56db9614
 @register_modality
 class Image(_ImagePaper, _ImageDrawing, Modality):
     "`(C, H, W)` floats, `ph × pw` patches over every channel, 2-D position codes."
-    name, sample_form, channels_first, patch_rank, stat_axes = "image", "(C, H, W)", True, 2, (0, 2, 3)
+
+    name, sample_form, channels_first, patch_rank, stat_axes = (
+        "image",
+        "(C, H, W)",
+        True,
+        2,
+        (0, 2, 3),
+    )
     shows_bands, paper_settings = True, (("pos_embed_2d", "col_row"),)
 
-    def patch(self, patch): return patch * 2 if len(patch) == 1 else patch
-    def infers(self, x) -> bool: return x.ndim == 4
-    def default_patch(self, shape): return tuple(smallest_patch(d, 16) for d in shape[1:])  # <= 16 a side
+    def patch(self, patch):
+        return patch * 2 if len(patch) == 1 else patch
+
+    def infers(self, x) -> bool:
+        return x.ndim == 4
+
+    def default_patch(self, shape):
+        return tuple(smallest_patch(d, 16) for d in shape[1:])  # <= 16 a side
 
     def patchify(self, x, spec):
         (B, C, H, W), (ph, pw) = x.shape, spec.patch_size
         x = x.reshape(B, C, H // ph, ph, W // pw, pw)
-        return x.permute(0, 2, 4, 3, 5, 1).reshape(B, (H // ph) * (W // pw), ph * pw * C)  # (B, L, ph*pw*C)
+        # (B, L, ph*pw*C)
+        return x.permute(0, 2, 4, 3, 5, 1).reshape(B, (H // ph) * (W // pw), ph * pw * C)
 
     def unpatchify(self, patches, spec):
         B, (gh, gw), (ph, pw), C = patches.shape[0], spec.grid, spec.patch_size, spec.channels
@@ -251,16 +359,22 @@ class Image(_ImagePaper, _ImageDrawing, Modality):
 
     def position_axes(self, spec) -> tuple:
         import torch
-        rows, cols = torch.meshgrid(torch.arange(spec.grid[0]), torch.arange(spec.grid[1]), indexing="ij")
+
+        rows, cols = torch.meshgrid(
+            torch.arange(spec.grid[0]), torch.arange(spec.grid[1]), indexing="ij"
+        )
         return rows.flatten(), cols.flatten()  # row-major tokens
+
 
 # %% ../nbs/00a_modality.ipynb #5fb25f7e
 class _SequenceOthers:
     "The sequence in the paper's code (a 1-D convolution) and drawn as lines."
+
     def weight_to_paper(self, weight, spec):
         return weight.reshape(weight.shape[0], spec.patch_size[0], spec.channels).permute(0, 2, 1)
 
-    def weight_from_paper(self, weight, spec): return weight.permute(0, 2, 1).reshape(weight.shape[0], -1)
+    def weight_from_paper(self, weight, spec):
+        return weight.permute(0, 2, 1).reshape(weight.shape[0], -1)
 
     def reference_patches(self, x, spec):  # (B, C, T) -> (B, T/p, p, C)
         (p,) = spec.patch_size
@@ -268,126 +382,193 @@ class _SequenceOthers:
 
     def reference_embed(self, weight, bias, x, spec):
         import torch.nn.functional as F
+
         return F.conv1d(x, weight, bias, stride=spec.patch_size).transpose(1, 2)
 
     def draw_values(self, fig, spec, view, panels, bands, max_channels):
         from metamae_lab.figures import sequence_values
+
         sequence_values(fig, spec, view, panels, max_channels)
 
     def draw_errors(self, fig, spec, view, layer, zmax, bands, col, bar):
         from metamae_lab.figures import sequence_errors
+
         sequence_errors(fig, spec, view, layer, zmax, col, bar)
 
     def draw_reconstruction(self, fig, spec, panels, row, channel):
         from metamae_lab.figures import line_panels
+
         line_panels(fig, panels, row, channel)
 
     def thumbnail(self, x, spec, symbols, length, size):
         from metamae_lab.figures import series_thumbnail
+
         return series_thumbnail(x[:, : length or x.shape[-1]], size)
 
 
 @register_modality
 class Sequence(_SequenceOthers, Modality):
     "`(C, T)` floats, `p` steps of every channel to a token; variable length allowed."
+
     name, sample_form, channels_first, stat_axes = "sequence", "(C, T)", True, (0, 2)
     variable_length = pads_to_patch = True
 
-    def infers(self, x) -> bool: return x.ndim == 3
-    def default_patch(self, shape): return smallest_patch(shape[1], 64)  # <= 64 tokens
+    def infers(self, x) -> bool:
+        return x.ndim == 3
+
+    def default_patch(self, shape):
+        return smallest_patch(shape[1], 64)  # <= 64 tokens
 
     def patchify(self, x, spec):
         (B, C, T), (p,) = x.shape, spec.patch_size
-        return x.reshape(B, C, T // p, p).permute(0, 2, 3, 1).reshape(B, T // p, p * C)  # (B, L, p*C)
+        # (B, L, p*C)
+        return x.reshape(B, C, T // p, p).permute(0, 2, 3, 1).reshape(B, T // p, p * C)
 
     def unpatchify(self, patches, spec):
         (B, L), (p,), C = patches.shape[:2], spec.patch_size, spec.channels
         return patches.reshape(B, L, p, C).permute(0, 3, 1, 2).reshape(B, C, L * p)  # (B, C, T)
 
+
 # %% ../nbs/00a_modality.ipynb #c819bf48
 class _TokensOthers:
     "Tokens in the paper's code (an embedding table) and drawn as coloured ids."
-    def weight_to_paper(self, weight, spec): return weight  # an embedding table in both
-    def weight_from_paper(self, weight, spec): return weight
-    def reference_patches(self, x, spec): return x
-    def reference_embed(self, weight, bias, x, spec): return weight[x]
+
+    def weight_to_paper(self, weight, spec):
+        return weight  # an embedding table in both
+
+    def weight_from_paper(self, weight, spec):
+        return weight
+
+    def reference_patches(self, x, spec):
+        return x
+
+    def reference_embed(self, weight, bias, x, spec):
+        return weight[x]
 
     def draw_reconstruction(self, fig, spec, panels, row, channel):
         from metamae_lab.figures import id_panels
+
         id_panels(fig, spec, panels, row)
 
     def thumbnail(self, x, spec, symbols, length, size):
         from metamae_lab.figures import token_thumbnail
+
         return token_thumbnail(x, symbols, length, size)
 
 
 @register_modality
 class Tokens(_TokensOthers, Modality):
     "`(T,)` integer ids below `vocab_size`, one to a token; variable length allowed."
+
     name, sample_form, discrete, variable_length, stat_axes = "tokens", "(T,)", True, True, None
     paper_settings = (("token_output_bias", False),)
 
-    def infers(self, x) -> bool: return x.ndim == 2 and x.dtype.kind in "iub"
-    def patchify(self, x, spec): return x  # (B, L) ids
-    def unpatchify(self, patches, spec): return patches
+    def infers(self, x) -> bool:
+        return x.ndim == 2 and x.dtype.kind in "iub"
+
+    def patchify(self, x, spec):
+        return x  # (B, L) ids
+
+    def unpatchify(self, patches, spec):
+        return patches
 
     def check_vocabulary(self, spec):
-        "A `ValueError` unless ids are embedded one to a token, from a vocabulary of >= 2 ids holding `pad_id`."
+        """A `ValueError` unless ids are embedded one to a token, from a vocabulary of >= 2 ids
+        holding `pad_id`."""
         if spec.patch_size != (1,):
-            raise ValueError(f"tokens are embedded one id per token: patch_size must be 1, got {spec.patch_size}")
-        if spec.vocab_size < 2: raise ValueError(f"tokens need vocab_size >= 2, got {spec.vocab_size}")
+            raise ValueError(
+                f"tokens are embedded one id per token: patch_size must be 1, got {spec.patch_size}"
+            )
+        if spec.vocab_size < 2:
+            raise ValueError(f"tokens need vocab_size >= 2, got {spec.vocab_size}")
         if spec.pad_id is not None and not 0 <= spec.pad_id < spec.vocab_size:
             raise ValueError(f"pad_id {spec.pad_id} must lie in [0, vocab_size={spec.vocab_size})")
+
 
 # %% ../nbs/00a_modality.ipynb #a54e3c86
 @register_modality
 class Tabular(Modality):
     "`(F,)` floats, `g` consecutive features to a token."
+
     name, sample_form = "tabular", "(F,)"
 
-    def infers(self, x) -> bool: return x.ndim == 2 and x.dtype.kind not in "iub"
-    def default_patch(self, shape): return smallest_patch(shape[0], 64)  # <= 64 tokens
-    def patchify(self, x, spec): return x.reshape(x.shape[0], x.shape[1] // spec.patch_size[0], -1)  # (B, L, g)
-    def unpatchify(self, patches, spec): return patches.reshape(patches.shape[0], -1)  # (B, F)
-    def reference_patches(self, x, spec): return x.reshape(x.shape[0], spec.num_tokens, -1)
-    def weight_to_paper(self, weight, spec): return weight[:, None, :]  # one input channel
-    def weight_from_paper(self, weight, spec): return weight[:, 0, :]
+    def infers(self, x) -> bool:
+        return x.ndim == 2 and x.dtype.kind not in "iub"
+
+    def default_patch(self, shape):
+        return smallest_patch(shape[0], 64)  # <= 64 tokens
+
+    def patchify(self, x, spec):
+        return x.reshape(x.shape[0], x.shape[1] // spec.patch_size[0], -1)  # (B, L, g)
+
+    def unpatchify(self, patches, spec):
+        return patches.reshape(patches.shape[0], -1)  # (B, F)
+
+    def reference_patches(self, x, spec):
+        return x.reshape(x.shape[0], spec.num_tokens, -1)
+
+    def weight_to_paper(self, weight, spec):
+        return weight[:, None, :]  # one input channel
+
+    def weight_from_paper(self, weight, spec):
+        return weight[:, 0, :]
 
     def reference_embed(self, weight, bias, x, spec):
         import torch.nn.functional as F
+
         return F.conv1d(x[:, None, :], weight, bias, stride=spec.patch_size).transpose(1, 2)
+
 
 # %% ../nbs/00a_modality.ipynb #c10665ac
 @register_modality
 class Multimodal(Modality):
     "Several single-modality parts packed into one `(F,)` sample; each part is asked about itself."
+
     name, composite, stat_axes = "multimodal", True, None
 
-    def grid(self, spec) -> tuple[int, ...]: return (sum(p.num_tokens for p in spec.parts),)
+    def grid(self, spec) -> tuple[int, ...]:
+        return (sum(p.num_tokens for p in spec.parts),)
 
     def summary(self, spec) -> str:
-        return " + ".join(p.summary if n == p.kind else f"{n} {p.summary}" for n, p in zip(spec.part_names, spec.parts))
+        return " + ".join(
+            p.summary if n == p.kind else f"{n} {p.summary}"
+            for n, p in zip(spec.part_names, spec.parts)
+        )
 
     def check_parts(self, spec):
-        "A `ValueError` unless the parts are single modalities, each named once, that pack into `spec.shape`."
+        """A `ValueError` unless the parts are single modalities, each named once, that pack into
+        `spec.shape`."""
         from metamae_lab.config import MAX_PACKED_ID
+
         parts, names = tuple(spec.parts), tuple(spec.part_names)
-        if not parts: raise ValueError("a multimodal spec needs at least one part")
+        if not parts:
+            raise ValueError("a multimodal spec needs at least one part")
         if len(names) != len(parts):
             raise ValueError(f"part_names must name each of the {len(parts)} parts, got {names}")
-        if len(set(names)) != len(names) or not all(isinstance(n, str) and n.isidentifier() for n in names):
+        if len(set(names)) != len(names) or not all(
+            isinstance(n, str) and n.isidentifier() for n in names
+        ):
             raise ValueError(f"part_names must be distinct identifiers, got {names}")
         for name, part in zip(names, parts):
             if not isinstance(part, type(spec)) or part.modality.composite:
-                raise ValueError(f"part {name!r} must be a single-modality ModalitySpec, got {part!r}")
+                raise ValueError(
+                    f"part {name!r} must be a single-modality ModalitySpec, got {part!r}"
+                )
             if part.variable_length:
-                raise ValueError(f"part {name!r} is variable-length: in a multimodal sample, pad tokens with pad_id")
+                raise ValueError(
+                    f"part {name!r} is variable-length: in a "
+                    f"multimodal sample, pad tokens with pad_id"
+                )
             if part.vocab_size > MAX_PACKED_ID:
-                raise ValueError(f"part {name!r}: vocab_size {part.vocab_size} exceeds {MAX_PACKED_ID}, the ids a "
-                                 f"float32 holds exactly")
+                raise ValueError(
+                    f"part {name!r}: vocab_size {part.vocab_size} exceeds "
+                    f"{MAX_PACKED_ID}, the ids a float32 holds exactly"
+                )
         size = sum(math.prod(p.shape) for p in parts)
         if spec.shape != (size,):
-            raise ValueError(f"a multimodal sample packs its parts' {size} values: shape must be ({size},), "
-                             f"got {spec.shape}")
+            raise ValueError(
+                f"a multimodal sample packs its parts' {size} "
+                f"values: shape must be ({size},), got {spec.shape}"
+            )
         object.__setattr__(spec, "parts", parts)
         object.__setattr__(spec, "part_names", names)

@@ -18,21 +18,50 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .config import METHODS, ModalitySpec, ModelConfig, check_int, check_range
 from .masking import Masking, no_masking, random_masking, support_set
-from .tokenizers import PreparedBatch, make_tokenizer, normalize_patches, prepare_batch, sincos_pos_embed
+from metamae_lab.tokenizers import (
+    PreparedBatch,
+    make_tokenizer,
+    normalize_patches,
+    prepare_batch,
+    sincos_pos_embed,
+)
 
 # %% auto #0
-__all__ = ['math_attention', 'Attention', 'Block', 'with_cls', 'Encoder', 'decoder_pos_embed', 'Decoder', 'token_errors',
-           'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode',
-           'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives', 'Features', 'MetaMAE', 'num_parameters']
+__all__ = [
+    "math_attention",
+    "Attention",
+    "Block",
+    "with_cls",
+    "Encoder",
+    "decoder_pos_embed",
+    "Decoder",
+    "token_errors",
+    "mean_over",
+    "per_sample_mean",
+    "nt_xent",
+    "MetaMAEOutput",
+    "pool_tokens",
+    "eval_mode",
+    "MaskedReconstruction",
+    "Adaptation",
+    "InnerLoop",
+    "Objectives",
+    "Features",
+    "MetaMAE",
+    "num_parameters",
+]
+
 
 # %% ../nbs/03_model.ipynb #4f5ea5b0
 def math_attention():
-    "Context in which SDPA uses its math backend, which supports double backward (second-order gradients)."
+    """Context in which SDPA uses its math backend, which supports double backward (second-order
+    gradients)."""
     return sdpa_kernel([SDPBackend.MATH])
 
 
 class Attention(nn.Module):
     "Multi-head self-attention through `scaled_dot_product_attention`."
+
     def __init__(self, dim: int, heads: int, dropout: float = 0.0, qkv_bias: bool = True):
         super().__init__()
         self.heads = heads
@@ -42,71 +71,103 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
         B, N, D = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
-        attn_mask = None if attend is None else attend[:, None, None, :]  # (B, 1, 1, N) True = may attend
+        # 3 x (B, h, N, d)
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        # (B, 1, 1, N) True = may attend
+        attn_mask = None if attend is None else attend[:, None, None, :]
         with nullcontext() if x.is_cuda else math_attention():  # CPU: math backend (see above)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, D)))
 
     def weights(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
-        "The attention weights `(B, heads, N, N)` that `forward` applies to `x`: for inspection, not training."
+        """The attention weights `(B, heads, N, N)` that `forward` applies to `x`: for inspection,
+        not training."""
         B, N, D = x.shape
         q, k, _ = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         scores = q @ k.transpose(-2, -1) / math.sqrt(D // self.heads)  # (B, h, N, N)
-        if attend is not None: scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
+        if attend is not None:
+            scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
         return scores.softmax(-1)
 
 
 class Block(nn.Module):
     "Pre-norm transformer block: attention then MLP, each in a residual branch."
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0, qkv_bias: bool = True):
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        qkv_bias: bool = True,
+    ):
         super().__init__()
         hidden = int(dim * mlp_ratio)
         self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads, dropout, qkv_bias)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim),
-                                 nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, dim),
+            nn.Dropout(dropout),
+        )
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), attend)
         return x + self.mlp(self.norm2(x))
 
+
 # %% ../nbs/03_model.ipynb #f627bc8c
 def with_cls(valid: torch.Tensor | None) -> torch.Tensor | None:
-    "Key mask `(B, 1 + N)` for a CLS token followed by N tokens of which `valid` are real (None: all are)."
+    """Key mask `(B, 1 + N)` for a CLS token followed by N tokens of which `valid` are real (None:
+    all are)."""
     return None if valid is None else torch.cat([valid.new_ones(valid.shape[0], 1), valid], dim=1)
 
 
 class Encoder(nn.Module):
     "Visible tokens (plus CLS) to the amortized latent Z `(B, 1 + Lk, enc_dim)`."
+
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
         self.tokenizer = make_tokenizer(spec, cfg.enc_dim, cfg.pos_embed_2d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.enc_dim))
         self.input_drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio, cfg.dropout, cfg.qkv_bias)
-                                    for _ in range(cfg.enc_depth))
+        self.blocks = nn.ModuleList(
+            Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio, cfg.dropout, cfg.qkv_bias)
+            for _ in range(cfg.enc_depth)
+        )
         self.norm = nn.LayerNorm(cfg.enc_dim)
 
     def forward(self, batch: PreparedBatch, masking: Masking) -> torch.Tensor:
         tokens = self.tokenizer(batch)  # (B, L, D), positions added
         B, _, D = tokens.shape
         kept = torch.gather(tokens, 1, masking.ids_keep[..., None].expand(-1, -1, D))  # (B, Lk, D)
-        x = self.input_drop(torch.cat([self.cls_token.expand(B, -1, -1), kept], dim=1))  # (B, 1 + Lk, D)
+        # (B, 1 + Lk, D)
+        x = self.input_drop(torch.cat([self.cls_token.expand(B, -1, -1), kept], dim=1))
         attend = with_cls(masking.keep_valid) if masking.ragged else None
-        for block in self.blocks: x = block(x, attend)
+        for block in self.blocks:
+            x = block(x, attend)
         x = self.norm(x)
-        return x if attend is None else x * attend[..., None].to(x.dtype)  # Z holds nothing but real tokens
+        # Z holds nothing but real tokens
+        return x if attend is None else x * attend[..., None].to(x.dtype)
+
 
 # %% ../nbs/03_model.ipynb #3cb744ba
 def decoder_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> torch.Tensor:
-    "Fixed position codes `(1 + L, dim)`: CLS (zeros) then the tokens; multimodal: each part's own codes in turn."
-    if not spec.parts: return sincos_pos_embed(spec, dim, order)
-    return torch.cat([torch.zeros(1, dim), *[sincos_pos_embed(p, dim, order)[1:] for p in spec.parts]])
+    """Fixed position codes `(1 + L, dim)`: CLS (zeros) then the tokens; multimodal: each part's own
+    codes in turn."""
+    if not spec.parts:
+        return sincos_pos_embed(spec, dim, order)
+    return torch.cat(
+        [torch.zeros(1, dim), *[sincos_pos_embed(p, dim, order)[1:] for p in spec.parts]]
+    )
 
 
 class Decoder(nn.Module):
-    "Latent `(B, 1 + Lk, enc_dim)` to per-token outputs `(B, L, out_dim)`; multimodal: a list, one per part."
+    """Latent `(B, 1 + Lk, enc_dim)` to per-token outputs `(B, L, out_dim)`; multimodal: a list, one
+    per part."""
+
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
         self.spec = spec
@@ -114,46 +175,69 @@ class Decoder(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.dec_dim))
         pos_embed = decoder_pos_embed(spec, cfg.dec_dim, cfg.pos_embed_2d)  # (1 + L, dec_dim)
         self.register_buffer("pos_embed", pos_embed, persistent=False)
-        self.blocks = nn.ModuleList(Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio, cfg.dec_dropout, cfg.qkv_bias)
-                                    for _ in range(cfg.dec_depth))
+        self.blocks = nn.ModuleList(
+            Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio, cfg.dec_dropout, cfg.qkv_bias)
+            for _ in range(cfg.dec_depth)
+        )
         self.norm = nn.LayerNorm(cfg.dec_dim)
         out_dim = lambda s: cfg.enc_dim if s.is_discrete else s.patch_dim
-        if not spec.parts: self.head = nn.Linear(cfg.dec_dim, out_dim(spec))
+        if not spec.parts:
+            self.head = nn.Linear(cfg.dec_dim, out_dim(spec))
         else:
-            self.modality_tokens = nn.Parameter(torch.zeros(len(spec.parts), cfg.dec_dim))  # (n_parts, Dd)
+            # (n_parts, Dd)
+            self.modality_tokens = nn.Parameter(torch.zeros(len(spec.parts), cfg.dec_dim))
             self.heads = nn.ModuleList(nn.Linear(cfg.dec_dim, out_dim(p)) for p in spec.parts)
 
     def positions(self, L: int) -> torch.Tensor:
-        "What is added to the `1 + L` decoder inputs: position codes, plus each part's modality token (multimodal)."
-        if not self.spec.parts: return self.pos_embed[: 1 + L]
-        modality = [m.expand(p.num_tokens, -1) for m, p in zip(self.modality_tokens, self.spec.parts)]
-        return self.pos_embed + torch.cat([torch.zeros_like(self.modality_tokens[:1]), *modality])  # (1 + L, Dd)
+        """What is added to the `1 + L` decoder inputs: position codes, plus each part's modality
+        token (multimodal)."""
+        if not self.spec.parts:
+            return self.pos_embed[: 1 + L]
+        modality = [
+            m.expand(p.num_tokens, -1) for m, p in zip(self.modality_tokens, self.spec.parts)
+        ]
+        # (1 + L, Dd)
+        return self.pos_embed + torch.cat([torch.zeros_like(self.modality_tokens[:1]), *modality])
 
-    def forward(self, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = self.embed(z)  # (B, 1 + Lk, Dd)
         B, L = masking.ids_restore.shape
         cls, kept = x[:, :1], x[:, 1:]
-        x = torch.cat([kept, self.mask_token.expand(B, L - kept.shape[1], -1)], dim=1)  # (B, L, Dd) shuffled
-        x = torch.gather(x, 1, masking.ids_restore[..., None].expand(-1, -1, x.shape[-1]))  # (B, L, Dd) in place
-        x = torch.where(masking.visible[..., None], x, self.mask_token)  # filler entries become mask tokens too
+        # (B, L, Dd) shuffled
+        x = torch.cat([kept, self.mask_token.expand(B, L - kept.shape[1], -1)], dim=1)
+        # (B, L, Dd) in place
+        x = torch.gather(x, 1, masking.ids_restore[..., None].expand(-1, -1, x.shape[-1]))
+        # filler entries become mask tokens too
+        x = torch.where(masking.visible[..., None], x, self.mask_token)
         x = torch.cat([cls, x], dim=1) + self.positions(L)  # (B, 1 + L, Dd)
         attend = with_cls(None if pad is None else ~pad)
-        for block in self.blocks: x = block(x, attend)
-        if not self.spec.parts: return self.head(self.norm(x))[:, 1:]  # (B, L, out_dim), CLS dropped
+        for block in self.blocks:
+            x = block(x, attend)
+        if not self.spec.parts:
+            return self.head(self.norm(x))[:, 1:]  # (B, L, out_dim), CLS dropped
         x = self.norm(x)[:, 1:]  # (B, L, Dd)
-        return [head(x[:, part]) for head, part in zip(self.heads, self.spec.token_slices)]  # (B, L_i, out_dim_i)
+        # (B, L_i, out_dim_i)
+        return [head(x[:, part]) for head, part in zip(self.heads, self.spec.token_slices)]
+
 
 # %% ../nbs/03_model.ipynb #f825ec79
 def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
-def token_errors(pred: torch.Tensor, target: torch.Tensor, element_mask: torch.Tensor | None = None) -> torch.Tensor:
-    "Per-token reconstruction error `(B, L)`: MSE over real values, or cross-entropy when `target` holds ids."
+def token_errors(
+    pred: torch.Tensor, target: torch.Tensor, element_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-token reconstruction error `(B, L)`: MSE over real values, or cross-entropy when `target`
+    holds ids."""
     if not target.dtype.is_floating_point:
-        return F.cross_entropy(_at_least_fp32(pred).transpose(1, 2), target, reduction="none")  # pred: (B, L, V) logits
+        # pred: (B, L, V) logits
+        return F.cross_entropy(_at_least_fp32(pred).transpose(1, 2), target, reduction="none")
     sq = (_at_least_fp32(pred) - _at_least_fp32(target)) ** 2  # (B, L, P)
-    if element_mask is None: return sq.mean(-1)
+    if element_mask is None:
+        return sq.mean(-1)
     w = element_mask.to(sq.dtype)
     return (sq * w).sum(-1) / w.sum(-1).clamp_min(1)
 
@@ -169,26 +253,34 @@ def per_sample_mean(errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     w = weights.to(errors.dtype)
     return (errors * w).sum(1) / w.sum(1).clamp_min(1)
 
+
 # %% ../nbs/03_model.ipynb #be277f2c
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     "NT-Xent between paired rows of `a` and `b` `(B, d)`: row i of each is the other's positive."
     B = a.shape[0]
     z = F.normalize(_at_least_fp32(torch.cat([a, b])), dim=1)  # (2B, d)
-    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * B, dtype=torch.bool, device=z.device), float("-inf"))
+    logits = (z @ z.T / temperature).masked_fill(
+        torch.eye(2 * B, dtype=torch.bool, device=z.device), float("-inf")
+    )
     positives = torch.arange(2 * B, device=z.device).roll(B)  # row i pairs with row i + B, and back
     return F.cross_entropy(logits, positives)
+
 
 # %% ../nbs/03_model.ipynb #5696a836
 @dataclass
 class MetaMAEOutput:
-    """Everything one forward pass computed: loss parts, predictions, masks and latents. For a multimodal model the
-    masks, errors and latents cover the whole sequence, while `pred`, `pred_amortized`, `target`, `target_mean`,
-    `target_std` (and each entry of `pred_steps`) are lists with one entry per part, in the spec's order."""
+    """Everything one forward pass computed: loss parts, predictions, masks and latents. For a
+    multimodal model the masks, errors and latents cover the whole sequence, while `pred`,
+    `pred_amortized`, `target`, `target_mean`, `target_std` (and each entry of `pred_steps`) are
+    lists with one entry per part, in the spec's order."""
+
     loss: torch.Tensor  # the training objective: recon_loss + contrastive_weight * contrastive_loss
     recon_loss: torch.Tensor  # masked-token reconstruction from Z* (from Z for MAE)
     contrastive_loss: torch.Tensor  # NT-Xent of pooled Z vs pooled Z* (0 for MAE)
-    amortized_recon_loss: torch.Tensor  # masked-token reconstruction from Z, detached (equals recon_loss for MAE)
-    support_losses: torch.Tensor  # (K + 1,) support-set loss before each inner step and after the last; empty for MAE
+    # masked-token reconstruction from Z, detached (equals recon_loss for MAE)
+    amortized_recon_loss: torch.Tensor
+    # (K + 1,) support-set loss before each inner step and after the last; empty for MAE
+    support_losses: torch.Tensor
     pred: torch.Tensor  # (B, L, P) values, or (B, L, V) logits for tokens, decoded from Z*
     pred_amortized: torch.Tensor  # the same decoded from Z
     target: torch.Tensor  # (B, L, P), per-token normalised when norm_target; (B, L) ids for tokens
@@ -202,7 +294,9 @@ class MetaMAEOutput:
     z_adapted: torch.Tensor  # (B, 1 + Lk, D) Z* (Z itself for MAE)
     target_mean: torch.Tensor | None = None  # (B, L, 1) statistics that undo norm_target
     target_std: torch.Tensor | None = None
-    element_mask: torch.Tensor | None = None  # (B, L, P) real values of tokens that straddle a sequence's end
+    element_mask: torch.Tensor | None = (
+        None  # (B, L, P) real values of tokens that straddle a sequence's end
+    )
     z_steps: list | None = None  # keep_trajectory: K + 1 latents, Z then after each inner step
     pred_steps: list | None = None  # keep_trajectory: the K + 1 predictions decoded from them
 
@@ -212,8 +306,10 @@ class MetaMAEOutput:
 
 
 def _detached(value):
-    if isinstance(value, list): return [_detached(v) for v in value]
+    if isinstance(value, list):
+        return [_detached(v) for v in value]
     return value.detach() if isinstance(value, torch.Tensor) else value
+
 
 # %% ../nbs/03_model.ipynb #704a439c
 def pool_tokens(z: torch.Tensor, keep_valid: torch.Tensor) -> torch.Tensor:
@@ -227,12 +323,16 @@ def eval_mode(module: nn.Module):
     "Run in eval mode and restore the previous mode afterwards."
     was_training = module.training
     module.eval()
-    try: yield module
-    finally: module.train(was_training)
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
 
 # %% ../nbs/03_model.ipynb #410f22b9
 def _targets(spec: ModalitySpec, batch: PreparedBatch, norm_target: bool):
-    if spec.is_discrete or not norm_target: return batch.target, None, None
+    if spec.is_discrete or not norm_target:
+        return batch.target, None, None
     return normalize_patches(batch.target, batch.element_mask)
 
 
@@ -244,6 +344,7 @@ def _tied_logits(out: torch.Tensor, table: nn.Embedding, bias: torch.Tensor | No
 class MaskedReconstruction:
     """What MAE and MetaMAE share: check a batch, find its targets, decode a latent and score the
     prediction. A base of `MetaMAE`, which holds the spec, config, encoder, decoder and biases."""
+
     def prepare(self, x: torch.Tensor, lengths=None, validate: bool = True) -> PreparedBatch:
         "Check a batch against the model's modality (unless `validate` is False); find its padding."
         return prepare_batch(x, self.spec, lengths, validate)
@@ -251,7 +352,8 @@ class MaskedReconstruction:
     def targets(self, batch: PreparedBatch):
         """Reconstruction targets, and the per-token statistics when `norm_target` normalises them;
         multimodal: three lists, one entry per part (a token part's statistics are None)."""
-        if not self.spec.parts: return _targets(self.spec, batch, self.cfg.norm_target)
+        if not self.spec.parts:
+            return _targets(self.spec, batch, self.cfg.norm_target)
         norm = self.cfg.norm_target
         per_part = [_targets(p, b, norm) for p, b in zip(self.spec.parts, batch.parts)]
         return tuple(list(values) for values in zip(*per_part))
@@ -262,12 +364,14 @@ class MaskedReconstruction:
         out = self.decoder(z, masking, pad)
         use_bias = self.cfg.token_output_bias
         if not self.spec.parts:
-            if not self.spec.is_discrete: return out
+            if not self.spec.is_discrete:
+                return out
             bias = self.token_bias if use_bias else None
             return _tied_logits(out, self.encoder.tokenizer.proj, bias)  # (B, L, V)
         preds = []
-        for name, part, tokenizer, o in zip(self.spec.part_names, self.spec.parts,
-                                            self.encoder.tokenizer.parts, out):
+        for name, part, tokenizer, o in zip(
+            self.spec.part_names, self.spec.parts, self.encoder.tokenizer.parts, out
+        ):
             bias = self.token_biases[name] if part.is_discrete and use_bias else None
             preds.append(_tied_logits(o, tokenizer.proj, bias) if part.is_discrete else o)
         return preds
@@ -275,15 +379,19 @@ class MaskedReconstruction:
     def errors(self, pred, target, batch: PreparedBatch) -> torch.Tensor:
         """Per-token errors `(B, L)` (`token_errors`); multimodal: each part's, MSE or
         cross-entropy, joined along L."""
-        if not self.spec.parts: return token_errors(pred, target, batch.element_mask)
-        per_part = [token_errors(p, t, b.element_mask)
-                    for p, t, b in zip(pred, target, batch.parts)]  # (B, L_i) each
+        if not self.spec.parts:
+            return token_errors(pred, target, batch.element_mask)
+        # (B, L_i) each
+        per_part = [
+            token_errors(p, t, b.element_mask) for p, t, b in zip(pred, target, batch.parts)
+        ]
         return torch.cat(per_part, dim=1)  # (B, L)
 
     def masked_loss(self, errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Mean of `errors` (B, L) where `weights` is set, over the batch; multimodal: the mean of
         each part's such mean."""
-        if not self.spec.parts: return mean_over(errors, weights)
+        if not self.spec.parts:
+            return mean_over(errors, weights)
         per_part = [mean_over(errors[:, part], weights[:, part]) for part in self.spec.token_slices]
         return torch.stack(per_part).mean()
 
@@ -292,6 +400,7 @@ class MaskedReconstruction:
 @dataclass
 class Adaptation:
     "What the inner loop computed."
+
     z: torch.Tensor  # (B, 1 + Lk, D) Z*, after the last step
     losses: torch.Tensor  # (K,) mean support-set loss before each step
     first_pred: torch.Tensor  # the prediction from Z, before the first step
@@ -302,15 +411,25 @@ class Adaptation:
 class InnerLoop:
     """What MetaMAE adds to MAE: K gradient steps on the latent Z against the support-set loss. A
     base of `MetaMAE`, whose `inner_lr` is the step size."""
-    def adapt(self, z: torch.Tensor, masking: Masking, batch: PreparedBatch, target: torch.Tensor,
-              support: torch.Tensor, steps: int | None = None, first_order: bool | None = None,
-              keep_trajectory: bool = False) -> Adaptation:
+
+    def adapt(
+        self,
+        z: torch.Tensor,
+        masking: Masking,
+        batch: PreparedBatch,
+        target: torch.Tensor,
+        support: torch.Tensor,
+        steps: int | None = None,
+        first_order: bool | None = None,
+        keep_trajectory: bool = False,
+    ) -> Adaptation:
         "Inner loop: K gradient steps on Z against the support-set loss."
         steps = check_int(self.cfg.inner_steps if steps is None else steps, "inner_steps")
         outer_grad = torch.is_grad_enabled()
         first_order = self.cfg.first_order if first_order is None else first_order
         create_graph = outer_grad and not first_order
-        if not (outer_grad and z.requires_grad): z = z.detach().requires_grad_()
+        if not (outer_grad and z.requires_grad):
+            z = z.detach().requires_grad_()
         zs, preds, losses = [z], [], []  # all steps kept only when asked: they hold the graphs
         with torch.enable_grad():
             for k in range(steps):
@@ -320,16 +439,21 @@ class InnerLoop:
                 (grad,) = torch.autograd.grad(inner_loss, z, create_graph=create_graph)
                 z = z - self.inner_lr * grad  # (B, 1 + Lk, D)
                 losses.append(inner_loss.detach() / z.shape[0])
-                if keep_trajectory or k == 0: preds.append(pred)
-                if keep_trajectory: zs.append(z)
-        if not outer_grad: z, zs, preds = z.detach(), [t.detach() for t in zs], _detached(preds)
-        if not keep_trajectory: return Adaptation(z, torch.stack(losses), preds[0])
+                if keep_trajectory or k == 0:
+                    preds.append(pred)
+                if keep_trajectory:
+                    zs.append(z)
+        if not outer_grad:
+            z, zs, preds = z.detach(), [t.detach() for t in zs], _detached(preds)
+        if not keep_trajectory:
+            return Adaptation(z, torch.stack(losses), preds[0])
         return Adaptation(z, torch.stack(losses), preds[0], zs, preds)
 
     def inner_loss(self, errors: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
         """The inner loop's loss of per-token `errors` (B, L) over the `support` set (B, L), per
         `cfg.inner_loss`."""
-        if self.cfg.inner_loss == "pooled": return mean_over(errors, support) * errors.shape[0]
+        if self.cfg.inner_loss == "pooled":
+            return mean_over(errors, support) * errors.shape[0]
         return per_sample_mean(errors, support).sum()
 
 
@@ -338,13 +462,16 @@ class Objectives:
     """The two endings of the forward pass: MAE's loss on the masked tokens reconstructed from Z,
     and MetaMAE's on those reconstructed from Z* plus the task-contrastive loss. A base of
     `MetaMAE`, which holds the projector."""
-    def contrastive_loss(self, z: torch.Tensor, z_adapted: torch.Tensor,
-                         keep_valid: torch.Tensor) -> torch.Tensor:
+
+    def contrastive_loss(
+        self, z: torch.Tensor, z_adapted: torch.Tensor, keep_valid: torch.Tensor
+    ) -> torch.Tensor:
         "Task-contrastive NT-Xent between projected pooled Z and pooled Z*."
         pooled = pool_tokens(z, keep_valid), pool_tokens(z_adapted, keep_valid)  # (B, D) each
         if self.cfg.projector_calls == "joint":  # one BatchNorm batch
             a, b = self.projector(torch.cat(pooled)).chunk(2)  # (B, proj_dim) each
-        else: a, b = self.projector(pooled[0]), self.projector(pooled[1])  # as the paper's code
+        else:
+            a, b = self.projector(pooled[0]), self.projector(pooled[1])  # as the paper's code
         if self.gather_negatives is not None:  # data-parallel: negatives from every rank
             a, b = self.gather_negatives(a), self.gather_negatives(b)
         return nt_xent(a, b, self.cfg.temperature)
@@ -354,13 +481,23 @@ class Objectives:
         pred = self.predict(z, masking, batch.pad)
         recon = self.masked_loss(self.errors(pred, target, batch), masking.mask)
         trajectory = dict(z_steps=[z], pred_steps=[pred]) if keep_trajectory else {}
-        return MetaMAEOutput(loss=recon, recon_loss=recon, contrastive_loss=torch.zeros_like(recon),
-                             amortized_recon_loss=recon.detach(), support_losses=recon.new_zeros(0),
-                             pred=pred, pred_amortized=pred, support=None, z_adapted=z, **common,
-                             **trajectory)
+        return MetaMAEOutput(
+            loss=recon,
+            recon_loss=recon,
+            contrastive_loss=torch.zeros_like(recon),
+            amortized_recon_loss=recon.detach(),
+            support_losses=recon.new_zeros(0),
+            pred=pred,
+            pred_amortized=pred,
+            support=None,
+            z_adapted=z,
+            **common,
+            **trajectory,
+        )
 
-    def _metamae_output(self, adaptation: Adaptation, masking, batch, target, support,
-                        common) -> MetaMAEOutput:
+    def _metamae_output(
+        self, adaptation: Adaptation, masking, batch, target, support, common
+    ) -> MetaMAEOutput:
         "MetaMAE: the masked tokens reconstructed from Z*, plus the contrastive loss."
         z, z_adapted = common["z"], adaptation.z
         pred = self.predict(z_adapted, masking, batch.pad)
@@ -374,17 +511,26 @@ class Objectives:
         if adaptation.z_steps is not None:
             trajectory = dict(z_steps=adaptation.z_steps, pred_steps=adaptation.pred_steps + [pred])
         loss = recon + self.cfg.contrastive_weight * contrastive
-        return MetaMAEOutput(loss=loss, recon_loss=recon, contrastive_loss=contrastive,
-                             amortized_recon_loss=amortized,
-                             support_losses=torch.cat([adaptation.losses, final_support[None]]),
-                             pred=pred, pred_amortized=adaptation.first_pred, support=support,
-                             z_adapted=z_adapted, **common, **trajectory)
+        return MetaMAEOutput(
+            loss=loss,
+            recon_loss=recon,
+            contrastive_loss=contrastive,
+            amortized_recon_loss=amortized,
+            support_losses=torch.cat([adaptation.losses, final_support[None]]),
+            pred=pred,
+            pred_amortized=adaptation.first_pred,
+            support=support,
+            z_adapted=z_adapted,
+            **common,
+            **trajectory,
+        )
 
 
 # %% ../nbs/03_model.ipynb #21a52290
 class Features:
     """Two readouts of a trained encoder, computed in eval mode: the pooled Z of the full input, and
     the pooled Z* after the inner loop on it. A base of `MetaMAE`."""
+
     def encode_unmasked(self, x: torch.Tensor, lengths=None):
         "The prepared batch, the keep-everything masking and Z of the full input."
         batch = self.prepare(x, lengths)
@@ -398,8 +544,9 @@ class Features:
             _, masking, z = self.encode_unmasked(x, lengths)
             return pool_tokens(z, masking.keep_valid).float()
 
-    def adapted_features(self, x: torch.Tensor, lengths=None,
-                         steps: int | None = None) -> torch.Tensor:
+    def adapted_features(
+        self, x: torch.Tensor, lengths=None, steps: int | None = None
+    ) -> torch.Tensor:
         """Mean of Z*'s patch tokens after the inner loop on the unmasked input, every token as
         support: `(B, enc_dim)`."""
         with eval_mode(self), torch.no_grad():
@@ -410,35 +557,52 @@ class Features:
 
 
 # %% ../nbs/03_model.ipynb #b6855305
-_CODERS = {ModalitySpec: (lambda spec: spec.to_dict(), ModalitySpec.from_dict),  # config.json for the Hub mixin
-           ModelConfig: (lambda cfg: cfg.to_dict(), ModelConfig.from_dict)}
+_CODERS = {
+    # config.json for the Hub mixin
+    ModalitySpec: (lambda spec: spec.to_dict(), ModalitySpec.from_dict),
+    ModelConfig: (lambda cfg: cfg.to_dict(), ModelConfig.from_dict),
+}
 
 
 def _token_biases(spec: ModalitySpec) -> nn.ParameterDict:
     "One output bias per token part of a multimodal spec, by part name."
-    return nn.ParameterDict({name: nn.Parameter(torch.zeros(p.vocab_size))
-                             for name, p in zip(spec.part_names, spec.parts) if p.is_discrete})
+    return nn.ParameterDict(
+        {
+            name: nn.Parameter(torch.zeros(p.vocab_size))
+            for name, p in zip(spec.part_names, spec.parts)
+            if p.is_discrete
+        }
+    )
 
 
 def _projector(cfg: ModelConfig) -> nn.Sequential:
     "The contrastive loss's projector: pooled latent `(B, enc_dim)` to `(B, proj_dim)`."
     hidden = cfg.proj_hidden_mult * cfg.enc_dim
-    return nn.Sequential(nn.Linear(cfg.enc_dim, hidden, bias=False), nn.BatchNorm1d(hidden),
-                         nn.ReLU(), nn.Linear(hidden, cfg.proj_dim, bias=False))
+    return nn.Sequential(
+        nn.Linear(cfg.enc_dim, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, cfg.proj_dim, bias=False),
+    )
 
 
 def _init_weights(m: nn.Module):
     if isinstance(m, nn.Linear):
         nn.init.xavier_uniform_(m.weight)
-        if m.bias is not None: nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.Embedding): nn.init.normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Embedding):
+        nn.init.normal_(m.weight, std=0.02)
 
 
 def _init_tokenizer(proj: nn.Module, cfg: ModelConfig):
-    "The paper's code's initialisation of the patch bias or of the token table, where the config asks for it."
-    if isinstance(proj, nn.Embedding) and cfg.token_embed_init == "xavier": nn.init.xavier_uniform_(proj.weight)
-    if isinstance(proj, nn.Linear) and cfg.patch_bias_init == "uniform":  # a convolution's default: U(-b, b)
-        bound = 1 / proj.in_features ** 0.5  # the convolution's fan-in: the values of one patch
+    """The paper's code's initialisation of the patch bias or of the token table, where the config
+    asks for it."""
+    if isinstance(proj, nn.Embedding) and cfg.token_embed_init == "xavier":
+        nn.init.xavier_uniform_(proj.weight)
+    # a convolution's default: U(-b, b)
+    if isinstance(proj, nn.Linear) and cfg.patch_bias_init == "uniform":
+        bound = 1 / proj.in_features**0.5  # the convolution's fan-in: the values of one patch
         nn.init.uniform_(proj.bias, -bound, bound)
 
 
@@ -447,62 +611,95 @@ def _init_parameters(model: nn.Module):
     model.apply(_init_weights)
     nn.init.normal_(model.encoder.cls_token, std=0.02)
     nn.init.normal_(model.decoder.mask_token, std=0.02)
-    if model.spec.parts: nn.init.normal_(model.decoder.modality_tokens, std=0.02)
+    if model.spec.parts:
+        nn.init.normal_(model.decoder.modality_tokens, std=0.02)
     tokenizers = model.encoder.tokenizer.parts if model.spec.parts else [model.encoder.tokenizer]
-    for tokenizer in tokenizers: _init_tokenizer(tokenizer.proj, model.cfg)
+    for tokenizer in tokenizers:
+        _init_tokenizer(tokenizer.proj, model.cfg)
 
 
 # %% ../nbs/03_model.ipynb #d41c7a3e
-class MetaMAE(MaskedReconstruction, InnerLoop, Objectives, Features, nn.Module,
-              PyTorchModelHubMixin, library_name="metamae_lab",
-              tags=["metamae", "masked-autoencoder"], coders=_CODERS):
+class MetaMAE(
+    MaskedReconstruction,
+    InnerLoop,
+    Objectives,
+    Features,
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="metamae_lab",
+    tags=["metamae", "masked-autoencoder"],
+    coders=_CODERS,
+):
     """MAE or MetaMAE (per `cfg.method`) for `spec`: one modality, or several in one sequence
     (multimodal). `save_pretrained(folder)` writes `model.safetensors` and `config.json`;
     `MetaMAE.from_pretrained(folder)` reads them back (huggingface_hub's mixin, which can also
     push to the Hub)."""
+
     def __init__(self, spec: ModalitySpec, cfg: ModelConfig):
         super().__init__()
-        if isinstance(spec, dict): spec = ModalitySpec.from_dict(spec)  # as config.json holds it
-        if isinstance(cfg, dict): cfg = ModelConfig.from_dict(cfg)
+        if isinstance(spec, dict):
+            spec = ModalitySpec.from_dict(spec)  # as config.json holds it
+        if isinstance(cfg, dict):
+            cfg = ModelConfig.from_dict(cfg)
         self.spec, self.cfg = spec, cfg.validate()
         self.encoder = Encoder(spec, cfg)
         self.decoder = Decoder(spec, cfg)
         if spec.is_discrete and cfg.token_output_bias:
             self.token_bias = nn.Parameter(torch.zeros(spec.vocab_size))  # (V,)
-        if spec.parts and cfg.token_output_bias: self.token_biases = _token_biases(spec)
+        if spec.parts and cfg.token_output_bias:
+            self.token_biases = _token_biases(spec)
         self.projector = _projector(cfg)
         inner_lr = torch.tensor(float(cfg.inner_lr))
         self.inner_lr = nn.Parameter(inner_lr, requires_grad=cfg.learn_inner_lr)
         self.gather_negatives: Callable | None = None  # data-parallel: all ranks' rows, for NT-Xent
         _init_parameters(self)
 
-    def forward(self, x: torch.Tensor, lengths=None, mask_ratio: float | None = None,
-                generator: torch.Generator | None = None, inner_steps: int | None = None,
-                method: str | None = None, validate: bool = True,
-                keep_trajectory: bool = False) -> MetaMAEOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths=None,
+        mask_ratio: float | None = None,
+        generator: torch.Generator | None = None,
+        inner_steps: int | None = None,
+        method: str | None = None,
+        validate: bool = True,
+        keep_trajectory: bool = False,
+    ) -> MetaMAEOutput:
         "Mask, encode, adapt (MetaMAE) and reconstruct `x`; `method` overrides `cfg.method` here."
         method = self.cfg.method if method is None else method
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if mask_ratio is not None:
             check_range(mask_ratio, "mask_ratio", 0, 1, low_open=True, high_open=True)
-        if inner_steps is not None: check_int(inner_steps, "inner_steps")
+        if inner_steps is not None:
+            check_int(inner_steps, "inner_steps")
         batch = self.prepare(x, lengths, validate)
         target, mean, std = self.targets(batch)
         B, L = batch.size
         ratio = self.cfg.mask_ratio if mask_ratio is None else mask_ratio
         masking = random_masking(B, L, ratio, batch.pad, generator, device=batch.device)
         z = self.encoder(batch, masking)  # (B, 1 + Lk, D)
-        common = dict(target=target, mask=masking.mask, pad=batch.pad,
-                      ids_restore=masking.ids_restore, ids_keep=masking.ids_keep,
-                      keep_valid=masking.keep_valid, z=z,
-                      target_mean=mean, target_std=std, element_mask=batch.element_mask)
+        common = dict(
+            target=target,
+            mask=masking.mask,
+            pad=batch.pad,
+            ids_restore=masking.ids_restore,
+            ids_keep=masking.ids_keep,
+            keep_valid=masking.keep_valid,
+            z=z,
+            target_mean=mean,
+            target_std=std,
+            element_mask=batch.element_mask,
+        )
         if method == "mae":
             return self._mae_output(z, masking, batch, target, keep_trajectory, common)
-        support = support_set(masking, self.spec.support_grid, self.cfg.s_ratio, generator,
-                              self.cfg.support_sampling)  # (B, L) bool
-        adaptation = self.adapt(z, masking, batch, target, support, inner_steps,
-                                keep_trajectory=keep_trajectory)
+        # (B, L) bool
+        support = support_set(
+            masking, self.spec.support_grid, self.cfg.s_ratio, generator, self.cfg.support_sampling
+        )
+        adaptation = self.adapt(
+            z, masking, batch, target, support, inner_steps, keep_trajectory=keep_trajectory
+        )
         return self._metamae_output(adaptation, masking, batch, target, support, common)
 
 

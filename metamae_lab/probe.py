@@ -25,13 +25,28 @@ from .model import MetaMAE
 from .runtime import resolve_device
 
 # %% auto #0
-__all__ = ['extract_features', 'check_probe_inputs', 'linear_probe', 'knn_probe', 'paper_linear_probe', 'run_probe',
-           'random_init_like', 'probe_run']
+__all__ = [
+    "extract_features",
+    "check_probe_inputs",
+    "linear_probe",
+    "knn_probe",
+    "paper_linear_probe",
+    "run_probe",
+    "random_init_like",
+    "probe_run",
+]
+
 
 # %% ../nbs/08_probe.ipynb #c1c43c9a
-def extract_features(model: MetaMAE, x: np.ndarray, lengths: np.ndarray | None = None, features: str = "amortized",
-                     batch_size: int = 256) -> np.ndarray:
-    "Frozen features `(N, D)` (or `(N, 2D)` for 'both') of `x`, computed in batches on the model's device."
+def extract_features(
+    model: MetaMAE,
+    x: np.ndarray,
+    lengths: np.ndarray | None = None,
+    features: str = "amortized",
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Frozen features `(N, D)` (or `(N, 2D)` for 'both') of `x`, computed in batches on the model's
+    device."""
     ProbeConfig(features=features)  # refuses an unknown kind
     device = next(model.parameters()).device
     chunks = []
@@ -39,32 +54,47 @@ def extract_features(model: MetaMAE, x: np.ndarray, lengths: np.ndarray | None =
         xb = torch.as_tensor(x[i : i + batch_size]).to(device)
         lb = None if lengths is None else torch.as_tensor(lengths[i : i + batch_size]).to(device)
         parts = []
-        if features in ("amortized", "both"): parts.append(model.amortized_features(xb, lengths=lb))
-        if features in ("adapted", "both"): parts.append(model.adapted_features(xb, lengths=lb))
+        if features in ("amortized", "both"):
+            parts.append(model.amortized_features(xb, lengths=lb))
+        if features in ("adapted", "both"):
+            parts.append(model.adapted_features(xb, lengths=lb))
         chunks.append(torch.cat(parts, dim=1).cpu())
     return torch.cat(chunks).numpy()
 
+
 # %% ../nbs/08_probe.ipynb #5c919d91
 def check_probe_inputs(train_x, train_y, test_x, test_y):
-    "A `ValueError` naming the problem unless both splits hold finite `(N, D)` features and integer class ids >= 0."
+    """A `ValueError` naming the problem unless both splits hold finite `(N, D)` features and
+    integer class ids >= 0."""
     for split, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim != 2 or len(x) == 0:
             raise ValueError(f"{split} features must have shape (N, D) with N >= 1, got {x.shape}")
         if y.shape != (len(x),):
-            raise ValueError(f"{split} labels must have shape ({len(x)},), one per sample, got {y.shape}")
-        if y.dtype.kind not in "iu": raise ValueError(f"{split} labels must be integer class ids, got dtype {y.dtype}")
-        if y.min() < 0: raise ValueError(f"{split} labels must be class ids >= 0, got {y.min()}")
-        if not np.isfinite(x).all(): raise ValueError(f"{split} features hold NaN or inf values")
+            raise ValueError(
+                f"{split} labels must have shape ({len(x)},), one per sample, got {y.shape}"
+            )
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"{split} labels must be integer class ids, got dtype {y.dtype}")
+        if y.min() < 0:
+            raise ValueError(f"{split} labels must be class ids >= 0, got {y.min()}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{split} features hold NaN or inf values")
     if np.asarray(train_x).shape[1] != np.asarray(test_x).shape[1]:
-        raise ValueError(f"train and test features differ in width: {np.asarray(train_x).shape[1]} vs "
-                         f"{np.asarray(test_x).shape[1]}")
-    if len(np.unique(train_y)) < 2: raise ValueError("the train labels hold a single class: a probe needs at least 2")
+        raise ValueError(
+            f"train and test features differ in width: "
+            f"{np.asarray(train_x).shape[1]} vs {np.asarray(test_x).shape[1]}"
+        )
+    if len(np.unique(train_y)) < 2:
+        raise ValueError("the train labels hold a single class: a probe needs at least 2")
+
 
 # %% ../nbs/08_probe.ipynb #fc4c5e38
 def _scores(y_true, y_pred) -> dict:
-    return {"accuracy": float(accuracy_score(y_true, y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+    }
 
 
 def linear_probe(train_x, train_y, test_x, test_y, max_iter: int = 2000, C: float = 1.0) -> dict:
@@ -77,17 +107,26 @@ def linear_probe(train_x, train_y, test_x, test_y, max_iter: int = 2000, C: floa
 def knn_probe(train_x, train_y, test_x, test_y, k: int = 20) -> dict:
     "Accuracy and macro-F1 of a k-nearest-neighbour vote under cosine distance."
     check_probe_inputs(train_x, train_y, test_x, test_y)
-    clf = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), metric="cosine", weights="distance")
+    clf = KNeighborsClassifier(
+        n_neighbors=min(k, len(train_x)), metric="cosine", weights="distance"
+    )
     return _scores(test_y, clf.fit(train_x, train_y).predict(test_x))
 
+
 # %% ../nbs/08_probe.ipynb #c350efb5
-def paper_linear_probe(train_x, train_y, test_x, test_y, config: ProbeConfig | None = None, device=None) -> dict:
-    "Accuracy and macro-F1 after the last epoch of the paper's linear evaluation, and the accuracy after each epoch."
+def paper_linear_probe(
+    train_x, train_y, test_x, test_y, config: ProbeConfig | None = None, device=None
+) -> dict:
+    """Accuracy and macro-F1 after the last epoch of the paper's linear evaluation, and the accuracy
+    after each epoch."""
     config = config or ProbeConfig(method="paper")
     check_probe_inputs(train_x, train_y, test_x, test_y)
     device = torch.device(device or "cpu")
     generator = torch.Generator().manual_seed(config.seed)
-    xtr, xte = (torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device) for a in (train_x, test_x))
+    xtr, xte = (
+        torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
+        for a in (train_x, test_x)
+    )
     ytr = torch.as_tensor(np.asarray(train_y), device=device)
     classes = int(max(np.max(train_y), np.max(test_y))) + 1
     torch.manual_seed(config.seed)
@@ -96,29 +135,47 @@ def paper_linear_probe(train_x, train_y, test_x, test_y, config: ProbeConfig | N
     per_epoch = []
     for _ in range(config.epochs):
         batches = torch.randperm(len(xtr), generator=generator).to(device).split(config.batch_size)
-        for idx in batches[:-1] if len(batches) > 1 and len(batches[-1]) < config.batch_size else batches:
+        for idx in (
+            batches[:-1] if len(batches) > 1 and len(batches[-1]) < config.batch_size else batches
+        ):
             logits = head(xtr[idx])  # the last short batch is dropped, as the paper's loader does
-            loss = (F.binary_cross_entropy_with_logits(logits[:, 0], ytr[idx].float()) if classes == 2
-                    else F.cross_entropy(logits, ytr[idx]))
+            loss = (
+                F.binary_cross_entropy_with_logits(logits[:, 0], ytr[idx].float())
+                if classes == 2
+                else F.cross_entropy(logits, ytr[idx])
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         with torch.no_grad():
             logits = head(xte)
-            predicted = ((logits[:, 0] > 0).long() if classes == 2 else logits.argmax(1)).cpu().numpy()
+            predicted = (
+                ((logits[:, 0] > 0).long() if classes == 2 else logits.argmax(1)).cpu().numpy()
+            )
         per_epoch.append(float(accuracy_score(test_y, predicted)))
     return {**_scores(test_y, predicted), "accuracy_per_epoch": per_epoch}
 
+
 # %% ../nbs/08_probe.ipynb #5d009090
-def run_probe(model: MetaMAE, data: ArrayDataset, config: ProbeConfig | None = None, **settings) -> dict:
-    "Probe `model`'s frozen features on `data`'s train/test splits; `settings` replace fields of `config`."
+def run_probe(
+    model: MetaMAE, data: ArrayDataset, config: ProbeConfig | None = None, **settings
+) -> dict:
+    """Probe `model`'s frozen features on `data`'s train/test splits; `settings` replace fields of
+    `config`."""
     config = replace(config or ProbeConfig(), **settings)
-    if data.y_train is None or data.y_test is None: raise ValueError(f"dataset {data.name!r} has no labels to probe")
+    if data.y_train is None or data.y_test is None:
+        raise ValueError(f"dataset {data.name!r} has no labels to probe")
     (xtr, ytr, ltr), (xte, yte, lte) = data.split("train"), data.split("test")
-    ftr, fte = (extract_features(model, x, lengths, config.features) for x, lengths in ((xtr, ltr), (xte, lte)))
-    if config.method == "linear": return linear_probe(ftr, ytr, fte, yte, config.max_iter, config.C)
-    if config.method == "paper": return paper_linear_probe(ftr, ytr, fte, yte, config, next(model.parameters()).device)
+    ftr, fte = (
+        extract_features(model, x, lengths, config.features)
+        for x, lengths in ((xtr, ltr), (xte, lte))
+    )
+    if config.method == "linear":
+        return linear_probe(ftr, ytr, fte, yte, config.max_iter, config.C)
+    if config.method == "paper":
+        return paper_linear_probe(ftr, ytr, fte, yte, config, next(model.parameters()).device)
     return knn_probe(ftr, ytr, fte, yte, config.k)
+
 
 # %% ../nbs/08_probe.ipynb #0735644f
 def random_init_like(model: MetaMAE, seed: int = 0) -> MetaMAE:
@@ -127,17 +184,35 @@ def random_init_like(model: MetaMAE, seed: int = 0) -> MetaMAE:
     return MetaMAE(model.spec, model.cfg).to(next(model.parameters()).device)
 
 
-def probe_run(run_dir: Path | str, config: ProbeConfig | None = None, device=None, dataset: ArrayDataset | None = None,
-              **settings) -> dict:
-    "Probe the run in `run_dir` (see `open_run`) and a random-init baseline; write and return the JSON result."
+def probe_run(
+    run_dir: Path | str,
+    config: ProbeConfig | None = None,
+    device=None,
+    dataset: ArrayDataset | None = None,
+    **settings,
+) -> dict:
+    """Probe the run in `run_dir` (see `open_run`) and a random-init baseline; write and return the
+    JSON result."""
     config, run_dir = replace(config or ProbeConfig(), **settings), Path(run_dir)
     model, run, state, data = open_run(run_dir, resolve_device(device or "auto"), dataset)
     if getattr(model, "encoder_only", False) and config.features != "amortized":
-        raise ValueError(f"{run_dir} holds the encoder alone: {config.features} features need the decoder (the inner "
-                         f"loop runs through it); probe amortized features, or export the run with its decoder")
-    result = {"run_dir": str(run_dir), "dataset": data.name, "method_model": run.model.method, "step": state["step"],
-              "features": config.features, "probe": config.method, "settings": config.__dict__,
-              "pretrained": run_probe(model, data, config),
-              "random_init": run_probe(random_init_like(model, run.train.seed), data, config)}
-    (run_dir / f"probe_{config.features}_{config.method}.json").write_text(json.dumps(result, indent=2))
+        raise ValueError(
+            f"{run_dir} holds the encoder alone: {config.features} "
+            f"features need the decoder (the inner loop runs through it); "
+            f"probe amortized features, or export the run with its decoder"
+        )
+    result = {
+        "run_dir": str(run_dir),
+        "dataset": data.name,
+        "method_model": run.model.method,
+        "step": state["step"],
+        "features": config.features,
+        "probe": config.method,
+        "settings": config.__dict__,
+        "pretrained": run_probe(model, data, config),
+        "random_init": run_probe(random_init_like(model, run.train.seed), data, config),
+    }
+    (run_dir / f"probe_{config.features}_{config.method}.json").write_text(
+        json.dumps(result, indent=2)
+    )
     return result

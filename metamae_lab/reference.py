@@ -13,118 +13,211 @@ import torch.nn.functional as F
 from .config import ModalitySpec, ModelConfig
 
 # %% auto #0
-__all__ = ['reference_patches', 'reference_embed', 'reference_positions', 'reference_block', 'reference_stack',
-           'reference_encoder', 'reference_decoder', 'reference_errors', 'reference_inner_loss', 'reference_nt_xent',
-           'reference_projection', 'reference_loss']
+__all__ = [
+    "reference_patches",
+    "reference_embed",
+    "reference_positions",
+    "reference_block",
+    "reference_stack",
+    "reference_encoder",
+    "reference_decoder",
+    "reference_errors",
+    "reference_inner_loss",
+    "reference_nt_xent",
+    "reference_projection",
+    "reference_loss",
+]
+
 
 # %% ../nbs/15_reference.ipynb #7ca5d363
 def reference_patches(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
-    "Per-token values `(B, L, P)` (patch position first, channel last), or the ids `(B, L)` of token data."
-    return spec.modality.reference_patches(x, spec)  # each kind's, written apart from its `patchify`
+    """Per-token values `(B, L, P)` (patch position first, channel last), or the ids `(B, L)` of
+    token data."""
+    # each kind's, written apart from its `patchify`
+    return spec.modality.reference_patches(x, spec)
 
 
 def reference_embed(w: dict, spec: ModalitySpec, x: torch.Tensor) -> torch.Tensor:
     "Tokens `(B, L, D)` of a batch: the patch convolution, or the token table."
-    return spec.modality.reference_embed(w["patch_embed.proj.weight"], w.get("patch_embed.proj.bias"), x, spec)
+    return spec.modality.reference_embed(
+        w["patch_embed.proj.weight"], w.get("patch_embed.proj.bias"), x, spec
+    )
+
 
 # %% ../nbs/15_reference.ipynb #863a03eb
 def reference_positions(spec: ModalitySpec, dim: int, order: str = "col_row") -> torch.Tensor:
-    "Sine-cosine codes `(L, dim)`: over the index, or over the patch grid's columns and rows in `order`."
+    """Sine-cosine codes `(L, dim)`: over the index, or over the patch grid's columns and rows in
+    `order`."""
+
     def codes(pos, d):
         omega = 1.0 / 10000 ** (torch.arange(d // 2, dtype=torch.float64) / (d / 2))
         angles = pos.double()[:, None] * omega[None]
         return torch.cat([angles.sin(), angles.cos()], 1)
-    axes = spec.modality.position_axes(spec)  # (L,) per axis of the token grid: (index,) or (row, column)
-    if len(axes) == 1: return codes(axes[0], dim).float()
+
+    # (L,) per axis of the token grid: (index,) or (row, column)
+    axes = spec.modality.position_axes(spec)
+    if len(axes) == 1:
+        return codes(axes[0], dim).float()
     rows, cols = axes
     first, second = (cols, rows) if order == "col_row" else (rows, cols)
     return torch.cat([codes(first, dim // 2), codes(second, dim // 2)], 1).float()
 
+
 # %% ../nbs/15_reference.ipynb #ce318486
-def reference_block(w: dict, name: str, x: torch.Tensor, heads: int, dropout: float, training: bool) -> torch.Tensor:
+def reference_block(
+    w: dict, name: str, x: torch.Tensor, heads: int, dropout: float, training: bool
+) -> torch.Tensor:
     "A pre-norm block with weights `w[name + ...]`: attention written out, then the MLP."
     B, N, D = x.shape
     h = F.layer_norm(x, (D,), w[f"{name}.norm1.weight"], w[f"{name}.norm1.bias"])
     qkv = F.linear(h, w[f"{name}.attn.qkv.weight"], w.get(f"{name}.attn.qkv.bias"))
     q, k, v = qkv.reshape(B, N, 3, heads, D // heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
-    attention = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(D // heads), dim=-1)  # (B, h, N, N)
+    # (B, h, N, N)
+    attention = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(D // heads), dim=-1)
     out = (attention @ v).transpose(1, 2).reshape(B, N, D)
-    x = x + F.dropout(F.linear(out, w[f"{name}.attn.proj.weight"], w[f"{name}.attn.proj.bias"]), dropout, training)
+    x = x + F.dropout(
+        F.linear(out, w[f"{name}.attn.proj.weight"], w[f"{name}.attn.proj.bias"]), dropout, training
+    )
     h = F.layer_norm(x, (D,), w[f"{name}.norm2.weight"], w[f"{name}.norm2.bias"])
-    h = F.dropout(F.gelu(F.linear(h, w[f"{name}.mlp.fc1.weight"], w[f"{name}.mlp.fc1.bias"])), dropout, training)
-    return x + F.dropout(F.linear(h, w[f"{name}.mlp.fc2.weight"], w[f"{name}.mlp.fc2.bias"]), dropout, training)
+    h = F.dropout(
+        F.gelu(F.linear(h, w[f"{name}.mlp.fc1.weight"], w[f"{name}.mlp.fc1.bias"])),
+        dropout,
+        training,
+    )
+    return x + F.dropout(
+        F.linear(h, w[f"{name}.mlp.fc2.weight"], w[f"{name}.mlp.fc2.bias"]), dropout, training
+    )
 
 
-def reference_stack(w: dict, name: str, norm: str, x: torch.Tensor, depth: int, heads: int, dropout: float,
-                    training: bool) -> torch.Tensor:
+def reference_stack(
+    w: dict,
+    name: str,
+    norm: str,
+    x: torch.Tensor,
+    depth: int,
+    heads: int,
+    dropout: float,
+    training: bool,
+) -> torch.Tensor:
     "`depth` blocks `name.0` ... then the layer norm `norm`."
-    for i in range(depth): x = reference_block(w, f"{name}.{i}", x, heads, dropout, training)
+    for i in range(depth):
+        x = reference_block(w, f"{name}.{i}", x, heads, dropout, training)
     return F.layer_norm(x, (x.shape[-1],), w[f"{norm}.weight"], w[f"{norm}.bias"])
 
+
 # %% ../nbs/15_reference.ipynb #6e0c77c9
-def reference_encoder(w: dict, spec: ModalitySpec, cfg: ModelConfig, x: torch.Tensor, ids_keep: torch.Tensor,
-                      training: bool) -> torch.Tensor:
+def reference_encoder(
+    w: dict,
+    spec: ModalitySpec,
+    cfg: ModelConfig,
+    x: torch.Tensor,
+    ids_keep: torch.Tensor,
+    training: bool,
+) -> torch.Tensor:
     "Z `(B, 1 + Lk, D)` of the kept tokens `ids_keep` `(B, Lk)` of the batch `x`."
-    tokens = reference_embed(w, spec, x) + reference_positions(spec, cfg.enc_dim, cfg.pos_embed_2d).to(x.device)
-    kept = torch.gather(tokens, 1, ids_keep[..., None].expand(-1, -1, tokens.shape[-1]))  # (B, Lk, D)
-    z = F.dropout(torch.cat([w["cls_token"].expand(len(kept), 1, -1), kept], 1), cfg.dropout, training)
-    return reference_stack(w, "encoder", "norm_enc", z, cfg.enc_depth, cfg.enc_heads, cfg.dropout, training)
+    tokens = reference_embed(w, spec, x) + reference_positions(
+        spec, cfg.enc_dim, cfg.pos_embed_2d
+    ).to(x.device)
+    # (B, Lk, D)
+    kept = torch.gather(tokens, 1, ids_keep[..., None].expand(-1, -1, tokens.shape[-1]))
+    z = F.dropout(
+        torch.cat([w["cls_token"].expand(len(kept), 1, -1), kept], 1), cfg.dropout, training
+    )
+    return reference_stack(
+        w, "encoder", "norm_enc", z, cfg.enc_depth, cfg.enc_heads, cfg.dropout, training
+    )
 
 
-def reference_decoder(w: dict, spec: ModalitySpec, cfg: ModelConfig, z: torch.Tensor, ids_keep: torch.Tensor,
-                      training: bool) -> torch.Tensor:
+def reference_decoder(
+    w: dict,
+    spec: ModalitySpec,
+    cfg: ModelConfig,
+    z: torch.Tensor,
+    ids_keep: torch.Tensor,
+    training: bool,
+) -> torch.Tensor:
     "Predictions `(B, L, P)`, or logits `(B, L, V)` for tokens, of every position from Z."
     x = F.linear(z, w["decoder_embed.weight"], w["decoder_embed.bias"])  # (B, 1 + Lk, Dd)
-    where = ids_keep[..., None].expand(-1, -1, x.shape[-1])  # (B, Lk, Dd): the visible tokens' positions
+    # (B, Lk, Dd): the visible tokens' positions
+    where = ids_keep[..., None].expand(-1, -1, x.shape[-1])
     full = w["mask_token"].expand(len(x), spec.num_tokens, -1).scatter(1, where, x[:, 1:])
     positions = reference_positions(spec, cfg.dec_dim, cfg.pos_embed_2d).to(x.device)
     x = torch.cat([x[:, :1], full + positions], 1)  # the CLS position code is zero
-    x = reference_stack(w, "decoder", "norm_dec", x, cfg.dec_depth, cfg.dec_heads, cfg.dec_dropout, training)
+    x = reference_stack(
+        w, "decoder", "norm_dec", x, cfg.dec_depth, cfg.dec_heads, cfg.dec_dropout, training
+    )
     out = F.linear(x, w["decoder_head.weight"], w["decoder_head.bias"])[:, 1:]
-    if not spec.is_discrete: return out
+    if not spec.is_discrete:
+        return out
     logits = torch.einsum("bld,vd->blv", out, w["patch_embed.proj.weight"])
     return logits + w["token_bias"] if "token_bias" in w else logits
 
+
 # %% ../nbs/15_reference.ipynb #fa85520c
 def reference_errors(pred: torch.Tensor, target: torch.Tensor, discrete: bool) -> torch.Tensor:
-    if discrete: return F.cross_entropy(pred.transpose(1, 2), target, reduction="none")
+    if discrete:
+        return F.cross_entropy(pred.transpose(1, 2), target, reduction="none")
     return ((pred - target) ** 2).mean(-1)
 
 
 def reference_inner_loss(errors: torch.Tensor, support: torch.Tensor, how: str) -> torch.Tensor:
-    if how == "pooled": return (errors * support).sum() / support.sum() * len(errors)
+    if how == "pooled":
+        return (errors * support).sum() / support.sum() * len(errors)
     return ((errors * support).sum(1) / support.sum(1)).sum()
 
 
 def reference_nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     z = torch.cat([F.normalize(a), F.normalize(b)])
-    similarity = (z @ z.T / temperature).fill_diagonal_(float("-inf"))  # a sample is not its own negative
+    # a sample is not its own negative
+    similarity = (z @ z.T / temperature).fill_diagonal_(float("-inf"))
     labels = torch.cat([torch.arange(len(a), len(z)), torch.arange(len(a))]).to(z.device)
     return F.cross_entropy(similarity, labels)
 
 
 def reference_projection(w: dict, pooled: torch.Tensor, training: bool) -> torch.Tensor:
-    h = F.batch_norm(pooled @ w["projector.0.weight"].T, w["projector.1.running_mean"], w["projector.1.running_var"],
-                     w["projector.1.weight"], w["projector.1.bias"], training)
+    h = F.batch_norm(
+        pooled @ w["projector.0.weight"].T,
+        w["projector.1.running_mean"],
+        w["projector.1.running_var"],
+        w["projector.1.weight"],
+        w["projector.1.bias"],
+        training,
+    )
     return F.relu(h) @ w["projector.3.weight"].T
 
+
 # %% ../nbs/15_reference.ipynb #5715b3c4
-def reference_loss(w: dict, spec: ModalitySpec, cfg: ModelConfig, x: torch.Tensor, ids_keep: torch.Tensor,
-                   mask: torch.Tensor, support: torch.Tensor | None, training: bool = True) -> torch.Tensor:
-    "The training loss of `x` under a given masking (`ids_keep`, `mask` 1 at masked tokens) and support set."
+def reference_loss(
+    w: dict,
+    spec: ModalitySpec,
+    cfg: ModelConfig,
+    x: torch.Tensor,
+    ids_keep: torch.Tensor,
+    mask: torch.Tensor,
+    support: torch.Tensor | None,
+    training: bool = True,
+) -> torch.Tensor:
+    """The training loss of `x` under a given masking (`ids_keep`, `mask` 1 at masked tokens) and
+    support set."""
     target = reference_patches(x, spec)
     z = reference_encoder(w, spec, cfg, x, ids_keep, training)
-    decode = lambda latent: reference_errors(reference_decoder(w, spec, cfg, latent, ids_keep, training), target,
-                                             spec.is_discrete)  # (B, L)
-    if cfg.method == "mae": return (decode(z) * mask).sum() / mask.sum()
+    # (B, L)
+    decode = lambda latent: reference_errors(
+        reference_decoder(w, spec, cfg, latent, ids_keep, training), target, spec.is_discrete
+    )
+    if cfg.method == "mae":
+        return (decode(z) * mask).sum() / mask.sum()
     support = support.to(z.dtype)
-    z_adapted = z if z.requires_grad else z.detach().requires_grad_()  # no weight to train: adapt a constant latent
+    # no weight to train: adapt a constant latent
+    z_adapted = z if z.requires_grad else z.detach().requires_grad_()
     for _ in range(cfg.inner_steps):
         inner = reference_inner_loss(decode(z_adapted), support, cfg.inner_loss)
         (grad,) = torch.autograd.grad(inner, z_adapted, create_graph=not cfg.first_order)
         z_adapted = z_adapted - w["inner_lr"] * grad
     recon = (decode(z_adapted) * mask).sum() / mask.sum()
     pooled = z[:, 1:].mean(1), z_adapted[:, 1:].mean(1)
-    if cfg.projector_calls == "separate": a, b = (reference_projection(w, p, training) for p in pooled)
-    else: a, b = reference_projection(w, torch.cat(pooled), training).chunk(2)
+    if cfg.projector_calls == "separate":
+        a, b = (reference_projection(w, p, training) for p in pooled)
+    else:
+        a, b = reference_projection(w, torch.cat(pooled), training).chunk(2)
     return recon + cfg.contrastive_weight * reference_nt_xent(a, b, cfg.temperature)

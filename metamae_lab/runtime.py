@@ -17,45 +17,76 @@ import torch
 from .config import PRECISIONS
 
 # %% auto #0
-__all__ = ['resolve_device', 'cpu_has_native_bf16', 'autocast_context', 'seed_everything', 'rng_state', 'set_rng_state',
-           'DistributedContext', 'init_distributed', 'step_seed', 'gather_rows']
+__all__ = [
+    "resolve_device",
+    "cpu_has_native_bf16",
+    "autocast_context",
+    "seed_everything",
+    "rng_state",
+    "set_rng_state",
+    "DistributedContext",
+    "init_distributed",
+    "step_seed",
+    "gather_rows",
+]
+
 
 # %% ../nbs/04_runtime.ipynb #e6b430e7
 def resolve_device(name: str = "auto") -> torch.device:
-    "The device named by `name` ('auto': CUDA when available, else CPU), or a `ValueError` saying why it is unusable."
-    if name == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try: device = torch.device(name)
+    """The device named by `name` ('auto': CUDA when available, else CPU), or a `ValueError` saying
+    why it is unusable."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device {name!r} is not a device: expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
+        raise ValueError(
+            f"device {name!r} is not a device: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        ) from e
     if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {name!r} is not supported: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        raise ValueError(
+            f"device {name!r} is not supported: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        )
     if device.type == "cuda":
-        if not torch.cuda.is_available(): raise ValueError(f"device {name!r}: this machine has no usable CUDA device")
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: this machine has no usable CUDA device")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise ValueError(
+                f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     return device
+
 
 # %% ../nbs/04_runtime.ipynb #efc2e880
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    "Does this CPU multiply bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up?"
+    """Does this CPU multiply bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds
+    training up?"""
     try:
-        with open("/proc/cpuinfo") as f: flags = f.read()
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
     except OSError:
         return False
     return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
 def autocast_context(device: torch.device | str, precision: str = "auto"):
-    "bf16 autocast for 'bf16' (any device) and for 'auto' on CUDA; fp32 for 'fp32' and for 'auto' elsewhere."
-    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    """bf16 autocast for 'bf16' (any device) and for 'auto' on CUDA; fp32 for 'fp32' and for 'auto'
+    elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device = torch.device(device)
     if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
-        warnings.warn("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast is emulated and trains many "
-                      "times slower than fp32; use precision 'auto' or 'fp32' here", stacklevel=2)
+        warnings.warn(
+            "this CPU has no native bf16 (AVX512-BF16 or "
+            "AMX): bf16 autocast is emulated and trains many "
+            "times slower than fp32; use precision 'auto' or 'fp32' here",
+            stacklevel=2,
+        )
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
+
 
 # %% ../nbs/04_runtime.ipynb #6b1ff289
 def seed_everything(seed: int):
@@ -65,19 +96,22 @@ def seed_everything(seed: int):
 
 def rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available(): state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict):
     torch.set_rng_state(state["torch"])
     random.setstate(_as_tuples(state["python"]))
-    if "cuda" in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _as_tuples(s):
     "random.setstate wants tuples; a weights-only load may hand back lists."
     return tuple(_as_tuples(v) for v in s) if isinstance(s, (list, tuple)) else s
+
 
 # %% ../nbs/04_runtime.ipynb #f07f790e
 @dataclass
@@ -88,31 +122,43 @@ class DistributedContext:
     initialized_here: bool = False  # this call started the process group, so it ends it too
 
     @property
-    def enabled(self) -> bool: return self.world_size > 1
+    def enabled(self) -> bool:
+        return self.world_size > 1
 
     @property
-    def is_main(self) -> bool: return self.rank == 0
+    def is_main(self) -> bool:
+        return self.rank == 0
 
 
 def init_distributed() -> DistributedContext:
-    "The data-parallel context from torchrun's environment; a single process when `WORLD_SIZE` is unset or 1."
+    """The data-parallel context from torchrun's environment; a single process when `WORLD_SIZE` is
+    unset or 1."""
     import torch.distributed as dist
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return DistributedContext()
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return DistributedContext()
     started = not dist.is_initialized()
-    if started: dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), started)
+    if started:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return DistributedContext(
+        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), started
+    )
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
     "The RNG seed of one rank at one step of a data-parallel run."
     return (seed * 1_000_003 + step) * 1_009 + rank
 
+
 # %% ../nbs/04_runtime.ipynb #32d9469c
 class _GatherRows(torch.autograd.Function):
-    "Every rank's rows `(W * B, ...)`; backward sums each row's gradient over the ranks and keeps this rank's rows."
+    """Every rank's rows `(W * B, ...)`; backward sums each row's gradient over the ranks and keeps
+    this rank's rows."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         import torch.distributed as dist
+
         parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
         dist.all_gather(parts, x.contiguous())
         ctx.rows = slice(dist.get_rank() * x.shape[0], (dist.get_rank() + 1) * x.shape[0])
@@ -121,12 +167,15 @@ class _GatherRows(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         import torch.distributed as dist
+
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)  # every rank's loss depends on these rows
         return grad[ctx.rows]
 
 
 def gather_rows(x: torch.Tensor) -> torch.Tensor:
-    "All ranks' rows of `x`, gradients flowing back to each rank's own rows; `x` itself without a process group."
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return x
+    """All ranks' rows of `x`, gradients flowing back to each rank's own rows; `x` itself without a
+    process group."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return x
     return _GatherRows.apply(x)

@@ -6,15 +6,22 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['markdown_table']
+__all__ = ["markdown_table"]
+
 
 # %% ../nbs/12a_tables.ipynb #e6f03b4c
-def markdown_table(rows: list[dict], columns: list[str] | None = None,
-                   floatfmt: str = ".3f") -> str:
+def markdown_table(
+    rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".3f"
+) -> str:
     """A Markdown table of `rows` (dicts) with the given columns (default: the first row's keys),
     through tabulate."""
     from tabulate import tabulate
+
     columns = columns or list(rows[0])
     cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
-    return tabulate([[cell(r[c]) for c in columns] for r in rows], headers=columns,
-                    tablefmt="github", disable_numparse=True)
+    return tabulate(
+        [[cell(r[c]) for c in columns] for r in rows],
+        headers=columns,
+        tablefmt="github",
+        disable_numparse=True,
+    )

@@ -13,9 +13,22 @@ import torch.nn as nn
 from .config import ModalitySpec, check_lengths, unpack_parts
 
 # %% auto #0
-__all__ = ['patchify', 'unpatchify', 'sincos_1d', 'sincos_pos_embed', 'PreparedBatch', 'check_batch_form', 'check_batch_values',
-           'prepare_batch', 'normalize_patches', 'denormalize_patches', 'Tokenizer', 'MultimodalTokenizer',
-           'make_tokenizer']
+__all__ = [
+    "patchify",
+    "unpatchify",
+    "sincos_1d",
+    "sincos_pos_embed",
+    "PreparedBatch",
+    "check_batch_form",
+    "check_batch_values",
+    "prepare_batch",
+    "normalize_patches",
+    "denormalize_patches",
+    "Tokenizer",
+    "MultimodalTokenizer",
+    "make_tokenizer",
+]
+
 
 # %% ../nbs/01_tokenizers.ipynb #ad6844d7
 def patchify(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
@@ -24,13 +37,16 @@ def patchify(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
 
 
 def unpatchify(patches: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
-    "Inverse of `patchify`: per-token values `(B, L, patch_dim)` back to a batch in the sample layout."
+    """Inverse of `patchify`: per-token values `(B, L, patch_dim)` back to a batch in the sample
+    layout."""
     return spec.modality.unpatchify(patches, spec)
+
 
 # %% ../nbs/01_tokenizers.ipynb #c0e149e2
 def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
     "Sine-cosine codes `(N, dim)` of float `positions` `(N,)`; `dim` must be even."
-    if dim % 2: raise ValueError(f"sine-cosine position codes need an even dimension, got {dim}")
+    if dim % 2:
+        raise ValueError(f"sine-cosine position codes need an even dimension, got {dim}")
     freqs = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))  # (dim/2,)
     angles = positions.double()[:, None] * freqs[None]  # (N, dim/2)
     return torch.cat([angles.sin(), angles.cos()], dim=1).float()
@@ -39,88 +55,144 @@ def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
 def sincos_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> torch.Tensor:
     "Fixed position codes `(1 + L, dim)` for a CLS token (zeros) and the L tokens of `spec`."
     axes = spec.modality.position_axes(spec)  # each token's coordinates on the grid, (L,) per axis
-    if len(axes) == 1: codes = sincos_1d(dim, axes[0])  # (L, dim)
+    if len(axes) == 1:
+        codes = sincos_1d(dim, axes[0])  # (L, dim)
     elif len(axes) == 2:
-        if dim % 4: raise ValueError(f"2-D position codes need a dimension divisible by 4, got {dim}")
+        if dim % 4:
+            raise ValueError(f"2-D position codes need a dimension divisible by 4, got {dim}")
         halves = [sincos_1d(dim // 2, a) for a in axes]  # (L, dim/2) each: rows, then columns
         codes = torch.cat(halves if order == "row_col" else halves[::-1], dim=1)  # (L, dim)
-    else: raise ValueError(f"sine-cosine codes are defined on 1-D and 2-D token grids, not {len(axes)}-D")
+    else:
+        raise ValueError(
+            f"sine-cosine codes are defined on 1-D and 2-D token grids, not {len(axes)}-D"
+        )
     return torch.cat([torch.zeros(1, dim), codes], dim=0)
+
 
 # %% ../nbs/01_tokenizers.ipynb #d36d4867
 @dataclass
 class PreparedBatch:
-    "A batch's per-token targets and where it is padded; a multimodal batch also holds each part prepared."
-    target: torch.Tensor | list  # (B, L, patch_dim) values, or (B, L) ids for tokens; multimodal: each part's
-    pad: torch.Tensor | None = None  # (B, L) bool, True at padding tokens; None when nothing can be padded
-    element_mask: torch.Tensor | None = None  # (B, L, patch_dim) bool, True at real values of straddling tokens
-    parts: list[PreparedBatch] | None = None  # multimodal: one prepared batch per part, in the spec's order
+    """A batch's per-token targets and where it is padded; a multimodal batch also holds each part
+    prepared."""
+
+    # (B, L, patch_dim) values, or (B, L) ids for tokens; multimodal: each part's
+    target: torch.Tensor | list
+    pad: torch.Tensor | None = (
+        None  # (B, L) bool, True at padding tokens; None when nothing can be padded
+    )
+    element_mask: torch.Tensor | None = (
+        None  # (B, L, patch_dim) bool, True at real values of straddling tokens
+    )
+    parts: list[PreparedBatch] | None = (
+        None  # multimodal: one prepared batch per part, in the spec's order
+    )
 
     @property
     def size(self) -> tuple[int, int]:
         "(B, L): samples, and tokens (of every part for multimodal)."
-        if self.parts is None: return tuple(self.target.shape[:2])
+        if self.parts is None:
+            return tuple(self.target.shape[:2])
         return self.parts[0].size[0], sum(p.size[1] for p in self.parts)
 
     @property
-    def device(self) -> torch.device: return (self.parts[0] if self.parts else self).target.device
+    def device(self) -> torch.device:
+        return (self.parts[0] if self.parts else self).target.device
+
 
 # %% ../nbs/01_tokenizers.ipynb #b0192192
 def check_batch_form(x, spec: ModalitySpec, lengths=None):
-    "A `TypeError` or `ValueError` unless `x` has the form `spec` describes; reads only shapes and dtypes."
-    if not isinstance(x, torch.Tensor): raise TypeError(f"expected a torch.Tensor batch, got {type(x).__name__}")
+    """A `TypeError` or `ValueError` unless `x` has the form `spec` describes; reads only shapes and
+    dtypes."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor batch, got {type(x).__name__}")
     if x.dim() != 1 + len(spec.shape):
         sizes = ", ".join(map(str, spec.shape))
         form = spec.modality.batch_form
-        raise ValueError(f"a {spec.kind} batch has shape {form} = (B, {sizes}), got {tuple(x.shape)}")
-    if x.shape[0] == 0: raise ValueError("the batch is empty")
+        raise ValueError(
+            f"a {spec.kind} batch has shape {form} = (B, {sizes}), got {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError("the batch is empty")
     if spec.modality.channels_first and x.shape[1] != spec.channels:
-        raise ValueError(f"expected {spec.channels} channels in dim 1, got {x.shape[1]} (batch shape {tuple(x.shape)})")
+        raise ValueError(
+            f"expected {spec.channels} channels in dim 1, "
+            f"got {x.shape[1]} (batch shape {tuple(x.shape)})"
+        )
     if lengths is not None and not spec.variable_length:
-        raise ValueError(f"lengths were given but the {spec.kind} spec is fixed-length (set variable_length=True)")
+        raise ValueError(
+            f"lengths were given but the {spec.kind} spec "
+            f"is fixed-length (set variable_length=True)"
+        )
     if spec.variable_length:  # the time axis may be shorter than the longest, in whole patches
         T, (p,) = x.shape[-1], spec.patch_size
-        if T > spec.shape[-1]: raise ValueError(f"length {T} exceeds the spec's longest length {spec.shape[-1]}")
-        if T % p: raise ValueError(f"patch size {p} does not divide the input length {T}")
+        if T > spec.shape[-1]:
+            raise ValueError(f"length {T} exceeds the spec's longest length {spec.shape[-1]}")
+        if T % p:
+            raise ValueError(f"patch size {p} does not divide the input length {T}")
     elif tuple(x.shape[1:]) != spec.shape:
-        raise ValueError(f"expected samples of shape {spec.shape} (the model's {spec.kind} spec), "
-                         f"got {tuple(x.shape[1:])}")
-    if spec.is_discrete and (x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool):
+        raise ValueError(
+            f"expected samples of shape {spec.shape} (the "
+            f"model's {spec.kind} spec), got {tuple(x.shape[1:])}"
+        )
+    if spec.is_discrete and (
+        x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool
+    ):
         raise ValueError(f"a tokens batch must hold integer ids, got dtype {x.dtype}")
     if not spec.is_discrete and not x.dtype.is_floating_point:
         raise ValueError(f"a {spec.kind} batch must hold floats, got dtype {x.dtype}")
 
+
 # %% ../nbs/01_tokenizers.ipynb #f59fec11
-def check_batch_values(x: torch.Tensor, spec: ModalitySpec, lengths=None, pad: torch.Tensor | None = None):
-    "A `ValueError` for NaN or inf among the real values, token ids out of range, or samples of padding only."
+def check_batch_values(
+    x: torch.Tensor, spec: ModalitySpec, lengths=None, pad: torch.Tensor | None = None
+):
+    """A `ValueError` for NaN or inf among the real values, token ids out of range, or samples of
+    padding only."""
     if spec.is_discrete:
         if ((x < 0) | (x >= spec.vocab_size)).any():
-            raise ValueError(f"token ids must lie in [0, {spec.vocab_size}), got min {int(x.min())}, "
-                             f"max {int(x.max())}")
+            raise ValueError(
+                f"token ids must lie in [0, {spec.vocab_size}), "
+                f"got min {int(x.min())}, max {int(x.max())}"
+            )
         if pad is not None and pad.all(1).any():
-            raise ValueError(f"sample(s) {pad.all(1).nonzero().flatten().tolist()} hold only padding")
+            raise ValueError(
+                f"sample(s) {pad.all(1).nonzero().flatten().tolist()} hold only padding"
+            )
         return
     real = x if lengths is None else x.masked_select(_time_valid(lengths, x)[:, None, :])
     if not torch.isfinite(real).all():
-        raise ValueError(f"the input holds NaN or inf values ({int((~torch.isfinite(real)).sum())} of {real.numel()})")
+        raise ValueError(
+            f"the input holds NaN or inf values "
+            f"({int((~torch.isfinite(real)).sum())} of {real.numel()})"
+        )
 
 
 def _time_valid(lengths, x: torch.Tensor) -> torch.Tensor:
     "(B, T) bool: True at the real time steps."
     return torch.arange(x.shape[-1], device=x.device)[None] < lengths[:, None]
 
+
 # %% ../nbs/01_tokenizers.ipynb #c0d12fe2
-def prepare_batch(x: torch.Tensor, spec: ModalitySpec, lengths=None, validate: bool = True) -> PreparedBatch:
-    "Per-token targets and padding of `x`; with `validate`, a `ValueError` naming any problem first."
-    if spec.parts: return _prepare_multimodal(x, spec, lengths, validate)
+def prepare_batch(
+    x: torch.Tensor, spec: ModalitySpec, lengths=None, validate: bool = True
+) -> PreparedBatch:
+    """Per-token targets and padding of `x`; with `validate`, a `ValueError` naming any problem
+    first."""
+    if spec.parts:
+        return _prepare_multimodal(x, spec, lengths, validate)
     check_batch_form(x, spec, lengths)
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device=x.device)
-        if validate: check_lengths(lengths, x.shape[0], x.shape[-1])
-    if spec.is_discrete: batch = _prepare_tokens(x, spec, lengths)
-    elif lengths is None: batch = PreparedBatch(patchify(x, spec))
-    else: batch = _prepare_variable_length(x, spec, lengths)
-    if validate: check_batch_values(x, spec, lengths, batch.pad)
+        if validate:
+            check_lengths(lengths, x.shape[0], x.shape[-1])
+    if spec.is_discrete:
+        batch = _prepare_tokens(x, spec, lengths)
+    elif lengths is None:
+        batch = PreparedBatch(patchify(x, spec))
+    else:
+        batch = _prepare_variable_length(x, spec, lengths)
+    if validate:
+        check_batch_values(x, spec, lengths, batch.pad)
     return batch
 
 
@@ -128,19 +200,27 @@ def _prepare_variable_length(x: torch.Tensor, spec: ModalitySpec, lengths) -> Pr
     B, T, (p,) = x.shape[0], x.shape[-1], spec.patch_size
     time_valid = _time_valid(lengths, x)  # (B, T)
     x = x.masked_fill(~time_valid[:, None, :], 0.0)
-    element_mask = time_valid.reshape(B, T // p, p, 1).expand(-1, -1, -1, spec.channels).reshape(B, T // p, -1)
-    return PreparedBatch(patchify(x, spec), ~time_valid[:, ::p], element_mask)  # a token is padding when its start is
+    element_mask = (
+        time_valid.reshape(B, T // p, p, 1).expand(-1, -1, -1, spec.channels).reshape(B, T // p, -1)
+    )
+    # a token is padding when its start is
+    return PreparedBatch(patchify(x, spec), ~time_valid[:, ::p], element_mask)
 
 
 def _prepare_tokens(x: torch.Tensor, spec: ModalitySpec, lengths) -> PreparedBatch:
     x = x.long()
-    if spec.pad_id is None and lengths is None: return PreparedBatch(x)
+    if spec.pad_id is None and lengths is None:
+        return PreparedBatch(x)
     pad = x == spec.pad_id if spec.pad_id is not None else torch.zeros_like(x, dtype=torch.bool)
-    if lengths is not None: pad = pad | ~_time_valid(lengths, x)
+    if lengths is not None:
+        pad = pad | ~_time_valid(lengths, x)
     return PreparedBatch(x, pad)
 
+
 # %% ../nbs/01_tokenizers.ipynb #5fd91797
-def normalize_patches(target: torch.Tensor, element_mask: torch.Tensor | None = None, eps: float = 1e-6):
+def normalize_patches(
+    target: torch.Tensor, element_mask: torch.Tensor | None = None, eps: float = 1e-6
+):
     "Per-token normalised `target` `(B, L, P)` and the `(mean, std)` `(B, L, 1)` that undo it."
     weights = torch.ones_like(target) if element_mask is None else element_mask.to(target.dtype)
     count = weights.sum(-1, keepdim=True).clamp_min(1)
@@ -149,45 +229,74 @@ def normalize_patches(target: torch.Tensor, element_mask: torch.Tensor | None = 
     return (target - mean) / std * weights, mean, std
 
 
-def denormalize_patches(values: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def denormalize_patches(
+    values: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+) -> torch.Tensor:
     "Map per-token normalised `values` back to the data's units."
     return values * std + mean
+
 
 # %% ../nbs/01_tokenizers.ipynb #dd27f7bd
 class Tokenizer(nn.Module):
     "Embeds a prepared batch as tokens `(B, L, dim)`, position codes included."
+
     def __init__(self, spec: ModalitySpec, dim: int, pos_order: str = "row_col"):
         super().__init__()
         self.spec = spec
-        self.proj = nn.Embedding(spec.vocab_size, dim) if spec.is_discrete else nn.Linear(spec.patch_dim, dim)
-        self.register_buffer("pos_embed", sincos_pos_embed(spec, dim, pos_order), persistent=False)  # (1 + L_max, dim)
+        self.proj = (
+            nn.Embedding(spec.vocab_size, dim)
+            if spec.is_discrete
+            else nn.Linear(spec.patch_dim, dim)
+        )
+        # (1 + L_max, dim)
+        self.register_buffer("pos_embed", sincos_pos_embed(spec, dim, pos_order), persistent=False)
 
     def forward(self, batch: PreparedBatch) -> torch.Tensor:
         target, weight = batch.target, self.proj.weight
-        if not self.spec.is_discrete and target.dtype != weight.dtype: target = target.to(weight.dtype)  # float16 in
+        if not self.spec.is_discrete and target.dtype != weight.dtype:
+            target = target.to(weight.dtype)  # float16 in
         tokens = self.proj(target)  # (B, L, dim)
         return tokens + self.pos_embed[1 : 1 + tokens.shape[1]]
 
+
 # %% ../nbs/01_tokenizers.ipynb #ef208777
-def _prepare_multimodal(x: torch.Tensor, spec: ModalitySpec, lengths, validate: bool) -> PreparedBatch:
+def _prepare_multimodal(
+    x: torch.Tensor, spec: ModalitySpec, lengths, validate: bool
+) -> PreparedBatch:
     if lengths is not None:
-        raise ValueError("lengths do not apply to a multimodal batch: pad its token parts with their pad_id")
+        raise ValueError(
+            "lengths do not apply to a multimodal batch: pad its token parts with their pad_id"
+        )
     check_batch_form(x, spec)
     if validate:
         for name, part, sl in zip(spec.part_names, spec.parts, spec.part_slices):
             ids = x[:, sl]
             if part.is_discrete and not (torch.isfinite(ids) & (ids == ids.round())).all():
-                raise ValueError(f"part {name!r} holds token ids: its packed values must be whole numbers")
-    parts = [prepare_batch(v, p, None, validate) for p, v in zip(spec.parts, unpack_parts(spec, x).values())]
+                raise ValueError(
+                    f"part {name!r} holds token ids: its packed values must be whole numbers"
+                )
+    parts = [
+        prepare_batch(v, p, None, validate)
+        for p, v in zip(spec.parts, unpack_parts(spec, x).values())
+    ]
     pad = None
     if any(p.pad is not None for p in parts):
-        pad = torch.cat([torch.zeros(p.size, dtype=torch.bool, device=x.device) if p.pad is None else p.pad
-                         for p in parts], dim=1)  # (B, L)
+        # (B, L)
+        pad = torch.cat(
+            [
+                torch.zeros(p.size, dtype=torch.bool, device=x.device) if p.pad is None else p.pad
+                for p in parts
+            ],
+            dim=1,
+        )
     return PreparedBatch([p.target for p in parts], pad, None, parts)
+
 
 # %% ../nbs/01_tokenizers.ipynb #58077aa4
 class MultimodalTokenizer(nn.Module):
-    "Each part's `Tokenizer` plus that part's modality token, joined along the tokens: `(B, L, dim)`."
+    """Each part's `Tokenizer` plus that part's modality token, joined along the tokens: `(B, L,
+    dim)`."""
+
     def __init__(self, spec: ModalitySpec, dim: int, pos_order: str = "row_col"):
         super().__init__()
         self.spec = spec
@@ -196,10 +305,15 @@ class MultimodalTokenizer(nn.Module):
         nn.init.normal_(self.modality_tokens, std=0.02)
 
     def forward(self, batch: PreparedBatch) -> torch.Tensor:
-        tokens = [tok(part) + self.modality_tokens[i] for i, (tok, part) in enumerate(zip(self.parts, batch.parts))]
+        tokens = [
+            tok(part) + self.modality_tokens[i]
+            for i, (tok, part) in enumerate(zip(self.parts, batch.parts))
+        ]
         return torch.cat(tokens, dim=1)  # (B, L, dim), the parts one after the other
 
 
 def make_tokenizer(spec: ModalitySpec, dim: int, pos_order: str = "row_col") -> nn.Module:
     "The tokenizer of `spec`: a `MultimodalTokenizer` for a multimodal spec, else a `Tokenizer`."
-    return MultimodalTokenizer(spec, dim, pos_order) if spec.parts else Tokenizer(spec, dim, pos_order)
+    return (
+        MultimodalTokenizer(spec, dim, pos_order) if spec.parts else Tokenizer(spec, dim, pos_order)
+    )

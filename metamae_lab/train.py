@@ -23,46 +23,95 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import (CheckpointError, check_checkpoint_fits, check_data,
-                                    checkpoint_path, list_checkpoints, load_model_state,
-                                    open_checkpoint, run_config_of, save_checkpoint,
-                                    write_atomically)
+from metamae_lab.checkpoint import (
+    CheckpointError,
+    check_checkpoint_fits,
+    check_data,
+    checkpoint_path,
+    list_checkpoints,
+    load_model_state,
+    open_checkpoint,
+    run_config_of,
+    save_checkpoint,
+    write_atomically,
+)
 from .config import RunConfig, TrainConfig
 from .data import DATASETS, ArrayDataset, data_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
 from .model import MetaMAE, MetaMAEOutput
-from .runtime import (DistributedContext, autocast_context, gather_rows, init_distributed, resolve_device,
-                                 rng_state, seed_everything, set_rng_state, step_seed)
+from metamae_lab.runtime import (
+    DistributedContext,
+    autocast_context,
+    gather_rows,
+    init_distributed,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    step_seed,
+)
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
-           'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
-           'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'compile_encoder', 'TrainingLog',
-           'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
+__all__ = [
+    "RUN_FILES",
+    "make_optimizer",
+    "lr_factor",
+    "NonFiniteLossError",
+    "StepResult",
+    "training_step",
+    "MetricsLogger",
+    "NonFiniteGuard",
+    "TrainingStopped",
+    "StopSignals",
+    "non_finite_entries",
+    "Checkpointer",
+    "Trainer",
+    "prepare_run_dir",
+    "resolve_run",
+    "describe_run",
+    "setup_training",
+    "compile_encoder",
+    "TrainingLog",
+    "resident_memory_mb",
+    "PretrainResult",
+    "pretrain",
+    "DataWorkerDied",
+]
+
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    "AdamW with weight decay on matrices only (2-D+ weights, not tokens) or on every parameter, per `cfg.decay_on`."
+    """AdamW with weight decay on matrices only (2-D+ weights, not tokens) or on every parameter,
+    per `cfg.decay_on`."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         matrix = p.dim() >= 2 and "token" not in name
-        if p.requires_grad: (decay if matrix or cfg.decay_on == "all" else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if p.requires_grad:
+            (decay if matrix or cfg.decay_on == "all" else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     fused = {"fused": True} if next(model.parameters()).is_cuda else {}
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, **fused)
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
-    "Multiplier of the peak lr at `step`: linear warm-up, then cosine decay to `min_lr_ratio` (or constant)."
+    """Multiplier of the peak lr at `step`: linear warm-up, then cosine decay to `min_lr_ratio` (or
+    constant)."""
     warmup = cfg.warmup_steps or 0
-    if step < warmup: return (step + 1) / warmup
-    if cfg.lr_schedule == "constant": return 1.0
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg.lr_schedule == "constant":
+        return 1.0
     progress = min(1.0, (step - warmup) / max(1, cfg.steps - warmup))
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
+
 # %% ../nbs/07_train.ipynb #46d1f754
 class NonFiniteLossError(RuntimeError):
-    "Too many non-finite losses or gradients in a row, or non-finite weights where a checkpoint was to be written."
+    """Too many non-finite losses or gradients in a row, or non-finite weights where a checkpoint
+    was to be written."""
 
 
 @dataclass
@@ -73,24 +122,38 @@ class StepResult:
     stop: bool = False  # a stop was requested on this rank or (under torchrun) on any other
 
 
-def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                  lengths: torch.Tensor | None, grad_clip: float, precision: str = "auto",
-                  stop_requested=lambda: False) -> StepResult:
-    """Forward, backward, clipping and an optimizer step, which is skipped if the loss or the gradient is not finite;
-    `stop_requested()`, asked after the backward pass, says whether this rank wants to stop after this step."""
-    saved = [b.clone() for b in _running_statistics(model)]  # a skipped step must leave no trace in them
+def training_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    lengths: torch.Tensor | None,
+    grad_clip: float,
+    precision: str = "auto",
+    stop_requested=lambda: False,
+) -> StepResult:
+    """Forward, backward, clipping and an optimizer step, which is skipped if the loss or the
+    gradient is not finite; `stop_requested()`, asked after the backward pass, says whether this
+    rank wants to stop after this step."""
+    # a skipped step must leave no trace in them
+    saved = [b.clone() for b in _running_statistics(model)]
     with autocast_context(x.device, precision):
         out = model(x, lengths=lengths, validate=False)
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
+    grad_norm = torch.nn.utils.clip_grad_norm_(
+        model.parameters(), grad_clip if grad_clip > 0 else float("inf")
+    )
     finite = torch.isfinite(out.loss.detach()) & torch.isfinite(grad_norm)
     go_on = torch.stack([finite, torch.full_like(finite, not stop_requested())]).float()
-    if torch.distributed.is_initialized(): torch.distributed.all_reduce(go_on, op=torch.distributed.ReduceOp.MIN)
-    taken, keep_going = go_on.tolist()  # the step's one host synchronisation: apply it? go on after it?
-    if taken: optimizer.step()
+    if torch.distributed.is_initialized():
+        torch.distributed.all_reduce(go_on, op=torch.distributed.ReduceOp.MIN)
+    # the step's one host synchronisation: apply it? go on after it?
+    taken, keep_going = go_on.tolist()
+    if taken:
+        optimizer.step()
     else:
-        for buffer, before in zip(_running_statistics(model), saved): buffer.copy_(before)
+        for buffer, before in zip(_running_statistics(model), saved):
+            buffer.copy_(before)
     return StepResult(out, grad_norm, bool(taken), not keep_going)
 
 
@@ -99,69 +162,111 @@ def _running_statistics(model: torch.nn.Module) -> list[torch.Tensor]:
     norms = (m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
     return [b for m in norms for b in m.buffers()]
 
+
 # %% ../nbs/07_train.ipynb #53dfbf7d
 def _metric_line(line: str) -> dict | None:
     "One metrics.jsonl line, or None for a line cut short by a killed process."
-    try: record = json.loads(line)
-    except json.JSONDecodeError: return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
     return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
 
 
 class MetricsLogger:
-    "Appends metrics to `metrics.jsonl` and TensorBoard; does nothing when `enabled` is False (ranks other than 0)."
+    """Appends metrics to `metrics.jsonl` and TensorBoard; does nothing when `enabled` is False
+    (ranks other than 0)."""
+
     def __init__(self, run_dir: Path, enabled: bool = True, resume_step: int | None = None):
-        self.path, self.enabled, self.log, self.writer = Path(run_dir) / "metrics.jsonl", enabled, None, None
-        if not enabled: return
+        self.path, self.enabled, self.log, self.writer = (
+            Path(run_dir) / "metrics.jsonl",
+            enabled,
+            None,
+            None,
+        )
+        if not enabled:
+            return
         if resume_step is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if (m := _metric_line(line)) and m["step"] <= resume_step]
-            write_atomically(self.path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if (m := _metric_line(line)) and m["step"] <= resume_step
+            ]
+            write_atomically(
+                self.path, lambda f: f.write("".join(line + "\n" for line in kept).encode())
+            )
         self.log = open(self.path, "a")
-        try: from torch.utils.tensorboard import SummaryWriter
-        except ImportError: return  # tensorboard is optional; metrics.jsonl has everything
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return  # tensorboard is optional; metrics.jsonl has everything
         self.writer = SummaryWriter(str(Path(run_dir) / "tb"))
 
     def write(self, metrics: dict):
-        if not self.enabled: return
+        if not self.enabled:
+            return
         try:
             self.log.write(json.dumps(metrics) + "\n")
             self.log.flush()
-        except OSError as e: raise OSError(e.errno, e.strerror, str(self.path)) from e
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
         if self.writer is not None:
             for k, v in metrics.items():
-                if k != "step" and v is not None: self.writer.add_scalar(k, v, metrics["step"])
+                if k != "step" and v is not None:
+                    self.writer.add_scalar(k, v, metrics["step"])
 
     def close(self):
-        if self.log is not None: self.log.close()
-        if self.writer is not None: self.writer.close()
+        if self.log is not None:
+            self.log.close()
+        if self.writer is not None:
+            self.writer.close()
+
 
 # %% ../nbs/07_train.ipynb #3c7fdbd3
 class NonFiniteGuard:
     "Counts skipped steps and stops the run after `max_nonfinite` in a row."
+
     def __init__(self, max_nonfinite: int, report: bool = True):
         self.max_nonfinite, self.report, self.skipped, self.in_a_row = max_nonfinite, report, 0, 0
 
     def observe(self, step: int, result: StepResult, run_dir: Path):
-        "Record step number `step` (1-based); raise `NonFiniteLossError` when too many in a row were skipped."
+        """Record step number `step` (1-based); raise `NonFiniteLossError` when too many in a row
+        were skipped."""
         if result.taken:
             self.in_a_row = 0
             return
         self.skipped, self.in_a_row = self.skipped + 1, self.in_a_row + 1
         if self.report:
             loss = result.out.loss.detach()
-            what = (f"loss {loss.item():.4g}" if not torch.isfinite(loss) else
-                    f"gradient norm {result.grad_norm.item():.4g}")
-            tqdm.write(f"step {step}: non-finite {what}; step skipped ({self.in_a_row} in a row, {self.skipped} "
-                       f"in all)", file=sys.stderr)
-        if self.in_a_row >= self.max_nonfinite: raise NonFiniteLossError(self._advice(step, run_dir))
+            what = (
+                f"loss {loss.item():.4g}"
+                if not torch.isfinite(loss)
+                else f"gradient norm {result.grad_norm.item():.4g}"
+            )
+            tqdm.write(
+                f"step {step}: non-finite {what}; step skipped "
+                f"({self.in_a_row} in a row, {self.skipped} "
+                f"in all)",
+                file=sys.stderr,
+            )
+        if self.in_a_row >= self.max_nonfinite:
+            raise NonFiniteLossError(self._advice(step, run_dir))
 
     def _advice(self, step: int, run_dir: Path) -> str:
         last = list_checkpoints(run_dir)
-        then = (f"The last good checkpoint is {last[-1]}: --resume continues from it with the same settings, or lower "
-                f"--lr (or check the data) and start again with --overwrite" if last else
-                "No checkpoint was written yet: lower --lr (or check the data) and start again with --overwrite")
-        return (f"{self.in_a_row} non-finite losses or gradients in a row (steps {step + 1 - self.in_a_row} to {step}; "
-                f"max_nonfinite={self.max_nonfinite}): training stopped. {then}")
+        then = (
+            f"The last good checkpoint is {last[-1]}: --resume continues from it with the same "
+            f"settings, or lower --lr (or check the data) and start again with --overwrite"
+            if last
+            else "No checkpoint was written yet: lower --lr (or check the data) and start "
+            "again with --overwrite"
+        )
+        return (
+            f"{self.in_a_row} non-finite losses or gradients in a row (steps "
+            f"{step + 1 - self.in_a_row} to {step}; "
+            f"max_nonfinite={self.max_nonfinite}): training stopped. {then}"
+        )
+
 
 # %% ../nbs/07_train.ipynb #16f2e53b
 class TrainingStopped(KeyboardInterrupt):
@@ -169,12 +274,15 @@ class TrainingStopped(KeyboardInterrupt):
 
 
 class StopSignals:
-    "Within the block, SIGINT and SIGTERM set `requested` (a second one raises `KeyboardInterrupt` at once)."
+    """Within the block, SIGINT and SIGTERM set `requested` (a second one raises `KeyboardInterrupt`
+    at once)."""
+
     signals = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self):
         self.requested, self._previous = None, {}
-        if threading.current_thread() is threading.main_thread():  # handlers belong to the main thread
+        # handlers belong to the main thread
+        if threading.current_thread() is threading.main_thread():
             self._previous = {sig: signal.signal(sig, self._handle) for sig in self.signals}
         return self
 
@@ -183,46 +291,63 @@ class StopSignals:
         return self.requested is not None
 
     def _handle(self, signum, frame):
-        if self.requested is not None: raise KeyboardInterrupt(f"signal {signum} again: stopped at once")
+        if self.requested is not None:
+            raise KeyboardInterrupt(f"signal {signum} again: stopped at once")
         self.requested = signum
 
     def __exit__(self, *exc):
-        for sig, handler in self._previous.items(): signal.signal(sig, handler)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
 
 # %% ../nbs/07_train.ipynb #eb43f64e
 def non_finite_entries(*state_dicts: dict) -> list[str]:
-    "Names of the floating-point tensors holding NaN or inf, in model or optimizer state dicts (nested)."
+    """Names of the floating-point tensors holding NaN or inf, in model or optimizer state dicts
+    (nested)."""
     bad = []
+
     def visit(value, name):
         if isinstance(value, torch.Tensor):
-            if value.is_floating_point() and not torch.isfinite(value).all(): bad.append(name)
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                bad.append(name)
         elif isinstance(value, dict):
-            for k, v in value.items(): visit(v, f"{name}.{k}" if name else str(k))
+            for k, v in value.items():
+                visit(v, f"{name}.{k}" if name else str(k))
         elif isinstance(value, (list, tuple)):
-            for i, v in enumerate(value): visit(v, f"{name}[{i}]")
-    for sd in state_dicts: visit(sd, "")
+            for i, v in enumerate(value):
+                visit(v, f"{name}[{i}]")
+
+    for sd in state_dicts:
+        visit(sd, "")
     return bad
 
 
 class Checkpointer:
-    "Writes checkpoints of finite states into `run_dir`, keeping the last `keep_last`; idle when not `enabled`."
+    """Writes checkpoints of finite states into `run_dir`, keeping the last `keep_last`; idle when
+    not `enabled`."""
+
     def __init__(self, run_dir: Path, keep_last: int, enabled: bool = True):
         self.run_dir, self.keep_last, self.enabled = Path(run_dir), keep_last, enabled
 
     def save(self, state: dict) -> Path | None:
-        if not self.enabled: return None
+        if not self.enabled:
+            return None
         bad = non_finite_entries(state["model"], state["optimizer"]["state"])
         if bad:
             last = list_checkpoints(self.run_dir)
-            raise NonFiniteLossError(f"the weights hold NaN or inf at step {state['step']} ({', '.join(bad[:3])}"
-                                     f"{' ...' if len(bad) > 3 else ''}): no checkpoint written; the last good one is "
-                                     f"{last[-1] if last else 'none'}")
+            raise NonFiniteLossError(
+                f"the weights hold NaN or inf at step {state['step']} ({', '.join(bad[:3])}"
+                f"{' ...' if len(bad) > 3 else ''}): no checkpoint written; the last good one is "
+                f"{last[-1] if last else 'none'}"
+            )
         return save_checkpoint(self.run_dir, state, self.keep_last)
+
 
 # %% ../nbs/07_train.ipynb #e206287c
 @dataclass
 class Trainer:
     "A run ready to train: its configuration, data, model, optimiser and where it stands."
+
     run: RunConfig  # resolved: every value left open is set
     run_dir: Path
     data: ArrayDataset
@@ -243,7 +368,8 @@ class Trainer:
     def data_workers(self) -> int:
         "Processes reading batches: as configured, else 4 for a store on CUDA and 0 otherwise."
         workers = self.run.train.data_workers
-        if workers is not None: return workers
+        if workers is not None:
+            return workers
         store = getattr(self.data, "fingerprint", None)
         return 4 if self.device.type == "cuda" and store else 0
 
@@ -260,8 +386,9 @@ class Trainer:
         tc = self.run.train
         if self.ctx.enabled:  # this rank's masks
             torch.manual_seed(step_seed(tc.seed, step, self.ctx.rank))
-        result = training_step(self.trained, self.optimizer, x, lengths, tc.grad_clip,
-                               tc.precision, stop_requested)
+        result = training_step(
+            self.trained, self.optimizer, x, lengths, tc.grad_clip, tc.precision, stop_requested
+        )
         with warnings.catch_warnings():  # it warns when no optimiser step came first
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             self.scheduler.step()
@@ -269,86 +396,147 @@ class Trainer:
 
     def state(self, step: int) -> dict:
         "The checkpoint of the run at `step`."
-        return {"run_config": self.run.to_dict(), "spec": self.data.spec.to_dict(),
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "step": step,
-                "dataset_name": self.data.name}
+        return {
+            "run_config": self.run.to_dict(),
+            "spec": self.data.spec.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "step": step,
+            "dataset_name": self.data.name,
+        }
+
 
 # %% ../nbs/07_train.ipynb #902680cb
-RUN_FILES = re.compile(r"^(checkpoint_\d{8}\.pt|\..*\.tmp|metrics\.jsonl|run_config\.json|distributed\.json|tb|"
-                       r"probe_\w+\.json)$")  # what a run directory holds
+# what a run directory holds
+RUN_FILES = re.compile(
+    r"^(checkpoint_\d{8}\.pt|\..*\.tmp|metrics\.jsonl|run_config\.json|distributed\.json|tb|"
+    r"probe_\w+\.json)$"
+)
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
-    """Refuse what would mix runs or fail later: a run directory needs `resume` or `overwrite` (which removes the old
-    run), a directory of other files is not a run directory, and the place must be writable."""
+    """Refuse what would mix runs or fail later: a run directory needs `resume` or `overwrite`
+    (which removes the old run), a directory of other files is not a run directory, and the place
+    must be writable."""
     _check_place(run_dir)
-    has_run = run_dir.is_dir() and (list_checkpoints(run_dir) or (run_dir / "metrics.jsonl").exists())
+    has_run = run_dir.is_dir() and (
+        list_checkpoints(run_dir) or (run_dir / "metrics.jsonl").exists()
+    )
     if resume and not list_checkpoints(run_dir):
-        why = "the run there stopped before its first checkpoint" if has_run else "it holds no checkpoint"
-        raise CheckpointError(f"cannot resume {run_dir}: {why}; start it with --overwrite (or without --resume)")
-    others = sorted(p.name for p in run_dir.iterdir() if not RUN_FILES.match(p.name)) if run_dir.is_dir() else []
+        why = (
+            "the run there stopped before its first checkpoint"
+            if has_run
+            else "it holds no checkpoint"
+        )
+        raise CheckpointError(
+            f"cannot resume {run_dir}: {why}; start it with --overwrite (or without --resume)"
+        )
+    others = (
+        sorted(p.name for p in run_dir.iterdir() if not RUN_FILES.match(p.name))
+        if run_dir.is_dir()
+        else []
+    )
     if others and not has_run:
-        raise FileExistsError(f"{run_dir} holds files that are not a run ({', '.join(others[:3])}"
-                              f"{' ...' if len(others) > 3 else ''}): give a new or an empty directory")
+        raise FileExistsError(
+            f"{run_dir} holds files that are not a run "
+            f"({', '.join(others[:3])}{' ...' if len(others) > 3 else ''}): "
+            f"give a new or an empty directory"
+        )
     if has_run and not (resume or overwrite):
         if not list_checkpoints(run_dir):
-            raise FileExistsError(f"{run_dir} holds a run that stopped before its first checkpoint: pass --overwrite "
-                                  f"to start it again")
-        raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it or --overwrite to "
-                              f"replace it")
-    if overwrite and not resume and run_dir.is_dir():  # remove what belonged to the old run, nothing else
-        for p in list_checkpoints(run_dir) + list(run_dir.glob("probe_*.json")): p.unlink()
-        for name in ("metrics.jsonl", "run_config.json"): (run_dir / name).unlink(missing_ok=True)
+            raise FileExistsError(
+                f"{run_dir} holds a run that stopped before its first "
+                f"checkpoint: pass --overwrite to start it again"
+            )
+        raise FileExistsError(
+            f"{run_dir} already holds a run: pass --resume "
+            f"to continue it or --overwrite to replace it"
+        )
+    # remove what belonged to the old run, nothing else
+    if overwrite and not resume and run_dir.is_dir():
+        for p in list_checkpoints(run_dir) + list(run_dir.glob("probe_*.json")):
+            p.unlink()
+        for name in ("metrics.jsonl", "run_config.json"):
+            (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
 
 
 def _check_place(run_dir: Path):
-    "A `ValueError` when `run_dir` or a parent is a file; an `OSError` naming it when nothing can be written there."
+    """A `ValueError` when `run_dir` or a parent is a file; an `OSError` naming it when nothing can
+    be written there."""
     for path in [run_dir, *run_dir.parents]:
         if path.exists() and not path.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "a file is where a directory is needed", str(path))
-        if path.exists(): break
-    if os.statvfs(path).f_flag & os.ST_RDONLY: raise OSError(errno.EROFS, "read-only file system", str(path))
-    if not os.access(path, os.W_OK | os.X_OK): raise PermissionError(errno.EACCES, "permission denied", str(path))
+            raise NotADirectoryError(
+                errno.ENOTDIR, "a file is where a directory is needed", str(path)
+            )
+        if path.exists():
+            break
+    if os.statvfs(path).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, "read-only file system", str(path))
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "permission denied", str(path))
 
 
 def _on_main(ctx: DistributedContext, fn):
-    "Run `fn` on rank 0 only; an error there is raised on every rank (so none waits forever at the next collective)."
+    """Run `fn` on rank 0 only; an error there is raised on every rank (so none waits forever at the
+    next collective)."""
     error = None
     if ctx.is_main:
-        try: fn()
-        except Exception as e: error = e
+        try:
+            fn()
+        except Exception as e:
+            error = e
     if not ctx.enabled:
-        if error is not None: raise error
+        if error is not None:
+            raise error
         return
     message = [None if error is None else (type(error).__name__, str(error))]
     torch.distributed.broadcast_object_list(message, src=0)
-    if error is not None: raise error
+    if error is not None:
+        raise error
     if message[0] is not None:
-        kind = {"CheckpointError": CheckpointError, "FileExistsError": FileExistsError}.get(message[0][0], RuntimeError)
+        kind = {"CheckpointError": CheckpointError, "FileExistsError": FileExistsError}.get(
+            message[0][0], RuntimeError
+        )
         raise kind(message[0][1])
+
 
 # %% ../nbs/07_train.ipynb #3f2a7b7d
 def _is_file_dataset(run: RunConfig) -> bool:
-    "Whether the run's dataset is a path (an `.npz` or a converted dataset's folder) rather than a registered name."
-    if run.dataset in DATASETS: return False  # a name is a name, even where a folder of that name exists
+    """Whether the run's dataset is a path (an `.npz` or a converted dataset's folder) rather than a
+    registered name."""
+    if run.dataset in DATASETS:
+        return False  # a name is a name, even where a folder of that name exists
     return run.dataset.lower().endswith(".npz") or Path(run.dataset).is_dir()
 
 
 def resolve_run(run: RunConfig, data: ArrayDataset) -> RunConfig:
-    "`run` with every value left open set from `data`: kind, patch size, split seed, fingerprint, batch and warm-up."
+    """`run` with every value left open set from `data`: kind, patch size, split seed, fingerprint,
+    batch and warm-up."""
     from metamae_lab.config import resolve_schedule
+
     file = _is_file_dataset(run)
     if data.spec.num_tokens < 2:
-        raise ValueError(f"{data.name}: patch {data.spec.patch_size} makes {data.spec.num_tokens} token of each "
-                         f"sample: masked reconstruction needs at least 2 (one kept, one to predict); give a "
-                         f"smaller --patch-size")
-    run = replace(run, dataset=str(Path(run.dataset).resolve()) if file else run.dataset, kind=data.spec.kind,
-                  patch_size=data.spec.patch_size[0] if len(data.spec.patch_size) == 1 else data.spec.patch_size,
-                  split_seed=(run.train.seed if run.split_seed is None else run.split_seed) if file else run.split_seed,
-                  vocab_size=data.spec.vocab_size if file and data.spec.is_discrete else run.vocab_size,
-                  data_fingerprint=run.data_fingerprint or data_fingerprint(data))
+        raise ValueError(
+            f"{data.name}: patch {data.spec.patch_size} makes {data.spec.num_tokens} "
+            f"token of each sample: masked reconstruction needs at least 2 (one "
+            f"kept, one to predict); give a smaller --patch-size"
+        )
+    run = replace(
+        run,
+        dataset=str(Path(run.dataset).resolve()) if file else run.dataset,
+        kind=data.spec.kind,
+        patch_size=data.spec.patch_size[0]
+        if len(data.spec.patch_size) == 1
+        else data.spec.patch_size,
+        split_seed=(run.train.seed if run.split_seed is None else run.split_seed)
+        if file
+        else run.split_seed,
+        vocab_size=data.spec.vocab_size if file and data.spec.is_discrete else run.vocab_size,
+        data_fingerprint=run.data_fingerprint or data_fingerprint(data),
+    )
     return resolve_schedule(run, len(data.x_train))
 
 
@@ -356,43 +544,80 @@ def describe_run(run: RunConfig, data: ArrayDataset, device: torch.device) -> st
     "One line with the resolved settings a researcher wants to see before a run starts."
     tc, spec = run.train, data.spec
     padded = getattr(data, "padded_from", None)
-    sample = spec.summary + (f" (length {padded} padded to {spec.shape[-1]}, the padding masked)" if padded else "")
-    return (f"{data.name}: {sample}, {len(data.x_train)} training samples; "
-            f"{run.model.method} ({run.preset}), mask ratio {run.model.mask_ratio}; batch {tc.batch_size}, "
-            f"lr {tc.lr:g}, warm-up {tc.warmup_steps} of {tc.steps} steps; {device}, precision {tc.precision}")
+    sample = spec.summary + (
+        f" (length {padded} padded to {spec.shape[-1]}, the padding masked)" if padded else ""
+    )
+    return (
+        f"{data.name}: {sample}, {len(data.x_train)} training samples; {run.model.method} "
+        f"({run.preset}), mask ratio {run.model.mask_ratio}; batch {tc.batch_size}, lr {tc.lr:g}, "
+        f"warm-up {tc.warmup_steps} of {tc.steps} steps; {device}, precision {tc.precision}"
+    )
+
 
 # %% ../nbs/07_train.ipynb #3de938e2
-def setup_training(run: RunConfig | None, run_dir: Path | str, resume: bool = False, overwrite: bool = False,
-                   steps: int | None = None, dataset: ArrayDataset | None = None) -> Trainer:
-    "Everything the loop needs, for a new run or (`resume`) the run in `run_dir`; `steps` overrides the total."
+def setup_training(
+    run: RunConfig | None,
+    run_dir: Path | str,
+    resume: bool = False,
+    overwrite: bool = False,
+    steps: int | None = None,
+    dataset: ArrayDataset | None = None,
+) -> Trainer:
+    """Everything the loop needs, for a new run or (`resume`) the run in `run_dir`; `steps`
+    overrides the total."""
     run_dir, ctx = Path(run_dir), init_distributed()
     _on_main(ctx, lambda: prepare_run_dir(run_dir, resume, overwrite))
     state = open_checkpoint(run_dir, report=ctx.is_main) if resume else None
-    if state is not None: run = _resumed(run_config_of(state), state["step"], steps)
-    elif run is None: raise ValueError("a new run needs a RunConfig")
-    elif steps is not None: run = replace(run, train=replace(run.train, steps=steps))
+    if state is not None:
+        run = _resumed(run_config_of(state), state["step"], steps)
+    elif run is None:
+        raise ValueError("a new run needs a RunConfig")
+    elif steps is not None:
+        run = replace(run, train=replace(run.train, steps=steps))
     data = dataset or load_run_data(run)
-    if state is not None: check_data(run, data)
+    if state is not None:
+        check_data(run, data)
     run = resolve_run(run, data)
     if run.train.batch_size % ctx.world_size:
-        raise ValueError(f"batch_size {run.train.batch_size} must divide into {ctx.world_size} equal per-rank slices")
+        raise ValueError(
+            f"batch_size {run.train.batch_size} must divide "
+            f"into {ctx.world_size} equal per-rank slices"
+        )
     device = resolve_device(run.train.device)
-    if ctx.enabled and device.type == "cuda": device = torch.device("cuda", ctx.local_rank)
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
     seed_everything(run.train.seed)
     model = MetaMAE(data.spec, run.model).to(device)
-    if run.train.compile_encoder: compile_encoder(model)
+    if run.train.compile_encoder:
+        compile_encoder(model)
     optimizer = make_optimizer(model, run.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, run.train))
-    if state is not None: _restore(state, data, model, optimizer, scheduler)
+    if state is not None:
+        _restore(state, data, model, optimizer, scheduler)
     trained = _data_parallel(model, run, device, ctx)
-    return Trainer(run, run_dir, data, model, trained, optimizer, scheduler, device, ctx, state["step"] if state else 0)
+    return Trainer(
+        run,
+        run_dir,
+        data,
+        model,
+        trained,
+        optimizer,
+        scheduler,
+        device,
+        ctx,
+        state["step"] if state else 0,
+    )
+
 
 # %% ../nbs/07_train.ipynb #68bbb77c
 def _resumed(run: RunConfig, step: int, steps: int | None) -> RunConfig:
-    "The run's configuration to resume with: `steps` may raise the total, never lower it below the step reached."
+    """The run's configuration to resume with: `steps` may raise the total, never lower it below the
+    step reached."""
     if steps is not None and steps < step:
-        raise ValueError(f"--steps {steps} is below the step the run reached ({step}): pass --steps N with N > {step} "
-                         f"to train on")
+        raise ValueError(
+            f"--steps {steps} is below the step the run reached "
+            f"({step}): pass --steps N with N > {step} to train on"
+        )
     return run if steps is None else replace(run, train=replace(run.train, steps=steps))
 
 
@@ -405,37 +630,56 @@ def _restore(state: dict, data: ArrayDataset, model, optimizer, scheduler):
     set_rng_state(state["rng"])
 
 
-def _data_parallel(model: MetaMAE, run: RunConfig, device: torch.device, ctx: DistributedContext) -> torch.nn.Module:
+def _data_parallel(
+    model: MetaMAE, run: RunConfig, device: torch.device, ctx: DistributedContext
+) -> torch.nn.Module:
     "`model` wrapped in DistributedDataParallel under torchrun; `model` itself otherwise."
-    if not ctx.enabled: return model
-    if run.train.gather_negatives: model.gather_negatives = gather_rows
-    if run.train.sync_batchnorm and device.type == "cuda": model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if not ctx.enabled:
+        return model
+    if run.train.gather_negatives:
+        model.gather_negatives = gather_rows
+    if run.train.sync_batchnorm and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     elif run.train.sync_batchnorm and ctx.is_main:  # PyTorch's SyncBatchNorm runs on GPUs only
-        print("sync_batchnorm: on CPU ranks the projector's BatchNorm statistics stay per rank", file=sys.stderr)
+        print(
+            "sync_batchnorm: on CPU ranks the projector's BatchNorm statistics stay per rank",
+            file=sys.stderr,
+        )
+    # MAE leaves the projector unused
     return torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=run.model.method == "mae")  # MAE leaves the projector unused
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=run.model.method == "mae",
+    )
 
 
 def compile_encoder(model: MetaMAE) -> MetaMAE:
-    """Compile the encoder's forward in place (parameter names, and so checkpoints, are unchanged). No second
-    derivative passes through the encoder: the inner loop differentiates with respect to its output Z."""
+    """Compile the encoder's forward in place (parameter names, and so checkpoints, are unchanged).
+    No second derivative passes through the encoder: the inner loop differentiates with respect to
+    its output Z."""
     model.encoder.forward = torch.compile(model.encoder.forward)
     return model
+
 
 # %% ../nbs/07_train.ipynb #8479ebe3
 class TrainingLog:
     "The progress bar, and every `log_every` steps a metrics line (`MetricsLogger`) on rank 0."
+
     def __init__(self, t: Trainer, end: int, resume: bool, progress: bool):
         main, tc = t.ctx.is_main, t.run.train
         self.t, self.metrics = t, {}  # the last line written
         self.logger = MetricsLogger(t.run_dir, main, t.start if resume else None)
-        self.bar = tqdm(range(t.start, end), initial=t.start, total=tc.steps,
-                        disable=not (progress and main),
-                        desc=f"{t.run.model.method} on {t.data.name}")
+        self.bar = tqdm(
+            range(t.start, end),
+            initial=t.start,
+            total=tc.steps,
+            disable=not (progress and main),
+            desc=f"{t.run.model.method} on {t.data.name}",
+        )
         self.clock, self.samples, self.waited = time.perf_counter(), 0, 0.0
 
-    def __enter__(self): return self
+    def __enter__(self):
+        return self
 
     def __exit__(self, *exc):
         self.bar.close()
@@ -445,7 +689,8 @@ class TrainingLog:
         "Count step number `step` (1-based) and log it if due; `waited`: seconds waited for data."
         tc = self.t.run.train
         self.samples += tc.batch_size if result.taken else 0
-        if not result.taken or (step % tc.log_every and step != tc.steps): return
+        if not result.taken or (step % tc.log_every and step != tc.steps):
+            return
         now = time.perf_counter()
         elapsed = max(now - self.clock, 1e-9)
         self.metrics = self.line(step, result, self.samples / elapsed, skipped)
@@ -460,13 +705,22 @@ class TrainingLog:
         t, out = self.t, result.out
         losses = [out.loss, out.recon_loss, out.amortized_recon_loss, out.contrastive_loss]
         losses = torch.stack(losses).detach().float()
-        if t.ctx.enabled: torch.distributed.all_reduce(losses)  # summed here, averaged below
+        if t.ctx.enabled:
+            torch.distributed.all_reduce(losses)  # summed here, averaged below
         loss, recon, amortized, contrastive = (losses / t.ctx.world_size).tolist()
-        metrics = {"step": step, "loss": loss, "recon_loss": recon,
-                   "amortized_recon_loss": amortized, "contrastive_loss": contrastive,
-                   "grad_norm": result.grad_norm.item(), "lr": t.scheduler.get_last_lr()[0],
-                   "inner_lr": t.model.inner_lr.item(), "samples_per_s": samples_per_s,
-                   "skipped_steps": skipped, "rss_mb": resident_memory_mb()}
+        metrics = {
+            "step": step,
+            "loss": loss,
+            "recon_loss": recon,
+            "amortized_recon_loss": amortized,
+            "contrastive_loss": contrastive,
+            "grad_norm": result.grad_norm.item(),
+            "lr": t.scheduler.get_last_lr()[0],
+            "inner_lr": t.model.inner_lr.item(),
+            "samples_per_s": samples_per_s,
+            "skipped_steps": skipped,
+            "rss_mb": resident_memory_mb(),
+        }
         if len(out.support_losses):
             first_last = out.support_losses[[0, -1]].tolist()
             metrics["support_loss_first"], metrics["support_loss_last"] = first_last
@@ -474,13 +728,16 @@ class TrainingLog:
 
 
 def resident_memory_mb() -> float | None:
-    "This process's resident memory (Linux), logged with the metrics so that a leak shows over a long run."
+    """This process's resident memory (Linux), logged with the metrics so that a leak shows over a
+    long run."""
     try:
-        with open("/proc/self/status") as f: status = f.read()
+        with open("/proc/self/status") as f:
+            status = f.read()
     except OSError:
         return None
     line = next((line for line in status.splitlines() if line.startswith("VmRSS:")), None)
     return int(line.split()[1]) / 1024 if line else None
+
 
 # %% ../nbs/07_train.ipynb #e609aca3
 @dataclass
@@ -491,16 +748,24 @@ class PretrainResult:
     skipped_steps: int
 
 
-def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False,
-             overwrite: bool = False, steps: int | None = None, progress: bool = True,
-             dataset: ArrayDataset | None = None,
-             stop_after: int | None = None) -> PretrainResult:
+def pretrain(
+    run: RunConfig | None,
+    run_dir: Path | str,
+    resume: bool = False,
+    overwrite: bool = False,
+    steps: int | None = None,
+    progress: bool = True,
+    dataset: ArrayDataset | None = None,
+    stop_after: int | None = None,
+) -> PretrainResult:
     """Pretrain `run` in `run_dir`, or resume the run there (`run` may then be None);
     `steps` overrides the total; `stop_after` ends this call that many steps on."""
     t = setup_training(run, run_dir, resume, overwrite, steps, dataset)
-    if _finished(t): return PretrainResult(t.run_dir, t.start, {}, 0)
+    if _finished(t):
+        return PretrainResult(t.run_dir, t.start, {}, 0)
     tc, main = t.run.train, t.ctx.is_main
-    if main: _start_run_dir(t, resume, progress)
+    if main:
+        _start_run_dir(t, resume, progress)
     end = tc.steps if stop_after is None else min(tc.steps, t.start + stop_after)
     log = TrainingLog(t, end, resume, progress)
     guard = NonFiniteGuard(tc.max_nonfinite, report=main)
@@ -516,34 +781,45 @@ def pretrain(run: RunConfig | None, run_dir: Path | str, resume: bool = False,
                 log.observe(step + 1, result, guard.skipped, batches.waited)
                 _save(t, saver, step + 1, end, result.stop, stop.requested)
     except RuntimeError as e:
-        if "DataLoader worker" not in str(e): raise
+        if "DataLoader worker" not in str(e):
+            raise
         raise _worker_died(e, t.run_dir, step) from e
     _finish_distributed(t, end)
     return PretrainResult(t.run_dir, end, log.metrics, guard.skipped)
 
+
 # %% ../nbs/07_train.ipynb #854efd01
 def _finished(t: Trainer) -> bool:
     "Whether the run took all its steps already (a finished run resumed); rank 0 says so."
-    if t.start < t.run.train.steps: return False
+    if t.start < t.run.train.steps:
+        return False
     if t.ctx.is_main:
-        print(f"{t.run_dir} already finished (step {t.start} of {t.run.train.steps}): nothing to "
-              f"train; pass --steps N > {t.start} to train on", file=sys.stderr)
+        print(
+            f"{t.run_dir} already finished (step {t.start} of {t.run.train.steps}): nothing to "
+            f"train; pass --steps N > {t.start} to train on",
+            file=sys.stderr,
+        )
     return True
 
 
 def _start_run_dir(t: Trainer, resume: bool, progress: bool):
-    "Create the run directory, clear temporary files of a killed write, record the resolved configuration."
+    """Create the run directory, clear temporary files of a killed write, record the resolved
+    configuration."""
     t.run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in t.run_dir.glob(".checkpoint_*.tmp"): stale.unlink()
-    if not resume:  # a resumed run keeps the record of how it started; its checkpoints carry the new total
+    for stale in t.run_dir.glob(".checkpoint_*.tmp"):
+        stale.unlink()
+    # a resumed run keeps the record of how it started; its checkpoints carry the new total
+    if not resume:
         record = json.dumps(t.run.to_dict(), indent=2).encode()
         write_atomically(t.run_dir / "run_config.json", lambda f: f.write(record))
-    if progress: print(describe_run(t.run, t.data, t.device), file=sys.stderr, flush=True)
+    if progress:
+        print(describe_run(t.run, t.data, t.device), file=sys.stderr, flush=True)
 
 
 def _finish_distributed(t: Trainer, end: int):
     "Under torchrun: check that the ranks end with the same parameters, record it, end the group."
-    if not t.ctx.enabled: return
+    if not t.ctx.enabled:
+        return
     total = torch.stack([p.detach().double().sum() for p in t.model.parameters()]).sum().cpu()
     gathered = [torch.zeros_like(total) for _ in range(t.ctx.world_size)]
     torch.distributed.all_gather(gathered, total)
@@ -554,28 +830,38 @@ def _finish_distributed(t: Trainer, end: int):
         record = {"world_size": t.ctx.world_size, "step": end, "parameter_checksums": checksums}
         (t.run_dir / "distributed.json").write_text(json.dumps(record))
     torch.distributed.barrier()
-    if t.ctx.initialized_here: torch.distributed.destroy_process_group()
+    if t.ctx.initialized_here:
+        torch.distributed.destroy_process_group()
+
 
 # %% ../nbs/07_train.ipynb #488c04a0
 def _save(t: Trainer, saver: Checkpointer, step: int, end: int, stop: bool, signum: int | None):
     """Checkpoint the state after `step` when one is due (every `ckpt_every`, at the end) or the
     run stops (`stop`, asked by `signum` here or on another rank), then raise `TrainingStopped`."""
     tc = t.run.train
-    if step % tc.ckpt_every == 0 or step in (tc.steps, end) or stop: saver.save(t.state(step))
-    if not stop: return
+    if step % tc.ckpt_every == 0 or step in (tc.steps, end) or stop:
+        saver.save(t.state(step))
+    if not stop:
+        return
     by = f"signal {signal.Signals(signum).name}" if signum else "a signal on another rank"
-    raise TrainingStopped(f"stopped by {by} after step {step}; the last checkpoint is kept: "
-                          f"{checkpoint_path(t.run_dir, step)}")
+    raise TrainingStopped(
+        f"stopped by {by} after step {step}; the last checkpoint is kept: "
+        f"{checkpoint_path(t.run_dir, step)}"
+    )
 
 
 class DataWorkerDied(RuntimeError):
-    "A process reading batches died (killed, out of memory): the run stops; its last checkpoint resumes exactly."
+    """A process reading batches died (killed, out of memory): the run stops; its last checkpoint
+    resumes exactly."""
 
 
 def _worker_died(error: RuntimeError, run_dir: Path, step: int) -> DataWorkerDied:
     "The one line that says what happened, where the run stands and how to go on."
     last = list_checkpoints(run_dir)
-    then = (f"the last checkpoint is {last[-1]}: --resume continues from it exactly" if last else
-            "no checkpoint was written yet: start again with --overwrite")
+    then = (
+        f"the last checkpoint is {last[-1]}: --resume continues from it exactly"
+        if last
+        else "no checkpoint was written yet: start again with --overwrite"
+    )
     cause = str(error).strip().splitlines()[0].rstrip(". ")
     return DataWorkerDied(f"{cause} at step {step + 1}; {then}")

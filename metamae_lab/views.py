@@ -16,21 +16,54 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from .analysis import (CHUNK, Reconstruction, attention_maps, displacement_by_class, fit_pca, fit_umap,
-                                  first_samples, largest_errors, latent_pairs, masked_probe_accuracy, reconstruct_chunk,
-                                  resolve_model_and_data, sweep_point)
+from metamae_lab.analysis import (
+    CHUNK,
+    Reconstruction,
+    attention_maps,
+    displacement_by_class,
+    fit_pca,
+    fit_umap,
+    first_samples,
+    largest_errors,
+    latent_pairs,
+    masked_probe_accuracy,
+    reconstruct_chunk,
+    resolve_model_and_data,
+    sweep_point,
+)
 from .config import check_int
-from .figures import (attention_figure, comparison_figure, explorer_figure, image_part, save_figure,
-                                 sweep_figure, thumbnail_svg, umap_figure)
+from metamae_lab.figures import (
+    attention_figure,
+    comparison_figure,
+    explorer_figure,
+    image_part,
+    save_figure,
+    sweep_figure,
+    thumbnail_svg,
+    umap_figure,
+)
 
 # %% auto #0
-__all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ExplorerControls', 'ExplorerFigures',
-           'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPDrawing',
-           'LatentUMAP']
+__all__ = [
+    "views_dir",
+    "update_figure_widget",
+    "placeholder_figure",
+    "LRU",
+    "ExplorerControls",
+    "ExplorerFigures",
+    "ReconstructionExplorer",
+    "SweepComputation",
+    "MaskingRatioSweep",
+    "UMAPEmbedding",
+    "UMAPDrawing",
+    "LatentUMAP",
+]
+
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
-    "`figures/views` of the nearest folder at or above `start` (default: the working directory) holding settings.ini."
+    """`figures/views` of the nearest folder at or above `start` (default: the working directory)
+    holding settings.ini."""
     start = Path.cwd() if start is None else Path(start)
     root = next((p for p in [start, *start.parents] if (p / "settings.ini").exists()), start)
     return root / "figures" / "views"
@@ -38,7 +71,9 @@ def views_dir(start: Path | None = None) -> Path:
 
 def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
     "Show `fig` in `widget`, updating traces in place when the trace types line up."
-    same = len(widget.data) == len(fig.data) and all(a.type == b.type for a, b in zip(widget.data, fig.data))
+    same = len(widget.data) == len(fig.data) and all(
+        a.type == b.type for a, b in zip(widget.data, fig.data)
+    )
     fig.layout.width = None  # the output area's width
     with widget.batch_update():
         if same:
@@ -55,58 +90,80 @@ def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
 def placeholder_figure(text: str) -> go.Figure:
     "An empty figure that says what to do to fill it."
     fig = go.Figure()
-    fig.add_annotation(text=text, showarrow=False, font_size=15, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.add_annotation(
+        text=text, showarrow=False, font_size=15, x=0.5, y=0.5, xref="paper", yref="paper"
+    )
     fig.update_layout(template="plotly_white", height=300, xaxis_visible=False, yaxis_visible=False)
     return fig
 
 
 class LRU(OrderedDict):
     "A dict that forgets its least recently used entries beyond `size`: caches that stay bounded."
+
     def __init__(self, size: int = 64):
         super().__init__()
         self.size = size
 
     def get_or_make(self, key, make):
-        if key in self: self.move_to_end(key)
+        if key in self:
+            self.move_to_end(key)
         else:
             self[key] = make()
-            while len(self) > self.size: self.popitem(last=False)
+            while len(self) > self.size:
+                self.popitem(last=False)
         return self[key]
+
 
 # %% ../nbs/11_views.ipynb #9fa1cf74
 class _App:
     "Base of the apps: a figure, a one-line status and export."
+
     name = "view"
 
     def __init__(self, run_name: str, hint: str | None = None):
         self.run_name = re.sub(r"[^A-Za-z0-9._=-]+", "-", run_name).strip("-") or "model"
         self.figure = go.FigureWidget(placeholder_figure(hint) if hint else None)
         self.status = widgets.HTML()
-        self.export_button = widgets.Button(description="export", tooltip="save HTML + PNG under figures/views/")
+        self.export_button = widgets.Button(
+            description="export", tooltip="save HTML + PNG under figures/views/"
+        )
         self.export_button.on_click(lambda _: self.export())
         self.last_response_s = None
 
-    def say(self, text: str): self.status.value = text
+    def say(self, text: str):
+        self.status.value = text
 
-    def export_name(self) -> str: return f"{self.name}_{self.run_name}"
+    def export_name(self) -> str:
+        return f"{self.name}_{self.run_name}"
 
     def export(self, path_stem: Path | str | None = None) -> list[Path]:
-        "Save the current figure as offline HTML and PNG (default: figures/views/<view>_<run>_<what it shows>)."
+        """Save the current figure as offline HTML and PNG (default:
+        figures/views/<view>_<run>_<what it shows>)."""
         written = save_figure(go.Figure(self.figure), path_stem or views_dir() / self.export_name())
         self.say("exported " + ", ".join(str(p) for p in written))
         return written
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.widget)
 
 
 def _run_name(model_or_run) -> str:
-    return Path(model_or_run).name if isinstance(model_or_run, (str, Path)) else type(model_or_run).__name__.lower()
+    return (
+        Path(model_or_run).name
+        if isinstance(model_or_run, (str, Path))
+        else type(model_or_run).__name__.lower()
+    )
 
 
 def _run_key(model_or_run, model) -> str:
-    return str(Path(model_or_run).resolve()) if isinstance(model_or_run, (str, Path)) else f"model-{id(model)}"
+    return (
+        str(Path(model_or_run).resolve())
+        if isinstance(model_or_run, (str, Path))
+        else f"model-{id(model)}"
+    )
+
 
 # %% ../nbs/11_views.ipynb #98f1e065
 def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int) -> dict:
@@ -117,42 +174,66 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int) -> dict
     choices = ["by index"] + (["by class"] if classes else []) + ["largest error"]
     image = image_part(spec)  # the image, or a multimodal sample's image part
     bands = [(f"band {c}", (c,)) for c in range((image or spec).channels)]
-    if image is not None and image.channels >= 3: bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
+    if image is not None and image.channels >= 3:
+        bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
     parts = ["encoder", "decoder from Z", "decoder"] if not spec.parts else []  # one modality
     deepest = max(cfg.enc_depth, cfg.dec_depth)
+    # past a part's depth: its last
     return dict(
         sample=slider(0, 0, n - 1, description="sample"),
         choose=widgets.Dropdown(options=choices, description="choose"),
         cls=widgets.Dropdown(options=classes, description="class", disabled=True),
         nth=slider(0, 0, max(n - 1, 1), description="n-th", disabled=True),
-        mask_ratio=widgets.FloatSlider(cfg.mask_ratio, min=0.05, max=0.95, step=0.05,
-                                       description="mask ratio", continuous_update=False),
+        mask_ratio=widgets.FloatSlider(
+            cfg.mask_ratio,
+            min=0.05,
+            max=0.95,
+            step=0.05,
+            description="mask ratio",
+            continuous_update=False,
+        ),
         seed=widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="mask seed"),
         steps=slider(steps, 1, max(max_steps, steps), description="inner steps"),
         step=slider(steps, 0, steps, description="show step"),
         bands=widgets.Dropdown(options=bands, description="bands", disabled=image is None),
         all_errors=widgets.Checkbox(False, description="errors on visible tokens"),
         attention=widgets.Dropdown(options=["off", *parts], description="attention"),
-        layer=slider(deepest, 1, deepest, description="layer"))  # past a part's depth: its last
+        layer=slider(deepest, 1, deepest, description="layer"),
+    )
 
 
 def _explorer_layout(app) -> widgets.VBox:
     "The explorer's controls in three rows, above its figures and status line."
-    return widgets.VBox([widgets.HBox([app.choose, app.cls, app.nth, app.sample]),
-                         widgets.HBox([app.mask_ratio, app.seed, app.steps, app.step]),
-                         widgets.HBox([app.bands, app.all_errors, app.attention, app.layer,
-                                       app.export_button]),
-                         app.figure, app.attention_box,
-                         *([app.compare_figure] if app.other is not None else []), app.status])
+    return widgets.VBox(
+        [
+            widgets.HBox([app.choose, app.cls, app.nth, app.sample]),
+            widgets.HBox([app.mask_ratio, app.seed, app.steps, app.step]),
+            widgets.HBox([app.bands, app.all_errors, app.attention, app.layer, app.export_button]),
+            app.figure,
+            app.attention_box,
+            *([app.compare_figure] if app.other is not None else []),
+            app.status,
+        ]
+    )
 
 
 # %% ../nbs/11_views.ipynb #50ea423b
 class ExplorerControls:
     """What the explorer's controls do: every control redraws, and the choosers (by class, by error)
     set the sample first. A base of `ReconstructionExplorer`."""
+
     def _wire(self):
-        for control in (self.sample, self.mask_ratio, self.seed, self.steps, self.step, self.bands,
-                        self.all_errors, self.attention, self.layer):
+        for control in (
+            self.sample,
+            self.mask_ratio,
+            self.seed,
+            self.steps,
+            self.step,
+            self.bands,
+            self.all_errors,
+            self.attention,
+            self.layer,
+        ):
             control.observe(self.refresh, names="value")
         for control in (self.choose, self.cls, self.nth):
             control.observe(self._choose, names="value")
@@ -161,12 +242,15 @@ class ExplorerControls:
         "Set the sample from the chooser: the n-th of a class, or the n-th largest error."
         by = self.choose.value
         self.cls.disabled, self.nth.disabled = by != "by class", by == "by index"
-        if by == "by index": return self.refresh()
+        if by == "by index":
+            return self.refresh()
         pool = np.flatnonzero(self.y == self.cls.value) if by == "by class" else self.ranking()
         self.nth.max = max(len(pool) - 1, 1)
         index = int(pool[min(self.nth.value, len(pool) - 1)])
-        if index == self.sample.value: self.refresh()  # the title changes
-        else: self.sample.value = index
+        if index == self.sample.value:
+            self.refresh()  # the title changes
+        else:
+            self.sample.value = index
 
     def show(self, index: int):
         "Open sample `index` of the split (what a click on the UMAP does)."
@@ -175,16 +259,19 @@ class ExplorerControls:
 
     def refresh(self, change=None):
         "Redraw after any control changed; the step slider follows K."
-        if self._busy: return
+        if self._busy:
+            return
         t0 = time.perf_counter()
         self._busy = True
         try:
-            if self.step.max != self.steps.value: self.step.max = self.step.value = self.steps.value
+            if self.step.max != self.steps.value:
+                self.step.max = self.step.value = self.steps.value
         finally:
             self._busy = False
         update_figure_widget(self.figure, self.build_figure())
         attention_on = self.attention.value != "off"
-        if attention_on: update_figure_widget(self.attention_figure, self.build_attention_figure())
+        if attention_on:
+            update_figure_widget(self.attention_figure, self.build_attention_figure())
         self.attention_box.children = (self.attention_figure,) if attention_on else ()
         if self.other is not None:
             update_figure_widget(self.compare_figure, self.build_comparison_figure())
@@ -196,6 +283,7 @@ class ExplorerControls:
 class ExplorerFigures:
     """The explorer's drawing: the reconstruction, attention and comparison figures of the current
     sample and setting. A base of `ReconstructionExplorer`."""
+
     def title(self) -> str:
         i = self.sample.value
         label = "" if self.y is None else f", {self._class_name(self.y[i])}"
@@ -210,16 +298,30 @@ class ExplorerFigures:
         rec, row = self.reconstruction(self.sample.value)
         bands = self.bands.value if image_part(self.model.spec) is not None else (0,)
         step = min(self.step.value, self.steps.value)
-        return explorer_figure(rec, row, step, bands, self.symbols,
-                               all_errors=self.all_errors.value, title=self.title())
+        return explorer_figure(
+            rec,
+            row,
+            step,
+            bands,
+            self.symbols,
+            all_errors=self.all_errors.value,
+            title=self.title(),
+        )
 
     def build_attention_figure(self) -> go.Figure:
         chunk, row = divmod(self.sample.value, CHUNK)
         rows = slice(chunk * CHUNK, chunk * CHUNK + CHUNK)
         lengths = None if self.lengths is None else torch.as_tensor(self.lengths[rows])
         ratio, seed, steps = self.setting()
-        maps = attention_maps(self.model, torch.as_tensor(self.x[rows]), lengths, ratio,
-                              seed + chunk * CHUNK, steps, rows=[row])
+        maps = attention_maps(
+            self.model,
+            torch.as_tensor(self.x[rows]),
+            lengths,
+            ratio,
+            seed + chunk * CHUNK,
+            steps,
+            rows=[row],
+        )
         text = None
         if self.symbols:
             i = self.sample.value
@@ -234,19 +336,29 @@ class ExplorerFigures:
         other, _ = self.reconstruction(self.sample.value, self.other)
         bands = self.bands.value if self.model.spec.modality.shows_bands else (0,)
         recs = {self.names[0]: rec, self.names[1]: other}
-        return comparison_figure(recs, row, bands, self.symbols, self.all_errors.value,
-                                 title=self.title())
+        return comparison_figure(
+            recs, row, bands, self.symbols, self.all_errors.value, title=self.title()
+        )
 
 
 # %% ../nbs/11_views.ipynb #1ae1065e
 class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
     """Any sample, mask ratio, mask seed and inner steps in; reconstructions, errors, the inner loop
     and attention out."""
+
     name = "reconstruction_explorer"
 
-    def __init__(self, model_or_run, dataset=None, split: str = "test", max_steps: int = 8,
-                 symbols: list[str] | None = None, compare=None,
-                 names: tuple[str, str] | None = None, rank_limit: int = 1024):
+    def __init__(
+        self,
+        model_or_run,
+        dataset=None,
+        split: str = "test",
+        max_steps: int = 8,
+        symbols: list[str] | None = None,
+        compare=None,
+        names: tuple[str, str] | None = None,
+        rank_limit: int = 1024,
+    ):
         check_int(max_steps, "max_steps"), check_int(rank_limit, "rank_limit")
         self.model, self.data = resolve_model_and_data(model_or_run, dataset)  # checks first
         self.other = None if compare is None else resolve_model_and_data(compare, self.data)[0]
@@ -262,8 +374,9 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
         self.compare_figure = go.FigureWidget()
         labels = [] if self.y is None else np.unique(self.y)
         classes = [(self._class_name(c), int(c)) for c in labels]
-        vars(self).update(_explorer_controls(self.model.spec, self.model.cfg, len(self.x), classes,
-                                             max_steps))
+        vars(self).update(
+            _explorer_controls(self.model.spec, self.model.cfg, len(self.x), classes, max_steps)
+        )
         self._wire()
         self.widget = _explorer_layout(self)
         self.refresh()
@@ -282,22 +395,27 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
     def ranking(self) -> np.ndarray:
         """Sample indices of the first `rank_limit` samples, largest masked-token error first, under
         the current setting."""
+
         def rank():
             chunks = range(-(-min(len(self.x), self.rank_limit) // CHUNK))
             return largest_errors([self.reconstruction(c * CHUNK)[0] for c in chunks])
+
         return self._rankings.get_or_make(self.setting(), rank)
 
     def export_name(self) -> str:
-        return (f"{self.name}_{self.run_name}_sample{self.sample.value}"
-                f"_ratio{self.mask_ratio.value:g}_seed{self.seed.value}_step{self.step.value}")
+        return (
+            f"{self.name}_{self.run_name}_sample{self.sample.value}"
+            f"_ratio{self.mask_ratio.value:g}_seed{self.seed.value}_step{self.step.value}"
+        )
 
 
 # %% ../nbs/11_views.ipynb #6edb416f
 def _sweep_controls() -> dict:
     "The sweep's widgets by name, built but neither wired nor laid out."
     return dict(
-        ratio_range=widgets.FloatRangeSlider(value=(0.1, 0.9), min=0.05, max=0.95, step=0.05,
-                                             description="ratios"),
+        ratio_range=widgets.FloatRangeSlider(
+            value=(0.1, 0.9), min=0.05, max=0.95, step=0.05, description="ratios"
+        ),
         ratio_step=widgets.BoundedFloatText(0.1, min=0.01, max=0.5, step=0.01, description="step"),
         split=widgets.Dropdown(options=["test", "train"], description="split"),
         n_samples=widgets.IntSlider(128, 8, 1024, step=8, description="samples"),
@@ -305,29 +423,37 @@ def _sweep_controls() -> dict:
         with_probe=widgets.Checkbox(False, description="probe accuracy"),
         run_button=widgets.Button(description="run", button_style="primary"),
         stop_button=widgets.Button(description="stop"),
-        progress=widgets.IntProgress(0, 0, 1, description="progress"))
+        progress=widgets.IntProgress(0, 0, 1, description="progress"),
+    )
 
 
 def _sweep_layout(app) -> widgets.VBox:
     "The sweep's controls in three rows, above its figure and status line."
-    return widgets.VBox([widgets.HBox([app.ratio_range, app.ratio_step, app.split]),
-                         widgets.HBox([app.n_samples, app.n_seeds, app.with_probe]),
-                         widgets.HBox([app.run_button, app.stop_button, app.progress,
-                                       app.export_button]),
-                         app.figure, app.status])
+    return widgets.VBox(
+        [
+            widgets.HBox([app.ratio_range, app.ratio_step, app.split]),
+            widgets.HBox([app.n_samples, app.n_seeds, app.with_probe]),
+            widgets.HBox([app.run_button, app.stop_button, app.progress, app.export_button]),
+            app.figure,
+            app.status,
+        ]
+    )
 
 
 # %% ../nbs/11_views.ipynb #dd0ae129
 class SweepComputation:
     """The sweep's points: each run's losses (and probe accuracy) at every ratio and seed, from a
     cache shared by the process, drawn as they arrive. A base of `MaskingRatioSweep`."""
+
     def _value(self, run: str, what: str, ratio: float, seed: int, x, lengths):
         model, data, key = self.runs[run]
         key = (key, self.split.value, len(x), ratio, seed, model.cfg.inner_steps, what)
         if key not in self.cache:
             self.computed += 1
-            if what == "losses": self.cache[key] = sweep_point(model, x, lengths, ratio, seed)
-            else: self.cache[key] = masked_probe_accuracy(model, data, ratio, seed)
+            if what == "losses":
+                self.cache[key] = sweep_point(model, x, lengths, ratio, seed)
+            else:
+                self.cache[key] = masked_probe_accuracy(model, data, ratio, seed)
         return self.cache[key]
 
     def compute(self):
@@ -345,9 +471,11 @@ class SweepComputation:
             lz, lzs, acc = curves[run]
             for i, ratio in enumerate(ratios):
                 for j, seed in enumerate(seeds):
-                    if self._stop.is_set(): break
+                    if self._stop.is_set():
+                        break
                     lz[i, j], lzs[i, j] = self._value(run, "losses", ratio, seed, x, lengths)
-                    if probe: acc[i, j] = self._value(run, "probe", ratio, seed, x, lengths)
+                    if probe:
+                        acc[i, j] = self._value(run, "probe", ratio, seed, x, lengths)
                     self.progress.value += 1
                 figure = sweep_figure(ratios, curves, trained_at, self._title(len(x)))
                 update_figure_widget(self.figure, figure)
@@ -358,30 +486,42 @@ class SweepComputation:
         return curves
 
     def _title(self, n: int) -> str:
-        return (f"{self.data.name}: masked-token loss against the mask ratio "
-                f"({n} {self.split.value} samples, K={self.model.cfg.inner_steps});"
-                "<br>each run reconstructs best near the ratio it was trained at")
+        return (
+            f"{self.data.name}: masked-token loss against the mask ratio "
+            f"({n} {self.split.value} samples, K={self.model.cfg.inner_steps});"
+            "<br>each run reconstructs best near the ratio it was trained at"
+        )
 
 
 # %% ../nbs/11_views.ipynb #67e30a7f
 class MaskingRatioSweep(SweepComputation, _App):
     """Reconstruction loss from Z and Z* (and optionally probe accuracy) against the mask ratio, for
     one run or several."""
+
     name = "mask_ratio_sweep"
-    cache: dict = {}  # shared by every sweep in the process: (run, split, samples, ratio, seed, K, what) -> value
+    # shared by every sweep in the process: (run, split, samples, ratio, seed, K, what) -> value
+    cache: dict = {}
 
     def __init__(self, model_or_run, dataset=None, run_key: str | None = None):
         many = isinstance(model_or_run, (list, tuple))
         runs = list(model_or_run) if many else [model_or_run]
-        if not runs: raise ValueError("give a run (or a model) to sweep, or a list of them")
+        if not runs:
+            raise ValueError("give a run (or a model) to sweep, or a list of them")
         self.runs = {}  # name -> (model, data, cache key)
         for run in runs:
             model, data = resolve_model_and_data(run, dataset)
             name = _run_name(run)
-            if name in self.runs: name = f"{name}-{len(self.runs)}"
-            self.runs[name] = (model, data, run_key if run_key and not many else _run_key(run, model))
+            if name in self.runs:
+                name = f"{name}-{len(self.runs)}"
+            self.runs[name] = (
+                model,
+                data,
+                run_key if run_key and not many else _run_key(run, model),
+            )
         if len({d.spec for _, d, _ in self.runs.values()}) > 1:
-            raise ValueError("the runs of one sweep must share a modality: their datasets' specs differ")
+            raise ValueError(
+                "the runs of one sweep must share a modality: their datasets' specs differ"
+            )
         self.model, self.data, self.run_key = next(iter(self.runs.values()))
         super().__init__("+".join(self.runs), "press run to compute the sweep")
         vars(self).update(_sweep_controls())
@@ -397,44 +537,59 @@ class MaskingRatioSweep(SweepComputation, _App):
 
     def run(self, block: bool = False):
         "Start the sweep in a background thread (or in this one with `block=True`)."
-        if self._thread is not None and self._thread.is_alive(): return self.say("a sweep is already running")
-        if block: return self.compute()
+        if self._thread is not None and self._thread.is_alive():
+            return self.say("a sweep is already running")
+        if block:
+            return self.compute()
         self._thread = threading.Thread(target=self.compute, daemon=True)
         self._thread.start()
 
-    def stop(self): self._stop.set()
+    def stop(self):
+        self._stop.set()
 
 
 # %% ../nbs/11_views.ipynb #b3e7a0d1
 def _umap_controls(n_split: int) -> dict:
     "The UMAP view's widgets by name, built but neither wired nor laid out."
     return dict(
-        n=widgets.IntSlider(min(500, n_split), 20, n_split, step=10, description="samples",
-                            continuous_update=False),
+        n=widgets.IntSlider(
+            min(500, n_split), 20, n_split, step=10, description="samples", continuous_update=False
+        ),
         seed=widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed"),
         show_z=widgets.Checkbox(True, description="Z (amortized)"),
         show_z_adapted=widgets.Checkbox(True, description="Z* (adapted)"),
         show_lines=widgets.Checkbox(True, description="pair lines"),
         compute_button=widgets.Button(description="compute", button_style="primary"),
-        hovered=widgets.HTML(layout=widgets.Layout(min_width="170px")))
+        hovered=widgets.HTML(layout=widgets.Layout(min_width="170px")),
+    )
 
 
 def _umap_layout(app) -> widgets.VBox:
     "The UMAP view's controls in two rows, above its figure (and the hovered sample) and status."
-    return widgets.VBox([widgets.HBox([app.n, app.seed, app.compute_button, app.export_button]),
-                         widgets.HBox([app.show_z, app.show_z_adapted, app.show_lines]),
-                         widgets.HBox([app.figure, app.hovered]), app.status])
+    return widgets.VBox(
+        [
+            widgets.HBox([app.n, app.seed, app.compute_button, app.export_button]),
+            widgets.HBox([app.show_z, app.show_z_adapted, app.show_lines]),
+            widgets.HBox([app.figure, app.hovered]),
+            app.status,
+        ]
+    )
 
 
-_umap_lock = threading.Lock()  # one UMAP fit at a time: the first compiles numba once, the others wait for it
+# one UMAP fit at a time: the first compiles numba once, the others wait for it
+_umap_lock = threading.Lock()
 _umap_warm = threading.Event()  # set once a UMAP fit has compiled in this process
 
 
 def _warm_umap():
     "Compile UMAP's numba code on a small random fit, in the background."
     with _umap_lock:
-        if _umap_warm.is_set(): return
-        fit_umap(np.random.default_rng(0).normal(size=(40, 8)), np.random.default_rng(1).normal(size=(40, 8)))
+        if _umap_warm.is_set():
+            return
+        fit_umap(
+            np.random.default_rng(0).normal(size=(40, 8)),
+            np.random.default_rng(1).normal(size=(40, 8)),
+        )
         _umap_warm.set()
 
 
@@ -450,6 +605,7 @@ class UMAPEmbedding:
     """The UMAP view's computation: the latent pairs of N samples and their embedding, cached by
     setting; PCA at once while UMAP compiles, then UMAP in the background. A base of
     `LatentUMAP`."""
+
     def compute(self, change=None):
         """Embed (or fetch from the cache) and draw: UMAP when it is compiled, else PCA now and UMAP
         when it is ready."""
@@ -460,8 +616,12 @@ class UMAPEmbedding:
         if key not in self.cache:
             x, y, lengths = self.data.split(self.split)
             rng = np.random.default_rng(self.seed.value)
-            idx = (np.sort(rng.choice(len(x), size=n_used, replace=False)) if n_used < len(x)
-                   else np.arange(len(x)))  # the samples embedded
+            # the samples embedded
+            idx = (
+                np.sort(rng.choice(len(x), size=n_used, replace=False))
+                if n_used < len(x)
+                else np.arange(len(x))
+            )
             lengths = None if lengths is None else torch.as_tensor(lengths[idx])
             z, za = latent_pairs(self.model, torch.as_tensor(x[idx]), lengths, seed=self.seed.value)
             self.cache[key] = [idx, np.asarray(y)[idx], z, za, None]
@@ -475,7 +635,8 @@ class UMAPEmbedding:
         self.redraw()
         self.last_response_s = time.perf_counter() - t0
         pending = " (PCA while UMAP compiles: it replaces this when ready)"
-        if entry[4] is not None: pending = ""
+        if entry[4] is not None:
+            pending = ""
         self.say(f"{n_used} samples embedded and drawn in {self.last_response_s:.1f} s{pending}")
 
     def _fit_then_redraw(self, key):
@@ -489,7 +650,8 @@ class UMAPEmbedding:
 
     def wait(self, timeout: float | None = None):
         "Wait for a UMAP fit running in the background (after a first `compute`) to be drawn."
-        if self._fitting is not None: self._fitting.join(timeout)
+        if self._fitting is not None:
+            self._fitting.join(timeout)
 
 
 # %% ../nbs/11_views.ipynb #682a5d2a
@@ -497,8 +659,10 @@ class UMAPDrawing:
     """The UMAP view's drawing and pointer: the figure of the current embedding, a thumbnail of the
     hovered sample, and a click that opens the sample in a linked explorer. A base of
     `LatentUMAP`."""
+
     def redraw(self, change=None):
-        if self._current is None: return
+        if self._current is None:
+            return
         key, n_used = self._current
         idx, labels, z, za, emb = self.cache[key]
         ez, eza = emb if emb is not None else fit_pca(z, za)
@@ -521,17 +685,23 @@ class UMAPDrawing:
                 trace.on_click(self._click)
 
     def _hover(self, trace, points, state=None):
-        if not points.point_inds: return
+        if not points.point_inds:
+            return
         index = int(trace.customdata[points.point_inds[0]])
         x, y, lengths = self.data.split(self.split)
-        svg = thumbnail_svg(x[index], self.data.spec, self.data.symbols or None,
-                            None if lengths is None else int(lengths[index]))
+        svg = thumbnail_svg(
+            x[index],
+            self.data.spec,
+            self.data.symbols or None,
+            None if lengths is None else int(lengths[index]),
+        )
         names = self.data.class_names
         label = names[y[index]] if y[index] < len(names) else str(y[index])
         self.hovered.value = f"<div><b>sample {index}</b>, class {label}<br>{svg}</div>"
 
     def _click(self, trace, points, state=None):
-        if not points.point_inds or self.explorer is None: return
+        if not points.point_inds or self.explorer is None:
+            return
         index = int(trace.customdata[points.point_inds[0]])
         self.explorer.show(index)
         self.say(f"sample {index} opened in the explorer")
@@ -541,17 +711,29 @@ class UMAPDrawing:
 class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
     """UMAP of pooled Z and Z* for N samples, by label, with pair lines, per-class displacement and
     linked samples."""
-    name = "latent_umap"
-    cache: dict = {}  # (run, split, N, seed, mask ratio, K) -> (indices, labels, Z, Z*, embedding or None)
 
-    def __init__(self, model_or_run, dataset=None, split: str = "test", run_key: str | None = None,
-                 max_points: int = 2000):
+    name = "latent_umap"
+    # (run, split, N, seed, mask ratio, K) -> (indices, labels, Z, Z*, embedding or None)
+    cache: dict = {}
+
+    def __init__(
+        self,
+        model_or_run,
+        dataset=None,
+        split: str = "test",
+        run_key: str | None = None,
+        max_points: int = 2000,
+    ):
         self.model, self.data = resolve_model_and_data(model_or_run, dataset)
-        if self.data.y_test is None: raise ValueError(f"dataset {self.data.name!r} has no labels to colour by")
+        if self.data.y_test is None:
+            raise ValueError(f"dataset {self.data.name!r} has no labels to colour by")
         self.split, self.max_points = split, check_int(max_points, "max_points", minimum=20)
         n_split = len(self.data.split(split)[0])
         if n_split < 20:
-            raise ValueError(f"the {split} split of {self.data.name!r} has {n_split} samples: a UMAP needs at least 20")
+            raise ValueError(
+                f"the {split} split of {self.data.name!r} has "
+                f"{n_split} samples: a UMAP needs at least 20"
+            )
         super().__init__(_run_name(model_or_run), "press compute to embed the latents")
         self.run_key = run_key or _run_key(model_or_run, self.model)
         vars(self).update(_umap_controls(n_split))
@@ -560,13 +742,17 @@ class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
             toggle.observe(self.redraw, names="value")
         self.widget = _umap_layout(self)
         self._current, self.explorer, self._fitting = None, None, None
-        if not _umap_warm.is_set(): threading.Thread(target=_warm_umap, daemon=True).start()
+        if not _umap_warm.is_set():
+            threading.Thread(target=_warm_umap, daemon=True).start()
 
     def link(self, explorer: ReconstructionExplorer) -> LatentUMAP:
         "A click on a point opens its sample in `explorer` (of the same dataset and split)."
-        if explorer.data is not self.data and explorer.data.spec != self.data.spec or explorer.split != self.split:
+        if (
+            explorer.data is not self.data
+            and explorer.data.spec != self.data.spec
+            or explorer.split != self.split
+        ):
             raise ValueError("link an explorer of the same dataset and split")
         self.explorer = explorer
         self._connect()
         return self
-

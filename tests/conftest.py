@@ -15,16 +15,21 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available(): return
+    if torch.cuda.is_available():
+        return
     skip = pytest.mark.skip(reason="no CUDA device: GPU-only check")
     for item in items:
-        if "gpu" in item.keywords: item.add_marker(skip)
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 def require(available: bool, what: str):
-    "Skip when `what` is missing here; under CI (CI=true) fail instead, since `make setup` installs everything."
-    if available: return
-    if IN_CI: pytest.fail(f"{what} is missing in CI: `make setup` should have installed it")
+    """Skip when `what` is missing here; under CI (CI=true) fail instead, since `make setup`
+    installs everything."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is missing in CI: `make setup` should have installed it")
     pytest.skip(f"{what} is not installed here")
 
 

@@ -3,6 +3,7 @@
 `NaN` for what a sensor did not send.
 
 Where each fact comes from: nbs/21_pamap2.ipynb, "Quirks of the published files"."""
+
 from __future__ import annotations
 
 import zipfile
@@ -16,33 +17,48 @@ SUBJECTS = range(101, 110)
 # release transcribe it: 103 has no running, cycling, Nordic walking or rope jumping; 104 a few
 # lines of running (too few for a window) and no rope jumping; 107 no rope jumping; 109 rope jumping
 # only (the short file: 8,477 lines in the release).
-PLAN = {101: [(0, 30), (1, 500), (0, 25), (17, 340), (0, 20), (24, 330), (0, 15)],
-        102: [(0, 40), (2, 480), (0, 30), (12, 350), (0, 20)],
-        103: [(0, 35), (3, 340), (0, 25), (4, 500), (0, 20)],
-        104: [(0, 30), (16, 500), (0, 20), (5, 150), (0, 25)],
-        105: [(0, 30), (1, 500), (0, 20), (6, 340), (0, 25), (24, 330), (0, 10)],
-        106: [(0, 30), (13, 340), (0, 20), (4, 660), (0, 15)],
-        107: [(0, 25), (17, 340), (0, 20), (7, 500), (0, 20)],
-        108: [(0, 30), (13, 340), (0, 20), (5, 500), (0, 20)],
-        109: [(0, 40), (24, 660), (0, 30)]}
+PLAN = {
+    101: [(0, 30), (1, 500), (0, 25), (17, 340), (0, 20), (24, 330), (0, 15)],
+    102: [(0, 40), (2, 480), (0, 30), (12, 350), (0, 20)],
+    103: [(0, 35), (3, 340), (0, 25), (4, 500), (0, 20)],
+    104: [(0, 30), (16, 500), (0, 20), (5, 150), (0, 25)],
+    105: [(0, 30), (1, 500), (0, 20), (6, 340), (0, 25), (24, 330), (0, 10)],
+    106: [(0, 30), (13, 340), (0, 20), (4, 660), (0, 15)],
+    107: [(0, 25), (17, 340), (0, 20), (7, 500), (0, 20)],
+    108: [(0, 30), (13, 340), (0, 20), (5, 500), (0, 20)],
+    109: [(0, 40), (24, 660), (0, 30)],
+}
 # the Optional session: five subjects, optional activities (9-11, 18-20); not to be read
-OPTIONAL_PLAN = {101: [(0, 20), (9, 200), (0, 15), (18, 150)],
-                 105: [(0, 20), (10, 180), (0, 10), (19, 120)],
-                 106: [(0, 15), (10, 160), (0, 10), (18, 140)],
-                 108: [(0, 20), (19, 200), (0, 10), (20, 160)],
-                 109: [(0, 20), (10, 150), (0, 10), (20, 150)]}
+OPTIONAL_PLAN = {
+    101: [(0, 20), (9, 200), (0, 15), (18, 150)],
+    105: [(0, 20), (10, 180), (0, 10), (19, 120)],
+    106: [(0, 15), (10, 160), (0, 10), (18, 140)],
+    108: [(0, 20), (19, 200), (0, 10), (20, 160)],
+    109: [(0, 20), (10, 150), (0, 10), (20, 150)],
+}
 # the real first line of Protocol/subject101.dat, as three readers of the release quote it
 FIRST_LINE_101 = (
-    "8.38 0 104 30 2.37223 8.60074 3.51048 2.43954 8.76165 3.35465 -0.0922174 0.0568115 -0.0158445 "
-    "14.6806 -69.2128 -5.58905 1 0 0 0 31.8125 0.23808 9.80003 -1.68896 0.265304 9.81549 -1.41344 "
-    "-0.00506495 -0.00678097 -0.00566295 0.47196 -51.0499 43.2903 1 0 0 0 30.3125 9.65918 -1.65569 "
-    "-0.0997967 9.64689 -1.55576 0.310404 0.00830026 0.00925038 -0.0175803 -61.1888 -38.9599 "
-    "-58.1438 1 0 0 0")
+    "8.38 0 104 30 2.37223 8.60074 3.51048 2.43954 8.76165 3.35465 -0.0922174 "
+    "0.0568115 -0.0158445 14.6806 -69.2128 -5.58905 1 0 0 0 31.8125 0.23808 9.80003 "
+    "-1.68896 0.265304 9.81549 -1.41344 -0.00506495 -0.00678097 -0.00566295 0.47196 "
+    "-51.0499 43.2903 1 0 0 0 30.3125 9.65918 -1.65569 -0.0997967 9.64689 -1.55576 "
+    "0.310404 0.00830026 0.00925038 -0.0175803 -61.1888 -38.9599 -58.1438 1 0 0 0"
+)
 # subject -> (first column of an IMU, first line, lines): its packets lost, all 17 columns NaN
-DROPOUTS = {101: (3, 120, 6), 103: (20, 200, 5), 105: (37, 90, 4), 106: (3, 400, 8),
-            109: (20, 300, 3)}
-PDFS = ("readme.pdf", "DataCollectionProtocol.pdf", "DescriptionOfActivities.pdf",
-        "PerformedActivitiesSummary.pdf", "subjectInformation.pdf")
+DROPOUTS = {
+    101: (3, 120, 6),
+    103: (20, 200, 5),
+    105: (37, 90, 4),
+    106: (3, 400, 8),
+    109: (20, 300, 3),
+}
+PDFS = (
+    "readme.pdf",
+    "DataCollectionProtocol.pdf",
+    "DescriptionOfActivities.pdf",
+    "PerformedActivitiesSummary.pdf",
+    "subjectInformation.pdf",
+)
 ARCHIVE, UCI_DOWNLOAD = "PAMAP2_Dataset.zip", "pamap2+physical+activity+monitoring.zip"
 
 
@@ -75,7 +91,7 @@ def session_values(subject: int, plan: list, start_cs: int) -> np.ndarray:
     values = np.c_[(start_cs + np.arange(t)) / 100, ids, heart, *imus]
     if subject in DROPOUTS:
         column, line, n = DROPOUTS[subject]
-        values[line:line + n, column:column + 17] = np.nan
+        values[line : line + n, column : column + 17] = np.nan
     return values
 
 
@@ -120,7 +136,8 @@ def write_pamap2_fixture(folder: Path, layout: str = "unpacked", newline: str = 
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         for directory in ("", "Optional/", "Protocol/"):
             z.writestr(f"PAMAP2_Dataset/{directory}", b"")  # the folder entries an archiver writes
-        for name, data in files.items(): z.writestr(f"PAMAP2_Dataset/{name}", data)
+        for name, data in files.items():
+            z.writestr(f"PAMAP2_Dataset/{name}", data)
     if layout == "uci":
         with zipfile.ZipFile(folder / UCI_DOWNLOAD, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(archive, ARCHIVE)

@@ -1,6 +1,7 @@
 """A tiny WM-811K source in the published format: LSWMD.pkl, a DataFrame pickled by Python 2.7 with
 pandas 0.19 and numpy 1.x (written opcode by opcode by `py2_pickle`), or the same frame re-saved by
 today's pandas (`to_pickle`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,17 @@ import pandas as pd
 
 from py2_pickle import Global, NewObj, Reduce, py2_dict_order, py2_dumps
 
-FAILURE_TYPES = ["none", "Random", "Donut", "Scratch", "Center", "Loc", "Edge-Loc", "Edge-Ring",
-                 "Near-full"]
+FAILURE_TYPES = [
+    "none",
+    "Random",
+    "Donut",
+    "Scratch",
+    "Center",
+    "Loc",
+    "Edge-Loc",
+    "Edge-Ring",
+    "Near-full",
+]
 COLUMNS = ["waferMap", "dieSize", "lotName", "waferIndex", "trianTestLabel", "failureType"]  # sic
 N_MAPS = 48  # every fourth unlabelled: 36 labelled, 33 train and 3 test
 
@@ -31,7 +41,8 @@ def nested(value: str) -> np.ndarray:
     return np.array([[value]])
 
 
-def unlabelled() -> np.ndarray: return np.zeros((0, 0))  # MATLAB's empty [], float64
+def unlabelled() -> np.ndarray:
+    return np.zeros((0, 0))  # MATLAB's empty [], float64
 
 
 def lswmd_frame(n: int = N_MAPS) -> pd.DataFrame:
@@ -40,17 +51,31 @@ def lswmd_frame(n: int = N_MAPS) -> pd.DataFrame:
     maps = [wafer(i, rng) for i in range(n)]
     label = lambda i, name: nested(name) if i % 4 != 3 else unlabelled()  # every fourth unlabelled
     column = lambda values: pd.Series(values, dtype=object)  # object columns stay object, re-saved
-    return pd.DataFrame({
-        "waferMap": column(maps), "dieSize": [float((m > 0).sum()) for m in maps],
-        "lotName": column([f"lot{i // 25 + 1}" for i in range(n)]),
-        "waferIndex": [float(i % 25 + 1) for i in range(n)],
-        "trianTestLabel": column([label(i, "Training" if i % 5 else "Test") for i in range(n)]),
-        "failureType": column([label(i, FAILURE_TYPES[i % 9]) for i in range(n)])}, columns=COLUMNS)
+    return pd.DataFrame(
+        {
+            "waferMap": column(maps),
+            "dieSize": [float((m > 0).sum()) for m in maps],
+            "lotName": column([f"lot{i // 25 + 1}" for i in range(n)]),
+            "waferIndex": [float(i % 25 + 1) for i in range(n)],
+            "trianTestLabel": column([label(i, "Training" if i % 5 else "Test") for i in range(n)]),
+            "failureType": column([label(i, FAILURE_TYPES[i % 9]) for i in range(n)]),
+        },
+        columns=COLUMNS,
+    )
 
 
 # pandas 0.19 spells these keys as literals: one (interned) object each, memoised by cPickle
 DATA, NAME, START, STOP, STEP, VALUES, MGR_LOCS, AXES, BLOCKS = (
-    b"data", b"name", b"start", b"stop", b"step", b"values", b"mgr_locs", b"axes", b"blocks")
+    b"data",
+    b"name",
+    b"start",
+    b"stop",
+    b"step",
+    b"values",
+    b"mgr_locs",
+    b"axes",
+    b"blocks",
+)
 NEW_INDEX = Global("pandas.indexes.base", "_new_Index")
 
 
@@ -88,9 +113,12 @@ def python2_frame(frame: pd.DataFrame) -> NewObj:
     float_values = np.stack([frame.iloc[:, i].to_numpy(np.float64) for i in floats])
     object_values = np.empty((len(objects), len(frame)), object)
     for row, i in enumerate(objects):
-        for j, value in enumerate(frame.iloc[:, i]): object_values[row, j] = as_python2(value)
-    blocks = [(float_values, np.array(floats, np.int64)),
-              (object_values, np.array(objects, np.int64))]
+        for j, value in enumerate(frame.iloc[:, i]):
+            object_values[row, j] = as_python2(value)
+    blocks = [
+        (float_values, np.array(floats, np.int64)),
+        (object_values, np.array(objects, np.int64)),
+    ]
     axes = [old_index(labels), old_range_index(len(frame))]
     items = [old_index([labels[i] for i in locs]) for _, locs in blocks]
     block_dicts = [kwargs_dict((VALUES, values), (MGR_LOCS, locs)) for values, locs in blocks]
@@ -101,12 +129,15 @@ def python2_frame(frame: pd.DataFrame) -> NewObj:
     return NewObj(Global("pandas.core.frame", "DataFrame"), state)
 
 
-def write_wafer_maps_fixture(folder: Path, frame: pd.DataFrame | None = None,
-                             resaved: bool = False) -> Path:
+def write_wafer_maps_fixture(
+    folder: Path, frame: pd.DataFrame | None = None, resaved: bool = False
+) -> Path:
     """Write LSWMD.pkl under `folder` (returned): as published (Python 2.7, pandas 0.19, numpy 1.x,
     protocol 2), or with `resaved` the frame pickled by today's pandas, as a re-saved copy is."""
     folder, frame = Path(folder), lswmd_frame() if frame is None else frame
     folder.mkdir(parents=True, exist_ok=True)
-    if resaved: frame.to_pickle(folder / "LSWMD.pkl")
-    else: (folder / "LSWMD.pkl").write_bytes(py2_dumps(python2_frame(frame)))
+    if resaved:
+        frame.to_pickle(folder / "LSWMD.pkl")
+    else:
+        (folder / "LSWMD.pkl").write_bytes(py2_dumps(python2_frame(frame)))
     return folder

@@ -2,6 +2,7 @@
 (written by the tests), the benchmark experiment notebook through the real console script (convert,
 pretrain, the paper's linear evaluation), and (once, on PAMAP2) a second run that reuses the store
 and the trained model."""
+
 import importlib
 import json
 import shutil
@@ -19,7 +20,16 @@ CLI = shutil.which("metamae-lab", path=str(Path(sys.executable).parent)) or "met
 
 
 def test_every_benchmark_has_an_experiment_and_a_fixture():
-    paper = {"pamap2", "higgs", "wafer_maps", "imagenet32", "librispeech", "genomics", "pfam", "mscoco"}
+    paper = {
+        "pamap2",
+        "higgs",
+        "wafer_maps",
+        "imagenet32",
+        "librispeech",
+        "genomics",
+        "pfam",
+        "mscoco",
+    }
     assert paper <= set(benchmark_sources())
     assert "benchmark" in list_experiments()  # one notebook serves them all
     for name in benchmark_sources():
@@ -30,9 +40,28 @@ def test_every_benchmark_has_an_experiment_and_a_fixture():
 def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, name):
     write = getattr(importlib.import_module(f"fixtures_{name}"), f"write_{name}_fixture")
     src = write(tmp_path / "published")
-    command = [CLI, "experiment", "benchmark", "-p", "benchmark", name, "-p", "data_root", str(src), "-p", "smoke",
-               "true", "--name", "smoke",
-               "--out", str(tmp_path / "figures"), "--runs", str(tmp_path / "runs"), "--threads", "1"]
+    command = [
+        CLI,
+        "experiment",
+        "benchmark",
+        "-p",
+        "benchmark",
+        name,
+        "-p",
+        "data_root",
+        str(src),
+        "-p",
+        "smoke",
+        "true",
+        "--name",
+        "smoke",
+        "--out",
+        str(tmp_path / "figures"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--threads",
+        "1",
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     record = tmp_path / "figures" / "benchmark"
@@ -43,14 +72,22 @@ def test_the_benchmark_experiment_runs_its_smoke_mode_on_the_fixture(tmp_path, n
     assert results["store"] == json.loads((store / "manifest.json").read_text())["fingerprint"]
     if results["probe"]:
         scores = {(r["model"], r["features"]): r["accuracy"] for r in results["probe"]}
-        assert set(scores) == {(m, f) for m in ("random init", "metamae") for f in ("amortized", "adapted")}
+        assert set(scores) == {
+            (m, f) for m in ("random init", "metamae") for f in ("amortized", "adapted")
+        }
         assert all(0.0 <= s <= 1.0 for s in scores.values())
     assert results["last_metrics"]["step"] == 3
-    if name != "pamap2": return  # the reuse below is the same code for every benchmark: checked once
+    if name != "pamap2":
+        return  # the reuse below is the same code for every benchmark: checked once
     # a second run with the store as data_root reuses it as it is, and the finished model
     checkpoints = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint_*.pt")}
-    again = subprocess.run([*command[:8], str(store), *command[9:], "--force"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=900)
+    again = subprocess.run(
+        [*command[:8], str(store), *command[9:], "--force"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     after = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint_*.pt")}
     assert checkpoints and checkpoints == after

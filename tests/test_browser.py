@@ -1,11 +1,13 @@
 """The views notebook in a real JupyterLab, driven by headless Debian chromium through playwright.
 
-Starts JupyterLab on 127.0.0.1 with a random token and every Jupyter directory of its own, opens a copy of
-nbs/11_views.ipynb, runs all cells, moves the explorer's sample slider with the keyboard and clicks a point of the UMAP,
-and checks that the explorer follows each time. Saves screenshots of the views (the explorer on images, sensor signals
-and DNA, the sweep, the UMAP) and the measured response times under figures/views/, and fails on any JavaScript
-console error. The times are recorded, not asserted: a loaded machine is slower.
+Starts JupyterLab on 127.0.0.1 with a random token and every Jupyter directory of its own, opens a
+copy of nbs/11_views.ipynb, runs all cells, moves the explorer's sample slider with the keyboard and
+clicks a point of the UMAP, and checks that the explorer follows each time. Saves screenshots of the
+views (the explorer on images, sensor signals and DNA, the sweep, the UMAP) and the measured
+response times under figures/views/, and fails on any JavaScript console error. The times are
+recorded, not asserted: a loaded machine is slower.
 """
+
 import json
 import os
 import re
@@ -24,7 +26,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "figures" / "views"
 pytestmark = pytest.mark.slow
-CELL_LIMIT_S = 900  # the longest a cell may run without finishing, on a loaded machine (the first cell trains a model)
+# the longest a cell may run without finishing, on a loaded machine (the first cell trains a model)
+CELL_LIMIT_S = 900
 
 
 def free_port() -> int:
@@ -34,17 +37,31 @@ def free_port() -> int:
 
 
 def jupyter_env(home: Path) -> dict:
-    "Every directory JupyterLab reads or writes state in, inside `home`: no settings or workspace of another session."
-    dirs = {"JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data", "JUPYTER_RUNTIME_DIR": "runtime",
-            "JUPYTERLAB_SETTINGS_DIR": "user-settings", "JUPYTERLAB_WORKSPACES_DIR": "workspaces",
-            "IPYTHONDIR": "ipython"}
-    for d in dirs.values(): (home / d).mkdir(parents=True, exist_ok=True)
+    """Every directory JupyterLab reads or writes state in, inside `home`: no settings or workspace
+    of another session."""
+    dirs = {
+        "JUPYTER_CONFIG_DIR": "config",
+        "JUPYTER_DATA_DIR": "data",
+        "JUPYTER_RUNTIME_DIR": "runtime",
+        "JUPYTERLAB_SETTINGS_DIR": "user-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": "workspaces",
+        "IPYTHONDIR": "ipython",
+    }
+    for d in dirs.values():
+        (home / d).mkdir(parents=True, exist_ok=True)
     settings = home / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
-    # one thread per kernel: on a busy 2-core machine OpenMP's waiting threads slowed training 40-fold
-    return {**os.environ, **{k: str(home / d) for k, d in dirs.items()}, "MPLBACKEND": "agg", "OMP_NUM_THREADS": "1"}
+        json.dumps({"checkForUpdates": False, "fetchNews": "false"})
+    )
+    # one thread per kernel: on a busy 2-core machine OpenMP's waiting threads slowed training
+    # 40-fold
+    return {
+        **os.environ,
+        **{k: str(home / d) for k, d in dirs.items()},
+        "MPLBACKEND": "agg",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 @pytest.fixture
@@ -52,15 +69,31 @@ def jupyterlab(tmp_path, chromium):
     work = tmp_path / "lab"
     (work / "nbs").mkdir(parents=True)
     shutil.copy(ROOT / "nbs" / "11_views.ipynb", work / "nbs" / "views.ipynb")
-    # the notebook shows screenshots by relative path (../figures/views/): give the copy the same layout
-    shutil.copytree(ROOT / "figures" / "views", work / "figures" / "views",
-                    ignore=shutil.ignore_patterns("*.html", "*.js"))
+    # the notebook shows screenshots by relative path (../figures/views/): give the copy the same
+    # layout
+    shutil.copytree(
+        ROOT / "figures" / "views",
+        work / "figures" / "views",
+        ignore=shutil.ignore_patterns("*.html", "*.js"),
+    )
     port, token = free_port(), secrets.token_hex(16)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--allow-root",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=jupyter_env(tmp_path / "jupyter"), stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"))
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work}",
+            "--allow-root",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=jupyter_env(tmp_path / "jupyter"),
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "lab.log", "w"),
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
@@ -73,8 +106,10 @@ def jupyterlab(tmp_path, chromium):
         pytest.fail("JupyterLab did not start: " + (tmp_path / "lab.log").read_text()[-2000:])
     yield url, token, chromium
     proc.terminate()
-    try: proc.wait(timeout=20)
-    except subprocess.TimeoutExpired: proc.kill()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 NOTEBOOK_STATE = """() => {
@@ -88,16 +123,25 @@ NOTEBOOK_STATE = """() => {
 
 
 def wait_for_notebook(page, cell_limit_s: float = CELL_LIMIT_S):
-    "Wait until every code cell has run, as long as cells keep finishing; fail naming the cell that does not."
+    """Wait until every code cell has run, as long as cells keep finishing; fail naming the cell
+    that does not."""
     done, deadline = -1, time.time() + cell_limit_s
     while True:
         state = page.evaluate(NOTEBOOK_STATE)
-        if state["running"] < 0 and state["total"] and state["done"] == state["total"]: return state
-        if state["done"] != done: done, deadline = state["done"], time.time() + cell_limit_s  # progress: a new limit
+        if state["running"] < 0 and state["total"] and state["done"] == state["total"]:
+            return state
+        if state["done"] != done:
+            done, deadline = state["done"], time.time() + cell_limit_s  # progress: a new limit
         if time.time() > deadline:
-            cell = f"cell {state['running'] + 1} ({state['source']!r})" if state["running"] >= 0 else "the next cell"
-            pytest.fail(f"waited {cell_limit_s:.0f} s on {cell}: "
-                        f"{state['done']} of {state['total']} code cells had run")
+            cell = (
+                f"cell {state['running'] + 1} ({state['source']!r})"
+                if state["running"] >= 0
+                else "the next cell"
+            )
+            pytest.fail(
+                f"waited {cell_limit_s:.0f} s on {cell}: "
+                f"{state['done']} of {state['total']} code cells had run"
+            )
         time.sleep(1)
 
 
@@ -127,14 +171,18 @@ ISOLATED_POINT = """(i) => {
 
 def plot_index(page, predicate, what: str) -> int:
     for plot in page.evaluate(PLOTS):
-        if predicate(plot["title"]): return plot["i"]
+        if predicate(plot["title"]):
+            return plot["i"]
     pytest.fail(f"no plot shows {what}: titles {[p['title'][:60] for p in page.evaluate(PLOTS)]}")
 
 
 def output_of(page, index: int):
     "The output area (controls and figures) that holds the `index`-th plot."
-    return page.locator(".js-plotly-plot").nth(index).locator(
-        "xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')][1]")
+    return (
+        page.locator(".js-plotly-plot")
+        .nth(index)
+        .locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')][1]")
+    )
 
 
 WATCH_OUTPUTS = """() => {
@@ -155,8 +203,9 @@ LAST_CHANGE = """(i) => {
 
 
 def response_time(page, index: int, action, quiet_s: float = 1.0, limit_s: float = 120) -> float:
-    """Seconds from `action` (a key press, a click) to the last change of the output area that holds plot `index`:
-    figures, controls and status line, once nothing has changed there for `quiet_s`. A timing, not a limit."""
+    """Seconds from `action` (a key press, a click) to the last change of the output area that holds
+    plot `index`: figures, controls and status line, once nothing has changed there for `quiet_s`. A
+    timing, not a limit."""
     start = page.evaluate("performance.now()")
     action()
     deadline = time.time() + limit_s
@@ -169,13 +218,16 @@ def response_time(page, index: int, action, quiet_s: float = 1.0, limit_s: float
 
 
 def title_of(page, index: int) -> str:
-    return page.evaluate("(i) => (document.querySelectorAll('.js-plotly-plot')[i].querySelector('.gtitle') || {})"
-                         ".textContent || ''", index)
+    return page.evaluate(
+        "(i) => (document.querySelectorAll('.js-plotly-plot')[i].querySelector('.gtitle') || {})"
+        ".textContent || ''",
+        index,
+    )
 
 
 def explorer_timings(page, index: int) -> dict:
-    """Each explorer control moved once by keyboard: seconds from the key press to the settled redraw in the browser,
-    and the kernel's share of them."""
+    """Each explorer control moved once by keyboard: seconds from the key press to the settled
+    redraw in the browser, and the kernel's share of them."""
     area = output_of(page, index)
     area.scroll_into_view_if_needed()
 
@@ -194,18 +246,22 @@ def explorer_timings(page, index: int) -> dict:
         return float(re.search(r"updated in (\d+) ms", status).group(1)) / 1000
 
     before, times = title_of(page, index), {}
-    for control, action in (("sample", lambda: slider_press("sample", "ArrowRight")),
-                            ("inner steps K", lambda: slider_press("inner steps", "ArrowRight")),
-                            ("show step", lambda: slider_press("show step", "ArrowLeft")),
-                            ("mask ratio", lambda: slider_press("mask ratio", "ArrowLeft")),
-                            ("mask seed", seed_entry)):
+    for control, action in (
+        ("sample", lambda: slider_press("sample", "ArrowRight")),
+        ("inner steps K", lambda: slider_press("inner steps", "ArrowRight")),
+        ("show step", lambda: slider_press("show step", "ArrowLeft")),
+        ("mask ratio", lambda: slider_press("mask ratio", "ArrowLeft")),
+        ("mask seed", seed_entry),
+    ):
         times[control] = {"browser": response_time(page, index, action()), "kernel": kernel_s()}
-        if control == "sample": assert title_of(page, index) != before  # the figure follows the slider
+        if control == "sample":
+            assert title_of(page, index) != before  # the figure follows the slider
     return times
 
 
 def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
     from playwright.sync_api import sync_playwright
+
     url, token, chromium = jupyterlab
     with pytest.raises(urllib.error.HTTPError) as refused:  # the server answers only to the token
         urllib.request.urlopen(f"{url}/api/contents", timeout=5)
@@ -213,16 +269,25 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
     SHOTS.mkdir(parents=True, exist_ok=True)
     errors, timings = [], {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{url}/lab/tree/nbs/views.ipynb?token={token}")
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
         try:
-            page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=120_000)  # the kernel is up, no dialog
+            # the kernel is up, no dialog
+            page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=120_000)
             page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
             page.click("li[data-command='runmenu:run-all']")
             wait_for_notebook(page)
@@ -231,17 +296,29 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
             raise
         titles = [plot["title"] for plot in page.evaluate(PLOTS)]
         # an explorer's own figure (not the MAE beside it) reports the error from Z and from Z*
-        explorers = [i for i, title in enumerate(titles) if title.startswith("test sample") and "from Z*" in title]
-        assert len(explorers) == 4, titles  # digits with MAE beside it, sensor signals, DNA, image + caption
-        assert "whole sequence" in titles[explorers[3]], titles[explorers[3]]  # the multimodal one, per modality
+        explorers = [
+            i
+            for i, title in enumerate(titles)
+            if title.startswith("test sample") and "from Z*" in title
+        ]
+        # digits with MAE beside it, sensor signals, DNA, image + caption
+        assert len(explorers) == 4, titles
+        # the multimodal one, per modality
+        assert "whole sequence" in titles[explorers[3]], titles[explorers[3]]
         digits = explorers[0]
         page.evaluate(WATCH_OUTPUTS)
-        for name, index in zip(("image (digits, MAE beside it)", "sensor signals (BasicMotions)", "DNA (splice)"),
-                               explorers):
+        for name, index in zip(
+            ("image (digits, MAE beside it)", "sensor signals (BasicMotions)", "DNA (splice)"),
+            explorers,
+        ):
             timings[f"explorer, {name}"] = explorer_timings(page, index)
         umap = plot_index(page, lambda t: t.endswith("UMAP"), "the UMAP")
         sweep = plot_index(page, lambda t: "against the mask ratio" in t, "the sweep")
-        printed = page.locator(".jp-OutputArea-output").filter(has_text="first view (PCA").first.text_content()
+        printed = (
+            page.locator(".jp-OutputArea-output")
+            .filter(has_text="first view (PCA")
+            .first.text_content()
+        )
         first_view = re.search(r"drawn in ([\d.]+) s", printed)
         assert first_view, printed
         timings["UMAP first view in a fresh kernel (s)"] = float(first_view.group(1))
@@ -250,17 +327,32 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         assert target and target["gap"] > 4, target
         page.mouse.move(target["px"], target["py"])
         timings["UMAP click to redrawn explorer (s)"] = response_time(
-            page, digits, lambda: page.mouse.click(target["px"], target["py"]))
-        assert title_of(page, digits).startswith(f"test sample {target['sample']},"), (title_of(page, digits), target)
-        seed_box = output_of(page, umap).locator(".widget-text:has(label:text-is('seed')) input").first
+            page, digits, lambda: page.mouse.click(target["px"], target["py"])
+        )
+        assert title_of(page, digits).startswith(f"test sample {target['sample']},"), (
+            title_of(page, digits),
+            target,
+        )
+        seed_box = (
+            output_of(page, umap).locator(".widget-text:has(label:text-is('seed')) input").first
+        )
         seed_box.fill("1")
         seed_box.press("Enter")
         compute = output_of(page, umap).locator("button:has-text('compute')").first
-        timings["UMAP of a new seed, compute to redraw (s)"] = response_time(page, umap, lambda: compute.click())
+        timings["UMAP of a new seed, compute to redraw (s)"] = response_time(
+            page, umap, lambda: compute.click()
+        )
         assert title_of(page, umap).endswith("UMAP")
-        page.set_viewport_size({"width": 1400, "height": 2400})  # tall enough for a whole view in one picture
-        shots = {"reconstruction_explorer": explorers[0], "sensor_explorer": explorers[1], "dna_explorer": explorers[2],
-                 "multimodal_explorer": explorers[3], "mask_ratio_sweep": sweep, "latent_umap": umap}
+        # tall enough for a whole view in one picture
+        page.set_viewport_size({"width": 1400, "height": 2400})
+        shots = {
+            "reconstruction_explorer": explorers[0],
+            "sensor_explorer": explorers[1],
+            "dna_explorer": explorers[2],
+            "multimodal_explorer": explorers[3],
+            "mask_ratio_sweep": sweep,
+            "latent_umap": umap,
+        }
         for name, index in shots.items():
             area = output_of(page, index)
             area.scroll_into_view_if_needed()

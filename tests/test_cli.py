@@ -1,4 +1,5 @@
 "Every error path of the metamae-lab CLI: one line on stderr, exit code 2, no traceback."
+
 import contextlib
 import io
 import json
@@ -15,8 +16,10 @@ from metamae_lab.cli import main
 def run_cli(*argv):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: code = main([str(a) for a in argv])
-        except SystemExit as e: code = e.code
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
     return code, out.getvalue(), err.getvalue()
 
 
@@ -24,14 +27,27 @@ def assert_one_line_error(code, err, *fragments):
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("metamae-lab"), err
     assert "Traceback" not in err
-    for fragment in fragments: assert fragment in err, err
+    for fragment in fragments:
+        assert fragment in err, err
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cli") / "run"
-    code, out, err = run_cli("pretrain", "--dataset", "digits", "--steps", 6, "--batch-size", 32, "--log-every", 3,
-                             "--out", run_dir, "--quiet")
+    code, out, err = run_cli(
+        "pretrain",
+        "--dataset",
+        "digits",
+        "--steps",
+        6,
+        "--batch-size",
+        32,
+        "--log-every",
+        3,
+        "--out",
+        run_dir,
+        "--quiet",
+    )
     assert code == 0, err
     return run_dir
 
@@ -40,8 +56,10 @@ def test_pretrain_and_probe_happy_path(trained_run):
     code, out, err = run_cli("probe", "--run", trained_run, "--features", "both", "--method", "knn")
     assert code == 0, err
     result = json.loads(out)
-    assert (set(result["pretrained"]) == {"accuracy", "macro_f1"}
-            and set(result["random_init"]) == {"accuracy", "macro_f1"})
+    assert set(result["pretrained"]) == {"accuracy", "macro_f1"} and set(result["random_init"]) == {
+        "accuracy",
+        "macro_f1",
+    }
     assert (trained_run / "probe_both_knn.json").exists()
     code, out, err = run_cli("pretrain", "--out", trained_run, "--resume", "--steps", 9, "--quiet")
     assert code == 0 and json.loads(out)["step"] == 9, err
@@ -49,11 +67,19 @@ def test_pretrain_and_probe_happy_path(trained_run):
 
 ERRORS = [
     (("pretrain", "--dataset", "no_such_set", "--out", "{tmp}/a", "--quiet"), ["no_such_set"]),
-    (("pretrain", "--dataset", "{tmp}/missing.npz", "--out", "{tmp}/b", "--quiet"), ["missing.npz"]),
+    (
+        ("pretrain", "--dataset", "{tmp}/missing.npz", "--out", "{tmp}/b", "--quiet"),
+        ["missing.npz"],
+    ),
     (("pretrain", "--mask-ratio", "1.5", "--out", "{tmp}/c", "--quiet"), ["mask_ratio"]),
-    (("pretrain", "--inner-steps", "0", "--out", "{tmp}/d", "--quiet"), ["inner_steps must be a positive integer"]),
-    (("pretrain", "--batch-size", "100000", "--steps", "1", "--out", "{tmp}/e", "--quiet"),
-     ["larger than the training split"]),
+    (
+        ("pretrain", "--inner-steps", "0", "--out", "{tmp}/d", "--quiet"),
+        ["inner_steps must be a positive integer"],
+    ),
+    (
+        ("pretrain", "--batch-size", "100000", "--steps", "1", "--out", "{tmp}/e", "--quiet"),
+        ["larger than the training split"],
+    ),
     (("pretrain", "--out", "{tmp}/f", "--resume", "--quiet"), ["no checkpoint"]),
     (("pretrain", "--steps", "abc", "--out", "{tmp}/g"), ["invalid int value"]),
     (("pretrain", "--no-such-flag", "--out", "{tmp}/h"), ["unrecognized arguments"]),
@@ -67,7 +93,9 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("argv,fragments", ERRORS, ids=[" ".join(a[:3]) or "nothing" for a, _ in ERRORS])
+@pytest.mark.parametrize(
+    "argv,fragments", ERRORS, ids=[" ".join(a[:3]) or "nothing" for a, _ in ERRORS]
+)
 def test_error_paths(tmp_path, argv, fragments):
     code, out, err = run_cli(*[a.format(tmp=tmp_path) for a in argv])
     assert_one_line_error(code, err, *fragments)
@@ -76,15 +104,21 @@ def test_error_paths(tmp_path, argv, fragments):
 def test_existing_run_needs_resume_or_overwrite(trained_run):
     code, _, err = run_cli("pretrain", "--out", trained_run, "--steps", 3, "--quiet")
     assert_one_line_error(code, err, "--resume", "--overwrite")
-    code, _, err = run_cli("pretrain", "--out", trained_run, "--resume", "--mask-ratio", 0.5, "--quiet")
-    assert_one_line_error(code, err, "only --steps may change", "mask_ratio: 0.5 given, 0.85 in the run")
+    code, _, err = run_cli(
+        "pretrain", "--out", trained_run, "--resume", "--mask-ratio", 0.5, "--quiet"
+    )
+    assert_one_line_error(
+        code, err, "only --steps may change", "mask_ratio: 0.5 given, 0.85 in the run"
+    )
 
 
 def test_corrupt_checkpoint(tmp_path, trained_run):
     import shutil
+
     broken = tmp_path / "broken"
     shutil.copytree(trained_run, broken)
-    for ckpt in broken.glob("checkpoint_*.pt"): ckpt.write_bytes(b"not a checkpoint")  # no intact one to fall back to
+    for ckpt in broken.glob("checkpoint_*.pt"):
+        ckpt.write_bytes(b"not a checkpoint")  # no intact one to fall back to
     code, _, err = run_cli("probe", "--run", broken)
     assert_one_line_error(code, err, "cannot load checkpoint", "not a file torch.save wrote")
 
@@ -94,26 +128,48 @@ def test_bad_npz_inputs(tmp_path):
     np.savez(tmp_path / "mismatch.npz", x=np.zeros((10, 4), np.float32), y=np.zeros(7, np.int64))
     np.savez(tmp_path / "floaty.npz", x=np.zeros((10, 4), np.float32), y=np.linspace(0, 1, 10))
     for name, fragment in [("nan", "NaN"), ("mismatch", "10"), ("floaty", "integer")]:
-        code, _, err = run_cli("pretrain", "--dataset", tmp_path / f"{name}.npz", "--out", tmp_path / name, "--quiet")
+        code, _, err = run_cli(
+            "pretrain", "--dataset", tmp_path / f"{name}.npz", "--out", tmp_path / name, "--quiet"
+        )
         assert_one_line_error(code, err, fragment)
 
 
 def test_unavailable_dataset_says_how_to_install(tmp_path, monkeypatch):
     name = "splice"
     info = data_module.DATASETS[name]
+
     def unavailable(*args, **kwargs):
         raise data_module.DatasetUnavailable(f"{name} needs its package: {info.install_hint}")
+
     monkeypatch.setattr(data_module, "load_dataset", unavailable)
     monkeypatch.setattr(data_module, "load_run_data", unavailable)
     import metamae_lab.train as train_module
+
     monkeypatch.setattr(train_module, "load_run_data", unavailable)
     code, _, err = run_cli("pretrain", "--dataset", name, "--out", tmp_path / "u", "--quiet")
     assert_one_line_error(code, err, info.install_hint)
 
 
 def test_console_script_exit_code_and_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "metamae_lab.cli", "pretrain", "--dataset", "nope", "--out",
-                           str(tmp_path / "z"), "--quiet"], capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "metamae_lab.cli", "datasets"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "metamae_lab.cli",
+            "pretrain",
+            "--dataset",
+            "nope",
+            "--out",
+            str(tmp_path / "z"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    ), proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "metamae_lab.cli", "datasets"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "digits" in proc.stdout

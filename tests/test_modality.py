@@ -1,5 +1,7 @@
-"""A new kind of data added in one place: a `Modality` subclass defined here and registered, then trained, probed
-and drawn by the package as it is. The built-in kinds answer through the same objects."""
+"""A new kind of data added in one place: a `Modality` subclass defined here and registered, then
+trained, probed and drawn by the package as it is. The built-in kinds answer through the same
+objects."""
+
 import numpy as np
 import pytest
 import torch
@@ -11,20 +13,28 @@ from metamae_lab.modality import MODALITIES, Modality, modality_of, register_mod
 
 class Curve(Modality):
     "A plane curve: `(N, 2)` points (x, y); `g` consecutive points make a token."
+
     name, sample_form = "curve", "(N, 2)"
 
-    def patched_dims(self, spec): return spec.shape[:1]  # patches cut the points, never the coordinates
+    def patched_dims(self, spec):
+        return spec.shape[:1]  # patches cut the points, never the coordinates
 
-    def channels(self, spec): return spec.shape[1]  # x and y: every token holds both of each of its points
+    def channels(self, spec):
+        return spec.shape[1]  # x and y: every token holds both of each of its points
 
-    def patchify(self, x, spec): return x.reshape(x.shape[0], spec.num_tokens, -1)  # (B, L, g * 2)
+    def patchify(self, x, spec):
+        return x.reshape(x.shape[0], spec.num_tokens, -1)  # (B, L, g * 2)
 
-    def unpatchify(self, patches, spec): return patches.reshape(patches.shape[0], *spec.shape)  # (B, N, 2)
+    def unpatchify(self, patches, spec):
+        return patches.reshape(patches.shape[0], *spec.shape)  # (B, N, 2)
 
     def draw_reconstruction(self, fig, spec, panels, row, channel):
         import plotly.graph_objects as go
+
         for col, points in enumerate(panels, 1):  # (N, 2) each, NaN at masked points
-            fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="lines", name="curve"), row, col)
+            fig.add_trace(
+                go.Scatter(x=points[:, 0], y=points[:, 1], mode="lines", name="curve"), row, col
+            )
 
 
 @pytest.fixture
@@ -53,7 +63,12 @@ def test_a_new_kind_trains_probes_and_draws(curve, tmp_path):
     from metamae_lab.train import pretrain
 
     spec = ModalitySpec("curve", (16, 2), 4)
-    assert (spec.modality, spec.grid, spec.patch_dim, spec.summary) == (curve, (4,), 8, "curve (16, 2), patch 4")
+    assert (spec.modality, spec.grid, spec.patch_dim, spec.summary) == (
+        curve,
+        (4,),
+        8,
+        "curve (16, 2), patch 4",
+    )
     assert ModalitySpec.from_dict(spec.to_dict()) == spec
     (xtr, ytr), (xte, yte) = curves(48, 0), curves(16, 1)
     data = ArrayDataset("curves", spec, xtr, ytr, xte, yte, class_names=["circle", "line"])
@@ -66,7 +81,8 @@ def test_a_new_kind_trains_probes_and_draws(curve, tmp_path):
     fig = reconstruction_figure(rec, "curves")
     drawn = [t for t in fig.data if t.name == "curve"]
     assert len(drawn) == 8  # two samples, four columns: the kind's own drawing
-    masked = np.isnan(np.asarray(drawn[1].x, dtype=float))  # the masked input: NaN at each masked token's points
+    # the masked input: NaN at each masked token's points
+    masked = np.isnan(np.asarray(drawn[1].x, dtype=float))
     assert masked.reshape(4, 4).all(1).sum() == rec.mask[0].sum() > 0
 
 
@@ -75,7 +91,9 @@ def test_a_new_kind_is_checked_by_the_base_class(curve):
         ModalitySpec("curve", (16,), 4)
     with pytest.raises(ValueError, match="patch size 5 does not divide the input size 16"):
         ModalitySpec("curve", (16, 2), 5)
-    with pytest.raises(ValueError, match="vocab_size and pad_id apply to tokens only, not to curve"):
+    with pytest.raises(
+        ValueError, match="vocab_size and pad_id apply to tokens only, not to curve"
+    ):
         ModalitySpec("curve", (16, 2), 4, vocab_size=3)
     with pytest.raises(NotImplementedError, match="the paper's code has no curve modality"):
         curve.weight_to_paper(torch.zeros(8, 8), ModalitySpec("curve", (16, 2), 4))
@@ -83,18 +101,31 @@ def test_a_new_kind_is_checked_by_the_base_class(curve):
 
 def test_an_unregistered_kind_is_refused_by_name():
     assert "curve" not in MODALITIES
-    with pytest.raises(ValueError, match=r"unknown modality kind 'curve': expected one of \('image', "):
+    with pytest.raises(
+        ValueError, match=r"unknown modality kind 'curve': expected one of \('image', "
+    ):
         ModalitySpec("curve", (16, 2), 4)
 
 
 def test_the_built_in_kinds_answer_what_they_are():
-    image, sequence, tokens, tabular, multimodal = (modality_of(k) for k in
-                                                   ("image", "sequence", "tokens", "tabular", "multimodal"))
+    image, sequence, tokens, tabular, multimodal = (
+        modality_of(k) for k in ("image", "sequence", "tokens", "tabular", "multimodal")
+    )
     assert [m.discrete for m in (image, sequence, tokens, tabular)] == [False, False, True, False]
-    assert [m.channels_first for m in (image, sequence, tokens, tabular)] == [True, True, False, False]
+    assert [m.channels_first for m in (image, sequence, tokens, tabular)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
     assert multimodal.composite and not image.composite
-    assert infer_kind(np.zeros((2, 3, 4, 4))) == "image" and infer_kind(np.zeros((2, 5), np.int64)) == "tokens"
-    assert infer_kind(np.zeros((2, 5))) == "tabular" and infer_kind(np.zeros((2, 1, 5))) == "sequence"
+    assert (
+        infer_kind(np.zeros((2, 3, 4, 4))) == "image"
+        and infer_kind(np.zeros((2, 5), np.int64)) == "tokens"
+    )
+    assert (
+        infer_kind(np.zeros((2, 5))) == "tabular" and infer_kind(np.zeros((2, 1, 5))) == "sequence"
+    )
     spec = ModalitySpec("sequence", (3, 12), 4)
     x = torch.randn(2, 3, 12)
     assert torch.equal(sequence.unpatchify(sequence.patchify(x, spec), spec), x)

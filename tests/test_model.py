@@ -1,4 +1,5 @@
 "Forward, backward, gradients and invariants of MAE and MetaMAE on every modality."
+
 import pytest
 import torch
 
@@ -10,7 +11,9 @@ VARIANTS = {
     "mae": dict(method="mae"),
     "metamae_second_order": dict(method="metamae"),
     "metamae_first_order": dict(method="metamae", first_order=True),
-    "metamae_k2_learned_lr": dict(method="metamae", inner_steps=2, learn_inner_lr=True, norm_target=True),
+    "metamae_k2_learned_lr": dict(
+        method="metamae", inner_steps=2, learn_inner_lr=True, norm_target=True
+    ),
 }
 
 
@@ -26,16 +29,22 @@ def test_forward_backward_every_modality(name, variant):
     model = tiny(spec, **VARIANTS[variant])
     x, lengths = make_batch(name)
     out = model(x, lengths=lengths, generator=torch.Generator().manual_seed(0))
-    B, L = x.shape[0], spec.num_tokens if not spec.variable_length else x.shape[-1] // spec.patch_size[0]
+    B, L = (
+        x.shape[0],
+        spec.num_tokens if not spec.variable_length else x.shape[-1] // spec.patch_size[0],
+    )
     assert out.pred.shape == (B, L, spec.vocab_size if spec.is_discrete else spec.patch_dim)
     assert torch.isfinite(out.loss)
     out.loss.backward()
     for name_, p in model.named_parameters():
-        if name_.startswith("projector") and VARIANTS[variant]["method"] == "mae": continue
-        if not p.requires_grad: continue
+        if name_.startswith("projector") and VARIANTS[variant]["method"] == "mae":
+            continue
+        if not p.requires_grad:
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all(), name_
     assert model.encoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
-    if VARIANTS[variant].get("learn_inner_lr"): assert model.inner_lr.grad is not None and model.inner_lr.grad != 0
+    if VARIANTS[variant].get("learn_inner_lr"):
+        assert model.inner_lr.grad is not None and model.inner_lr.grad != 0
 
 
 @pytest.mark.parametrize("name", ["sequence_varlen", "tokens_varlen"])
@@ -53,7 +62,9 @@ def test_padding_is_never_attended_masked_or_in_a_loss(name):
     padded_steps = torch.arange(x.shape[-1])[None] >= lengths[:, None]  # (B, T)
     x2 = x.clone()
     if spec.kind == "tokens":
-        x2[padded_steps] = (x2[padded_steps] + 1) % spec.vocab_size  # other ids past each sample's length
+        x2[padded_steps] = (
+            x2[padded_steps] + 1
+        ) % spec.vocab_size  # other ids past each sample's length
     else:
         x2[padded_steps[:, None, :].expand_as(x2)] = 1e3
     assert not torch.equal(x2, x)
@@ -82,7 +93,11 @@ def _decoder_grads(model, x, first_order):
     model.cfg.first_order = first_order
     out = model(x, generator=torch.Generator().manual_seed(0))
     out.loss.backward()
-    return {n: p.grad.clone() for n, p in model.named_parameters() if n.startswith("decoder") and p.grad is not None}
+    return {
+        n: p.grad.clone()
+        for n, p in model.named_parameters()
+        if n.startswith("decoder") and p.grad is not None
+    }
 
 
 def test_second_order_gradient_differs_from_first_order():
@@ -101,11 +116,25 @@ def test_second_order_gradient_differs_from_first_order():
 
 
 def test_second_order_gradient_matches_numerical_gradcheck():
-    "float64 finite differences agree with the second-order analytic gradient (decoder attention and encoder MLP)."
+    """float64 finite differences agree with the second-order analytic gradient (decoder attention
+    and encoder MLP)."""
     spec = ModalitySpec("sequence", (2, 12), 2)
-    cfg = preset_config("tiny", enc_dim=8, enc_depth=1, enc_heads=2, dec_dim=8, dec_depth=1, dec_heads=2,
-                        proj_dim=4, proj_hidden_mult=1, dropout=0.0, mask_ratio=0.5, s_ratio=0.5,
-                        inner_lr=0.7, inner_steps=2)
+    cfg = preset_config(
+        "tiny",
+        enc_dim=8,
+        enc_depth=1,
+        enc_heads=2,
+        dec_dim=8,
+        dec_depth=1,
+        dec_heads=2,
+        proj_dim=4,
+        proj_hidden_mult=1,
+        dropout=0.0,
+        mask_ratio=0.5,
+        s_ratio=0.5,
+        inner_lr=0.7,
+        inner_steps=2,
+    )
     torch.manual_seed(0)
     model = MetaMAE(spec, cfg).double()
     x = torch.randn(3, 2, 12, dtype=torch.float64)
@@ -114,14 +143,17 @@ def test_second_order_gradient_matches_numerical_gradcheck():
     inputs = tuple(params[n].detach().clone().requires_grad_() for n in names)
 
     def loss_of(*weights):
-        out = torch.func.functional_call(model, dict(zip(names, weights)), (x,),
-                                         {"generator": torch.Generator().manual_seed(0)})
+        out = torch.func.functional_call(
+            model, dict(zip(names, weights)), (x,), {"generator": torch.Generator().manual_seed(0)}
+        )
         return out.loss
 
     assert torch.autograd.gradcheck(loss_of, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
     # and the first-order gradient does not satisfy the same check: the check can tell them apart
     model.cfg.first_order = True
-    assert not torch.autograd.gradcheck(loss_of, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=False)
+    assert not torch.autograd.gradcheck(
+        loss_of, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=False
+    )
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -187,6 +219,7 @@ def test_dabs_preset_shapes():
 @pytest.mark.gpu
 def test_second_order_on_cuda_with_bf16_autocast():
     from metamae_lab.runtime import autocast_context
+
     spec = SPECS["image_rgb_rect"]
     model = tiny(spec).cuda()
     x, _ = make_batch("image_rgb_rect")

@@ -1,5 +1,6 @@
 """The restricted unpickler: arrays and DataFrames of every pickling Python, numpy and pandas come
 back as data; anything else is refused before it is imported or called, forged numpy states too."""
+
 from __future__ import annotations
 
 import pickle
@@ -17,11 +18,17 @@ from py2_pickle import Global, Reduce, command_pickles, py2_dumps
 from metamae_lab.data.pickles import PickledFrame, frame_columns, load_pickle
 from metamae_lab.data.store import SourceError
 
-ARRAYS = {"uint8 grid": np.arange(12, dtype=np.uint8).reshape(3, 4),
-          "fortran": np.asfortranarray(np.eye(3)), "big-endian": np.arange(3, dtype=">i4"),
-          "text": np.array([["none"]]), "bytes": np.array([b"ab", b"c"]),
-          "bool": np.array([True, False]), "complex": np.array([1 + 2j]), "empty": np.zeros((0, 0)),
-          "objects": np.array([np.ones((2, 2), np.uint8), "lot1", None], dtype=object)}
+ARRAYS = {
+    "uint8 grid": np.arange(12, dtype=np.uint8).reshape(3, 4),
+    "fortran": np.asfortranarray(np.eye(3)),
+    "big-endian": np.arange(3, dtype=">i4"),
+    "text": np.array([["none"]]),
+    "bytes": np.array([b"ab", b"c"]),
+    "bool": np.array([True, False]),
+    "complex": np.array([1 + 2j]),
+    "empty": np.zeros((0, 0)),
+    "objects": np.array([np.ones((2, 2), np.uint8), "lot1", None], dtype=object),
+}
 
 
 def _load(tmp_path, raw: bytes, name: str = "file.pkl"):
@@ -50,10 +57,14 @@ def test_arrays_come_back_as_they_were_pickled(tmp_path, protocol, numpy1):
 
 
 def test_python2_strings_are_read_as_latin1(tmp_path):
-    content = {b"data": np.array([0, 200, 255], np.uint8), b"name": b"caf\xe9",
-               b"text": np.array(["\xe9"])}
+    content = {
+        b"data": np.array([0, 200, 255], np.uint8),
+        b"name": b"caf\xe9",
+        b"text": np.array(["\xe9"]),
+    }
     raw = py2_dumps(content)
-    with pytest.raises(UnicodeDecodeError): pickle.loads(raw)  # Python 3's default: ASCII
+    with pytest.raises(UnicodeDecodeError):
+        pickle.loads(raw)  # Python 3's default: ASCII
     loaded = _load(tmp_path, raw)
     assert loaded.value["data"].tolist() == [0, 200, 255] and loaded.value["name"] == "caf\xe9"
     assert loaded.value["text"].tolist() == ["\xe9"]
@@ -65,20 +76,28 @@ def _after_an_array(command: str) -> bytes:
     return py2_dumps([np.zeros(3), Reduce(Global("posix", "system"), (command.encode(),))])
 
 
-ASKS = {"os.system": "posix.system", "eval": "__builtin__.eval", "exec": "builtins.exec",
-        "getattr": "__builtin__.getattr", "after an array": "posix.system"}
+ASKS = {
+    "os.system": "posix.system",
+    "eval": "__builtin__.eval",
+    "exec": "builtins.exec",
+    "getattr": "__builtin__.getattr",
+    "after an array": "posix.system",
+}
 
 
 @pytest.mark.parametrize("kind", list(ASKS))
 def test_a_pickle_that_holds_code_is_refused_and_runs_nothing(tmp_path, kind):
     def payload(marker: str) -> bytes:
         command = f"touch {tmp_path / marker}"
-        if kind == "after an array": return _after_an_array(command)
+        if kind == "after an array":
+            return _after_an_array(command)
         return command_pickles(command)[kind]
+
     pickle.loads(payload("ran_by_pickle"))  # the payload is real: plain pickle runs it
     assert (tmp_path / "ran_by_pickle").exists()
     says = f"file.pkl holds code: it asks for {ASKS[kind]}, .* nothing in it ran"
-    with pytest.raises(SourceError, match=says): _load(tmp_path, payload("ran"))
+    with pytest.raises(SourceError, match=says):
+        _load(tmp_path, payload("ran"))
     assert not (tmp_path / "ran").exists()
 
 
@@ -97,24 +116,46 @@ def _py2_reduce(module: str, name: str, *args, state=None) -> bytes:
 
 _ARRAY_STATE_WITH_BYTES = (1, (1,), np.dtype(object), False, b"\0" * 8)
 FORGED = {
-    "a structured dtype (its own flags)":
-        (pickle.dumps(np.zeros(1, [("a", "O")])), "has fields or a subarray"),
-    "an object array from raw bytes":
-        (_py2_reduce("numpy.core.numeric", "_frombuffer", b"\0" * 8, np.dtype(object), (1,), b"C"),
-         "an object array from raw bytes"),
-    "an object array's state with bytes":
-        (_py2_reduce("numpy.core.multiarray", "_reconstruct", Global("numpy", "ndarray"), (0,),
-                     b"b", state=_ARRAY_STATE_WITH_BYTES), "without its 1 items"),
-    "a dtype spelt as a field list":
-        (_py2_reduce("numpy", "dtype", b"i4,f8", 0, 1,
-                     state=(3, b"|", None, None, None, -1, -1, 0)), "is not plain"),
-    "too few bytes":
-        (py2_dumps(np.zeros(4, np.uint8)).replace(b"U\x04\0\0\0\0", b"U\x02\0\0"), "with 2 bytes"),
+    "a structured dtype (its own flags)": (
+        pickle.dumps(np.zeros(1, [("a", "O")])),
+        "has fields or a subarray",
+    ),
+    "an object array from raw bytes": (
+        _py2_reduce("numpy.core.numeric", "_frombuffer", b"\0" * 8, np.dtype(object), (1,), b"C"),
+        "an object array from raw bytes",
+    ),
+    "an object array's state with bytes": (
+        _py2_reduce(
+            "numpy.core.multiarray",
+            "_reconstruct",
+            Global("numpy", "ndarray"),
+            (0,),
+            b"b",
+            state=_ARRAY_STATE_WITH_BYTES,
+        ),
+        "without its 1 items",
+    ),
+    "a dtype spelt as a field list": (
+        _py2_reduce("numpy", "dtype", b"i4,f8", 0, 1, state=(3, b"|", None, None, None, -1, -1, 0)),
+        "is not plain",
+    ),
+    "too few bytes": (
+        py2_dumps(np.zeros(4, np.uint8)).replace(b"U\x04\0\0\0\0", b"U\x02\0\0"),
+        "with 2 bytes",
+    ),
     "another codec": (_py2_reduce("_codecs", "encode", b"x", b"zlib_codec"), "only latin-1"),
-    "bytes of a size": (_py2_reduce("__builtin__", "bytes", 10 ** 12), "bytes() with arguments"),
-    "a class for _reconstruct":
-        (_py2_reduce("numpy.core.multiarray", "_reconstruct",
-                     Global("pandas.core.frame", "DataFrame"), (0,), b"b"), "not ndarray")}
+    "bytes of a size": (_py2_reduce("__builtin__", "bytes", 10**12), "bytes() with arguments"),
+    "a class for _reconstruct": (
+        _py2_reduce(
+            "numpy.core.multiarray",
+            "_reconstruct",
+            Global("pandas.core.frame", "DataFrame"),
+            (0,),
+            b"b",
+        ),
+        "not ndarray",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", FORGED)
@@ -127,10 +168,14 @@ def test_forged_numpy_states_are_refused(tmp_path, case):
 def _frames() -> dict[str, bytes]:
     frame = lswmd_frame(6)
     strings = frame.assign(lotName=frame["lotName"].astype(str))  # pandas 3: a StringArray
-    resaved = {f"pandas {pd.__version__}, protocol {p}": pickle.dumps(frame, protocol=p)
-               for p in (2, 4, 5)}
-    return {"python 2, pandas 0.19": py2_dumps(python2_frame(frame)), **resaved,
-            "a string column": pickle.dumps(strings, protocol=5)}
+    resaved = {
+        f"pandas {pd.__version__}, protocol {p}": pickle.dumps(frame, protocol=p) for p in (2, 4, 5)
+    }
+    return {
+        "python 2, pandas 0.19": py2_dumps(python2_frame(frame)),
+        **resaved,
+        "a string column": pickle.dumps(strings, protocol=5),
+    }
 
 
 @pytest.mark.parametrize("form", list(_frames()))
@@ -150,23 +195,28 @@ def test_a_frame_without_its_parts_is_one_line(tmp_path):
     loaded = _load(tmp_path, pickle.dumps(pd.DataFrame({"a": [1.0]})))
     loaded.value.state.pop("_mgr")
     says = "^test: file.pkl is not a readable DataFrame .*without its block manager"
-    with pytest.raises(SourceError, match=says): frame_columns(loaded.value, "test: file.pkl")
+    with pytest.raises(SourceError, match=says):
+        frame_columns(loaded.value, "test: file.pkl")
 
 
 def test_reading_a_frame_loads_no_pandas(tmp_path):
     path = tmp_path / "frame.pkl"
     path.write_bytes(py2_dumps(python2_frame(lswmd_frame(3))))
-    code = ("import sys\nfrom metamae_lab.data.pickles import frame_columns, load_pickle\n"
-            f"columns, rows = frame_columns(load_pickle({str(path)!r}, 'x').value, 'x')\n"
-            "print(rows, ','.join(columns), 'pandas' in sys.modules)")
+    code = (
+        "import sys\nfrom metamae_lab.data.pickles import frame_columns, load_pickle\n"
+        f"columns, rows = frame_columns(load_pickle({str(path)!r}, 'x').value, 'x')\n"
+        "print(rows, ','.join(columns), 'pandas' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     names = "waferMap,dieSize,lotName,waferIndex,trianTestLabel,failureType"
     assert done.stdout.split() == ["3", names, "False"], done.stdout
 
 
 def test_a_state_given_to_a_handed_out_function_is_refused(tmp_path):
-    "BUILD with (None, {'__defaults__': ...}) would set attributes on the function the file was given."
+    """BUILD with (None, {'__defaults__': ...}) would set attributes on the function the file was
+    given."""
     from metamae_lab.data.pickles import _latin1_encode
+
     raw = b"\x80\x02c_codecs\nencode\nN}U\x0c__defaults__U\x0azlib_codec\x85s\x86b."
     with pytest.raises(SourceError, match="is not a readable pickle .*a state is given to"):
         _load(tmp_path, raw)

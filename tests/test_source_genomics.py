@@ -1,5 +1,6 @@
 """The genomics converter on genomics_ood.zip as TensorFlow Datasets publishes it (and its unpacked
 files, and the label layouts it may hold): store, a tiny model trained and probed, bad sources."""
+
 from __future__ import annotations
 
 import hashlib
@@ -71,10 +72,17 @@ def test_the_unpacked_files_give_the_same_store(src, unzipped, tmp_path):
     assert manifest["notes"] == [NAMES_NOTE]
 
 
-@pytest.mark.parametrize("labels, note", [
-    ("ids", "labels read from the 'label' column, spelled as ids"),
-    ("label_id",
-     "labels read from a 'label_id' column (the five-column layout of the first TFDS builder)")])
+@pytest.mark.parametrize(
+    "labels, note",
+    [
+        ("ids", "labels read from the 'label' column, spelled as ids"),
+        (
+            "label_id",
+            "labels read from a 'label_id' column (the five-column layout of the first "
+            "TFDS builder)",
+        ),
+    ],
+)
 def test_the_other_label_layouts_give_the_same_store_and_say_which(src, tmp_path, labels, note):
     variant = write_genomics_fixture(tmp_path / labels, labels=labels)
     ds, manifest = _convert(variant, tmp_path / "variant")
@@ -88,13 +96,18 @@ def test_a_zip_beside_some_unpacked_files_fills_in_the_rest(src, tmp_path):
     _same_store(_convert(src, tmp_path / "mixed")[0], _convert(published, tmp_path / "store")[0])
 
 
-def _fails(src, tmp_path, *needles): assert_source_refused(SOURCE, src, tmp_path / "out", *needles)
+def _fails(src, tmp_path, *needles):
+    assert_source_refused(SOURCE, src, tmp_path / "out", *needles)
 
 
 def test_missing_file_names_it_and_where_it_is_published(unzipped, tmp_path):
     (unzipped / "between_2011-2016_ood_val.txt").unlink()
-    _fails(unzipped, tmp_path, "between_2011-2016_ood_val.txt is missing",
-           "https://storage.googleapis.com/tfds-data/downloads/genomics_ood/genomics_ood.zip")
+    _fails(
+        unzipped,
+        tmp_path,
+        "between_2011-2016_ood_val.txt is missing",
+        "https://storage.googleapis.com/tfds-data/downloads/genomics_ood/genomics_ood.zip",
+    )
 
 
 def test_a_zip_without_a_split_file_names_it(src, tmp_path):
@@ -106,9 +119,10 @@ def test_a_zip_without_a_split_file_names_it(src, tmp_path):
 
 def test_an_interrupted_download_is_named(src, tmp_path):
     data = (src / "genomics_ood.zip").read_bytes()
-    (src / "genomics_ood.zip").write_bytes(data[:len(data) // 2])
-    _fails(src, tmp_path, "genomics_ood.zip: not a readable zip archive",
-           "an interrupted download?")
+    (src / "genomics_ood.zip").write_bytes(data[: len(data) // 2])
+    _fails(
+        src, tmp_path, "genomics_ood.zip: not a readable zip archive", "an interrupted download?"
+    )
 
 
 def test_the_authors_tfrecord_release_is_named(tmp_path):
@@ -116,8 +130,12 @@ def test_the_authors_tfrecord_release_is_named(tmp_path):
     for folder in ("before_2011_in_tr", "between_2011-2016_in_val", "between_2011-2016_ood_val"):
         (raw / folder).mkdir(parents=True)
         (raw / folder / f"{folder.split('_', 1)[1]}.tfrecord").write_bytes(b"\x00" * 16)
-    _fails(raw, tmp_path, "before_2011_in_tr is the authors' TFRecord release (Google Drive)",
-           "genomics_ood.zip")
+    _fails(
+        raw,
+        tmp_path,
+        "before_2011_in_tr is the authors' TFRecord release (Google Drive)",
+        "genomics_ood.zip",
+    )
 
 
 def test_dabs_csv_exports_are_named(tmp_path):
@@ -138,8 +156,12 @@ def test_missing_column(unzipped, tmp_path):
 def test_a_file_without_its_header(unzipped, tmp_path):
     path = unzipped / "before_2011_in_tr.txt"
     path.write_text(path.read_text().split("\n", 1)[1])
-    _fails(unzipped, tmp_path, "before_2011_in_tr.txt: no 'seq' column in the first line",
-           "expected the header")
+    _fails(
+        unzipped,
+        tmp_path,
+        "before_2011_in_tr.txt: no 'seq' column in the first line",
+        "expected the header",
+    )
 
 
 def test_wrong_length_names_the_line(unzipped, tmp_path):
@@ -147,8 +169,9 @@ def test_wrong_length_names_the_line(unzipped, tmp_path):
     lines = path.read_text().splitlines()
     lines[3] = lines[3][5:]
     path.write_text("\n".join(lines) + "\n")
-    _fails(unzipped, tmp_path,
-           "before_2011_in_tr.txt line 4: a sequence of 245 bases, expected 250")
+    _fails(
+        unzipped, tmp_path, "before_2011_in_tr.txt line 4: a sequence of 245 bases, expected 250"
+    )
 
 
 def test_a_bad_line_inside_the_zip_names_the_member(src, tmp_path):
@@ -164,9 +187,11 @@ def test_unknown_letter_and_unknown_genus(unzipped, tmp_path):
     lines = path.read_text().splitlines()
     lines[2] = "ACGN" + lines[2][4:]
     path.write_text("\n".join(lines) + "\n")
-    _fails(unzipped, tmp_path,
-           "between_2011-2016_ood_val.txt line 3: the letter 'N' at base 4 is not one of "
-           "A, C, G, T")
+    _fails(
+        unzipped,
+        tmp_path,
+        "between_2011-2016_ood_val.txt line 3: the letter 'N' at base 4 is not one of A, C, G, T",
+    )
     path.write_text(path.read_text().replace("\tDyella\t", "\tBacillus\t", 1))
     _fails(unzipped, tmp_path, "line 3: the label 'Bacillus' is not one of the file's 60 genera")
 
@@ -174,8 +199,11 @@ def test_unknown_letter_and_unknown_genus(unzipped, tmp_path):
 def test_a_truncated_row(unzipped, tmp_path):
     path = unzipped / "before_2011_in_tr.txt"
     path.write_text(path.read_text() + "ACGT\n")
-    _fails(unzipped, tmp_path,
-           "before_2011_in_tr.txt line 32: 1 tab-separated fields, expected at least 2")
+    _fails(
+        unzipped,
+        tmp_path,
+        "before_2011_in_tr.txt line 32: 1 tab-separated fields, expected at least 2",
+    )
 
 
 def test_an_empty_file(unzipped, tmp_path):

@@ -1,6 +1,7 @@
 """The HIGGS converter on a file written as UCI's is (`%.18e` float32 values, no header, gzip):
 store, pretrain, probe; the forms a user may have; bad sources (cut downloads, short lines) fail in
 one line and leave nothing behind."""
+
 from __future__ import annotations
 
 import gzip
@@ -34,6 +35,7 @@ def convert(tmp_path, *args, **kwargs):
 def dabs_split(n):
     "By hand: first ceil(90%) train; the rest shuffled by pandas (seed 42): ceil(90%) val, test."
     import pandas as pd
+
     first = -(-9 * n // 10)
     rest = pd.DataFrame({"row": np.arange(first, n)})
     shuffled = rest.sample(frac=1, random_state=42)["row"].to_numpy()
@@ -88,21 +90,46 @@ def test_pretrain_and_probe(store, tmp_path):
     assert_store_trains_and_probes(store, tmp_path / "run")
 
 
-@pytest.mark.parametrize("variant, kwargs, notes", [
-    ("csv", {}, [UNPACKED, f"HIGGS.csv {ROWS}"]),
-    ("zip", {}, ["read HIGGS.csv.gz inside UCI's download higgs.zip, read without unpacking",
-                 f"higgs.zip {ROWS}"]),
-    ("gz", {"header": True}, [AS_PUBLISHED, "HIGGS.csv.gz: line 1 is a header, which UCI's file "
-                              "does not have: skipped", f"HIGGS.csv.gz {ROWS}"]),
-    ("csv", {"newline": "\r\n"}, [UNPACKED, "HIGGS.csv: lines end in \\r\\n (Windows), not \\n as "
-                                  "in UCI's file", f"HIGGS.csv {ROWS}"])])
+@pytest.mark.parametrize(
+    "variant, kwargs, notes",
+    [
+        ("csv", {}, [UNPACKED, f"HIGGS.csv {ROWS}"]),
+        (
+            "zip",
+            {},
+            [
+                "read HIGGS.csv.gz inside UCI's download higgs.zip, read without unpacking",
+                f"higgs.zip {ROWS}",
+            ],
+        ),
+        (
+            "gz",
+            {"header": True},
+            [
+                AS_PUBLISHED,
+                "HIGGS.csv.gz: line 1 is a header, which UCI's file does not have: skipped",
+                f"HIGGS.csv.gz {ROWS}",
+            ],
+        ),
+        (
+            "csv",
+            {"newline": "\r\n"},
+            [
+                UNPACKED,
+                "HIGGS.csv: lines end in \\r\\n (Windows), not \\n as in UCI's file",
+                f"HIGGS.csv {ROWS}",
+            ],
+        ),
+    ],
+)
 def test_every_form_a_user_may_have(store, tmp_path, variant, kwargs, notes):
     out = convert(tmp_path, variant, **kwargs)
     assert open_store(out).manifest["notes"] == notes
     assert open_store(out).manifest["fingerprint"] == open_store(store).manifest["fingerprint"]
 
 
-def _fails(src, out, *parts): assert_source_refused(SOURCE, src, out, *parts)
+def _fails(src, out, *parts):
+    assert_source_refused(SOURCE, src, out, *parts)
 
 
 def _rewrite(src, edit):
@@ -113,7 +140,7 @@ def _rewrite(src, edit):
 
 def _rewrite_line(src, index, edit):
     "Rewrite line `index` (from 0) of HIGGS.csv.gz through `edit(line) -> line`."
-    _rewrite(src, lambda lines: lines[:index] + [edit(lines[index])] + lines[index + 1:])
+    _rewrite(src, lambda lines: lines[:index] + [edit(lines[index])] + lines[index + 1 :])
 
 
 def test_missing_file(tmp_path):
@@ -142,7 +169,7 @@ def test_line_with_a_value_too_many(tmp_path):
 
 def test_wrong_label(tmp_path):
     src = write_higgs_fixture(tmp_path / "src")
-    _rewrite_line(src, 5, lambda line: "2" + line[line.index(","):])
+    _rewrite_line(src, 5, lambda line: "2" + line[line.index(",") :])
     _fails(src, tmp_path / "out", "HIGGS.csv.gz line 6 has label 2")
 
 
@@ -190,7 +217,8 @@ def test_zip_cut_short(tmp_path):
 
 def test_zip_without_the_file(tmp_path):
     (tmp_path / "src").mkdir()
-    with zipfile.ZipFile(tmp_path / "src/higgs.zip", "w") as z: z.writestr("SUSY.csv.gz", b"")
+    with zipfile.ZipFile(tmp_path / "src/higgs.zip", "w") as z:
+        z.writestr("SUSY.csv.gz", b"")
     _fails(tmp_path / "src", tmp_path / "out", "higgs.zip holds no HIGGS.csv.gz", "SUSY.csv.gz")
 
 

@@ -1,5 +1,6 @@
 """LibriSpeech as the OpenSLR archives unpack: DABS's spectrograms and splits in the store, training
 on it, bad sources."""
+
 from __future__ import annotations
 
 import shutil
@@ -15,8 +16,10 @@ from metamae_lab.data.sources.librispeech import SOURCE, mel_filterbank
 from metamae_lab.data.store import open_store, read_manifest, write_store
 
 CROP, N_FFT, HOP = 150526, 2048, 672
-SUBSETS_NOTE = ("pretraining subsets found: train-clean-100, train-clean-360; not found: "
-                "train-other-500 (DABS pretrains on all three)")
+SUBSETS_NOTE = (
+    "pretraining subsets found: train-clean-100, train-clean-360; not found: "
+    "train-other-500 (DABS pretrains on all three)"
+)
 
 
 def reference(path: Path) -> np.ndarray:
@@ -24,12 +27,12 @@ def reference(path: Path) -> np.ndarray:
     wave, rate = soundfile.read(path)
     assert rate == RATE
     padded = np.zeros(CROP)
-    padded[:min(len(wave), CROP)] = wave[:CROP]
+    padded[: min(len(wave), CROP)] = wave[:CROP]
     padded = np.pad(padded, N_FFT // 2)
     window = 0.5 * (1 - np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT))
-    frames = np.stack([padded[i * HOP:i * HOP + N_FFT] * window for i in range(224)], axis=1)
+    frames = np.stack([padded[i * HOP : i * HOP + N_FFT] * window for i in range(224)], axis=1)
     mel = mel_filterbank(RATE, N_FFT, 224) @ (np.abs(np.fft.rfft(frames, axis=0)) ** 2)
-    db = 10 * np.log10(np.maximum(mel ** 2, 1e-10))
+    db = 10 * np.log10(np.maximum(mel**2, 1e-10))
     return np.maximum(db, db.max() - 80)
 
 
@@ -60,15 +63,23 @@ def converted(tmp_path_factory):
 def test_the_release_is_laid_out_as_published(converted):
     raw, _ = converted
     top = sorted(p.name for p in (raw / "LibriSpeech").iterdir())
-    assert top == ["BOOKS.TXT", "CHAPTERS.TXT", "LICENSE.TXT", "README.TXT", "SPEAKERS.TXT",
-                   "dev-clean", "train-clean-100", "train-clean-360"]
+    assert top == [
+        "BOOKS.TXT",
+        "CHAPTERS.TXT",
+        "LICENSE.TXT",
+        "README.TXT",
+        "SPEAKERS.TXT",
+        "dev-clean",
+        "train-clean-100",
+        "train-clean-360",
+    ]
     assert "| |XY|Reader" in (raw / "LibriSpeech" / "SPEAKERS.TXT").read_text()
     data = (raw / "LibriSpeech/dev-clean/174/50561/174-50561-0000.flac").read_bytes()
     # the flac tool's metadata blocks: STREAMINFO, SEEKTABLE, VORBIS_COMMENT, PADDING
     blocks, pos, last = [], 4, False
     while not last:
         blocks.append(data[pos] & 0x7F)
-        last, pos = data[pos] & 0x80, pos + 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
+        last, pos = data[pos] & 0x80, pos + 4 + int.from_bytes(data[pos + 1 : pos + 4], "big")
     assert data[:4] == b"fLaC" and blocks == [0, 3, 4, 1]
     info = soundfile.info(raw / "LibriSpeech/dev-clean/174/50561/174-50561-0000.flac")
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
@@ -78,10 +89,13 @@ def test_the_release_is_laid_out_as_published(converted):
 
 def test_units_are_speakers_of_the_pretraining_subsets_then_dev_clean(converted):
     raw, _ = converted
-    assert SOURCE.units(raw) == ["LibriSpeech/train-clean-100/19",
-                                 "LibriSpeech/train-clean-100/103",
-                                 "LibriSpeech/train-clean-360/1001", "LibriSpeech/dev-clean/84",
-                                 "LibriSpeech/dev-clean/174"]
+    assert SOURCE.units(raw) == [
+        "LibriSpeech/train-clean-100/19",
+        "LibriSpeech/train-clean-100/103",
+        "LibriSpeech/train-clean-360/1001",
+        "LibriSpeech/dev-clean/84",
+        "LibriSpeech/dev-clean/174",
+    ]
 
 
 def test_the_store_holds_dabs_spectrograms_split_and_labelled_by_speaker(converted):
@@ -92,8 +106,12 @@ def test_the_store_holds_dabs_spectrograms_split_and_labelled_by_speaker(convert
     assert manifest["notes"] == [SUBSETS_NOTE]
     assert np.load(out / "train" / "x-00000.npy").dtype == np.float16
     dev_train, dev_test = dabs_dev_split(raw)
-    pretraining = [f for subset in ("train-clean-100", "train-clean-360")
-                   for speaker in LAYOUT[subset] for f in files(raw, subset, speaker)]
+    pretraining = [
+        f
+        for subset in ("train-clean-100", "train-clean-360")
+        for speaker in LAYOUT[subset]
+        for f in files(raw, subset, speaker)
+    ]
     expected_train = pretraining + dev_train
     assert (len(ds.x_train), len(ds.x_test)) == (len(expected_train), len(dev_test)) == (16, 4)
     # class id = rank of the speaker id: 19, 84, 103, 174, 1001
@@ -103,8 +121,10 @@ def test_the_store_holds_dabs_spectrograms_split_and_labelled_by_speaker(convert
     stored_test = np.load(out / "test" / "x-00000.npy").astype(np.float32)
     stored_train = _stored_train(out)
     picked = [0, 5, 12]
-    for stored, expected in ((stored_test, dev_test),
-                             (stored_train[picked], [expected_train[i] for i in picked])):
+    for stored, expected in (
+        (stored_test, dev_test),
+        (stored_train[picked], [expected_train[i] for i in picked]),
+    ):
         for x, f in zip(stored, expected):
             # float16 steps are at most 1/16 dB up to 128 dB
             assert np.abs(x[0] - reference(f)).max() < 0.13, f
@@ -128,8 +148,11 @@ def test_a_long_utterance_keeps_its_first_150526_samples(converted):
     dev_train, dev_test = dabs_dev_split(raw)
     stored = _stored_train(out)
     where = 8 + dev_train.index(long_file) if long_file in dev_train else None
-    sample = stored[where] if where is not None else np.load(out / "test" / "x-00000.npy")[
-        dev_test.index(long_file)].astype(np.float32)
+    sample = (
+        stored[where]
+        if where is not None
+        else np.load(out / "test" / "x-00000.npy")[dev_test.index(long_file)].astype(np.float32)
+    )
     tail = raw / "tail.flac"
     soundfile.write(tail, wave[-CROP:], RATE, subtype="PCM_16")
     assert np.abs(sample[0] - reference(long_file)).max() < 0.13
@@ -167,8 +190,12 @@ def test_an_archive_left_packed_is_named(tmp_path):
     raw = write_librispeech_fixture(tmp_path / "raw")
     shutil.rmtree(raw / "LibriSpeech" / "dev-clean")
     (raw / "dev-clean.tar.gz").write_bytes(b"\x1f\x8b")
-    _fails(raw, tmp_path, "LibriSpeech/dev-clean is missing",
-           "unpack it with tar -xzf dev-clean.tar.gz")
+    _fails(
+        raw,
+        tmp_path,
+        "LibriSpeech/dev-clean is missing",
+        "unpack it with tar -xzf dev-clean.tar.gz",
+    )
 
 
 def test_audio_converted_to_wav_is_named(tmp_path):
@@ -177,8 +204,12 @@ def test_audio_converted_to_wav_is_named(tmp_path):
         wave, rate = soundfile.read(flac, dtype="int16")
         soundfile.write(flac.with_suffix(".wav"), wave, rate, subtype="PCM_16")
         flac.unlink()
-    _fails(raw, tmp_path, "dev-clean/84 holds no <chapter>/*.flac utterances (6 .wav files: "
-           "LibriSpeech is published as FLAC")
+    _fails(
+        raw,
+        tmp_path,
+        "dev-clean/84 holds no <chapter>/*.flac utterances (6 .wav files: "
+        "LibriSpeech is published as FLAC",
+    )
 
 
 @pytest.mark.parametrize("subset", ["train-clean-100", "dev-clean"])
@@ -191,23 +222,31 @@ def test_a_missing_subset_is_named_with_where_librispeech_is_published(tmp_path,
 
 def _rewrite(raw: Path, how: str) -> Path:
     path = raw / "LibriSpeech/dev-clean/174/50561/174-50561-0003.flac"
-    if how == "rate": soundfile.write(path, np.zeros(800), 8000, subtype="PCM_16")
-    if how == "stereo": soundfile.write(path, np.zeros((800, 2)), RATE, subtype="PCM_16")
-    if how == "corrupt": path.write_bytes(b"fLaC this is not a flac stream")
-    if how == "misnamed": path = path.rename(path.with_name("175-50561-0003.flac"))
+    if how == "rate":
+        soundfile.write(path, np.zeros(800), 8000, subtype="PCM_16")
+    if how == "stereo":
+        soundfile.write(path, np.zeros((800, 2)), RATE, subtype="PCM_16")
+    if how == "corrupt":
+        path.write_bytes(b"fLaC this is not a flac stream")
+    if how == "misnamed":
+        path = path.rename(path.with_name("175-50561-0003.flac"))
     if how == "empty":  # every chapter folder of the speaker emptied
-        for flac in path.parent.parent.glob("*/*.flac"): flac.unlink()
+        for flac in path.parent.parent.glob("*/*.flac"):
+            flac.unlink()
         path = path.parent.parent
     return path
 
 
-@pytest.mark.parametrize("how, says", [
-    ("rate", "is 8000 Hz with 1 channel(s), expected 16000 Hz mono"),
-    ("stereo", "is 16000 Hz with 2 channel(s), expected 16000 Hz mono"),
-    ("corrupt", "cannot decode"),
-    ("misnamed", "is not named <speaker>-<chapter>-<utterance>.flac after its folders"),
-    ("empty", "holds no <chapter>/*.flac utterances"),
-])
+@pytest.mark.parametrize(
+    "how, says",
+    [
+        ("rate", "is 8000 Hz with 1 channel(s), expected 16000 Hz mono"),
+        ("stereo", "is 16000 Hz with 2 channel(s), expected 16000 Hz mono"),
+        ("corrupt", "cannot decode"),
+        ("misnamed", "is not named <speaker>-<chapter>-<utterance>.flac after its folders"),
+        ("empty", "holds no <chapter>/*.flac utterances"),
+    ],
+)
 def test_a_bad_file_gives_one_line_and_no_output(tmp_path, how, says):
     raw = write_librispeech_fixture(tmp_path / "raw")
     _fails(raw, tmp_path, says, names=_rewrite(raw, how))

@@ -1,6 +1,7 @@
 """The PAMAP2 converter on a release written as the real one is (layout, `%g` numbers, `NaN`,
 drop-outs): store, pretrain, probe; every layout a user may have; bad sources fail in one line and
 leave nothing behind."""
+
 from __future__ import annotations
 
 import zipfile
@@ -8,8 +9,16 @@ import zipfile
 import numpy as np
 import pytest
 
-from fixtures_pamap2 import (ARCHIVE, DROPOUTS, FIRST_LINE_101, PLAN, SUBJECTS, UCI_DOWNLOAD,
-                             subject_text, write_pamap2_fixture)
+from fixtures_pamap2 import (
+    ARCHIVE,
+    DROPOUTS,
+    FIRST_LINE_101,
+    PLAN,
+    SUBJECTS,
+    UCI_DOWNLOAD,
+    subject_text,
+    write_pamap2_fixture,
+)
 from helpers import assert_source_refused, assert_store_trains_and_probes
 from metamae_lab.data.sources.pamap2 import ACTIVITIES, SOURCE
 from metamae_lab.data.store import open_store, write_store
@@ -21,8 +30,9 @@ LF = "subject files' lines end in \\n"
 
 def windows_of(plan, stride=160, window=320):
     "Windows per stretch: the count the converter should cut."
-    return [(activity, (n - window) // stride + 1) for activity, n in plan
-            if activity and n >= window]
+    return [
+        (activity, (n - window) // stride + 1) for activity, n in plan if activity and n >= window
+    ]
 
 
 def parsed(subject: int) -> np.ndarray:
@@ -83,7 +93,8 @@ def test_spec_splits_and_labels(store):
         split = {105: "val", 106: "test"}.get(subject, "train")
         for activity, count in windows_of(PLAN[subject]):
             expected[split] += [classes.index(activity)] * count
-    for split, labels in expected.items(): assert data.split(split)[1].tolist() == labels
+    for split, labels in expected.items():
+        assert data.split(split)[1].tolist() == labels
     assert data.manifest["notes"] == [UNPACKED, LF]
 
 
@@ -93,15 +104,15 @@ def test_known_windows_by_hand(store):
     start = sum(n for _, n in PLAN[106][:3])  # subject 106's walking stretch
     column, line, n = DROPOUTS[106]
     assert start <= line and line + n <= start + 320
-    assert np.isnan(values[line:line + n, column:column + 17]).all()
-    expected = interpolated(values)[start:start + 320].T.astype(np.float32)
+    assert np.isnan(values[line : line + n, column : column + 17]).all()
+    expected = interpolated(values)[start : start + 320].T.astype(np.float32)
     np.testing.assert_allclose(stored(store, "test")[1], expected, rtol=1e-6, atol=1e-5)
     data = open_store(store)
     mean, std = np.asarray(data.manifest["norm_mean"]), np.asarray(data.manifest["norm_std"])
     normalised = (expected - mean) / std
     np.testing.assert_allclose(data.split("test")[0][1], normalised, rtol=1e-5, atol=1e-5)
     start = PLAN[109][0][1] + 160  # the second window of subject 109's rope jumping
-    expected = interpolated(parsed(109))[start:start + 320].T.astype(np.float32)
+    expected = interpolated(parsed(109))[start : start + 320].T.astype(np.float32)
     np.testing.assert_allclose(stored(store, "train")[-2], expected, rtol=1e-6, atol=1e-5)
 
 
@@ -109,11 +120,18 @@ def test_pretrain_and_probe(store, tmp_path):
     assert_store_trains_and_probes(store, tmp_path / "run")
 
 
-@pytest.mark.parametrize("layout, found", [
-    ("dataset", "Protocol/ (the unpacked PAMAP2_Dataset folder)"),
-    ("archive", "PAMAP2_Dataset.zip, read without unpacking it"),
-    ("uci", "PAMAP2_Dataset.zip inside UCI's download pamap2+physical+activity+monitoring.zip, "
-            "read without unpacking either")])
+@pytest.mark.parametrize(
+    "layout, found",
+    [
+        ("dataset", "Protocol/ (the unpacked PAMAP2_Dataset folder)"),
+        ("archive", "PAMAP2_Dataset.zip, read without unpacking it"),
+        (
+            "uci",
+            "PAMAP2_Dataset.zip inside UCI's download pamap2+physical+activity+monitoring.zip, "
+            "read without unpacking either",
+        ),
+    ],
+)
 def test_every_layout_gives_the_same_store(store, tmp_path, layout, found):
     out = convert(tmp_path, layout)
     assert open_store(out).manifest["notes"] == [f"subject files read from {found}", LF]
@@ -131,12 +149,14 @@ def test_windows_line_endings_are_read_and_said(store, tmp_path):
 def test_the_optional_session_is_not_read(store, tmp_path):
     "Optional/ holds other activities of five subjects; DABS reads Protocol/ only, as this does."
     src = write_pamap2_fixture(tmp_path / "src")
-    for path in (src / "PAMAP2_Dataset/Optional").iterdir(): path.write_text("not read\n")
+    for path in (src / "PAMAP2_Dataset/Optional").iterdir():
+        path.write_text("not read\n")
     out = write_store(SOURCE, src, tmp_path / "out", progress=False)
     assert open_store(out).manifest["fingerprint"] == open_store(store).manifest["fingerprint"]
 
 
-def _fails(src, out, *parts): assert_source_refused(SOURCE, src, out, *parts)
+def _fails(src, out, *parts):
+    assert_source_refused(SOURCE, src, out, *parts)
 
 
 def _edit(src, subject, edit):
@@ -147,7 +167,7 @@ def _edit(src, subject, edit):
 
 def _edit_line(src, subject, index, edit):
     "Rewrite line `index` (from 0) of a subject's file through `edit(line) -> line`."
-    _edit(src, subject, lambda lines: lines[:index] + [edit(lines[index])] + lines[index + 1:])
+    _edit(src, subject, lambda lines: lines[:index] + [edit(lines[index])] + lines[index + 1 :])
 
 
 def test_missing_subject_file(tmp_path):
@@ -160,7 +180,8 @@ def test_missing_subject_in_the_archive(tmp_path):
     src = write_pamap2_fixture(tmp_path / "src", "archive")
     with zipfile.ZipFile(src / ARCHIVE) as old, zipfile.ZipFile(src / "new.zip", "w") as new:
         for item in old.infolist():
-            if not item.filename.endswith("subject104.dat"): new.writestr(item, old.read(item))
+            if not item.filename.endswith("subject104.dat"):
+                new.writestr(item, old.read(item))
     (src / "new.zip").replace(src / ARCHIVE)
     _fails(src, tmp_path / "out", f"{ARCHIVE}!{PROTOCOL}/subject104.dat is missing")
 

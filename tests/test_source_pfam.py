@@ -1,5 +1,6 @@
 """The Pfam converter on TAPE's JSON release (and the forms of it that are not confirmed): store, a
 tiny model trained and probed; other TAPE releases and bad files refused in one line."""
+
 from __future__ import annotations
 
 import json
@@ -52,15 +53,17 @@ def test_pretrain_and_probe_on_the_store(src, tmp_path):
     assert_store_trains_and_probes(out, tmp_path / "run", k=3)
 
 
-@pytest.mark.parametrize("wrapped, ids, note", [(True, True, LISTS), (False, False, PLAIN),
-                                                 (True, False, LISTS)])
+@pytest.mark.parametrize(
+    "wrapped, ids, note", [(True, True, LISTS), (False, False, PLAIN), (True, False, LISTS)]
+)
 def test_the_unconfirmed_forms_give_the_same_store_and_say_which(src, tmp_path, wrapped, ids, note):
     published = open_store(write_store(SOURCE, src, tmp_path / "published", progress=False))
     variant = write_pfam_fixture(tmp_path / "variant", wrapped=wrapped, ids=ids)
     out = write_store(SOURCE, variant, tmp_path / "store", progress=False)
     ds = open_store(out)
     for split in ("train", "test"):
-        for a, b in zip(published.split(split), ds.split(split)): assert np.array_equal(a[:], b[:])
+        for a, b in zip(published.split(split), ds.split(split)):
+            assert np.array_equal(a[:], b[:])
     assert ds.class_names == published.class_names and read_manifest(out)["notes"] == [note]
 
 
@@ -69,13 +72,15 @@ def test_the_pfam_folder_itself_is_a_source(src, tmp_path):
     assert read_manifest(out)["splits"]["test"]["size"] == len(VALID)
 
 
-def _fails(src, tmp_path, *needles): assert_source_refused(SOURCE, src, tmp_path / "out", *needles)
+def _fails(src, tmp_path, *needles):
+    assert_source_refused(SOURCE, src, tmp_path / "out", *needles)
 
 
 def _edit(path, change):
     data = json.loads(path.read_text())
     change(data)
-    with open(path, "w") as f: json.dump(data, f)
+    with open(path, "w") as f:
+        json.dump(data, f)
 
 
 def test_missing_file_names_it_and_where_it_is_published(src, tmp_path):
@@ -126,8 +131,9 @@ def test_not_an_array(src, tmp_path):
 
 def test_wrong_length(src, tmp_path):
     _edit(src / "pfam" / "pfam_train.json", lambda d: d[4].update(protein_length=76))
-    _fails(src, tmp_path,
-           "pfam_train.json record 4: protein_length 76 but 'primary' holds 77 residues")
+    _fails(
+        src, tmp_path, "pfam_train.json record 4: protein_length 76 but 'primary' holds 77 residues"
+    )
 
 
 def test_a_clan_that_is_not_an_integer(src, tmp_path):
@@ -138,9 +144,12 @@ def test_a_clan_that_is_not_an_integer(src, tmp_path):
 
 
 def test_unknown_residue_and_unknown_clan(src, tmp_path):
-    _edit(src / "pfam" / "pfam_valid.json",
-          lambda d: d[1].update(primary="MK*" + d[1]["primary"][3:]))
+    _edit(
+        src / "pfam" / "pfam_valid.json", lambda d: d[1].update(primary="MK*" + d[1]["primary"][3:])
+    )
     _fails(src, tmp_path, "pfam_valid.json record 1: the residue '*' at position 3 is not one of")
-    _edit(src / "pfam" / "pfam_valid.json",
-          lambda d: d[1].update(primary="MKV" + d[1]["primary"][3:], clan=777))
+    _edit(
+        src / "pfam" / "pfam_valid.json",
+        lambda d: d[1].update(primary="MKV" + d[1]["primary"][3:], clan=777),
+    )
     _fails(src, tmp_path, "pfam_valid.json record 1: clan 777 does not occur in pfam_train.json")

@@ -1,4 +1,5 @@
 "Training loop, checkpoints and resume."
+
 import json
 import os
 import pickle
@@ -11,15 +12,33 @@ import time
 import pytest
 import torch
 
-from metamae_lab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_model, save_checkpoint
+from metamae_lab.checkpoint import (
+    CheckpointError,
+    list_checkpoints,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from metamae_lab.config import RunConfig, TrainConfig, preset_config
 from metamae_lab.train import pretrain
 
 
 def small_run(method="metamae", steps=40, **train):
-    return RunConfig(dataset="digits", model=preset_config("tiny", method=method, mask_ratio=0.75),
-                     train=TrainConfig(**{"steps": steps, "batch_size": 32, "lr": 1e-3, "warmup_steps": min(5, steps),
-                                          "log_every": 5, "ckpt_every": 10, **train}))
+    return RunConfig(
+        dataset="digits",
+        model=preset_config("tiny", method=method, mask_ratio=0.75),
+        train=TrainConfig(
+            **{
+                "steps": steps,
+                "batch_size": 32,
+                "lr": 1e-3,
+                "warmup_steps": min(5, steps),
+                "log_every": 5,
+                "ckpt_every": 10,
+                **train,
+            }
+        ),
+    )
 
 
 def metrics(run_dir):
@@ -30,7 +49,8 @@ def metrics(run_dir):
 def test_resume_equals_uninterrupted(tmp_path, method):
     run = small_run(method)
     pretrain(run, tmp_path / "straight", progress=False)
-    pretrain(run, tmp_path / "resumed", progress=False, stop_after=17)  # stops between checkpoints: step 17 saved
+    # stops between checkpoints: step 17 saved
+    pretrain(run, tmp_path / "resumed", progress=False, stop_after=17)
     assert load_checkpoint(tmp_path / "resumed")["step"] == 17
     pretrain(None, tmp_path / "resumed", resume=True, progress=False)
     a, b = metrics(tmp_path / "straight"), metrics(tmp_path / "resumed")
@@ -40,7 +60,8 @@ def test_resume_equals_uninterrupted(tmp_path, method):
             assert ma[key] == mb[key], (ma["step"], key, ma[key], mb[key])
     wa = load_checkpoint(tmp_path / "straight")["model"]
     wb = load_checkpoint(tmp_path / "resumed")["model"]
-    for k in wa: assert torch.equal(wa[k], wb[k]), k
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
 
 
 def test_resume_can_extend_and_refuses_overwrite(tmp_path):
@@ -49,7 +70,9 @@ def test_resume_can_extend_and_refuses_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="--resume"):
         pretrain(run, tmp_path / "r", progress=False)
     result = pretrain(None, tmp_path / "r", resume=True, steps=20, progress=False)
-    assert result.step == 20 and load_checkpoint(tmp_path / "r")["run_config"]["train"]["steps"] == 20
+    assert (
+        result.step == 20 and load_checkpoint(tmp_path / "r")["run_config"]["train"]["steps"] == 20
+    )
     pretrain(small_run(steps=5), tmp_path / "r", overwrite=True, progress=False)
     assert [m["step"] for m in metrics(tmp_path / "r")] == [5]
     with pytest.raises(CheckpointError, match="no checkpoint"):
@@ -59,25 +82,32 @@ def test_resume_can_extend_and_refuses_overwrite(tmp_path):
 def test_checkpoint_holds_everything_and_rotates(tmp_path):
     run = small_run(steps=30, keep_last=2)
     pretrain(run, tmp_path / "r", progress=False)
-    assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["checkpoint_00000020.pt", "checkpoint_00000030.pt"]
+    assert [p.name for p in list_checkpoints(tmp_path / "r")] == [
+        "checkpoint_00000020.pt",
+        "checkpoint_00000030.pt",
+    ]
     state = load_checkpoint(tmp_path / "r")
     assert {"run_config", "spec", "model", "optimizer", "scheduler", "rng", "step"} <= set(state)
-    assert (any(k.startswith("decoder.") for k in state["model"])
-            and any(k.startswith("projector.") for k in state["model"]))
+    assert any(k.startswith("decoder.") for k in state["model"]) and any(
+        k.startswith("projector.") for k in state["model"]
+    )
     model, loaded, _ = load_model(tmp_path / "r")
     assert (loaded.model, loaded.train, model.cfg) == (run.model, run.train, run.model)
-    assert (loaded.kind, loaded.patch_size, loaded.dataset) == ("image", (2, 2), "digits")  # resolved and recorded
+    # resolved and recorded
+    assert (loaded.kind, loaded.patch_size, loaded.dataset) == ("image", (2, 2), "digits")
 
 
 def test_unsafe_pickle_is_refused(tmp_path):
     marker = tmp_path / "pwned"
 
     class Exploit:
-        def __reduce__(self): return (os.system, (f"touch {marker}",))
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
 
     bad = tmp_path / "run"
     bad.mkdir()
-    with open(bad / "checkpoint_00000001.pt", "wb") as f: pickle.dump({"step": 1, "model": Exploit()}, f)
+    with open(bad / "checkpoint_00000001.pt", "wb") as f:
+        pickle.dump({"step": 1, "model": Exploit()}, f)
     with pytest.raises(CheckpointError, match="safely"):
         load_checkpoint(bad)
     assert not marker.exists()
@@ -111,7 +141,9 @@ def test_kill_during_checkpoint_write_leaves_previous_intact(tmp_path):
     script.write_text(WRITER)
     run_dir = tmp_path / "ckpts"
     for delay in (0.03, 0.11, 0.23):
-        proc = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, text=True
+        )
         proc.stdout.readline()  # one checkpoint is complete; the next write is under way
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
@@ -133,13 +165,16 @@ def test_batch_larger_than_dataset_is_refused(tmp_path):
 
 
 def test_bf16_precision_trains_on_cpu_and_is_recorded(tmp_path):
-    "precision='bf16' runs the CPU step under bf16 autocast, second order included, and resumes with the same setting."
+    """precision='bf16' runs the CPU step under bf16 autocast, second order included, and resumes
+    with the same setting."""
     run = small_run("metamae", steps=12, precision="bf16")
     result = pretrain(run, tmp_path / "bf16", progress=False, stop_after=6)
     assert result.step == 6
     pretrain(None, tmp_path / "bf16", resume=True, progress=False)
     state = load_checkpoint(tmp_path / "bf16")
-    assert state["step"] == 12 and RunConfig.from_dict(state["run_config"]).train.precision == "bf16"
+    assert (
+        state["step"] == 12 and RunConfig.from_dict(state["run_config"]).train.precision == "bf16"
+    )
     assert all(torch.isfinite(m).all() for m in state["model"].values() if m.is_floating_point())
     pretrain(small_run("metamae", steps=12), tmp_path / "fp32", progress=False)
     # it did change the arithmetic
@@ -150,24 +185,51 @@ def test_bf16_precision_trains_on_cpu_and_is_recorded(tmp_path):
 
 @pytest.mark.slow
 def test_compiled_encoder_trains_like_the_eager_one(tmp_path):
-    "torch.compile on the encoder: same losses (dropout off), same checkpoint keys, second order intact."
+    """torch.compile on the encoder: same losses (dropout off), same checkpoint keys, second order
+    intact."""
     model = dict(method="metamae", mask_ratio=0.75, dropout=0.0)
-    runs = {c: RunConfig(dataset="digits", model=preset_config("tiny", **model),
-                         train=TrainConfig(steps=3, batch_size=32, lr=1e-3, warmup_steps=1, log_every=1,
-                                           compile_encoder=c))
-            for c in (False, True)}
-    for c, run in runs.items(): pretrain(run, tmp_path / str(c), progress=False)
+    runs = {
+        c: RunConfig(
+            dataset="digits",
+            model=preset_config("tiny", **model),
+            train=TrainConfig(
+                steps=3, batch_size=32, lr=1e-3, warmup_steps=1, log_every=1, compile_encoder=c
+            ),
+        )
+        for c in (False, True)
+    }
+    for c, run in runs.items():
+        pretrain(run, tmp_path / str(c), progress=False)
     eager, compiled = metrics(tmp_path / "False"), metrics(tmp_path / "True")
-    for a, b in zip(eager, compiled): assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
-    assert load_checkpoint(tmp_path / "True")["model"].keys() == load_checkpoint(tmp_path / "False")["model"].keys()
+    for a, b in zip(eager, compiled):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+    assert (
+        load_checkpoint(tmp_path / "True")["model"].keys()
+        == load_checkpoint(tmp_path / "False")["model"].keys()
+    )
 
 
 # ---- host synchronisation: none in the training forward, one per training step ----
 
+
 class HostSyncs(torch.overrides.TorchFunctionMode):
-    "Records every call that makes the host wait for the device on a GPU, with the first caller outside torch."
-    NAMES = {"__bool__", "item", "tolist", "__int__", "__float__", "__index__", "nonzero", "argwhere", "masked_select",
-             "unique", "numpy", "repeat_interleave"}
+    """Records every call that makes the host wait for the device on a GPU, with the first caller
+    outside torch."""
+
+    NAMES = {
+        "__bool__",
+        "item",
+        "tolist",
+        "__int__",
+        "__float__",
+        "__index__",
+        "nonzero",
+        "argwhere",
+        "masked_select",
+        "unique",
+        "numpy",
+        "repeat_interleave",
+    }
 
     def __init__(self):
         super().__init__()
@@ -175,16 +237,21 @@ class HostSyncs(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
-        bool_index = name == "__getitem__" and any(isinstance(a, torch.Tensor) and a.dtype == torch.bool
-                                                    for a in (args[1] if isinstance(args[1], tuple) else (args[1],)))
-        if name in self.NAMES or bool_index: self.calls.append((name, self._caller()))
+        bool_index = name == "__getitem__" and any(
+            isinstance(a, torch.Tensor) and a.dtype == torch.bool
+            for a in (args[1] if isinstance(args[1], tuple) else (args[1],))
+        )
+        if name in self.NAMES or bool_index:
+            self.calls.append((name, self._caller()))
         return func(*args, **(kwargs or {}))
 
     @staticmethod
     def _caller() -> str:
         frame = sys._getframe(2)
-        while frame and (frame.f_code.co_filename.endswith(("torch/overrides.py", "torch/_tensor.py"))
-                         or frame.f_code.co_filename == __file__):
+        while frame and (
+            frame.f_code.co_filename.endswith(("torch/overrides.py", "torch/_tensor.py"))
+            or frame.f_code.co_filename == __file__
+        ):
             frame = frame.f_back
         return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
 
@@ -195,7 +262,10 @@ def test_training_forward_never_waits_for_the_device_and_a_step_once(name, metho
     from helpers import SPECS, make_batch
     from metamae_lab.model import MetaMAE
     from metamae_lab.train import make_optimizer, training_step
-    model = MetaMAE(SPECS[name], preset_config("tiny", method=method, mask_ratio=0.6, inner_steps=2)).train()
+
+    model = MetaMAE(
+        SPECS[name], preset_config("tiny", method=method, mask_ratio=0.6, inner_steps=2)
+    ).train()
     x, lengths = make_batch(name)
     with HostSyncs() as syncs:
         model(x, lengths=lengths, validate=False).loss.backward()
@@ -205,7 +275,13 @@ def test_training_forward_never_waits_for_the_device_and_a_step_once(name, metho
         result = training_step(model, optimizer, x, lengths, grad_clip=1.0)
     # the CPU's for-each AdamW reads its step counters (host tensors); the fused CUDA AdamW does not
     ours = [call for call in syncs.calls if "torch/optim/" not in call[1]]
-    assert result.taken and len(ours) == 1 and ours[0][0] == "tolist" and "metamae_lab/train.py" in ours[0][1], ours
-    with HostSyncs() as syncs:  # with validation, the forward does read the values: the recorder can see syncs
+    assert (
+        result.taken
+        and len(ours) == 1
+        and ours[0][0] == "tolist"
+        and "metamae_lab/train.py" in ours[0][1]
+    ), ours
+    # with validation, the forward does read the values: the recorder can see syncs
+    with HostSyncs() as syncs:
         model(x, lengths=lengths)
     assert syncs.calls

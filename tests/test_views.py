@@ -1,5 +1,6 @@
-("Headless tests of the views: every control updates its figure, the same seed gives the same figure, every "
- "modality renders legibly, and each defect a researcher met is caught.")
+"""Headless tests of the views: every control updates its figure, the same seed gives the same
+figure, every modality renders legibly, and each defect a researcher met is caught."""
+
 import json
 import re
 
@@ -11,11 +12,22 @@ from helpers import SPECS, make_batch
 from metamae_lab.analysis import CHUNK, attention_maps, reconstruct
 from metamae_lab.config import preset_config, run_config
 from metamae_lab.data import dataset_from_arrays, load_dataset
-from metamae_lab.figures import (attention_figure, comparison_figure, explorer_figure, non_finite_values, sweep_figure,
-                                 umap_figure)
+from metamae_lab.figures import (
+    attention_figure,
+    comparison_figure,
+    explorer_figure,
+    non_finite_values,
+    sweep_figure,
+    umap_figure,
+)
 from metamae_lab.model import MetaMAE
 from metamae_lab.train import pretrain
-from metamae_lab.views import LatentUMAP, MaskingRatioSweep, ReconstructionExplorer, update_figure_widget
+from metamae_lab.views import (
+    LatentUMAP,
+    MaskingRatioSweep,
+    ReconstructionExplorer,
+    update_figure_widget,
+)
 
 
 def tiny_model(spec, **over):
@@ -33,10 +45,19 @@ def _dataset_for(name, n=24, symbols=None):
     x, lengths = make_batch(name, batch_size=n)
     y = np.arange(n) % 3
     if lengths is not None:  # long enough that every sample has tokens to mask at any ratio
-        lengths = torch.as_tensor(np.maximum(spec.shape[-1] - (np.arange(n) % 4) * 2, spec.shape[-1] // 2))
-    return dataset_from_arrays(x.numpy(), y, None if lengths is None else lengths.numpy(), kind=spec.kind,
-                               patch_size=spec.patch_size if spec.kind == "image" else spec.patch_size[0],
-                               name=name, test_fraction=0.5, symbols=symbols)
+        lengths = torch.as_tensor(
+            np.maximum(spec.shape[-1] - (np.arange(n) % 4) * 2, spec.shape[-1] // 2)
+        )
+    return dataset_from_arrays(
+        x.numpy(),
+        y,
+        None if lengths is None else lengths.numpy(),
+        kind=spec.kind,
+        patch_size=spec.patch_size if spec.kind == "image" else spec.patch_size[0],
+        name=name,
+        test_fraction=0.5,
+        symbols=symbols,
+    )
 
 
 @pytest.mark.parametrize("name", list(SPECS))
@@ -45,7 +66,9 @@ def test_explorer_figure_renders_every_modality_without_nan(name):
     x, lengths = make_batch(name)
     rec = reconstruct(tiny_model(spec), x, lengths, seed=0, steps=2)
     for sample in range(len(x)):
-        fig = explorer_figure(rec, sample=sample, step=1, symbols=list("abcdef") if spec.is_discrete else None)
+        fig = explorer_figure(
+            rec, sample=sample, step=1, symbols=list("abcdef") if spec.is_discrete else None
+        )
         assert non_finite_values(fig) == [], "NaN in a figure's JSON"  # defect 3
         n_real = int((~rec.pad[sample]).sum())
         if spec.is_discrete:  # padding is not drawn: the strip holds the real tokens only
@@ -57,7 +80,9 @@ def test_explorer_figure_renders_every_modality_without_nan(name):
     assert figure_data(explorer_figure(again, 0, 1)) == figure_data(explorer_figure(rec, 0, 1))
     other = reconstruct(tiny_model(spec), x, lengths, seed=1, steps=2)
     assert not np.array_equal(other.mask, rec.mask)
-    assert figure_data(explorer_figure(rec, 0, 1)) != figure_data(explorer_figure(rec, 0, 1, all_errors=True))
+    assert figure_data(explorer_figure(rec, 0, 1)) != figure_data(
+        explorer_figure(rec, 0, 1, all_errors=True)
+    )
 
 
 def test_sequence_channels_keep_their_colour_and_share_one_scale():  # defect 1
@@ -72,7 +97,8 @@ def test_sequence_channels_keep_their_colour_and_share_one_scale():  # defect 1
     ranges = {tuple(fig.layout[f"yaxis{'' if i == 1 else i}"].range) for i in range(1, 5)}
     assert len(ranges) == 1, ranges  # one y scale for the four panels of the first row
     labelled = [fig.layout[f"yaxis{'' if i == 1 else i}"].showticklabels for i in range(1, 5)]
-    assert labelled == [True, False, False, False]  # tick labels on the first panel only: none spill over
+    # tick labels on the first panel only: none spill over
+    assert labelled == [True, False, False, False]
 
 
 def test_tokens_are_spelled_in_the_dataset_symbols_and_wrapped():  # defect 2
@@ -84,23 +110,35 @@ def test_tokens_are_spelled_in_the_dataset_symbols_and_wrapped():  # defect 2
     assert shown and shown <= set("ACGTNX◦"), shown
     long_rec = reconstruct(tiny_model(SPECS["tokens_pad"]), *make_batch("tokens_pad"), seed=0)
     wrapped = next(t for t in explorer_figure(long_rec, 0, per_row=8).data if t.type == "heatmap")
-    assert len(wrapped.z[0]) == 8 and len(wrapped.y) == 2 * 5  # 16 tokens, 8 per block: two blocks of 4 rows + gap
+    # 16 tokens, 8 per block: two blocks of 4 rows + gap
+    assert len(wrapped.z[0]) == 8 and len(wrapped.y) == 2 * 5
     assert len(set(wrapped.y)) == len(wrapped.y)  # unique row labels: no block hides another
 
 
-@pytest.mark.parametrize("name", ["image_multispectral", "sequence_varlen", "tokens_varlen", "tabular"])
+@pytest.mark.parametrize(
+    "name", ["image_multispectral", "sequence_varlen", "tokens_varlen", "tabular"]
+)
 def test_explorer_app_controls_update_the_figure(name):
     data = _dataset_for(name)
     app = ReconstructionExplorer(tiny_model(data.spec), data)
     snapshots = [figure_data(app.figure)]
-    for control, value in [(app.sample, 2), (app.mask_ratio, 0.75), (app.seed, 5), (app.steps, 4), (app.step, 1),
-                           (app.all_errors, True)]:
+    for control, value in [
+        (app.sample, 2),
+        (app.mask_ratio, 0.75),
+        (app.seed, 5),
+        (app.steps, 4),
+        (app.step, 1),
+        (app.all_errors, True),
+    ]:
         control.value = value
         snapshots.append(figure_data(app.figure))
-        assert snapshots[-1] != snapshots[-2], f"changing {control.description} did not change the figure"
+        assert snapshots[-1] != snapshots[-2], (
+            f"changing {control.description} did not change the figure"
+        )
     assert app.step.max == 4 and app.last_response_s is not None
     assert app.status.value.startswith("updated in")
-    app.mask_ratio.value, app.seed.value = 0.5, 0  # back to an earlier state: the cache gives the identical figure
+    # back to an earlier state: the cache gives the identical figure
+    app.mask_ratio.value, app.seed.value = (0.5, 0)
     app.steps.value, app.step.value, app.sample.value, app.all_errors.value = 4, 1, 2, False
     first = figure_data(app.figure)
     app.sample.value = 0
@@ -113,7 +151,9 @@ def test_choosing_samples_by_class_and_by_error_with_the_label_in_the_title():
     app = ReconstructionExplorer(tiny_model(data.spec), data, rank_limit=128)
     assert app.sample.max == len(data.x_test) - 1  # every sample of the split, not the first few
     app.sample.value = 300  # beyond the first chunk
-    assert app.figure.layout.title.text.startswith(f"test sample 300, class {data.class_names[data.y_test[300]]}")
+    assert app.figure.layout.title.text.startswith(
+        f"test sample 300, class {data.class_names[data.y_test[300]]}"
+    )
     app.choose.value, app.cls.value = "by class", 4
     app.nth.value = 2
     assert app.sample.value == np.flatnonzero(data.y_test == 4)[2]
@@ -121,7 +161,11 @@ def test_choosing_samples_by_class_and_by_error_with_the_label_in_the_title():
     errors = []
     for n in range(3):
         app.nth.value = n
-        errors.append(app.reconstruction(app.sample.value)[0].sample_masked_losses[app.sample.value % CHUNK, -1])
+        errors.append(
+            app.reconstruction(app.sample.value)[0].sample_masked_losses[
+                app.sample.value % CHUNK, -1
+            ]
+        )
         assert f"error rank {n + 1}" in app.figure.layout.title.text
     assert errors == sorted(errors, reverse=True) and app.sample.value < 128
     app.show(5)
@@ -133,7 +177,8 @@ def test_attention_and_two_runs_side_by_side():
     mae = tiny_model(data.spec, method="mae")
     app = ReconstructionExplorer(tiny_model(data.spec), data, compare=mae, names=("MetaMAE", "MAE"))
     assert not app.attention_figure.data and app.compare_figure.data
-    assert app.attention_box.children == () and app.compare_figure in app.widget.children  # no blank axes (defect 8)
+    # no blank axes (defect 8)
+    assert app.attention_box.children == () and app.compare_figure in app.widget.children
     title = app.compare_figure.layout.title.text
     assert "MetaMAE" in title and "MAE" in title
     app.attention.value = "encoder"
@@ -149,7 +194,8 @@ def test_attention_and_two_runs_side_by_side():
     x = torch.as_tensor(data.x_test[:CHUNK])
     maps = attention_maps(app.model, x, seed=0, rows=[3])
     rec = reconstruct(app.model, x, seed=0)
-    assert np.array_equal(maps.mask[0], rec.mask[3])  # the maps are of the sample shown, under its mask
+    # the maps are of the sample shown, under its mask
+    assert np.array_equal(maps.mask[0], rec.mask[3])
     with pytest.raises(ValueError, match="under the same mask"):
         comparison_figure({"a": rec, "b": reconstruct(mae, x, seed=1)}, 0)
 
@@ -158,8 +204,13 @@ def test_sweep_caches_stops_and_draws_what_it_computed():
     data = load_dataset("digits")
     model = tiny_model(data.spec)
     sweep = MaskingRatioSweep(model, data, run_key="sweep-test")
-    sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (0.3, 0.7), 0.2, 32, 2
-    (lz, lzs, acc), = sweep.run(block=True).values()
+    sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (
+        (0.3, 0.7),
+        0.2,
+        32,
+        2,
+    )
+    ((lz, lzs, acc),) = sweep.run(block=True).values()
     assert lz.shape == (3, 2) and np.isfinite(lz).all() and acc is None
     assert sweep.computed == 6 and sweep.progress.value == 6
     data_first = figure_data(sweep.figure)
@@ -176,17 +227,24 @@ def test_sweep_caches_stops_and_draws_what_it_computed():
     assert "reconstructs best near the ratio it was trained at" in sweep.figure.layout.title.text
     stopper = MaskingRatioSweep(model, data, run_key="sweep-stop")
     stopper.n_samples.value = 16
-    stopper._value = lambda *a, **k: (stopper.stop(), (1.0, 0.5))[1]  # stop as soon as the first point is done
+    # stop as soon as the first point is done
+    stopper._value = lambda *a, **k: (stopper.stop(), (1.0, 0.5))[1]
     stopper.run(block=True)
     assert stopper.progress.value == 1 and "stopped" in stopper.status.value
-    assert len([y for y in stopper.figure.data[1].y if y is not None]) == 1  # the point before the stop is drawn
+    # the point before the stop is drawn
+    assert len([y for y in stopper.figure.data[1].y if y is not None]) == 1
 
 
 def test_several_runs_swept_on_one_plot(tmp_path):
     data = load_dataset("breast_cancer")
     runs = [tiny_model(data.spec), tiny_model(data.spec, method="mae", mask_ratio=0.75)]
     sweep = MaskingRatioSweep(runs, data)
-    sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (0.4, 0.6), 0.2, 32, 1
+    sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (
+        (0.4, 0.6),
+        0.2,
+        32,
+        1,
+    )
     sweep.with_probe.value = True
     curves = sweep.run(block=True)
     assert len(curves) == 2 and all(acc.shape == (2, 1) for _, _, acc in curves.values())
@@ -195,8 +253,11 @@ def test_several_runs_swept_on_one_plot(tmp_path):
     with pytest.raises(ValueError, match="the model was built for"):
         MaskingRatioSweep([runs[0], tiny_model(SPECS["tabular"])], data)
     for name in ("breast_cancer", "digits"):  # two finished runs on different modalities
-        pretrain(run_config("tiny", dataset=name, steps=1, batch_size=8, log_every=1, ckpt_every=1), tmp_path / name,
-                 progress=False)
+        pretrain(
+            run_config("tiny", dataset=name, steps=1, batch_size=8, log_every=1, ckpt_every=1),
+            tmp_path / name,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="share a modality"):
         MaskingRatioSweep([tmp_path / "breast_cancer", tmp_path / "digits"])
 
@@ -210,11 +271,17 @@ def test_umap_view_toggles_subsamples_caches_and_opens_samples():
     app.wait()
     title = app.figure.layout.title.text
     assert "subsample of 120" in title and title.endswith("UMAP")
-    assert len(app.figure.data) == 1 + 2 * 10 + 1  # pair lines, Z and Z* per class, displacement bars
-    assert sum(bool(t.showlegend) for t in app.figure.data if t.type == "scatter") == 10  # one entry per class
+    # pair lines, Z and Z* per class, displacement bars
+    assert len(app.figure.data) == 1 + 2 * 10 + 1
+    # one entry per class
+    assert sum(bool(t.showlegend) for t in app.figure.data if t.type == "scatter") == 10
     first = figure_data(app.figure)
     app.show_z.value = False
-    assert all(t.visible is False for t in app.figure.data if t.type == "scatter" and t.marker.symbol == "circle")
+    assert all(
+        t.visible is False
+        for t in app.figure.data
+        if t.type == "scatter" and t.marker.symbol == "circle"
+    )
     app.show_z.value = True
     assert figure_data(app.figure) == first
     app.compute()  # cached: the same embedding
@@ -227,7 +294,9 @@ def test_umap_view_toggles_subsamples_caches_and_opens_samples():
     index = int(point.customdata[2])
     assert f"sample {index}" in app.hovered.value and "<svg" in app.hovered.value
     app._click(point, points)
-    assert explorer.sample.value == index and explorer.figure.layout.title.text.startswith(f"test sample {index},")
+    assert explorer.sample.value == index and explorer.figure.layout.title.text.startswith(
+        f"test sample {index},"
+    )
 
 
 def test_figures_fill_the_output_area_and_output_stays_bounded():  # defects 4 and 7
@@ -236,18 +305,27 @@ def test_figures_fill_the_output_area_and_output_stays_bounded():  # defects 4 a
     assert app.figure.layout.width is None  # no fixed width: the widget fills the output area
     update_figure_widget(app.figure, umap_figure(np.zeros((4, 2)), np.ones((4, 2)), [0, 1, 0, 1]))
     assert app.figure.layout.width is None
-    for value in range(1, 30): app.sample.value = value
-    assert re.fullmatch(r"updated in \d+ ms", app.status.value)  # one line, replaced: the output does not grow
+    for value in range(1, 30):
+        app.sample.value = value
+    # one line, replaced: the output does not grow
+    assert re.fullmatch(r"updated in \d+ ms", app.status.value)
     assert not any(type(w).__name__ == "Output" for w in app.widget.children)
 
 
 def test_builders_are_pure_functions_of_arrays():
-    fig = sweep_figure([0.2, 0.5], {"a": (np.array([[1.0, 1.2], [2.0, np.nan]]), np.array([[0.9, 1.0], [1.8, 1.9]]),
-                                          None)})
+    fig = sweep_figure(
+        [0.2, 0.5],
+        {"a": (np.array([[1.0, 1.2], [2.0, np.nan]]), np.array([[0.9, 1.0], [1.8, 1.9]]), None)},
+    )
     assert len(fig.data) == 4 and non_finite_values(fig) == []
     emb = np.random.default_rng(0).normal(size=(6, 2))
-    fig = umap_figure(emb, emb + 1, np.array([0, 0, 1, 1, 2, 2]), ["a", "b", "c"],
-                      displacement={0: (1, 0), 1: (2, 0), 2: (3, 0)})
+    fig = umap_figure(
+        emb,
+        emb + 1,
+        np.array([0, 0, 1, 1, 2, 2]),
+        ["a", "b", "c"],
+        displacement={0: (1, 0), 1: (2, 0), 2: (3, 0)},
+    )
     assert fig.data[-1].y == (1, 2, 3)
     x, _ = make_batch("image_rgb_rect")
     maps = attention_maps(tiny_model(SPECS["image_rgb_rect"]), x, rows=[0])
@@ -274,13 +352,20 @@ def test_default_export_names_differ_by_what_is_shown(tmp_path, monkeypatch):  #
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["image_multispectral", "sequence_varlen", "tokens_varlen", "tabular"])
+@pytest.mark.parametrize(
+    "name", ["image_multispectral", "sequence_varlen", "tokens_varlen", "tabular"]
+)
 def test_sweep_and_umap_views_on_every_modality(name):
     data = _dataset_for(name, n=40)
     model = tiny_model(data.spec)
     sweep = MaskingRatioSweep(model, data, run_key=f"modality-{name}")
-    sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (0.3, 0.7), 0.4, 16, 2
-    (lz, lzs, _), = sweep.run(block=True).values()
+    sweep.ratio_range.value, sweep.ratio_step.value, sweep.n_samples.value, sweep.n_seeds.value = (
+        (0.3, 0.7),
+        0.4,
+        16,
+        2,
+    )
+    ((lz, lzs, _),) = sweep.run(block=True).values()
     assert lz.shape == (2, 2) and np.isfinite(lz).all() and np.isfinite(lzs).all()
     umap_app = LatentUMAP(model, data, run_key=f"modality-{name}")
     umap_app.n.value = 20

@@ -1,19 +1,27 @@
-"""Build the documentation site into _docs/ without Quarto: nbdev's processed notebooks, rendered by mkdocs-material.
+"""Build the documentation site into _docs/ without Quarto: nbdev's processed notebooks, rendered by
+mkdocs-material.
 
-    .venv/bin/python tools/build_docs.py          # or: make docs
+.venv/bin/python tools/build_docs.py          # or: make docs
 
-1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain their rendered
-   signatures and docstrings, hidden cells go, the title and description move into front matter. The guides are
-   executed first, so their pages show what each cell printed.
-2. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API reference, the
-   views notebook and the tutorial, and the executed record of every experiment run under figures/ as the
-   experiment reports, with the PNG figures beside them. Quarto-only syntax is turned into what mkdocs-jupyter
-   renders, and links are rewritten to where the pages land.
-3. `mkdocs build` (mkdocs-material with mkdocs-jupyter, notebooks not re-executed) writes the site to _docs/, and
-   nbdev's links to documented symbols are pointed at the built pages.
+1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain
+their rendered
+signatures and docstrings, hidden cells go, the title and description move into front matter. The
+guides are
+executed first, so their pages show what each cell printed.
+2. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API
+reference, the
+views notebook and the tutorial, and the executed record of every experiment run under figures/
+as the
+experiment reports, with the PNG figures beside them. Quarto-only syntax is turned into what
+mkdocs-jupyter
+renders, and links are rewritten to where the pages land.
+3. `mkdocs build` (mkdocs-material with mkdocs-jupyter, notebooks not re-executed) writes the site
+to _docs/, and
+nbdev's links to documented symbols are pointed at the built pages.
 
 Where Quarto is installed, `nbdev_docs` still builds nbdev's own site from the same notebooks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +39,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GUIDES = {"00b_add_a_modality", "11_views", "18_own_data", "17_faults"}  # every other library notebook is API reference
+# every other library notebook is API reference
+GUIDES = {"00b_add_a_modality", "11_views", "18_own_data", "17_faults"}
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
-# a wider page, and code that wraps instead of hiding its end behind a scroll bar (lines run to 120 characters)
+# a wider page, and code that wraps instead of hiding its end behind a scroll bar (lines run to 120
+# characters)
 WRAP_CSS = """.md-grid { max-width: 1600px; }
 .jupyter-wrapper pre, .md-typeset pre > code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
 """
@@ -49,86 +59,118 @@ def source_text(cell: dict) -> str:
 
 def page_for(stem: str) -> str:
     "Where a library notebook's page goes, relative to the pages folder."
-    if stem == "index": return "index.ipynb"
+    if stem == "index":
+        return "index.ipynb"
     return f"{'guides' if stem in GUIDES else 'api'}/{stem}.ipynb"
 
 
 def rewrite_links(text: str, depth: int, pages: dict[str, str]) -> str:
-    "Links written for nbs/ (one folder below the root) rewritten for a page `depth` folders below the site root."
+    """Links written for nbs/ (one folder below the root) rewritten for a page `depth` folders below
+    the site root."""
     up = "../" * depth
     text = FIGURES_REF.sub(lambda m: f"{m[1]}{up}figures/", text)
+
     def notebook(m):
         stem = Path(m[1]).stem
-        if stem not in pages: return m[0]
+        if stem not in pages:
+            return m[0]
         return f"]({up}{Path(pages[stem]).with_suffix('.html').as_posix()}{m[2] or ''})"
+
     text = NOTEBOOK_LINK.sub(notebook, text)
     return QUARTO_ATTRIBUTES.sub(r"\1", text)
 
 
 def front_matter_cell(cell: dict) -> dict | None:
-    "nbdev's raw front matter (title, description) as a Markdown title cell; None if `cell` is not front matter."
+    """nbdev's raw front matter (title, description) as a Markdown title cell; None if `cell` is not
+    front matter."""
     text = source_text(cell).strip()
-    if cell["cell_type"] != "raw" or not text.startswith("---"): return None
+    if cell["cell_type"] != "raw" or not text.startswith("---"):
+        return None
     meta = yaml.safe_load(text.strip("-\n")) or {}
     body = f"# {meta.get('title', '')}\n"
-    if meta.get("description"): body += f"\n> {' '.join(str(meta['description']).split())}\n"
+    if meta.get("description"):
+        body += f"\n> {' '.join(str(meta['description']).split())}\n"
     return {"cell_type": "markdown", "metadata": {}, "source": body}
 
 
 def for_mkdocs(nb: dict, depth: int, pages: dict[str, str]) -> dict:
-    "A processed notebook made renderable by mkdocs-jupyter: front matter, directives and links translated."
+    """A processed notebook made renderable by mkdocs-jupyter: front matter, directives and links
+    translated."""
     cells = []
     for cell in nb["cells"]:
         title = front_matter_cell(cell)
         if title is not None:
             cells.append(title)
             continue
-        if "WARNING: THIS FILE WAS AUTOGENERATED" in source_text(cell): continue
+        if "WARNING: THIS FILE WAS AUTOGENERATED" in source_text(cell):
+            continue
         if cell["cell_type"] == "code":
             lines = source_text(cell).splitlines()
             directives = [l for l in lines if l.startswith("#|")]
             cell["source"] = "\n".join(l for l in lines if not l.startswith("#|")).strip("\n")
             if any(re.match(r"#\|\s*echo:\s*false", d) for d in directives):
                 cell.setdefault("metadata", {}).setdefault("tags", []).append("remove_input")
-            # a widget's output is live state that a static page cannot show (the guide shows a screenshot instead)
-            cell["outputs"] = [o for o in cell.get("outputs", [])
-                               if "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
+            # a widget's output is live state that a static page cannot show (the guide shows a
+            # screenshot instead)
+            cell["outputs"] = [
+                o
+                for o in cell.get("outputs", [])
+                if "application/vnd.jupyter.widget-view+json" not in o.get("data", {})
+            ]
             for out in cell["outputs"]:
                 for kind in ("text/markdown", "text/html"):
                     if kind in out.get("data", {}):
-                        out["data"][kind] = rewrite_links(source_text({"source": out["data"][kind]}), depth, pages)
+                        out["data"][kind] = rewrite_links(
+                            source_text({"source": out["data"][kind]}), depth, pages
+                        )
         else:
             cell["source"] = rewrite_links(source_text(cell), depth, pages)
         cells.append(cell)
     nb["cells"] = cells
-    nb["metadata"].pop("widgets", None)  # saved widget state makes the page fetch the widget manager from a CDN
+    # saved widget state makes the page fetch the widget manager from a CDN
+    nb["metadata"].pop("widgets", None)
     return nb
 
 
 def notebook_title(nb: dict, fallback: str) -> str:
     for cell in nb["cells"]:
-        m = re.match(r"#\s+(.+)", source_text(cell).strip()) if cell["cell_type"] == "markdown" else None
-        if m: return m[1].strip()
+        m = (
+            re.match(r"#\s+(.+)", source_text(cell).strip())
+            if cell["cell_type"] == "markdown"
+            else None
+        )
+        if m:
+            return m[1].strip()
     return fallback
 
 
 def experiment_records(figures: Path) -> list[tuple[str, str, Path]]:
     "(experiment, run, executed notebook) for every run under figures/ that finished."
     found = []
-    first = ("quickstart", "mask_ratio_sweep", "ablation")  # the reading order; other experiments follow by name
-    order = lambda p: (first.index(p.parent.parent.name) if p.parent.parent.name in first else len(first), str(p))
+    # the reading order; other experiments follow by name
+    first = ("quickstart", "mask_ratio_sweep", "ablation")
+    order = lambda p: (
+        first.index(p.parent.parent.name) if p.parent.parent.name in first else len(first),
+        str(p),
+    )
     for run_json in sorted(figures.glob("*/*/run.json"), key=order):
         record = run_json.parent / f"{run_json.parent.parent.name}.ipynb"
-        if record.is_file(): found.append((run_json.parent.parent.name, run_json.parent.name, record))
+        if record.is_file():
+            found.append((run_json.parent.parent.name, run_json.parent.name, record))
     return found
 
 
 def record_page(experiment: str, run: str) -> str:
-    return f"experiments/{experiment}.ipynb" if run == "default" else f"experiments/{experiment}--{run}.ipynb"
+    return (
+        f"experiments/{experiment}.ipynb"
+        if run == "default"
+        else f"experiments/{experiment}--{run}.ipynb"
+    )
 
 
 def assemble(proc: Path, build: Path) -> list:
-    "Write the pages and the figures into `build`/pages; return the navigation and the page of each notebook."
+    """Write the pages and the figures into `build`/pages; return the navigation and the page of
+    each notebook."""
     pages_dir = build / "pages"
     shutil.rmtree(build, ignore_errors=True)
     pages_dir.mkdir(parents=True)
@@ -137,7 +179,13 @@ def assemble(proc: Path, build: Path) -> list:
     sources.update({record: record_page(experiment, run) for experiment, run, record in records})
     # links name notebooks by file: a library notebook, or an experiment (its default run's report)
     pages = {p.stem: target for p, target in sources.items() if p.parent == proc}
-    pages.update({experiment: record_page(experiment, run) for experiment, run, _ in records if run == "default"})
+    pages.update(
+        {
+            experiment: record_page(experiment, run)
+            for experiment, run, _ in records
+            if run == "default"
+        }
+    )
     nav = {"home": [], "api": [], "guides": [], "experiments": []}
     for path, target in sources.items():
         nb = for_mkdocs(json.loads(path.read_text()), target.count("/"), pages)
@@ -146,17 +194,21 @@ def assemble(proc: Path, build: Path) -> list:
         run = path.parent.name if path.parent != proc else "default"
         label = notebook_title(nb, path.stem) + ("" if run == "default" else f" ({run})")
         nav["home" if target == "index.ipynb" else target.split("/")[0]].append(
-            {"Home" if target == "index.ipynb" else label: target})
+            {"Home" if target == "index.ipynb" else label: target}
+        )
     (pages_dir / "wrap.css").write_text(WRAP_CSS)
     for png in (ROOT / "figures").rglob("*.png"):
         dest = pages_dir / "figures" / png.relative_to(ROOT / "figures")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(png, dest)
-    return nav["home"] + [{SECTION_TITLES[k]: nav[k]} for k in ("api", "guides", "experiments") if nav[k]], pages
+    return nav["home"] + [
+        {SECTION_TITLES[k]: nav[k]} for k in ("api", "guides", "experiments") if nav[k]
+    ], pages
 
 
 def project_settings() -> configparser.SectionProxy:
-    "The [DEFAULT] section of settings.ini, nbdev's (and this site's) source of names and addresses."
+    """The [DEFAULT] section of settings.ini, nbdev's (and this site's) source of names and
+    addresses."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "settings.ini")
     return cfg["DEFAULT"]
@@ -170,12 +222,29 @@ def mkdocs_config(nav: list, site_dir: Path) -> dict:
         "docs_dir": "pages",
         "site_dir": str(site_dir),
         "use_directory_urls": False,  # page.html files: the site also works opened from disk
-        "theme": {"name": "material", "font": False,  # no Google Fonts: the site must work offline
-                  "features": ["navigation.sections", "navigation.top", "content.code.copy", "search.highlight"]},
-        "plugins": ["search", {"mkdocs-jupyter": {"execute": False, "include_source": False,
-                                                  "include_requirejs": False, "cache": False,
-                                                  "no_prompt": True,
-                                                  "remove_tag_config": {"remove_input_tags": ["remove_input"]}}}],
+        "theme": {
+            "name": "material",
+            "font": False,  # no Google Fonts: the site must work offline
+            "features": [
+                "navigation.sections",
+                "navigation.top",
+                "content.code.copy",
+                "search.highlight",
+            ],
+        },
+        "plugins": [
+            "search",
+            {
+                "mkdocs-jupyter": {
+                    "execute": False,
+                    "include_source": False,
+                    "include_requirejs": False,
+                    "cache": False,
+                    "no_prompt": True,
+                    "remove_tag_config": {"remove_input_tags": ["remove_input"]},
+                }
+            },
+        ],
         "extra_css": ["wrap.css"],
         "markdown_extensions": ["tables", "admonition", {"toc": {"permalink": True}}],
         "nav": nav,
@@ -183,21 +252,24 @@ def mkdocs_config(nav: list, site_dir: Path) -> dict:
 
 
 def process_notebooks():
-    """nbdev's processors over nbs/ into _proc/: what `nbdev_proc_nbs` does, without its Quarto check, which tries to
-    download Quarto with sudo and then pip-installs this package into whatever Python is first on the PATH."""
+    """nbdev's processors over nbs/ into _proc/: what `nbdev_proc_nbs` does, without its Quarto
+    check, which tries to download Quarto with sudo and then pip-installs this package into whatever
+    Python is first on the PATH."""
     from nbdev.serve import proc_nbs
+
     proc_nbs(str(ROOT / "nbs"), n_workers=os.cpu_count() or 1)
 
 
 def execute_guides(proc: Path):
-    """The guides as a reader should see them: each run from top to bottom in nbs/ (its slow cells too), then
-    processed as the other notebooks are, so that its page shows what every cell printed. The library notebooks'
-    pages show their code; their examples run in the tests."""
+    """The guides as a reader should see them: each run from top to bottom in nbs/ (its slow cells
+    too), then processed as the other notebooks are, so that its page shows what every cell printed.
+    The library notebooks' pages show their code; their examples run in the tests."""
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
     from nbdev.processors import FilterDefaults
     from nbdev.serve_drv import exec_nb
+
     executed = ROOT / "_proc_executed"
     executed.mkdir(exist_ok=True)
     for stem in sorted(GUIDES):
@@ -211,27 +283,36 @@ def execute_guides(proc: Path):
 
 
 def published_prefix() -> str:
-    "Where nbdev points each mention of a documented symbol: the doc_host and doc_baseurl of settings.ini."
+    """Where nbdev points each mention of a documented symbol: the doc_host and doc_baseurl of
+    settings.ini."""
     settings = project_settings()
     return f"{settings['doc_host'].rstrip('/')}/{settings['doc_baseurl'].strip('/')}/"
 
 
 def localise_api_links(site: Path, pages: dict[str, str]) -> int:
-    """Point nbdev's symbol links (`<doc_host>/<baseurl>/model.html#metamae`: a published Quarto site, whose page
-    names and anchors are not this site's) at the built pages, with the anchor the symbol's heading has here.
-    Returns how many links were rewritten."""
+    """Point nbdev's symbol links (`<doc_host>/<baseurl>/model.html#metamae`: a published Quarto
+    site, whose page names and anchors are not this site's) at the built pages, with the anchor the
+    symbol's heading has here. Returns how many links were rewritten."""
     link = re.compile(r'href="' + re.escape(published_prefix()) + r'([\w-]+)\.html(?:#([^"]*))?"')
-    by_page = {re.sub(r"^\d+[a-z]?_", "", stem): site / Path(target).with_suffix(".html")
-               for stem, target in pages.items()}
-    ids = functools.cache(lambda page: re.findall(r'\bid="([^"]+)"', page.read_text(errors="replace")))
+    by_page = {
+        re.sub(r"^\d+[a-z]?_", "", stem): site / Path(target).with_suffix(".html")
+        for stem, target in pages.items()
+    }
+    ids = functools.cache(
+        lambda page: re.findall(r'\bid="([^"]+)"', page.read_text(errors="replace"))
+    )
     squash = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())
 
     def anchor(page: Path, fragment: str) -> str:
         known = ids(page)
-        for same in (lambda i: i == fragment, lambda i: i.lower() == fragment.lower(),
-                     lambda i: squash(i) == squash(fragment)):
+        for same in (
+            lambda i: i == fragment,
+            lambda i: i.lower() == fragment.lower(),
+            lambda i: squash(i) == squash(fragment),
+        ):
             found = next((i for i in known if same(i)), None)
-            if found: return f"#{found}"
+            if found:
+                return f"#{found}"
         return ""  # no heading of that name: the page's top
 
     rewritten = 0
@@ -240,31 +321,46 @@ def localise_api_links(site: Path, pages: dict[str, str]) -> int:
 
         def local(m):
             target = by_page.get(m[1])
-            if target is None or not target.is_file(): return m[0]
+            if target is None or not target.is_file():
+                return m[0]
             return f'href="{os.path.relpath(target, html.parent)}{anchor(target, m[2]) if m[2] else ""}"'
+
         new, n = link.subn(local, text)
-        if n: html.write_text(new)
+        if n:
+            html.write_text(new)
         rewritten += n
     return rewritten
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Build the documentation site into _docs/ with mkdocs (no Quarto).")
-    parser.add_argument("--skip-proc", action="store_true", help="reuse _proc/ from an earlier nbdev_proc_nbs")
+    parser = argparse.ArgumentParser(
+        description="Build the documentation site into _docs/ with mkdocs (no Quarto)."
+    )
+    parser.add_argument(
+        "--skip-proc", action="store_true", help="reuse _proc/ from an earlier nbdev_proc_nbs"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "_docs")
     args = parser.parse_args(argv)
     proc, build = ROOT / "_proc", ROOT / "_docs_build"
     if not args.skip_proc or not proc.is_dir():
-        shutil.rmtree(proc, ignore_errors=True)  # the processors leave pages of deleted notebooks behind
+        # the processors leave pages of deleted notebooks behind
+        shutil.rmtree(proc, ignore_errors=True)
         process_notebooks()
         execute_guides(proc)
     nav, pages = assemble(proc, build)
-    (build / "mkdocs.yml").write_text(yaml.safe_dump(mkdocs_config(nav, args.out.resolve()), sort_keys=False))
-    subprocess.run([str(BIN / "mkdocs"), "build", "--strict", "--clean", "-f", str(build / "mkdocs.yml")],
-                   cwd=ROOT, check=True)
+    (build / "mkdocs.yml").write_text(
+        yaml.safe_dump(mkdocs_config(nav, args.out.resolve()), sort_keys=False)
+    )
+    subprocess.run(
+        [str(BIN / "mkdocs"), "build", "--strict", "--clean", "-f", str(build / "mkdocs.yml")],
+        cwd=ROOT,
+        check=True,
+    )
     print(f"docs: {localise_api_links(args.out, pages)} API links point at this site's pages")
-    print(f"docs: {sum(1 for _ in args.out.rglob('*.html'))} HTML pages in "
-          f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    print(
+        f"docs: {sum(1 for _ in args.out.rglob('*.html'))} HTML pages in "
+        f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
+    )
     return 0
 
 

@@ -71,7 +71,9 @@ def metrics() -> dict:
     cell_lines, cell = longest_export_cell()
     kinds = kind_tests()
     return {
-        "lines_by_module": {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in paths},
+        "lines_by_module": {
+            str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in paths
+        },
         "code_lines": len(lengths),
         "mean_code_line": round(statistics.mean(lengths), 1),
         "share_100_plus": round(sum(n >= 100 for n in lengths) / len(lengths), 3),

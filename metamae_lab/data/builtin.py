@@ -15,68 +15,102 @@ from typing import Callable
 
 import numpy as np
 
-from .dataset import (ArrayDataset, dataset_from_parts, finish_dataset, split_indices)
+from .dataset import ArrayDataset, dataset_from_parts, finish_dataset, split_indices
 from .files import pad_cases, read_idx, read_ts
 from ..modality import modality_of
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS', 'NUCLEOTIDES', 'FASHION_CLASSES', 'CAPTION_SYMBOLS', 'DIGIT_NAMES',
-           'BUILT_IN', 'DatasetInfo', 'digit_captions', 'captioned_digits']
+__all__ = [
+    "DATA_ENV",
+    "SYSTEM_DIRS",
+    "AMINO_ACIDS",
+    "NUCLEOTIDES",
+    "FASHION_CLASSES",
+    "CAPTION_SYMBOLS",
+    "DIGIT_NAMES",
+    "BUILT_IN",
+    "DatasetInfo",
+    "digit_captions",
+    "captioned_digits",
+]
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #e56bb6aa
 @dataclass(frozen=True)
 class DatasetInfo:
     "A registered dataset: what it holds, how to check its files are there, and how to load it."
+
     name: str
     kind: str
     shape: tuple[int, ...]  # one sample, as in its ModalitySpec
     num_classes: int
     description: str
     install_hint: str  # the command(s) that make it available
-    loader: Callable[[], ArrayDataset]  # reads and prepares the dataset (uncached: use load_dataset)
-    check: Callable[[], str | None]  # None when everything is there, else what is missing and how to install it
+    # reads and prepares the dataset (uncached: use load_dataset)
+    loader: Callable[[], ArrayDataset]
+    # None when everything is there, else what is missing and how to install it
+    check: Callable[[], str | None]
     patch_size: tuple[int, ...] | int = 1
     source: str = ""
     origin: str = "built-in"  # or "benchmark": converted from its published files into a store
-    summary: str = ""  # one sample in words (`ModalitySpec.summary`); empty: from kind, shape and patch
+    summary: str = (
+        ""  # one sample in words (`ModalitySpec.summary`); empty: from kind, shape and patch
+    )
 
     @property
     def sample(self) -> str:
         "One sample in words: its kind, shape and patch (each part of a multimodal sample, named)."
-        patch = self.patch_size if isinstance(self.patch_size, tuple) else (self.patch_size,) * (
-            modality_of(self.kind).patch_rank)
+        patch = (
+            self.patch_size
+            if isinstance(self.patch_size, tuple)
+            else (self.patch_size,) * (modality_of(self.kind).patch_rank)
+        )
         patch = "x".join(map(str, patch))
         return self.summary or f"{self.kind} {tuple(self.shape)}, patch {patch}"
 
     @property
     def missing(self) -> str | None:
         "What is missing (None when the dataset can be loaded); never raises."
-        try: return self.check()
-        except Exception as e: return f"the availability check failed ({type(e).__name__}: {e})"
+        try:
+            return self.check()
+        except Exception as e:
+            return f"the availability check failed ({type(e).__name__}: {e})"
 
     @property
-    def available(self) -> bool: return self.missing is None
+    def available(self) -> bool:
+        return self.missing is None
 
 
-DATA_ENV = "METAMAE_LAB_DATA"  # a directory searched first for data files that do not come inside a Python package
-SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist", "mlbench": "/usr/lib/R/site-library/mlbench"}
+# a directory searched first for data files that do not come inside a Python package
+DATA_ENV = "METAMAE_LAB_DATA"
+SYSTEM_DIRS = {
+    "fashion-mnist": "/usr/share/datasets/fashion-mnist",
+    "mlbench": "/usr/lib/R/site-library/mlbench",
+}
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"  # amp_peptides: id i is AMINO_ACIDS[i]
 NUCLEOTIDES = "ACGT"  # splice: id i is NUCLEOTIDES[i]
 
 
 _PIP_SKLEARN = "pip install scikit-learn"
-_PIP_SKTIME = "pip install --no-deps sktime==1.2.0"  # a data-files-only install: its dependencies are not needed
+# a data-files-only install: its dependencies are not needed
+_PIP_SKTIME = "pip install --no-deps sktime==1.2.0"
 _PIP_MODLAMP = "pip install --no-deps modlamp==4.3.3"
-_SPLICE_HINT = ("make data, or by hand: cd /tmp && apt-get download r-cran-mlbench && dpkg-deb -x r-cran-mlbench_*.deb "
-                f"mlbench_deb && mkdir -p {sys.prefix}/share/metamae_lab && "
-                "cp -r mlbench_deb/usr/lib/R/site-library/mlbench "
-                f"{sys.prefix}/share/metamae_lab/ (and pip install rdata)")
+_SPLICE_HINT = (
+    "make data, or by hand: cd /tmp && apt-get download "
+    "r-cran-mlbench && dpkg-deb -x r-cran-mlbench_*.deb "
+    f"mlbench_deb && mkdir -p {sys.prefix}/share/metamae_lab && "
+    "cp -r mlbench_deb/usr/lib/R/site-library/mlbench "
+    f"{sys.prefix}/share/metamae_lab/ (and pip install rdata)"
+)
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #6acb565d
 def _package_dir(package: str) -> Path | None:
     "The directory of an installed package, found without importing it."
-    try: spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError): return None
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
     return Path(spec.origin).parent if spec is not None and spec.origin else None
 
 
@@ -85,64 +119,119 @@ def _env_dir() -> list[Path]:
 
 
 def _need_module(module: str, pip_name: str) -> str | None:
-    return None if _package_dir(module) else f"the Python package {pip_name} is not installed (pip install {pip_name})"
+    return (
+        None
+        if _package_dir(module)
+        else f"the Python package {pip_name} is not installed (pip install {pip_name})"
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #91c39156
 def _load_digits() -> ArrayDataset:
     from sklearn.datasets import load_digits
+
     d = load_digits()
-    x, y = d.images[:, None].astype(np.float32), d.target.astype(np.int64)  # (1797, 1, 8, 8) values 0..16
+    # (1797, 1, 8, 8) values 0..16
+    x, y = (d.images[:, None].astype(np.float32), d.target.astype(np.int64))
     train, test = split_indices(len(y), y, test_fraction=1 / 3, seed=0)
-    return finish_dataset("digits", "image", 2, x[train], y[train], x[test], y[test],
-                          class_names=[str(c) for c in d.target_names],
-                          source="scikit-learn: sklearn.datasets.load_digits() (the UCI optical digits test set)")
+    return finish_dataset(
+        "digits",
+        "image",
+        2,
+        x[train],
+        y[train],
+        x[test],
+        y[test],
+        class_names=[str(c) for c in d.target_names],
+        source="scikit-learn: sklearn.datasets.load_digits() (the UCI optical digits test set)",
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #1d273917
 def _load_breast_cancer() -> ArrayDataset:
     from sklearn.datasets import load_breast_cancer
+
     d = load_breast_cancer()
     x, y = d.data.astype(np.float64), d.target.astype(np.int64)  # (569, 30); 0 malignant, 1 benign
     train, test = split_indices(len(y), y, test_fraction=0.25, seed=0)
-    return finish_dataset("breast_cancer", "tabular", 1, x[train], y[train], x[test], y[test],
-                          class_names=[str(c) for c in d.target_names],
-                          source="scikit-learn: sklearn.datasets.load_breast_cancer() (UCI Wisconsin diagnostic)")
+    return finish_dataset(
+        "breast_cancer",
+        "tabular",
+        1,
+        x[train],
+        y[train],
+        x[test],
+        y[test],
+        class_names=[str(c) for c in d.target_names],
+        source="scikit-learn: sklearn.datasets.load_breast_cancer() (UCI Wisconsin diagnostic)",
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #2a757cfc
-_FASHION_FILES = [f"{s}-{k}-ubyte.gz" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot"]
+_FASHION_FILES = [
+    f"{s}-{k}-ubyte.gz" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1")
+]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def _fashion_dir() -> Path | None:
     for d in [p / "fashion-mnist" for p in _env_dir()] + [Path(SYSTEM_DIRS["fashion-mnist"])]:
-        if all((d / f).is_file() for f in _FASHION_FILES): return d
+        if all((d / f).is_file() for f in _FASHION_FILES):
+            return d
     return None
 
 
 def _check_fashion() -> str | None:
-    if _fashion_dir(): return None
-    return (f"the Debian package dataset-fashion-mnist is not installed (no {', '.join(_FASHION_FILES)} in "
-            f"{SYSTEM_DIRS['fashion-mnist']} or ${DATA_ENV}/fashion-mnist)")
+    if _fashion_dir():
+        return None
+    return (
+        f"the Debian package dataset-fashion-mnist is not installed "
+        f"(no {', '.join(_FASHION_FILES)} in "
+        f"{SYSTEM_DIRS['fashion-mnist']} or ${DATA_ENV}/fashion-mnist)"
+    )
 
 
 def _load_fashion_mnist() -> ArrayDataset:
     d = _fashion_dir()
     xtr, ytr, xte, yte = (read_idx(d / f) for f in _FASHION_FILES)
-    return finish_dataset("fashion_mnist", "image", 4, xtr[:, None].astype(np.float32), ytr,
-                          xte[:, None].astype(np.float32), yte,
-                          class_names=FASHION_CLASSES, source=f"Debian dataset-fashion-mnist: {d}")
+    return finish_dataset(
+        "fashion_mnist",
+        "image",
+        4,
+        xtr[:, None].astype(np.float32),
+        ytr,
+        xte[:, None].astype(np.float32),
+        yte,
+        class_names=FASHION_CLASSES,
+        source=f"Debian dataset-fashion-mnist: {d}",
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #7f57a8da
 def _sktime_files(problem: str) -> list[Path] | None:
     root = _package_dir("sktime")
-    if root is None: return None
+    if root is None:
+        return None
     files = [root / "datasets" / "data" / problem / f"{problem}_{s}.ts" for s in ("TRAIN", "TEST")]
     return files if all(f.is_file() for f in files) else None
 
 
 def _check_sktime(problem: str) -> str | None:
-    if _sktime_files(problem): return None
-    if _package_dir("sktime") is None: return f"the Python package sktime is not installed ({_PIP_SKTIME})"
+    if _sktime_files(problem):
+        return None
+    if _package_dir("sktime") is None:
+        return f"the Python package sktime is not installed ({_PIP_SKTIME})"
     return f"the installed sktime has no datasets/data/{problem}/{problem}_TRAIN.ts and _TEST.ts"
 
 
@@ -154,11 +243,25 @@ def _load_ts_problem(name: str, problem: str, patch: int, variable: bool) -> Arr
     names = names or sorted(set(ltr))
     ids = {v: i for i, v in enumerate(names)}
     unknown = sorted(set(ltr + lte) - set(ids))
-    if unknown: raise ValueError(f"{files[0].parent}: labels {unknown} are not among the header's classes {names}")
+    if unknown:
+        raise ValueError(
+            f"{files[0].parent}: labels {unknown} are not among the header's classes {names}"
+        )
     ytr, yte = ([ids[v] for v in labels] for labels in (ltr, lte))
     lengths = (ntr, nte) if variable else (None, None)
-    return finish_dataset(name, "sequence", patch, xtr, ytr, xte, yte, *lengths, class_names=names,
-                          source=f"sktime wheel: {files[0].parent}")
+    return finish_dataset(
+        name,
+        "sequence",
+        patch,
+        xtr,
+        ytr,
+        xte,
+        yte,
+        *lengths,
+        class_names=names,
+        source=f"sktime wheel: {files[0].parent}",
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #528ab39c
 def _amp_file() -> Path | None:
@@ -168,116 +271,237 @@ def _amp_file() -> Path | None:
 
 
 def _check_amp() -> str | None:
-    if _amp_file(): return None
-    if _package_dir("modlamp") is None: return f"the Python package modlamp is not installed ({_PIP_MODLAMP})"
+    if _amp_file():
+        return None
+    if _package_dir("modlamp") is None:
+        return f"the Python package modlamp is not installed ({_PIP_MODLAMP})"
     return "the installed modlamp has no data/AMPvsUniProt.csv"
 
 
 def _load_amp_peptides() -> ArrayDataset:
     f = _amp_file()
     with f.open() as fh:
-        header = fh.readline().strip().split(",")  # n_samples, n_features, name of class 0, name of class 1
+        # n_samples, n_features, name of class 0, name of class 1
+        header = fh.readline().strip().split(",")
         rows = [line.strip().split(",") for line in fh if line.strip()]
     labels_of: dict[str, set[int]] = {}
-    for seq, label in rows: labels_of.setdefault(seq.strip(), set()).add(int(label))
-    keep = [(s, ls.pop()) for s, ls in labels_of.items() if len(ls) == 1]  # drop peptides listed under both classes
+    for seq, label in rows:
+        labels_of.setdefault(seq.strip(), set()).add(int(label))
+    # drop peptides listed under both classes
+    keep = [(s, ls.pop()) for s, ls in labels_of.items() if len(ls) == 1]
     lookup = {a: i for i, a in enumerate(AMINO_ACIDS)}
     lengths = np.array([len(s) for s, _ in keep], dtype=np.int64)
-    x = np.zeros((len(keep), int(lengths.max())), dtype=np.int64)  # padding: id 0, ignored via lengths
+    # padding: id 0, ignored via lengths
+    x = np.zeros((len(keep), int(lengths.max())), dtype=np.int64)
     for i, (s, _) in enumerate(keep):
-        try: x[i, : len(s)] = [lookup[a] for a in s]
+        try:
+            x[i, : len(s)] = [lookup[a] for a in s]
         except KeyError as e:
-            raise ValueError(f"{f}: peptide {s!r} holds {e.args[0]!r}, not a standard amino acid") from e
+            raise ValueError(
+                f"{f}: peptide {s!r} holds {e.args[0]!r}, not a standard amino acid"
+            ) from e
     y = np.array([label for _, label in keep], dtype=np.int64)
     train, test = split_indices(len(y), y, test_fraction=0.2, seed=0)
-    return finish_dataset("amp_peptides", "tokens", 1, x[train], y[train], x[test], y[test], lengths[train],
-                          lengths[test], class_names=header[2:4], vocab_size=len(AMINO_ACIDS),
-                          symbols=list(AMINO_ACIDS),
-                          source=f"modlamp wheel: {f} (unique peptides; the ones labelled both ways dropped)")
+    return finish_dataset(
+        "amp_peptides",
+        "tokens",
+        1,
+        x[train],
+        y[train],
+        x[test],
+        y[test],
+        lengths[train],
+        lengths[test],
+        class_names=header[2:4],
+        vocab_size=len(AMINO_ACIDS),
+        symbols=list(AMINO_ACIDS),
+        source=f"modlamp wheel: {f} (unique peptides; the ones labelled both ways dropped)",
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #beeef813
 def _dna_file() -> Path | None:
-    roots = _env_dir() + [Path(sys.prefix) / "share" / "metamae_lab" / "mlbench", Path(SYSTEM_DIRS["mlbench"])]
+    roots = _env_dir() + [
+        Path(sys.prefix) / "share" / "metamae_lab" / "mlbench",
+        Path(SYSTEM_DIRS["mlbench"]),
+    ]
     for root in roots:
         for rel in ("DNA.rda", "data/DNA.rda", "mlbench/data/DNA.rda"):
-            if (root / rel).is_file(): return root / rel
+            if (root / rel).is_file():
+                return root / rel
     return None
 
 
 def _check_splice() -> str | None:
     if _dna_file() is None:
-        return (f"DNA.rda of the Debian package r-cran-mlbench was not found in ${DATA_ENV}, "
-                f"{Path(sys.prefix) / 'share' / 'metamae_lab' / 'mlbench'} or {SYSTEM_DIRS['mlbench']} (run make data)")
+        return (
+            f"DNA.rda of the Debian package r-cran-mlbench was not found in ${DATA_ENV}, "
+            f"{Path(sys.prefix) / 'share' / 'metamae_lab' / 'mlbench'} or "
+            f"{SYSTEM_DIRS['mlbench']} (run make data)"
+        )
     return _need_module("rdata", "rdata")
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #620858cf
 def _load_splice() -> ArrayDataset:
     import rdata
+
     f = _dna_file()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rdata warns that the file declares no text encoding
         df = rdata.read_rda(str(f))["DNA"]
     if df.shape != (3186, 181) or df.columns[-1] != "Class":
-        raise ValueError(f"{f}: expected a DNA table of 3186 rows x (180 binary columns + Class), got {df.shape}")
-    bits = df.iloc[:, :180].astype(np.int8).to_numpy().reshape(-1, 60, 3)  # one-hot A=100, C=010, G=001, T=000
-    if (bits.sum(-1) > 1).any(): raise ValueError(f"{f}: a nucleotide has more than one bit set")
+        raise ValueError(
+            f"{f}: expected a DNA table of 3186 rows x (180 binary columns + Class), got {df.shape}"
+        )
+    # one-hot A=100, C=010, G=001, T=000
+    bits = df.iloc[:, :180].astype(np.int8).to_numpy().reshape(-1, 60, 3)
+    if (bits.sum(-1) > 1).any():
+        raise ValueError(f"{f}: a nucleotide has more than one bit set")
     x = (3 - bits @ np.array([3, 2, 1])).astype(np.int64)  # A 0, C 1, G 2, T 3 (as in NUCLEOTIDES)
     classes = df["Class"].cat.categories.tolist()  # ei, ie, n
     y = df["Class"].cat.codes.to_numpy().astype(np.int64)
     train, test = split_indices(len(y), y, test_fraction=0.25, seed=0)
-    return finish_dataset("splice", "tokens", 1, x[train], y[train], x[test], y[test], class_names=classes,
-                          vocab_size=len(NUCLEOTIDES), source=f"R mlbench DNA.rda (StatLog splice junctions): {f}",
-                          symbols=list(NUCLEOTIDES))
+    return finish_dataset(
+        "splice",
+        "tokens",
+        1,
+        x[train],
+        y[train],
+        x[test],
+        y[test],
+        class_names=classes,
+        vocab_size=len(NUCLEOTIDES),
+        source=f"R mlbench DNA.rda (StatLog splice junctions): {f}",
+        symbols=list(NUCLEOTIDES),
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #75ee7993
-CAPTION_SYMBOLS = ["·", *"abcdefghijklmnopqrstuvwxyz", "?", "!"]  # id 0 pads; ids 27 and 28 are noise
+# id 0 pads; ids 27 and 28 are noise
+CAPTION_SYMBOLS = ["·", *"abcdefghijklmnopqrstuvwxyz", "?", "!"]
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def digit_captions(labels: np.ndarray, length: int = 8, seed: int = 0) -> np.ndarray:
-    "Caption ids `(N, length)`: each label's name spelled out, up to two noise ids inserted at random, then padding."
+    """Caption ids `(N, length)`: each label's name spelled out, up to two noise ids inserted at
+    random, then padding."""
     rng, out = np.random.default_rng(seed), np.zeros((len(labels), length), dtype=np.int64)
     for i, label in enumerate(labels):
         ids = [CAPTION_SYMBOLS.index(c) for c in DIGIT_NAMES[int(label)]]
-        for _ in range(rng.integers(0, 3)): ids.insert(int(rng.integers(0, len(ids) + 1)), int(rng.integers(27, 29)))
+        for _ in range(rng.integers(0, 3)):
+            ids.insert(int(rng.integers(0, len(ids) + 1)), int(rng.integers(27, 29)))
         out[i, : min(len(ids), length)] = ids[:length]
     return out
 
 
 def captioned_digits(seed: int = 0) -> ArrayDataset:
-    "scikit-learn's digits as image + caption samples (patch 2, caption of 8 tokens, pad id 0), split as `digits`."
+    """scikit-learn's digits as image + caption samples (patch 2, caption of 8 tokens, pad id 0),
+    split as `digits`."""
     from sklearn.datasets import load_digits
+
     d = load_digits()
     images, y = d.images[:, None].astype(np.float32), d.target.astype(np.int64)  # (1797, 1, 8, 8)
-    return dataset_from_parts({"image": images, "caption": digit_captions(y, seed=seed)}, y, {"image": 2},
-                              {"caption": 0}, {"caption": len(CAPTION_SYMBOLS)}, "captioned_digits",
-                              split=split_indices(len(y), y, 1 / 3, 0), class_names=[str(c) for c in d.target_names],
-                              symbols=CAPTION_SYMBOLS)
+    return dataset_from_parts(
+        {"image": images, "caption": digit_captions(y, seed=seed)},
+        y,
+        {"image": 2},
+        {"caption": 0},
+        {"caption": len(CAPTION_SYMBOLS)},
+        "captioned_digits",
+        split=split_indices(len(y), y, 1 / 3, 0),
+        class_names=[str(c) for c in d.target_names],
+        symbols=CAPTION_SYMBOLS,
+    )
+
 
 # %% ../../nbs/05c_data_builtin.ipynb #b15f6f2a
-BUILT_IN: dict[str, DatasetInfo] = {info.name: info for info in [
-    DatasetInfo("digits", "image", (1, 8, 8), 10, "8x8 handwritten digits, 1797 images, values 0-16 (the default)",
-                _PIP_SKLEARN, _load_digits, lambda: _need_module("sklearn", "scikit-learn"), 2,
-                "scikit-learn (sklearn.datasets.load_digits)"),
-    DatasetInfo("fashion_mnist", "image", (1, 28, 28), 10, "28x28 grey clothing images, official 60000/10000 split",
-                "sudo apt-get install dataset-fashion-mnist", _load_fashion_mnist, _check_fashion, 4,
-                f"Debian package dataset-fashion-mnist ({SYSTEM_DIRS['fashion-mnist']})"),
-    DatasetInfo("basic_motions", "sequence", (6, 100), 4, "smart-watch accelerometer + gyroscope, 4 activities, 40/40",
-                _PIP_SKTIME, lambda: _load_ts_problem("basic_motions", "BasicMotions", 5, False),
-                lambda: _check_sktime("BasicMotions"), 5, "sktime wheel (datasets/data/BasicMotions/*.ts)"),
-    DatasetInfo("japanese_vowels", "sequence", (12, 29), 9,
-                "12 LPC cepstra of vowels by 9 speakers, length 7-29, 270/370",
-                _PIP_SKTIME, lambda: _load_ts_problem("japanese_vowels", "JapaneseVowels", 1, True),
-                lambda: _check_sktime("JapaneseVowels"), 1, "sktime wheel (datasets/data/JapaneseVowels/*.ts)"),
-    DatasetInfo("amp_peptides", "tokens", (174,), 2,
-                "antimicrobial peptides vs UniProt peptides, length 7-174, 4620 unique",
-                _PIP_MODLAMP, _load_amp_peptides, _check_amp, 1,
-                "modlamp wheel (modlamp/data/AMPvsUniProt.csv)"),
-    DatasetInfo("splice", "tokens", (60,), 3, "60-nucleotide DNA windows: exon/intron boundary, intron/exon or neither",
-                _SPLICE_HINT, _load_splice, _check_splice, 1, "R package mlbench's DNA.rda, read with rdata"),
-    DatasetInfo("breast_cancer", "tabular", (30,), 2,
-                "30 features of breast-mass cell nuclei, malignant vs benign, 569",
-                _PIP_SKLEARN, _load_breast_cancer, lambda: _need_module("sklearn", "scikit-learn"), 1,
-                "scikit-learn (sklearn.datasets.load_breast_cancer)"),
-]}
-
+BUILT_IN: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in [
+        DatasetInfo(
+            "digits",
+            "image",
+            (1, 8, 8),
+            10,
+            "8x8 handwritten digits, 1797 images, values 0-16 (the default)",
+            _PIP_SKLEARN,
+            _load_digits,
+            lambda: _need_module("sklearn", "scikit-learn"),
+            2,
+            "scikit-learn (sklearn.datasets.load_digits)",
+        ),
+        DatasetInfo(
+            "fashion_mnist",
+            "image",
+            (1, 28, 28),
+            10,
+            "28x28 grey clothing images, official 60000/10000 split",
+            "sudo apt-get install dataset-fashion-mnist",
+            _load_fashion_mnist,
+            _check_fashion,
+            4,
+            f"Debian package dataset-fashion-mnist ({SYSTEM_DIRS['fashion-mnist']})",
+        ),
+        DatasetInfo(
+            "basic_motions",
+            "sequence",
+            (6, 100),
+            4,
+            "smart-watch accelerometer + gyroscope, 4 activities, 40/40",
+            _PIP_SKTIME,
+            lambda: _load_ts_problem("basic_motions", "BasicMotions", 5, False),
+            lambda: _check_sktime("BasicMotions"),
+            5,
+            "sktime wheel (datasets/data/BasicMotions/*.ts)",
+        ),
+        DatasetInfo(
+            "japanese_vowels",
+            "sequence",
+            (12, 29),
+            9,
+            "12 LPC cepstra of vowels by 9 speakers, length 7-29, 270/370",
+            _PIP_SKTIME,
+            lambda: _load_ts_problem("japanese_vowels", "JapaneseVowels", 1, True),
+            lambda: _check_sktime("JapaneseVowels"),
+            1,
+            "sktime wheel (datasets/data/JapaneseVowels/*.ts)",
+        ),
+        DatasetInfo(
+            "amp_peptides",
+            "tokens",
+            (174,),
+            2,
+            "antimicrobial peptides vs UniProt peptides, length 7-174, 4620 unique",
+            _PIP_MODLAMP,
+            _load_amp_peptides,
+            _check_amp,
+            1,
+            "modlamp wheel (modlamp/data/AMPvsUniProt.csv)",
+        ),
+        DatasetInfo(
+            "splice",
+            "tokens",
+            (60,),
+            3,
+            "60-nucleotide DNA windows: exon/intron boundary, intron/exon or neither",
+            _SPLICE_HINT,
+            _load_splice,
+            _check_splice,
+            1,
+            "R package mlbench's DNA.rda, read with rdata",
+        ),
+        DatasetInfo(
+            "breast_cancer",
+            "tabular",
+            (30,),
+            2,
+            "30 features of breast-mass cell nuclei, malignant vs benign, 569",
+            _PIP_SKLEARN,
+            _load_breast_cancer,
+            lambda: _need_module("sklearn", "scikit-learn"),
+            1,
+            "scikit-learn (sklearn.datasets.load_breast_cancer)",
+        ),
+    ]
+}

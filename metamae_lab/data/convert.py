@@ -18,8 +18,18 @@ from .store import Chunk, Source, SourceError, write_store
 from ..modality import MODALITIES
 
 # %% auto #0
-__all__ = ['BUILT_IN', 'NPY_FORM', 'SYNTHETIC_BLOCK', 'benchmark_sources', 'source_names', 'get_source', 'convert', 'npy_source',
-           'request_synthetic', 'synthetic_source']
+__all__ = [
+    "BUILT_IN",
+    "NPY_FORM",
+    "SYNTHETIC_BLOCK",
+    "benchmark_sources",
+    "source_names",
+    "get_source",
+    "convert",
+    "npy_source",
+    "request_synthetic",
+    "synthetic_source",
+]
 
 # %% ../../nbs/20_convert.ipynb #f08f6c5a
 BUILT_IN = ("npy", "synthetic")
@@ -27,122 +37,196 @@ BUILT_IN = ("npy", "synthetic")
 
 def benchmark_sources() -> list[str]:
     "The names of the modules in `metamae_lab.data.sources`: one per benchmark."
-    try: import metamae_lab.data.sources as package
-    except ModuleNotFoundError: return []
-    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+    try:
+        import metamae_lab.data.sources as package
+    except ModuleNotFoundError:
+        return []
+    return sorted(
+        m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")
+    )
 
 
-def source_names() -> list[str]: return [*benchmark_sources(), *BUILT_IN]
+def source_names() -> list[str]:
+    return [*benchmark_sources(), *BUILT_IN]
 
 
 def get_source(name: str, src: Path | str | None = None) -> Source:
     "The source called `name`; the built-in ones are read from `src`, which says what they hold."
-    if name == "npy": return npy_source(Path(src))
-    if name == "synthetic": return synthetic_source(Path(src))
+    if name == "npy":
+        return npy_source(Path(src))
+    if name == "synthetic":
+        return synthetic_source(Path(src))
     if name not in benchmark_sources():
         raise ValueError(f"unknown source {name!r}: expected one of {', '.join(source_names())}")
     return importlib.import_module(f"metamae_lab.data.sources.{name}").SOURCE
 
 
-def convert(name: str, src: Path | str, out: Path | str, shard_mb: float = 256, overwrite: bool = False,
-            progress: bool = True) -> Path:
+def convert(
+    name: str,
+    src: Path | str,
+    out: Path | str,
+    shard_mb: float = 256,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
     "Convert the files in `src` with the source `name` into a store at `out` (see `write_store`)."
-    return write_store(get_source(name, src), src, out, shard_mb=shard_mb, overwrite=overwrite, progress=progress)
+    return write_store(
+        get_source(name, src), src, out, shard_mb=shard_mb, overwrite=overwrite, progress=progress
+    )
+
 
 # %% ../../nbs/20_convert.ipynb #6bbbb30c
-NPY_FORM = "x_train.npy and x_test.npy (optional x_val.npy, y_<split>.npy, lengths_<split>.npy, meta.json)"
+NPY_FORM = (
+    "x_train.npy and x_test.npy (optional x_val.npy, y_<split>.npy, lengths_<split>.npy, meta.json)"
+)
 
 
 def _npy(path: Path) -> np.ndarray:
-    try: return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as e: raise SourceError(f"npy: cannot read {path}: {e}") from e
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise SourceError(f"npy: cannot read {path}: {e}") from e
 
 
 def _npy_meta(src: Path) -> dict:
-    if not (src / "meta.json").is_file(): return {}
-    try: meta = json.loads((src / "meta.json").read_text())
-    except ValueError as e: raise SourceError(f"npy: {src / 'meta.json'} is not valid JSON: {e}") from e
+    if not (src / "meta.json").is_file():
+        return {}
+    try:
+        meta = json.loads((src / "meta.json").read_text())
+    except ValueError as e:
+        raise SourceError(f"npy: {src / 'meta.json'} is not valid JSON: {e}") from e
     unknown = set(meta) - {"kind", "patch_size", "vocab_size", "class_names", "symbols", "title"}
-    if unknown: raise SourceError(f"npy: {src / 'meta.json'} holds unknown keys {sorted(unknown)}")
+    if unknown:
+        raise SourceError(f"npy: {src / 'meta.json'} holds unknown keys {sorted(unknown)}")
     return meta
 
 
 def _largest(src: Path, key: str) -> int:
-    "The largest value of the `key` arrays (`x`: token ids, `y`: class ids) over every split, read in chunks."
+    """The largest value of the `key` arrays (`x`: token ids, `y`: class ids) over every split, read
+    in chunks."""
     top = 0
     for split in ("train", "val", "test"):
         if (src / f"{key}_{split}.npy").is_file():
             a = _npy(src / f"{key}_{split}.npy")
-            for i in range(0, len(a), 65536): top = max(top, int(np.max(a[i : i + 65536], initial=0)))
+            for i in range(0, len(a), 65536):
+                top = max(top, int(np.max(a[i : i + 65536], initial=0)))
     return top
 
 
 def _vocabulary(src: Path, meta: dict) -> int:
-    "The vocabulary of token arrays: `meta.json`'s, or the largest id + 1 up to `MAX_INFERRED_VOCAB`."
-    if meta.get("vocab_size"): return meta["vocab_size"]
+    """The vocabulary of token arrays: `meta.json`'s, or the largest id + 1 up to
+    `MAX_INFERRED_VOCAB`."""
+    if meta.get("vocab_size"):
+        return meta["vocab_size"]
     top = _largest(src, "x")
     if top >= MAX_INFERRED_VOCAB:
-        raise SourceError(f"npy: {src} holds a token id of {top:,}: a vocabulary of {top + 1:,} ids is more than "
-                          f"the {MAX_INFERRED_VOCAB:,} inferred without asking; check the data, or give "
-                          f"vocab_size in meta.json")
+        raise SourceError(
+            f"npy: {src} holds a token id of {top:,}: a vocabulary of "
+            f"{top + 1:,} ids is more than the {MAX_INFERRED_VOCAB:,} inferred "
+            f"without asking; check the data, or give vocab_size in meta.json"
+        )
     return top + 1
+
 
 # %% ../../nbs/20_convert.ipynb #d66dde57
 def npy_source(src: Path) -> Source:
     "A source for the `.npy` arrays in `src` (see above)."
     for name in ("x_train.npy", "x_test.npy"):
-        if not (src / name).is_file(): raise SourceError(f"npy: {src / name} is missing (expected {NPY_FORM})")
+        if not (src / name).is_file():
+            raise SourceError(f"npy: {src / name} is missing (expected {NPY_FORM})")
     meta, x = _npy_meta(src), _npy(src / "x_train.npy")
     kind = meta.get("kind") or infer_kind(x)
     vocab = _vocabulary(src, meta) if getattr(MODALITIES.get(kind), "discrete", False) else 0
     variable = (src / "lengths_train.npy").is_file()
-    try: spec = ModalitySpec(kind, x.shape[1:], meta.get("patch_size") or infer_patch_size(kind, x.shape[1:]),
-                             vocab_size=vocab, variable_length=variable)
-    except ValueError as e: raise SourceError(f"npy: {src}: {e}") from e
+    try:
+        spec = ModalitySpec(
+            kind,
+            x.shape[1:],
+            meta.get("patch_size") or infer_patch_size(kind, x.shape[1:]),
+            vocab_size=vocab,
+            variable_length=variable,
+        )
+    except ValueError as e:
+        raise SourceError(f"npy: {src}: {e}") from e
     units = [f"x_{s}.npy" for s in ("train", "val", "test") if (src / f"x_{s}.npy").is_file()]
     labels = [(src / f"y{unit[1:]}").is_file() for unit in units]
     if any(labels) and not all(labels):
-        raise SourceError(f"npy: {src} holds labels for some splits only: give y_<split>.npy for every x_<split>.npy, "
-                          f"or none")
-    classes = meta.get("class_names") or ([str(c) for c in range(_largest(src, "y") + 1)] if any(labels) else [])
-    return Source("npy", meta.get("title", f"arrays in {src.name}"), spec, str(x.dtype), lambda _: units,
-                  _read_npy, expected=NPY_FORM, class_names=classes, symbols=meta.get("symbols", []),
-                  preprocessing="none: the arrays are stored as given", named_by_folder=True)
+        raise SourceError(
+            f"npy: {src} holds labels for some splits only: give "
+            f"y_<split>.npy for every x_<split>.npy, or none"
+        )
+    classes = meta.get("class_names") or (
+        [str(c) for c in range(_largest(src, "y") + 1)] if any(labels) else []
+    )
+    return Source(
+        "npy",
+        meta.get("title", f"arrays in {src.name}"),
+        spec,
+        str(x.dtype),
+        lambda _: units,
+        _read_npy,
+        expected=NPY_FORM,
+        class_names=classes,
+        symbols=meta.get("symbols", []),
+        preprocessing="none: the arrays are stored as given",
+        named_by_folder=True,
+    )
 
 
 def _read_npy(src: Path, unit: str):
     "The chunks of one split's arrays, 4096 samples at a time."
     split = unit[2:-4]
     x = _npy(src / unit)
-    extra = {key: _npy(src / f"{key}_{split}.npy") if (src / f"{key}_{split}.npy").is_file() else None
-             for key in ("y", "lengths")}
+    extra = {
+        key: _npy(src / f"{key}_{split}.npy") if (src / f"{key}_{split}.npy").is_file() else None
+        for key in ("y", "lengths")
+    }
     for key, array in extra.items():
         if array is not None and array.shape != (len(x),):
-            raise SourceError(f"npy: {src / f'{key}_{split}.npy'} has shape {array.shape}, expected ({len(x)},)")
+            raise SourceError(
+                f"npy: {src / f'{key}_{split}.npy'} has shape {array.shape}, expected ({len(x)},)"
+            )
     for i in range(0, len(x), 4096):
         part = {k: None if a is None else np.asarray(a[i : i + 4096]) for k, a in extra.items()}
         yield Chunk(split, np.asarray(x[i : i + 4096]), part["y"], part["lengths"])
+
 
 # %% ../../nbs/20_convert.ipynb #235ea2fe
 SYNTHETIC_BLOCK = 16384
 
 
-def request_synthetic(folder: Path | str, gigabytes: float, shape=(3, 32, 32), classes: int = 10,
-                      test_fraction: float = 0.01, seed: int = 0) -> Path:
+def request_synthetic(
+    folder: Path | str,
+    gigabytes: float,
+    shape=(3, 32, 32),
+    classes: int = 10,
+    test_fraction: float = 0.01,
+    seed: int = 0,
+) -> Path:
     "Write `synthetic.json` asking for about `gigabytes` of `uint8` images of `shape`; the folder."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n = max(int(gigabytes * 1e9 / np.prod(shape)), 2)
-    request = {"samples": n, "shape": list(shape), "classes": classes, "test_fraction": test_fraction, "seed": seed}
+    request = {
+        "samples": n,
+        "shape": list(shape),
+        "classes": classes,
+        "test_fraction": test_fraction,
+        "seed": seed,
+    }
     (folder / "synthetic.json").write_text(json.dumps(request))
     return folder
 
 
 def _synthetic_request(src: Path) -> dict:
-    try: return json.loads((src / "synthetic.json").read_text())
+    try:
+        return json.loads((src / "synthetic.json").read_text())
     except (OSError, ValueError) as e:
-        raise SourceError(f"synthetic: cannot read {src / 'synthetic.json'} ({e}); write it with "
-                          f"request_synthetic") from e
+        raise SourceError(
+            f"synthetic: cannot read {src / 'synthetic.json'} "
+            f"({e}); write it with request_synthetic"
+        ) from e
+
 
 # %% ../../nbs/20_convert.ipynb #08e4b34c
 def synthetic_source(src: Path) -> Source:
@@ -150,24 +234,36 @@ def synthetic_source(src: Path) -> Source:
     r = _synthetic_request(src)
     blocks = -(-r["samples"] // SYNTHETIC_BLOCK)
     shape = tuple(r["shape"])
-    return Source("synthetic", f"{r['samples']} synthetic {shape} images", ModalitySpec("image", shape, 4), "uint8",
-                  lambda _: [f"synthetic.json#{b}" for b in range(blocks)], _read_synthetic,
-                  expected="synthetic.json (written by request_synthetic)",
-                  class_names=[str(c) for c in range(r["classes"])], digest=lambda src, unit: unit,
-                  named_by_folder=True,
-                  preprocessing="none: generated")
+    return Source(
+        "synthetic",
+        f"{r['samples']} synthetic {shape} images",
+        ModalitySpec("image", shape, 4),
+        "uint8",
+        lambda _: [f"synthetic.json#{b}" for b in range(blocks)],
+        _read_synthetic,
+        expected="synthetic.json (written by request_synthetic)",
+        class_names=[str(c) for c in range(r["classes"])],
+        digest=lambda src, unit: unit,
+        named_by_folder=True,
+        preprocessing="none: generated",
+    )
 
 
 def _read_synthetic(src: Path, unit: str):
-    "One block of images, from the block's own seed; its last `test_fraction` goes to the test split."
+    """One block of images, from the block's own seed; its last `test_fraction` goes to the test
+    split."""
     r, block = _synthetic_request(src), int(unit.split("#")[1])
     n = min(SYNTHETIC_BLOCK, r["samples"] - block * SYNTHETIC_BLOCK)
     rng = np.random.default_rng([r["seed"], block])
     y = rng.integers(0, r["classes"], n)
     C, H, W = r["shape"]
-    coarse = rng.standard_normal(size=(n, C, H // 4 + 1, W // 4 + 1), dtype=np.float32)  # upsampled: smooth
+    # upsampled: smooth
+    coarse = rng.standard_normal(size=(n, C, H // 4 + 1, W // 4 + 1), dtype=np.float32)
     shifted = 128 + 40 * coarse + 6 * (y[:, None, None, None] - r["classes"] / 2)
-    x = np.repeat(np.repeat(np.clip(shifted, 0, 255).astype(np.uint8), 4, axis=2), 4, axis=3)[:, :, :H, :W]
+    x = np.repeat(np.repeat(np.clip(shifted, 0, 255).astype(np.uint8), 4, axis=2), 4, axis=3)[
+        :, :, :H, :W
+    ]
     n_test = int(round(n * r["test_fraction"]))
-    if n_test: yield Chunk("test", x[n - n_test :], y[n - n_test :])
+    if n_test:
+        yield Chunk("test", x[n - n_test :], y[n - n_test :])
     yield Chunk("train", x[: n - n_test], y[: n - n_test])

@@ -17,69 +17,112 @@ from ..config import ModalitySpec, check_lengths, check_range, multimodal_spec, 
 from ..modality import MODALITIES, kinds_with, modality_of, smallest_patch
 
 # %% auto #0
-__all__ = ['STAT_AXES', 'MAX_INFERRED_VOCAB', 'check_symbols', 'ArrayDataset', 'split_indices', 'time_mask', 'fit_normalization',
-           'apply_normalization', 'infer_kind', 'padded_length', 'infer_patch_size', 'ContentDigest',
-           'data_fingerprint', 'legacy_fingerprint', 'finish_dataset', 'dataset_from_arrays', 'check_packed_ids',
-           'dataset_from_parts']
+__all__ = [
+    "STAT_AXES",
+    "MAX_INFERRED_VOCAB",
+    "check_symbols",
+    "ArrayDataset",
+    "split_indices",
+    "time_mask",
+    "fit_normalization",
+    "apply_normalization",
+    "infer_kind",
+    "padded_length",
+    "infer_patch_size",
+    "ContentDigest",
+    "data_fingerprint",
+    "legacy_fingerprint",
+    "finish_dataset",
+    "dataset_from_arrays",
+    "check_packed_ids",
+    "dataset_from_parts",
+]
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #4250ce24
 def check_symbols(symbols, spec: ModalitySpec) -> list[str]:
-    "`symbols` as a list of strings, one per token id of `spec`, or a `ValueError`; an empty list means no names."
+    """`symbols` as a list of strings, one per token id of `spec`, or a `ValueError`; an empty list
+    means no names."""
     symbols = [str(s) for s in symbols] if symbols is not None else []
-    vocabularies = [p.vocab_size for p in (spec.parts or (spec,)) if p.is_discrete]  # multimodal: its token parts'
-    if symbols and not vocabularies: raise ValueError(f"symbols name token ids; {spec.kind} data has none")
+    # multimodal: its token parts'
+    vocabularies = [p.vocab_size for p in (spec.parts or (spec,)) if p.is_discrete]
+    if symbols and not vocabularies:
+        raise ValueError(f"symbols name token ids; {spec.kind} data has none")
     if symbols and len(symbols) not in vocabularies:
-        raise ValueError(f"symbols must name every token id: {len(symbols)} given for a vocabulary of "
-                         f"{max(vocabularies)}")
+        raise ValueError(
+            f"symbols must name every token id: {len(symbols)} "
+            f"given for a vocabulary of {max(vocabularies)}"
+        )
     return symbols
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #9e94d2e6
 @dataclass(eq=False)
 class ArrayDataset:
     "A dataset in memory: normalised arrays, a fixed train/test split and the `spec` of one sample."
+
     name: str
-    spec: ModalitySpec  # kind, shape of one sample, patch size; vocab_size for tokens; variable_length
+    # kind, shape of one sample, patch size; vocab_size for tokens; variable_length
+    spec: ModalitySpec
     x_train: np.ndarray  # float32 normalised with train statistics, or int64 ids for tokens
     y_train: np.ndarray | None  # int64 class ids 0..C-1, or None when unlabelled
     x_test: np.ndarray
     y_test: np.ndarray | None
-    lengths_train: np.ndarray | None = None  # int64 real lengths of variable-length samples, else None
+    lengths_train: np.ndarray | None = (
+        None  # int64 real lengths of variable-length samples, else None
+    )
     lengths_test: np.ndarray | None = None
     class_names: list[str] = field(default_factory=list)  # class_names[i] names class id i
-    norm_mean: np.ndarray | None = None  # train statistics shaped to broadcast against one sample; None for tokens
+    norm_mean: np.ndarray | None = (
+        None  # train statistics shaped to broadcast against one sample; None for tokens
+    )
     norm_std: np.ndarray | None = None
     source: str = ""  # where the data came from, one line
-    symbols: list[str] = field(default_factory=list)  # tokens: symbols[i] spells id i (empty: ids have no names)
-    padded_from: int | None = None  # fixed-length sequences padded (and masked) to a length a patch divides
-    content_fingerprint: str | None = None  # of the raw training samples (`ContentDigest`): one per set of samples
+    # tokens: symbols[i] spells id i (empty: ids have no names)
+    symbols: list[str] = field(default_factory=list)
+    padded_from: int | None = (
+        None  # fixed-length sequences padded (and masked) to a length a patch divides
+    )
+    content_fingerprint: str | None = (
+        None  # of the raw training samples (`ContentDigest`): one per set of samples
+    )
 
     def __post_init__(self):
         "Refuse arrays that do not fit `spec`: a `ValueError` that names the split and the problem."
         if not isinstance(self.spec, ModalitySpec):
             raise TypeError(f"spec must be a ModalitySpec, got {type(self.spec).__name__}")
-        for split in ("train", "test"): _check_split(self, split)
-        if (self.y_train is None) != (self.y_test is None): raise ValueError("label both splits or neither")
+        for split in ("train", "test"):
+            _check_split(self, split)
+        if (self.y_train is None) != (self.y_test is None):
+            raise ValueError("label both splits or neither")
         self.symbols = check_symbols(self.symbols, self.spec)
 
     @property
     def num_classes(self) -> int:
         "Number of classes (0 when unlabelled)."
-        if self.y_train is None: return 0
+        if self.y_train is None:
+            return 0
         seen = [int(y.max()) + 1 for y in (self.y_train, self.y_test) if y is not None and y.size]
         return max([len(self.class_names), *seen])
 
     def split(self, which: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         "`(x, y, lengths)` of the 'train' or 'test' split."
-        if which == "train": return self.x_train, self.y_train, self.lengths_train
-        if which == "test": return self.x_test, self.y_test, self.lengths_test
+        if which == "train":
+            return self.x_train, self.y_train, self.lengths_train
+        if which == "test":
+            return self.x_test, self.y_test, self.lengths_test
         raise ValueError(f"split must be 'train' or 'test', got {which!r}")
 
     def denormalize(self, x):
-        "Undo the normalisation of `x` (one sample or a batch, numpy or torch); tokens come back unchanged."
-        if self.spec.is_discrete or self.norm_mean is None: return x
+        """Undo the normalisation of `x` (one sample or a batch, numpy or torch); tokens come back
+        unchanged."""
+        if self.spec.is_discrete or self.norm_mean is None:
+            return x
         mean, std = self.norm_mean, self.norm_std
-        if not isinstance(x, np.ndarray) and hasattr(x, "device"):  # a torch tensor: keep its dtype and device
+        # a torch tensor: keep its dtype and device
+        if not isinstance(x, np.ndarray) and hasattr(x, "device"):
             import torch
+
             mean, std = (torch.as_tensor(a, dtype=x.dtype, device=x.device) for a in (mean, std))
         return x * std + mean
 
@@ -87,45 +130,68 @@ class ArrayDataset:
         n_tr, n_te = len(self.x_train), len(self.x_test)
         spec = self.spec
         extra = f", vocab_size={spec.vocab_size}" if spec.is_discrete else ""
-        if spec.variable_length: extra += ", variable length"
-        return (f"ArrayDataset({self.name!r}: {spec.kind} {spec.shape}, patch {spec.patch_size}{extra}, "
-                f"{self.num_classes} classes, {n_tr} train / {n_te} test)")
+        if spec.variable_length:
+            extra += ", variable length"
+        return (
+            f"ArrayDataset({self.name!r}: {spec.kind} {spec.shape}, patch "
+            f"{spec.patch_size}{extra}, {self.num_classes} classes, {n_tr} train / {n_te} test)"
+        )
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #8e2fb84f
 def _check_split(self: ArrayDataset, split: str):
     "A `ValueError` naming `split` unless the arrays of `self` (an `ArrayDataset`) fit its spec."
     x, y, lengths = (getattr(self, f"{a}_{split}") for a in ("x", "y", "lengths"))
-    if not isinstance(x, np.ndarray): raise TypeError(f"x_{split} must be a numpy array, got {type(x).__name__}")
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x_{split} must be a numpy array, got {type(x).__name__}")
     if x.shape[1:] != self.spec.shape:
-        raise ValueError(f"x_{split} must have shape (N, {', '.join(map(str, self.spec.shape))}) for this "
-                         f"{self.spec.kind} spec, got {x.shape}")
+        raise ValueError(
+            f"x_{split} must have shape (N, {', '.join(map(str, self.spec.shape))}) for this "
+            f"{self.spec.kind} spec, got {x.shape}"
+        )
     if split == "train" and len(x) == 0:
         raise ValueError("the train split is empty: a dataset needs samples to train on")
     _check_values(self, split, x, lengths)
-    if y is not None: _check_labels(self, split, np.asarray(y), len(x))
+    if y is not None:
+        _check_labels(self, split, np.asarray(y), len(x))
     if lengths is not None:
-        if not self.spec.variable_length: raise ValueError(f"lengths_{split} given, but the spec is fixed-length")
+        if not self.spec.variable_length:
+            raise ValueError(f"lengths_{split} given, but the spec is fixed-length")
         check_lengths(np.asarray(lengths), len(x), self.spec.shape[-1])
 
 
 def _check_values(self: ArrayDataset, split: str, x: np.ndarray, lengths):
     if self.spec.is_discrete:
-        if x.dtype.kind not in "iu": raise ValueError(f"x_{split} must hold integer token ids, got dtype {x.dtype}")
+        if x.dtype.kind not in "iu":
+            raise ValueError(f"x_{split} must hold integer token ids, got dtype {x.dtype}")
         if x.size and (x.min() < 0 or x.max() >= self.spec.vocab_size):
-            raise ValueError(f"x_{split} token ids must lie in [0, {self.spec.vocab_size}), got {x.min()}..{x.max()}")
+            raise ValueError(
+                f"x_{split} token ids must lie in [0, "
+                f"{self.spec.vocab_size}), got {x.min()}..{x.max()}"
+            )
     elif x.dtype.kind != "f":
-        raise ValueError(f"x_{split} must hold floats for {self.spec.kind} data, got dtype {x.dtype}")
+        raise ValueError(
+            f"x_{split} must hold floats for {self.spec.kind} data, got dtype {x.dtype}"
+        )
     elif lengths is None and not np.isfinite(x).all():
-        raise ValueError(f"x_{split} holds NaN or inf values ({int((~np.isfinite(x)).sum())} of {x.size})")
-    if self.spec.parts: check_packed_ids(self.spec, x, f"x_{split}")
+        raise ValueError(
+            f"x_{split} holds NaN or inf values ({int((~np.isfinite(x)).sum())} of {x.size})"
+        )
+    if self.spec.parts:
+        check_packed_ids(self.spec, x, f"x_{split}")
 
 
 def _check_labels(self: ArrayDataset, split: str, y: np.ndarray, n: int):
-    if y.shape != (n,): raise ValueError(f"y_{split} must hold one label per sample, shape ({n},), got {y.shape}")
-    if y.dtype.kind not in "iu": raise ValueError(f"y_{split} must hold integer class ids, got dtype {y.dtype}")
+    if y.shape != (n,):
+        raise ValueError(f"y_{split} must hold one label per sample, shape ({n},), got {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"y_{split} must hold integer class ids, got dtype {y.dtype}")
     limit = len(self.class_names) or None
     if y.size and (y.min() < 0 or (limit and y.max() >= limit)):
-        raise ValueError(f"y_{split} class ids must lie in [0, {limit or 'C'}), got {y.min()}..{y.max()}")
+        raise ValueError(
+            f"y_{split} class ids must lie in [0, {limit or 'C'}), got {y.min()}..{y.max()}"
+        )
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #377101c6
 def _n_test(n: int, test_fraction: float) -> int:
@@ -133,25 +199,33 @@ def _n_test(n: int, test_fraction: float) -> int:
     return min(max(math.floor(n * test_fraction + 0.5), 1), n - 1)
 
 
-def split_indices(n: int, y=None, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    "Sorted `(train, test)` indices of `n` samples: seeded, stratified on `y` when every class has >= 2 samples."
+def split_indices(
+    n: int, y=None, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted `(train, test)` indices of `n` samples: seeded, stratified on `y` when every class has
+    >= 2 samples."""
     test_fraction = check_range(test_fraction, "test_fraction", 0, 1, low_open=True, high_open=True)
-    if n < 2: raise ValueError(f"need at least 2 samples to make a train and a test split, got {n}")
+    if n < 2:
+        raise ValueError(f"need at least 2 samples to make a train and a test split, got {n}")
     rng = np.random.default_rng(seed)
     if y is not None:
         y = np.asarray(y)
         classes, counts = np.unique(y, return_counts=True)
         if counts.min() >= 2:
-            test = [rng.permutation(np.flatnonzero(y == c))[: _n_test(k, test_fraction)]
-                    for c, k in zip(classes, counts)]
+            test = [
+                rng.permutation(np.flatnonzero(y == c))[: _n_test(k, test_fraction)]
+                for c, k in zip(classes, counts)
+            ]
             test = np.sort(np.concatenate(test))
             return np.setdiff1d(np.arange(n), test), test
     perm = rng.permutation(n)
     k = _n_test(n, test_fraction)
     return np.sort(perm[k:]), np.sort(perm[:k])
 
+
 # %% ../../nbs/05a_data_dataset.ipynb #fec7d5e6
-STAT_AXES = {name: m.stat_axes for name, m in MODALITIES.items() if m.stat_axes}  # the built-in kinds' (`Modality`)
+# the built-in kinds' (`Modality`)
+STAT_AXES = {name: m.stat_axes for name, m in MODALITIES.items() if m.stat_axes}
 
 
 def time_mask(lengths, T: int) -> np.ndarray:
@@ -160,13 +234,16 @@ def time_mask(lengths, T: int) -> np.ndarray:
 
 
 def fit_normalization(x: np.ndarray, kind: str, lengths=None) -> tuple[np.ndarray, np.ndarray]:
-    "Train statistics `(mean, std)` of `x` for a continuous `kind`, shaped like one sample with 1s on pooled axes."
+    """Train statistics `(mean, std)` of `x` for a continuous `kind`, shaped like one sample with 1s
+    on pooled axes."""
     axes = modality_of(kind).stat_axes
-    if not axes: raise ValueError(f"only {kinds_with('stat_axes')} data are normalised, not {kind}")
+    if not axes:
+        raise ValueError(f"only {kinds_with('stat_axes')} data are normalised, not {kind}")
     if lengths is None:
         mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)
         var = np.zeros_like(mean)
-        for i in range(0, len(x), 8192):  # in chunks: a float64 copy of a large image set would not be small
+        # in chunks: a float64 copy of a large image set would not be small
+        for i in range(0, len(x), 8192):
             var += np.square(x[i : i + 8192] - mean).sum(axis=axes, keepdims=True)
         var /= x.size / mean.size
     else:
@@ -179,111 +256,166 @@ def fit_normalization(x: np.ndarray, kind: str, lengths=None) -> tuple[np.ndarra
     return mean.astype(np.float32), np.where(flat, 1.0, std).astype(np.float32)
 
 
-def apply_normalization(x: np.ndarray, mean: np.ndarray, std: np.ndarray, lengths=None) -> np.ndarray:
+def apply_normalization(
+    x: np.ndarray, mean: np.ndarray, std: np.ndarray, lengths=None
+) -> np.ndarray:
     "`(x - mean) / std` as float32, with padded time steps (past `lengths`) set to 0."
     out = ((x - mean) / std).astype(np.float32, copy=False)
-    if lengths is not None: out[~np.broadcast_to(time_mask(lengths, x.shape[-1])[:, None, :], out.shape)] = 0.0
+    if lengths is not None:
+        out[~np.broadcast_to(time_mask(lengths, x.shape[-1])[:, None, :], out.shape)] = 0.0
     return out
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #9f85d1ff
 def infer_kind(x: np.ndarray) -> str:
     "The kind of a whole dataset `x` from its rank and dtype (see the rules above)."
-    kind = next((name for name, modality in MODALITIES.items() if modality.infers(x)), None)  # `Modality.infers`
-    if kind is not None: return kind
-    raise ValueError(f"cannot tell the kind of data from x of shape {x.shape}: expected an image (N, C, H, W), a "
-                     f"sequence (N, C, T), integer tokens (N, T) or float tabular data (N, F)")
+    # `Modality.infers`
+    kind = next((name for name, modality in MODALITIES.items() if modality.infers(x)), None)
+    if kind is not None:
+        return kind
+    raise ValueError(
+        f"cannot tell the kind of data from x of shape {x.shape}: expected an image (N, C, "
+        f"H, W), a sequence (N, C, T), integer tokens (N, T) or float tabular data (N, F)"
+    )
 
 
 def padded_length(length: int, max_tokens: int = 64) -> tuple[int, int]:
-    """`(length, patch)` for sequences of `length` steps: the smallest patch dividing the length into at most
-    `max_tokens` tokens, unless that patch is over twice the fewest steps a token must hold (a prime length gives one
-    token); then the length padded to a multiple of that fewest, which becomes the patch."""
+    """`(length, patch)` for sequences of `length` steps: the smallest patch dividing the length
+    into at most `max_tokens` tokens, unless that patch is over twice the fewest steps a token must
+    hold (a prime length gives one token); then the length padded to a multiple of that fewest,
+    which becomes the patch."""
     fewest = -(-length // max_tokens)
     patch = smallest_patch(length, max_tokens)
-    if patch <= 2 * fewest: return length, patch
+    if patch <= 2 * fewest:
+        return length, patch
     return -(-length // fewest) * fewest, fewest
 
 
 def infer_patch_size(kind: str, shape: tuple[int, ...]):
-    "Default patch for one sample of `shape`: <= 16 patches per image side, <= 64 tokens for sequence/tabular."
+    """Default patch for one sample of `shape`: <= 16 patches per image side, <= 64 tokens for
+    sequence/tabular."""
     return modality_of(kind).default_patch(shape)  # `Modality.default_patch`
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #822a18ab
 class ContentDigest:
-    """The fingerprint of a training split's raw samples, fed in order in any number of parts: the same samples (as
-    float32 for continuous data, int64 ids for tokens; padding zeroed), labels and lengths give the same one, whether
-    they come from arrays in memory, an `.npz` or a store. The patch size is not part of it."""
+    """The fingerprint of a training split's raw samples, fed in order in any number of parts: the
+    same samples (as float32 for continuous data, int64 ids for tokens; padding zeroed), labels and
+    lengths give the same one, whether they come from arrays in memory, an `.npz` or a store. The
+    patch size is not part of it."""
+
     def __init__(self, spec: ModalitySpec):
         self.spec = spec
-        self.head = json.dumps({k: v for k, v in spec.to_dict().items() if k != "patch_size"}, sort_keys=True)
+        self.head = json.dumps(
+            {k: v for k, v in spec.to_dict().items() if k != "patch_size"}, sort_keys=True
+        )
         self.parts = {key: hashlib.sha256() for key in ("x", "y", "lengths")}
 
     def add(self, x, y=None, lengths=None):
         "Feed the next samples `x` (raw, not normalised), with their labels and lengths."
-        x = np.array(x, dtype=np.int64 if self.spec.is_discrete else np.float32)  # a copy: padding is zeroed
+        # a copy: padding is zeroed
+        x = np.array(x, dtype=np.int64 if self.spec.is_discrete else np.float32)
         if lengths is not None:
             mask = time_mask(lengths, x.shape[-1]).reshape(len(x), *[1] * (x.ndim - 2), x.shape[-1])
             x[~np.broadcast_to(mask, x.shape)] = 0
         for key, array in (("x", x), ("y", y), ("lengths", lengths)):
-            if array is not None: self.parts[key].update(np.ascontiguousarray(array, array.dtype.newbyteorder("<")))
+            if array is not None:
+                self.parts[key].update(np.ascontiguousarray(array, array.dtype.newbyteorder("<")))
 
     def hexdigest(self) -> str:
         digest = hashlib.sha256(self.head.encode())
-        for part in self.parts.values(): digest.update(part.digest())
+        for part in self.parts.values():
+            digest.update(part.digest())
         return digest.hexdigest()[:16]
 
 
 def data_fingerprint(data: ArrayDataset) -> str:
-    "The fingerprint of the training samples a run records (`ContentDigest`), or the older hash where none is known."
+    """The fingerprint of the training samples a run records (`ContentDigest`), or the older hash
+    where none is known."""
     return getattr(data, "content_fingerprint", None) or legacy_fingerprint(data)
 
 
 def legacy_fingerprint(data: ArrayDataset) -> str:
-    "What runs recorded before `ContentDigest`: the manifest's hash of a store, else a hash of the served arrays."
-    if getattr(data, "fingerprint", None): return data.fingerprint  # a store hashed its shards when it was written
+    """What runs recorded before `ContentDigest`: the manifest's hash of a store, else a hash of the
+    served arrays."""
+    if getattr(data, "fingerprint", None):
+        return data.fingerprint  # a store hashed its shards when it was written
     digest = hashlib.sha256(repr(data.spec.to_dict()).encode())
     for array in data.split("train"):
-        if array is not None: digest.update(np.ascontiguousarray(array).tobytes())
+        if array is not None:
+            digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:16]
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #c3e3dc0d
 def _numeric(a, what: str) -> np.ndarray:
-    try: a = np.asarray(a)
+    try:
+        a = np.asarray(a)
     except ValueError as e:  # ragged nested lists
-        raise ValueError(f"{what} must be a rectangular array; pad variable-length samples and pass lengths "
-                         f"({e})") from e
+        raise ValueError(
+            f"{what} must be a rectangular array; pad "
+            f"variable-length samples and pass lengths ({e})"
+        ) from e
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{what} must hold real numbers, got dtype {a.dtype}")
     return a
 
 
 def _encode_labels(y, n: int, class_names=None) -> tuple[np.ndarray, list[str]]:
-    "Integer labels `y` for `n` samples as class ids 0..C-1, and their names: `class_names[value]`, or the values."
+    """Integer labels `y` for `n` samples as class ids 0..C-1, and their names:
+    `class_names[value]`, or the values."""
     y = np.asarray(y)
-    if y.ndim != 1: raise ValueError(f"y must hold one integer class label per sample, shape (N,), got shape {y.shape}")
-    if len(y) != n: raise ValueError(f"x and y have different lengths: {n} samples but {len(y)} labels")
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must hold one integer class label per sample, shape (N,), got shape {y.shape}"
+        )
+    if len(y) != n:
+        raise ValueError(f"x and y have different lengths: {n} samples but {len(y)} labels")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all() or (y != np.round(y)).any():
             bad = y[~np.isfinite(y) | (y != np.round(y))][0]
-            raise ValueError(f"labels must be integers (class ids), got float labels with non-integer values "
-                             f"such as {bad}")
+            raise ValueError(
+                f"labels must be integers (class ids), got float "
+                f"labels with non-integer values such as {bad}"
+            )
         y = y.astype(np.int64)
     elif y.dtype.kind not in "biu":
-        raise ValueError(f"labels must be integers (class ids), got dtype {y.dtype}: map class names to 0..C-1 first")
+        raise ValueError(
+            f"labels must be integers (class ids), got dtype "
+            f"{y.dtype}: map class names to 0..C-1 first"
+        )
     values, codes = np.unique(y, return_inverse=True)
-    if class_names is None: return codes.astype(np.int64), [str(int(v)) for v in values]
+    if class_names is None:
+        return codes.astype(np.int64), [str(int(v)) for v in values]
     class_names = [str(c) for c in class_names]
     if values.size and (values[0] < 0 or values[-1] >= len(class_names)):
-        raise ValueError(f"class_names names labels 0..{len(class_names) - 1}, but y holds {values[0]}..{values[-1]}")
+        raise ValueError(
+            f"class_names names labels 0..{len(class_names) - 1}, "
+            f"but y holds {values[0]}..{values[-1]}"
+        )
     return codes.astype(np.int64), [class_names[int(v)] for v in values]
 
 
-def finish_dataset(name: str, kind: str, patch_size, x_train, y_train, x_test, y_test, lengths_train=None,
-                   lengths_test=None, class_names=(), source: str = "", vocab_size: int = 0,
-                   symbols=()) -> ArrayDataset:
+def finish_dataset(
+    name: str,
+    kind: str,
+    patch_size,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    lengths_train=None,
+    lengths_test=None,
+    class_names=(),
+    source: str = "",
+    vocab_size: int = 0,
+    symbols=(),
+) -> ArrayDataset:
     "Build the spec, normalise continuous data with the train statistics and fix the dtypes."
     variable, raw_train = lengths_train is not None, x_train
-    spec = ModalitySpec(kind, tuple(x_train.shape[1:]), patch_size, vocab_size=vocab_size, variable_length=variable)
+    spec = ModalitySpec(
+        kind, tuple(x_train.shape[1:]), patch_size, vocab_size=vocab_size, variable_length=variable
+    )
     mean = std = None
     if spec.is_discrete:
         x_train, x_test = x_train.astype(np.int64), x_test.astype(np.int64)
@@ -294,64 +426,112 @@ def finish_dataset(name: str, kind: str, patch_size, x_train, y_train, x_test, y
     as_ids = lambda a: None if a is None else np.asarray(a, dtype=np.int64)
     digest = ContentDigest(spec)
     digest.add(raw_train, as_ids(y_train), as_ids(lengths_train))
-    return ArrayDataset(name, spec, x_train, as_ids(y_train), x_test, as_ids(y_test), as_ids(lengths_train),
-                        as_ids(lengths_test), list(class_names), mean, std, source, list(symbols),
-                        content_fingerprint=digest.hexdigest())
+    return ArrayDataset(
+        name,
+        spec,
+        x_train,
+        as_ids(y_train),
+        x_test,
+        as_ids(y_test),
+        as_ids(lengths_train),
+        as_ids(lengths_test),
+        list(class_names),
+        mean,
+        std,
+        source,
+        list(symbols),
+        content_fingerprint=digest.hexdigest(),
+    )
+
 
 # %% ../../nbs/05a_data_dataset.ipynb #102f8d33
 def _dataset_form(x, kind: str | None) -> tuple[np.ndarray, str]:
-    "`x` as a numeric array and its kind (given or inferred), or a `ValueError` naming the expected form."
-    if kind is not None and getattr(MODALITIES.get(kind), "composite", True):  # unknown, or several modalities
+    """`x` as a numeric array and its kind (given or inferred), or a `ValueError` naming the
+    expected form."""
+    # unknown, or several modalities
+    if kind is not None and getattr(MODALITIES.get(kind), "composite", True):
         single = tuple(name for name, m in MODALITIES.items() if not m.composite)
         raise ValueError(f"unknown kind {kind!r}: expected one of {single} or None to infer it")
     x = _numeric(x, "x")
-    if x.size == 0: raise ValueError(f"x is empty (shape {x.shape}): expected at least 2 samples")
+    if x.size == 0:
+        raise ValueError(f"x is empty (shape {x.shape}): expected at least 2 samples")
     kind = kind or infer_kind(x)
     modality = modality_of(kind)
     rank = 1 + modality.rank
     if x.ndim != rank:
-        hint = "; for one channel add the axis with x[:, None]" if x.ndim == rank - 1 and rank > 2 else ""
-        raise ValueError(f"{kind} data must have shape {modality.batch_form.replace('B', 'N')}, got x of shape "
-                         f"{x.shape}{hint}")
+        hint = (
+            "; for one channel add the axis with x[:, None]"
+            if x.ndim == rank - 1 and rank > 2
+            else ""
+        )
+        raise ValueError(
+            f"{kind} data must have shape {modality.batch_form.replace('B', 'N')}, "
+            f"got x of shape {x.shape}{hint}"
+        )
     return x, kind
 
 
 def _real_values(x: np.ndarray, lengths) -> np.ndarray:
     "The values of `x` inside each sample's length (all of `x` without lengths)."
-    if lengths is None: return x
+    if lengths is None:
+        return x
     n, T = len(x), x.shape[-1]
     return x[np.broadcast_to(time_mask(lengths, T).reshape(n, *[1] * (x.ndim - 2), T), x.shape)]
 
+
 # %% ../../nbs/05a_data_dataset.ipynb #d6fafde0
-MAX_INFERRED_VOCAB = 1 << 20  # a larger vocabulary is refused unless given: it is more likely a stray id than meant
+# a larger vocabulary is refused unless given: it is more likely a stray id than meant
+MAX_INFERRED_VOCAB = 1 << 20
 
 
-def _as_tokens(x: np.ndarray, real: np.ndarray, lengths, vocab_size: int | None) -> tuple[np.ndarray, int]:
-    "Token ids as int64 (padding set to 0) and the vocabulary size: `vocab_size`, or the one the ids imply."
+def _as_tokens(
+    x: np.ndarray, real: np.ndarray, lengths, vocab_size: int | None
+) -> tuple[np.ndarray, int]:
+    """Token ids as int64 (padding set to 0) and the vocabulary size: `vocab_size`, or the one the
+    ids imply."""
     if x.dtype.kind == "f" and (real != np.round(real)).any():
-        raise ValueError("token data must hold integer ids, got non-integer values in a float array")
-    if real.min() < 0: raise ValueError(f"token ids must be >= 0, got min {real.min()}")
+        raise ValueError(
+            "token data must hold integer ids, got non-integer values in a float array"
+        )
+    if real.min() < 0:
+        raise ValueError(f"token ids must be >= 0, got min {real.min()}")
     top = int(real.max())
     if vocab_size is not None and top >= vocab_size:
         raise ValueError(f"token ids must lie in [0, vocab_size={vocab_size}), got an id of {top}")
     if vocab_size is None and top >= MAX_INFERRED_VOCAB:
-        raise ValueError(f"the largest token id is {top}: a vocabulary of {top + 1:,} ids is more than the "
-                         f"{MAX_INFERRED_VOCAB:,} inferred without asking; check the data, or give vocab_size")
-    if lengths is not None: x = np.where(time_mask(lengths, x.shape[-1]), x, 0)
+        raise ValueError(
+            f"the largest token id is {top}: a vocabulary of {top + 1:,} ids is more than the "
+            f"{MAX_INFERRED_VOCAB:,} inferred without asking; check the data, or give vocab_size"
+        )
+    if lengths is not None:
+        x = np.where(time_mask(lengths, x.shape[-1]), x, 0)
     return x.astype(np.int64), vocab_size or max(top + 1, 2)
 
 
-def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, name="custom", test_fraction=0.2,
-                        seed=0, split: tuple | None = None, vocab_size: int | None = None, class_names=None,
-                        symbols=None) -> ArrayDataset:
-    """Check, split and normalise a whole dataset `x` with optional `y` and `lengths`. The split is seeded and
-    stratified when possible, or `split = (train_indices, test_indices)` when the data comes with its own.
-    `class_names[v]` names label value v; `symbols[i]` spells token id i."""
+def dataset_from_arrays(
+    x,
+    y=None,
+    lengths=None,
+    kind=None,
+    patch_size=None,
+    name="custom",
+    test_fraction=0.2,
+    seed=0,
+    split: tuple | None = None,
+    vocab_size: int | None = None,
+    class_names=None,
+    symbols=None,
+) -> ArrayDataset:
+    """Check, split and normalise a whole dataset `x` with optional `y` and `lengths`. The split is
+    seeded and stratified when possible, or `split = (train_indices, test_indices)` when the data
+    comes with its own. `class_names[v]` names label value v; `symbols[i]` spells token id i."""
     x, kind = _dataset_form(x, kind)
     n = len(x)
     if lengths is not None:
         if not modality_of(kind).variable_length:
-            raise ValueError(f"lengths apply to {kinds_with('variable_length')} data only, not to {kind}")
+            raise ValueError(
+                f"lengths apply to {kinds_with('variable_length')} data only, not to {kind}"
+            )
         lengths = np.asarray(lengths)
         check_lengths(lengths, n, x.shape[-1])
         lengths = lengths.astype(np.int64)
@@ -359,72 +539,138 @@ def dataset_from_arrays(x, y=None, lengths=None, kind=None, patch_size=None, nam
     real = _real_values(x, lengths)
     if x.dtype.kind == "f" and not np.isfinite(real).all():
         what = "the real (unpadded) part of x" if lengths is not None else "x"
-        raise ValueError(f"{what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})")
-    if modality_of(kind).discrete: x, vocab_size = _as_tokens(x, real, lengths, vocab_size)
-    elif vocab_size is not None: raise ValueError(f"vocab_size applies to token data only, not to {kind}")
-    else: x, vocab_size = x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0  # float16 too: as float32
+        raise ValueError(
+            f"{what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})"
+        )
+    if modality_of(kind).discrete:
+        x, vocab_size = _as_tokens(x, real, lengths, vocab_size)
+    elif vocab_size is not None:
+        raise ValueError(f"vocab_size applies to token data only, not to {kind}")
+    else:
+        # float16 too: as float32
+        x, vocab_size = (x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0)
     length, padded_from = x.shape[-1], None
-    pads = modality_of(kind).pads_to_patch and patch_size is None  # a length no small patch divides: pad it
+    # a length no small patch divides: pad it
+    pads = modality_of(kind).pads_to_patch and patch_size is None
     if pads and padded_length(length)[0] != length:  # pad, mask the padding
         padded_from, (padded, patch_size) = length, padded_length(length)
         lengths = np.full(n, length, dtype=np.int64) if lengths is None else lengths
         x = np.concatenate([x, np.zeros((*x.shape[:-1], padded - length), x.dtype)], axis=-1)
     patch = patch_size if patch_size is not None else infer_patch_size(kind, x.shape[1:])
-    ModalitySpec(kind, x.shape[1:], patch, vocab_size=vocab_size, variable_length=lengths is not None)  # check early
+    # check early
+    ModalitySpec(
+        kind, x.shape[1:], patch, vocab_size=vocab_size, variable_length=lengths is not None
+    )
     train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
     pick = lambda a, idx: None if a is None else a[idx]
-    ds = finish_dataset(name, kind, patch, x[train], pick(codes, train), x[test], pick(codes, test),
-                        pick(lengths, train), pick(lengths, test), names,
-                        source=f"arrays given to dataset_from_arrays ({n} samples)",
-                        vocab_size=vocab_size, symbols=() if symbols is None else symbols)
+    ds = finish_dataset(
+        name,
+        kind,
+        patch,
+        x[train],
+        pick(codes, train),
+        x[test],
+        pick(codes, test),
+        pick(lengths, train),
+        pick(lengths, test),
+        names,
+        source=f"arrays given to dataset_from_arrays ({n} samples)",
+        vocab_size=vocab_size,
+        symbols=() if symbols is None else symbols,
+    )
     ds.padded_from = padded_from
     return ds
 
+
 # %% ../../nbs/05a_data_dataset.ipynb #e7cca990
 def check_packed_ids(spec: ModalitySpec, x: np.ndarray, what: str = "x"):
-    "A `ValueError` unless the token parts of packed `x` `(N, F)` hold whole ids below their part's vocabulary."
+    """A `ValueError` unless the token parts of packed `x` `(N, F)` hold whole ids below their
+    part's vocabulary."""
     for name, part, sl in zip(spec.part_names, spec.parts, spec.part_slices):
         ids = x[:, sl]
-        if part.is_discrete and ids.size and (not np.isfinite(ids).all() or (ids != np.rint(ids)).any()
-                                              or ids.min() < 0 or ids.max() >= part.vocab_size):
-            raise ValueError(f"{what}: part {name!r} must hold whole token ids in [0, {part.vocab_size})")
+        if (
+            part.is_discrete
+            and ids.size
+            and (
+                not np.isfinite(ids).all()
+                or (ids != np.rint(ids)).any()
+                or ids.min() < 0
+                or ids.max() >= part.vocab_size
+            )
+        ):
+            raise ValueError(
+                f"{what}: part {name!r} must hold whole token ids in [0, {part.vocab_size})"
+            )
 
 
-def _part_spec(name: str, a, patch_size: dict, pad_id: dict, vocab_size: dict) -> tuple[np.ndarray, ModalitySpec]:
+def _part_spec(
+    name: str, a, patch_size: dict, pad_id: dict, vocab_size: dict
+) -> tuple[np.ndarray, ModalitySpec]:
     "One part's array (float32, or int64 ids) and its spec."
     a, kind = _dataset_form(a, None)
-    if modality_of(kind).discrete: a, vocab = _as_tokens(a, a, None, vocab_size.get(name))
-    else: a, vocab = a.astype(np.float32), 0
+    if modality_of(kind).discrete:
+        a, vocab = _as_tokens(a, a, None, vocab_size.get(name))
+    else:
+        a, vocab = a.astype(np.float32), 0
     patch = patch_size.get(name) or infer_patch_size(kind, a.shape[1:])
     return a, ModalitySpec(kind, a.shape[1:], patch, vocab_size=vocab, pad_id=pad_id.get(name))
 
 
-def dataset_from_parts(parts: dict, y=None, patch_size: dict | None = None, pad_id: dict | None = None,
-                       vocab_size: dict | None = None, name="custom", test_fraction=0.2, seed=0,
-                       split: tuple | None = None, class_names=None, symbols=None) -> ArrayDataset:
-    """A multimodal dataset of `parts` {part name: whole-dataset array}; `patch_size`, `pad_id` and `vocab_size` are
-    dicts by part name. Split as `dataset_from_arrays` splits; `symbols` spell the ids of a token part."""
-    if not isinstance(parts, dict) or not parts: raise ValueError("parts must be a non-empty dict {name: array}")
+def dataset_from_parts(
+    parts: dict,
+    y=None,
+    patch_size: dict | None = None,
+    pad_id: dict | None = None,
+    vocab_size: dict | None = None,
+    name="custom",
+    test_fraction=0.2,
+    seed=0,
+    split: tuple | None = None,
+    class_names=None,
+    symbols=None,
+) -> ArrayDataset:
+    """A multimodal dataset of `parts` {part name: whole-dataset array}; `patch_size`, `pad_id` and
+    `vocab_size` are dicts by part name. Split as `dataset_from_arrays` splits; `symbols` spell the
+    ids of a token part."""
+    if not isinstance(parts, dict) or not parts:
+        raise ValueError("parts must be a non-empty dict {name: array}")
     arrays, specs = {}, {}
     for part_name, a in parts.items():
-        arrays[part_name], specs[part_name] = _part_spec(part_name, a, patch_size or {}, pad_id or {}, vocab_size or {})
+        arrays[part_name], specs[part_name] = _part_spec(
+            part_name, a, patch_size or {}, pad_id or {}, vocab_size or {}
+        )
     sizes = {k: len(a) for k, a in arrays.items()}
-    if len(set(sizes.values())) > 1: raise ValueError(f"the parts hold different numbers of samples: {sizes}")
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the parts hold different numbers of samples: {sizes}")
     spec, n = multimodal_spec(**specs), len(next(iter(arrays.values())))
     codes, names = _encode_labels(y, n, class_names) if y is not None else (None, [])
     train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
-    means, stds, raw = [], [], pack_parts(spec, arrays)  # raw: before normalisation, for the fingerprint
+    # raw: before normalisation, for the fingerprint
+    means, stds, raw = ([], [], pack_parts(spec, arrays))
     for part_name, part in zip(spec.part_names, spec.parts):
-        mean, std = (np.zeros(1), np.ones(1)) if part.is_discrete else fit_normalization(arrays[part_name][train],
-                                                                                         part.kind)
-        if not part.is_discrete: arrays[part_name] = apply_normalization(arrays[part_name], mean, std)
+        mean, std = (
+            (np.zeros(1), np.ones(1))
+            if part.is_discrete
+            else fit_normalization(arrays[part_name][train], part.kind)
+        )
+        if not part.is_discrete:
+            arrays[part_name] = apply_normalization(arrays[part_name], mean, std)
         means.append(np.broadcast_to(mean, part.shape).reshape(-1))
         stds.append(np.broadcast_to(std, part.shape).reshape(-1))
     x, pick = pack_parts(spec, arrays), lambda a, idx: None if a is None else a[idx]
     digest = ContentDigest(spec)
     digest.add(raw[train], pick(codes, train))
-    return ArrayDataset(name, spec, x[train], pick(codes, train), x[test], pick(codes, test), class_names=names,
-                        norm_mean=np.concatenate(means).astype(np.float32),
-                        norm_std=np.concatenate(stds).astype(np.float32),
-                        source=f"arrays given to dataset_from_parts ({n} samples)", symbols=symbols or [],
-                        content_fingerprint=digest.hexdigest())
+    return ArrayDataset(
+        name,
+        spec,
+        x[train],
+        pick(codes, train),
+        x[test],
+        pick(codes, test),
+        class_names=names,
+        norm_mean=np.concatenate(means).astype(np.float32),
+        norm_std=np.concatenate(stds).astype(np.float32),
+        source=f"arrays given to dataset_from_parts ({n} samples)",
+        symbols=symbols or [],
+        content_fingerprint=digest.hexdigest(),
+    )

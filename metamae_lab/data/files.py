@@ -17,20 +17,33 @@ import numpy as np
 from .dataset import ArrayDataset, dataset_from_arrays
 
 # %% auto #0
-__all__ = ['NPZ_FORM', 'read_npz', 'dataset_from_npz', 'read_idx', 'read_ts', 'pad_cases', 'line_blocks']
+__all__ = [
+    "NPZ_FORM",
+    "read_npz",
+    "dataset_from_npz",
+    "read_idx",
+    "read_ts",
+    "pad_cases",
+    "line_blocks",
+]
 
 # %% ../../nbs/05b_data_files.ipynb #850a3f63
-NPZ_FORM = ("an .npz archive written by np.savez, with `x` (and optional `y`, `lengths`), or with `x_train` and "
-            "`x_test` (and optional `y_train`/`y_test`, `lengths_train`/`lengths_test`); optional `class_names` "
-            "and, for tokens, `symbols`")
-_NPZ_KEYS = (("x", "y", "lengths", "class_names", "symbols")
-             + tuple(f"{a}_{s}" for a in ("x", "y", "lengths") for s in ("train", "test")))
+NPZ_FORM = (
+    "an .npz archive written by np.savez, with `x` (and optional `y`, `lengths`), or "
+    "with `x_train` and `x_test` (and optional `y_train`/`y_test`, "
+    "`lengths_train`/`lengths_test`); optional `class_names` and, for tokens, `symbols`"
+)
+_NPZ_KEYS = ("x", "y", "lengths", "class_names", "symbols") + tuple(
+    f"{a}_{s}" for a in ("x", "y", "lengths") for s in ("train", "test")
+)
 
 
 def read_npz(path) -> dict[str, np.ndarray]:
-    "The arrays of `path` that a dataset can use, or a `ValueError` saying why the file cannot be read."
+    """The arrays of `path` that a dataset can use, or a `ValueError` saying why the file cannot be
+    read."""
     path = Path(path)
-    if not path.is_file(): raise ValueError(f"no such file: {path} (expected {NPZ_FORM})")
+    if not path.is_file():
+        raise ValueError(f"no such file: {path} (expected {NPZ_FORM})")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -38,38 +51,63 @@ def read_npz(path) -> dict[str, np.ndarray]:
         with loaded as archive:
             arrays = {k: archive[k] for k in _NPZ_KEYS if k in archive.files}
             if "x" not in arrays and not {"x_train", "x_test"} <= set(arrays):
-                raise ValueError(f"{path} has no array named 'x' (it holds {sorted(archive.files)}): "
-                                 f"expected {NPZ_FORM}")
+                raise ValueError(
+                    f"{path} has no array named 'x' (it holds "
+                    f"{sorted(archive.files)}): expected {NPZ_FORM}"
+                )
     except (OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
         raise ValueError(f"cannot read {path}: expected {NPZ_FORM} ({e})") from e
     except ValueError as e:  # object arrays (they would need unpickling) or the refusals above
-        if str(e).startswith(("cannot read", str(path))): raise
+        if str(e).startswith(("cannot read", str(path))):
+            raise
         raise ValueError(f"cannot read {path}: expected {NPZ_FORM} ({e})") from e
     return arrays
 
+
 # %% ../../nbs/05b_data_files.ipynb #4a367032
 def _joined_splits(arrays: dict, path) -> tuple[dict, tuple]:
-    "The train and test arrays of a pre-split archive, joined, and the split that separates them again."
+    """The train and test arrays of a pre-split archive, joined, and the split that separates them
+    again."""
     both = lambda a: (arrays.get(f"{a}_train"), arrays.get(f"{a}_test"))
     for a in ("y", "lengths"):
         if (both(a)[0] is None) != (both(a)[1] is None):
             raise ValueError(f"{path}: give {a}_train and {a}_test, or neither")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise ValueError(f"{path}: x_train and x_test hold samples of different shapes, "
-                         f"{arrays['x_train'].shape[1:]} and {arrays['x_test'].shape[1:]}")
+        raise ValueError(
+            f"{path}: x_train and x_test hold samples of different shapes, "
+            f"{arrays['x_train'].shape[1:]} and {arrays['x_test'].shape[1:]}"
+        )
     n = len(arrays["x_train"])
-    joined = {a: None if both(a)[0] is None else np.concatenate(both(a)) for a in ("x", "y", "lengths")}
+    joined = {
+        a: None if both(a)[0] is None else np.concatenate(both(a)) for a in ("x", "y", "lengths")
+    }
     return joined, (np.arange(n), np.arange(n, n + len(arrays["x_test"])))
 
 
-def dataset_from_npz(path, kind=None, patch_size=None, test_fraction=0.2, seed=0, vocab_size=None) -> ArrayDataset:
+def dataset_from_npz(
+    path, kind=None, patch_size=None, test_fraction=0.2, seed=0, vocab_size=None
+) -> ArrayDataset:
     "A dataset from an `.npz` archive (see above); a pre-split archive keeps its split."
     arrays, split = read_npz(path), None
-    names = {k: None if arrays.get(k) is None else arrays[k].tolist() for k in ("class_names", "symbols")}
-    if "x" not in arrays: arrays, split = _joined_splits(arrays, path)
-    return dataset_from_arrays(arrays["x"], arrays.get("y"), arrays.get("lengths"), kind=kind, patch_size=patch_size,
-                               name=Path(path).stem, test_fraction=test_fraction, seed=seed, split=split,
-                               vocab_size=vocab_size, **names)
+    names = {
+        k: None if arrays.get(k) is None else arrays[k].tolist() for k in ("class_names", "symbols")
+    }
+    if "x" not in arrays:
+        arrays, split = _joined_splits(arrays, path)
+    return dataset_from_arrays(
+        arrays["x"],
+        arrays.get("y"),
+        arrays.get("lengths"),
+        kind=kind,
+        patch_size=patch_size,
+        name=Path(path).stem,
+        test_fraction=test_fraction,
+        seed=seed,
+        split=split,
+        vocab_size=vocab_size,
+        **names,
+    )
+
 
 # %% ../../nbs/05b_data_files.ipynb #5bb5bb63
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -79,25 +117,39 @@ def read_idx(path) -> np.ndarray:
     "The array stored in an IDX file (optionally gzipped)."
     path = Path(path)
     raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b": raw = gzip.decompress(raw)
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file: expected two zero bytes and a type code in {sorted(_IDX_DTYPES)}")
+        raise ValueError(
+            f"{path} is not an IDX file: expected two zero "
+            f"bytes and a type code in {sorted(_IDX_DTYPES)}"
+        )
     ndim = raw[3]
     shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     if len(raw) != 4 + 4 * ndim + math.prod(shape) * dtype.itemsize:
-        raise ValueError(f"{path}: the header promises shape {shape} of {dtype} but the file has {len(raw)} bytes")
-    return np.frombuffer(raw, dtype, offset=4 + 4 * ndim).reshape(shape).astype(dtype.newbyteorder("="))
+        raise ValueError(
+            f"{path}: the header promises shape {shape} "
+            f"of {dtype} but the file has {len(raw)} bytes"
+        )
+    return (
+        np.frombuffer(raw, dtype, offset=4 + 4 * ndim)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
+
 
 # %% ../../nbs/05b_data_files.ipynb #c42c123d
 def read_ts(path) -> tuple[list[np.ndarray], list[str] | None, list[str]]:
-    "The cases of a `.ts` file as `(C, T_i)` float arrays, their labels (None if unlabelled), the header's class names."
+    """The cases of a `.ts` file as `(C, T_i)` float arrays, their labels (None if unlabelled), the
+    header's class names."""
     path = Path(path)
     cases, labels, class_names, labelled, in_data = [], [], [], True, False
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
-            if not line or line.startswith("#"): continue
+            if not line or line.startswith("#"):
+                continue
             if not in_data:
                 words = line.split()
                 if words[0].lower() == "@classlabel":
@@ -108,26 +160,41 @@ def read_ts(path) -> tuple[list[np.ndarray], list[str] | None, list[str]]:
             parts = line.split(":")
             if labelled:
                 if len(parts) < 2:
-                    raise ValueError(f"{path}:{lineno}: expected channels separated by ':' and a class label last")
+                    raise ValueError(
+                        f"{path}:{lineno}: expected channels "
+                        f"separated by ':' and a class label last"
+                    )
                 *parts, label = parts
                 labels.append(label.strip())
-            try: channels = [np.array(p.replace("?", "nan").split(","), dtype=np.float64) for p in parts]
-            except ValueError as e: raise ValueError(f"{path}:{lineno}: expected comma-separated numbers ({e})") from e
+            try:
+                channels = [
+                    np.array(p.replace("?", "nan").split(","), dtype=np.float64) for p in parts
+                ]
+            except ValueError as e:
+                raise ValueError(f"{path}:{lineno}: expected comma-separated numbers ({e})") from e
             if len({len(c) for c in channels}) != 1:
-                raise ValueError(f"{path}:{lineno}: channels have different lengths {[len(c) for c in channels]}")
+                raise ValueError(
+                    f"{path}:{lineno}: channels have different lengths {[len(c) for c in channels]}"
+                )
             cases.append(np.stack(channels))
-    if not in_data: raise ValueError(f"{path} has no @data line: expected a .ts file")
-    if not cases: raise ValueError(f"{path} holds no cases after @data")
+    if not in_data:
+        raise ValueError(f"{path} has no @data line: expected a .ts file")
+    if not cases:
+        raise ValueError(f"{path} holds no cases after @data")
     return cases, (labels if labelled else None), class_names
+
 
 # %% ../../nbs/05b_data_files.ipynb #5b8cb915
 def pad_cases(cases: list[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    "Stack `(C, T_i)` cases into `(N, C, length)`, padded with zeros at the end, and their lengths `T_i`."
+    """Stack `(C, T_i)` cases into `(N, C, length)`, padded with zeros at the end, and their lengths
+    `T_i`."""
     lengths = np.array([c.shape[-1] for c in cases], dtype=np.int64)
     length = length or int(lengths.max())
     out = np.zeros((len(cases), cases[0].shape[0], length), dtype=np.float64)
-    for i, c in enumerate(cases): out[i, :, : c.shape[-1]] = c
+    for i, c in enumerate(cases):
+        out[i, :, : c.shape[-1]] = c
     return out, lengths
+
 
 # %% ../../nbs/05b_data_files.ipynb #13157e2a
 def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
@@ -140,4 +207,5 @@ def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
             yield line, block[:cut]
             line += block.count(b"\n", 0, cut)
         rest = block[cut:]
-    if rest: yield line, rest  # a last line without its line end
+    if rest:
+        yield line, rest  # a last line without its line end

@@ -14,7 +14,15 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['batch_indices', 'BatchOrder', 'quiet_handoff_errors', 'StepBatches', 'step_batches', 'WaitClock']
+__all__ = [
+    "batch_indices",
+    "BatchOrder",
+    "quiet_handoff_errors",
+    "StepBatches",
+    "step_batches",
+    "WaitClock",
+]
+
 
 # %% ../../nbs/05e_data_loader.ipynb #79944b66
 def _permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
@@ -24,20 +32,28 @@ def _permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def batch_indices(step: int, num_samples: int, batch_size: int, seed: int) -> torch.Tensor:
-    "Indices of the batch at `step`: consecutive slices of a per-epoch permutation seeded by (seed, epoch)."
+    """Indices of the batch at `step`: consecutive slices of a per-epoch permutation seeded by
+    (seed, epoch)."""
     if batch_size > num_samples:
-        raise ValueError(f"batch_size {batch_size} is larger than the training split ({num_samples} samples)")
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the training split ({num_samples} samples)"
+        )
     epoch, slot = divmod(step, num_samples // batch_size)  # the tail batch of an epoch is dropped
     order = _permutation(num_samples, seed, epoch)
     return order[slot * batch_size : (slot + 1) * batch_size]
 
+
 # %% ../../nbs/05e_data_loader.ipynb #d8f8c2f0
 class BatchOrder:
     "The sample indices of each step's batch (this rank's slice), as `batch_indices` gives them."
-    def __init__(self, num_samples: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+
+    def __init__(
+        self, num_samples: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+    ):
         if batch_size > num_samples:
-            raise ValueError(f"batch_size {batch_size} is larger than the training split "
-                             f"({num_samples} samples)")
+            raise ValueError(
+                f"batch_size {batch_size} is larger than the training split ({num_samples} samples)"
+            )
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.local = batch_size // world_size  # this rank's share of the global batch
         self.offset = rank * self.local
@@ -47,7 +63,8 @@ class BatchOrder:
     def __call__(self, step: int) -> np.ndarray:
         "This rank's indices of the batch at `step`, int64."
         epoch, slot = divmod(step, self.steps_per_epoch)
-        if epoch != self.epoch: self._draw(epoch)
+        if epoch != self.epoch:
+            self._draw(epoch)
         start = slot * self.batch_size + self.offset
         return self.order[start : start + self.local].astype(np.int64)
 
@@ -59,18 +76,21 @@ class BatchOrder:
     def __getstate__(self) -> dict:  # a worker process draws its own, not a copy of this one's
         return {**self.__dict__, "epoch": None, "order": None}
 
+
 # %% ../../nbs/05e_data_loader.ipynb #99652428
 def _raised_in(traceback, filename: str) -> bool:
     "Whether any frame of `traceback` runs code of a file named `filename`."
     while traceback is not None:
-        if Path(traceback.tb_frame.f_code.co_filename).name == filename: return True
+        if Path(traceback.tb_frame.f_code.co_filename).name == filename:
+            return True
         traceback = traceback.tb_next
     return False
 
 
 def _quiet_handoff_hook(kind, error, traceback):
     "Drops an error raised in a file-descriptor handoff; prints any other."
-    if _raised_in(traceback, "resource_sharer.py"): return
+    if _raised_in(traceback, "resource_sharer.py"):
+        return
     sys.__excepthook__(kind, error, traceback)
 
 
@@ -78,11 +98,17 @@ def quiet_handoff_errors(worker_id: int):
     "A data worker's `worker_init_fn`: a broken descriptor handoff prints nothing in the worker."
     sys.excepthook = _quiet_handoff_hook
 
+
 # %% ../../nbs/05e_data_loader.ipynb #3444bdef
 class StepBatches(torch.utils.data.Dataset):
-    "The batch `(x, lengths)` of a step, as tensors: `order(step)`'s rows of `x` (and their lengths)."
-    def __init__(self, x, lengths, order: BatchOrder): self.x, self.lengths, self.order = x, lengths, order
-    def __len__(self) -> int: return len(self.x)
+    """The batch `(x, lengths)` of a step, as tensors: `order(step)`'s rows of `x` (and their
+    lengths)."""
+
+    def __init__(self, x, lengths, order: BatchOrder):
+        self.x, self.lengths, self.order = x, lengths, order
+
+    def __len__(self) -> int:
+        return len(self.x)
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         index = self.order(step)
@@ -90,23 +116,39 @@ class StepBatches(torch.utils.data.Dataset):
         return x, None if self.lengths is None else torch.as_tensor(self.lengths[index])
 
 
-def step_batches(batches: StepBatches, start: int, end: int, workers: int = 0,
-                 pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    "The batches of steps `start..end-1`, in order; read ahead by `workers` processes when there are any."
-    if workers == 0: return (batches[step] for step in range(start, end))
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start, end),
-                                         num_workers=workers, pin_memory=pin_memory, prefetch_factor=4,
-                                         generator=torch.Generator(),
-                                         worker_init_fn=quiet_handoff_errors)
+def step_batches(
+    batches: StepBatches, start: int, end: int, workers: int = 0, pin_memory: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The batches of steps `start..end-1`, in order; read ahead by `workers` processes when there
+    are any."""
+    if workers == 0:
+        return (batches[step] for step in range(start, end))
+    loader = torch.utils.data.DataLoader(
+        batches,
+        batch_size=None,
+        sampler=range(start, end),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=4,
+        generator=torch.Generator(),
+        worker_init_fn=quiet_handoff_errors,
+    )
     return iter(loader)
+
 
 # %% ../../nbs/05e_data_loader.ipynb #40015464
 class WaitClock:
     "The items of `items`, with the seconds spent waiting for them so far in `waited`."
-    def __init__(self, items): self.items, self.waited = iter(items), 0.0
-    def __iter__(self): return self
+
+    def __init__(self, items):
+        self.items, self.waited = iter(items), 0.0
+
+    def __iter__(self):
+        return self
 
     def __next__(self):
         start = time.perf_counter()
-        try: return next(self.items)
-        finally: self.waited += time.perf_counter() - start
+        try:
+            return next(self.items)
+        finally:
+            self.waited += time.perf_counter() - start

@@ -15,9 +15,29 @@ import numpy as np
 from .store import SourceError
 
 # %% auto #0
-__all__ = ['ALLOWED', 'PickledDtype', 'plain_dtype', 'raw_bytes', 'build_array', 'PickledArray', 'Pickled', 'PickledFrame',
-           'PickledManager', 'PickledBlock', 'PickledIndex', 'PickledRangeIndex', 'PickledBacked', 'PickledStringDtype',
-           'PickleRefused', 'SafeUnpickler', 'resolved', 'Loaded', 'load_pickle', 'describe', 'frame_columns']
+__all__ = [
+    "ALLOWED",
+    "PickledDtype",
+    "plain_dtype",
+    "raw_bytes",
+    "build_array",
+    "PickledArray",
+    "Pickled",
+    "PickledFrame",
+    "PickledManager",
+    "PickledBlock",
+    "PickledIndex",
+    "PickledRangeIndex",
+    "PickledBacked",
+    "PickledStringDtype",
+    "PickleRefused",
+    "SafeUnpickler",
+    "resolved",
+    "Loaded",
+    "load_pickle",
+    "describe",
+    "frame_columns",
+]
 
 # %% ../../nbs/20a_pickles.ipynb #ab30b042
 _PLAIN_DESCR = re.compile(r"[biufcOSU][0-9]{1,5}")  # kind and size: 'u1', 'f8', 'O8', 'U4', 'S3'
@@ -25,9 +45,11 @@ _PLAIN_DESCR = re.compile(r"[biufcOSU][0-9]{1,5}")  # kind and size: 'u1', 'f8',
 
 class PickledDtype:
     "A numpy dtype as a pickle makes it: `numpy.dtype(descr, align, copy)`, then its state."
+
     descr = dtype = None
 
-    def __init__(self, descr=None, align=False, copy=True): self.descr = descr
+    def __init__(self, descr=None, align=False, copy=True):
+        self.descr = descr
 
     def __setstate__(self, state):
         "The dtype, made only for a plain kind: no fields, no subarray, flags of numpy's own."
@@ -44,15 +66,19 @@ class PickledDtype:
 
 def plain_dtype(dtype) -> np.dtype:
     "The numpy dtype a pickled one stands for; an error for anything else."
-    if isinstance(dtype, PickledDtype) and dtype.dtype is not None: return dtype.dtype
+    if isinstance(dtype, PickledDtype) and dtype.dtype is not None:
+        return dtype.dtype
     raise pickle.UnpicklingError(f"{dtype!r} is given where a numpy dtype belongs")
 
 
 def raw_bytes(data) -> bytes:
     "An array's raw bytes: a Python 2 `str` (read as latin-1) back to its bytes, or Python 3's."
-    if isinstance(data, str): return data.encode("latin-1")
-    if isinstance(data, (bytes, bytearray, pickle.PickleBuffer)): return bytes(data)
+    if isinstance(data, str):
+        return data.encode("latin-1")
+    if isinstance(data, (bytes, bytearray, pickle.PickleBuffer)):
+        return bytes(data)
     raise pickle.UnpicklingError(f"array data of type {type(data).__name__}, not bytes")
+
 
 # %% ../../nbs/20a_pickles.ipynb #b932956a
 def build_array(shape, dtype: np.dtype, fortran, data) -> np.ndarray:
@@ -62,19 +88,22 @@ def build_array(shape, dtype: np.dtype, fortran, data) -> np.ndarray:
     count = int(np.prod(shape, dtype=np.int64))
     if dtype == object:
         if not isinstance(data, list) or len(data) != count:
-            raise pickle.UnpicklingError(f"an object array of shape {shape} without its {count} "
-                                         "items")
+            raise pickle.UnpicklingError(
+                f"an object array of shape {shape} without its {count} items"
+            )
         items = (item.value() if isinstance(item, PickledArray) else item for item in data)
         return np.fromiter(items, dtype=object, count=count).reshape(shape)
     raw = raw_bytes(data)
     if len(raw) != count * dtype.itemsize:
-        raise pickle.UnpicklingError(f"an array of shape {shape} and dtype {dtype} with {len(raw)} "
-                                     "bytes")
+        raise pickle.UnpicklingError(
+            f"an array of shape {shape} and dtype {dtype} with {len(raw)} bytes"
+        )
     return np.frombuffer(raw, dtype).reshape(shape, order="F" if fortran else "C")
 
 
 class PickledArray:
     "A numpy array being unpickled: `_reconstruct` makes it, `BUILD` gives it its state."
+
     array = seen = None
 
     def __setstate__(self, state):
@@ -88,8 +117,10 @@ class PickledArray:
 
     def value(self) -> np.ndarray:
         "The array, once its state is given."
-        if self.array is None: raise pickle.UnpicklingError("an array is used before it is built")
+        if self.array is None:
+            raise pickle.UnpicklingError("an array is used before it is built")
         return self.array
+
 
 # %% ../../nbs/20a_pickles.ipynb #d183c2e9
 def _reconstruct(cls, shape, typecode) -> PickledArray:
@@ -102,7 +133,8 @@ def _reconstruct(cls, shape, typecode) -> PickledArray:
 def _frombuffer(buffer, dtype, shape, order="C") -> np.ndarray:
     "numpy's protocol-5 `_frombuffer`: an array of plain values from its raw bytes, never objects."
     dtype = plain_dtype(dtype)
-    if dtype == object: raise pickle.UnpicklingError("an object array from raw bytes")
+    if dtype == object:
+        raise pickle.UnpicklingError("an object array from raw bytes")
     shape = tuple(shape) if isinstance(shape, list) else shape
     return build_array(shape, dtype, order == "F", buffer)
 
@@ -122,16 +154,22 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
 
 def _empty_bytes(*args) -> bytes:
     "`bytes()`: how Python 3 writes an empty `bytes` at protocol 2; with an argument, any size."
-    if args: raise pickle.UnpicklingError("bytes() with arguments")
+    if args:
+        raise pickle.UnpicklingError("bytes() with arguments")
     return b""
+
 
 # %% ../../nbs/20a_pickles.ipynb #18fe94fd
 class Pickled:
     "A pandas object as a pickle describes it: the arguments it is made with, the state given it."
+
     args, kwargs, state = (), {}, None
 
-    def __init__(self, *args, **kwargs): self.args, self.kwargs = args, kwargs
-    def __setstate__(self, state): self.state = state
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
 
     def __repr__(self):
         return f"{type(self).__name__}({len(self.args)} args, state {type(self.state).__name__})"
@@ -178,33 +216,47 @@ def _unpickle_backed(cls, checksum, state) -> PickledBacked:
     if not (isinstance(cls, type) and issubclass(cls, PickledBacked)):
         raise pickle.UnpicklingError(f"__pyx_unpickle_NDArrayBacked is given {cls!r}")
     backed = cls()
-    if state is not None: backed.__setstate__(state)
+    if state is not None:
+        backed.__setstate__(state)
     return backed
+
 
 # %% ../../nbs/20a_pickles.ipynb #a1787049
 _PANDAS = [  # (modules, {name: stand-in}): pandas 0.19, then 0.20 to 3
     (("pandas.core.frame", "pandas"), {"DataFrame": PickledFrame}),
     (("pandas.core.internals", "pandas.core.internals.managers"), {"BlockManager": PickledManager}),
-    (("pandas.indexes.base", "pandas.core.indexes.base"),
-     {"Index": PickledIndex, "_new_Index": _new_index}),
+    (
+        ("pandas.indexes.base", "pandas.core.indexes.base"),
+        {"Index": PickledIndex, "_new_Index": _new_index},
+    ),
     (("pandas",), {"Index": PickledIndex, "RangeIndex": PickledRangeIndex}),
     (("pandas.indexes.range", "pandas.core.indexes.range"), {"RangeIndex": PickledRangeIndex}),
-    (("pandas.indexes.numeric", "pandas.core.indexes.numeric"),
-     {"Int64Index": PickledIndex, "UInt64Index": PickledIndex, "Float64Index": PickledIndex}),
+    (
+        ("pandas.indexes.numeric", "pandas.core.indexes.numeric"),
+        {"Int64Index": PickledIndex, "UInt64Index": PickledIndex, "Float64Index": PickledIndex},
+    ),
     (("pandas._libs.internals",), {"_unpickle_block": PickledBlock}),
     (("pandas._libs.arrays",), {"__pyx_unpickle_NDArrayBacked": _unpickle_backed}),
     (("pandas.arrays", "pandas.core.arrays.string_"), {"StringArray": PickledBacked}),
-    (("pandas", "pandas.core.arrays.string_"), {"StringDtype": PickledStringDtype})]
+    (("pandas", "pandas.core.arrays.string_"), {"StringDtype": PickledStringDtype}),
+]
 
 
 def _allowed_names() -> dict[tuple[str, str], object]:
     "Each `(module, name)` a pickle of arrays, plain values or a DataFrame may ask for: its answer."
-    names = {("numpy", "ndarray"): PickledArray, ("numpy", "dtype"): PickledDtype,
-             ("_codecs", "encode"): _latin1_encode}
+    names = {
+        ("numpy", "ndarray"): PickledArray,
+        ("numpy", "dtype"): PickledDtype,
+        ("_codecs", "encode"): _latin1_encode,
+    }
     for core in ("numpy.core", "numpy._core"):  # numpy 1 and numpy 2
-        names.update({(f"{core}.multiarray", "_reconstruct"): _reconstruct,
-                      (f"{core}.multiarray", "scalar"): _scalar,
-                      (f"{core}.numeric", "_frombuffer"): _frombuffer})
+        names.update(
+            {
+                (f"{core}.multiarray", "_reconstruct"): _reconstruct,
+                (f"{core}.multiarray", "scalar"): _scalar,
+                (f"{core}.numeric", "_frombuffer"): _frombuffer,
+            }
+        )
     for builtins in ("__builtin__", "builtins"):  # Python 2 and 3
         names.update({(builtins, "slice"): slice, (builtins, "bytes"): _empty_bytes})
     for modules, stand_ins in _PANDAS:
@@ -214,9 +266,11 @@ def _allowed_names() -> dict[tuple[str, str], object]:
 
 ALLOWED = _allowed_names()
 
+
 # %% ../../nbs/20a_pickles.ipynb #516da173
 class PickleRefused(pickle.UnpicklingError):
     "A pickle asked for a global outside `ALLOWED`: code, not data. `name` is what it asked for."
+
     def __init__(self, module: str, name: str):
         super().__init__(f"it asks for {module}.{name}")
         self.name = f"{module}.{name}"
@@ -224,10 +278,14 @@ class PickleRefused(pickle.UnpicklingError):
 
 class _Sealed:
     "A function handed to a pickle: it can be called, but a state given to it (`BUILD`) is refused."
+
     __slots__ = ("function",)
 
-    def __init__(self, function): self.function = function
-    def __call__(self, *args): return self.function(*args)
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, *args):
+        return self.function(*args)
 
     def __setstate__(self, state):  # else BUILD would set the function's attributes (its defaults)
         raise pickle.UnpicklingError(f"a state is given to {self.function.__name__}")
@@ -235,6 +293,7 @@ class _Sealed:
 
 class SafeUnpickler(pickle.Unpickler):
     "Hands out only `ALLOWED`, reads Python 2 strings as latin-1, notes the names it is asked for."
+
     def __init__(self, file):
         super().__init__(file, encoding="latin1")
         self.asked, self.seen = set(), {"text": 0, "bytes": 0}
@@ -243,8 +302,10 @@ class SafeUnpickler(pickle.Unpickler):
         "The answer to `module.name` in `ALLOWED`; any other name stops the load here."
         self.asked.add(f"{module}.{name}")
         found = ALLOWED.get((module, name))
-        if found is None: raise PickleRefused(module, name)
-        if found is _reconstruct: found = self._reconstruct
+        if found is None:
+            raise PickleRefused(module, name)
+        if found is _reconstruct:
+            found = self._reconstruct
         return found if isinstance(found, type) else _Sealed(found)
 
     def _reconstruct(self, *args) -> PickledArray:
@@ -256,27 +317,44 @@ class SafeUnpickler(pickle.Unpickler):
 def resolved(value, done: dict | None = None):
     "`value` with each array being unpickled replaced by its numpy array, in dicts, lists, tuples."
     done = {} if done is None else done
-    if id(value) in done: return done[id(value)]
-    if isinstance(value, PickledArray): out = value.value()
-    elif isinstance(value, dict): out = {k: resolved(v, done) for k, v in value.items()}
-    elif isinstance(value, list): out = [resolved(v, done) for v in value]
-    elif isinstance(value, tuple): out = tuple(resolved(v, done) for v in value)
-    else: return value
+    if id(value) in done:
+        return done[id(value)]
+    if isinstance(value, PickledArray):
+        out = value.value()
+    elif isinstance(value, dict):
+        out = {k: resolved(v, done) for k, v in value.items()}
+    elif isinstance(value, list):
+        out = [resolved(v, done) for v in value]
+    elif isinstance(value, tuple):
+        out = tuple(resolved(v, done) for v in value)
+    else:
+        return value
     done[id(value)] = out
     return out
+
 
 # %% ../../nbs/20a_pickles.ipynb #046003bf
 @dataclass
 class Loaded:
     "What a pickle held, and what it tells about who wrote it."
+
     value: object  # plain values, numpy arrays, and the stand-ins of pandas objects
     protocol: int  # 0 for a text pickle (protocol 0 or 1)
     python: str  # '2', '3', or '2 or 3' when nothing in it tells
     names: list[str] = field(default_factory=list)  # every module.name it asked for, sorted
 
 
-_UNREADABLE = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
-               AttributeError, OverflowError, RecursionError)
+_UNREADABLE = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
 
 
 def load_pickle(path: Path | str, source: str) -> Loaded:
@@ -286,15 +364,18 @@ def load_pickle(path: Path | str, source: str) -> Loaded:
         head = f.read(2)
         f.seek(0)
         unpickler = SafeUnpickler(f)
-        try: value = resolved(unpickler.load())
+        try:
+            value = resolved(unpickler.load())
         except PickleRefused as e:
-            raise SourceError(f"{source}: {path} holds code: it asks for {e.name}, which a pickle "
-                              "of data does not need; it was not loaded and nothing in it "
-                              "ran") from None
+            raise SourceError(
+                f"{source}: {path} holds code: it asks for {e.name}, which a pickle "
+                "of data does not need; it was not loaded and nothing in it ran"
+            ) from None
         except _UNREADABLE as e:
             why = " ".join(str(e).split()) or "no detail"
-            raise SourceError(f"{source}: {path} is not a readable pickle "
-                              f"({type(e).__name__}: {why})") from None
+            raise SourceError(
+                f"{source}: {path} is not a readable pickle ({type(e).__name__}: {why})"
+            ) from None
     protocol = head[1] if head[:1] == b"\x80" and len(head) == 2 else 0
     text, data = unpickler.seen["text"], unpickler.seen["bytes"]
     python = "2" if text else "3" if protocol >= 3 or data else "2 or 3"
@@ -305,19 +386,27 @@ def describe(loaded: Loaded) -> str:
     "Who wrote a pickle, as far as its content tells: Python, protocol, numpy and pandas."
     protocol = f"protocol {loaded.protocol}" if loaded.protocol >= 2 else "protocol 0 or 1"
     modules = {name.rsplit(".", 1)[0] for name in loaded.names}
-    made = [what for prefix, what in (("numpy.core", "numpy 1 (numpy.core)"),
-                                      ("numpy._core", "numpy 2 (numpy._core)"))
-            if any(m.startswith(prefix) for m in modules)]
+    made = [
+        what
+        for prefix, what in (
+            ("numpy.core", "numpy 1 (numpy.core)"),
+            ("numpy._core", "numpy 2 (numpy._core)"),
+        )
+        if any(m.startswith(prefix) for m in modules)
+    ]
     if any(m.startswith("pandas.indexes") for m in modules):
         made.append("pandas before 0.20 (pandas.indexes)")
-    elif any(m.startswith("pandas") for m in modules): made.append("pandas 0.20 or newer")
+    elif any(m.startswith("pandas") for m in modules):
+        made.append("pandas 0.20 or newer")
     writer = f" of {' and '.join(made)}" if made else ""
     return f"a Python {loaded.python} pickle ({protocol}){writer}"
+
 
 # %% ../../nbs/20a_pickles.ipynb #6d26ca74
 def _array(value, what: str) -> np.ndarray:
     "A numpy array from what a pickle holds for one: an array, or a string array's backing array."
-    if isinstance(value, PickledArray): value = value.value()
+    if isinstance(value, PickledArray):
+        value = value.value()
     if isinstance(value, PickledBacked):
         backing = [v for v in (value.state or ()) if isinstance(v, (np.ndarray, PickledArray))]
         return _array(backing[0] if backing else None, what)
@@ -328,8 +417,10 @@ def _array(value, what: str) -> np.ndarray:
 
 def _positions(placement, count: int) -> list[int]:
     "The column positions a block placement names: a slice, an array of positions, one position."
-    if isinstance(placement, slice): return list(range(*placement.indices(count)))
-    if isinstance(placement, int): return [placement]
+    if isinstance(placement, slice):
+        return list(range(*placement.indices(count)))
+    if isinstance(placement, int):
+        return [placement]
     return [int(p) for p in _array(placement, "a block placement").reshape(-1)]
 
 
@@ -338,7 +429,8 @@ def _labels(index) -> list:
     if isinstance(index, PickledRangeIndex):
         get = index.kwargs.get
         return list(range(get("start", 0), get("stop", 0), get("step", 1)))
-    if isinstance(index, PickledIndex): return _array(index.kwargs.get("data"), "an index").tolist()
+    if isinstance(index, PickledIndex):
+        return _array(index.kwargs.get("data"), "an index").tolist()
     raise ValueError(f"an axis is a {type(index).__name__}, not a pandas index")
 
 
@@ -350,11 +442,16 @@ def _blocks(manager: PickledManager) -> tuple[list, list]:
             raise ValueError("a block manager whose blocks are not pandas blocks")
         return list(axes), [(b.args[0], b.args[1]) for b in blocks]
     state = manager.state
-    if not (isinstance(state, tuple) and len(state) >= 4 and isinstance(state[3], dict)
-            and "0.14.1" in state[3]):
+    if not (
+        isinstance(state, tuple)
+        and len(state) >= 4
+        and isinstance(state[3], dict)
+        and "0.14.1" in state[3]
+    ):
         raise ValueError("a block manager in a layout older than pandas 0.14.1")
     layout = state[3]["0.14.1"]
     return list(layout["axes"]), [(b["values"], b["mgr_locs"]) for b in layout["blocks"]]
+
 
 # %% ../../nbs/20a_pickles.ipynb #486496ee
 def frame_columns(frame, where: str) -> tuple[dict[str, np.ndarray], int]:

@@ -19,19 +19,30 @@ from .store import MANIFEST, open_store
 from ..modality import MODALITIES, modality_of
 
 # %% auto #0
-__all__ = ['DATASETS', 'DEFAULT_DATASET', 'benchmark_store', 'benchmark_info', 'DatasetUnavailable', 'list_datasets',
-           'load_dataset', 'load_run_data']
+__all__ = [
+    "DATASETS",
+    "DEFAULT_DATASET",
+    "benchmark_store",
+    "benchmark_info",
+    "DatasetUnavailable",
+    "list_datasets",
+    "load_dataset",
+    "load_run_data",
+]
+
 
 # %% ../../nbs/05d_data_registry.ipynb #f03ea91e
 def benchmark_store(name: str) -> Path | None:
-    "Where the benchmark `name`'s store is looked for: `$METAMAE_LAB_DATA/name`; None without the variable."
+    """Where the benchmark `name`'s store is looked for: `$METAMAE_LAB_DATA/name`; None without the
+    variable."""
     root = os.environ.get(DATA_ENV)
     return Path(root) / name if root else None
 
 
 def _missing_store(name: str) -> str | None:
     store = benchmark_store(name)
-    if store is not None and (store / MANIFEST).is_file(): return None
+    if store is not None and (store / MANIFEST).is_file():
+        return None
     where = store if store is not None else f"${DATA_ENV}/{name}"
     return f"it is converted from its published files and there is no store at {where}"
 
@@ -40,46 +51,93 @@ def benchmark_info(name: str) -> DatasetInfo:
     "The registry entry of the benchmark `name`, from its source."
     source = get_source(name)
     store = f"${DATA_ENV}/{name}"
-    return DatasetInfo(name, source.spec.kind, source.spec.shape, len(source.class_names), source.title,
-                       f"metamae-lab convert {name} --src DIR --out {store}", lambda: open_store(benchmark_store(name)),
-                       lambda: _missing_store(name), source.spec.patch_size, source.published, origin="benchmark",
-                       summary=source.spec.summary)
+    return DatasetInfo(
+        name,
+        source.spec.kind,
+        source.spec.shape,
+        len(source.class_names),
+        source.title,
+        f"metamae-lab convert {name} --src DIR --out {store}",
+        lambda: open_store(benchmark_store(name)),
+        lambda: _missing_store(name),
+        source.spec.patch_size,
+        source.published,
+        origin="benchmark",
+        summary=source.spec.summary,
+    )
+
 
 # %% ../../nbs/05d_data_registry.ipynb #40c9c7a9
 class DatasetUnavailable(Exception):
-    "A registered dataset's package or files are missing; the message says which and the command that installs it."
+    """A registered dataset's package or files are missing; the message says which and the command
+    that installs it."""
+
     def __init__(self, message: str, dataset: str = "", install_hint: str = ""):
         super().__init__(message)
         self.dataset, self.install_hint = dataset, install_hint
 
 
-DATASETS: dict[str, DatasetInfo] = {**BUILT_IN, **{name: benchmark_info(name) for name in benchmark_sources()}}
+DATASETS: dict[str, DatasetInfo] = {
+    **BUILT_IN,
+    **{name: benchmark_info(name) for name in benchmark_sources()},
+}
 DEFAULT_DATASET = "digits"
 
 
 def list_datasets() -> list[dict]:
-    "One dict per registered dataset: what it holds and whether it can be loaded here (never raises)."
-    return [dict(name=i.name, origin=i.origin, kind=i.kind, shape=i.shape, patch_size=i.patch_size,
-                 sample=i.sample, classes=i.num_classes, available=i.available, source=i.source,
-                 install=i.install_hint) for i in DATASETS.values()]
+    """One dict per registered dataset: what it holds and whether it can be loaded here (never
+    raises)."""
+    return [
+        dict(
+            name=i.name,
+            origin=i.origin,
+            kind=i.kind,
+            shape=i.shape,
+            patch_size=i.patch_size,
+            sample=i.sample,
+            classes=i.num_classes,
+            available=i.available,
+            source=i.source,
+            install=i.install_hint,
+        )
+        for i in DATASETS.values()
+    ]
 
 
 @lru_cache(maxsize=None)
-def _load_cached(name: str) -> ArrayDataset: return DATASETS[name].loader()
+def _load_cached(name: str) -> ArrayDataset:
+    return DATASETS[name].loader()
+
 
 # %% ../../nbs/05d_data_registry.ipynb #7a83127c
 def _copy(ds: ArrayDataset) -> ArrayDataset:
     "A copy whose arrays the caller may change without touching the cache."
     copy = lambda a: None if a is None else a.copy()
-    arrays = ("x_train", "y_train", "x_test", "y_test", "lengths_train", "lengths_test", "norm_mean", "norm_std")
-    return replace(ds, class_names=list(ds.class_names), **{k: copy(getattr(ds, k)) for k in arrays})
+    arrays = (
+        "x_train",
+        "y_train",
+        "x_test",
+        "y_test",
+        "lengths_train",
+        "lengths_test",
+        "norm_mean",
+        "norm_std",
+    )
+    return replace(
+        ds, class_names=list(ds.class_names), **{k: copy(getattr(ds, k)) for k in arrays}
+    )
 
 
-def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, split_seed: int = 0,
-                 vocab_size: int | None = None) -> ArrayDataset:
-    """A registered dataset by name (a built-in one is parsed once per process, a benchmark read from its store),
-    your own data from a path ending in `.npz` (split with `split_seed` unless it holds its own split), or a
-    converted dataset's folder (`metamae_lab.data.store`)."""
+def load_dataset(
+    name_or_path: str,
+    kind: str | None = None,
+    patch_size=None,
+    split_seed: int = 0,
+    vocab_size: int | None = None,
+) -> ArrayDataset:
+    """A registered dataset by name (a built-in one is parsed once per process, a benchmark read
+    from its store), your own data from a path ending in `.npz` (split with `split_seed` unless it
+    holds its own split), or a converted dataset's folder (`metamae_lab.data.store`)."""
     name = os.fspath(name_or_path) if isinstance(name_or_path, os.PathLike) else name_or_path
     if not isinstance(name, str):
         raise ValueError(f"expected a dataset name or an .npz path, got {type(name).__name__}")
@@ -90,24 +148,40 @@ def load_dataset(name_or_path: str, kind: str | None = None, patch_size=None, sp
         missing = info.missing
         if missing is not None:
             verb = "Convert" if info.origin == "benchmark" else "Install"
-            raise DatasetUnavailable(f"dataset {name!r} is unavailable: {missing}. {verb} it with: "
-                                     f"{info.install_hint}", name, info.install_hint)
+            raise DatasetUnavailable(
+                f"dataset {name!r} is unavailable: {missing}. {verb} it with: {info.install_hint}",
+                name,
+                info.install_hint,
+            )
         if info.origin == "benchmark":
-            return open_store(benchmark_store(name), kind=kind, patch_size=patch_size, vocab_size=vocab_size)
+            return open_store(
+                benchmark_store(name), kind=kind, patch_size=patch_size, vocab_size=vocab_size
+            )
         ds = _copy(_load_cached(name))
-        if patch_size is not None: ds.spec = replace(ds.spec, patch_size=patch_size)
+        if patch_size is not None:
+            ds.spec = replace(ds.spec, patch_size=patch_size)
         return ds
     if name.lower().endswith(".npz"):
-        return dataset_from_npz(name, kind=kind, patch_size=patch_size, seed=split_seed, vocab_size=vocab_size)
+        return dataset_from_npz(
+            name, kind=kind, patch_size=patch_size, seed=split_seed, vocab_size=vocab_size
+        )
     if Path(name).is_dir():  # a converted dataset (metamae_lab.data.store), read on demand
         return open_store(name, kind=kind, patch_size=patch_size, vocab_size=vocab_size)
-    raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}, a path to an .npz file or the "
-                     f"folder of a converted dataset")
+    raise ValueError(
+        f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}, "
+        f"a path to an .npz file or the folder of a converted dataset"
+    )
+
 
 # %% ../../nbs/05d_data_registry.ipynb #2c383fb3
 def load_run_data(run: RunConfig) -> ArrayDataset:
-    "The dataset a run trains on, split as the run says (a `.npz` by `split_seed`, else by the run's seed)."
+    """The dataset a run trains on, split as the run says (a `.npz` by `split_seed`, else by the
+    run's seed)."""
     split_seed = run.train.seed if run.split_seed is None else run.split_seed
-    return load_dataset(run.dataset, kind=run.kind, patch_size=run.patch_size, split_seed=split_seed,
-                        vocab_size=run.vocab_size)
-
+    return load_dataset(
+        run.dataset,
+        kind=run.kind,
+        patch_size=run.patch_size,
+        split_seed=split_seed,
+        vocab_size=run.vocab_size,
+    )

@@ -21,20 +21,49 @@ import numpy as np
 
 from ..config import ModalitySpec, check_lengths
 from ..modality import MODALITIES, modality_of
-from .dataset import (MAX_INFERRED_VOCAB, ArrayDataset, ContentDigest, check_packed_ids,
-                                      time_mask)
+from metamae_lab.data.dataset import (
+    MAX_INFERRED_VOCAB,
+    ArrayDataset,
+    ContentDigest,
+    check_packed_ids,
+    time_mask,
+)
 
 # %% auto #0
-__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'READABLE_VERSIONS', 'STDERR', 'SHARD_FILE', 'SourceError', 'Chunk',
-           'Note', 'Source', 'checked_chunk', 'RunningStats', 'PackedStats', 'stats_for', 'file_digest', 'PartialStore',
-           'StoreWriter', 'ConversionLock', 'write_store', 'ShardedArray', 'StoredDataset', 'read_manifest',
-           'open_store', 'verify_store']
+__all__ = [
+    "STORE_SPLITS",
+    "MANIFEST",
+    "STORE_VERSION",
+    "READABLE_VERSIONS",
+    "STDERR",
+    "SHARD_FILE",
+    "SourceError",
+    "Chunk",
+    "Note",
+    "Source",
+    "checked_chunk",
+    "RunningStats",
+    "PackedStats",
+    "stats_for",
+    "file_digest",
+    "PartialStore",
+    "StoreWriter",
+    "ConversionLock",
+    "write_store",
+    "ShardedArray",
+    "StoredDataset",
+    "read_manifest",
+    "open_store",
+    "verify_store",
+]
 
 # %% ../../nbs/19_store.ipynb #447ef758
-STORE_SPLITS = ("train", "val", "test")  # the splits a store may hold; training reads train, probes train and test
+# the splits a store may hold; training reads train, probes train and test
+STORE_SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
 STORE_VERSION = 2  # 2 records each file's size, modification time and digest
-READABLE_VERSIONS = (1, 2)  # 1 is read with the checks its manifest allows (no sizes or times recorded)
+# 1 is read with the checks its manifest allows (no sizes or times recorded)
+READABLE_VERSIONS = (1, 2)
 
 
 class SourceError(ValueError):
@@ -44,6 +73,7 @@ class SourceError(ValueError):
 @dataclass
 class Chunk:
     "Samples of one split, as the source gives them (stored dtype, not normalised)."
+
     split: str  # 'train', 'val' or 'test'
     x: np.ndarray  # (n, *spec.shape)
     y: np.ndarray | None = None  # (n,) integer class ids 0..C-1
@@ -52,42 +82,60 @@ class Chunk:
 
 @dataclass
 class Note:
-    "What a reader found out about its files (which variant of a published format), said once and kept."
+    """What a reader found out about its files (which variant of a published format), said once and
+    kept."""
+
     text: str  # one line, e.g. "LSWMD.pkl: a Python 2 pickle of pandas 0.19 (latin-1 strings)"
+
 
 # %% ../../nbs/19_store.ipynb #1c5ea467
 @dataclass
 class Source:
     "One dataset's raw files and how to turn them into samples."
+
     name: str  # the name `metamae-lab convert` knows it by
     title: str  # one line: what the dataset is
     spec: ModalitySpec  # one sample as the paper uses it, patch size included
     dtype: str  # the dtype samples are stored in ('uint8', 'float32', 'int16', ...)
-    units: Callable[[Path], list[str]]  # the units of work under src, in order; SourceError for a missing file
-    read: Callable[[Path, str], Iterable[Chunk | Note]]  # the chunks of one unit, and notes on what it found
+    # the units of work under src, in order; SourceError for a missing file
+    units: Callable[[Path], list[str]]
+    # the chunks of one unit, and notes on what it found
+    read: Callable[[Path, str], Iterable[Chunk | Note]]
     published: str = ""  # where the raw files are published (said when they are missing)
     expected: str = ""  # what the source folder must hold, one line
     class_names: list[str] = field(default_factory=list)  # class_names[i] names class id i
     symbols: list[str] = field(default_factory=list)  # tokens: symbols[i] spells id i
     batch_size: int = 64  # the batch size the paper's code uses for this dataset
-    preprocessing: str = ""  # one paragraph: what was done to the raw data (windows, resizing, tokenisation)
-    digest: Callable[[Path, str], str] | None = None  # what identifies a unit's content; None: its files' sha256
-    fit: Callable[[Path], Source] | None = None  # the source made for the files in src (a vocabulary read from them)
-    named_by_folder: bool = False  # the dataset is called after the store's folder (your own arrays), not the source
+    preprocessing: str = (
+        ""  # one paragraph: what was done to the raw data (windows, resizing, tokenisation)
+    )
+    digest: Callable[[Path, str], str] | None = (
+        None  # what identifies a unit's content; None: its files' sha256
+    )
+    fit: Callable[[Path], Source] | None = (
+        None  # the source made for the files in src (a vocabulary read from them)
+    )
+    named_by_folder: bool = (
+        False  # the dataset is called after the store's folder (your own arrays), not the source
+    )
 
     def missing(self, src: Path, relative: str) -> SourceError:
         "The error for a missing file `relative` under `src`."
         where = f"; the dataset is published at {self.published}" if self.published else ""
-        return SourceError(f"{self.name}: {Path(src) / relative} is missing (expected {self.expected}){where}")
+        return SourceError(
+            f"{self.name}: {Path(src) / relative} is missing (expected {self.expected}){where}"
+        )
 
     def unit_digest(self, src: Path, unit: str) -> str:
         "What identifies `unit`'s content now (its files' sha256 unless the source says otherwise)."
         return self.digest(src, unit) if self.digest else file_digest(Path(src) / unit)
 
+
 # %% ../../nbs/19_store.ipynb #ecd49d8e
 def _real(x: np.ndarray, lengths) -> np.ndarray:
     "The values of `x` inside each sample's length (all of `x` without lengths)."
-    if lengths is None: return x
+    if lengths is None:
+        return x
     mask = time_mask(lengths, x.shape[-1]).reshape(len(x), *[1] * (x.ndim - 2), x.shape[-1])
     return x[np.broadcast_to(mask, x.shape)]
 
@@ -96,67 +144,101 @@ def _checked_x(source: Source, split: str, x, lengths, where: str) -> np.ndarray
     "The samples of a chunk in the stored dtype, or a `SourceError` naming what does not fit."
     spec, x = source.spec, np.asarray(x)
     if x.shape[1:] != spec.shape:
-        raise SourceError(f"{where}: samples of shape {x.shape[1:]} where the spec says {spec.shape}")
+        raise SourceError(
+            f"{where}: samples of shape {x.shape[1:]} where the spec says {spec.shape}"
+        )
     if x.dtype.kind == "c":
         raise SourceError(f"{where}: the {split} samples are complex numbers: store real values")
     if x.dtype.kind not in "biuf":
         raise SourceError(f"{where}: the {split} samples hold {x.dtype} values, not numbers")
     real = _real(x, lengths)
     if x.dtype.kind == "f" and not np.isfinite(real).all():
-        raise SourceError(f"{where}: the {split} split holds NaN or inf ({int((~np.isfinite(real)).sum())} of "
-                          f"{real.size} values)")
-    with np.errstate(all="ignore"): stored = x.astype(source.dtype)
+        raise SourceError(
+            f"{where}: the {split} split holds NaN or inf "
+            f"({int((~np.isfinite(real)).sum())} of {real.size} values)"
+        )
+    with np.errstate(all="ignore"):
+        stored = x.astype(source.dtype)
     if stored.dtype.kind == "f":
         if not np.isfinite(_real(stored, lengths)).all():
-            raise SourceError(f"{where}: the {split} split holds values beyond the range of {source.dtype}")
+            raise SourceError(
+                f"{where}: the {split} split holds values beyond the range of {source.dtype}"
+            )
     elif not np.array_equal(stored, x):
-        raise SourceError(f"{where}: the {split} values do not fit the stored dtype {source.dtype} exactly")
+        raise SourceError(
+            f"{where}: the {split} values do not fit the stored dtype {source.dtype} exactly"
+        )
     if spec.is_discrete and x.size and (x.min() < 0 or x.max() >= spec.vocab_size):
-        raise SourceError(f"{where}: token ids {x.min()}..{x.max()} outside the vocabulary [0, {spec.vocab_size})")
+        raise SourceError(
+            f"{where}: token ids {x.min()}..{x.max()} outside the vocabulary [0, {spec.vocab_size})"
+        )
     if spec.parts:
-        try: check_packed_ids(spec, stored.reshape(len(x), -1), f"{where}: the {split} samples")
-        except ValueError as e: raise SourceError(str(e)) from e
+        try:
+            check_packed_ids(spec, stored.reshape(len(x), -1), f"{where}: the {split} samples")
+        except ValueError as e:
+            raise SourceError(str(e)) from e
     return stored
+
 
 # %% ../../nbs/19_store.ipynb #55cbd195
 def _checked_labels(source: Source, split: str, y, n: int, where: str) -> np.ndarray | None:
-    "A chunk's labels as int64 class ids, or a `SourceError`: whole numbers, one per sample, within the classes."
-    if y is None: return None
+    """A chunk's labels as int64 class ids, or a `SourceError`: whole numbers, one per sample,
+    within the classes."""
+    if y is None:
+        return None
     y = np.asarray(y)
-    if y.shape != (n,): raise SourceError(f"{where}: {len(y)} labels for {n} {split} samples")
-    if y.dtype.kind not in "biuf" or (y.dtype.kind == "f" and not (np.isfinite(y) & (y == np.round(y))).all()):
-        raise SourceError(f"{where}: the {split} labels must be whole class ids, got {y.dtype} values such as "
-                          f"{y.reshape(-1)[:3].tolist()}")
+    if y.shape != (n,):
+        raise SourceError(f"{where}: {len(y)} labels for {n} {split} samples")
+    if y.dtype.kind not in "biuf" or (
+        y.dtype.kind == "f" and not (np.isfinite(y) & (y == np.round(y))).all()
+    ):
+        raise SourceError(
+            f"{where}: the {split} labels must be whole class ids, got "
+            f"{y.dtype} values such as {y.reshape(-1)[:3].tolist()}"
+        )
     y = y.astype(np.int64)
     classes = len(source.class_names)
     if y.size and (y.min() < 0 or (classes and y.max() >= classes)):
-        raise SourceError(f"{where}: the {split} labels hold class ids {y.min()}..{y.max()}, outside the "
-                          f"{classes or 'non-negative'} class ids [0, {classes or 'C'})")
+        raise SourceError(
+            f"{where}: the {split} labels hold class ids {y.min()}..{y.max()}, outside the "
+            f"{classes or 'non-negative'} class ids [0, {classes or 'C'})"
+        )
     return y
 
 
 def _checked_lengths(source: Source, lengths, n: int, where: str) -> np.ndarray | None:
-    "A chunk's lengths as int64, or a `SourceError`: given exactly for variable-length samples, within the sample."
+    """A chunk's lengths as int64, or a `SourceError`: given exactly for variable-length samples,
+    within the sample."""
     spec = source.spec
     if (lengths is not None) != spec.variable_length:
-        raise SourceError(f"{where}: lengths {'given' if lengths is not None else 'missing'} for "
-                          f"{'variable' if spec.variable_length else 'fixed'}-length samples")
-    if lengths is None: return None
-    try: check_lengths(np.asarray(lengths), n, spec.shape[-1])
-    except ValueError as e: raise SourceError(f"{where}: {e}") from e
+        raise SourceError(
+            f"{where}: lengths {'given' if lengths is not None else 'missing'} for "
+            f"{'variable' if spec.variable_length else 'fixed'}-length samples"
+        )
+    if lengths is None:
+        return None
+    try:
+        check_lengths(np.asarray(lengths), n, spec.shape[-1])
+    except ValueError as e:
+        raise SourceError(f"{where}: {e}") from e
     return np.asarray(lengths).astype(np.int64)
 
 
 def checked_chunk(source: Source, chunk: Chunk, where: str) -> tuple:
-    "`(x, y, lengths)` of `chunk` in the stored dtypes, or a `SourceError` that names `where` it came from."
-    if chunk.split not in STORE_SPLITS: raise SourceError(f"{where}: unknown split {chunk.split!r}")
+    """`(x, y, lengths)` of `chunk` in the stored dtypes, or a `SourceError` that names `where` it
+    came from."""
+    if chunk.split not in STORE_SPLITS:
+        raise SourceError(f"{where}: unknown split {chunk.split!r}")
     lengths = _checked_lengths(source, chunk.lengths, len(chunk.x), where)
     x = _checked_x(source, chunk.split, chunk.x, lengths, where)
     return x, _checked_labels(source, chunk.split, chunk.y, len(x), where), lengths
 
+
 # %% ../../nbs/19_store.ipynb #55023304
 class RunningStats:
-    "Per-channel (or per-feature) mean and standard deviation of everything `add`ed, kept in float64."
+    """Per-channel (or per-feature) mean and standard deviation of everything `add`ed, kept in
+    float64."""
+
     def __init__(self, kind: str, sample_shape: tuple[int, ...]):
         self.kind, self.axes = kind, modality_of(kind).stat_axes
         stat_shape = tuple(1 if i + 1 in self.axes else d for i, d in enumerate(sample_shape))
@@ -166,53 +248,84 @@ class RunningStats:
     def add(self, x: np.ndarray, lengths=None):
         "Accumulate the samples `x` (real time steps only when `lengths` is given)."
         x = x.astype(np.float64)
-        weight = np.ones_like(x) if lengths is None else np.broadcast_to(
-            time_mask(lengths, x.shape[-1])[:, None, :], x.shape).astype(np.float64)
-        n = weight.sum(self.axes, keepdims=True)[0]  # values per channel: the same for every channel
+        weight = (
+            np.ones_like(x)
+            if lengths is None
+            else np.broadcast_to(time_mask(lengths, x.shape[-1])[:, None, :], x.shape).astype(
+                np.float64
+            )
+        )
+        # values per channel: the same for every channel
+        n = weight.sum(self.axes, keepdims=True)[0]
         if self.shift is None:  # the first chunk's mean, summed in parts that cannot overflow
             self.shift = (x * (weight / np.maximum(n, 1))).sum(self.axes, keepdims=True)[0]
-        centred = (x / 2 - self.shift / 2) * weight  # halved: the difference of two finite floats stays finite
+        centred = (
+            x / 2 - self.shift / 2
+        ) * weight  # halved: the difference of two finite floats stays finite
         largest = np.abs(centred).max(self.axes, keepdims=True)[0]
         self.peak = max(self.peak, float(np.abs(x * weight).max(initial=0)))
         self._rescale(np.maximum(self.scale, 2.0 ** np.ceil(np.log2(np.maximum(largest, 1e-300)))))
         scaled = centred / self.scale
         self.total += scaled.sum(self.axes, keepdims=True)[0]
-        self.squares += (scaled ** 2).sum(self.axes, keepdims=True)[0]
+        self.squares += (scaled**2).sum(self.axes, keepdims=True)[0]
         self.count += float(n.flat[0])
 
     def _rescale(self, scale: np.ndarray):
         ratio = self.scale / scale  # <= 1, a power of two: exact
-        self.total, self.squares, self.scale = self.total * ratio, self.squares * ratio ** 2, scale
+        self.total, self.squares, self.scale = self.total * ratio, self.squares * ratio**2, scale
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        "`(mean, std)` as float32 shaped to broadcast against one sample; a constant channel gets std 1."
-        if self.count == 0: raise SourceError("the train split is empty: no statistics to normalise with")
+        """`(mean, std)` as float32 shaped to broadcast against one sample; a constant channel gets
+        std 1."""
+        if self.count == 0:
+            raise SourceError("the train split is empty: no statistics to normalise with")
         mean_scaled = self.total / self.count
         with np.errstate(over="ignore", invalid="ignore"):  # too large for float32 is refused below
-            std = 2 * self.scale * np.sqrt(np.maximum(self.squares / self.count - mean_scaled ** 2, 0))
+            std = (
+                2 * self.scale * np.sqrt(np.maximum(self.squares / self.count - mean_scaled**2, 0))
+            )
             mean = self.shift + 2 * self.scale * mean_scaled
-            fits = np.isfinite(mean.astype(np.float32)).all() and np.isfinite(std.astype(np.float32)).all()
+            fits = (
+                np.isfinite(mean.astype(np.float32)).all()
+                and np.isfinite(std.astype(np.float32)).all()
+            )
         if not fits:
-            raise SourceError(f"the train values reach {self.peak:.3g}: their mean and spread do not fit "
-                              f"float32, which training reads; scale the data first")
+            raise SourceError(
+                f"the train values reach {self.peak:.3g}: their mean and spread do not fit "
+                f"float32, which training reads; scale the data first"
+            )
         flat = std <= 1e-10 * np.abs(mean) + 1e-30
         return mean.astype(np.float32), np.where(flat, 1.0, std).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
-        "The running sums as arrays (what `restore` takes back), to resume an interrupted conversion."
+        """The running sums as arrays (what `restore` takes back), to resume an interrupted
+        conversion."""
         shift = np.zeros(0) if self.shift is None else self.shift
-        return {"total": self.total, "squares": self.squares, "count": np.float64(self.count), "shift": shift,
-                "scale": self.scale, "peak": np.float64(self.peak)}
+        return {
+            "total": self.total,
+            "squares": self.squares,
+            "count": np.float64(self.count),
+            "shift": shift,
+            "scale": self.scale,
+            "peak": np.float64(self.peak),
+        }
 
     def restore(self, saved: dict):
         "Continue from the sums `state` gave."
-        self.total, self.squares, self.count = saved["total"], saved["squares"], float(saved["count"])
+        self.total, self.squares, self.count = (
+            saved["total"],
+            saved["squares"],
+            float(saved["count"]),
+        )
         self.shift = saved["shift"] if saved["shift"].size else None
         self.scale, self.peak = saved["scale"], float(saved["peak"])
 
+
 # %% ../../nbs/19_store.ipynb #e9345c83
 class PackedStats:
-    "The statistics of packed multimodal samples: one `RunningStats` per continuous part, none for token parts."
+    """The statistics of packed multimodal samples: one `RunningStats` per continuous part, none for
+    token parts."""
+
     def __init__(self, spec: ModalitySpec):
         self.spec = spec
         self.parts = [None if p.is_discrete else RunningStats(p.kind, p.shape) for p in spec.parts]
@@ -220,7 +333,8 @@ class PackedStats:
     def add(self, x: np.ndarray, lengths=None):
         "Accumulate packed samples `x` `(N, F)`."
         for stats, part, sl in zip(self.parts, self.spec.parts, self.spec.part_slices):
-            if stats is not None: stats.add(x[:, sl].reshape(len(x), *part.shape))
+            if stats is not None:
+                stats.add(x[:, sl].reshape(len(x), *part.shape))
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         "`(mean, std)` shaped `(F,)` like one packed sample; 0 and 1 over token parts."
@@ -232,17 +346,28 @@ class PackedStats:
         return np.concatenate(means).astype(np.float32), np.concatenate(stds).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {f"{i}.{k}": v for i, s in enumerate(self.parts) if s is not None for k, v in s.state().items()}
+        return {
+            f"{i}.{k}": v
+            for i, s in enumerate(self.parts)
+            if s is not None
+            for k, v in s.state().items()
+        }
 
     def restore(self, saved: dict):
         for i, s in enumerate(self.parts):
-            if s is not None: s.restore({k.split(".", 1)[1]: v for k, v in saved.items() if k.startswith(f"{i}.")})
+            if s is not None:
+                s.restore(
+                    {k.split(".", 1)[1]: v for k, v in saved.items() if k.startswith(f"{i}.")}
+                )
 
 
 def stats_for(spec: ModalitySpec) -> RunningStats | PackedStats | None:
-    "What keeps the train statistics of `spec`'s samples: none for tokens, per part for multimodal samples."
-    if spec.is_discrete: return None
+    """What keeps the train statistics of `spec`'s samples: none for tokens, per part for multimodal
+    samples."""
+    if spec.is_discrete:
+        return None
     return PackedStats(spec) if spec.parts else RunningStats(spec.kind, spec.shape)
+
 
 # %% ../../nbs/19_store.ipynb #d969c43d
 def _save_npy(path: Path, array: np.ndarray) -> dict:
@@ -255,7 +380,11 @@ def _save_npy(path: Path, array: np.ndarray) -> dict:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     stat = path.stat()
-    return {"sha256": hashlib.sha256(array.data).hexdigest(), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {
+        "sha256": hashlib.sha256(array.data).hexdigest(),
+        "bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+    }
 
 
 def file_digest(path: Path) -> str:
@@ -263,44 +392,74 @@ def file_digest(path: Path) -> str:
     path, digest = Path(path), hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
-        if path.is_dir(): digest.update(str(file.relative_to(path)).encode())
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
         with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
 
 # %% ../../nbs/19_store.ipynb #a07d9cfc
 class PartialStore:
-    "The folder `OUT.partial` a conversion writes into, and `progress.json`, its record of what is done."
+    """The folder `OUT.partial` a conversion writes into, and `progress.json`, its record of what is
+    done."""
+
     def __init__(self, out: Path, identity: dict, stats):
-        self.folder, self.identity, self.stats = out.with_name(out.name + ".partial"), identity, stats
+        self.folder, self.identity, self.stats = (
+            out.with_name(out.name + ".partial"),
+            identity,
+            stats,
+        )
         self.progress = self._resumed() or self.fresh()
 
     @property
-    def done(self) -> dict: return self.progress["units_done"]  # unit -> the source digest it was read with
+    def done(self) -> dict:
+        return self.progress["units_done"]  # unit -> the source digest it was read with
 
     def fresh(self) -> dict:
         "Start again: an empty folder and record."
-        if self.folder.exists(): shutil.rmtree(self.folder)
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
-        self.progress = {**self.identity, "units_done": {}, "shards": {s: [] for s in STORE_SPLITS}, "notes": []}
+        self.progress = {
+            **self.identity,
+            "units_done": {},
+            "shards": {s: [] for s in STORE_SPLITS},
+            "notes": [],
+        }
         return self.progress
 
     def _resumed(self) -> dict | None:
-        try: progress = json.loads((self.folder / "progress.json").read_text())
-        except (OSError, ValueError): return None
-        if {k: progress.get(k) for k in self.identity} != self.identity: return None
+        try:
+            progress = json.loads((self.folder / "progress.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if {k: progress.get(k) for k in self.identity} != self.identity:
+            return None
         if self.stats is not None:
             try:
-                with np.load(self.folder / "stats.npz") as saved: self.stats.restore(dict(saved))
-            except (OSError, KeyError, ValueError): return None
-        kept = {s[k] for shards in progress["shards"].values() for s in shards for k in ("x", "y", "lengths") if k in s}
-        for file in self.folder.glob("*/*"):  # shards of a unit that was not finished, temporary files
-            if file.relative_to(self.folder).as_posix() not in kept: file.unlink()
+                with np.load(self.folder / "stats.npz") as saved:
+                    self.stats.restore(dict(saved))
+            except (OSError, KeyError, ValueError):
+                return None
+        kept = {
+            s[k]
+            for shards in progress["shards"].values()
+            for s in shards
+            for k in ("x", "y", "lengths")
+            if k in s
+        }
+        # shards of a unit that was not finished, temporary files
+        for file in self.folder.glob("*/*"):
+            if file.relative_to(self.folder).as_posix() not in kept:
+                file.unlink()
         return progress
 
     def note(self, text: str) -> bool:
         "Keep `text` for the manifest; whether it is new."
-        if text in self.progress["notes"]: return False
+        if text in self.progress["notes"]:
+            return False
         self.progress["notes"].append(text)
         return True
 
@@ -313,20 +472,29 @@ class PartialStore:
         tmp.write_text(json.dumps(self.progress))
         os.replace(tmp, self.folder / "progress.json")
 
+
 # %% ../../nbs/19_store.ipynb #413fa48c
 class StoreWriter:
     "Writes the chunks of a source into `OUT.partial`, unit by unit; `finish` makes it `OUT`."
+
     def __init__(self, out: Path | str, source: Source, shard_mb: float = 256):
         self.out, self.source = Path(out), source
-        self.shard_bytes = max(int(shard_mb * 2 ** 20), 1)
+        self.shard_bytes = max(int(shard_mb * 2**20), 1)
         self.buffers = {split: [] for split in STORE_SPLITS}
         self.stats = stats_for(source.spec)
-        identity = {"source": source.name, "spec": source.spec.to_dict(), "dtype": source.dtype,
-                    "shard_bytes": self.shard_bytes, "store_version": STORE_VERSION}
-        self.partial = PartialStore(self.out, json.loads(json.dumps(identity)), self.stats)  # as JSON reads back
+        identity = {
+            "source": source.name,
+            "spec": source.spec.to_dict(),
+            "dtype": source.dtype,
+            "shard_bytes": self.shard_bytes,
+            "store_version": STORE_VERSION,
+        }
+        # as JSON reads back
+        self.partial = PartialStore(self.out, json.loads(json.dumps(identity)), self.stats)
 
     @property
-    def done(self) -> dict: return self.partial.done
+    def done(self) -> dict:
+        return self.partial.done
 
     def restart(self):
         "Drop everything written so far."
@@ -335,28 +503,36 @@ class StoreWriter:
         self.partial.fresh()
 
     def add(self, chunk: Chunk, where: str):
-        "Check `chunk` (read from `where`), buffer it, and write a shard when the split's buffer is full."
+        """Check `chunk` (read from `where`), buffer it, and write a shard when the split's buffer
+        is full."""
         x, y, lengths = checked_chunk(self.source, chunk, f"{self.source.name}: {where}")
-        if chunk.split == "train" and self.stats is not None: self.stats.add(x, lengths)
+        if chunk.split == "train" and self.stats is not None:
+            self.stats.add(x, lengths)
         self.buffers[chunk.split].append((x, y, lengths))
-        if sum(part[0].nbytes for part in self.buffers[chunk.split]) >= self.shard_bytes: self._flush(chunk.split)
+        if sum(part[0].nbytes for part in self.buffers[chunk.split]) >= self.shard_bytes:
+            self._flush(chunk.split)
 
     def _flush(self, split: str):
         "Write the split's buffered samples as its next shard."
         parts, self.buffers[split] = self.buffers[split], []
-        if not parts: return
+        if not parts:
+            return
         shards = self.partial.progress["shards"][split]
         (self.partial.folder / split).mkdir(exist_ok=True)
         shard, files = {"n": sum(len(p[0]) for p in parts)}, {}
         for key, position in (("x", 0), ("y", 1), ("lengths", 2)):
-            if parts[0][position] is None: continue
+            if parts[0][position] is None:
+                continue
             shard[key] = f"{split}/{key}-{len(shards):05d}.npy"
-            files[key] = _save_npy(self.partial.folder / shard[key], np.concatenate([p[position] for p in parts]))
+            files[key] = _save_npy(
+                self.partial.folder / shard[key], np.concatenate([p[position] for p in parts])
+            )
         shards.append({**shard, "sha256": files["x"]["sha256"], "files": files})
 
     def commit(self, unit: str, digest: str):
         "Write every buffered sample, then record `unit` (with its source digest) as done."
-        for split in STORE_SPLITS: self._flush(split)
+        for split in STORE_SPLITS:
+            self._flush(split)
         self.done[unit] = digest
         self.partial.save()
 
@@ -365,28 +541,38 @@ class StoreWriter:
         folder = self.partial.folder
         manifest = _manifest(self.source, self.partial.progress, self.stats, folder, self.out)
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        for leftover in ("progress.json", "stats.npz"): (folder / leftover).unlink(missing_ok=True)
+        for leftover in ("progress.json", "stats.npz"):
+            (folder / leftover).unlink(missing_ok=True)
         old = self.out.with_name(self.out.name + ".old")
-        if self.out.exists(): os.replace(self.out, old)
+        if self.out.exists():
+            os.replace(self.out, old)
         os.replace(folder, self.out)
-        if old.exists(): shutil.rmtree(old)
+        if old.exists():
+            shutil.rmtree(old)
         return self.out
+
 
 # %% ../../nbs/19_store.ipynb #0985e3dc
 def _fingerprint(spec: dict, shards: dict) -> str:
     "A hash of the spec and of every shard's samples: what a run records to know its data."
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
     for split in STORE_SPLITS:
-        for shard in shards.get(split, []): digest.update(shard["sha256"].encode())
+        for shard in shards.get(split, []):
+            digest.update(shard["sha256"].encode())
     return digest.hexdigest()[:16]
 
 
-def _content_fingerprint(folder: Path, shards: list[dict], spec: ModalitySpec, rows: int = 65536) -> str:
-    "The `ContentDigest` of the train split's samples, read back from its shards: as the arrays in memory give it."
+def _content_fingerprint(
+    folder: Path, shards: list[dict], spec: ModalitySpec, rows: int = 65536
+) -> str:
+    """The `ContentDigest` of the train split's samples, read back from its shards: as the arrays in
+    memory give it."""
     digest = ContentDigest(spec)
     for shard in shards:
-        x, y, lengths = (np.load(folder / shard[k], mmap_mode="r") if k in shard else None
-                         for k in ("x", "y", "lengths"))
+        x, y, lengths = (
+            np.load(folder / shard[k], mmap_mode="r") if k in shard else None
+            for k in ("x", "y", "lengths")
+        )
         for i in range(0, shard["n"], rows):
             part = lambda a: None if a is None else np.asarray(a[i : i + rows])
             digest.add(part(x), part(y), part(lengths))
@@ -397,52 +583,88 @@ def _manifest(s: Source, progress: dict, stats, folder: Path, out: Path) -> dict
     "The manifest of a finished conversion written into `folder`, to become `out`."
     shards = progress["shards"]
     for split in ("train", "test"):
-        if not shards[split]: raise SourceError(f"{s.name}: the source gave no {split} samples: a store needs both")
-    try: mean, std = (None, None) if stats is None else stats.result()
-    except SourceError as e: raise SourceError(f"{s.name}: {e}") from None
-    splits = {split: {"size": sum(h["n"] for h in shards[split]), "shards": shards[split]}
-              for split in STORE_SPLITS if shards[split]}
-    return {"store_version": STORE_VERSION, "name": out.name if s.named_by_folder else s.name, "title": s.title,
-            "spec": s.spec.to_dict(),
-            "dtype": s.dtype, "class_names": list(s.class_names), "symbols": list(s.symbols),
-            "batch_size": s.batch_size, "preprocessing": s.preprocessing, "published": s.published,
-            "splits": splits, "norm_mean": None if mean is None else mean.tolist(),
-            "norm_std": None if std is None else std.tolist(), "source_digests": progress["units_done"],
-            "notes": progress["notes"], "fingerprint": _fingerprint(s.spec.to_dict(), shards),
-            "content_fingerprint": _content_fingerprint(folder, shards["train"], s.spec)}
+        if not shards[split]:
+            raise SourceError(f"{s.name}: the source gave no {split} samples: a store needs both")
+    try:
+        mean, std = (None, None) if stats is None else stats.result()
+    except SourceError as e:
+        raise SourceError(f"{s.name}: {e}") from None
+    splits = {
+        split: {"size": sum(h["n"] for h in shards[split]), "shards": shards[split]}
+        for split in STORE_SPLITS
+        if shards[split]
+    }
+    return {
+        "store_version": STORE_VERSION,
+        "name": out.name if s.named_by_folder else s.name,
+        "title": s.title,
+        "spec": s.spec.to_dict(),
+        "dtype": s.dtype,
+        "class_names": list(s.class_names),
+        "symbols": list(s.symbols),
+        "batch_size": s.batch_size,
+        "preprocessing": s.preprocessing,
+        "published": s.published,
+        "splits": splits,
+        "norm_mean": None if mean is None else mean.tolist(),
+        "norm_std": None if std is None else std.tolist(),
+        "source_digests": progress["units_done"],
+        "notes": progress["notes"],
+        "fingerprint": _fingerprint(s.spec.to_dict(), shards),
+        "content_fingerprint": _content_fingerprint(folder, shards["train"], s.spec),
+    }
+
 
 # %% ../../nbs/19_store.ipynb #78e01cc6
 def _is_store(path: Path) -> bool:
-    try: return json.loads((path / MANIFEST).read_text()).get("store_version") in READABLE_VERSIONS
-    except (OSError, ValueError, AttributeError): return False
+    try:
+        return json.loads((path / MANIFEST).read_text()).get("store_version") in READABLE_VERSIONS
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _check_out(src: Path, out: Path, overwrite: bool):
     "A `FileExistsError` unless `out` may be written: absent, empty, or a store with `overwrite`."
     inside = lambda a, b: a == b or b in a.parents
     if inside(out.resolve(), src.resolve()) or inside(src.resolve(), out.resolve()):
-        raise FileExistsError(f"--out {out} and --src {src} overlap: write the store outside the source folder")
-    if not out.exists() and not out.is_symlink(): return
-    if not out.is_dir(): raise FileExistsError(f"{out} is a file: --out must be a new folder or a store")
+        raise FileExistsError(
+            f"--out {out} and --src {src} overlap: write the store outside the source folder"
+        )
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} is a file: --out must be a new folder or a store")
     if _is_store(out):
-        if overwrite: return
-        raise FileExistsError(f"{out} already holds a converted dataset: pass --overwrite to convert again")
+        if overwrite:
+            return
+        raise FileExistsError(
+            f"{out} already holds a converted dataset: pass --overwrite to convert again"
+        )
     others = sorted(p.name for p in out.iterdir())
     if others:
-        raise FileExistsError(f"{out} holds other files ({', '.join(others[:3])}{' ...' if len(others) > 3 else ''})"
-                              f": --out must be a new or empty folder, or a store (which --overwrite replaces)")
+        raise FileExistsError(
+            f"{out} holds other files "
+            f"({', '.join(others[:3])}{' ...' if len(others) > 3 else ''}): --out "
+            f"must be a new or empty folder, or a store (which --overwrite replaces)"
+        )
 
 
 class _Messages:
-    "Standard error for progress and notes, which may be closed or full: a conversion goes on without them."
+    """Standard error for progress and notes, which may be closed or full: a conversion goes on
+    without them."""
+
     def write(self, text: str) -> int:
-        try: return sys.stderr.write(text) if sys.stderr is not None else len(text)
-        except (OSError, ValueError): return len(text)
+        try:
+            return sys.stderr.write(text) if sys.stderr is not None else len(text)
+        except (OSError, ValueError):
+            return len(text)
 
     def flush(self):
         try:
-            if sys.stderr is not None: sys.stderr.flush()
-        except (OSError, ValueError): pass
+            if sys.stderr is not None:
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
 
 
 STDERR = _Messages()
@@ -450,17 +672,22 @@ STDERR = _Messages()
 
 class ConversionLock:
     "`OUT.lock`, held for the whole conversion: a second conversion into the same `OUT` is refused."
-    def __init__(self, out: Path): self.out, self.path = out, out.with_name(out.name + ".lock")
+
+    def __init__(self, out: Path):
+        self.out, self.path = out, out.with_name(out.name + ".lock")
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try: fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = os.pread(self.fd, 32, 0).decode(errors="replace").strip()
             os.close(self.fd)
-            raise FileExistsError(f"another conversion into {self.out} is running (process "
-                                  f"{owner or '?'}): wait for it to finish") from None
+            raise FileExistsError(
+                f"another conversion into {self.out} is running (process "
+                f"{owner or '?'}): wait for it to finish"
+            ) from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
         return self
@@ -469,24 +696,43 @@ class ConversionLock:
         self.path.unlink(missing_ok=True)
         os.close(self.fd)  # closing releases the lock
 
+
 # %% ../../nbs/19_store.ipynb #0fbcaeb8
-def write_store(source: Source, src: Path | str, out: Path | str, shard_mb: float = 256, overwrite: bool = False,
-                progress: bool = True) -> Path:
-    "Convert the raw files in `src` into a store at `out` (resuming a partial one); the store's path."
+def write_store(
+    source: Source,
+    src: Path | str,
+    out: Path | str,
+    shard_mb: float = 256,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Convert the raw files in `src` into a store at `out` (resuming a partial one); the store's
+    path."""
     from tqdm.auto import tqdm
+
     src, out = Path(src), Path(out)
-    if not src.is_dir(): raise SourceError(f"{source.name}: the source folder {src} does not exist "
-                                           f"(expected {source.expected})")
+    if not src.is_dir():
+        raise SourceError(
+            f"{source.name}: the source folder {src} does not exist (expected {source.expected})"
+        )
     _check_out(src, out, overwrite)
     with ConversionLock(out):
-        if source.fit is not None: source = _fitted(source, src)
+        if source.fit is not None:
+            source = _fitted(source, src)
         units = list(source.units(src))
         writer = StoreWriter(out, source, shard_mb)
         _recheck_kept_units(source, src, units, writer)
         todo = [unit for unit in units if unit not in writer.done]
         try:
-            for unit in tqdm(todo, initial=len(units) - len(todo), total=len(units), disable=not progress, file=STDERR,
-                             desc=f"convert {source.name}", unit="unit"):
+            for unit in tqdm(
+                todo,
+                initial=len(units) - len(todo),
+                total=len(units),
+                disable=not progress,
+                file=STDERR,
+                desc=f"convert {source.name}",
+                unit="unit",
+            ):
                 _read_unit(source, src, unit, writer)
                 writer.commit(unit, source.unit_digest(src, unit))
             return writer.finish()
@@ -498,131 +744,216 @@ def write_store(source: Source, src: Path | str, out: Path | str, shard_mb: floa
             shutil.rmtree(writer.partial.folder, ignore_errors=True)
             raise
 
+
 # %% ../../nbs/19_store.ipynb #8a1b5b62
 def _kept(error: OSError, writer: StoreWriter) -> OSError:
     "The error to report when the system refused a write: what was kept, and how to go on."
     folder = writer.partial.folder
     cause = error.strerror or str(error)
-    if error.errno is None and shutil.disk_usage(folder).free < 2**20:  # numpy's short write of a full disk
+    # numpy's short write of a full disk
+    if error.errno is None and shutil.disk_usage(folder).free < 2**20:
         cause = f"No space left on device ({cause})"
-    return OSError(error.errno, f"{cause}; the {len(writer.done)} finished units are kept in this folder: fix "
-                                f"that and run the same command to resume", str(folder))
+    return OSError(
+        error.errno,
+        f"{cause}; the {len(writer.done)} finished units are kept in this folder: fix "
+        f"that and run the same command to resume",
+        str(folder),
+    )
 
 
 def _fitted(source: Source, src: Path) -> Source:
-    "`source.fit(src)`; an unexpected error while reading becomes a `SourceError` naming the source folder."
-    try: return replace(source.fit(src), fit=None)
-    except (SourceError, MemoryError): raise
-    except Exception as e: raise SourceError(f"{source.name}: cannot read {src}: {type(e).__name__}: {e}") from e
+    """`source.fit(src)`; an unexpected error while reading becomes a `SourceError` naming the
+    source folder."""
+    try:
+        return replace(source.fit(src), fit=None)
+    except (SourceError, MemoryError):
+        raise
+    except Exception as e:
+        raise SourceError(f"{source.name}: cannot read {src}: {type(e).__name__}: {e}") from e
 
 
 def _recheck_kept_units(source: Source, src: Path, units: list[str], writer: StoreWriter):
     "Start again when a unit a partial store kept changed (or is gone) since it was read."
     for unit, digest in writer.done.items():
         if unit not in units or source.unit_digest(src, unit) != digest:
-            print(f"{source.name}: {src / unit} changed since the interrupted conversion read it: converting "
-                  f"again from the start", file=STDERR)
+            print(
+                f"{source.name}: {src / unit} changed since the "
+                f"interrupted conversion read it: converting "
+                f"again from the start",
+                file=STDERR,
+            )
             return writer.restart()
 
 
 def _items(source: Source, src: Path, unit: str):
-    "The chunks and notes of `unit`; an unexpected error of the reader becomes a `SourceError` naming the file."
-    try: yield from source.read(src, unit)
-    except (SourceError, MemoryError): raise
+    """The chunks and notes of `unit`; an unexpected error of the reader becomes a `SourceError`
+    naming the file."""
+    try:
+        yield from source.read(src, unit)
+    except (SourceError, MemoryError):
+        raise
     except Exception as e:
-        raise SourceError(f"{source.name}: cannot read {src / unit}: {type(e).__name__}: {e}") from e
+        raise SourceError(
+            f"{source.name}: cannot read {src / unit}: {type(e).__name__}: {e}"
+        ) from e
 
 
 def _read_unit(source: Source, src: Path, unit: str, writer: StoreWriter):
     "Add every chunk of `unit` to `writer`; keep its notes, and say each once."
     for item in _items(source, src, unit):
-        if not isinstance(item, Note): writer.add(item, str(src / unit))
-        elif writer.partial.note(item.text): print(f"{source.name}: {item.text}", file=STDERR)
+        if not isinstance(item, Note):
+            writer.add(item, str(src / unit))
+        elif writer.partial.note(item.text):
+            print(f"{source.name}: {item.text}", file=STDERR)
+
 
 # %% ../../nbs/19_store.ipynb #c800fa53
 SHARD_FILE = re.compile(r"(train|val|test)/(x|y|lengths)-\d{5}\.npy")
 
 
 def _npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    "`(shape, dtype, data offset)` of a C-ordered `.npy` file, from its header; a `ValueError` naming the file."
+    """`(shape, dtype, data offset)` of a C-ordered `.npy` file, from its header; a `ValueError`
+    naming the file."""
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            if version not in ((1, 0), (2, 0)): raise ValueError(f"npy format version {version}")
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"npy format version {version}")
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = read(f)
             offset = f.tell()
-    except (OSError, ValueError, SyntaxError) as e: raise ValueError(f"{path} is not a readable .npy file: {e}")
-    if fortran: raise ValueError(f"{path} is stored in Fortran order; a store's shards are C-ordered")
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"{path} is not a readable .npy file: {e}")
+    if fortran:
+        raise ValueError(f"{path} is stored in Fortran order; a store's shards are C-ordered")
     return shape, dtype, offset
 
 
-def _checked_file(store: Path, name, split: str, key: str, n: int, dtype: np.dtype, sample_shape: tuple,
-                  record: dict | None) -> Path:
+def _checked_file(
+    store: Path,
+    name,
+    split: str,
+    key: str,
+    n: int,
+    dtype: np.dtype,
+    sample_shape: tuple,
+    record: dict | None,
+) -> Path:
     "The path of one file of a shard, after every check that needs no reading of its data."
-    if not isinstance(name, str) or not SHARD_FILE.fullmatch(name) or not name.startswith(f"{split}/{key}-"):
-        raise ValueError(f"{store / MANIFEST} names a {split} file {name!r}: a store's files are "
-                         f"{split}/{key}-NNNNN.npy inside it")
+    if (
+        not isinstance(name, str)
+        or not SHARD_FILE.fullmatch(name)
+        or not name.startswith(f"{split}/{key}-")
+    ):
+        raise ValueError(
+            f"{store / MANIFEST} names a {split} file {name!r}: a store's files are "
+            f"{split}/{key}-NNNNN.npy inside it"
+        )
     file = store / name
-    if file.is_symlink() or not file.is_file(): raise ValueError(f"{file} is missing: convert the dataset again")
+    if file.is_symlink() or not file.is_file():
+        raise ValueError(f"{file} is missing: convert the dataset again")
     shape, found, offset = _npy_layout(file)
     if found != dtype or tuple(shape) != (n, *sample_shape):
-        raise ValueError(f"{file} holds {found} of shape {tuple(shape)} where the manifest says {dtype} of shape "
-                         f"{(n, *sample_shape)}: the store was changed; convert the dataset again")
+        raise ValueError(
+            f"{file} holds {found} of shape {tuple(shape)} where the manifest says {dtype} "
+            f"of shape {(n, *sample_shape)}: the store was changed; convert the dataset again"
+        )
     stat = file.stat()
     if stat.st_size != offset + n * int(np.prod(sample_shape, dtype=np.int64)) * dtype.itemsize:
-        raise ValueError(f"{file} is {stat.st_size} bytes, not what its header promises: cut short or changed; "
-                         f"convert the dataset again")
-    if record is not None and (record["bytes"], record["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
-        raise ValueError(f"{file} changed since the store was written (its size or time differ from the "
-                         f"manifest's): `metamae-lab verify {store}` checks every file's content")
+        raise ValueError(
+            f"{file} is {stat.st_size} bytes, not what its header promises: cut short or changed; "
+            f"convert the dataset again"
+        )
+    if record is not None and (record["bytes"], record["mtime_ns"]) != (
+        stat.st_size,
+        stat.st_mtime_ns,
+    ):
+        raise ValueError(
+            f"{file} changed since the store was written (its size or time differ from the "
+            f"manifest's): `metamae-lab verify {store}` checks every file's content"
+        )
     return file
 
+
 # %% ../../nbs/19_store.ipynb #699fae63
-def _shard_files(store: Path, manifest: dict, split: str, spec: ModalitySpec, times: bool = True) -> dict:
-    "Every file of `split` by key ('x', 'y', 'lengths'), checked (`_checked_file`); a `ValueError` otherwise."
+def _shard_files(
+    store: Path, manifest: dict, split: str, spec: ModalitySpec, times: bool = True
+) -> dict:
+    """Every file of `split` by key ('x', 'y', 'lengths'), checked (`_checked_file`); a `ValueError`
+    otherwise."""
     info = manifest["splits"][split]
     shards, files = info.get("shards"), {"x": [], "y": [], "lengths": []}
-    if not isinstance(shards, list) or not shards: raise ValueError(f"{store / MANIFEST} lists no {split} shards")
+    if not isinstance(shards, list) or not shards:
+        raise ValueError(f"{store / MANIFEST} lists no {split} shards")
     dtypes = {"x": np.dtype(manifest["dtype"]), "y": np.dtype("<i8"), "lengths": np.dtype("<i8")}
     shapes = {"x": spec.shape, "y": (), "lengths": ()}
     for shard in shards:
         n = shard.get("n")
-        if not isinstance(n, int) or n < 0: raise ValueError(f"{store / MANIFEST}: a {split} shard of {n!r} rows")
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"{store / MANIFEST}: a {split} shard of {n!r} rows")
         for key in files:
-            if key not in shard: continue
+            if key not in shard:
+                continue
             record = shard.get("files", {}).get(key) if times else None
-            files[key].append(_checked_file(store, shard[key], split, key, n, dtypes[key], shapes[key], record))
+            files[key].append(
+                _checked_file(store, shard[key], split, key, n, dtypes[key], shapes[key], record)
+            )
     counts = {key: len(found) for key, found in files.items()}
-    if counts["x"] != len(shards) or counts["y"] not in (0, len(shards)) or counts["lengths"] not in (0, len(shards)):
-        raise ValueError(f"{store / MANIFEST}: the {split} shards do not all list the same files ({counts})")
+    if (
+        counts["x"] != len(shards)
+        or counts["y"] not in (0, len(shards))
+        or counts["lengths"] not in (0, len(shards))
+    ):
+        raise ValueError(
+            f"{store / MANIFEST}: the {split} shards do not all list the same files ({counts})"
+        )
     if info.get("size") != sum(s["n"] for s in shards):
-        raise ValueError(f"{store / MANIFEST}: the {split} split's size {info.get('size')} is not its shards' rows")
+        raise ValueError(
+            f"{store / MANIFEST}: the {split} split's size "
+            f"{info.get('size')} is not its shards' rows"
+        )
     return {key: found for key, found in files.items() if found}
 
 
 def _labels(files: list[Path] | None, classes: int, split: str, store: Path) -> np.ndarray | None:
     "The labels of a split, in memory, checked to lie within the class names."
-    if files is None: return None
+    if files is None:
+        return None
     y = np.concatenate([np.load(f, allow_pickle=False) for f in files])
     if y.size and (y.min() < 0 or (classes and y.max() >= classes)):
-        raise ValueError(f"{store}: the {split} labels hold class ids {y.min()}..{y.max()} outside the {classes} "
-                         f"class names")
+        raise ValueError(
+            f"{store}: the {split} labels hold class ids "
+            f"{y.min()}..{y.max()} outside the {classes} class names"
+        )
     return y
 
 
-def _lengths(files: list[Path] | None, spec: ModalitySpec, split: str, store: Path) -> np.ndarray | None:
+def _lengths(
+    files: list[Path] | None, spec: ModalitySpec, split: str, store: Path
+) -> np.ndarray | None:
     "The real lengths of a split, in memory, checked to lie within a sample."
-    if files is None: return None
+    if files is None:
+        return None
     lengths = np.concatenate([np.load(f, allow_pickle=False) for f in files])
-    try: check_lengths(lengths, len(lengths), spec.shape[-1])
-    except ValueError as e: raise ValueError(f"{store}: the {split} split's {e}") from None
+    try:
+        check_lengths(lengths, len(lengths), spec.shape[-1])
+    except ValueError as e:
+        raise ValueError(f"{store}: the {split} split's {e}") from None
     return lengths
+
 
 # %% ../../nbs/19_store.ipynb #e0258ba1
 class ShardedArray:
-    "The samples of one split, read row by row from `.npy` shards; `transform` maps stored rows to what is served."
-    def __init__(self, files: list[Path], transform: Callable[[np.ndarray, np.ndarray], np.ndarray], dtype):
+    """The samples of one split, read row by row from `.npy` shards; `transform` maps stored rows to
+    what is served."""
+
+    def __init__(
+        self, files: list[Path], transform: Callable[[np.ndarray, np.ndarray], np.ndarray], dtype
+    ):
         layouts = [_npy_layout(f) for f in files]
         self.files, self.offsets = [str(f) for f in files], [offset for _, _, offset in layouts]
         self.stored_dtype, self.sample_shape = layouts[0][1], tuple(layouts[0][0][1:])
@@ -631,21 +962,33 @@ class ShardedArray:
         self.transform, self.dtype = transform, np.dtype(dtype)
         self._fds, self._pid = {}, None
 
-    def __len__(self) -> int: return int(self.starts[-1])
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
     @property
-    def shape(self) -> tuple[int, ...]: return (len(self), *self.sample_shape)
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.sample_shape)
+
     @property
-    def ndim(self) -> int: return 1 + len(self.sample_shape)
-    def __getstate__(self) -> dict: return {**self.__dict__, "_fds": {}, "_pid": None}
-    def __array__(self, dtype=None, copy=None): return self[:] if dtype is None else self[:].astype(dtype)
+    def ndim(self) -> int:
+        return 1 + len(self.sample_shape)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fds": {}, "_pid": None}
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:] if dtype is None else self[:].astype(dtype)
 
     def _fd(self, shard: int) -> int:
-        if self._pid != os.getpid(): self._fds, self._pid = {}, os.getpid()  # a forked worker opens its own
-        if shard not in self._fds: self._fds[shard] = os.open(self.files[shard], os.O_RDONLY)
+        if self._pid != os.getpid():
+            self._fds, self._pid = {}, os.getpid()  # a forked worker opens its own
+        if shard not in self._fds:
+            self._fds[shard] = os.open(self.files[shard], os.O_RDONLY)
         return self._fds[shard]
 
     def _read(self, index: np.ndarray) -> np.ndarray:
-        "The stored rows at `index` (1-D ints), transformed; read in file order (a disk seeks less)."
+        """The stored rows at `index` (1-D ints), transformed; read in file order (a disk seeks
+        less)."""
         order = np.argsort(index, kind="stable")
         ordered, rows = index[order], np.empty((len(index), *self.sample_shape), self.stored_dtype)
         flat = rows.reshape(len(index), -1).view(np.uint8)
@@ -653,11 +996,15 @@ class ShardedArray:
         j = 0
         while j < len(index):  # a run of consecutive rows in one shard is one read
             k = j + 1
-            while k < len(index) and ordered[k] == ordered[k - 1] + 1 and shard[k] == shard[j]: k += 1
+            while k < len(index) and ordered[k] == ordered[k - 1] + 1 and shard[k] == shard[j]:
+                k += 1
             row = ordered[j] - self.starts[shard[j]]
             view = memoryview(flat[j:k]).cast("B")
-            got = os.preadv(self._fd(shard[j]), [view], self.offsets[shard[j]] + int(row) * self.row_bytes)
-            if got != view.nbytes: raise OSError(f"{self.files[shard[j]]} is shorter than its header says")
+            got = os.preadv(
+                self._fd(shard[j]), [view], self.offsets[shard[j]] + int(row) * self.row_bytes
+            )
+            if got != view.nbytes:
+                raise OSError(f"{self.files[shard[j]]} is shorter than its header says")
             j = k
         out = np.empty_like(rows)
         out[order] = rows  # back in the order asked for
@@ -665,22 +1012,30 @@ class ShardedArray:
 
     def __getitem__(self, key):
         "Rows by an int, a slice, an int or bool array, or a tuple whose first entry picks rows."
-        if isinstance(key, tuple): return self[key[0]][(slice(None), *key[1:])] if key else self[:]
+        if isinstance(key, tuple):
+            return self[key[0]][(slice(None), *key[1:])] if key else self[:]
         if isinstance(key, (int, np.integer)):
             i = int(key) + (len(self) if key < 0 else 0)
-            if not 0 <= i < len(self): raise IndexError(f"index {key} is out of range for {len(self)} samples")
+            if not 0 <= i < len(self):
+                raise IndexError(f"index {key} is out of range for {len(self)} samples")
             return self._read(np.array([i]))[0]
-        if isinstance(key, slice): return self._read(np.arange(len(self))[key])
+        if isinstance(key, slice):
+            return self._read(np.arange(len(self))[key])
         index = np.asarray(key)
-        if index.dtype == bool: index = np.flatnonzero(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
         if index.size and (index.min() < -len(self) or index.max() >= len(self)):
             raise IndexError(f"indices out of range for {len(self)} samples")
-        return self._read(np.where(index < 0, index + len(self), index).astype(np.int64).reshape(-1))
+        return self._read(
+            np.where(index < 0, index + len(self), index).astype(np.int64).reshape(-1)
+        )
+
 
 # %% ../../nbs/19_store.ipynb #e9fe8bd4
 @dataclass(eq=False)
 class StoredDataset(ArrayDataset):
     "A converted dataset on disk, read on demand."
+
     path: Path | None = None  # the store's folder
     manifest: dict = field(default_factory=dict)
     x_val: ShardedArray | None = None
@@ -688,105 +1043,173 @@ class StoredDataset(ArrayDataset):
     lengths_val: np.ndarray | None = None
 
     def __post_init__(self):  # open_store checked everything against the manifest
-        if (self.y_train is None) != (self.y_test is None): raise ValueError("label both splits or neither")
+        if (self.y_train is None) != (self.y_test is None):
+            raise ValueError("label both splits or neither")
 
     @property
-    def fingerprint(self) -> str: return self.manifest["fingerprint"]
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
 
     def split(self, which: str):
         "`(x, y, lengths)` of the 'train', 'val' or 'test' split."
         if which == "val":
-            if self.x_val is None: raise ValueError(f"{self.path} has no val split")
+            if self.x_val is None:
+                raise ValueError(f"{self.path} has no val split")
             return self.x_val, self.y_val, self.lengths_val
         return super().split(which)
 
-    def __repr__(self) -> str: return "Stored" + super().__repr__() + f" at {self.path}"
+    def __repr__(self) -> str:
+        return "Stored" + super().__repr__() + f" at {self.path}"
+
 
 # %% ../../nbs/19_store.ipynb #097d2eec
 def read_manifest(path: Path | str) -> dict:
     "The manifest of the store at `path`, or a `ValueError` saying why `path` is not one."
     path = Path(path)
-    try: manifest = json.loads((path / MANIFEST).read_text())
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
     except FileNotFoundError:
-        partial = " (a conversion into it was interrupted: run it again to resume)" if path.name.endswith(
-            ".partial") or path.with_name(path.name + ".partial").exists() else ""
-        raise ValueError(f"{path} is not a converted dataset: it has no {MANIFEST}{partial}") from None
-    except (OSError, ValueError) as e: raise ValueError(f"cannot read {path / MANIFEST}: {e}") from e
+        partial = (
+            " (a conversion into it was interrupted: run it again to resume)"
+            if path.name.endswith(".partial") or path.with_name(path.name + ".partial").exists()
+            else ""
+        )
+        raise ValueError(
+            f"{path} is not a converted dataset: it has no {MANIFEST}{partial}"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read {path / MANIFEST}: {e}") from e
     if not isinstance(manifest, dict) or manifest.get("store_version") not in READABLE_VERSIONS:
         version = manifest.get("store_version") if isinstance(manifest, dict) else None
-        raise ValueError(f"{path / MANIFEST} has store version {version}, this metamae_lab reads versions "
-                         f"{', '.join(map(str, READABLE_VERSIONS))}: convert the dataset again")
+        raise ValueError(
+            f"{path / MANIFEST} has store version {version}, this metamae_lab reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: convert the dataset again"
+        )
     splits = manifest.get("splits")
-    if not isinstance(splits, dict) or not {"train", "test"} <= set(splits) or set(splits) - set(STORE_SPLITS):
-        raise ValueError(f"{path} holds the splits {sorted(splits or [])}: a store has train, test and maybe val")
+    if (
+        not isinstance(splits, dict)
+        or not {"train", "test"} <= set(splits)
+        or set(splits) - set(STORE_SPLITS)
+    ):
+        raise ValueError(
+            f"{path} holds the splits {sorted(splits or [])}: a store has train, test and maybe val"
+        )
     if not isinstance(manifest.get("dtype"), str) or np.dtype(manifest["dtype"]).kind not in "biuf":
-        raise ValueError(f"{path / MANIFEST}: samples stored as {manifest.get('dtype')!r}: expected a numeric dtype")
+        raise ValueError(
+            f"{path / MANIFEST}: samples stored as "
+            f"{manifest.get('dtype')!r}: expected a numeric dtype"
+        )
     return manifest
 
 
 def _statistic(manifest: dict, key: str, spec: ModalitySpec, path: Path) -> np.ndarray | None:
-    "`norm_mean` or `norm_std` as float32, checked: finite, shaped to broadcast against a sample, std > 0."
+    """`norm_mean` or `norm_std` as float32, checked: finite, shaped to broadcast against a sample,
+    std > 0."""
     value = manifest.get(key)
-    if value is None or spec.is_discrete: return None
-    try: array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as e: raise ValueError(f"{path / MANIFEST}: {key} is not numbers ({e})") from None
+    if value is None or spec.is_discrete:
+        return None
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path / MANIFEST}: {key} is not numbers ({e})") from None
     if array.ndim != len(spec.shape) or np.broadcast_shapes(array.shape, spec.shape) != spec.shape:
-        raise ValueError(f"{path / MANIFEST}: {key} of shape {array.shape} does not fit samples of {spec.shape}")
+        raise ValueError(
+            f"{path / MANIFEST}: {key} of shape {array.shape} does not fit samples of {spec.shape}"
+        )
     if not np.isfinite(array).all() or (key == "norm_std" and (array <= 0).any()):
-        raise ValueError(f"{path / MANIFEST}: {key} holds {'values <= 0 or ' if key == 'norm_std' else ''}NaN or "
-                         f"inf: these statistics cannot normalise; convert the dataset again")
+        raise ValueError(
+            f"{path / MANIFEST}: {key} holds {'values <= 0 or ' if key == 'norm_std' else ''}NaN "
+            f"or inf: these statistics cannot normalise; convert the dataset again"
+        )
     return array
 
 
 def _vocabulary_bound(spec: ModalitySpec, vocab_size: int | None, path: Path):
-    "A `ValueError` for a vocabulary beyond `MAX_INFERRED_VOCAB` ids that `vocab_size` does not ask for."
+    """A `ValueError` for a vocabulary beyond `MAX_INFERRED_VOCAB` ids that `vocab_size` does not
+    ask for."""
     for part in spec.parts or (spec,):
-        if part.is_discrete and part.vocab_size > MAX_INFERRED_VOCAB and part.vocab_size != vocab_size:
-            raise ValueError(f"{path} holds token ids up to {part.vocab_size - 1:,}: a vocabulary of "
-                             f"{part.vocab_size:,} ids is more than the {MAX_INFERRED_VOCAB:,} used without "
-                             f"asking; give --vocab-size {part.vocab_size} if it is meant")
+        if (
+            part.is_discrete
+            and part.vocab_size > MAX_INFERRED_VOCAB
+            and part.vocab_size != vocab_size
+        ):
+            raise ValueError(
+                f"{path} holds token ids up to {part.vocab_size - 1:,}: a vocabulary of "
+                f"{part.vocab_size:,} ids is more than the {MAX_INFERRED_VOCAB:,} used without "
+                f"asking; give --vocab-size {part.vocab_size} if it is meant"
+            )
+
 
 # %% ../../nbs/19_store.ipynb #bd7de392
 def _split_arrays(path: Path, manifest: dict, split: str, spec: ModalitySpec, mean, std) -> tuple:
-    "`(x, y, lengths)` of one split: a `ShardedArray` and the labels and lengths in memory, all checked."
+    """`(x, y, lengths)` of one split: a `ShardedArray` and the labels and lengths in memory, all
+    checked."""
     files = _shard_files(path, manifest, split, spec)
     y = _labels(files.get("y"), len(manifest.get("class_names") or []), split, path)
     lengths = _lengths(files.get("lengths"), spec, split, path)
-    if spec.is_discrete: transform, dtype = (lambda rows, index: rows.astype(np.int64)), np.int64
+    if spec.is_discrete:
+        transform, dtype = (lambda rows, index: rows.astype(np.int64)), np.int64
     else:
+
         def transform(rows, index):
             out = ((rows - mean) / std).astype(np.float32, copy=False)
             if lengths is not None:
-                out[~np.broadcast_to(time_mask(lengths[index], out.shape[-1])[:, None, :], out.shape)] = 0.0
+                out[
+                    ~np.broadcast_to(
+                        time_mask(lengths[index], out.shape[-1])[:, None, :], out.shape
+                    )
+                ] = 0.0
             return out
+
         dtype = np.float32
     return ShardedArray(files["x"], transform, dtype), y, lengths
 
 
-def open_store(path: Path | str, kind: str | None = None, patch_size=None, vocab_size: int | None = None
-               ) -> StoredDataset:
-    """The converted dataset at `path`, checked against its manifest; `patch_size` replaces the stored one, and
-    `vocab_size` admits a vocabulary beyond `MAX_INFERRED_VOCAB` ids."""
+def open_store(
+    path: Path | str, kind: str | None = None, patch_size=None, vocab_size: int | None = None
+) -> StoredDataset:
+    """The converted dataset at `path`, checked against its manifest; `patch_size` replaces the
+    stored one, and `vocab_size` admits a vocabulary beyond `MAX_INFERRED_VOCAB` ids."""
     path = Path(path)
     manifest = read_manifest(path)
-    try: spec = ModalitySpec.from_dict(manifest["spec"])
-    except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path / MANIFEST}: its spec: {e}") from None
+    try:
+        spec = ModalitySpec.from_dict(manifest["spec"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path / MANIFEST}: its spec: {e}") from None
     if kind is not None and MODALITIES.get(kind) is not spec.modality:
         raise ValueError(f"{path} holds {spec.kind} data, not {kind!r}")
     _vocabulary_bound(spec, vocab_size, path)
-    if patch_size is not None: spec = replace(spec, patch_size=patch_size)
+    if patch_size is not None:
+        spec = replace(spec, patch_size=patch_size)
     mean, std = (_statistic(manifest, key, spec, path) for key in ("norm_mean", "norm_std"))
     if not spec.is_discrete and (mean is None or std is None):
         raise ValueError(f"{path / MANIFEST} has no normalisation statistics for {spec.kind} data")
     splits = {s: _split_arrays(path, manifest, s, spec, mean, std) for s in manifest["splits"]}
     if (splits["train"][1] is None) != (splits["test"][1] is None):
-        raise ValueError(f"{path}: one of the train and test splits is labelled and the other is not")
+        raise ValueError(
+            f"{path}: one of the train and test splits is labelled and the other is not"
+        )
     val = splits.get("val", (None, None, None))
-    return StoredDataset(manifest["name"], spec, *splits["train"][:2], *splits["test"][:2], splits["train"][2],
-                         splits["test"][2], list(manifest["class_names"]), mean, std,
-                         f"converted store {path} ({manifest['title']})", list(manifest["symbols"]), path=path,
-                         manifest=manifest, x_val=val[0], y_val=val[1], lengths_val=val[2],
-                         content_fingerprint=manifest.get("content_fingerprint"))
+    return StoredDataset(
+        manifest["name"],
+        spec,
+        *splits["train"][:2],
+        *splits["test"][:2],
+        splits["train"][2],
+        splits["test"][2],
+        list(manifest["class_names"]),
+        mean,
+        std,
+        f"converted store {path} ({manifest['title']})",
+        list(manifest["symbols"]),
+        path=path,
+        manifest=manifest,
+        x_val=val[0],
+        y_val=val[1],
+        lengths_val=val[2],
+        content_fingerprint=manifest.get("content_fingerprint"),
+    )
+
 
 # %% ../../nbs/19_store.ipynb #ae94a433
 def _data_digest(file: Path) -> str:
@@ -794,12 +1217,14 @@ def _data_digest(file: Path) -> str:
     offset, digest = _npy_layout(file)[2], hashlib.sha256()
     with open(file, "rb") as f:
         f.seek(offset)
-        for block in iter(lambda: f.read(1 << 22), b""): digest.update(block)
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 
 def verify_store(path: Path | str) -> dict:
-    "Recompute every file's digest; a `ValueError` naming the first that differs. What was checked, as a dict."
+    """Recompute every file's digest; a `ValueError` naming the first that differs. What was
+    checked, as a dict."""
     path = Path(path)
     manifest = read_manifest(path)
     spec = ModalitySpec.from_dict(manifest["spec"])
@@ -808,13 +1233,20 @@ def verify_store(path: Path | str) -> dict:
         _shard_files(path, manifest, split, spec, times=False)  # names, headers and sizes first
         for shard in manifest["splits"][split]["shards"]:
             for key in ("x", "y", "lengths"):
-                if key not in shard: continue
-                record = shard.get("files", {}).get(key) or ({"sha256": shard["sha256"]} if key == "x" else None)
-                if record is None: unrecorded += 1; continue  # a version 1 store kept no digest of labels
+                if key not in shard:
+                    continue
+                record = shard.get("files", {}).get(key) or (
+                    {"sha256": shard["sha256"]} if key == "x" else None
+                )
+                if record is None:
+                    unrecorded += 1
+                    continue  # a version 1 store kept no digest of labels
                 file = path / shard[key]
                 if _data_digest(file) != record["sha256"]:
-                    raise ValueError(f"{file} does not hold what was written into it (its sha256 differs from the "
-                                     f"manifest's): the store was changed; convert the dataset again")
+                    raise ValueError(
+                        f"{file} does not hold what was written into it (its sha256 differs "
+                        f"from the manifest's): the store was changed; convert the dataset again"
+                    )
                 checked += 1
                 stat = file.stat()
                 if "mtime_ns" in record and record["mtime_ns"] != stat.st_mtime_ns:
@@ -823,5 +1255,10 @@ def verify_store(path: Path | str) -> dict:
         tmp = path / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, path / MANIFEST)
-    return {"store": str(path), "files_checked": checked, "files_without_digest": unrecorded,
-            "times_recorded": retimed, "fingerprint": manifest["fingerprint"]}
+    return {
+        "store": str(path),
+        "files_checked": checked,
+        "files_without_digest": unrecorded,
+        "times_recorded": retimed,
+        "fingerprint": manifest["fingerprint"],
+    }

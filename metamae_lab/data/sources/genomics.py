@@ -16,50 +16,132 @@ from ...config import ModalitySpec
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['LABELS_IN', 'LABELS_OOD_VAL', 'CLASS_NAMES', 'BASES', 'SEQ_LEN', 'FILES', 'CHUNK_ROWS', 'ZIP_NAME', 'PUBLISHED_ZIP',
-           'SOURCE', 'tokenize_bases', 'open_split', 'read_genomics', 'genomics_units', 'genomics_digest']
+__all__ = [
+    "LABELS_IN",
+    "LABELS_OOD_VAL",
+    "CLASS_NAMES",
+    "BASES",
+    "SEQ_LEN",
+    "FILES",
+    "CHUNK_ROWS",
+    "ZIP_NAME",
+    "PUBLISHED_ZIP",
+    "SOURCE",
+    "tokenize_bases",
+    "open_split",
+    "read_genomics",
+    "genomics_units",
+    "genomics_digest",
+]
 
 # %% ../../../nbs/26_genomics.ipynb #0103ad2f
-LABELS_IN = ["Bacillus", "Burkholderia", "Clostridium", "Escherichia", "Mycobacterium",
-             "Pseudomonas", "Salmonella", "Staphylococcus", "Streptococcus", "Yersinia"]
+LABELS_IN = [
+    "Bacillus",
+    "Burkholderia",
+    "Clostridium",
+    "Escherichia",
+    "Mycobacterium",
+    "Pseudomonas",
+    "Salmonella",
+    "Staphylococcus",
+    "Streptococcus",
+    "Yersinia",
+]
 LABELS_OOD_VAL = [
-    "Actinoplanes", "Advenella", "Alicycliphilus", "Altererythrobacter", "Anabaena", "Archangium",
-    "Bibersteinia", "Blastochloris", "Calothrix", "Carnobacterium", "Cedecea", "Cellulophaga",
-    "Chondromyces", "Chryseobacterium", "Collimonas", "Corallococcus", "Cyclobacterium",
-    "Dehalobacter", "Desulfosporosinus", "Devosia", "Dyella", "Elizabethkingia", "Glaciecola",
-    "Granulicella", "Haliscomenobacter", "Hymenobacter", "Kibdelosporangium", "Kutzneria",
-    "Labilithrix", "Leptolyngbya", "Leptospirillum", "Lysobacter", "Mannheimia", "Massilia",
-    "Methanobacterium", "Microbacterium", "Myroides", "Neorhizobium", "Niastella", "Oblitimonas",
-    "Octadecabacter", "Oscillatoria", "Pandoraea", "Pelosinus", "Phaeobacter", "Piscirickettsia",
-    "Planococcus", "Pseudonocardia", "Pseudoxanthomonas", "Rahnella", "Raoultella", "Rufibacter",
-    "Saccharothrix", "Sandaracinus", "Singulisphaera", "Sphaerochaeta", "Sphingobacterium",
-    "Spiroplasma", "Tannerella", "Terriglobus"]
+    "Actinoplanes",
+    "Advenella",
+    "Alicycliphilus",
+    "Altererythrobacter",
+    "Anabaena",
+    "Archangium",
+    "Bibersteinia",
+    "Blastochloris",
+    "Calothrix",
+    "Carnobacterium",
+    "Cedecea",
+    "Cellulophaga",
+    "Chondromyces",
+    "Chryseobacterium",
+    "Collimonas",
+    "Corallococcus",
+    "Cyclobacterium",
+    "Dehalobacter",
+    "Desulfosporosinus",
+    "Devosia",
+    "Dyella",
+    "Elizabethkingia",
+    "Glaciecola",
+    "Granulicella",
+    "Haliscomenobacter",
+    "Hymenobacter",
+    "Kibdelosporangium",
+    "Kutzneria",
+    "Labilithrix",
+    "Leptolyngbya",
+    "Leptospirillum",
+    "Lysobacter",
+    "Mannheimia",
+    "Massilia",
+    "Methanobacterium",
+    "Microbacterium",
+    "Myroides",
+    "Neorhizobium",
+    "Niastella",
+    "Oblitimonas",
+    "Octadecabacter",
+    "Oscillatoria",
+    "Pandoraea",
+    "Pelosinus",
+    "Phaeobacter",
+    "Piscirickettsia",
+    "Planococcus",
+    "Pseudonocardia",
+    "Pseudoxanthomonas",
+    "Rahnella",
+    "Raoultella",
+    "Rufibacter",
+    "Saccharothrix",
+    "Sandaracinus",
+    "Singulisphaera",
+    "Sphaerochaeta",
+    "Sphingobacterium",
+    "Spiroplasma",
+    "Tannerella",
+    "Terriglobus",
+]
 CLASS_NAMES = LABELS_IN + LABELS_OOD_VAL  # class id i is CLASS_NAMES[i]
 BASES = "ACGT"  # token id i spells BASES[i]
 SEQ_LEN = 250
 # file -> (split, the class ids its rows may carry)
-FILES = {"before_2011_in_tr.txt": ("train", range(0, 10)),
-         "between_2011-2016_in_val.txt": ("test", range(0, 10)),
-         "between_2011-2016_ood_val.txt": ("val", range(10, 70))}
+FILES = {
+    "before_2011_in_tr.txt": ("train", range(0, 10)),
+    "between_2011-2016_in_val.txt": ("test", range(0, 10)),
+    "between_2011-2016_ood_val.txt": ("val", range(10, 70)),
+}
 _BASE_IDS = np.full(256, 255, np.uint8)
 _BASE_IDS[np.frombuffer(BASES.encode(), np.uint8)] = np.arange(len(BASES))
 _CLASS_IDS = {name: i for i, name in enumerate(CLASS_NAMES)}
+
 
 # %% ../../../nbs/26_genomics.ipynb #be0081d7
 def tokenize_bases(seqs: list[bytes], where: str = "", first_line: int = 1) -> np.ndarray:
     "`(n, 250)` uint8 ids of the 250-base strings `seqs`; a `SourceError` for another length."
     for i, seq in enumerate(seqs):
         if len(seq) != SEQ_LEN:
-            raise SourceError(f"{where} line {first_line + i}: a sequence of {len(seq)} bases, "
-                              f"expected {SEQ_LEN}")
+            raise SourceError(
+                f"{where} line {first_line + i}: a sequence of {len(seq)} bases, expected {SEQ_LEN}"
+            )
     ids = _BASE_IDS[np.frombuffer(b"".join(seqs), np.uint8)].reshape(len(seqs), SEQ_LEN)
     bad = np.argwhere(ids == 255)
     if len(bad):
         row, col = bad[0]
         letter = chr(seqs[row][col])
-        raise SourceError(f"{where} line {first_line + row}: the letter {letter!r} at base "
-                          f"{col + 1} is not one of {', '.join(BASES)}")
+        raise SourceError(
+            f"{where} line {first_line + row}: the letter {letter!r} at base "
+            f"{col + 1} is not one of {', '.join(BASES)}"
+        )
     return ids
+
 
 # %% ../../../nbs/26_genomics.ipynb #07a8be73
 CHUNK_ROWS = 8192
@@ -68,11 +150,14 @@ ZIP_NAME = "genomics_ood.zip"
 
 def _member(archive, name: str, zip_path: Path) -> str:
     "The member of the open zip `archive` that is split file `name` (at its root or in a folder)."
-    found = [m for m in archive.namelist()
-             if m == name or m.endswith("/" + name) and "__MACOSX" not in m]
+    found = [
+        m for m in archive.namelist() if m == name or m.endswith("/" + name) and "__MACOSX" not in m
+    ]
     if not found:
-        raise SourceError(f"{zip_path} holds no {name} (TensorFlow Datasets' genomics_ood.zip has "
-                          f"the five split files at its root)")
+        raise SourceError(
+            f"{zip_path} holds no {name} (TensorFlow Datasets' genomics_ood.zip has "
+            f"the five split files at its root)"
+        )
     return found[0]
 
 
@@ -81,7 +166,8 @@ def open_split(src: Path, name: str):
     "`(text, where, zipped)`: split file `name`, unpacked in `src` or read in place inside its zip."
     path = Path(src) / name
     if path.is_file():
-        with open(path, encoding="utf-8", newline="") as f: yield f, str(path), False
+        with open(path, encoding="utf-8", newline="") as f:
+            yield f, str(path), False
         return
     import zipfile
 
@@ -93,8 +179,10 @@ def open_split(src: Path, name: str):
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
                 yield text, f"{zip_path}:{member}", True
     except zipfile.BadZipFile as e:
-        raise SourceError(f"{zip_path}: not a readable zip archive ({e}; an interrupted download?)"
-                          ) from None
+        raise SourceError(
+            f"{zip_path}: not a readable zip archive ({e}; an interrupted download?)"
+        ) from None
+
 
 # %% ../../../nbs/26_genomics.ipynb #c61e90ad
 def _label_id(text: str, allowed: range, where: str) -> int:
@@ -102,8 +190,9 @@ def _label_id(text: str, allowed: range, where: str) -> int:
     label = _CLASS_IDS.get(text, int(text) if text.isdigit() else -1)
     if label not in allowed:
         names = f"{CLASS_NAMES[allowed[0]]} ... {CLASS_NAMES[allowed[-1]]}"
-        raise SourceError(f"{where}: the label {text!r} is not one of the file's {len(allowed)} "
-                          f"genera ({names})")
+        raise SourceError(
+            f"{where}: the label {text!r} is not one of the file's {len(allowed)} genera ({names})"
+        )
     return label
 
 
@@ -113,66 +202,86 @@ def _columns(header: str, where: str) -> tuple[int, int, str]:
     label = next((column for column in ("label", "label_id") if column in names), None)
     if "seq" not in names or label is None:
         missing, shown = "seq" if "seq" not in names else "label", header.rstrip("\r\n")[:60]
-        raise SourceError(f"{where}: no {missing!r} column in the first line {shown!r} (expected "
-                          f"the header seq, label, seq_info, domain separated by tabs)")
+        raise SourceError(
+            f"{where}: no {missing!r} column in the first line {shown!r} (expected "
+            f"the header seq, label, seq_info, domain separated by tabs)"
+        )
     return names.index("seq"), names.index(label), label
 
 
 def _label_note(column: str, first: str) -> Note:
     "Which spelling of the labels a file holds (quirks 3 and 4)."
     if column == "label_id":
-        return Note("labels read from a 'label_id' column (the five-column layout of the first "
-                    "TFDS builder)")
-    return Note(f"labels read from the 'label' column, spelled as "
-                f"{'ids' if first.isdigit() else 'genus names'}")
+        return Note(
+            "labels read from a 'label_id' column (the "
+            "five-column layout of the first TFDS builder)"
+        )
+    return Note(
+        f"labels read from the 'label' column, spelled as "
+        f"{'ids' if first.isdigit() else 'genus names'}"
+    )
+
 
 # %% ../../../nbs/26_genomics.ipynb #4708d611
 def read_genomics(src: Path, unit: str):
     "The chunks of one split file: `(n, 250)` base ids and class ids, after notes on its form."
     split, allowed = FILES[unit]
     with open_split(src, unit) as (f, where, zipped):
-        if zipped: yield Note(f"read inside {ZIP_NAME}, without unpacking it")
+        if zipped:
+            yield Note(f"read inside {ZIP_NAME}, without unpacking it")
         header = f.readline()
         if not header:
-            raise SourceError(f"{where}: the file is empty (expected a header line, then one "
-                              f"window a line)")
+            raise SourceError(
+                f"{where}: the file is empty (expected a header line, then one window a line)"
+            )
         seq_at, label_at, column = _columns(header, where)
         seqs, labels, start = [], [], 2
         for number, line in enumerate(f, 2):
             fields = line.rstrip("\r\n").split("\t")
             if len(fields) <= max(seq_at, label_at):
-                raise SourceError(f"{where} line {number}: {len(fields)} tab-separated fields, "
-                                  f"expected at least {max(seq_at, label_at) + 1}")
-            if number == 2: yield _label_note(column, fields[label_at].strip())
+                raise SourceError(
+                    f"{where} line {number}: {len(fields)} tab-separated fields, "
+                    f"expected at least {max(seq_at, label_at) + 1}"
+                )
+            if number == 2:
+                yield _label_note(column, fields[label_at].strip())
             # one byte a letter, whatever the letter
             seqs.append(fields[seq_at].encode("latin-1", "replace"))
             labels.append(_label_id(fields[label_at].strip(), allowed, f"{where} line {number}"))
             if len(seqs) == CHUNK_ROWS:
                 yield Chunk(split, tokenize_bases(seqs, where, start), np.array(labels, np.int64))
                 seqs, labels, start = [], [], number + 1
-        if seqs: yield Chunk(split, tokenize_bases(seqs, where, start), np.array(labels, np.int64))
+        if seqs:
+            yield Chunk(split, tokenize_bases(seqs, where, start), np.array(labels, np.int64))
+
 
 # %% ../../../nbs/26_genomics.ipynb #a09908a1
 def _missing(src: Path, name: str) -> SourceError:
     "The error for split file `name` absent from `src`, naming another release found there."
     folder = Path(src) / name.removesuffix(".txt")
     if folder.is_dir():
-        return SourceError(f"genomics: {folder} is the authors' TFRecord release (Google Drive); "
-                           f"DABS reads the text files of TensorFlow Datasets' {ZIP_NAME}: "
-                           f"{PUBLISHED_ZIP}")
+        return SourceError(
+            f"genomics: {folder} is the authors' TFRecord release (Google Drive); DABS "
+            f"reads the text files of TensorFlow Datasets' {ZIP_NAME}: {PUBLISHED_ZIP}"
+        )
     if (Path(src) / "genomicsPretrain.csv").is_file():
-        return SourceError(f"genomics: {Path(src) / 'genomicsPretrain.csv'} is DABS's CSV export, "
-                           f"not the published files: point --src at the folder holding {ZIP_NAME} "
-                           f"(TFDS keeps it under downloads/)")
+        return SourceError(
+            f"genomics: {Path(src) / 'genomicsPretrain.csv'} is DABS's CSV export, "
+            f"not the published files: point --src at the folder holding {ZIP_NAME} "
+            f"(TFDS keeps it under downloads/)"
+        )
     return SOURCE.missing(src, name)
 
 
 def genomics_units(src: Path) -> list[str]:
     "The three split files DABS reads, in order; a `SourceError` naming the first one missing."
     for name in FILES:
-        if (Path(src) / name).is_file(): continue
-        if not (Path(src) / ZIP_NAME).is_file(): raise _missing(src, name)
-        with open_split(src, name): pass  # the zip opens and holds the file
+        if (Path(src) / name).is_file():
+            continue
+        if not (Path(src) / ZIP_NAME).is_file():
+            raise _missing(src, name)
+        with open_split(src, name):
+            pass  # the zip opens and holds the file
     return list(FILES)
 
 
@@ -180,7 +289,8 @@ def genomics_digest(src: Path, unit: str) -> str:
     "sha256 of a split file's bytes, read where `open_split` finds it."
     digest = hashlib.sha256()
     with open_split(src, unit) as (f, _, _):
-        for block in iter(lambda: f.buffer.read(1 << 20), b""): digest.update(block)
+        for block in iter(lambda: f.buffer.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 
@@ -188,18 +298,23 @@ PUBLISHED_ZIP = "https://storage.googleapis.com/tfds-data/downloads/genomics_ood
 SOURCE = Source(
     name="genomics",
     title="Bacteria genomics OOD (Ren et al. 2019): 250 DNA bases, 10 in- and 60 OOD genera",
-    spec=ModalitySpec("tokens", (SEQ_LEN,), 1, vocab_size=len(BASES)), dtype="uint8",
-    units=genomics_units, read=read_genomics, digest=genomics_digest,
+    spec=ModalitySpec("tokens", (SEQ_LEN,), 1, vocab_size=len(BASES)),
+    dtype="uint8",
+    units=genomics_units,
+    read=read_genomics,
+    digest=genomics_digest,
     published=f"{PUBLISHED_ZIP} (TensorFlow Datasets' genomics_ood; "
-              "https://github.com/google-research/google-research/tree/master/genomics_ood)",
+    "https://github.com/google-research/google-research/tree/master/genomics_ood)",
     expected=f"{ZIP_NAME} as downloaded, or its before_2011_in_tr.txt, "
-             "between_2011-2016_in_val.txt and between_2011-2016_ood_val.txt unpacked",
-    class_names=CLASS_NAMES, symbols=list(BASES), batch_size=32,
+    "between_2011-2016_in_val.txt and between_2011-2016_ood_val.txt unpacked",
+    class_names=CLASS_NAMES,
+    symbols=list(BASES),
+    batch_size=32,
     preprocessing="Each 250-base window becomes 250 tokens (A, C, G, T = 0-3, as in DABS; any "
-                  "other letter is an error); labels are TensorFlow Datasets' class ids "
-                  "(in-distribution genera 0-9, OOD validation genera 10-69). train = "
-                  "before_2011_in_tr (DABS's pretraining table), test = "
-                  "between_2011-2016_in_val (its in-distribution transfer table), val = "
-                  "between_2011-2016_ood_val (its OOD transfer table); the after-2016 files are "
-                  "not read. Rows keep the files' order: DABS's 90/10 shuffled cuts of each "
-                  "table are not applied.")
+    "other letter is an error); labels are TensorFlow Datasets' class ids (in-distribution "
+    "genera 0-9, OOD validation genera 10-69). train = before_2011_in_tr (DABS's "
+    "pretraining table), test = between_2011-2016_in_val (its in-distribution transfer "
+    "table), val = between_2011-2016_ood_val (its OOD transfer table); the after-2016 "
+    "files are not read. Rows keep the files' order: DABS's 90/10 shuffled cuts of each "
+    "table are not applied.",
+)

@@ -21,15 +21,35 @@ from ..files import line_blocks
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['FILES', 'FOUND', 'N_FEATURES', 'PUBLISHED_ROWS', 'PRETRAIN_SHARE', 'TRANSFER_TRAIN_SHARE', 'SEED', 'BLOCK_BYTES',
-           'SOURCE', 'higgs_units', 'split_plan', 'split_chunks', 'open_higgs', 'is_number', 'scan_higgs',
-           'values_per_line', 'first_non_number', 'parse_block', 'read_higgs']
+__all__ = [
+    "FILES",
+    "FOUND",
+    "N_FEATURES",
+    "PUBLISHED_ROWS",
+    "PRETRAIN_SHARE",
+    "TRANSFER_TRAIN_SHARE",
+    "SEED",
+    "BLOCK_BYTES",
+    "SOURCE",
+    "higgs_units",
+    "split_plan",
+    "split_chunks",
+    "open_higgs",
+    "is_number",
+    "scan_higgs",
+    "values_per_line",
+    "first_non_number",
+    "parse_block",
+    "read_higgs",
+]
 
 # %% ../../../nbs/22_higgs.ipynb #50ff425a
 FILES = ("HIGGS.csv.gz", "HIGGS.csv", "higgs.zip")  # as published, unpacked, UCI's current download
-FOUND = {"HIGGS.csv.gz": "HIGGS.csv.gz as UCI publishes it",  # what a note says of each
-         "HIGGS.csv": "HIGGS.csv (HIGGS.csv.gz unpacked)",
-         "higgs.zip": "HIGGS.csv.gz inside UCI's download higgs.zip, read without unpacking"}
+FOUND = {
+    "HIGGS.csv.gz": "HIGGS.csv.gz as UCI publishes it",  # what a note says of each
+    "HIGGS.csv": "HIGGS.csv (HIGGS.csv.gz unpacked)",
+    "higgs.zip": "HIGGS.csv.gz inside UCI's download higgs.zip, read without unpacking",
+}
 N_FEATURES, PUBLISHED_ROWS = 28, 11_000_000
 PRETRAIN_SHARE, TRANSFER_TRAIN_SHARE, SEED = 0.9, 0.9, 42  # DABS's proportions and shuffle seed
 BLOCK_BYTES = 1 << 25  # whole lines read at a time: 32 MB, about 46,000 rows
@@ -38,7 +58,8 @@ BLOCK_BYTES = 1 << 25  # whole lines read at a time: 32 MB, about 46,000 rows
 def higgs_units(src: Path) -> list[str]:
     "The one file, `HIGGS.csv.gz`, `HIGGS.csv` or `higgs.zip`; the missing-file error for none."
     for name in FILES:
-        if (Path(src) / name).is_file(): return [name]
+        if (Path(src) / name).is_file():
+            return [name]
     raise SOURCE.missing(src, FILES[0])
 
 
@@ -48,30 +69,37 @@ def split_plan(n_rows: int) -> tuple[int, np.ndarray]:
     transfer = n_rows - pretrain
     order = np.random.RandomState(SEED).permutation(transfer)  # the shuffled transfer rows
     test = np.zeros(transfer, bool)
-    test[order[math.ceil(TRANSFER_TRAIN_SHARE * transfer):]] = True
+    test[order[math.ceil(TRANSFER_TRAIN_SHARE * transfer) :]] = True
     return pretrain, test
 
 
-def split_chunks(x: np.ndarray, y: np.ndarray, start: int, pretrain: int,
-                 test: np.ndarray) -> Iterator[Chunk]:
+def split_chunks(
+    x: np.ndarray, y: np.ndarray, start: int, pretrain: int, test: np.ndarray
+) -> Iterator[Chunk]:
     "The rows `start`, `start + 1`, … of the file as chunks of one split each."
     transfer = np.arange(start, start + len(x)) - pretrain  # each row's place among transfer rows
     later, in_test = transfer >= 0, np.zeros(len(x), bool)
     in_test[later] = test[transfer[later]]
     split = np.where(later, np.where(in_test, "test", "val"), "train")
     for name in ("train", "val", "test"):
-        if (split == name).any(): yield Chunk(name, x[split == name], y[split == name])
+        if (split == name).any():
+            yield Chunk(name, x[split == name], y[split == name])
+
 
 # %% ../../../nbs/22_higgs.ipynb #c049688d
 def _broken(path: Path, error: Exception) -> SourceError:
     "The one-line error for a compressed file that cannot be read to its end."
     if isinstance(error, EOFError):
-        return SourceError(f"higgs: {path} is cut short: its gzip stream ends before its end "
-                           f"marker (an interrupted download?)")
+        return SourceError(
+            f"higgs: {path} is cut short: its gzip stream ends before its end "
+            f"marker (an interrupted download?)"
+        )
     if "Not a gzipped file" in str(error):
-        with open(path, "rb") as f: head = f.read(15)
-        return SourceError(f"higgs: {path} is not gzip data (it begins {head!r}: a web page saved "
-                           f"in its place?)")
+        with open(path, "rb") as f:
+            head = f.read(15)
+        return SourceError(
+            f"higgs: {path} is not gzip data (it begins {head!r}: a web page saved in its place?)"
+        )
     return SourceError(f"higgs: {path} is corrupt ({type(error).__name__}: {error})")
 
 
@@ -88,19 +116,25 @@ def open_higgs(path: Path) -> Iterator[BinaryIO]:
                 if inner is None:
                     raise SourceError(f"higgs: {path} holds no HIGGS.csv.gz (but {held[:3]})")
                 stream = stack.enter_context(archive.open(inner))
-            if inner.endswith(".gz"): stream = stack.enter_context(gzip.GzipFile(fileobj=stream))
+            if inner.endswith(".gz"):
+                stream = stack.enter_context(gzip.GzipFile(fileobj=stream))
         except zipfile.BadZipFile as e:
-            raise SourceError(f"higgs: {path} is not a complete zip archive ({e}; an interrupted "
-                              f"download?)") from None
-        try: yield stream
+            raise SourceError(
+                f"higgs: {path} is not a complete zip archive ({e}; an interrupted download?)"
+            ) from None
+        try:
+            yield stream
         except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as e:
             raise _broken(path, e) from None
+
 
 # %% ../../../nbs/22_higgs.ipynb #226f4ab1
 def is_number(value: bytes) -> bool:
     "Whether `value` reads as a float (`nan` and `inf` do)."
-    try: float(value)
-    except ValueError: return False
+    try:
+        float(value)
+    except ValueError:
+        return False
     return True
 
 
@@ -109,18 +143,20 @@ def scan_higgs(path: Path) -> tuple[int, bool, bool]:
     lines, first = 0, b""
     with open_higgs(path) as stream:
         for number, block in line_blocks(stream, BLOCK_BYTES):
-            if number == 1: first = block.split(b"\n", 1)[0]
+            if number == 1:
+                first = block.split(b"\n", 1)[0]
             lines += block.count(b"\n") + (not block.endswith(b"\n"))
     header = bool(first.strip()) and not any(is_number(value) for value in first.split(b","))
     return lines - header, header, first.endswith(b"\r")
+
 
 # %% ../../../nbs/22_higgs.ipynb #3064c021
 def values_per_line(block: bytes) -> np.ndarray:
     "How many comma-separated values each line of `block` holds (0 for an empty line)."
     a = np.frombuffer(block, np.uint8)
     ends = np.flatnonzero(a == ord("\n"))
-    firsts = np.r_[0, ends + 1][:len(ends) + (not block.endswith(b"\n"))]
-    lasts = np.r_[ends, len(a)][:len(firsts)]  # where each line's `\n` is (or the block ends)
+    firsts = np.r_[0, ends + 1][: len(ends) + (not block.endswith(b"\n"))]
+    lasts = np.r_[ends, len(a)][: len(firsts)]  # where each line's `\n` is (or the block ends)
     crs = (lasts > firsts) & (a[np.maximum(lasts - 1, 0)] == ord("\r"))
     line_of_comma = np.searchsorted(firsts, np.flatnonzero(a == ord(",")), side="right") - 1
     commas = np.bincount(line_of_comma, minlength=len(firsts))
@@ -138,11 +174,15 @@ def first_non_number(block: bytes) -> tuple[int, str]:
 
 def _bad_line(path: Path, block: bytes, line: int, index: int, count: int) -> SourceError:
     "The error for line `line` (the `index`-th of `block`), which holds `count` values."
-    if count == 0: return SourceError(f"higgs: {path} line {line} is empty")
+    if count == 0:
+        return SourceError(f"higgs: {path} line {line} is empty")
     cut = not block.endswith(b"\n") and index == block.count(b"\n")  # an unfinished last line
     why = "; the file ends in the middle of it (an interrupted download?)" * cut
-    return SourceError(f"higgs: {path} line {line} has {count} values, expected {N_FEATURES + 1} "
-                       f"(the label, then {N_FEATURES} features){why}")
+    return SourceError(
+        f"higgs: {path} line {line} has {count} values, expected {N_FEATURES + 1} "
+        f"(the label, then {N_FEATURES} features){why}"
+    )
+
 
 # %% ../../../nbs/22_higgs.ipynb #caeb441b
 def parse_block(block: bytes, path: Path, line: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +191,12 @@ def parse_block(block: bytes, path: Path, line: int) -> tuple[np.ndarray, np.nda
 
     counts = values_per_line(block)
     bad = np.flatnonzero(counts != N_FEATURES + 1)
-    if len(bad): raise _bad_line(path, block, line + int(bad[0]), int(bad[0]), int(counts[bad[0]]))
-    try: values = pd.read_csv(io.BytesIO(block), header=None, dtype=np.float64,
-                              keep_default_na=False, na_values=[""]).to_numpy()
+    if len(bad):
+        raise _bad_line(path, block, line + int(bad[0]), int(bad[0]), int(counts[bad[0]]))
+    try:
+        values = pd.read_csv(
+            io.BytesIO(block), header=None, dtype=np.float64, keep_default_na=False, na_values=[""]
+        ).to_numpy()
     except ValueError:
         i, value = first_non_number(block)
         raise SourceError(f"higgs: {path} line {line + i} holds {value!r}, not a number") from None
@@ -163,8 +206,10 @@ def parse_block(block: bytes, path: Path, line: int) -> tuple[np.ndarray, np.nda
     labels = values[:, 0]
     bad = np.flatnonzero((labels != 0) & (labels != 1))
     if len(bad):
-        raise SourceError(f"higgs: {path} line {line + int(bad[0])} has label {labels[bad[0]]:g}, "
-                          f"expected 1 (signal) or 0 (background)")
+        raise SourceError(
+            f"higgs: {path} line {line + int(bad[0])} has label {labels[bad[0]]:g}, "
+            f"expected 1 (signal) or 0 (background)"
+        )
     return values[:, 1:].astype(np.float32), labels.astype(np.int64)
 
 
@@ -175,31 +220,40 @@ def read_higgs(src: Path, unit: str) -> Iterator[Chunk | Note]:
     if rows == 0:
         raise SourceError(f"higgs: {path} {'has only a header' if header else 'is empty'}")
     yield Note(f"read {FOUND[unit]}")
-    if header: yield Note(f"{unit}: line 1 is a header, which UCI's file does not have: skipped")
-    if crlf: yield Note(f"{unit}: lines end in \\r\\n (Windows), not \\n as in UCI's file")
+    if header:
+        yield Note(f"{unit}: line 1 is a header, which UCI's file does not have: skipped")
+    if crlf:
+        yield Note(f"{unit}: lines end in \\r\\n (Windows), not \\n as in UCI's file")
     if rows != PUBLISHED_ROWS:
         yield Note(f"{unit} holds {rows:,} rows, not the {PUBLISHED_ROWS:,} of UCI's file")
     pretrain, test = split_plan(rows)
     start = 0
     with open_higgs(path) as stream:
         for line, block in line_blocks(stream, BLOCK_BYTES):
-            if header and line == 1: line, block = 2, block.partition(b"\n")[2]
-            if not block: continue
+            if header and line == 1:
+                line, block = 2, block.partition(b"\n")[2]
+            if not block:
+                continue
             x, y = parse_block(block, path, line)
             yield from split_chunks(x, y, start, pretrain, test)
             start += len(x)
 
+
 # %% ../../../nbs/22_higgs.ipynb #819b8be0
 SOURCE = Source(
-    name="higgs", title="HIGGS: 28 kinematic features of simulated collisions, Higgs signal or "
-                        "background",
-    spec=ModalitySpec("tabular", (N_FEATURES,), patch_size=1), dtype="float32",
-    units=higgs_units, read=read_higgs,
+    name="higgs",
+    title="HIGGS: 28 kinematic features of simulated collisions, Higgs signal or background",
+    spec=ModalitySpec("tabular", (N_FEATURES,), patch_size=1),
+    dtype="float32",
+    units=higgs_units,
+    read=read_higgs,
     published="https://archive.ics.uci.edu/dataset/280/higgs (HIGGS.csv.gz, served in higgs.zip)",
     expected="HIGGS.csv.gz as UCI publishes it (or HIGGS.csv unpacked, or UCI's download "
-             "higgs.zip)",
-    class_names=["background", "signal"], batch_size=256,
+    "higgs.zip)",
+    class_names=["background", "signal"],
+    batch_size=256,
     preprocessing="The 28 features as published, one token each (patch 1). Split as DABS: the "
-                  "first 90% of the rows (rounded up) train; the last 10% are shuffled with numpy "
-                  "RandomState(42) and the first 90% of that order (rounded up) is val, the rest "
-                  "test. Rows keep the file's order within a split.")
+    "first 90% of the rows (rounded up) train; the last 10% are shuffled with numpy "
+    "RandomState(42) and the first 90% of that order (rounded up) is val, the rest "
+    "test. Rows keep the file's order within a split.",
+)

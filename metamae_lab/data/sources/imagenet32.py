@@ -14,8 +14,19 @@ from ..pickles import describe, load_pickle
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['TRAIN_FILES', 'VAL_FILE', 'IMAGE_SHAPE', 'NUM_CLASSES', 'CHUNK', 'PUBLISHED', 'SOURCE', 'read_release_file',
-           'imagenet32_units', 'imagenet32_read']
+__all__ = [
+    "TRAIN_FILES",
+    "VAL_FILE",
+    "IMAGE_SHAPE",
+    "NUM_CLASSES",
+    "CHUNK",
+    "PUBLISHED",
+    "SOURCE",
+    "read_release_file",
+    "imagenet32_units",
+    "imagenet32_read",
+]
+
 
 # %% ../../../nbs/24_imagenet32.ipynb #da29b057
 def read_release_file(path: Path) -> tuple[object, Note]:
@@ -26,20 +37,25 @@ def read_release_file(path: Path) -> tuple[object, Note]:
     form = "as published" if published else "re-pickled (published: protocol 3 of numpy 1)"
     return loaded.value, Note(f"the release files are {form}: {describe(loaded)}")
 
+
 # %% ../../../nbs/24_imagenet32.ipynb #8336eb4a
 TRAIN_FILES = [f"train_data_batch_{i}" for i in range(1, 11)]
 VAL_FILE = "val_data"
 IMAGE_SHAPE = (3, 32, 32)
 NUM_CLASSES = 1000
 CHUNK = 4096  # images per chunk: 12.6 MB
-PUBLISHED = "https://image-net.org/download-images.php (Downsampled ImageNet 32x32, Chrabaszcz et al. 2017)"
+PUBLISHED = (
+    "https://image-net.org/download-images.php (Downsampled ImageNet 32x32, Chrabaszcz et al. 2017)"
+)
 
 
 def _where(src: Path, name: str) -> str | None:
-    "The path of the release file `name` relative to `src`: in its release folder, or directly in `src`."
+    """The path of the release file `name` relative to `src`: in its release folder, or directly in
+    `src`."""
     folder = "Imagenet32_val" if name == VAL_FILE else "Imagenet32_train"
     for relative in (f"{folder}/{name}", name):
-        if (Path(src) / relative).is_file(): return relative
+        if (Path(src) / relative).is_file():
+            return relative
     return None
 
 
@@ -49,27 +65,40 @@ def imagenet32_units(src: Path) -> list[str]:
     for name in TRAIN_FILES + [VAL_FILE]:
         relative = _where(src, name)
         if relative is None:
-            raise SOURCE.missing(src, f"{'Imagenet32_val' if name == VAL_FILE else 'Imagenet32_train'}/{name}")
+            raise SOURCE.missing(
+                src, f"{'Imagenet32_val' if name == VAL_FILE else 'Imagenet32_train'}/{name}"
+            )
         units.append(relative)
     return units
+
 
 # %% ../../../nbs/24_imagenet32.ipynb #22893bcf
 def _batch(path: Path) -> tuple[np.ndarray, np.ndarray, Note]:
     "`(images (N, 3, 32, 32) uint8, labels (N,) 0-based, note)` of one release file, checked."
     content, note = read_release_file(path)
-    if not isinstance(content, dict): raise SourceError(f"imagenet32: {path} holds a {type(content).__name__}, "
-                                                        "not the dict of 'data' and 'labels' of the release")
+    if not isinstance(content, dict):
+        raise SourceError(
+            f"imagenet32: {path} holds a {type(content).__name__}, "
+            "not the dict of 'data' and 'labels' of the release"
+        )
     for key in ("data", "labels"):
-        if key not in content: raise SourceError(f"imagenet32: {path} has no {key!r} entry (it has {sorted(content)})")
+        if key not in content:
+            raise SourceError(f"imagenet32: {path} has no {key!r} entry (it has {sorted(content)})")
     data, labels = np.asarray(content["data"]), np.asarray(content["labels"])
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
-        raise SourceError(f"imagenet32: {path} has 'data' of shape {data.shape} and dtype {data.dtype}, "
-                          "expected (N, 3072) uint8")
+        raise SourceError(
+            f"imagenet32: {path} has 'data' of shape {data.shape} and dtype {data.dtype}, "
+            "expected (N, 3072) uint8"
+        )
     if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
-        raise SourceError(f"imagenet32: {path} has {labels.size} labels of dtype {labels.dtype} for {len(data)} "
-                          "images, expected one integer class id each")
+        raise SourceError(
+            f"imagenet32: {path} has {labels.size} labels of dtype {labels.dtype} for {len(data)} "
+            "images, expected one integer class id each"
+        )
     if labels.size and (labels.min() < 1 or labels.max() > NUM_CLASSES):
-        raise SourceError(f"imagenet32: {path} has class ids {labels.min()}..{labels.max()}, expected 1..1000")
+        raise SourceError(
+            f"imagenet32: {path} has class ids {labels.min()}..{labels.max()}, expected 1..1000"
+        )
     return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.int64) - 1, note
 
 
@@ -79,17 +108,26 @@ def imagenet32_read(src: Path, unit: str):
     images, labels, note = _batch(Path(src) / unit)
     yield note
     for start in range(0, len(images), CHUNK):
-        yield Chunk(split, images[start:start + CHUNK], labels[start:start + CHUNK])
+        yield Chunk(split, images[start : start + CHUNK], labels[start : start + CHUNK])
+
 
 # %% ../../../nbs/24_imagenet32.ipynb #b3714a6c
 SOURCE = Source(
-    name="imagenet32", title="ImageNet downsampled to 32x32 pixels (1.28M train, 50k validation images, 1000 classes)",
-    spec=ModalitySpec("image", IMAGE_SHAPE, 4), dtype="uint8", units=imagenet32_units, read=imagenet32_read,
+    name="imagenet32",
+    title="ImageNet downsampled to 32x32 pixels (1.28M train, 50k validation images, 1000 classes)",
+    spec=ModalitySpec("image", IMAGE_SHAPE, 4),
+    dtype="uint8",
+    units=imagenet32_units,
+    read=imagenet32_read,
     published=PUBLISHED,
-    expected="Imagenet32_train/train_data_batch_1..10 and Imagenet32_val/val_data (the pickled release, unpacked)",
-    class_names=[str(i) for i in range(1, NUM_CLASSES + 1)], batch_size=64,
-    preprocessing="The images of the Downsampled ImageNet 32x32 release (ImageNet resized to 32x32 by its authors), "
-                  "kept as uint8 pixels in channel-major order and normalised per channel with the train split's "
-                  "statistics when read; labels are the release's class ids minus one. Train: the ten train "
-                  "batches; test: the ImageNet validation set, as DABS evaluates ImageNet. Patches of 4x4 and "
-                  "batches of 64, as the authors' code uses for ImageNet32.")
+    expected="Imagenet32_train/train_data_batch_1..10 and Imagenet32_val/val_data (the pickled "
+    "release, unpacked)",
+    class_names=[str(i) for i in range(1, NUM_CLASSES + 1)],
+    batch_size=64,
+    preprocessing="The images of the Downsampled ImageNet 32x32 release (ImageNet resized to 32x32 "
+    "by its authors), kept as uint8 pixels in channel-major order and normalised "
+    "per channel with the train split's statistics when read; labels are the "
+    "release's class ids minus one. Train: the ten train batches; test: the "
+    "ImageNet validation set, as DABS evaluates ImageNet. Patches of 4x4 and "
+    "batches of 64, as the authors' code uses for ImageNet32.",
+)

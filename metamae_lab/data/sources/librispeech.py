@@ -15,9 +15,29 @@ from ...config import ModalitySpec
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'MAX_LENGTH', 'N_FFT', 'HOP', 'N_MELS', 'TOP_DB', 'AMIN', 'SAMPLE_SHAPE', 'TRAIN_SUBSETS', 'REQUIRED',
-           'TEST_SUBSET', 'CHUNK', 'PUBLISHED', 'SOURCE', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'crop_or_pad',
-           'log_mel', 'librispeech_units', 'librispeech_read']
+__all__ = [
+    "SAMPLE_RATE",
+    "MAX_LENGTH",
+    "N_FFT",
+    "HOP",
+    "N_MELS",
+    "TOP_DB",
+    "AMIN",
+    "SAMPLE_SHAPE",
+    "TRAIN_SUBSETS",
+    "REQUIRED",
+    "TEST_SUBSET",
+    "CHUNK",
+    "PUBLISHED",
+    "SOURCE",
+    "hz_to_mel",
+    "mel_to_hz",
+    "mel_filterbank",
+    "crop_or_pad",
+    "log_mel",
+    "librispeech_units",
+    "librispeech_read",
+]
 
 # %% ../../../nbs/25_librispeech.ipynb #34634c78
 _F_SP, _MIN_LOG_HZ, _LOGSTEP = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
@@ -38,8 +58,9 @@ def mel_to_hz(mel) -> np.ndarray:
     return np.where(mel >= _MIN_LOG_MEL, log_part, mel * _F_SP)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
-                   fmax: float | None = None):
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+):
     "`(n_mels, n_fft // 2 + 1)` Slaney-normalised triangular filters on the Slaney mel scale."
     fmax = sample_rate / 2 if fmax is None else fmax
     bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
@@ -48,6 +69,7 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
     rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
     weights = np.maximum(0, np.minimum(rising, falling))
     return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+
 
 # %% ../../../nbs/25_librispeech.ipynb #3e7288d0
 SAMPLE_RATE, MAX_LENGTH = 16000, 150526
@@ -58,7 +80,7 @@ SAMPLE_SHAPE = (1, N_MELS, 1 + MAX_LENGTH // HOP)  # (1, 224, 224)
 def crop_or_pad(wave: np.ndarray) -> np.ndarray:
     "The first `MAX_LENGTH` samples of `wave`, padded with zeros at the end when shorter."
     out = np.zeros(MAX_LENGTH, dtype=np.float64)
-    out[:min(len(wave), MAX_LENGTH)] = wave[:MAX_LENGTH]
+    out[: min(len(wave), MAX_LENGTH)] = wave[:MAX_LENGTH]
     return out
 
 
@@ -75,12 +97,14 @@ def log_mel(waves: np.ndarray) -> np.ndarray:
 
     x = torch.as_tensor(np.asarray(waves, dtype=np.float64))
     window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
-    stft = torch.stft(x, N_FFT, HOP, window=window, center=True, pad_mode="constant",
-                      return_complex=True)
+    stft = torch.stft(
+        x, N_FFT, HOP, window=window, center=True, pad_mode="constant", return_complex=True
+    )
     mel = _bank() @ stft.abs().square()  # (B, N_MELS, frames): the mel power spectrogram
     db = 10.0 * torch.log10(torch.clamp(mel.square(), min=AMIN))  # DABS squares it before taking dB
     db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - TOP_DB)
     return db.to(torch.float32).numpy()
+
 
 # %% ../../../nbs/25_librispeech.ipynb #53592bbd
 TRAIN_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500")
@@ -106,7 +130,8 @@ def _missing(src: Path, subset: str) -> SourceError:
     error = SOURCE.missing(src, str(Path(_root(src)) / subset))
     archives = (Path(src) / f"{subset}.tar.gz", Path(src).parent / f"{subset}.tar.gz")
     packed = [p for p in archives if p.is_file()]
-    if not packed: return error
+    if not packed:
+        return error
     return SourceError(f"{error} ({packed[0]} is there: unpack it with tar -xzf {packed[0].name})")
 
 
@@ -114,12 +139,18 @@ def librispeech_units(src: Path) -> list[str]:
     "The speaker folders to convert; a `SourceError` naming the first required subset missing."
     root = _root(src)
     for subset in REQUIRED:
-        if not (Path(src) / root / subset).is_dir(): raise _missing(src, subset)
+        if not (Path(src) / root / subset).is_dir():
+            raise _missing(src, subset)
     subsets = [s for s in TRAIN_SUBSETS if (Path(src) / root / s).is_dir()] + [TEST_SUBSET]
-    units = [str(Path(root) / subset / speaker)
-             for subset in subsets for speaker in _speakers(src, subset)]
-    if not units: raise SourceError(f"librispeech: {Path(src) / root} holds no speaker folders")
+    units = [
+        str(Path(root) / subset / speaker)
+        for subset in subsets
+        for speaker in _speakers(src, subset)
+    ]
+    if not units:
+        raise SourceError(f"librispeech: {Path(src) / root} holds no speaker folders")
     return units
+
 
 # %% ../../../nbs/25_librispeech.ipynb #f7934a90
 def _utterances(folder: Path) -> list[Path]:
@@ -127,8 +158,10 @@ def _utterances(folder: Path) -> list[Path]:
     files = sorted(folder.glob("*/*.flac"), key=lambda p: p.name)
     for f in files:
         if not re.fullmatch(rf"{folder.name}-{f.parent.name}-\d+\.flac", f.name):
-            raise SourceError(f"librispeech: {f} is not named <speaker>-<chapter>-<utterance>.flac "
-                              f"after its folders")
+            raise SourceError(
+                f"librispeech: {f} is not named "
+                f"<speaker>-<chapter>-<utterance>.flac after its folders"
+            )
     if not files:
         wav = len(list(folder.glob("*/*.wav")))
         converted = f" ({wav} .wav files: LibriSpeech is published as FLAC, read as such)"
@@ -145,10 +178,12 @@ def _dev_train_part(src: Path, speaker: str, n: int) -> tuple[np.ndarray, np.nda
         count = n if other == speaker else len(_utterances(folder))
         order = np.arange(count)
         rs.shuffle(order)
-        if other == speaker: break
+        if other == speaker:
+            break
     mask = np.zeros(n, dtype=bool)
-    mask[order[:int(0.8 * n)]] = True
+    mask[order[: int(0.8 * n)]] = True
     return mask, order
+
 
 # %% ../../../nbs/25_librispeech.ipynb #6c8e9692
 def _class_ids(src: Path) -> dict[str, int]:
@@ -161,12 +196,15 @@ def _wave(path: Path) -> np.ndarray:
     "The samples of one utterance as floats in [-1, 1]; a `SourceError` unless 16 kHz mono."
     import soundfile
 
-    try: wave, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    try:
+        wave, rate = soundfile.read(path, dtype="float64", always_2d=True)
     except (RuntimeError, OSError) as e:
         raise SourceError(f"librispeech: cannot decode {path} as FLAC: {e}") from e
     if rate != SAMPLE_RATE or wave.shape[1] != 1:
-        raise SourceError(f"librispeech: {path} is {rate} Hz with {wave.shape[1]} channel(s), "
-                          f"expected 16000 Hz mono")
+        raise SourceError(
+            f"librispeech: {path} is {rate} Hz with "
+            f"{wave.shape[1]} channel(s), expected 16000 Hz mono"
+        )
     return wave[:, 0]
 
 
@@ -175,7 +213,8 @@ def _subsets_note(src: Path) -> Note:
     found = [s for s in TRAIN_SUBSETS if (Path(src) / _root(src) / s).is_dir()]
     absent = [s for s in TRAIN_SUBSETS if s not in found]
     text = f"pretraining subsets found: {', '.join(found)}"
-    if absent: text += f"; not found: {', '.join(absent)} (DABS pretrains on all three)"
+    if absent:
+        text += f"; not found: {', '.join(absent)} (DABS pretrains on all three)"
     return Note(text)
 
 
@@ -192,25 +231,29 @@ def librispeech_read(src: Path, unit: str):
     for split in ("train", "test"):
         chosen = [i for i in order if splits[i] == split]
         for start in range(0, len(chosen), CHUNK):
-            waves = np.stack([crop_or_pad(_wave(files[i])) for i in chosen[start:start + CHUNK]])
+            waves = np.stack([crop_or_pad(_wave(files[i])) for i in chosen[start : start + CHUNK]])
             x = log_mel(waves)[:, None].astype(np.float16)
             yield Chunk(split, x, np.full(len(x), label, dtype=np.int64))
+
 
 # %% ../../../nbs/25_librispeech.ipynb #ac725734
 SOURCE = Source(
     name="librispeech",
     title="LibriSpeech read English speech as log-mel spectrograms, labelled by speaker",
-    spec=ModalitySpec("image", SAMPLE_SHAPE, 16), dtype="float16", units=librispeech_units,
-    read=librispeech_read, published=PUBLISHED,
+    spec=ModalitySpec("image", SAMPLE_SHAPE, 16),
+    dtype="float16",
+    units=librispeech_units,
+    read=librispeech_read,
+    published=PUBLISHED,
     expected="LibriSpeech/train-clean-100 and LibriSpeech/dev-clean (train-clean-360, "
-             "train-other-500 if present), unpacked from the OpenSLR archives",
+    "train-other-500 if present), unpacked from the OpenSLR archives",
     batch_size=64,
     preprocessing="As DABS: each 16 kHz utterance cut to its first 150,526 samples or padded "
-                  "with silence; mel power spectrogram (Hann window 2048, hop 672, centred, 224 "
-                  "Slaney-normalised bands on the Slaney scale, 0-8 kHz); dB of its square (10 "
-                  "log10, floor 1e-10, top 80 dB): a (1, 224, 224) image in 16x16 patches, "
-                  "stored as float16, normalised with the train split's statistics. Train: "
-                  "train-clean-100 (and -360, other-500 when present) with dev-clean's 80% "
-                  "part; test: dev-clean's 20% part, split per speaker with DABS's "
-                  "RandomState(42) draw. Label: the speaker (rank of the speaker id), for "
-                  "probes; DABS pretrains without labels.")
+    "with silence; mel power spectrogram (Hann window 2048, hop 672, centred, 224 "
+    "Slaney-normalised bands on the Slaney scale, 0-8 kHz); dB of its square (10 log10, floor "
+    "1e-10, top 80 dB): a (1, 224, 224) image in 16x16 patches, stored as float16, normalised "
+    "with the train split's statistics. Train: train-clean-100 (and -360, other-500 when "
+    "present) with dev-clean's 80% part; test: dev-clean's 20% part, split per speaker with "
+    "DABS's RandomState(42) draw. Label: the speaker (rank of the speaker id), for "
+    "probes; DABS pretrains without labels.",
+)

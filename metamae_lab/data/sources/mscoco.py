@@ -20,10 +20,36 @@ from ...config import ModalitySpec, multimodal_spec, pack_parts
 from ..store import Chunk, Note, Source, SourceError, file_digest
 
 # %% auto #0
-__all__ = ['IMAGE_SIZE', 'PATCH', 'CAPTION_LEN', 'PAD', 'UNKNOWN', 'MAX_VOCAB', 'PUBLISHED', 'SPLITS', 'EXPECTED', 'BLOCK',
-           'CHUNK', 'SOURCE', 'coco_image', 'caption_words', 'vocabulary', 'build_vocabulary', 'encode_caption',
-           'json_stream', 'annotation_file', 'Captions', 'read_captions', 'read_labels', 'CocoSplit', 'coco_split',
-           'CocoIndex', 'coco_spec', 'coco_source', 'coco_index']
+__all__ = [
+    "IMAGE_SIZE",
+    "PATCH",
+    "CAPTION_LEN",
+    "PAD",
+    "UNKNOWN",
+    "MAX_VOCAB",
+    "PUBLISHED",
+    "SPLITS",
+    "EXPECTED",
+    "BLOCK",
+    "CHUNK",
+    "SOURCE",
+    "coco_image",
+    "caption_words",
+    "vocabulary",
+    "build_vocabulary",
+    "encode_caption",
+    "json_stream",
+    "annotation_file",
+    "Captions",
+    "read_captions",
+    "read_labels",
+    "CocoSplit",
+    "coco_split",
+    "CocoIndex",
+    "coco_spec",
+    "coco_source",
+    "coco_index",
+]
 
 # %% ../../../nbs/28_mscoco.ipynb #dc73e81f
 IMAGE_SIZE, PATCH, CAPTION_LEN = 224, 16, 32
@@ -37,12 +63,14 @@ def coco_image(path: Path, name: str = "mscoco", modes: set | None = None) -> np
 
     try:
         with Image.open(path) as image:
-            if modes is not None: modes.add(image.mode)
+            if modes is not None:
+                modes.add(image.mode)
             image = image.convert("RGB").resize((480, 640), Image.BILINEAR)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise SourceError(f"{name}: {path} is not a readable image: {e}") from e
     image = image.crop((0, 80, 480, 560)).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
     return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
 
 # %% ../../../nbs/28_mscoco.ipynb #6ac5efef
 _WORD = re.compile(r"[^\W_]+|[^\w\s]")
@@ -70,6 +98,7 @@ def encode_caption(text: str, ids: dict[str, int], length: int = CAPTION_LEN) ->
     out[: len(tokens)] = tokens
     return out
 
+
 # %% ../../../nbs/28_mscoco.ipynb #dbd98b9b
 def _first_line(error: Exception) -> str:
     "The parser's message without its drawing of where: ijson's messages run over several lines."
@@ -88,8 +117,9 @@ def json_stream(path: Path, key: str, needed: tuple[str, ...], name: str) -> Ite
             for entry in ijson.items(f, f"{key}.item", use_float=True):
                 absent = [k for k in needed if not isinstance(entry, dict) or k not in entry]
                 if absent:
-                    raise SourceError(f"{name}: {path} has an entry of {key!r} without "
-                                      f"{absent[0]!r}")
+                    raise SourceError(
+                        f"{name}: {path} has an entry of {key!r} without {absent[0]!r}"
+                    )
                 found = True
                 yield entry
             if not found:  # an empty list, or no list at all: the file is read again to tell
@@ -102,13 +132,16 @@ def json_stream(path: Path, key: str, needed: tuple[str, ...], name: str) -> Ite
 
 def annotation_file(src: Path, relative: str, source: Source) -> Path:
     "The path of `src/relative`, or the source's error for a missing file."
-    if not (Path(src) / relative).is_file(): raise source.missing(src, relative)
+    if not (Path(src) / relative).is_file():
+        raise source.missing(src, relative)
     return Path(src) / relative
+
 
 # %% ../../../nbs/28_mscoco.ipynb #5f4184a4
 @dataclass
 class Captions:
     "What a caption file gives the converter."
+
     files: dict[int, str]  # image id -> file name
     last: dict[int, str]  # image id -> last caption; images in the order of their first caption
     words: Counter  # the words of every caption, counted
@@ -133,21 +166,26 @@ def read_labels(path: Path, name: str = "mscoco") -> tuple[dict[int, int], list[
     labels = {}
     for a in json_stream(path, "annotations", ("image_id", "category_id"), name):
         if a["category_id"] not in label_of:
-            raise SourceError(f"{name}: {path} has an annotation of the unknown category "
-                              f"{a['category_id']!r}")
+            raise SourceError(
+                f"{name}: {path} has an annotation of the unknown category {a['category_id']!r}"
+            )
         labels[a["image_id"]] = label_of[a["category_id"]]
     return labels, [category_name for _, category_name in categories]
+
 
 # %% ../../../nbs/28_mscoco.ipynb #7708cfe1
 PUBLISHED = "https://cocodataset.org/#download (2017 train/val images, 2017 train/val annotations)"
 SPLITS = {"train": "train2017", "test": "val2017"}
-EXPECTED = ("train2017/ and val2017/ (the images) and annotations/captions_{train,val}2017.json "
-            "and annotations/instances_{train,val}2017.json")
+EXPECTED = (
+    "train2017/ and val2017/ (the images) and annotations/captions_{train,val}2017.json "
+    "and annotations/instances_{train,val}2017.json"
+)
 
 
 @dataclass
 class CocoSplit:
     "One split of COCO: its samples, the words of all its captions and its class names."
+
     samples: list[tuple[str, str, int]]  # (image path relative to src, caption, label)
     words: Counter
     class_names: list[str]
@@ -160,12 +198,16 @@ def coco_split(src: Path, folder: str) -> CocoSplit:
     labels, names = read_labels(instances)
     samples = []
     for image_id, caption in captions.last.items():
-        if image_id not in labels: continue
+        if image_id not in labels:
+            continue
         if image_id not in captions.files:
-            raise SourceError(f"mscoco: {src}/annotations/captions_{folder}.json has a caption "
-                              f"of the image {image_id!r}, which its 'images' list does not hold")
+            raise SourceError(
+                f"mscoco: {src}/annotations/captions_{folder}.json has a caption "
+                f"of the image {image_id!r}, which its 'images' list does not hold"
+            )
         samples.append((f"{folder}/{captions.files[image_id]}", caption, labels[image_id]))
     return CocoSplit(samples, captions.words, names)
+
 
 # %% ../../../nbs/28_mscoco.ipynb #e142a54f
 BLOCK, CHUNK = 512, 64  # samples per unit; samples per chunk (39 MB packed)
@@ -174,6 +216,7 @@ BLOCK, CHUNK = 512, 64  # samples per unit; samples per chunk (39 MB packed)
 @dataclass
 class CocoIndex:
     "What a benchmark of images with a text reads from its annotations."
+
     samples: dict[str, list[tuple[str, str, int]]]  # split -> [(image path under src, text, label)]
     symbols: list[str]  # the text's vocabulary
     class_names: list[str]
@@ -191,12 +234,16 @@ def _block(index: CocoIndex, unit: str) -> tuple[str, list[tuple[str, str, int]]
     "`(split, samples)` of the unit `'train:00003'`."
     split, number = unit.split(":")
     start = int(number) * BLOCK
-    return split, index.samples[split][start:start + BLOCK]
+    return split, index.samples[split][start : start + BLOCK]
 
 
 def _units(index: CocoIndex, src: Path) -> list[str]:
-    return [f"{split}:{b:05d}" for split in ("train", "test")
-            for b in range((len(index.samples[split]) + BLOCK - 1) // BLOCK)]
+    return [
+        f"{split}:{b:05d}"
+        for split in ("train", "test")
+        for b in range((len(index.samples[split]) + BLOCK - 1) // BLOCK)
+    ]
+
 
 # %% ../../../nbs/28_mscoco.ipynb #fe6a45ee
 def _read(source: Source, index: CocoIndex, src: Path, unit: str):
@@ -205,17 +252,24 @@ def _read(source: Source, index: CocoIndex, src: Path, unit: str):
     ids, spec = {w: i for i, w in enumerate(index.symbols)}, coco_spec(len(index.symbols))
     yield from (Note(text) for text in index.notes)  # said once, whichever unit comes first
     for start in range(0, len(samples), CHUNK):
-        part, modes = samples[start:start + CHUNK], set()
+        part, modes = samples[start : start + CHUNK], set()
         for image, _, _ in part:
-            if not (Path(src) / image).is_file(): raise source.missing(src, image)
-        images = np.stack([coco_image(Path(src) / image, source.name, modes)
-                           for image, _, _ in part])
+            if not (Path(src) / image).is_file():
+                raise source.missing(src, image)
+        images = np.stack(
+            [coco_image(Path(src) / image, source.name, modes) for image, _, _ in part]
+        )
         texts = np.stack([encode_caption(text, ids) for _, text, _ in part])
         for mode in sorted(modes - {"RGB"}):
-            yield Note(f"{Path(part[0][0]).parent}/ holds images of PIL mode {mode} "
-                       "('L': greyscale): converted to RGB, as DABS converts them")
-        yield Chunk(split, pack_parts(spec, {"image": images, "caption": texts}),
-                    np.array([label for _, _, label in part], dtype=np.int64))
+            yield Note(
+                f"{Path(part[0][0]).parent}/ holds images of PIL mode {mode} "
+                "('L': greyscale): converted to RGB, as DABS converts them"
+            )
+        yield Chunk(
+            split,
+            pack_parts(spec, {"image": images, "caption": texts}),
+            np.array([label for _, _, label in part], dtype=np.int64),
+        )
 
 
 def _digest(index: CocoIndex, src: Path, unit: str) -> str:
@@ -230,42 +284,66 @@ def _digest(index: CocoIndex, src: Path, unit: str) -> str:
 def coco_source(name: str, title: str, index: Callable[[Path], CocoIndex], **about) -> Source:
     """The source of image + text samples (`coco_spec`, stored as uint16, batches of 64) whose
     annotations `index(src)` reads; `about`: more `Source` fields (published, expected, ...)."""
+
     def fit(src: Path) -> Source:
         found = index(Path(src))
-        return replace(source, spec=coco_spec(len(found.symbols)), symbols=found.symbols,
-                       class_names=found.class_names, units=partial(_units, found),
-                       read=partial(_read, source, found), digest=partial(_digest, found), fit=None)
+        return replace(
+            source,
+            spec=coco_spec(len(found.symbols)),
+            symbols=found.symbols,
+            class_names=found.class_names,
+            units=partial(_units, found),
+            read=partial(_read, source, found),
+            digest=partial(_digest, found),
+            fit=None,
+        )
 
-    def units(src: Path) -> list[str]: return fit(src).units(src)
+    def units(src: Path) -> list[str]:
+        return fit(src).units(src)
 
     def read(src: Path, unit: str):
         yield from fit(src).read(src, unit)
 
-    source = Source(name=name, title=title, spec=coco_spec(), dtype="uint16", units=units,
-                    read=read, batch_size=64, fit=fit, **about)
+    source = Source(
+        name=name,
+        title=title,
+        spec=coco_spec(),
+        dtype="uint16",
+        units=units,
+        read=read,
+        batch_size=64,
+        fit=fit,
+        **about,
+    )
     return source
+
 
 # %% ../../../nbs/28_mscoco.ipynb #ea17bcab
 def coco_index(src: Path) -> CocoIndex:
     "The samples of both splits, the vocabulary of the train captions and the 80 class names."
     train, test = coco_split(Path(src), SPLITS["train"]), coco_split(Path(src), SPLITS["test"])
     if test.class_names != train.class_names:
-        raise SourceError(f"mscoco: the categories of {src}/annotations/instances_val2017.json "
-                          "differ from the train file's")
+        raise SourceError(
+            f"mscoco: the categories of {src}/annotations/instances_val2017.json "
+            "differ from the train file's"
+        )
     samples = {"train": train.samples, "test": test.samples}
     return CocoIndex(samples, vocabulary(train.words), train.class_names)
 
 
 SOURCE = coco_source(
-    "mscoco", "MSCOCO 2017 images with a caption each (118k train, 5k val images, 80 object "
-              "classes)", coco_index, published=PUBLISHED, expected=EXPECTED,
+    "mscoco",
+    "MSCOCO 2017 images with a caption each (118k train, 5k val images, 80 object classes)",
+    coco_index,
+    published=PUBLISHED,
+    expected=EXPECTED,
     preprocessing="One sample per COCO 2017 image that has an instance annotation, as DABS: "
-                  "the image as RGB, resized to 640x480 (height x width), its centre 480x480 "
-                  "cropped and resized to 224x224 (bilinear), with the image's last caption in the "
-                  "caption file; label: the category of its last instance annotation (80 "
-                  "classes). Captions are lowercase words and punctuation, coded with a vocabulary "
-                  "of the 9,998 most frequent train-caption words plus padding (0) and unknown (1) "
-                  "ids, cut or padded to 32 tokens (DABS uses BERT's WordPiece vocabulary, which "
-                  "cannot be downloaded here). Pixels are normalised per channel with the train "
-                  "statistics; caption ids are not. Train: train2017; test: val2017. Patches "
-                  "16x16, batches of 64, as the authors' code.")
+    "the image as RGB, resized to 640x480 (height x width), its centre 480x480 cropped and "
+    "resized to 224x224 (bilinear), with the image's last caption in the caption file; label: "
+    "the category of its last instance annotation (80 classes). Captions are lowercase words "
+    "and punctuation, coded with a vocabulary of the 9,998 most frequent train-caption words "
+    "plus padding (0) and unknown (1) ids, cut or padded to 32 tokens (DABS uses BERT's "
+    "WordPiece vocabulary, which cannot be downloaded here). Pixels are normalised per channel "
+    "with the train statistics; caption ids are not. Train: train2017; test: val2017. Patches "
+    "16x16, batches of 64, as the authors' code.",
+)

@@ -19,18 +19,65 @@ from ..files import line_blocks
 from ..store import Chunk, Note, Source, SourceError, file_digest
 
 # %% auto #0
-__all__ = ['ACTIVITIES', 'KNOWN_ACTIVITY_IDS', 'SUBJECT_SPLITS', 'N_COLUMNS', 'N_CHANNELS', 'WINDOW', 'STRIDE', 'PATCH',
-           'CHUNK_WINDOWS', 'BLOCK_BYTES', 'ARCHIVE', 'UCI_DOWNLOAD', 'LAYOUTS', 'SOURCE', 'protocol_folder',
-           'open_archive', 'pamap2_units', 'open_unit', 'pamap2_digest', 'values_per_line', 'first_non_number',
-           'read_subject', 'fill_missing', 'activity_ids', 'activity_runs', 'windows', 'read_pamap2']
+__all__ = [
+    "ACTIVITIES",
+    "KNOWN_ACTIVITY_IDS",
+    "SUBJECT_SPLITS",
+    "N_COLUMNS",
+    "N_CHANNELS",
+    "WINDOW",
+    "STRIDE",
+    "PATCH",
+    "CHUNK_WINDOWS",
+    "BLOCK_BYTES",
+    "ARCHIVE",
+    "UCI_DOWNLOAD",
+    "LAYOUTS",
+    "SOURCE",
+    "protocol_folder",
+    "open_archive",
+    "pamap2_units",
+    "open_unit",
+    "pamap2_digest",
+    "values_per_line",
+    "first_non_number",
+    "read_subject",
+    "fill_missing",
+    "activity_ids",
+    "activity_runs",
+    "windows",
+    "read_pamap2",
+]
 
 # %% ../../../nbs/21_pamap2.ipynb #79137c7d
-ACTIVITIES = {1: "lying", 2: "sitting", 3: "standing", 4: "walking", 5: "running", 6: "cycling",
-              7: "Nordic walking", 12: "ascending stairs", 13: "descending stairs",
-              16: "vacuum cleaning", 17: "ironing", 24: "rope jumping"}  # class i: the i-th entry
+# class i: the i-th entry
+ACTIVITIES = {
+    1: "lying",
+    2: "sitting",
+    3: "standing",
+    4: "walking",
+    5: "running",
+    6: "cycling",
+    7: "Nordic walking",
+    12: "ascending stairs",
+    13: "descending stairs",
+    16: "vacuum cleaning",
+    17: "ironing",
+    24: "rope jumping",
+}
 KNOWN_ACTIVITY_IDS = {0, 9, 10, 11, 18, 19, 20, *ACTIVITIES}  # 0 transient, 9-11 and 18-20 optional
-SUBJECT_SPLITS = {101: "train", 102: "train", 103: "train", 104: "train", 105: "val", 106: "test",
-                  107: "train", 108: "train", 109: "train"}  # DABS's split by subject
+# DABS's split by subject
+SUBJECT_SPLITS = {
+    101: "train",
+    102: "train",
+    103: "train",
+    104: "train",
+    105: "val",
+    106: "test",
+    107: "train",
+    108: "train",
+    109: "train",
+}
 N_COLUMNS, N_CHANNELS = 54, 52  # per line: timestamp, activity id, then the 52 channels
 WINDOW, STRIDE, PATCH = 320, 160, 5  # time steps per sample, between window starts, per token
 CHUNK_WINDOWS = 512  # windows per chunk: 512 × 52 × 320 float32 is 34 MB
@@ -40,7 +87,8 @@ LAYOUTS = {  # where the subject files may lie under src, looked for in order: w
     "PAMAP2_Dataset/Protocol": "PAMAP2_Dataset/Protocol/ (the archive unpacked)",
     "Protocol": "Protocol/ (the unpacked PAMAP2_Dataset folder)",
     ARCHIVE: f"{ARCHIVE}, read without unpacking it",
-    UCI_DOWNLOAD: f"{ARCHIVE} inside UCI's download {UCI_DOWNLOAD}, read without unpacking either"}
+    UCI_DOWNLOAD: f"{ARCHIVE} inside UCI's download {UCI_DOWNLOAD}, read without unpacking either",
+}
 _CLASS_OF = {activity: i for i, activity in enumerate(ACTIVITIES)}
 
 
@@ -60,11 +108,14 @@ def open_archive(src: Path, zips: list[str]) -> Iterator[zipfile.ZipFile]:
                 member = stack.enter_context(archive.open(inner))
                 archive = stack.enter_context(zipfile.ZipFile(member))
         except zipfile.BadZipFile as e:
-            raise SourceError(f"pamap2: {Path(src) / '!'.join(zips)} is not a complete zip archive "
-                              f"({e}; an interrupted download?)") from None
+            raise SourceError(
+                f"pamap2: {Path(src) / '!'.join(zips)} is not a complete zip archive "
+                f"({e}; an interrupted download?)"
+            ) from None
         except KeyError:
-            raise SourceError(f"pamap2: {Path(src) / zips[0]} holds no {zips[1]}: it is not UCI's "
-                              f"PAMAP2 download") from None
+            raise SourceError(
+                f"pamap2: {Path(src) / zips[0]} holds no {zips[1]}: it is not UCI's PAMAP2 download"
+            ) from None
         yield archive
 
 
@@ -75,11 +126,14 @@ def pamap2_units(src: Path) -> list[str]:
     folder = "PAMAP2_Dataset/Protocol" if zips else layout
     units = ["!".join([*zips, f"{folder}/subject{subject}.dat"]) for subject in SUBJECT_SPLITS]
     if zips:
-        with open_archive(src, zips) as archive: present = set(archive.namelist())
+        with open_archive(src, zips) as archive:
+            present = set(archive.namelist())
     for unit in units:
         found = unit.rsplit("!", 1)[-1] in present if zips else (Path(src) / unit).is_file()
-        if not found: raise SOURCE.missing(src, unit)
+        if not found:
+            raise SOURCE.missing(src, unit)
     return units
+
 
 # %% ../../../nbs/21_pamap2.ipynb #ea0ed402
 @contextmanager
@@ -87,17 +141,22 @@ def open_unit(src: Path, unit: str) -> Iterator[BinaryIO]:
     "A subject's file as a binary stream: a plain file, or a member of the archive (maybe nested)."
     *zips, member = unit.split("!")
     if not zips:
-        with open(Path(src) / member, "rb") as f: yield f
+        with open(Path(src) / member, "rb") as f:
+            yield f
         return
-    with open_archive(src, zips) as archive, archive.open(member) as f: yield f
+    with open_archive(src, zips) as archive, archive.open(member) as f:
+        yield f
 
 
 def pamap2_digest(src: Path, unit: str) -> str:
     "What identifies a subject's file: its sha256; inside an archive, the member's CRC-32 and size."
     *zips, member = unit.split("!")
-    if not zips: return file_digest(Path(src) / member)
-    with open_archive(src, zips) as archive: info = archive.getinfo(member)
+    if not zips:
+        return file_digest(Path(src) / member)
+    with open_archive(src, zips) as archive:
+        info = archive.getinfo(member)
     return f"zip:{info.CRC:08x}:{info.file_size}"
+
 
 # %% ../../../nbs/21_pamap2.ipynb #a8ba9688
 def values_per_line(block: bytes) -> np.ndarray:
@@ -107,7 +166,7 @@ def values_per_line(block: bytes) -> np.ndarray:
     starts = ~blank
     starts[1:] &= blank[:-1]  # a value starts where a non-blank byte follows a blank one
     ends = np.flatnonzero(a == ord("\n"))
-    firsts = np.r_[0, ends + 1][:len(ends) + (not block.endswith(b"\n"))]
+    firsts = np.r_[0, ends + 1][: len(ends) + (not block.endswith(b"\n"))]
     return np.add.reduceat(starts, firsts, dtype=np.int64)
 
 
@@ -115,18 +174,24 @@ def first_non_number(block: bytes) -> tuple[int, str]:
     "`(line index, value)` of the first value in `block` that is neither a number nor `NaN`."
     for i, line in enumerate(block.split(b"\n")):
         for value in line.split():
-            try: float(value)
-            except ValueError: return i, value.decode(errors="replace")
+            try:
+                float(value)
+            except ValueError:
+                return i, value.decode(errors="replace")
     return 0, "?"
+
 
 # %% ../../../nbs/21_pamap2.ipynb #884c4203
 def _bad_line(name: str, block: bytes, line: int, index: int, count: int) -> SourceError:
     "The error for line `line` (the `index`-th of `block`), which holds `count` values."
-    if count == 0: return SourceError(f"pamap2: {name} line {line} is empty")
+    if count == 0:
+        return SourceError(f"pamap2: {name} line {line} is empty")
     cut = not block.endswith(b"\n") and index == block.count(b"\n")  # an unfinished last line
     why = "; the file ends in the middle of it (an interrupted download or unpacking?)" * cut
-    return SourceError(f"pamap2: {name} line {line} has {count} values, expected {N_COLUMNS} "
-                       f"(timestamp, activity id, heart rate, 3 IMUs × 17){why}")
+    return SourceError(
+        f"pamap2: {name} line {line} has {count} values, expected {N_COLUMNS} "
+        f"(timestamp, activity id, heart rate, 3 IMUs × 17){why}"
+    )
 
 
 def read_subject(stream: BinaryIO, name: str) -> tuple[np.ndarray, str]:
@@ -142,14 +207,23 @@ def read_subject(stream: BinaryIO, name: str) -> tuple[np.ndarray, str]:
         if len(bad):
             i = int(bad[0])
             raise _bad_line(name, block, line + i, i, int(counts[i]))
-        try: frame = pd.read_csv(io.BytesIO(block), sep=r"\s+", header=None, dtype=np.float64,
-                                 keep_default_na=False, na_values=["NaN", "nan"])
+        try:
+            frame = pd.read_csv(
+                io.BytesIO(block),
+                sep=r"\s+",
+                header=None,
+                dtype=np.float64,
+                keep_default_na=False,
+                na_values=["NaN", "nan"],
+            )
         except ValueError:
             i, value = first_non_number(block)
-            raise SourceError(f"pamap2: {name} line {line + i} holds {value!r}, not a number"
-                              ) from None
+            raise SourceError(
+                f"pamap2: {name} line {line + i} holds {value!r}, not a number"
+            ) from None
         parts.append(frame.to_numpy())
-    if not parts: raise SourceError(f"pamap2: {name} is empty")
+    if not parts:
+        raise SourceError(f"pamap2: {name} is empty")
     return np.concatenate(parts), ending
 
 
@@ -159,7 +233,8 @@ def fill_missing(channels: np.ndarray, path: Path) -> np.ndarray:
 
     frame = pd.DataFrame(channels)
     empty = [int(c) + 2 for c in frame.columns[frame.isna().all().to_numpy()]]
-    if empty: raise SourceError(f"pamap2: {path} has no value at all in column(s) {empty}")
+    if empty:
+        raise SourceError(f"pamap2: {path} has no value at all in column(s) {empty}")
     return frame.interpolate(limit_direction="both").to_numpy()
 
 
@@ -167,10 +242,12 @@ def activity_ids(column: np.ndarray, path: Path) -> np.ndarray:
     "The activity ids of column 1 as ints; a `SourceError` for a missing or unknown id."
     bad = ~np.isin(column, sorted(KNOWN_ACTIVITY_IDS))
     if bad.any():
-        raise SourceError(f"pamap2: {path} line {int(np.argmax(bad)) + 1} has activity id "
-                          f"{column[bad][0]:g}, not one of PAMAP2's ids "
-                          f"{sorted(KNOWN_ACTIVITY_IDS)}")
+        raise SourceError(
+            f"pamap2: {path} line {int(np.argmax(bad)) + 1} has activity id "
+            f"{column[bad][0]:g}, not one of PAMAP2's ids {sorted(KNOWN_ACTIVITY_IDS)}"
+        )
     return column.astype(np.int64)
+
 
 # %% ../../../nbs/21_pamap2.ipynb #6d632deb
 def activity_runs(ids: np.ndarray) -> list[tuple[int, int, int]]:
@@ -183,7 +260,8 @@ def activity_runs(ids: np.ndarray) -> list[tuple[int, int, int]]:
 def windows(channels: np.ndarray, ids: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
     "`(x, class)` per run: `x` (n, 52, 320) float32, a window every `STRIDE` steps inside the run."
     for start, end, activity in activity_runs(ids):
-        if end - start < WINDOW: continue
+        if end - start < WINDOW:
+            continue
         view = np.lib.stride_tricks.sliding_window_view(channels[start:end], WINDOW, axis=0)
         yield view[::STRIDE].astype(np.float32), _CLASS_OF[activity]  # view: (n, C, WINDOW)
 
@@ -195,7 +273,8 @@ def read_pamap2(src: Path, unit: str) -> Iterator[Chunk | Note]:
     layout = unit.split("!")[0] if "!" in unit else unit.rsplit("/", 1)[0]
     yield Note(f"subject files read from {LAYOUTS[layout]}")
     with open_unit(src, unit) as stream:
-        try: values, ending = read_subject(stream, name)
+        try:
+            values, ending = read_subject(stream, name)
         except (zipfile.BadZipFile, EOFError, zlib.error) as e:
             raise SourceError(f"pamap2: {name} cannot be read from its archive ({e})") from None
     yield Note(f"subject files' lines end in {ending}")
@@ -203,24 +282,30 @@ def read_pamap2(src: Path, unit: str) -> Iterator[Chunk | Note]:
     channels = fill_missing(values[:, 2:], name)
     for x, label in windows(channels, ids):
         for i in range(0, len(x), CHUNK_WINDOWS):
-            part = x[i:i + CHUNK_WINDOWS]
+            part = x[i : i + CHUNK_WINDOWS]
             yield Chunk(split, part, np.full(len(part), label, np.int64))
+
 
 # %% ../../../nbs/21_pamap2.ipynb #b24f5fcb
 SOURCE = Source(
-    name="pamap2", title="PAMAP2 physical activity monitoring: 52 body-worn sensor channels, "
-                         "12 activities",
-    spec=ModalitySpec("sequence", (N_CHANNELS, WINDOW), patch_size=PATCH), dtype="float32",
-    units=pamap2_units, read=read_pamap2, digest=pamap2_digest,
+    name="pamap2",
+    title="PAMAP2 physical activity monitoring: 52 body-worn sensor channels, 12 activities",
+    spec=ModalitySpec("sequence", (N_CHANNELS, WINDOW), patch_size=PATCH),
+    dtype="float32",
+    units=pamap2_units,
+    read=read_pamap2,
+    digest=pamap2_digest,
     published="https://archive.ics.uci.edu/dataset/231/pamap2+physical+activity+monitoring "
-              "(PAMAP2_Dataset.zip)",
+    "(PAMAP2_Dataset.zip)",
     expected="PAMAP2_Dataset/Protocol/subject101.dat … subject109.dat (PAMAP2_Dataset.zip "
-             "unpacked), or the zip itself, or UCI's download "
-             "pamap2+physical+activity+monitoring.zip",
-    class_names=list(ACTIVITIES.values()), batch_size=256,
+    "unpacked), or the zip itself, or UCI's download "
+    "pamap2+physical+activity+monitoring.zip",
+    class_names=list(ACTIVITIES.values()),
+    batch_size=256,
     preprocessing="Channels: heart rate and the 3 IMUs' 17 columns (52; timestamp and activity id "
-                  "dropped). Each subject's recording is interpolated linearly along time to fill "
-                  "missing values (edges take the nearest reading). Windows of 320 steps (3.2 s at "
-                  "100 Hz) every 160 steps inside each uninterrupted stretch of one of the 12 "
-                  "protocol activities (transients and optional activities dropped). Subjects "
-                  "101-104 and 107-109 train, 105 val, 106 test, as DABS. Patch 5 steps.")
+    "dropped). Each subject's recording is interpolated linearly along time to fill "
+    "missing values (edges take the nearest reading). Windows of 320 steps (3.2 s at "
+    "100 Hz) every 160 steps inside each uninterrupted stretch of one of the 12 "
+    "protocol activities (transients and optional activities dropped). Subjects "
+    "101-104 and 107-109 train, 105 val, 106 test, as DABS. Patch 5 steps.",
+)

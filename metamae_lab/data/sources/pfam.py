@@ -16,8 +16,20 @@ from ...config import ModalitySpec
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['AMINO_ACIDS', 'MAX_LEN', 'CHUNK_ROWS', 'FILES', 'PUBLISHED', 'SOURCE', 'iter_json_array', 'tokenize_proteins',
-           'train_clans', 'read_pfam', 'pfam_units', 'pfam_fit']
+__all__ = [
+    "AMINO_ACIDS",
+    "MAX_LEN",
+    "CHUNK_ROWS",
+    "FILES",
+    "PUBLISHED",
+    "SOURCE",
+    "iter_json_array",
+    "tokenize_proteins",
+    "train_clans",
+    "read_pfam",
+    "pfam_units",
+    "pfam_fit",
+]
 
 # %% ../../../nbs/27_pfam.ipynb #e61486e5
 _BLOCK = 1 << 20  # characters read at a time
@@ -29,22 +41,26 @@ _SPACE = re.compile(r"\s*")
 
 class _Buffer:
     "Text of an open file from a position on, refilled on demand."
+
     def __init__(self, f):
         self.f, self.text, self.pos, self.eof = f, "", 0, False
 
     def more(self) -> bool:
         "Read another block; False at the end of the file."
-        if self.eof: return False
+        if self.eof:
+            return False
         block = self.f.read(_BLOCK)
         self.eof = not block
-        self.text, self.pos = self.text[self.pos:] + block, 0
+        self.text, self.pos = self.text[self.pos :] + block, 0
         return bool(block)
 
     def skip_space(self) -> str:
         "The next non-space character ('' at the end of the file), left in place."
         while True:
             self.pos = _SPACE.match(self.text, self.pos).end()
-            if self.pos < len(self.text) or not self.more(): return self.text[self.pos:self.pos + 1]
+            if self.pos < len(self.text) or not self.more():
+                return self.text[self.pos : self.pos + 1]
+
 
 # %% ../../../nbs/27_pfam.ipynb #3665ba58
 def _next_value(buf: _Buffer, path: Path, index: int):
@@ -62,8 +78,9 @@ def _next_value(buf: _Buffer, path: Path, index: int):
             if len(buf.text) - buf.pos > _LONGEST_ELEMENT:
                 raise SourceError(f"{path}: element {index} is not valid JSON ({e.msg})") from None
         if not buf.more() and error is not None:
-            raise SourceError(f"{path}: element {index} is not valid JSON or the file breaks off "
-                              f"({error.msg})")
+            raise SourceError(
+                f"{path}: element {index} is not valid JSON or the file breaks off ({error.msg})"
+            )
 
 
 def iter_json_array(path: Path | str):
@@ -74,17 +91,22 @@ def iter_json_array(path: Path | str):
         if buf.skip_space() != "[":
             raise SourceError(f"{path}: not a JSON array (it does not start with '[')")
         buf.pos += 1
-        if buf.skip_space() == "]": return
+        if buf.skip_space() == "]":
+            return
         for index in range(1 << 62):
             buf.skip_space()  # the decoder takes no leading space
             yield _next_value(buf, path, index)
             after = buf.skip_space()
             buf.pos += 1
-            if after == "]": return
+            if after == "]":
+                return
             if after != ",":
                 found = after or "the end of the file"
-                raise SourceError(f"{path}: after element {index}, {found!r} where ',' or ']' "
-                                  f"should be (a truncated or corrupt file)")
+                raise SourceError(
+                    f"{path}: after element {index}, {found!r} where ',' or ']' "
+                    f"should be (a truncated or corrupt file)"
+                )
+
 
 # %% ../../../nbs/27_pfam.ipynb #43c94314
 AMINO_ACIDS = "XARNDCQEGHILKMFPSTWYVUOBZJ"  # token id i spells AMINO_ACIDS[i]
@@ -93,8 +115,9 @@ _RESIDUE_IDS = np.full(256, 255, np.uint8)
 _RESIDUE_IDS[np.frombuffer(AMINO_ACIDS.encode(), np.uint8)] = np.arange(len(AMINO_ACIDS))
 
 
-def tokenize_proteins(primaries: list[str], where: str = "",
-                      first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def tokenize_proteins(
+    primaries: list[str], where: str = "", first: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     "`(ids, lengths)`: each sequence's first 128 residues as ids, padded with X (0); real lengths."
     lengths = np.array([min(len(p), MAX_LEN) for p in primaries], np.int64)
     if len(lengths) and lengths.min() == 0:
@@ -106,9 +129,12 @@ def tokenize_proteins(primaries: list[str], where: str = "",
     if len(bad):
         row, col = (int(v) for v in bad[0])
         residue = primaries[row][col]
-        raise SourceError(f"{where} record {first + row}: the residue {residue!r} at position "
-                          f"{col + 1} is not one of {AMINO_ACIDS}")
+        raise SourceError(
+            f"{where} record {first + row}: the residue {residue!r} at position "
+            f"{col + 1} is not one of {AMINO_ACIDS}"
+        )
     return ids, lengths
+
 
 # %% ../../../nbs/27_pfam.ipynb #81e8185b
 _CLAN = re.compile(rb'"clan"\s*:\s*\[?\s*(-?\d+)')  # 17 or [17] (quirk 5)
@@ -133,6 +159,7 @@ def train_clans(path: Path | str) -> list[int]:
         _clan_cache.clear()
         _clan_cache[key] = sorted(clans)
     return _clan_cache[key]
+
 
 # %% ../../../nbs/27_pfam.ipynb #955a6a81
 CHUNK_ROWS = 8192
@@ -159,16 +186,22 @@ def _record(record, classes: dict, where: str) -> tuple[str, int, bool]:
             raise SourceError(f"{where}: no {field!r} field (it has {sorted(record)})")
     primary = record["primary"]
     if isinstance(primary, list):
-        raise SourceError(f"{where}: 'primary' is a list of token ids, not a string of residues: "
-                          f"TAPE's 2019 JSON (data_raw/pfam.tar.gz); DABS reads {PUBLISHED}")
-    if not isinstance(primary, str): raise SourceError(f"{where}: 'primary' is not a string")
+        raise SourceError(
+            f"{where}: 'primary' is a list of token ids, not a string of residues: "
+            f"TAPE's 2019 JSON (data_raw/pfam.tar.gz); DABS reads {PUBLISHED}"
+        )
+    if not isinstance(primary, str):
+        raise SourceError(f"{where}: 'primary' is not a string")
     clan, wrapped = _integer(record, "clan", where)
     if "protein_length" in record and _integer(record, "protein_length", where)[0] != len(primary):
-        raise SourceError(f"{where}: protein_length {record['protein_length']} but 'primary' holds "
-                          f"{len(primary)} residues")
+        raise SourceError(
+            f"{where}: protein_length {record['protein_length']} "
+            f"but 'primary' holds {len(primary)} residues"
+        )
     if clan not in classes:
         raise SourceError(f"{where}: clan {clan} does not occur in pfam_train.json")
     return primary, classes[clan], wrapped
+
 
 # %% ../../../nbs/27_pfam.ipynb #3995e98b
 def _form_note(wrapped: bool) -> Note:
@@ -189,27 +222,37 @@ def read_pfam(src: Path, unit: str):
     primaries, labels, first = [], [], 0
     for index, record in enumerate(iter_json_array(path)):
         primary, label, wrapped = _record(record, classes, f"{path} record {index}")
-        if index == 0: yield _form_note(wrapped)
+        if index == 0:
+            yield _form_note(wrapped)
         primaries.append(primary), labels.append(label)
         if len(primaries) == CHUNK_ROWS:
             yield _chunk(split, primaries, labels, path, first)
             primaries, labels, first = [], [], index + 1
-    if primaries: yield _chunk(split, primaries, labels, path, first)
+    if primaries:
+        yield _chunk(split, primaries, labels, path, first)
+
 
 # %% ../../../nbs/27_pfam.ipynb #2f61a086
 def _other_release(src: Path, folder: Path) -> SourceError | None:
     "The error for a folder holding another of TAPE's Pfam releases, or the archive still packed."
     if (folder / "pfam_train.lmdb").exists():
-        return SourceError(f"pfam: {folder / 'pfam_train.lmdb'} is TAPE's LMDB release "
-                           f"(data_pytorch/pfam.tar.gz); DABS reads the JSON one: {PUBLISHED}")
-    shards = [p for ext in ("json", "tfrecord")
-              for p in sorted(folder.glob(f"*train_*[0-9].{ext}"))]
+        return SourceError(
+            f"pfam: {folder / 'pfam_train.lmdb'} is TAPE's LMDB release "
+            f"(data_pytorch/pfam.tar.gz); DABS reads the JSON one: {PUBLISHED}"
+        )
+    shards = [
+        p for ext in ("json", "tfrecord") for p in sorted(folder.glob(f"*train_*[0-9].{ext}"))
+    ]
     if shards:
-        return SourceError(f"pfam: {shards[0]} is from TAPE's 2019 release (TFRecords, or JSON of "
-                           f"token ids); DABS reads pfam_train.json of {PUBLISHED}")
+        return SourceError(
+            f"pfam: {shards[0]} is from TAPE's 2019 release (TFRecords, or JSON of "
+            f"token ids); DABS reads pfam_train.json of {PUBLISHED}"
+        )
     if (src / "pfam.tar.gz").is_file():
-        return SourceError(f"pfam: {src / 'pfam.tar.gz'} is still packed: unpack it in {src} "
-                           f"(tar -xzf pfam.tar.gz)")
+        return SourceError(
+            f"pfam: {src / 'pfam.tar.gz'} is still packed: "
+            f"unpack it in {src} (tar -xzf pfam.tar.gz)"
+        )
     return None
 
 
@@ -228,23 +271,30 @@ def pfam_fit(src: Path) -> Source:
     "The Pfam source for the files in `src`: its classes are the clans of `pfam_train.json`."
     train = Path(src) / pfam_units(src)[0]
     names = [str(clan) for clan in train_clans(train)]
-    if not names: raise SourceError(f"{train}: no \"clan\" values found (not TAPE's Pfam JSON)")
+    if not names:
+        raise SourceError(f'{train}: no "clan" values found (not TAPE\'s Pfam JSON)')
     return replace(SOURCE, class_names=names)
 
 
 SOURCE = Source(
     name="pfam",
     title="Pfam protein domains (TAPE's release): amino-acid tokens, first 128 residues, "
-          "clan labels",
+    "clan labels",
     spec=ModalitySpec("tokens", (MAX_LEN,), 1, vocab_size=len(AMINO_ACIDS), variable_length=True),
-    dtype="uint8", units=pfam_units, read=read_pfam, fit=pfam_fit,
+    dtype="uint8",
+    units=pfam_units,
+    read=read_pfam,
+    fit=pfam_fit,
     published=f"{PUBLISHED} (TAPE, https://github.com/songlab-cal/tape)",
     expected="the unpacked pfam.tar.gz: pfam/pfam_train.json and pfam/pfam_valid.json",
-    class_names=[], symbols=list(AMINO_ACIDS), batch_size=128,
+    class_names=[],
+    symbols=list(AMINO_ACIDS),
+    batch_size=128,
     preprocessing="Each protein's first 128 residues become tokens numbered as in DABS "
-                  "(XARNDCQEGHILKMFPSTWYVUOBZJ = 0-25; any other letter is an error), padded "
-                  "with X (0) to 128, with the real length kept; the class is the rank of the "
-                  "protein's clan among the clans of pfam_train.json, as in DABS. train = "
-                  "pfam_train.json, test = pfam_valid.json (pfam_holdout.json is not read). "
-                  "Records keep the files' order: DABS's shuffles and its 200,000-protein "
-                  "transfer cut of the valid file are not applied.")
+    "(XARNDCQEGHILKMFPSTWYVUOBZJ = 0-25; any other letter is an error), padded "
+    "with X (0) to 128, with the real length kept; the class is the rank of the "
+    "protein's clan among the clans of pfam_train.json, as in DABS. train = "
+    "pfam_train.json, test = pfam_valid.json (pfam_holdout.json is not read). "
+    "Records keep the files' order: DABS's shuffles and its 200,000-protein "
+    "transfer cut of the valid file are not applied.",
+)

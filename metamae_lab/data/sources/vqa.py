@@ -8,33 +8,61 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .mscoco import (MAX_VOCAB, CocoIndex, annotation_file,
-                                             build_vocabulary, coco_source, json_stream)
+from metamae_lab.data.sources.mscoco import (
+    MAX_VOCAB,
+    CocoIndex,
+    annotation_file,
+    build_vocabulary,
+    coco_source,
+    json_stream,
+)
 from ..store import SourceError
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'SPLITS', 'EXPECTED', 'NUM_ANSWERS', 'PLACES', 'SOURCE', 'vqa_files', 'read_answers', 'top_answers',
-           'vqa_index']
+__all__ = [
+    "PUBLISHED",
+    "SPLITS",
+    "EXPECTED",
+    "NUM_ANSWERS",
+    "PLACES",
+    "SOURCE",
+    "vqa_files",
+    "read_answers",
+    "top_answers",
+    "vqa_index",
+]
 
 # %% ../../../nbs/29_vqa.ipynb #ec22adce
-PUBLISHED = ("https://visualqa.org/download.html (VQA v2) and https://cocodataset.org/#download "
-             "(2014 images)")
+PUBLISHED = (
+    "https://visualqa.org/download.html (VQA v2) and "
+    "https://cocodataset.org/#download (2014 images)"
+)
 SPLITS = {"train": "train2014", "test": "val2014"}
-EXPECTED = ("train2014/ and val2014/ (the COCO images), "
-            "v2_OpenEnded_mscoco_{train,val}2014_questions.json and "
-            "v2_mscoco_{train,val}2014_annotations.json, side by side or in Images/, Questions/ "
-            "and Annotations/ as the VQA API keeps them")
+EXPECTED = (
+    "train2014/ and val2014/ (the COCO images), v2_OpenEnded_mscoco_{train,val}2014_questions.json "
+    "and v2_mscoco_{train,val}2014_annotations.json, side by side or in Images/, Questions/ and "
+    "Annotations/ as the VQA API keeps them"
+)
 NUM_ANSWERS = 1000
-PLACES = {"questions": ("", "Questions/"), "annotations": ("", "Annotations/"),
-          "images": ("", "Images/", "Images/mscoco/")}  # where each may be, in the order looked at
+# where each may be, in the order looked at
+PLACES = {
+    "questions": ("", "Questions/"),
+    "annotations": ("", "Annotations/"),
+    "images": ("", "Images/", "Images/mscoco/"),
+}
 
 
 def vqa_files(src: Path, folder: str) -> tuple[str, str, str]:
     "`(question file, annotation file, image folder)` of the split `folder`, relative to `src`."
-    names = {"questions": f"v2_OpenEnded_mscoco_{folder}_questions.json",
-             "annotations": f"v2_mscoco_{folder}_annotations.json", "images": folder}
-    place = lambda kind: next((p for p in PLACES[kind] if (Path(src) / p / names[kind]).exists()),
-                              PLACES[kind][0])  # none found: the first, which is then missing
+    names = {
+        "questions": f"v2_OpenEnded_mscoco_{folder}_questions.json",
+        "annotations": f"v2_mscoco_{folder}_annotations.json",
+        "images": folder,
+    }
+    # none found: the first, which is then missing
+    place = lambda kind: next(
+        (p for p in PLACES[kind] if (Path(src) / p / names[kind]).exists()), PLACES[kind][0]
+    )
     return tuple(place(kind) + names[kind] for kind in ("questions", "annotations", "images"))
 
 
@@ -52,8 +80,9 @@ def _split_questions(src: Path, split: str) -> list[tuple[str, str, str]]:
     answer_of, samples = read_answers(annotations), []
     for q in json_stream(questions, "questions", ("image_id", "question", "question_id"), "vqa"):
         if q["question_id"] not in answer_of:
-            raise SourceError(f"vqa: {annotations} has no answer to the question "
-                              f"{q['question_id']!r}")
+            raise SourceError(
+                f"vqa: {annotations} has no answer to the question {q['question_id']!r}"
+            )
         image = f"{images}/COCO_{folder}_{int(q['image_id']):012d}.jpg"
         samples.append((image, str(q["question"]), answer_of[q["question_id"]]))
     return samples
@@ -63,6 +92,7 @@ def top_answers(answers, k: int = NUM_ANSWERS) -> list[str]:
     "The `k` most frequent answers (ties alphabetically): the class names."
     counts = Counter(answers)
     return sorted(counts, key=lambda a: (-counts[a], a))[:k]
+
 
 # %% ../../../nbs/29_vqa.ipynb #ee5b7e1a
 def _layout_note(src: Path) -> str:
@@ -78,22 +108,28 @@ def vqa_index(src: Path) -> CocoIndex:
     questions = {split: _split_questions(Path(src), split) for split in SPLITS}
     names = top_answers([a for _, _, a in questions["train"]])
     label = {a: i for i, a in enumerate(names)}
-    samples = {split: [(image, q, label[a]) for image, q, a in rows if a in label]
-               for split, rows in questions.items()}
+    samples = {
+        split: [(image, q, label[a]) for image, q, a in rows if a in label]
+        for split, rows in questions.items()
+    }
     vocabulary = build_vocabulary([q for _, q, _ in questions["train"]], MAX_VOCAB)
     return CocoIndex(samples, vocabulary, names, notes=[_layout_note(Path(src))])
 
+
 # %% ../../../nbs/29_vqa.ipynb #94d33ac0
 SOURCE = coco_source(
-    "vqa", "VQA v2: questions on COCO 2014 images, labelled with their answer (the 1,000 most "
-           "frequent)", vqa_index, published=PUBLISHED, expected=EXPECTED,
+    "vqa",
+    "VQA v2: questions on COCO 2014 images, labelled with their answer (the 1,000 most frequent)",
+    vqa_index,
+    published=PUBLISHED,
+    expected=EXPECTED,
     preprocessing="One sample per VQA v2 question: its COCO 2014 image as RGB, resized to 640x480 "
-                  "(height x width), centre 480x480 cropped and resized to 224x224 (bilinear), as "
-                  "DABS; the question as lowercase words and punctuation coded with the 9,998 most "
-                  "frequent train-question words plus padding (0) and unknown (1), cut or padded "
-                  "to 32 tokens (DABS: BERT WordPiece of question and answer). Label: the "
-                  "question's multiple_choice_answer as one of the 1,000 most frequent train "
-                  "answers; other questions are left out (DABS: VQA v1 multiple choice, a "
-                  "right/wrong answer label). Pixels normalised per channel with the train "
-                  "statistics. Train: train2014; test: val2014. Patches 16x16, batches of 64, as "
-                  "the authors' code.")
+    "(height x width), centre 480x480 cropped and resized to 224x224 (bilinear), as DABS; the "
+    "question as lowercase words and punctuation coded with the 9,998 most frequent "
+    "train-question words plus padding (0) and unknown (1), cut or padded to 32 tokens (DABS: "
+    "BERT WordPiece of question and answer). Label: the question's multiple_choice_answer as "
+    "one of the 1,000 most frequent train answers; other questions are left out (DABS: VQA v1 "
+    "multiple choice, a right/wrong answer label). Pixels normalised per channel with the "
+    "train statistics. Train: train2014; test: val2014. Patches 16x16, batches of 64, as "
+    "the authors' code.",
+)

@@ -16,12 +16,37 @@ from ..pickles import PickledFrame, describe, frame_columns, load_pickle
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = ['FILE', 'FAILURE_TYPES', 'SIZE', 'PATCH', 'SEED', 'TRAIN_SHARE', 'CHUNK_MAPS', 'GREY', 'SOURCE', 'variant',
-           'load_frame', 'failure_class', 'wafer_image', 'wafer_maps_units', 'read_wafer_maps']
+__all__ = [
+    "FILE",
+    "FAILURE_TYPES",
+    "SIZE",
+    "PATCH",
+    "SEED",
+    "TRAIN_SHARE",
+    "CHUNK_MAPS",
+    "GREY",
+    "SOURCE",
+    "variant",
+    "load_frame",
+    "failure_class",
+    "wafer_image",
+    "wafer_maps_units",
+    "read_wafer_maps",
+]
 
 # %% ../../../nbs/23_wafer_maps.ipynb #48d9642b
 FILE = "LSWMD.pkl"
-FAILURE_TYPES = ["none", "Random", "Donut", "Scratch", "Center", "Loc", "Edge-Loc", "Edge-Ring", "Near-full"]
+FAILURE_TYPES = [
+    "none",
+    "Random",
+    "Donut",
+    "Scratch",
+    "Center",
+    "Loc",
+    "Edge-Loc",
+    "Edge-Ring",
+    "Near-full",
+]
 _CLASS_OF = {name.lower(): i for i, name in enumerate(FAILURE_TYPES)}
 SIZE, PATCH, SEED, TRAIN_SHARE, CHUNK_MAPS = 32, 4, 42, 0.9, 4096
 GREY = 127.5  # die value -> grey level, as DABS
@@ -30,8 +55,11 @@ GREY = 127.5  # die value -> grey level, as DABS
 def variant(loaded) -> str:
     "Which LSWMD.pkl was read: the published Python 2 pickle of pandas 0.19, or a re-saved copy."
     old_pandas = any(name.startswith("pandas.indexes.") for name in loaded.names)
-    which = ("the published file" if loaded.python == "2" and old_pandas
-             else "a copy re-saved since, not the published Python 2 file")
+    which = (
+        "the published file"
+        if loaded.python == "2" and old_pandas
+        else "a copy re-saved since, not the published Python 2 file"
+    )
     latin1 = "; its strings were read as latin-1" if loaded.python == "2" else ""
     return f"{FILE} is {which}: {describe(loaded)}{latin1}"
 
@@ -40,24 +68,37 @@ def load_frame(path: Path) -> tuple[dict[str, np.ndarray], Note]:
     "The columns of the DataFrame pickled in `path`, read without pandas, and which variant it is."
     loaded = load_pickle(path, "wafer_maps")
     if not isinstance(loaded.value, PickledFrame):
-        raise SourceError(f"wafer_maps: {path} holds a {type(loaded.value).__name__}, not the "
-                          "pandas DataFrame of WM-811K")
+        raise SourceError(
+            f"wafer_maps: {path} holds a {type(loaded.value).__name__}, not the "
+            "pandas DataFrame of WM-811K"
+        )
     columns, _ = frame_columns(loaded.value, f"wafer_maps: {path}")
     missing = [c for c in ("waferMap", "failureType") if c not in columns]
-    if missing: raise SourceError(f"wafer_maps: {path} has no column {missing[0]!r} "
-                                  f"(columns: {list(columns)})")
+    if missing:
+        raise SourceError(
+            f"wafer_maps: {path} has no column {missing[0]!r} (columns: {list(columns)})"
+        )
     return columns, Note(variant(loaded))
+
 
 # %% ../../../nbs/23_wafer_maps.ipynb #af60954a
 def failure_class(value, row: int, path: Path) -> int | None:
-    "The class id of one `failureType` entry (`[['Loc']]`, `'Loc'`), None when unlabelled (an empty array)."
-    if isinstance(value, str): names = [value]
-    elif value is None or (isinstance(value, float) and math.isnan(value)): return None
-    else: names = list(np.asarray(value, dtype=object).reshape(-1))
-    if not names: return None
+    """The class id of one `failureType` entry (`[['Loc']]`, `'Loc'`), None when unlabelled (an
+    empty array)."""
+    if isinstance(value, str):
+        names = [value]
+    elif value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    else:
+        names = list(np.asarray(value, dtype=object).reshape(-1))
+    if not names:
+        return None
     name = str(names[0]).strip().lower()
     if name not in _CLASS_OF:
-        raise SourceError(f"wafer_maps: {path} row {row} has failure type {names[0]!r}, not one of {FAILURE_TYPES}")
+        raise SourceError(
+            f"wafer_maps: {path} row {row} has failure "
+            f"type {names[0]!r}, not one of {FAILURE_TYPES}"
+        )
     return _CLASS_OF[name]
 
 
@@ -65,25 +106,33 @@ def wafer_image(wafer, row: int, path: Path) -> np.ndarray:
     "One map as a (3, 32, 32) uint8 image: grey levels 0/127/255, resized bilinearly."
     wafer = np.asarray(wafer)
     if wafer.ndim != 2 or min(wafer.shape) == 0:
-        raise SourceError(f"wafer_maps: {path} row {row} has a wafer map of shape {wafer.shape}, expected a 2-D grid")
+        raise SourceError(
+            f"wafer_maps: {path} row {row} has a wafer map "
+            f"of shape {wafer.shape}, expected a 2-D grid"
+        )
     if not np.isin(wafer, (0, 1, 2)).all():
-        raise SourceError(f"wafer_maps: {path} row {row} has die values {np.unique(wafer)[:6].tolist()}, "
-                          f"expected 0 (off the wafer), 1 (pass) or 2 (fail)")
+        raise SourceError(
+            f"wafer_maps: {path} row {row} has die values {np.unique(wafer)[:6].tolist()}, "
+            f"expected 0 (off the wafer), 1 (pass) or 2 (fail)"
+        )
     from PIL import Image
 
     grey = Image.fromarray((wafer.astype(np.float64) * GREY).astype(np.uint8), mode="L")
     resized = np.asarray(grey.resize((SIZE, SIZE), Image.BILINEAR))
     return np.repeat(resized[None], 3, axis=0)
 
+
 # %% ../../../nbs/23_wafer_maps.ipynb #3b6b78f5
 def wafer_maps_units(src: Path) -> list[str]:
     "The one file, `LSWMD.pkl`; the missing-file error when it is absent."
-    if not (Path(src) / FILE).is_file(): raise SOURCE.missing(src, FILE)
+    if not (Path(src) / FILE).is_file():
+        raise SOURCE.missing(src, FILE)
     return [FILE]
 
 
 def read_wafer_maps(src: Path, unit: str) -> Iterator[Chunk | Note]:
-    "The labelled maps, shuffled with seed 42: the first 90% train, the rest test, in chunks of `CHUNK_MAPS`."
+    """The labelled maps, shuffled with seed 42: the first 90% train, the rest test, in chunks of
+    `CHUNK_MAPS`."""
     path = Path(src) / unit
     columns, note = load_frame(path)
     yield note
@@ -91,23 +140,32 @@ def read_wafer_maps(src: Path, unit: str) -> Iterator[Chunk | Note]:
     del columns
     labels = [failure_class(value, row, path) for row, value in enumerate(types)]
     rows = np.array([row for row, label in enumerate(labels) if label is not None], dtype=np.int64)
-    if not len(rows): raise SourceError(f"wafer_maps: {path} has no labelled wafer map")
+    if not len(rows):
+        raise SourceError(f"wafer_maps: {path} has no labelled wafer map")
     rows = rows[np.random.RandomState(SEED).permutation(len(rows))]
     cut = math.ceil(TRAIN_SHARE * len(rows))
     for split, part in (("train", rows[:cut]), ("test", rows[cut:])):
         for i in range(0, len(part), CHUNK_MAPS):
-            chunk = part[i:i + CHUNK_MAPS]
+            chunk = part[i : i + CHUNK_MAPS]
             x = np.stack([wafer_image(maps[row], int(row), path) for row in chunk])
             yield Chunk(split, x, np.array([labels[row] for row in chunk], np.int64))
 
+
 # %% ../../../nbs/23_wafer_maps.ipynb #e0535e0c
 SOURCE = Source(
-    name="wafer_maps", title="WM-811K wafer maps: die pass/fail grids of real wafers, 9 failure patterns",
-    spec=ModalitySpec("image", (3, SIZE, SIZE), patch_size=PATCH), dtype="uint8",
-    units=wafer_maps_units, read=read_wafer_maps,
+    name="wafer_maps",
+    title="WM-811K wafer maps: die pass/fail grids of real wafers, 9 failure patterns",
+    spec=ModalitySpec("image", (3, SIZE, SIZE), patch_size=PATCH),
+    dtype="uint8",
+    units=wafer_maps_units,
+    read=read_wafer_maps,
     published="http://mirlab.org/dataSet/public/ (WM-811K; LSWMD.pkl is its pandas pickle)",
-    expected="LSWMD.pkl, the WM-811K DataFrame pickle as published", class_names=FAILURE_TYPES, batch_size=128,
-    preprocessing="Labelled maps only (9 classes in DABS's order). Die values 0/1/2 become grey levels 0/127/255 "
-                  "(x127.5, as DABS) repeated over 3 channels, resized to 32x32 with PIL's bilinear filter. The "
-                  "labelled maps are shuffled with numpy RandomState(42); the first 90% (rounded up) train, the "
-                  "rest test. Patch 4x4.")
+    expected="LSWMD.pkl, the WM-811K DataFrame pickle as published",
+    class_names=FAILURE_TYPES,
+    batch_size=128,
+    preprocessing="Labelled maps only (9 classes in DABS's order). Die values 0/1/2 become grey "
+    "levels 0/127/255 (x127.5, as DABS) repeated over 3 channels, resized "
+    "to 32x32 with PIL's bilinear filter. The labelled maps are shuffled "
+    "with numpy RandomState(42); the first 90% (rounded up) train, the "
+    "rest test. Patch 4x4.",
+)
