@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup data test demo experiments docs docs-check readme export sync-check torch-floor
+.PHONY: setup data test demo experiments docs docs-check readme export lint sync-check torch-floor
 
 setup:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "metamae_lab needs Python 3.10 or newer"'
@@ -53,9 +53,16 @@ docs-check:
 readme:
 	$(BIN)/python -c "from metamae_lab.experiments import update_readme; update_readme()"
 
+# The package as the notebooks give it, formatted by ruff like them (nbdev writes `__all__` unformatted).
 export:
 	$(BIN)/nbdev_export
+	$(BIN)/ruff format --quiet metamae_lab
 	$(BIN)/nbdev_clean
+
+# ruff's formatter and linter (pyproject.toml) over the notebooks, the package, the tests and the tools.
+lint:
+	$(BIN)/ruff format --check --quiet nbs metamae_lab tests tools
+	$(BIN)/ruff check --quiet nbs metamae_lab tests tools
 
 # Fails when the package is not what the notebooks export, or a notebook is not clean.
 sync-check: export

@@ -170,6 +170,7 @@ def _reconstruction(
     )
 
 
+# %% ../nbs/09_analysis.ipynb #44d93dde
 def reconstruct(
     model: MetaMAE,
     x: torch.Tensor,
@@ -193,7 +194,10 @@ def reconstruct(
             keep_trajectory=True,
         )
     pad = out.pad if out.pad is not None else torch.zeros_like(out.mask, dtype=torch.bool)
-    pooled = lambda z: pool_tokens(z, out.keep_valid).float()
+
+    def pooled(z):
+        return pool_tokens(z, out.keep_valid).float()
+
     z0 = pooled(out.z)
     moved = torch.stack(
         [(pooled(z) - z0).norm(dim=1) / z0.norm(dim=1).clamp_min(1e-12) for z in out.z_steps], 1
@@ -221,6 +225,7 @@ def reconstruct(
     )
 
 
+# %% ../nbs/09_analysis.ipynb #f4d7c6be
 def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Reconstruction:
     "The whole sequence's reconstruction (errors, masks, latents), with each part's in `parts`."
     parts, errors = [], []
@@ -330,7 +335,10 @@ def attention_maps(
         for hook in hooks:
             hook.remove()
     rows = slice(None) if rows is None else rows
-    stack = lambda blocks, call: np.stack([calls[b.attn][call][rows].numpy() for b in blocks])
+
+    def stack(blocks, call):
+        return np.stack([calls[b.attn][call][rows].numpy() for b in blocks])
+
     pad = out.pad if out.pad is not None else torch.zeros_like(out.mask, dtype=torch.bool)
     return AttentionMaps(
         stack(model.encoder.blocks, 0),

@@ -127,7 +127,10 @@ def check_equivalence(
     )
     theirs = project_gradients(model, ref_loss, weights)
     ours = {n: torch.zeros_like(theirs[n]) if g is None else g for n, g in ours.items()}
-    rel = lambda a, b: ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+    def rel(a, b):
+        return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
     worst = max(ours, key=lambda n: rel(ours[n], theirs[n]) if theirs[n].norm() > 0 else 0.0)
     g, rg = (torch.cat([d[n].flatten() for n in ours]) for d in (ours, theirs))
     return {
@@ -358,6 +361,7 @@ def _timed(spec, model_cfg, batch_size: int, cfg: BenchConfig, device) -> tuple[
     return {path: statistics.median(seconds) for path, seconds in times.items()}, flops
 
 
+# %% ../nbs/16_bench.ipynb #da5d939d
 def bench_case(
     case: str, model: str, batch_size: int, cfg: BenchConfig, device, tokens: int | None = None
 ) -> BenchRow:
@@ -407,7 +411,10 @@ def bench_case(
 # %% ../nbs/16_bench.ipynb #571c8949
 def format_rows(rows: list[BenchRow]) -> str:
     "A Markdown table of benchmark rows."
-    mb = lambda v: "-" if v is None else f"{v:.0f}"
+
+    def mb(v):
+        return "-" if v is None else f"{v:.0f}"
+
     return markdown_table(
         [
             {
@@ -420,7 +427,9 @@ def format_rows(rows: list[BenchRow]) -> str:
                 "reference ms": f"{r.reference_ms:.0f}",
                 "reference / project": f"**{r.speedup:.2f}×**",
                 "project samples/s": f"{r.project_samples_s:.0f}",
-                "peak MB project / reference": f"{mb(r.project_peak_mb)} / {mb(r.reference_peak_mb)}",
+                "peak MB project / reference": (
+                    f"{mb(r.project_peak_mb)} / {mb(r.reference_peak_mb)}"
+                ),
                 "GFLOP/step": f"{r.step_gflop:.1f}",
                 "project TFLOP/s": f"{r.project_tflop_s:.3f}",
                 "MFU": "-" if r.mfu is None else f"{100 * r.mfu:.1f}% of {r.peak_tflop_s:.0f}",

@@ -107,6 +107,7 @@ def benchmark_run(
     )
 
 
+# %% ../nbs/30_benchmarks.ipynb #d09587be
 def torchrun_command(run: RunConfig, run_dir: Path | str, gpus: int = 8) -> str:
     """The command that trains `run` on `gpus` GPUs of one machine (the global batch is split over
     them)."""

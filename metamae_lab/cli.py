@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import argparse
@@ -118,6 +118,7 @@ class OneLineParser(sp.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
+# %% ../nbs/13_cli.ipynb #421bf1ca
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:  # the path and the cause, without the errno
         return (
@@ -283,7 +284,7 @@ def cmd_probe(args) -> int:
 
 def cmd_datasets(args) -> int:
     from metamae_lab.data import list_datasets
-    from metamae_lab.experiments import markdown_table
+    from metamae_lab.tables import markdown_table
 
     rows = [
         {
@@ -349,6 +350,7 @@ def cmd_convert(args) -> int:
     return 0
 
 
+# %% ../nbs/13_cli.ipynb #acb5eaba
 def add_export(sub):
     p = sub.add_parser(
         "export", help="a run's model as model.safetensors + config.json (MetaMAE.from_pretrained)"
@@ -594,6 +596,7 @@ def exit_code(e: Exception) -> int | None:
     return EXIT_DIVERGED if isinstance(e, NonFiniteLossError) else None
 
 
+# %% ../nbs/13_cli.ipynb #8a86fe67
 # the lab extra: the views and the experiment notebooks
 LAB_MODULES = {
     "papermill",

@@ -433,6 +433,7 @@ TRAIN_CHOICES = {
 }
 
 
+# %% ../nbs/00_config.ipynb #3e208b80
 @dataclass
 class TrainConfig:
     "Optimisation and bookkeeping of a pretraining run."
@@ -587,6 +588,7 @@ def _preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+# %% ../nbs/00_config.ipynb #67669ca8
 def _recipe(name: str) -> dict:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}: expected one of {sorted(RECIPES)}")

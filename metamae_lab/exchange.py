@@ -160,6 +160,7 @@ def _check_state(state: dict):
             )
 
 
+# %% ../nbs/14_exchange.ipynb #10524b58
 def _check_positions(state: dict, model: MetaMAE):
     for key, dim in (("pos_embed", model.cfg.enc_dim), ("decoder_pos_embed", model.cfg.dec_dim)):
         if key not in state:

@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tables import markdown_table  # the experiment notebooks and the cli import it here
-
 # %% auto #0
 __all__ = [
     "EXPERIMENTS_SUBDIR",
@@ -386,6 +384,7 @@ def _execute(notebook: Path, record: Path, parameters: dict, root: Path, label: 
         ) from None
 
 
+# %% ../nbs/12_experiments.ipynb #09a228e9
 def run_experiment(
     experiment: str | Path,
     overrides: dict | None = None,
@@ -431,14 +430,21 @@ def run_experiment(
         raise ExperimentFailed(
             f"{exp_name}/{name}: the notebook finished without writing results.json"
         )
+    _write_run_record(out_dir, notebook, name, overrides, parameters, seconds)
+    log(f"{exp_name}/{name}: done in {seconds:.0f} s")
+    return ExperimentRun(exp_name, name, out_dir, parameters, "done", seconds)
+
+
+# %% ../nbs/12_experiments.ipynb #0e279373
+def _write_run_record(
+    out_dir: Path, notebook: Path, name: str, overrides: dict, parameters: dict, seconds: float
+):
+    "`run.json`: what ran, with which parameters, the command that runs it again and its time."
     registered = notebook.resolve().parent == experiments_folder().resolve()
-    command = reproduce_command(
-        exp_name if registered else _shown(notebook, root),
-        overrides,
-        None if name == run_name(overrides) else name,
-    )
+    shown = notebook.stem if registered else _shown(notebook, experiments_folder().parents[1])
+    command = reproduce_command(shown, overrides, None if name == run_name(overrides) else name)
     record = {
-        "experiment": exp_name,
+        "experiment": notebook.stem,
         "run": name,
         "status": "done",
         "parameters": parameters,
@@ -446,8 +452,6 @@ def run_experiment(
         "seconds": round(seconds, 1),
     }
     (out_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
-    log(f"{exp_name}/{name}: done in {seconds:.0f} s")
-    return ExperimentRun(exp_name, name, out_dir, parameters, "done", seconds)
 
 
 # %% ../nbs/12_experiments.ipynb #e3a165e5

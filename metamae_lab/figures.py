@@ -126,6 +126,7 @@ def spans(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
+# %% ../nbs/10_figures.ipynb #61de48bc
 def axis_refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
     "The ('x2', 'y2') names a shape uses to sit in subplot (row, col)."
     sub = fig.get_subplot(row, col)
@@ -184,8 +185,11 @@ def explorer_figure(
     return fig
 
 
+# %% ../nbs/10_figures.ipynb #c6ef95bb
 def _error_summary(rec: Reconstruction, view, k: int) -> str:
-    errors = lambda i, where: f"{v.mean():.3f}" if (v := view.errors(rec, i)[where]).size else "n/a"
+    def errors(i, where):
+        return f"{v.mean():.3f}" if (v := view.errors(rec, i)[where]).size else "n/a"
+
     return (
         f"masked-token error {errors(0, view.mask)} from Z → {errors(k, view.mask)} from Z* "
         f"(step {k}); support error {errors(0, view.support)} → {errors(k, view.support)}"
@@ -240,6 +244,7 @@ def _grid_height(spec: ModalitySpec, view: SampleView, per_row: int) -> int:
     return 120 + 24 * 5 * blocks + 24 * 3 * blocks + 230
 
 
+# %% ../nbs/10_figures.ipynb #a969f850
 def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles) -> go.Figure:
     if spec.is_discrete:  # long strips read better stacked than side by side
         blocks = _rows_of(len(view.mask), per_row)
@@ -279,6 +284,7 @@ def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, pe
     spec.modality.draw_values(fig, spec, view, panels, bands, max_channels)
 
 
+# %% ../nbs/10_figures.ipynb #7c55e655
 def image_values(fig, spec, view, panels, bands):
     if any(not 0 <= b < spec.channels for b in bands) or len(bands) not in (1, 3):
         raise ValueError(
@@ -338,6 +344,7 @@ def image_values(fig, spec, view, panels, bands):
         _image_axes(fig, 1, c)
 
 
+# %% ../nbs/10_figures.ipynb #23005321
 def _image_axes(fig, row: int, col: int):
     "Square pixels, the top row up, no ticks or grid."
     x, y = axis_refs(fig, row, col)
@@ -358,7 +365,7 @@ def _image_axes(fig, row: int, col: int):
 
 def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, np.ndarray]:
     "Pixel (x, y) centres of image tokens."
-    (gh, gw), (ph, pw) = spec.grid, spec.patch_size
+    (_, gw), (ph, pw) = spec.grid, spec.patch_size
     return tokens % gw * pw + (pw - 1) / 2, tokens // gw * ph + (ph - 1) / 2
 
 
@@ -408,6 +415,7 @@ def _shade(fig, row, col, intervals, outline: bool = False):
     )
 
 
+# %% ../nbs/10_figures.ipynb #f5466161
 def tabular_values(fig, view, panels):
     g = view.target.shape[1]  # features per token
     colours = np.repeat(np.where(view.mask, MASKED_COLOR, "rgb(110,110,110)"), g)
@@ -476,6 +484,7 @@ def token_strips(
     )
 
 
+# %% ../nbs/10_figures.ipynb #585c7cf8
 def _token_strip_values(fig, view, values, names, symbols, per_row):
     symbol = (lambda i: symbols[i]) if symbols else str
     rows = []
@@ -525,7 +534,7 @@ def draw_errors(
     named `names` for tokens; masked tokens only by default."""
     shown = np.ones_like(view.mask) if all_errors else view.mask
     layers = [np.where(shown, e, np.nan) for e in errors]
-    zmax = max([float(np.nanmax(l)) for l in layers if np.isfinite(l).any()] + [1e-8])
+    zmax = max([float(np.nanmax(e)) for e in layers if np.isfinite(e).any()] + [1e-8])
     cols = cols or list(range(1, len(errors) + 1))
     if spec.is_discrete:
         return _token_errors(fig, view, layers, zmax, per_row, names)
@@ -563,6 +572,7 @@ def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
     _image_axes(fig, 2, col)
 
 
+# %% ../nbs/10_figures.ipynb #aeb94fa9
 def sequence_errors(fig, spec, view, layer, zmax, col, bar):
     (p,) = spec.patch_size
     base = sample_layout(view.target, spec)  # (C, T)
@@ -599,6 +609,7 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
     fig.update_yaxes(showticklabels=col == 1, row=2, col=col)
 
 
+# %% ../nbs/10_figures.ipynb #8830c704
 def tabular_errors(fig, view, layer, zmax, col, bar):
     per_feature = np.repeat(layer, view.target.shape[1])
     shade = sample_colorscale(
@@ -764,6 +775,7 @@ def _shift_layout(layout: dict, n: int, band: _Band, out: dict) -> int:
     return count
 
 
+# %% ../nbs/10_figures.ipynb #ed2c732d
 def stack_figures(
     figs: list[go.Figure], title: str = "", heading_px: int = 70, gap_px: int = 40
 ) -> go.Figure:
@@ -858,29 +870,9 @@ def comparison_figure(
     mask)."""
     first = next(iter(recs.values()))
     if first.parts:  # multimodal: each part compared, one under the other
-        return stack_figures(
-            [
-                comparison_figure(
-                    {n: r.parts[i] for n, r in recs.items()},
-                    sample,
-                    bands if part.spec.modality.shows_bands else (0,),
-                    symbols if part.spec.is_discrete else None,
-                    all_errors,
-                    f"<b>{name}</b>",
-                    per_row,
-                )
-                for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))
-            ],
-            title or f"sample {sample}",
-        )
+        return _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row)
     spec, view = first.spec, SampleView.of(first, sample)
-    if any(
-        r.spec != spec or not np.array_equal(r.mask[sample], first.mask[sample])
-        for r in recs.values()
-    ):
-        raise ValueError(
-            "the runs must be of one modality and reconstruct the sample under the same mask"
-        )
+    _check_comparable(recs, sample)
     step = {name: 0 if r.method == "mae" else r.steps for name, r in recs.items()}
     names = [
         "original",
@@ -903,23 +895,7 @@ def comparison_figure(
         cols=list(range(3, 3 + len(recs))),
         names=[f"error, {n}" for n in recs],
     )
-    this = [float(e[view.mask].mean()) if view.mask.any() else None for e in errors]
-    # NaN: a sample with nothing masked here
-    mean = [float(np.nanmean(sample_error(r))) for r in recs.values()]
-    row = 3 if spec.is_discrete else 2
-    for col, values_ in ((1, this), (2, mean)):
-        fig.add_trace(
-            go.Bar(
-                x=list(recs),
-                y=values_,
-                marker_color=PALETTE[: len(recs)],
-                showlegend=False,
-                text=[f"{v:.3f}" if v is not None else "" for v in values_],
-                textposition="auto",
-            ),
-            row,
-            col,
-        )
+    _error_bars(fig, spec, view, recs, errors)
     summary = ", ".join(
         f"{n} {e[view.mask].mean():.3f}" for n, e in zip(recs, errors) if view.mask.any()
     )
@@ -932,6 +908,55 @@ def comparison_figure(
         margin=dict(l=40, r=20, t=100, b=30),
     )
     return fig
+
+
+# %% ../nbs/10_figures.ipynb #c5d9b8b6
+def _check_comparable(recs: dict[str, Reconstruction], sample: int):
+    "The runs compared must be of one modality and have reconstructed `sample` under one mask."
+    first = next(iter(recs.values()))
+    if any(
+        r.spec != first.spec or not np.array_equal(r.mask[sample], first.mask[sample])
+        for r in recs.values()
+    ):
+        raise ValueError(
+            "the runs must be of one modality and reconstruct the sample under the same mask"
+        )
+
+
+def _error_bars(fig, spec, view, recs: dict[str, Reconstruction], errors: list):
+    "Each run's masked-token error on this sample (column 1) and over all samples (column 2)."
+    this = [float(e[view.mask].mean()) if view.mask.any() else None for e in errors]
+    # NaN: a sample with nothing masked here
+    mean = [float(np.nanmean(sample_error(r))) for r in recs.values()]
+    row = 3 if spec.is_discrete else 2
+    for col, values in ((1, this), (2, mean)):
+        bars = go.Bar(
+            x=list(recs),
+            y=values,
+            marker_color=PALETTE[: len(recs)],
+            showlegend=False,
+            text=[f"{v:.3f}" if v is not None else "" for v in values],
+            textposition="auto",
+        )
+        fig.add_trace(bars, row, col)
+
+
+def _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row) -> go.Figure:
+    "`comparison_figure` of each part of multimodal reconstructions, one under the other."
+    first = next(iter(recs.values()))
+    figs = [
+        comparison_figure(
+            {n: r.parts[i] for n, r in recs.items()},
+            sample,
+            bands if part.spec.modality.shows_bands else (0,),
+            symbols if part.spec.is_discrete else None,
+            all_errors,
+            f"<b>{name}</b>",
+            per_row,
+        )
+        for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))
+    ]
+    return stack_figures(figs, title or f"sample {sample}")
 
 
 # %% ../nbs/10_figures.ipynb #ed1746cb
@@ -948,25 +973,11 @@ def attention_figure(
     stacks = {"encoder": maps.encoder, "decoder from Z": maps.decoder_z, "decoder": maps.decoder}
     if part not in stacks:
         raise ValueError(f"part must be one of {list(stacks)}, got {part!r}")
-    weights, L = stacks[part][layer][row], maps.mask.shape[1]
+    weights = stacks[part][layer][row]
     if part == "encoder":
-        kept = np.flatnonzero(maps.keep_valid[row])
-        # visible tokens in the order of the sample
-        kept = kept[np.argsort(maps.ids_keep[row][kept])]
-        tokens, order = maps.ids_keep[row][kept], np.r_[0, 1 + kept]
-        weights = weights[np.ix_(order, order)]
-        over = np.full(L, np.nan)
-        over[tokens] = weights[0, 1:]  # CLS -> each visible token
-        what = "CLS → each visible token"
+        weights, tokens, over, what = _encoder_attention(maps, row, weights)
     else:
-        tokens = np.arange(L)
-        queries = 1 + np.flatnonzero(maps.mask[row])
-        over = (
-            np.where(maps.pad[row], np.nan, weights[queries, 1:].mean(0))
-            if queries.size
-            else np.full(L, np.nan)
-        )
-        what = "masked tokens → each token (mean)"
+        weights, tokens, over, what = _decoder_attention(maps, row, weights)
     labels = ["CLS", *(str(t) for t in tokens)]
     fig = make_subplots(
         rows=1,
@@ -998,6 +1009,34 @@ def attention_figure(
     return fig
 
 
+# %% ../nbs/10_figures.ipynb #c8d0ed4c
+def _encoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tuple:
+    """The encoder's weights among CLS and the visible tokens in the sample's order, those tokens,
+    CLS's weight on each (NaN elsewhere) and what that is."""
+    kept = np.flatnonzero(maps.keep_valid[row])
+    # visible tokens in the order of the sample
+    kept = kept[np.argsort(maps.ids_keep[row][kept])]
+    tokens, order = maps.ids_keep[row][kept], np.r_[0, 1 + kept]
+    weights = weights[np.ix_(order, order)]
+    over = np.full(maps.mask.shape[1], np.nan)  # (L,)
+    over[tokens] = weights[0, 1:]  # CLS -> each visible token
+    return weights, tokens, over, "CLS → each visible token"
+
+
+def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tuple:
+    """A decoder's weights, all tokens, the masked tokens' mean weight on each (NaN on padding)
+    and what that is."""
+    L = maps.mask.shape[1]
+    queries = 1 + np.flatnonzero(maps.mask[row])
+    over = (
+        np.where(maps.pad[row], np.nan, weights[queries, 1:].mean(0))
+        if queries.size
+        else np.full(L, np.nan)
+    )
+    return weights, np.arange(L), over, "masked tokens → each token (mean)"
+
+
+# %% ../nbs/10_figures.ipynb #e72f498f
 def _layout_map(fig, spec, per_token, token_text):
     """`per_token` values drawn in the sample's layout in subplot (1, 2): a token grid for images, a
     strip otherwise."""
@@ -1107,6 +1146,7 @@ def image_panels(fig, panels: list, row: int, channel: int):
     )
 
 
+# %% ../nbs/10_figures.ipynb #41ed1c9a
 def line_panels(fig, panels: list, row: int, channel: int):
     "A sequence's panels: channel `channel` as a line."
     for c, panel in enumerate(panels, 1):
@@ -1167,7 +1207,10 @@ def sweep_figure(
     )
     for i, (run, (loss_z, loss_za, acc)) in enumerate(curves.items()):
         colour = Z_ADAPTED_COLOR if len(curves) == 1 else PALETTE[i % len(PALETTE)]
-        named = lambda what: what if len(curves) == 1 else f"{run}: {what}"
+
+        def named(what):
+            return what if len(curves) == 1 else f"{run}: {what}"
+
         _band_and_mean(
             fig, ratios, loss_z, named("from Z"), Z_COLOR if len(curves) == 1 else colour, "dash", 1
         )
@@ -1188,7 +1231,8 @@ def sweep_figure(
             x=ratio,
             line=dict(color=colour, dash="dot", width=1.5),
             annotation_position="top",
-            annotation_text=f"{', '.join(runs) if len(curves) > 1 else ''} trained at {ratio:g}".strip(),
+            annotation_text=f"{', '.join(runs) if len(curves) > 1 else ''} "
+            f"trained at {ratio:g}".strip(),
             annotation_font_size=11,
         )
     fig.update_yaxes(title_text="masked-token loss", row=1, col=1)
@@ -1205,6 +1249,7 @@ def sweep_figure(
     return fig
 
 
+# %% ../nbs/10_figures.ipynb #84c2d154
 def _band_and_mean(fig, ratios, values, name, colour, dash, row):
     with warnings.catch_warnings():  # rows not computed yet are all NaN: they simply draw nothing
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -1260,8 +1305,8 @@ def umap_figure(
     labels = np.asarray(labels)
     if not len(emb_z) == len(emb_z_adapted) == len(labels):
         raise ValueError(
-            f"Z, Z* and labels must have one row each per sample, "
-            f"got {len(emb_z)}, {len(emb_z_adapted)}, {len(labels)}"
+            f"Z, Z* and labels must have one row each per sample, got {len(emb_z)}, "
+            f"{len(emb_z_adapted)}, {len(labels)}"
         )
     indices = np.arange(len(labels)) if indices is None else np.asarray(indices)
     classes = np.unique(labels)
@@ -1276,55 +1321,17 @@ def umap_figure(
             "‖Z* − Z‖ by class",
         ),
     )
-    xs = np.stack([emb_z[:, 0], emb_z_adapted[:, 0], np.full(len(labels), None)], 1).reshape(-1)
-    ys = np.stack([emb_z[:, 1], emb_z_adapted[:, 1], np.full(len(labels), None)], 1).reshape(-1)
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines",
-            line=dict(color="rgba(120,120,120,0.25)", width=1),
-            name="Z→Z* pairs",
-            visible=show_lines,
-            hoverinfo="skip",
-        ),
-        1,
-        1,
-    )
+    fig.add_trace(_pair_lines(emb_z, emb_z_adapted, show_lines), 1, 1)
+    shown = {"Z": show_z, "Z*": show_z_adapted}
     for i, (c, name) in enumerate(zip(classes, names)):
-        colour, sel = PALETTE[i % len(PALETTE)], labels == c
-        for emb, symbol, tag, shown in (
-            (emb_z, "circle", "Z", show_z),
-            (emb_z_adapted, "x", "Z*", show_z_adapted),
-        ):
+        sel = labels == c
+        for emb, tag in ((emb_z, "Z"), (emb_z_adapted, "Z*")):
+            colour = PALETTE[i % len(PALETTE)]
             fig.add_trace(
-                go.Scatter(
-                    x=emb[sel, 0],
-                    y=emb[sel, 1],
-                    mode="markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=tag == "Z",
-                    marker=dict(color=colour, size=6, symbol=symbol),
-                    visible=shown,
-                    customdata=indices[sel],
-                    hovertemplate=f"sample %{{customdata}}, {name}, {tag}<extra></extra>",
-                ),
-                1,
-                1,
+                _class_points(emb[sel], indices[sel], name, tag, colour, shown[tag]), 1, 1
             )
     if displacement:
-        fig.add_trace(
-            go.Bar(
-                x=names,
-                y=[displacement[int(c)][0] for c in classes],
-                showlegend=False,
-                error_y=dict(array=[displacement[int(c)][1] for c in classes]),
-                marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(classes))],
-            ),
-            1,
-            2,
-        )
+        fig.add_trace(_displacement_bars(displacement, classes, names), 1, 2)
     fig.update_layout(
         title=title,
         template="plotly_white",
@@ -1332,6 +1339,50 @@ def umap_figure(
         legend=dict(orientation="h" if len(classes) > 12 else "v", title_text="class"),
     )
     return fig
+
+
+# %% ../nbs/10_figures.ipynb #13995ddf
+def _pair_lines(emb_z, emb_z_adapted, shown: bool) -> go.Scatter:
+    "One faint line from each sample's Z to its Z* (broken by a gap between samples)."
+    gaps = np.full(len(emb_z), None)
+    xs = np.stack([emb_z[:, 0], emb_z_adapted[:, 0], gaps], 1).reshape(-1)  # (3N,)
+    ys = np.stack([emb_z[:, 1], emb_z_adapted[:, 1], gaps], 1).reshape(-1)
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line=dict(color="rgba(120,120,120,0.25)", width=1),
+        name="Z→Z* pairs",
+        visible=shown,
+        hoverinfo="skip",
+    )
+
+
+def _class_points(emb, indices, name: str, tag: str, colour: str, shown: bool) -> go.Scatter:
+    "One class's points of Z (circles, in the legend) or Z* (crosses); a click gives the sample."
+    return go.Scatter(
+        x=emb[:, 0],
+        y=emb[:, 1],
+        mode="markers",
+        name=name,
+        legendgroup=name,
+        showlegend=tag == "Z",
+        marker=dict(color=colour, size=6, symbol="circle" if tag == "Z" else "x"),
+        visible=shown,
+        customdata=indices,
+        hovertemplate=f"sample %{{customdata}}, {name}, {tag}<extra></extra>",
+    )
+
+
+def _displacement_bars(displacement: dict, classes, names) -> go.Bar:
+    "Mean ‖Z* − Z‖ of each class, with its spread as the error bar."
+    return go.Bar(
+        x=names,
+        y=[displacement[int(c)][0] for c in classes],
+        showlegend=False,
+        error_y=dict(array=[displacement[int(c)][1] for c in classes]),
+        marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(classes))],
+    )
 
 
 # %% ../nbs/10_figures.ipynb #3c05b7d0
@@ -1377,7 +1428,10 @@ def token_thumbnail(x: np.ndarray, symbols: list[str] | None, length: int | None
 def series_thumbnail(series: np.ndarray, size: int) -> str:
     "Rows of values `(C, T)` as lines, the first 6 rows."
     lo, hi = float(series.min()), float(series.max())
-    scale = lambda v: size * 0.9 * (1 - (v - lo) / max(hi - lo, 1e-8)) + size * 0.05
+
+    def scale(v):
+        return size * 0.9 * (1 - (v - lo) / max(hi - lo, 1e-8)) + size * 0.05
+
     step = size * 1.6 / max(series.shape[1] - 1, 1)
     body = "".join(
         f'<polyline fill="none" stroke="{PALETTE[c % len(PALETTE)]}" stroke-width="1" points="'
@@ -1388,6 +1442,7 @@ def series_thumbnail(series: np.ndarray, size: int) -> str:
     return _svg(size * 1.6, size, body)
 
 
+# %% ../nbs/10_figures.ipynb #81f1d8c0
 def _svg(width: float, height: float, body: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '

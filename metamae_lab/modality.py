@@ -29,6 +29,7 @@ def smallest_patch(size: int, max_tokens: int) -> int:
     return next(p for p in range(1, size + 1) if size % p == 0 and size // p <= max_tokens)
 
 
+# %% ../nbs/00a_modality.ipynb #8a1339e1
 class _Shape:
     "What a kind is, and the geometry of its samples."
 
@@ -406,6 +407,7 @@ class _SequenceOthers:
         return series_thumbnail(x[:, : length or x.shape[-1]], size)
 
 
+# %% ../nbs/00a_modality.ipynb #24c3c531
 @register_modality
 class Sequence(_SequenceOthers, Modality):
     "`(C, T)` floats, `p` steps of every channel to a token; variable length allowed."

@@ -90,6 +90,7 @@ class Attention(nn.Module):
         return scores.softmax(-1)
 
 
+# %% ../nbs/03_model.ipynb #5794d01b
 class Block(nn.Module):
     "Pre-norm transformer block: attention then MLP, each in a residual branch."
 
@@ -164,6 +165,7 @@ def decoder_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> t
     )
 
 
+# %% ../nbs/03_model.ipynb #b98e0e0f
 class Decoder(nn.Module):
     """Latent `(B, 1 + Lk, enc_dim)` to per-token outputs `(B, L, out_dim)`; multimodal: a list, one
     per part."""
@@ -180,7 +182,10 @@ class Decoder(nn.Module):
             for _ in range(cfg.dec_depth)
         )
         self.norm = nn.LayerNorm(cfg.dec_dim)
-        out_dim = lambda s: cfg.enc_dim if s.is_discrete else s.patch_dim
+
+        def out_dim(s):
+            return cfg.enc_dim if s.is_discrete else s.patch_dim
+
         if not spec.parts:
             self.head = nn.Linear(cfg.dec_dim, out_dim(spec))
         else:
@@ -341,6 +346,7 @@ def _tied_logits(out: torch.Tensor, table: nn.Embedding, bias: torch.Tensor | No
     return logits if bias is None else logits + bias
 
 
+# %% ../nbs/03_model.ipynb #5774bd22
 class MaskedReconstruction:
     """What MAE and MetaMAE share: check a batch, find its targets, decode a latent and score the
     prediction. A base of `MetaMAE`, which holds the spec, config, encoder, decoder and biases."""

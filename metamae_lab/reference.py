@@ -201,10 +201,13 @@ def reference_loss(
     support set."""
     target = reference_patches(x, spec)
     z = reference_encoder(w, spec, cfg, x, ids_keep, training)
-    # (B, L)
-    decode = lambda latent: reference_errors(
-        reference_decoder(w, spec, cfg, latent, ids_keep, training), target, spec.is_discrete
-    )
+
+    def decode(latent):
+        # (B, L)
+        return reference_errors(
+            reference_decoder(w, spec, cfg, latent, ids_keep, training), target, spec.is_discrete
+        )
+
     if cfg.method == "mae":
         return (decode(z) * mask).sum() / mask.sum()
     support = support.to(z.dtype)

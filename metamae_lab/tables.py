@@ -18,7 +18,10 @@ def markdown_table(
     from tabulate import tabulate
 
     columns = columns or list(rows[0])
-    cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
+
+    def cell(v):
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
+
     return tabulate(
         [[cell(r[c]) for c in columns] for r in rows],
         headers=columns,

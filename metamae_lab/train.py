@@ -378,7 +378,10 @@ class Trainer:
         reader = StepBatches(self.data.x_train, self.data.lengths_train, self.order)
         pin = self.device.type == "cuda"
         loaded = step_batches(reader, start, end, self.data_workers(), pin_memory=pin)
-        move = lambda t: None if t is None else t.to(self.device, non_blocking=True)
+
+        def move(t):
+            return None if t is None else t.to(self.device, non_blocking=True)
+
         return ((move(x), move(lengths)) for x, lengths in loaded)
 
     def step(self, step: int, x, lengths, stop_requested=lambda: False) -> StepResult:
@@ -463,6 +466,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
 
 
+# %% ../nbs/07_train.ipynb #9873c2dc
 def _check_place(run_dir: Path):
     """A `ValueError` when `run_dir` or a parent is a file; an `OSError` naming it when nothing can
     be written there."""
@@ -727,6 +731,7 @@ class TrainingLog:
         return metrics
 
 
+# %% ../nbs/07_train.ipynb #17a9c763
 def resident_memory_mb() -> float | None:
     """This process's resident memory (Linux), logged with the metrics so that a leak shows over a
     long run."""

@@ -170,7 +170,10 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int) -> dict
     """The explorer's widgets by name, built but neither wired nor laid out; `classes`: the
     `(name, label)` options of the class chooser (empty without labels)."""
     steps = max(cfg.inner_steps, 3)
-    slider = lambda *a, **k: widgets.IntSlider(*a, continuous_update=False, **k)
+
+    def slider(*a, **k):
+        return widgets.IntSlider(*a, continuous_update=False, **k)
+
     choices = ["by index"] + (["by class"] if classes else []) + ["largest error"]
     image = image_part(spec)  # the image, or a multimodal sample's image part
     bands = [(f"band {c}", (c,)) for c in range((image or spec).channels)]
@@ -389,7 +392,10 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
         "The reconstruction of the chunk holding sample `index`, and the sample's row in it."
         model, (chunk, row) = model or self.model, divmod(index, CHUNK)
         key = (id(model), chunk, *self.setting())
-        make = lambda: reconstruct_chunk(model, self.data, self.split, chunk, *key[2:])
+
+        def make():
+            return reconstruct_chunk(model, self.data, self.split, chunk, *key[2:])
+
         return self._recs.get_or_make(key, make), row
 
     def ranking(self) -> np.ndarray:
@@ -460,7 +466,10 @@ class SweepComputation:
         "Compute (or read from the cache) every point of every run, drawing as points arrive."
         ratios, seeds = self.ratios(), list(range(self.n_seeds.value))
         probe = self.with_probe.value and self.data.y_train is not None
-        empty = lambda: np.full((len(ratios), len(seeds)), np.nan)
+
+        def empty():
+            return np.full((len(ratios), len(seeds)), np.nan)
+
         curves = {run: (empty(), empty(), empty() if probe else None) for run in self.runs}
         trained_at = {run: model.cfg.mask_ratio for run, (model, _, _) in self.runs.items()}
         self.progress.max, self.progress.value = len(ratios) * len(seeds) * len(self.runs), 0

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from helpers import Scratch, run_cli
-from metamae_lab.config import ModalitySpec, ModelConfig, TrainConfig, preset_config, run_config
+from metamae_lab.config import ModalitySpec, TrainConfig, preset_config, run_config
 from metamae_lab.model import MetaMAE
 
 INNER_STEPS = "inner_steps must be a positive integer"
@@ -863,7 +863,10 @@ def _one_line(text: str) -> str:
 
 def try_bad_input(case: BadInput, scratch: Scratch) -> FaultOutcome:
     "Make the request of `case` and report the outcome."
-    row = lambda outcome, ok: FaultOutcome(case.entry_point, case.fault, case.tried, outcome, ok)
+
+    def row(outcome, ok):
+        return FaultOutcome(case.entry_point, case.fault, case.tried, outcome, ok)
+
     try:
         result = case.call(scratch)
     except (ValueError, TypeError) as e:
@@ -886,7 +889,9 @@ def outcome_table(outcomes: list[FaultOutcome], width: int = 140) -> str:
     "The outcomes as a Markdown table, long messages shortened to `width` characters."
     from metamae_lab.tables import markdown_table
 
-    cut = lambda t: (t if len(t) <= width else t[: width - 1] + "…").replace("|", "\\|")
+    def cut(t):
+        return (t if len(t) <= width else t[: width - 1] + "…").replace("|", "\\|")
+
     return markdown_table(
         [
             {

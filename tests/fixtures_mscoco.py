@@ -309,8 +309,11 @@ def _annotations(folder: str, rng) -> tuple[list, list, list]:
     ]
     by_id = {image[0]: image for image in IMAGES[folder]}
     written = [(i, text) for i in by_id for text in CAPTIONS[i]]
+
     # listed by id, an image's captions scattered; the odd ones last, to be the ones DABS keeps
-    odd = lambda text: (text != text.strip() or "\n" in text, not text.isascii())
+    def odd(text):
+        return (text != text.strip() or "\n" in text, not text.isascii())
+
     order = sorted(rng.permutation(len(written)), key=lambda k: odd(written[k][1]))
     captions = [
         {"image_id": written[k][0], "id": 37 + 11 * n, "caption": written[k][1]}

@@ -88,7 +88,7 @@ def session_values(subject: int, plan: list, start_cs: int) -> np.ndarray:
     beats = np.flatnonzero(np.diff(ticks))
     heart[beats] = np.round(75 + 3 * ids[beats] + 10 * np.sin(beats / 200))  # whole beats a minute
     imus = [_imu(rng, ids, body) for body in range(3)]
-    values = np.c_[(start_cs + np.arange(t)) / 100, ids, heart, *imus]
+    values = np.column_stack([(start_cs + np.arange(t)) / 100, ids, heart, *imus])
     if subject in DROPOUTS:
         column, line, n = DROPOUTS[subject]
         values[line : line + n, column : column + 17] = np.nan

@@ -49,8 +49,13 @@ def lswmd_frame(n: int = N_MAPS) -> pd.DataFrame:
     "The DataFrame LSWMD.pkl holds (as pandas loads it): the published columns, dtypes, row index."
     rng = np.random.default_rng(3)
     maps = [wafer(i, rng) for i in range(n)]
-    label = lambda i, name: nested(name) if i % 4 != 3 else unlabelled()  # every fourth unlabelled
-    column = lambda values: pd.Series(values, dtype=object)  # object columns stay object, re-saved
+
+    def label(i, name):
+        return nested(name) if i % 4 != 3 else unlabelled()  # every fourth unlabelled
+
+    def column(values):
+        return pd.Series(values, dtype=object)  # object columns stay object, re-saved
+
     return pd.DataFrame(
         {
             "waferMap": column(maps),

@@ -214,7 +214,10 @@ def command_pickles(command: str) -> dict[str, bytes]:
     """Pickles that run the shell `command` when `pickle.load` reads them: a top-level `os.system`,
     `builtins.eval`, `exec`, and `getattr(__import__('os'), 'system')` (Python 2 and 3 forms)."""
     shell = command.encode()
-    builtin = lambda name: Global("__builtin__", name)
+
+    def builtin(name):
+        return Global("__builtin__", name)
+
     system = Reduce(builtin("getattr"), (Reduce(builtin("__import__"), (b"os",)), b"system"))
     return {
         "os.system": py2_dumps(Reduce(Global("posix", "system"), (shell,))),

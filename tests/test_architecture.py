@@ -115,11 +115,13 @@ def test_the_package_ships_no_test_machinery():
 
 
 def test_functions_and_export_cells_fit_in_a_screen():
+    """A function fits in 60 lines; so does an export cell, unless it holds one definition (a class
+    whose methods each fit, or one table), which a cell cannot split."""
     long_functions = [
         (m.name, n.name, n.end_lineno - n.lineno + 1)
         for m in PACKAGE.rglob("*.py")
         for n in ast.walk(ast.parse(m.read_text()))
-        if isinstance(n, ast.FunctionDef)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
         if n.end_lineno - n.lineno + 1 > 60
     ]
     assert not long_functions, long_functions
@@ -127,11 +129,9 @@ def test_functions_and_export_cells_fit_in_a_screen():
     for nb in (ROOT / "nbs").glob("*.ipynb"):
         for cell in json.loads(nb.read_text())["cells"]:
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            if (
-                cell["cell_type"] == "code"
-                and source.startswith("#| export")
-                and len(source.splitlines()) > 60
-            ):
+            if cell["cell_type"] != "code" or not source.startswith("#| export"):
+                continue
+            if len(source.splitlines()) > 60 and len(ast.parse(source).body) > 1:
                 long_cells.append((nb.name, source.splitlines()[1]))
     assert not long_cells, long_cells
 
@@ -173,7 +173,9 @@ KIND_TESTS = [
         # kind == ..., spec.kind in (...): not dtype.kind
         r"(?<!dtype\.)(?<!\)\.)\bkind\s*(?:==|!=|\bnot\s+in\b|\bin\b)",
         r"(?:==|!=)\s*[\w.]*\bkind\b",  # ... == spec.kind
-        rf"(?:==|!=)\s*[\"']{KIND_NAMES}[\"']|[\"']{KIND_NAMES}[\"']\s*(?:==|!=)|\bin\s*[(\[{{]\s*[\"']{KIND_NAMES}[\"']",
+        rf"(?:==|!=)\s*[\"']{KIND_NAMES}[\"']"  # ... == "image"
+        rf"|[\"']{KIND_NAMES}[\"']\s*(?:==|!=)"  # "image" == ...
+        rf"|\bin\s*[(\[{{]\s*[\"']{KIND_NAMES}[\"']",  # ... in ("image", ...)
         # the old tables keyed by kind name
         r"\b(?:SAMPLE_RANKS|SAMPLE_FORMS|BATCH_FORMS|STAT_AXES)\[",
     )

@@ -116,7 +116,8 @@ NOTEBOOK_STATE = """() => {
   const cells = [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-CodeCell')];
   const prompts = cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
   const running = prompts.findIndex(p => p.includes('*'));
-  const source = i => i < 0 ? '' : (cells[i].querySelector('.jp-InputArea-editor') || {}).textContent || '';
+  const source = i => i < 0 ? ''
+    : (cells[i].querySelector('.jp-InputArea-editor') || {}).textContent || '';
   return {total: cells.length, done: prompts.filter(p => /\\[\\d+\\]/.test(p)).length, running,
           source: source(running).trim().split('\\n')[0].slice(0, 100)};
 }"""
@@ -146,23 +147,28 @@ def wait_for_notebook(page, cell_limit_s: float = CELL_LIMIT_S):
 
 
 PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map((gd, i) => ({
-  i, title: (gd.querySelector('.gtitle') || {}).textContent || '', traces: (gd.data || []).length}))"""
+  i, title: (gd.querySelector('.gtitle') || {}).textContent || '',
+  traces: (gd.data || []).length}))"""
 
 # the UMAP's most isolated marker, in page pixels: a click there can only pick that point
 ISOLATED_POINT = """(i) => {
-  const gd = document.querySelectorAll('.js-plotly-plot')[i], fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  const gd = document.querySelectorAll('.js-plotly-plot')[i], fl = gd._fullLayout;
+  const box = gd.getBoundingClientRect();
   const pts = [];
   gd._fullData.forEach(tr => {
-    if (tr.type !== 'scatter' || tr.mode !== 'markers' || tr.visible !== true || !tr.customdata) return;
+    if (tr.type !== 'scatter' || tr.mode !== 'markers') return;
+    if (tr.visible !== true || !tr.customdata) return;
     const xa = fl[tr.xaxis.replace('x', 'xaxis')], ya = fl[tr.yaxis.replace('y', 'yaxis')];
-    tr.x.forEach((x, k) => pts.push({px: box.left + xa._offset + xa.d2p(x), py: box.top + ya._offset + ya.d2p(tr.y[k]),
+    tr.x.forEach((x, k) => pts.push({px: box.left + xa._offset + xa.d2p(x),
+                                     py: box.top + ya._offset + ya.d2p(tr.y[k]),
                                      sample: tr.customdata[k]}));
   });
   let best = null, gap = -1;
   for (const p of pts) {
     let near = Infinity;
     for (const q of pts)
-      if (q !== p && q.sample !== p.sample) near = Math.min(near, Math.hypot(p.px - q.px, p.py - q.py));
+      if (q !== p && q.sample !== p.sample)
+        near = Math.min(near, Math.hypot(p.px - q.px, p.py - q.py));
     if (near > gap) { gap = near; best = p; }
   }
   return {...best, gap};

@@ -226,7 +226,11 @@ def test_two_ranks_with_gathered_negatives(tmp_path):
     ranks = json.loads((tmp_path / "gathered" / "distributed.json").read_text())
     assert len(set(ranks["parameter_checksums"])) == 1
     local = torchrun_pretrain(tmp_path / "local", "--model", "metamae")
-    first = lambda d: json.loads((tmp_path / d / "metrics.jsonl").read_text().splitlines()[0])
+    assert local.returncode == 0, local.stderr[-3000:]
+
+    def first(d):
+        return json.loads((tmp_path / d / "metrics.jsonl").read_text().splitlines()[0])
+
     # the same first batch, masks and weights: only the negatives differ (31 per row instead of 15)
     assert first("gathered")["recon_loss"] == pytest.approx(first("local")["recon_loss"], rel=1e-6)
     assert first("gathered")["contrastive_loss"] > first("local")["contrastive_loss"]

@@ -37,14 +37,16 @@ def experiment(tmp_path, *args):
 
 
 def write_notebook(path: Path, parameters: str, body: str):
-    cell = lambda i, src, tags=(): {
-        "id": f"cell{i}",
-        "cell_type": "code",
-        "metadata": {"tags": list(tags)},
-        "source": src,
-        "outputs": [],
-        "execution_count": None,
-    }
+    def cell(i, src, tags=()):
+        return {
+            "id": f"cell{i}",
+            "cell_type": "code",
+            "metadata": {"tags": list(tags)},
+            "source": src,
+            "outputs": [],
+            "execution_count": None,
+        }
+
     path.write_text(
         json.dumps(
             {

@@ -278,10 +278,13 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path):
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
     keys = ("step", "loss", "recon_loss", "contrastive_loss", "grad_norm", "lr")
-    lines = lambda d: [
-        {k: m[k] for k in keys}
-        for m in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())
-    ]
+
+    def lines(d):
+        return [
+            {k: m[k] for k in keys}
+            for m in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())
+        ]
+
     assert lines(straight) == lines(killed)
 
 

@@ -18,7 +18,7 @@ from metamae_lab.config import (
 from metamae_lab.data import ArrayDataset, captioned_digits, dataset_from_parts
 from metamae_lab.figures import explorer_figure, non_finite_values
 from metamae_lab.masking import visible_neighbours
-from metamae_lab.model import MetaMAE, mean_over, token_errors
+from metamae_lab.model import MetaMAE, mean_over
 from metamae_lab.probe import extract_features, random_init_like, run_probe
 from metamae_lab.train import pretrain
 from metamae_lab.views import MaskingRatioSweep, ReconstructionExplorer

@@ -4,7 +4,6 @@ evaluation."""
 
 import json
 
-import numpy as np
 import pytest
 import torch
 

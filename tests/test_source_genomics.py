@@ -4,7 +4,6 @@ files, and the label layouts it may hold): store, a tiny model trained and probe
 from __future__ import annotations
 
 import hashlib
-import zipfile
 
 import numpy as np
 import pytest

@@ -175,7 +175,10 @@ def test_wrong_label(tmp_path):
 
 def test_empty_value(tmp_path):
     src = write_higgs_fixture(tmp_path / "src")
-    blank_4th = lambda line: ",".join(v * (i != 3) for i, v in enumerate(line.split(",")))
+
+    def blank_4th(line):
+        return ",".join(v * (i != 3) for i, v in enumerate(line.split(",")))
+
     _rewrite_line(src, 220, blank_4th)
     _fails(src, tmp_path / "out", "HIGGS.csv.gz line 221 has an empty or infinite value")
 

@@ -133,13 +133,16 @@ def test_the_store_does_not_depend_on_how_the_json_was_written(converted, tmp_pa
     assert '"type":"instances"' in (raw / "annotations" / "instances_val2017.json").read_text()
     again = read_manifest(write_store(SOURCE, raw, tmp_path / "out", progress=False))
     first = read_manifest(out)
-    same = lambda m: (
-        m["fingerprint"],
-        m["symbols"],
-        m["class_names"],
-        m["notes"],
-        {split: info["size"] for split, info in m["splits"].items()},
-    )
+
+    def same(m):
+        return (
+            m["fingerprint"],
+            m["symbols"],
+            m["class_names"],
+            m["notes"],
+            {split: info["size"] for split, info in m["splits"].items()},
+        )
+
     assert same(again) == same(first)
 
 
@@ -160,9 +163,12 @@ def test_annotations_are_read_as_a_stream(tmp_path):
 def test_val_words_missing_from_the_train_vocabulary_are_unknown(tmp_path):
     raw = write_mscoco_fixture(tmp_path / "raw")
     first = _dabs(raw, "val2017")[0][0]
-    rename = lambda c: [
-        a.update(caption="A zebra, a bear") for a in c["annotations"] if a["image_id"] == first
-    ]
+
+    def rename(c):
+        return [
+            a.update(caption="A zebra, a bear") for a in c["annotations"] if a["image_id"] == first
+        ]
+
     _edit(raw, "captions_val2017.json", rename)
     ds = open_store(write_store(SOURCE, raw, tmp_path / "out", progress=False))
     assert "zebra" in ds.symbols and "bear" not in ds.symbols  # bears are only in val2017

@@ -234,7 +234,10 @@ def test_unknown_activity(tmp_path):
 
 def test_channel_without_values(tmp_path):
     src = write_pamap2_fixture(tmp_path / "src")
-    nan_at_30 = lambda line: " ".join([*line.split()[:30], "NaN", *line.split()[31:]])
+
+    def nan_at_30(line):
+        return " ".join([*line.split()[:30], "NaN", *line.split()[31:]])
+
     _edit(src, 101, lambda lines: [nan_at_30(line) for line in lines])
     _fails(src, tmp_path / "out", "subject101.dat has no value at all in column(s) [30]")
 

@@ -121,10 +121,13 @@ def test_the_published_file_and_a_resaved_copy_give_the_same_store(tmp_path, sto
     src = write_wafer_maps_fixture(tmp_path / "src", resaved=True)
     again = write_store(SOURCE, src, tmp_path / "out", progress=False)
     published, resaved = (json.loads((s / "manifest.json").read_text()) for s in (store, again))
-    content = lambda m: {
-        split: [(shard["n"], shard["sha256"]) for shard in info["shards"]]
-        for split, info in m["splits"].items()
-    }
+
+    def content(m):
+        return {
+            split: [(shard["n"], shard["sha256"]) for shard in info["shards"]]
+            for split, info in m["splits"].items()
+        }
+
     assert published["fingerprint"] == resaved["fingerprint"] and content(published) == content(
         resaved
     )

@@ -12,13 +12,7 @@ import time
 import pytest
 import torch
 
-from metamae_lab.checkpoint import (
-    CheckpointError,
-    list_checkpoints,
-    load_checkpoint,
-    load_model,
-    save_checkpoint,
-)
+from metamae_lab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_model
 from metamae_lab.config import RunConfig, TrainConfig, preset_config
 from metamae_lab.train import pretrain
 
@@ -126,12 +120,14 @@ WRITER = textwrap.dedent("""
     import sys, torch
     from metamae_lab.checkpoint import list_checkpoints, save_checkpoint
     run_dir = sys.argv[1]
-    big = torch.arange(4_000_000, dtype=torch.float32)  # 16 MB: a write takes long enough to be interrupted
+    # 16 MB: a write takes long enough to be interrupted
+    big = torch.arange(4_000_000, dtype=torch.float32)
     found = list_checkpoints(run_dir)
     step = int(found[-1].stem.split("_")[1]) if found else 0
     while True:
         step += 1
-        save_checkpoint(run_dir, {"step": step, "run_config": {}, "spec": {}, "model": {"w": big + step}}, keep_last=2)
+        state = {"step": step, "run_config": {}, "spec": {}, "model": {"w": big + step}}
+        save_checkpoint(run_dir, state, keep_last=2)
         print(step, flush=True)
 """)
 

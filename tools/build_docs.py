@@ -47,7 +47,9 @@ NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
 # a wider page, and code that wraps instead of hiding its end behind a scroll bar (lines run to 120
 # characters)
 WRAP_CSS = """.md-grid { max-width: 1600px; }
-.jupyter-wrapper pre, .md-typeset pre > code { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+.jupyter-wrapper pre, .md-typeset pre > code {
+  white-space: pre-wrap !important; overflow-wrap: anywhere;
+}
 """
 FIGURES_REF = re.compile(r"(\]\(|src=\")((?:\.\./)+)figures/")
 
@@ -106,8 +108,9 @@ def for_mkdocs(nb: dict, depth: int, pages: dict[str, str]) -> dict:
             continue
         if cell["cell_type"] == "code":
             lines = source_text(cell).splitlines()
-            directives = [l for l in lines if l.startswith("#|")]
-            cell["source"] = "\n".join(l for l in lines if not l.startswith("#|")).strip("\n")
+            directives = [line for line in lines if line.startswith("#|")]
+            kept = [line for line in lines if not line.startswith("#|")]
+            cell["source"] = "\n".join(kept).strip("\n")
             if any(re.match(r"#\|\s*echo:\s*false", d) for d in directives):
                 cell.setdefault("metadata", {}).setdefault("tags", []).append("remove_input")
             # a widget's output is live state that a static page cannot show (the guide shows a
@@ -149,10 +152,13 @@ def experiment_records(figures: Path) -> list[tuple[str, str, Path]]:
     found = []
     # the reading order; other experiments follow by name
     first = ("quickstart", "mask_ratio_sweep", "ablation")
-    order = lambda p: (
-        first.index(p.parent.parent.name) if p.parent.parent.name in first else len(first),
-        str(p),
-    )
+
+    def order(p):
+        return (
+            first.index(p.parent.parent.name) if p.parent.parent.name in first else len(first),
+            str(p),
+        )
+
     for run_json in sorted(figures.glob("*/*/run.json"), key=order):
         record = run_json.parent / f"{run_json.parent.parent.name}.ipynb"
         if record.is_file():
@@ -301,7 +307,9 @@ def localise_api_links(site: Path, pages: dict[str, str]) -> int:
     ids = functools.cache(
         lambda page: re.findall(r'\bid="([^"]+)"', page.read_text(errors="replace"))
     )
-    squash = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())
+
+    def squash(s):
+        return re.sub(r"[^a-z0-9]", "", s.lower())
 
     def anchor(page: Path, fragment: str) -> str:
         known = ids(page)
@@ -323,7 +331,8 @@ def localise_api_links(site: Path, pages: dict[str, str]) -> int:
             target = by_page.get(m[1])
             if target is None or not target.is_file():
                 return m[0]
-            return f'href="{os.path.relpath(target, html.parent)}{anchor(target, m[2]) if m[2] else ""}"'
+            fragment = anchor(target, m[2]) if m[2] else ""
+            return f'href="{os.path.relpath(target, html.parent)}{fragment}"'
 
         new, n = link.subn(local, text)
         if n:

@@ -95,6 +95,8 @@ _PIP_SKLEARN = "pip install scikit-learn"
 # a data-files-only install: its dependencies are not needed
 _PIP_SKTIME = "pip install --no-deps sktime==1.2.0"
 _PIP_MODLAMP = "pip install --no-deps modlamp==4.3.3"
+
+# %% ../../nbs/05c_data_builtin.ipynb #69009742
 _SPLICE_HINT = (
     "make data, or by hand: cd /tmp && apt-get download "
     "r-cran-mlbench && dpkg-deb -x r-cran-mlbench_*.deb "
@@ -416,6 +418,9 @@ def captioned_digits(seed: int = 0) -> ArrayDataset:
 
 
 # %% ../../nbs/05c_data_builtin.ipynb #b15f6f2a
+#| export
+
+# %% ../../nbs/05c_data_builtin.ipynb #49959061
 BUILT_IN: dict[str, DatasetInfo] = {
     info.name: info
     for info in [

@@ -173,6 +173,7 @@ def npy_source(src: Path) -> Source:
     )
 
 
+# %% ../../nbs/20_convert.ipynb #b3ffb7a3
 def _read_npy(src: Path, unit: str):
     "The chunks of one split's arrays, 4096 samples at a time."
     split = unit[2:-4]

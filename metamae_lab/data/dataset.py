@@ -9,7 +9,6 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -396,6 +395,7 @@ def _encode_labels(y, n: int, class_names=None) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), [class_names[int(v)] for v in values]
 
 
+# %% ../../nbs/05a_data_dataset.ipynb #a82badec
 def finish_dataset(
     name: str,
     kind: str,
@@ -423,7 +423,10 @@ def finish_dataset(
         mean, std = fit_normalization(x_train, kind, lengths_train)
         x_train = apply_normalization(x_train, mean, std, lengths_train)
         x_test = apply_normalization(x_test, mean, std, lengths_test)
-    as_ids = lambda a: None if a is None else np.asarray(a, dtype=np.int64)
+
+    def as_ids(a):
+        return None if a is None else np.asarray(a, dtype=np.int64)
+
     digest = ContentDigest(spec)
     digest.add(raw_train, as_ids(y_train), as_ids(lengths_train))
     return ArrayDataset(
@@ -508,6 +511,7 @@ def _as_tokens(
     return x.astype(np.int64), vocab_size or max(top + 1, 2)
 
 
+# %% ../../nbs/05a_data_dataset.ipynb #1b2404db
 def dataset_from_arrays(
     x,
     y=None,
@@ -527,28 +531,9 @@ def dataset_from_arrays(
     comes with its own. `class_names[v]` names label value v; `symbols[i]` spells token id i."""
     x, kind = _dataset_form(x, kind)
     n = len(x)
-    if lengths is not None:
-        if not modality_of(kind).variable_length:
-            raise ValueError(
-                f"lengths apply to {kinds_with('variable_length')} data only, not to {kind}"
-            )
-        lengths = np.asarray(lengths)
-        check_lengths(lengths, n, x.shape[-1])
-        lengths = lengths.astype(np.int64)
+    lengths = None if lengths is None else _checked_lengths(lengths, kind, n, x.shape[-1])
     codes, names = _encode_labels(y, n, class_names) if y is not None else (None, [])
-    real = _real_values(x, lengths)
-    if x.dtype.kind == "f" and not np.isfinite(real).all():
-        what = "the real (unpadded) part of x" if lengths is not None else "x"
-        raise ValueError(
-            f"{what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})"
-        )
-    if modality_of(kind).discrete:
-        x, vocab_size = _as_tokens(x, real, lengths, vocab_size)
-    elif vocab_size is not None:
-        raise ValueError(f"vocab_size applies to token data only, not to {kind}")
-    else:
-        # float16 too: as float32
-        x, vocab_size = (x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0)
+    x, vocab_size = _checked_values(x, kind, lengths, vocab_size)
     length, padded_from = x.shape[-1], None
     # a length no small patch divides: pad it
     pads = modality_of(kind).pads_to_patch and patch_size is None
@@ -562,7 +547,10 @@ def dataset_from_arrays(
         kind, x.shape[1:], patch, vocab_size=vocab_size, variable_length=lengths is not None
     )
     train, test = split if split is not None else split_indices(n, codes, test_fraction, seed)
-    pick = lambda a, idx: None if a is None else a[idx]
+
+    def pick(a, idx):
+        return None if a is None else a[idx]
+
     ds = finish_dataset(
         name,
         kind,
@@ -580,6 +568,34 @@ def dataset_from_arrays(
     )
     ds.padded_from = padded_from
     return ds
+
+
+# %% ../../nbs/05a_data_dataset.ipynb #4903ba92
+def _checked_lengths(lengths, kind: str, n: int, max_length: int) -> np.ndarray:
+    "`lengths` as int64, checked: one per sample, each in 1..max_length, for a kind that has them."
+    if not modality_of(kind).variable_length:
+        raise ValueError(
+            f"lengths apply to {kinds_with('variable_length')} data only, not to {kind}"
+        )
+    lengths = np.asarray(lengths)
+    check_lengths(lengths, n, max_length)
+    return lengths.astype(np.int64)
+
+
+def _checked_values(x, kind: str, lengths, vocab_size: int | None) -> tuple[np.ndarray, int]:
+    "`x` as token ids (and their vocabulary size) or as float32/float64 values with none."
+    real = _real_values(x, lengths)
+    if x.dtype.kind == "f" and not np.isfinite(real).all():
+        what = "the real (unpadded) part of x" if lengths is not None else "x"
+        raise ValueError(
+            f"{what} holds NaN or inf values ({int((~np.isfinite(real)).sum())} of {real.size})"
+        )
+    if modality_of(kind).discrete:
+        return _as_tokens(x, real, lengths, vocab_size)
+    if vocab_size is not None:
+        raise ValueError(f"vocab_size applies to token data only, not to {kind}")
+    # float16 too: as float32
+    return x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0
 
 
 # %% ../../nbs/05a_data_dataset.ipynb #e7cca990
@@ -616,6 +632,7 @@ def _part_spec(
     return a, ModalitySpec(kind, a.shape[1:], patch, vocab_size=vocab, pad_id=pad_id.get(name))
 
 
+# %% ../../nbs/05a_data_dataset.ipynb #3d9d4cfe
 def dataset_from_parts(
     parts: dict,
     y=None,

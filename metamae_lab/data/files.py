@@ -68,7 +68,10 @@ def read_npz(path) -> dict[str, np.ndarray]:
 def _joined_splits(arrays: dict, path) -> tuple[dict, tuple]:
     """The train and test arrays of a pre-split archive, joined, and the split that separates them
     again."""
-    both = lambda a: (arrays.get(f"{a}_train"), arrays.get(f"{a}_test"))
+
+    def both(a):
+        return (arrays.get(f"{a}_train"), arrays.get(f"{a}_test"))
+
     for a in ("y", "lengths"):
         if (both(a)[0] is None) != (both(a)[1] is None):
             raise ValueError(f"{path}: give {a}_train and {a}_test, or neither")

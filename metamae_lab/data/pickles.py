@@ -86,7 +86,7 @@ def build_array(shape, dtype: np.dtype, fortran, data) -> np.ndarray:
     if not (isinstance(shape, tuple) and all(isinstance(d, int) and d >= 0 for d in shape)):
         raise pickle.UnpicklingError(f"an array of shape {shape!r}")
     count = int(np.prod(shape, dtype=np.int64))
-    if dtype == object:
+    if dtype.kind == "O":
         if not isinstance(data, list) or len(data) != count:
             raise pickle.UnpicklingError(
                 f"an object array of shape {shape} without its {count} items"
@@ -133,7 +133,7 @@ def _reconstruct(cls, shape, typecode) -> PickledArray:
 def _frombuffer(buffer, dtype, shape, order="C") -> np.ndarray:
     "numpy's protocol-5 `_frombuffer`: an array of plain values from its raw bytes, never objects."
     dtype = plain_dtype(dtype)
-    if dtype == object:
+    if dtype.kind == "O":
         raise pickle.UnpicklingError("an object array from raw bytes")
     shape = tuple(shape) if isinstance(shape, list) else shape
     return build_array(shape, dtype, order == "F", buffer)
@@ -142,7 +142,7 @@ def _frombuffer(buffer, dtype, shape, order="C") -> np.ndarray:
 def _scalar(dtype, data):
     "numpy's `scalar(dtype, data)`: one value of a plain dtype from its raw bytes, or an object."
     dtype = plain_dtype(dtype)
-    return data if dtype == object else build_array((), dtype, False, data)[()]
+    return data if dtype.kind == "O" else build_array((), dtype, False, data)[()]
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
@@ -314,6 +314,7 @@ class SafeUnpickler(pickle.Unpickler):
         return array
 
 
+# %% ../../nbs/20a_pickles.ipynb #ba1db679
 def resolved(value, done: dict | None = None):
     "`value` with each array being unpickled replaced by its numpy array, in dicts, lists, tuples."
     done = {} if done is None else done
@@ -382,6 +383,7 @@ def load_pickle(path: Path | str, source: str) -> Loaded:
     return Loaded(value, protocol, python, sorted(unpickler.asked))
 
 
+# %% ../../nbs/20a_pickles.ipynb #72f9cc95
 def describe(loaded: Loaded) -> str:
     "Who wrote a pickle, as far as its content tells: Python, protocol, numpy and pandas."
     protocol = f"protocol {loaded.protocol}" if loaded.protocol >= 2 else "protocol 0 or 1"

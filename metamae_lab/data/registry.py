@@ -112,7 +112,10 @@ def _load_cached(name: str) -> ArrayDataset:
 # %% ../../nbs/05d_data_registry.ipynb #7a83127c
 def _copy(ds: ArrayDataset) -> ArrayDataset:
     "A copy whose arrays the caller may change without touching the cache."
-    copy = lambda a: None if a is None else a.copy()
+
+    def copy(a):
+        return None if a is None else a.copy()
+
     arrays = (
         "x_train",
         "y_train",
@@ -128,6 +131,7 @@ def _copy(ds: ArrayDataset) -> ArrayDataset:
     )
 
 
+# %% ../../nbs/05d_data_registry.ipynb #7a10a2cd
 def load_dataset(
     name_or_path: str,
     kind: str | None = None,

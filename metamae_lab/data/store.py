@@ -5,7 +5,6 @@
 # %% ../../nbs/19_store.ipynb #6f074764
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -574,11 +573,15 @@ def _content_fingerprint(
             for k in ("x", "y", "lengths")
         )
         for i in range(0, shard["n"], rows):
-            part = lambda a: None if a is None else np.asarray(a[i : i + rows])
+
+            def part(a):
+                return None if a is None else np.asarray(a[i : i + rows])
+
             digest.add(part(x), part(y), part(lengths))
     return digest.hexdigest()
 
 
+# %% ../../nbs/19_store.ipynb #0c4ab8d1
 def _manifest(s: Source, progress: dict, stats, folder: Path, out: Path) -> dict:
     "The manifest of a finished conversion written into `folder`, to become `out`."
     shards = progress["shards"]
@@ -625,7 +628,10 @@ def _is_store(path: Path) -> bool:
 
 def _check_out(src: Path, out: Path, overwrite: bool):
     "A `FileExistsError` unless `out` may be written: absent, empty, or a store with `overwrite`."
-    inside = lambda a, b: a == b or b in a.parents
+
+    def inside(a, b):
+        return a == b or b in a.parents
+
     if inside(out.resolve(), src.resolve()) or inside(src.resolve(), out.resolve()):
         raise FileExistsError(
             f"--out {out} and --src {src} overlap: write the store outside the source folder"
@@ -670,6 +676,7 @@ class _Messages:
 STDERR = _Messages()
 
 
+# %% ../../nbs/19_store.ipynb #a70cb18a
 class ConversionLock:
     "`OUT.lock`, held for the whole conversion: a second conversion into the same `OUT` is refused."
 
@@ -833,6 +840,7 @@ def _npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     return shape, dtype, offset
 
 
+# %% ../../nbs/19_store.ipynb #ab8ee4cf
 def _checked_file(
     store: Path,
     name,
@@ -932,6 +940,7 @@ def _labels(files: list[Path] | None, classes: int, split: str, store: Path) -> 
     return y
 
 
+# %% ../../nbs/19_store.ipynb #9b0c0d20
 def _lengths(
     files: list[Path] | None, spec: ModalitySpec, split: str, store: Path
 ) -> np.ndarray | None:
@@ -1102,6 +1111,7 @@ def read_manifest(path: Path | str) -> dict:
     return manifest
 
 
+# %% ../../nbs/19_store.ipynb #14a52e18
 def _statistic(manifest: dict, key: str, spec: ModalitySpec, path: Path) -> np.ndarray | None:
     """`norm_mean` or `norm_std` as float32, checked: finite, shaped to broadcast against a sample,
     std > 0."""
@@ -1165,6 +1175,7 @@ def _split_arrays(path: Path, manifest: dict, split: str, spec: ModalitySpec, me
     return ShardedArray(files["x"], transform, dtype), y, lengths
 
 
+# %% ../../nbs/19_store.ipynb #ba935795
 def open_store(
     path: Path | str, kind: str | None = None, patch_size=None, vocab_size: int | None = None
 ) -> StoredDataset:

@@ -47,6 +47,8 @@ LABELS_IN = [
     "Streptococcus",
     "Yersinia",
 ]
+
+# %% ../../../nbs/26_genomics.ipynb #633bd417
 LABELS_OOD_VAL = [
     "Actinoplanes",
     "Advenella",
@@ -109,6 +111,8 @@ LABELS_OOD_VAL = [
     "Tannerella",
     "Terriglobus",
 ]
+
+# %% ../../../nbs/26_genomics.ipynb #81476c1e
 CLASS_NAMES = LABELS_IN + LABELS_OOD_VAL  # class id i is CLASS_NAMES[i]
 BASES = "ACGT"  # token id i spells BASES[i]
 SEQ_LEN = 250
@@ -295,6 +299,8 @@ def genomics_digest(src: Path, unit: str) -> str:
 
 
 PUBLISHED_ZIP = "https://storage.googleapis.com/tfds-data/downloads/genomics_ood/genomics_ood.zip"
+
+# %% ../../../nbs/26_genomics.ipynb #53f83da3
 SOURCE = Source(
     name="genomics",
     title="Bacteria genomics OOD (Ren et al. 2019): 250 DNA bases, 10 in- and 60 OOD genera",

@@ -8,11 +8,15 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...config import ModalitySpec
 from ..store import Chunk, Note, Source, SourceError
+
+if TYPE_CHECKING:  # torch is imported where a spectrogram is computed: listing datasets skips it
+    import torch
 
 # %% auto #0
 __all__ = [

@@ -281,6 +281,7 @@ def _digest(index: CocoIndex, src: Path, unit: str) -> str:
     return digest.hexdigest()
 
 
+# %% ../../../nbs/28_mscoco.ipynb #cf34cf60
 def coco_source(name: str, title: str, index: Callable[[Path], CocoIndex], **about) -> Source:
     """The source of image + text samples (`coco_spec`, stored as uint16, batches of 64) whose
     annotations `index(src)` reads; `about`: more `Source` fields (published, expected, ...)."""

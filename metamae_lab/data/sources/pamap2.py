@@ -98,6 +98,7 @@ def protocol_folder(src: Path) -> str:
     return next(found, "PAMAP2_Dataset/Protocol")
 
 
+# %% ../../../nbs/21_pamap2.ipynb #22f532ee
 @contextmanager
 def open_archive(src: Path, zips: list[str]) -> Iterator[zipfile.ZipFile]:
     "The last of `zips` open for reading, each inside the one before; a `SourceError` if broken."
@@ -238,6 +239,7 @@ def fill_missing(channels: np.ndarray, path: Path) -> np.ndarray:
     return frame.interpolate(limit_direction="both").to_numpy()
 
 
+# %% ../../../nbs/21_pamap2.ipynb #5d403068
 def activity_ids(column: np.ndarray, path: Path) -> np.ndarray:
     "The activity ids of column 1 as ints; a `SourceError` for a missing or unknown id."
     bad = ~np.isin(column, sorted(KNOWN_ACTIVITY_IDS))

@@ -276,6 +276,7 @@ def pfam_fit(src: Path) -> Source:
     return replace(SOURCE, class_names=names)
 
 
+# %% ../../../nbs/27_pfam.ipynb #f4219c7e
 SOURCE = Source(
     name="pfam",
     title="Pfam protein domains (TAPE's release): amino-acid tokens, first 128 residues, "

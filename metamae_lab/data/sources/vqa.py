@@ -59,10 +59,13 @@ def vqa_files(src: Path, folder: str) -> tuple[str, str, str]:
         "annotations": f"v2_mscoco_{folder}_annotations.json",
         "images": folder,
     }
-    # none found: the first, which is then missing
-    place = lambda kind: next(
-        (p for p in PLACES[kind] if (Path(src) / p / names[kind]).exists()), PLACES[kind][0]
-    )
+
+    def place(kind):
+        # none found: the first, which is then missing
+        return next(
+            (p for p in PLACES[kind] if (Path(src) / p / names[kind]).exists()), PLACES[kind][0]
+        )
+
     return tuple(place(kind) + names[kind] for kind in ("questions", "annotations", "images"))
 
 
@@ -88,6 +91,7 @@ def _split_questions(src: Path, split: str) -> list[tuple[str, str, str]]:
     return samples
 
 
+# %% ../../../nbs/29_vqa.ipynb #34102983
 def top_answers(answers, k: int = NUM_ANSWERS) -> list[str]:
     "The `k` most frequent answers (ties alphabetically): the class names."
     counts = Counter(answers)
