@@ -53,16 +53,14 @@ docs-check:
 readme:
 	$(BIN)/python -c "from metamae_lab.experiments import update_readme; update_readme()"
 
-# The package as the notebooks give it, formatted by ruff like them (nbdev writes `__all__` unformatted).
 export:
 	$(BIN)/nbdev_export
-	$(BIN)/ruff format --quiet metamae_lab
 	$(BIN)/nbdev_clean
 
-# ruff's formatter and linter (pyproject.toml) over the notebooks, the package, the tests and the tools.
+# ruff's formatter and linter (configured in pyproject.toml) over the repository.
 lint:
-	$(BIN)/ruff format --check --quiet nbs metamae_lab tests tools
-	$(BIN)/ruff check --quiet nbs metamae_lab tests tools
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
 
 # Fails when the package is not what the notebooks export, or a notebook is not clean.
 sync-check: export

@@ -1,4 +1,5 @@
 """Packaging for metamae_lab: every field comes from settings.ini, which nbdev also reads."""
+
 from configparser import ConfigParser
 from pathlib import Path
 

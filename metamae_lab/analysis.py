@@ -25,25 +25,9 @@ from metamae_lab.model import (
 from .tokenizers import denormalize_patches
 
 # %% auto #0
-__all__ = [
-    "CHUNK",
-    "resolve_model_and_data",
-    "first_samples",
-    "Reconstruction",
-    "reconstruct",
-    "reconstruct_chunk",
-    "sample_error",
-    "largest_errors",
-    "AttentionMaps",
-    "attention_maps",
-    "sweep_point",
-    "latent_pairs",
-    "masked_probe_accuracy",
-    "fit_umap",
-    "fit_pca",
-    "displacement_by_class",
-]
-
+__all__ = ['CHUNK', 'resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconstruct', 'reconstruct_chunk',
+           'sample_error', 'largest_errors', 'AttentionMaps', 'attention_maps', 'sweep_point', 'latent_pairs',
+           'masked_probe_accuracy', 'fit_umap', 'fit_pca', 'displacement_by_class']
 
 # %% ../nbs/09_analysis.ipynb #9a12053a
 def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDataset]:
@@ -91,7 +75,6 @@ def first_samples(data: ArrayDataset, split: str, n: int):
         None if lengths is None else torch.as_tensor(lengths[:n]),
     )
 
-
 # %% ../nbs/09_analysis.ipynb #2d59b2c9
 @dataclass
 class Reconstruction:
@@ -126,7 +109,6 @@ class Reconstruction:
     @property
     def steps(self) -> int:
         return len(self.errors) - 1
-
 
 # %% ../nbs/09_analysis.ipynb #cd92300f
 def _shown(values: torch.Tensor, mean, std, discrete: bool) -> np.ndarray:
@@ -168,7 +150,6 @@ def _reconstruction(
         per_sample(mask),
         *shared[2:],
     )
-
 
 # %% ../nbs/09_analysis.ipynb #44d93dde
 def reconstruct(
@@ -224,7 +205,6 @@ def reconstruct(
         out.target_std,
     )
 
-
 # %% ../nbs/09_analysis.ipynb #f4d7c6be
 def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Reconstruction:
     "The whole sequence's reconstruction (errors, masks, latents), with each part's in `parts`."
@@ -248,7 +228,6 @@ def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Recons
     whole = _reconstruction(spec, None, [], joined, where, shared)
     whole.parts = parts
     return whole
-
 
 # %% ../nbs/09_analysis.ipynb #000d0166
 CHUNK = 64  # samples masked together
@@ -289,7 +268,6 @@ def sample_error(rec: Reconstruction) -> np.ndarray:
 def largest_errors(recs: list[Reconstruction]) -> np.ndarray:
     "Indices into the concatenated chunks `recs`, largest masked-token error first."
     return np.argsort(-np.concatenate([sample_error(r) for r in recs]), kind="stable")
-
 
 # %% ../nbs/09_analysis.ipynb #1e66ea27
 @dataclass
@@ -350,7 +328,6 @@ def attention_maps(
         pad[rows].cpu().numpy(),
     )
 
-
 # %% ../nbs/09_analysis.ipynb #022694f3
 def sweep_point(
     model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None
@@ -401,7 +378,6 @@ def masked_probe_accuracy(
         x, y, lengths = first_samples(data, split, max_train)
         feats[split] = (latent_pairs(model, x, lengths, ratio, seed, steps)[1], y)
     return linear_probe(*feats["train"], *feats["test"])["accuracy"]
-
 
 # %% ../nbs/09_analysis.ipynb #21583b44
 def fit_umap(z: np.ndarray, z_adapted: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -24,29 +24,9 @@ from .tables import markdown_table
 from .train import compile_encoder, make_optimizer, training_step
 
 # %% auto #0
-__all__ = [
-    "CASES",
-    "MODELS",
-    "PATHS",
-    "PEAK_BF16_TFLOPS",
-    "draw_masking",
-    "random_batch",
-    "reference_weights",
-    "project_gradients",
-    "check_equivalence",
-    "case_config",
-    "make_step",
-    "time_steps",
-    "peak_memory_mb",
-    "peak_bf16_tflops",
-    "step_flops",
-    "BenchRow",
-    "bench_case",
-    "format_rows",
-    "run_benchmark",
-    "main",
-]
-
+__all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'draw_masking', 'random_batch', 'reference_weights',
+           'project_gradients', 'check_equivalence', 'case_config', 'make_step', 'time_steps', 'peak_memory_mb',
+           'peak_bf16_tflops', 'step_flops', 'BenchRow', 'bench_case', 'format_rows', 'run_benchmark', 'main']
 
 # %% ../nbs/16_bench.ipynb #e05b3cfd
 def draw_masking(model: MetaMAE, batch_size: int, generator: torch.Generator | None, device):
@@ -93,7 +73,6 @@ def project_gradients(model: MetaMAE, loss: torch.Tensor, weights: dict) -> dict
         out["encoder.tokenizer.proj.weight"], model.spec
     )
     return out
-
 
 # %% ../nbs/16_bench.ipynb #4681e770
 def check_equivalence(
@@ -142,7 +121,6 @@ def check_equivalence(
         "worst_grad_rel_diff": rel(ours[worst], theirs[worst]),
     }
 
-
 # %% ../nbs/16_bench.ipynb #c0ed380a
 CASES = {  # the two configurations of the benchmark
     "sensor": (ModalitySpec("sequence", (52, 320), 5), 0.85),  # PAMAP2's shape: 64 tokens
@@ -173,7 +151,6 @@ def case_config(
             "sequence", (spec.shape[0], tokens * spec.patch_size[0]), spec.patch_size
         )
     return spec, preset_config(preset, mask_ratio=ratio, **MODELS[model])
-
 
 # %% ../nbs/16_bench.ipynb #6ccd53dd
 def make_step(
@@ -215,7 +192,6 @@ def make_step(
         return loss.item()
 
     return step
-
 
 # %% ../nbs/16_bench.ipynb #b57db90a
 def _sync(device):
@@ -275,7 +251,6 @@ def peak_memory_mb(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(done.stdout.split()[-1]) / 1024
 
-
 # %% ../nbs/16_bench.ipynb #c722e7d1
 # dense bf16 tensor-core peak from the vendors' data sheets; the first name found wins
 PEAK_BF16_TFLOPS = (
@@ -309,7 +284,6 @@ def step_flops(step) -> int:
         step()
     return counter.get_total_flops()
 
-
 # %% ../nbs/16_bench.ipynb #203a5efe
 @dataclass
 class BenchRow:
@@ -330,7 +304,6 @@ class BenchRow:
     project_tflop_s: float = 0.0  # achieved by the project path
     peak_tflop_s: float | None = None  # the device's dense bf16 peak used for the MFU
     mfu: float | None = None  # project_tflop_s / peak_tflop_s
-
 
 # %% ../nbs/16_bench.ipynb #d9f25478
 def _checked(case: str, model: str, spec, model_cfg, batch_size: int, device) -> dict:
@@ -359,7 +332,6 @@ def _timed(spec, model_cfg, batch_size: int, cfg: BenchConfig, device) -> tuple[
     flops = step_flops(eager or steps["project"])
     times = time_steps(steps, cfg.warmup, cfg.repeats, device)
     return {path: statistics.median(seconds) for path, seconds in times.items()}, flops
-
 
 # %% ../nbs/16_bench.ipynb #da5d939d
 def bench_case(
@@ -406,7 +378,6 @@ def bench_case(
         peak,
         achieved / peak if peak else None,
     )
-
 
 # %% ../nbs/16_bench.ipynb #571c8949
 def format_rows(rows: list[BenchRow]) -> str:
@@ -459,7 +430,6 @@ def run_benchmark(cfg: BenchConfig, log=print) -> list[BenchRow]:
         )
         rows.append(row)
     return rows
-
 
 # %% ../nbs/16_bench.ipynb #a563601a
 def main(cfg: BenchConfig) -> int:

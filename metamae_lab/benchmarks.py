@@ -13,16 +13,7 @@ from .data.convert import benchmark_sources, convert, get_source
 from .data.store import MANIFEST
 
 # %% auto #0
-__all__ = [
-    "PAPER_SETTINGS",
-    "SMOKE",
-    "PaperSettings",
-    "paper_settings",
-    "prepared_store",
-    "benchmark_run",
-    "torchrun_command",
-]
-
+__all__ = ['PAPER_SETTINGS', 'SMOKE', 'PaperSettings', 'paper_settings', 'prepared_store', 'benchmark_run', 'torchrun_command']
 
 # %% ../nbs/30_benchmarks.ipynb #619b26ca
 @dataclass(frozen=True)
@@ -47,7 +38,6 @@ def paper_settings(name: str) -> PaperSettings:
             f"unknown benchmark {name!r}: expected one of {', '.join(benchmark_sources())}"
         )
     return PAPER_SETTINGS.get(name, PaperSettings())
-
 
 # %% ../nbs/30_benchmarks.ipynb #61534371
 def prepared_store(
@@ -105,7 +95,6 @@ def benchmark_run(
     return run_config(
         "dabs", steps=steps, batch_size=source.batch_size, ckpt_every=min(10_000, steps), **common
     )
-
 
 # %% ../nbs/30_benchmarks.ipynb #d09587be
 def torchrun_command(run: RunConfig, run_dir: Path | str, gpus: int = 8) -> str:

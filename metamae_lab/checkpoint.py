@@ -21,33 +21,11 @@ from .data import ArrayDataset, data_fingerprint, legacy_fingerprint, load_run_d
 from .model import MetaMAE
 
 # %% auto #0
-__all__ = [
-    "CHECKPOINT_PATTERN",
-    "ARCHITECTURE_FIELDS",
-    "EXPORT_RECORD",
-    "CheckpointError",
-    "write_atomically",
-    "checkpoint_path",
-    "list_checkpoints",
-    "save_checkpoint",
-    "why_unloadable",
-    "load_checkpoint",
-    "load_latest_intact",
-    "differences",
-    "run_config_of",
-    "spec_of",
-    "check_checkpoint_fits",
-    "load_model_state",
-    "model_from_checkpoint",
-    "load_weights",
-    "load_model",
-    "export_pretrained",
-    "is_export",
-    "open_export",
-    "open_checkpoint",
-    "check_data",
-    "open_run",
-]
+__all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'EXPORT_RECORD', 'CheckpointError', 'write_atomically', 'checkpoint_path',
+           'list_checkpoints', 'save_checkpoint', 'why_unloadable', 'load_checkpoint', 'load_latest_intact',
+           'differences', 'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state',
+           'model_from_checkpoint', 'load_weights', 'load_model', 'export_pretrained', 'is_export', 'open_export',
+           'open_checkpoint', 'check_data', 'open_run']
 
 # %% ../nbs/06_checkpoint.ipynb #a4eaf3c0
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8})\.pt$")
@@ -75,7 +53,6 @@ def write_atomically(path: Path | str, write) -> Path:
         tmp.unlink(missing_ok=True)  # a failed write (a full disk, say) leaves nothing behind
     return path
 
-
 # %% ../nbs/06_checkpoint.ipynb #9521fcd4
 def checkpoint_path(run_dir: Path | str, step: int) -> Path:
     return Path(run_dir) / f"checkpoint_{step:08d}.pt"
@@ -100,7 +77,6 @@ def save_checkpoint(run_dir: Path | str, state: dict, keep_last: int = 3) -> Pat
     for old in list_checkpoints(run_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
     return final
-
 
 # %% ../nbs/06_checkpoint.ipynb #968e29d5
 def why_unloadable(path: Path, e: BaseException) -> str:
@@ -153,7 +129,6 @@ def load_checkpoint(path: Path | str, map_location="cpu") -> dict:
         raise CheckpointError(f"{path} is not a metamae_lab checkpoint (missing {sorted(missing)})")
     return state
 
-
 # %% ../nbs/06_checkpoint.ipynb #3dca20fa
 def load_latest_intact(run_dir: Path | str, report=None) -> tuple[dict, Path]:
     """The newest checkpoint in `run_dir` that loads, and its path; `report(line)` hears of each
@@ -180,7 +155,6 @@ def load_latest_intact(run_dir: Path | str, report=None) -> tuple[dict, Path]:
         else "its only checkpoint does not load"
     )
     raise CheckpointError(f"{which}; the latest: {passed_over[0][1]}") from None
-
 
 # %% ../nbs/06_checkpoint.ipynb #2e97d267
 # they decide the weights' shapes
@@ -224,7 +198,6 @@ def spec_of(state: dict) -> ModalitySpec:
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"the checkpoint's modality spec cannot be read: {e}") from e
 
-
 # %% ../nbs/06_checkpoint.ipynb #686c2174
 def check_checkpoint_fits(
     state: dict, spec: ModalitySpec | None = None, config: ModelConfig | None = None
@@ -250,7 +223,6 @@ def check_checkpoint_fits(
                 f"architecture mismatch: the checkpoint is a "
                 f"{run.model.method} model of preset {run.preset!r}; {diff}"
             )
-
 
 # %% ../nbs/06_checkpoint.ipynb #e9af80f2
 def load_model_state(model: MetaMAE, state: dict):
@@ -284,7 +256,6 @@ def model_from_checkpoint(state: dict, spec: ModalitySpec | None = None, device=
     load_model_state(model, state)
     return model.to(device)
 
-
 # %% ../nbs/06_checkpoint.ipynb #d1022e16
 def load_weights(model: MetaMAE, checkpoint: Path | str | dict) -> MetaMAE:
     """Load a checkpoint (file, run directory or loaded state) into an existing `model`. The
@@ -300,7 +271,6 @@ def load_model(run_dir: Path | str, device="cpu") -> tuple[MetaMAE, RunConfig, d
     "The model, run configuration and checkpoint of the latest checkpoint in `run_dir`."
     state = load_checkpoint(run_dir)
     return model_from_checkpoint(state, device=device), run_config_of(state), state
-
 
 # %% ../nbs/06_checkpoint.ipynb #02a4ae46
 EXPORT_RECORD = "metamae_run.json"  # beside config.json: the run the exported weights come from
@@ -355,7 +325,6 @@ def open_export(folder: Path | str, device="cpu") -> tuple[MetaMAE, dict]:
         k: record[k] for k in ("run_config", "spec", "step") if k in record
     }
 
-
 # %% ../nbs/06_checkpoint.ipynb #2d204bf0
 def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
     "The newest checkpoint of `run_dir` that loads, once shown to belong to the run recorded there."
@@ -385,7 +354,6 @@ def check_data(run: RunConfig, data: ArrayDataset):
         f"the training data of {run.dataset} changed since the run started (fingerprint "
         f"{data_fingerprint(data)}, recorded {recorded}): train a new run on it"
     )
-
 
 # %% ../nbs/06_checkpoint.ipynb #3868ed95
 def open_run(run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None):

@@ -31,37 +31,11 @@ from metamae_lab.config import (
 )
 
 # %% auto #0
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_USAGE",
-    "EXIT_DIVERGED",
-    "EXIT_SYSTEM",
-    "EXIT_INTERRUPTED",
-    "EXIT_WORKER",
-    "LAB_MODULES",
-    "Flag",
-    "HelpFormatter",
-    "OneLineParser",
-    "PretrainArgs",
-    "pretrain_defaults",
-    "add_pretrain",
-    "cmd_pretrain",
-    "add_probe",
-    "cmd_probe",
-    "cmd_datasets",
-    "add_convert",
-    "cmd_convert",
-    "add_export",
-    "cmd_export",
-    "add_verify",
-    "cmd_verify",
-    "add_experiment",
-    "cmd_experiment",
-    "add_bench",
-    "build_parser",
-    "main",
-    "exit_code",
-]
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'EXIT_WORKER', 'LAB_MODULES', 'Flag',
+           'HelpFormatter', 'OneLineParser', 'PretrainArgs', 'pretrain_defaults', 'add_pretrain', 'cmd_pretrain',
+           'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert', 'cmd_convert', 'add_export', 'cmd_export',
+           'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main',
+           'exit_code']
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
 EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
@@ -117,7 +91,6 @@ class OneLineParser(sp.ArgumentParser):
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())}\n")
 
-
 # %% ../nbs/13_cli.ipynb #421bf1ca
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:  # the path and the cause, without the errno
@@ -127,7 +100,6 @@ def _one_line(e: BaseException) -> str:
             else f"cannot write standard output: {e.strerror}"
         )
     return " ".join(str(e).split()) or type(e).__name__
-
 
 # %% ../nbs/13_cli.ipynb #f3483393
 @dataclass
@@ -162,7 +134,6 @@ class PretrainArgs:
     )
     overwrite: bool = False  # replace a run already in --out
     quiet: bool = False  # no settings line and no progress bar
-
 
 # %% ../nbs/13_cli.ipynb #56e34d7f
 def _option(argv: list[str], flag: str) -> str | None:
@@ -210,7 +181,6 @@ def add_pretrain(sub, defaults: RunConfig):
     p.add_arguments(TrainConfig, dest="train", default=defaults.train)
     _add_runtime_flags(p)
     p.set_defaults(func=cmd_pretrain)
-
 
 # %% ../nbs/13_cli.ipynb #8d43d510
 def cmd_pretrain(args) -> int:
@@ -260,7 +230,6 @@ def cmd_pretrain(args) -> int:
     )
     return 0
 
-
 # %% ../nbs/13_cli.ipynb #3856d7d2
 def add_probe(sub):
     p = sub.add_parser(
@@ -298,7 +267,6 @@ def cmd_datasets(args) -> int:
     ]
     print(markdown_table(rows))
     return 0
-
 
 # %% ../nbs/13_cli.ipynb #0e1b0fbc
 def add_convert(sub):
@@ -349,7 +317,6 @@ def cmd_convert(args) -> int:
     print(out)
     return 0
 
-
 # %% ../nbs/13_cli.ipynb #acb5eaba
 def add_export(sub):
     p = sub.add_parser(
@@ -368,7 +335,6 @@ def cmd_export(args) -> int:
 
     print(export_pretrained(args.run, args.out, encoder_only=args.encoder_only))
     return 0
-
 
 # %% ../nbs/13_cli.ipynb #8051ac5d
 def add_verify(sub):
@@ -396,7 +362,6 @@ def cmd_verify(args) -> int:
         )
     print(line)
     return 0
-
 
 # %% ../nbs/13_cli.ipynb #5c9f3dc4
 def add_experiment(sub):
@@ -454,7 +419,6 @@ def _grid(pairs: list[list[str]] | None) -> dict[str, list]:
         grid[pair[0]] = [parse_value(v) for v in pair[1:]]
     return grid
 
-
 # %% ../nbs/13_cli.ipynb #6187abd6
 def cmd_experiment(args) -> int:
     from metamae_lab.experiments import (
@@ -500,7 +464,6 @@ def add_bench(sub):
         func=lambda args: __import__("metamae_lab.bench", fromlist=["main"]).main(args.bench)
     )
 
-
 # %% ../nbs/13_cli.ipynb #452caa94
 def _add_runtime_flags(p):
     p.add_argument(
@@ -534,7 +497,6 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     add_verify(sub)
     add_export(sub)
     return parser
-
 
 # %% ../nbs/13_cli.ipynb #f57b9b61
 def main(argv: list[str] | None = None) -> int:
@@ -595,7 +557,6 @@ def exit_code(e: Exception) -> int | None:
         return EXIT_WORKER
     return EXIT_DIVERGED if isinstance(e, NonFiniteLossError) else None
 
-
 # %% ../nbs/13_cli.ipynb #8a86fe67
 # the lab extra: the views and the experiment notebooks
 LAB_MODULES = {
@@ -630,7 +591,6 @@ def _silence_stdout():
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError, io.UnsupportedOperation):
         pass  # not a real file (a test's capture): nothing to do
-
 
 # %% ../nbs/13_cli.ipynb #a6f46841
 #| eval: false

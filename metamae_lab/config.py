@@ -14,42 +14,11 @@ import numpy as np
 from .modality import MODALITIES, Modality, modality_of
 
 # %% auto #0
-__all__ = [
-    "MODALITY_KINDS",
-    "SPEC_KINDS",
-    "SAMPLE_FORMS",
-    "SAMPLE_RANKS",
-    "BATCH_FORMS",
-    "MAX_PACKED_ID",
-    "METHODS",
-    "MODEL_CHOICES",
-    "PRECISIONS",
-    "TRAIN_CHOICES",
-    "RECIPES",
-    "PRESETS",
-    "FEATURE_KINDS",
-    "PROBE_METHODS",
-    "BENCH_CASES",
-    "BENCH_MODELS",
-    "check_int",
-    "check_range",
-    "check_lengths",
-    "ModalitySpec",
-    "multimodal_spec",
-    "pack_parts",
-    "unpack_parts",
-    "ModelConfig",
-    "TrainConfig",
-    "Preset",
-    "preset_config",
-    "RunConfig",
-    "run_config",
-    "run_differences",
-    "resolve_schedule",
-    "ProbeConfig",
-    "BenchConfig",
-]
-
+__all__ = ['MODALITY_KINDS', 'SPEC_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATCH_FORMS', 'MAX_PACKED_ID', 'METHODS',
+           'MODEL_CHOICES', 'PRECISIONS', 'TRAIN_CHOICES', 'RECIPES', 'PRESETS', 'FEATURE_KINDS', 'PROBE_METHODS',
+           'BENCH_CASES', 'BENCH_MODELS', 'check_int', 'check_range', 'check_lengths', 'ModalitySpec',
+           'multimodal_spec', 'pack_parts', 'unpack_parts', 'ModelConfig', 'TrainConfig', 'Preset', 'preset_config',
+           'RunConfig', 'run_config', 'run_differences', 'resolve_schedule', 'ProbeConfig', 'BenchConfig']
 
 # %% ../nbs/00_config.ipynb #5b4e0b07
 def check_int(value, name: str, minimum: int = 1) -> int:
@@ -85,7 +54,6 @@ def check_range(
         rule = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     raise ValueError(f"{name} must {rule}, got {value!r}")
 
-
 # %% ../nbs/00_config.ipynb #f27a6da0
 def check_lengths(lengths, n: int, longest: int):
     """A `ValueError` unless `lengths` (an array or tensor) holds one integer in [1, `longest`] per
@@ -102,7 +70,6 @@ def check_lengths(lengths, n: int, longest: int):
         raise ValueError(
             f"lengths must lie in [1, {longest}] (the longest length), got min {low}, max {high}"
         )
-
 
 # %% ../nbs/00_config.ipynb #514dbb85
 # The built-in kinds' names and forms, for code written before `modality`: ask `modality_of(kind)`
@@ -130,7 +97,6 @@ def _slices(sizes: list[int]) -> list[slice]:
     "Consecutive slices of `sizes`."
     ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
     return [slice(e - n, e) for n, e in zip(sizes, ends)]
-
 
 # %% ../nbs/00_config.ipynb #b4b71581
 @dataclass(frozen=True)
@@ -240,7 +206,6 @@ class ModalitySpec:
         part."""
         return tuple(p.grid for p in self.parts) if self.parts else self.grid
 
-
 # %% ../nbs/00_config.ipynb #fe059543
 def multimodal_spec(**parts: ModalitySpec) -> ModalitySpec:
     """The spec of a sample that joins `parts` (name=spec, in packing order); its shape is the
@@ -251,7 +216,6 @@ def multimodal_spec(**parts: ModalitySpec) -> ModalitySpec:
     return ModalitySpec(
         "multimodal", (max(size, 1),), parts=tuple(parts.values()), part_names=tuple(parts)
     )
-
 
 # %% ../nbs/00_config.ipynb #56cdadaf
 def _is_tensor(a) -> bool:
@@ -307,7 +271,6 @@ def unpack_parts(spec: ModalitySpec, x) -> dict:
         out[name] = v
     return out
 
-
 # %% ../nbs/00_config.ipynb #90681d13
 METHODS = ("mae", "metamae")
 MODEL_CHOICES = {
@@ -319,7 +282,6 @@ MODEL_CHOICES = {
     "patch_bias_init": ("zero", "uniform"),
     "token_embed_init": ("normal", "xavier"),
 }
-
 
 # %% ../nbs/00_config.ipynb #d8b0a6e1
 @dataclass
@@ -423,7 +385,6 @@ class ModelConfig:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         return self
 
-
 # %% ../nbs/00_config.ipynb #7e1ea314
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 elsewhere
 TRAIN_CHOICES = {
@@ -431,7 +392,6 @@ TRAIN_CHOICES = {
     "decay_on": ("matrices", "all"),
     "lr_schedule": ("cosine", "constant"),
 }
-
 
 # %% ../nbs/00_config.ipynb #3e208b80
 @dataclass
@@ -505,7 +465,6 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
-
 # %% ../nbs/00_config.ipynb #b0de5296
 RECIPES = {
     "project": dict(),  # the dataclasses' own defaults
@@ -529,7 +488,6 @@ RECIPES = {
         sync_batchnorm=True,
     ),
 }
-
 
 # %% ../nbs/00_config.ipynb #b9205a43
 @dataclass(frozen=True)
@@ -587,7 +545,6 @@ def _preset(name: str) -> Preset:
         raise ValueError(f"unknown preset {name!r}: expected one of {sorted(PRESETS)}")
     return PRESETS[name]
 
-
 # %% ../nbs/00_config.ipynb #67669ca8
 def _recipe(name: str) -> dict:
     if name not in RECIPES:
@@ -608,7 +565,6 @@ def preset_config(name: str, recipe: str | None = None, **overrides) -> ModelCon
     return ModelConfig(
         **{**_split(_recipe(recipe or p.recipe), ModelConfig), **p.model, **overrides}
     )
-
 
 # %% ../nbs/00_config.ipynb #ed925a7e
 @dataclass
@@ -652,7 +608,6 @@ class RunConfig:
             }
         )
 
-
 # %% ../nbs/00_config.ipynb #01f3e461
 _RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "train", "preset", "recipe"}
 
@@ -679,7 +634,6 @@ def run_config(preset: str = "tiny", recipe: str | None = None, **overrides) -> 
         train=train,
         **{k: v for k, v in overrides.items() if k in _RUN_FIELDS},
     )
-
 
 # %% ../nbs/00_config.ipynb #48781b93
 def _flat(run: RunConfig) -> dict:
@@ -712,7 +666,6 @@ def run_differences(
         if k not in ignore and fa[k] != fb.get(k)
     ]
 
-
 # %% ../nbs/00_config.ipynb #b015487c
 def resolve_schedule(run: RunConfig, n_train: int) -> RunConfig:
     """`run` with the batch and warm-up left at None set from its preset (see above), and the batch
@@ -725,7 +678,6 @@ def resolve_schedule(run: RunConfig, n_train: int) -> RunConfig:
         )
     warmup = tc.warmup_steps if tc.warmup_steps is not None else min(p.warmup_steps, tc.steps // 10)
     return replace(run, train=replace(tc, batch_size=batch, warmup_steps=warmup))
-
 
 # %% ../nbs/00_config.ipynb #d84f7e9d
 FEATURE_KINDS = ("amortized", "adapted", "both")
@@ -763,7 +715,6 @@ class ProbeConfig:
         check_range(self.lr, "lr", low_open=True)
         check_range(self.weight_decay, "weight_decay")
         check_int(self.seed, "seed", minimum=0)
-
 
 # %% ../nbs/00_config.ipynb #f072ee01
 # sensor: 52 x 320, patch 5, mask 0.85 (PAMAP2's shape); image: 3 x 32 x 32, patch 4

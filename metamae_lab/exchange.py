@@ -17,15 +17,8 @@ from .model import MetaMAE
 from .tokenizers import sincos_pos_embed
 
 # %% auto #0
-__all__ = [
-    "paper_name",
-    "patch_weight_to_paper",
-    "patch_weight_from_paper",
-    "to_paper_state_dict",
-    "from_paper_state_dict",
-    "load_paper_checkpoint",
-    "save_paper_checkpoint",
-]
+__all__ = ['paper_name', 'patch_weight_to_paper', 'patch_weight_from_paper', 'to_paper_state_dict', 'from_paper_state_dict',
+           'load_paper_checkpoint', 'save_paper_checkpoint']
 
 # %% ../nbs/14_exchange.ipynb #bc33c5bb
 _PREFIXES = [
@@ -49,7 +42,6 @@ def paper_name(name: str) -> str:
         name = re.sub(pattern, replacement, name)
     return name
 
-
 # %% ../nbs/14_exchange.ipynb #b58873fd
 def patch_weight_to_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     """This project's patch weight (linear, or the token table) as the paper's convolution (or
@@ -60,7 +52,6 @@ def patch_weight_to_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.Ten
 def patch_weight_from_paper(weight: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     "The inverse of `patch_weight_to_paper`."
     return spec.modality.weight_from_paper(weight, spec)
-
 
 # %% ../nbs/14_exchange.ipynb #e3116cd4
 def _check_expressible(model: MetaMAE):
@@ -102,7 +93,6 @@ def to_paper_state_dict(model: MetaMAE, strict: bool = True) -> dict[str, torch.
     state["pos_embed"] = sincos_pos_embed(model.spec, model.cfg.enc_dim, order)[None]
     state["decoder_pos_embed"] = sincos_pos_embed(model.spec, model.cfg.dec_dim, order)[None]
     return state
-
 
 # %% ../nbs/14_exchange.ipynb #cf5b7d92
 def from_paper_state_dict(state: dict, model: MetaMAE) -> MetaMAE:
@@ -159,7 +149,6 @@ def _check_state(state: dict):
                 f"the state dict's {key!r} holds NaN or inf values: not a trained model"
             )
 
-
 # %% ../nbs/14_exchange.ipynb #10524b58
 def _check_positions(state: dict, model: MetaMAE):
     for key, dim in (("pos_embed", model.cfg.enc_dim), ("decoder_pos_embed", model.cfg.dec_dim)):
@@ -182,7 +171,6 @@ def _check_positions(state: dict, model: MetaMAE):
             else ""
         )
         raise CheckpointError(f"the stored {key} are not this model's position codes{hint}")
-
 
 # %% ../nbs/14_exchange.ipynb #826cfdb1
 def load_paper_checkpoint(path: Path | str, spec: ModalitySpec, cfg: ModelConfig) -> MetaMAE:

@@ -18,37 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = [
-    "EXPERIMENTS_SUBDIR",
-    "PARAMETER_FIELDS",
-    "PARAMETER_MINIMUMS",
-    "RUNNER_PARAMETERS",
-    "README_BLOCK",
-    "experiments_folder",
-    "list_experiments",
-    "experiment_notebook",
-    "parse_value",
-    "declared_parameters",
-    "coerce_parameter",
-    "check_parameter",
-    "resolve_parameters",
-    "expand_grid",
-    "run_name",
-    "ExperimentFailed",
-    "ExperimentRun",
-    "reproduce_command",
-    "finished",
-    "checked_parameters",
-    "run_experiment",
-    "run_grid",
-    "pretrained",
-    "show_figure",
-    "mean_std",
-    "format_mean_std",
-    "write_results",
-    "results_block",
-    "update_readme",
-]
+__all__ = ['EXPERIMENTS_SUBDIR', 'PARAMETER_FIELDS', 'PARAMETER_MINIMUMS', 'RUNNER_PARAMETERS', 'README_BLOCK',
+           'experiments_folder', 'list_experiments', 'experiment_notebook', 'parse_value', 'declared_parameters',
+           'coerce_parameter', 'check_parameter', 'resolve_parameters', 'expand_grid', 'run_name', 'ExperimentFailed',
+           'ExperimentRun', 'reproduce_command', 'finished', 'checked_parameters', 'run_experiment', 'run_grid',
+           'pretrained', 'show_figure', 'mean_std', 'format_mean_std', 'write_results', 'results_block',
+           'update_readme']
 
 # %% ../nbs/12_experiments.ipynb #8b779e91
 EXPERIMENTS_SUBDIR = Path("nbs") / "experiments"
@@ -87,7 +62,6 @@ def experiment_notebook(name: str | Path) -> Path:
             f"of {list_experiments()} or a path to an .ipynb"
         )
     return candidate
-
 
 # %% ../nbs/12_experiments.ipynb #4b2c0c54
 def parse_value(text: str):
@@ -130,7 +104,6 @@ def declared_parameters(notebook: Path | str, with_help: bool = False) -> dict:
                 f"must be a literal, got {p['default']!r}"
             ) from e
     return {k: (v, declared[k]["help"]) for k, v in defaults.items()} if with_help else defaults
-
 
 # %% ../nbs/12_experiments.ipynb #48a76ef1
 def _type_name(value) -> str:
@@ -186,7 +159,6 @@ def coerce_parameter(name: str, value, default):
         return [coerce_parameter(f"{name}[{i}]", v, default[0]) for i, v in enumerate(value)]
     return value
 
-
 # %% ../nbs/12_experiments.ipynb #703c5632
 # list parameter -> its items' field
 PARAMETER_FIELDS = {"ratios": "mask_ratio", "seeds": "seed", "methods": "method"}
@@ -239,7 +211,6 @@ def resolve_parameters(defaults: dict, overrides: dict) -> dict:
         check_parameter(k, v)
     return {**defaults, **resolved}
 
-
 # %% ../nbs/12_experiments.ipynb #2eb20788
 def expand_grid(grid: dict[str, list]) -> list[dict]:
     "Every combination of the values in `grid` (a name -> list of values), in order."
@@ -262,7 +233,6 @@ def run_name(overrides: dict) -> str:
         return "default"
     name = "_".join(f"{k}={_format(v)}" for k, v in sorted(overrides.items()))
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", name)[:120]
-
 
 # %% ../nbs/12_experiments.ipynb #182c5239
 class ExperimentFailed(RuntimeError):
@@ -288,7 +258,6 @@ def _shown(path: Path, root: Path) -> str:
     path = path.resolve()
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
-
 # %% ../nbs/12_experiments.ipynb #75b74c54
 def _ipc_kernel_manager(folder: str):
     """A kernel manager whose kernel listens on Unix sockets in `folder` (private to this user), not
@@ -312,7 +281,6 @@ def _relative_record_paths(record: Path, root: Path):
         if meta.get(key):
             meta[key] = _shown(Path(meta[key]), root)
     record.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-
 
 # %% ../nbs/12_experiments.ipynb #72f90046
 def reproduce_command(experiment: str, overrides: dict, name: str | None = None) -> str:
@@ -352,7 +320,6 @@ def checked_parameters(notebook: Path, overrides: dict) -> dict:
         {k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}, overrides
     )
 
-
 # %% ../nbs/12_experiments.ipynb #a8d15071
 def _execute(notebook: Path, record: Path, parameters: dict, root: Path, label: str):
     "Run `notebook` with papermill into `record`; a failed cell or a dead kernel is one line."
@@ -382,7 +349,6 @@ def _execute(notebook: Path, record: Path, parameters: dict, root: Path, label: 
         raise ExperimentFailed(
             f"{label}: the notebook did not run to the end: {type(e).__name__}: {e}"
         ) from None
-
 
 # %% ../nbs/12_experiments.ipynb #09a228e9
 def run_experiment(
@@ -434,7 +400,6 @@ def run_experiment(
     log(f"{exp_name}/{name}: done in {seconds:.0f} s")
     return ExperimentRun(exp_name, name, out_dir, parameters, "done", seconds)
 
-
 # %% ../nbs/12_experiments.ipynb #0e279373
 def _write_run_record(
     out_dir: Path, notebook: Path, name: str, overrides: dict, parameters: dict, seconds: float
@@ -452,7 +417,6 @@ def _write_run_record(
         "seconds": round(seconds, 1),
     }
     (out_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
-
 
 # %% ../nbs/12_experiments.ipynb #e3a165e5
 def run_grid(
@@ -482,7 +446,6 @@ def run_grid(
         )
     return done
 
-
 # %% ../nbs/12_experiments.ipynb #58d0810f
 def pretrained(run, run_dir: Path | str, data=None, progress: bool = False):
     """The model of `run` trained in `run_dir`: reused when a finished run with the same resolved
@@ -507,7 +470,6 @@ def pretrained(run, run_dir: Path | str, data=None, progress: bool = False):
             f"{time.perf_counter() - t0:.0f} s"
         )
     return load_model(run_dir)[0]
-
 
 # %% ../nbs/12_experiments.ipynb #69140fa8
 def show_figure(fig, path_stem: Path | str, png: bool = True) -> None:
@@ -544,12 +506,10 @@ def write_results(out_dir: Path | str, results: dict, table: str, caption: str =
     (out_dir / "results.md").write_text(text)
     display(Markdown(text))
 
-
 # %% ../nbs/12_experiments.ipynb #ca142e36
 README_BLOCK = re.compile(
     r"(<!-- results: (?P<key>[\w.=-]+/[\w.=-]+) -->\n)(?P<body>.*?)(<!-- end results -->)", re.S
 )
-
 
 # %% ../nbs/12_experiments.ipynb #1ea461b4
 def results_block(figures_root: Path | str, key: str) -> str:

@@ -14,7 +14,7 @@ import torch
 from .model import MetaMAE
 
 # %% auto #0
-__all__ = ["NON_FINITE_FAULTS", "inject_faults", "finite_checkpoints"]
+__all__ = ['NON_FINITE_FAULTS', 'inject_faults', 'finite_checkpoints']
 
 # %% ../nbs/17_faults.ipynb #50687578
 NON_FINITE_FAULTS = ("nan", "inf", "nan_grad", "nan_weights", "interrupt")
@@ -41,7 +41,6 @@ def _faulty(out, fault: str | None):
     elif fault == "nan_grad":
         out.loss = _NanGradient.apply(out.loss)
     return out
-
 
 # %% ../nbs/17_faults.ipynb #82820686
 @contextmanager
@@ -77,7 +76,6 @@ def inject_faults(
         yield calls
     finally:
         MetaMAE.forward = clean
-
 
 # %% ../nbs/17_faults.ipynb #fd96b093
 def finite_checkpoints(run_dir: Path | str) -> bool:

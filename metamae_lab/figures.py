@@ -21,51 +21,13 @@ from .config import ModalitySpec
 from .tokenizers import unpatchify
 
 # %% auto #0
-__all__ = [
-    "MASKED_COLOR",
-    "SUPPORT_COLOR",
-    "Z_COLOR",
-    "Z_ADAPTED_COLOR",
-    "PALETTE",
-    "ERROR_SCALE",
-    "COLUMN_TITLES",
-    "json_safe",
-    "non_finite_values",
-    "sample_layout",
-    "spans",
-    "axis_refs",
-    "explorer_figure",
-    "SampleView",
-    "draw_values",
-    "image_values",
-    "sequence_values",
-    "tabular_values",
-    "token_strips",
-    "draw_errors",
-    "image_errors",
-    "sequence_errors",
-    "tabular_errors",
-    "image_part",
-    "stack_figures",
-    "multimodal_explorer_figure",
-    "comparison_figure",
-    "attention_figure",
-    "reconstruction_panels",
-    "reconstruction_figure",
-    "image_panels",
-    "line_panels",
-    "bar_panels",
-    "id_panels",
-    "square_pixels",
-    "sweep_figure",
-    "umap_figure",
-    "thumbnail_svg",
-    "image_thumbnail",
-    "token_thumbnail",
-    "series_thumbnail",
-    "probe_figure",
-    "save_figure",
-]
+__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES', 'json_safe',
+           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'SampleView', 'draw_values',
+           'image_values', 'sequence_values', 'tabular_values', 'token_strips', 'draw_errors', 'image_errors',
+           'sequence_errors', 'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
+           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels',
+           'line_panels', 'bar_panels', 'id_panels', 'square_pixels', 'sweep_figure', 'umap_figure', 'thumbnail_svg',
+           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -125,13 +87,11 @@ def spans(flags: np.ndarray) -> list[tuple[int, int]]:
     edges = np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
-
 # %% ../nbs/10_figures.ipynb #61de48bc
 def axis_refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
     "The ('x2', 'y2') names a shape uses to sit in subplot (row, col)."
     sub = fig.get_subplot(row, col)
     return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
-
 
 # %% ../nbs/10_figures.ipynb #2853e884
 def explorer_figure(
@@ -184,7 +144,6 @@ def explorer_figure(
     )
     return fig
 
-
 # %% ../nbs/10_figures.ipynb #c6ef95bb
 def _error_summary(rec: Reconstruction, view, k: int) -> str:
     def errors(i, where):
@@ -194,7 +153,6 @@ def _error_summary(rec: Reconstruction, view, k: int) -> str:
         f"masked-token error {errors(0, view.mask)} from Z → {errors(k, view.mask)} from Z* "
         f"(step {k}); support error {errors(0, view.support)} → {errors(k, view.support)}"
     )
-
 
 # %% ../nbs/10_figures.ipynb #65ccccb1
 @dataclass
@@ -243,7 +201,6 @@ def _grid_height(spec: ModalitySpec, view: SampleView, per_row: int) -> int:
     blocks = _rows_of(len(view.mask), per_row)
     return 120 + 24 * 5 * blocks + 24 * 3 * blocks + 230
 
-
 # %% ../nbs/10_figures.ipynb #a969f850
 def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles) -> go.Figure:
     if spec.is_discrete:  # long strips read better stacked than side by side
@@ -271,7 +228,6 @@ def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles
         subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n],
     )
 
-
 # %% ../nbs/10_figures.ipynb #76f5d112
 def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row):
     "Row 1: `values[i]` in column i + 1 (None: the masked input), in the modality's layout."
@@ -282,7 +238,6 @@ def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, pe
     ]
     # `image_values`, ... below
     spec.modality.draw_values(fig, spec, view, panels, bands, max_channels)
-
 
 # %% ../nbs/10_figures.ipynb #7c55e655
 def image_values(fig, spec, view, panels, bands):
@@ -343,7 +298,6 @@ def image_values(fig, spec, view, panels, bands):
     for c in range(1, len(panels) + 1):
         _image_axes(fig, 1, c)
 
-
 # %% ../nbs/10_figures.ipynb #23005321
 def _image_axes(fig, row: int, col: int):
     "Square pixels, the top row up, no ticks or grid."
@@ -367,7 +321,6 @@ def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, 
     "Pixel (x, y) centres of image tokens."
     (_, gw), (ph, pw) = spec.grid, spec.patch_size
     return tokens % gw * pw + (pw - 1) / 2, tokens // gw * ph + (ph - 1) / 2
-
 
 # %% ../nbs/10_figures.ipynb #54dd8b57
 def sequence_values(fig, spec, view, panels, max_channels):
@@ -414,7 +367,6 @@ def _shade(fig, row, col, intervals, outline: bool = False):
         for a, b in intervals
     )
 
-
 # %% ../nbs/10_figures.ipynb #f5466161
 def tabular_values(fig, view, panels):
     g = view.target.shape[1]  # features per token
@@ -440,7 +392,6 @@ def tabular_values(fig, view, panels):
     masked_col = 2 if not all(np.isfinite(p).all() for p in panels[1:2]) else None
     if masked_col:
         _shade(fig, 1, masked_col, [(a * g - 0.5, b * g - 0.5) for a, b in spans(view.mask)])
-
 
 # %% ../nbs/10_figures.ipynb #9b27dcf0
 def token_strips(
@@ -483,7 +434,6 @@ def token_strips(
         textfont_size=12,
     )
 
-
 # %% ../nbs/10_figures.ipynb #585c7cf8
 def _token_strip_values(fig, view, values, names, symbols, per_row):
     symbol = (lambda i: symbols[i]) if symbols else str
@@ -516,7 +466,6 @@ def _token_strip_values(fig, view, values, names, symbols, per_row):
     fig.add_trace(trace, 1, 1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
-
 
 # %% ../nbs/10_figures.ipynb #9a22e28f
 def draw_errors(
@@ -571,7 +520,6 @@ def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
     )
     _image_axes(fig, 2, col)
 
-
 # %% ../nbs/10_figures.ipynb #aeb94fa9
 def sequence_errors(fig, spec, view, layer, zmax, col, bar):
     (p,) = spec.patch_size
@@ -607,7 +555,6 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
             col,
         )
     fig.update_yaxes(showticklabels=col == 1, row=2, col=col)
-
 
 # %% ../nbs/10_figures.ipynb #8830c704
 def tabular_errors(fig, view, layer, zmax, col, bar):
@@ -665,7 +612,6 @@ def _token_errors(fig, view, layers, zmax, per_row, names):
     fig.update_yaxes(autorange="reversed", row=2, col=1)
     fig.update_xaxes(showticklabels=False, row=2, col=1)
 
-
 # %% ../nbs/10_figures.ipynb #22cad2c0
 def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: bool):
     row, cols = (3, (1, 2)) if stacked else (2, (3, 4))
@@ -704,7 +650,6 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
         fig.update_xaxes(title_text="inner step", dtick=1, title_standoff=2, row=row, col=col)
         fig.update_yaxes(tickformat=".3~g", row=row, col=col)
 
-
 # %% ../nbs/10_figures.ipynb #5bf1c0e1
 def image_part(spec: ModalitySpec) -> ModalitySpec | None:
     """The spec whose bands a view offers: `spec` if it is an image, else the first image part of a
@@ -736,7 +681,6 @@ def _shift_trace(trace: dict, n: int, to_band, seen: set) -> dict:
             trace["showlegend"] = False
         seen.add(trace["name"])
     return trace
-
 
 # %% ../nbs/10_figures.ipynb #7d0c6b3e
 class _Band:
@@ -773,7 +717,6 @@ def _shift_layout(layout: dict, n: int, band: _Band, out: dict) -> int:
                 item["yref"] = _shift_ref(item["yref"], n)
             out.setdefault(kind, []).append(item)
     return count
-
 
 # %% ../nbs/10_figures.ipynb #ed2c732d
 def stack_figures(
@@ -817,7 +760,6 @@ def stack_figures(
     )
     return fig
 
-
 # %% ../nbs/10_figures.ipynb #41404871
 def multimodal_explorer_figure(
     rec: Reconstruction,
@@ -854,7 +796,6 @@ def multimodal_explorer_figure(
         f"from Z* (step {k});<br>support error {support[0]:.3f} → {support[k]:.3f}"
     )
     return stack_figures(figs, (title or f"sample {sample}") + "<br>" + summary)
-
 
 # %% ../nbs/10_figures.ipynb #65ea3220
 def comparison_figure(
@@ -909,7 +850,6 @@ def comparison_figure(
     )
     return fig
 
-
 # %% ../nbs/10_figures.ipynb #c5d9b8b6
 def _check_comparable(recs: dict[str, Reconstruction], sample: int):
     "The runs compared must be of one modality and have reconstructed `sample` under one mask."
@@ -957,7 +897,6 @@ def _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row) -> 
         for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))
     ]
     return stack_figures(figs, title or f"sample {sample}")
-
 
 # %% ../nbs/10_figures.ipynb #ed1746cb
 def attention_figure(
@@ -1008,7 +947,6 @@ def attention_figure(
     fig.update_layout(template="plotly_white", height=420, margin=dict(l=40, r=20, t=60, b=30))
     return fig
 
-
 # %% ../nbs/10_figures.ipynb #c8d0ed4c
 def _encoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tuple:
     """The encoder's weights among CLS and the visible tokens in the sample's order, those tokens,
@@ -1034,7 +972,6 @@ def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tu
         else np.full(L, np.nan)
     )
     return weights, np.arange(L), over, "masked tokens → each token (mean)"
-
 
 # %% ../nbs/10_figures.ipynb #e72f498f
 def _layout_map(fig, spec, per_token, token_text):
@@ -1066,7 +1003,6 @@ def _layout_map(fig, spec, per_token, token_text):
     fig.add_trace(strip, 1, 2)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
 
-
 # %% ../nbs/10_figures.ipynb #5f79d66b
 COLUMN_TITLES = ("original", "masked input", "from Z (amortized)", "from Z* (adapted)")
 
@@ -1084,7 +1020,6 @@ def reconstruction_panels(rec: Reconstruction, sample: int) -> list[np.ndarray]:
     return [
         sample_layout(a, spec) for a in (target, np.where(mask[:, None], np.nan, target), *fills)
     ]
-
 
 # %% ../nbs/10_figures.ipynb #3a64bfce
 def reconstruction_figure(
@@ -1145,7 +1080,6 @@ def image_panels(fig, panels: list, row: int, channel: int):
         2,
     )
 
-
 # %% ../nbs/10_figures.ipynb #41ed1c9a
 def line_panels(fig, panels: list, row: int, channel: int):
     "A sequence's panels: channel `channel` as a line."
@@ -1189,7 +1123,6 @@ def square_pixels(fig, n: int):
             scaleanchor=f"x{suffix}", constrain="domain", autorange="reversed"
         )
         fig.layout[f"xaxis{suffix}"].update(constrain="domain")
-
 
 # %% ../nbs/10_figures.ipynb #92d26028
 def sweep_figure(
@@ -1248,7 +1181,6 @@ def sweep_figure(
     )
     return fig
 
-
 # %% ../nbs/10_figures.ipynb #84c2d154
 def _band_and_mean(fig, ratios, values, name, colour, dash, row):
     with warnings.catch_warnings():  # rows not computed yet are all NaN: they simply draw nothing
@@ -1285,7 +1217,6 @@ def _band_and_mean(fig, ratios, values, name, colour, dash, row):
         row,
         1,
     )
-
 
 # %% ../nbs/10_figures.ipynb #574e1fdb
 def umap_figure(
@@ -1340,7 +1271,6 @@ def umap_figure(
     )
     return fig
 
-
 # %% ../nbs/10_figures.ipynb #13995ddf
 def _pair_lines(emb_z, emb_z_adapted, shown: bool) -> go.Scatter:
     "One faint line from each sample's Z to its Z* (broken by a gap between samples)."
@@ -1383,7 +1313,6 @@ def _displacement_bars(displacement: dict, classes, names) -> go.Bar:
         error_y=dict(array=[displacement[int(c)][1] for c in classes]),
         marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(classes))],
     )
-
 
 # %% ../nbs/10_figures.ipynb #3c05b7d0
 def thumbnail_svg(
@@ -1441,14 +1370,12 @@ def series_thumbnail(series: np.ndarray, size: int) -> str:
     )
     return _svg(size * 1.6, size, body)
 
-
 # %% ../nbs/10_figures.ipynb #81f1d8c0
 def _svg(width: float, height: float, body: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'style="background:white;border:1px solid #ccc">{body}</svg>'
     )
-
 
 # %% ../nbs/10_figures.ipynb #d8c61e71
 def probe_figure(rows: list[dict], title: str = "Linear-probe accuracy") -> go.Figure:
@@ -1475,7 +1402,6 @@ def probe_figure(rows: list[dict], title: str = "Linear-probe accuracy") -> go.F
         height=420,
     )
     return fig
-
 
 # %% ../nbs/10_figures.ipynb #1a3fe344
 def save_figure(

@@ -14,16 +14,7 @@ import torch.nn.functional as F
 from .config import check_range
 
 # %% auto #0
-__all__ = [
-    "Masking",
-    "keep_count",
-    "random_masking",
-    "masking_from_visible",
-    "no_masking",
-    "visible_neighbours",
-    "support_set",
-]
-
+__all__ = ['Masking', 'keep_count', 'random_masking', 'masking_from_visible', 'no_masking', 'visible_neighbours', 'support_set']
 
 # %% ../nbs/02_masking.ipynb #01f068ff
 @dataclass
@@ -51,7 +42,6 @@ def keep_count(num_tokens: int, mask_ratio: float) -> int:
     """Tokens a sample of `num_tokens` real tokens keeps: `int(n (1 - r))`, at least 1 and at most n
     - 1."""
     return max(1, min(math.floor(num_tokens * (1 - mask_ratio)), num_tokens - 1))
-
 
 # %% ../nbs/02_masking.ipynb #daed4ce3
 def _draw_noise(shape, generator: torch.Generator | None, device) -> torch.Tensor:
@@ -81,7 +71,6 @@ def _ordered_masking(
         (~visible & valid).float(),
         ragged,
     )
-
 
 # %% ../nbs/02_masking.ipynb #72bd151c
 def random_masking(
@@ -113,7 +102,6 @@ def random_masking(
     ids_shuffle = torch.argsort(noise.masked_fill(pad, 2.0), dim=1)
     return _ordered_masking(ids_shuffle, num_keep, keep_len, ~pad, True)
 
-
 # %% ../nbs/02_masking.ipynb #00ee03e1
 def masking_from_visible(visible: torch.Tensor, pad: torch.Tensor | None = None) -> Masking:
     "The `Masking` in which exactly the tokens marked in `visible` (B, L) are kept."
@@ -142,7 +130,6 @@ def no_masking(
         torch.ones(batch_size, num_tokens, dtype=torch.bool, device=device) if pad is None else ~pad
     )
     return masking_from_visible(valid, pad)
-
 
 # %% ../nbs/02_masking.ipynb #6cd8bb90
 def visible_neighbours(visible: torch.Tensor, grid: tuple) -> torch.Tensor:

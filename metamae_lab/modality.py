@@ -8,26 +8,13 @@ from __future__ import annotations
 import math
 
 # %% auto #0
-__all__ = [
-    "MODALITIES",
-    "smallest_patch",
-    "Modality",
-    "register_modality",
-    "modality_of",
-    "kinds_with",
-    "Image",
-    "Sequence",
-    "Tokens",
-    "Tabular",
-    "Multimodal",
-]
-
+__all__ = ['MODALITIES', 'smallest_patch', 'Modality', 'register_modality', 'modality_of', 'kinds_with', 'Image', 'Sequence',
+           'Tokens', 'Tabular', 'Multimodal']
 
 # %% ../nbs/00a_modality.ipynb #72df1c57
 def smallest_patch(size: int, max_tokens: int) -> int:
     "The smallest patch that divides `size` into at most `max_tokens` tokens."
     return next(p for p in range(1, size + 1) if size % p == 0 and size // p <= max_tokens)
-
 
 # %% ../nbs/00a_modality.ipynb #8a1339e1
 class _Shape:
@@ -90,7 +77,6 @@ class _Shape:
         vocab = f", {spec.vocab_size} ids" if self.discrete else ""
         return f"{self.name} {spec.shape}{vocab}, patch {'x'.join(map(str, spec.patch_size))}"
 
-
 # %% ../nbs/00a_modality.ipynb #c19f94aa
 class _Checks:
     "What a spec of this kind may hold."
@@ -133,7 +119,6 @@ class _Checks:
                 f"parts apply to {kinds_with('composite')} specs only, not to {self.name}"
             )
 
-
 # %% ../nbs/00a_modality.ipynb #a7387bbd
 class _Tokens:
     "How a batch becomes tokens and where each token sits."
@@ -158,7 +143,6 @@ class _Tokens:
 
         return (torch.arange(spec.num_tokens),)
 
-
 # %% ../nbs/00a_modality.ipynb #f5973b55
 class _Data:
     "What the data layer asks of a kind."
@@ -171,7 +155,6 @@ class _Data:
     def default_patch(self, shape: tuple[int, ...]):
         "The patch of a sample of `shape` when none is given."
         return 1
-
 
 # %% ../nbs/00a_modality.ipynb #aa10061f
 class _Paper:
@@ -197,7 +180,6 @@ class _Paper:
         """The oracle's tokens `(B, L, D)`: the paper's patch convolution (or token table) applied
         to a batch."""
         raise self._no_paper()
-
 
 # %% ../nbs/00a_modality.ipynb #7cde213e
 class _Drawing:
@@ -234,7 +216,6 @@ class _Drawing:
 
         return series_thumbnail(x.reshape(-1)[None], size)
 
-
 # %% ../nbs/00a_modality.ipynb #04396085
 class Modality(_Shape, _Checks, _Tokens, _Data, _Paper, _Drawing):
     """What differs between kinds of data: one subclass per kind, registered with
@@ -268,7 +249,6 @@ def kinds_with(attribute: str) -> str:
     "The kinds whose `attribute` is set, in words: 'sequence and tokens'."
     names = [n for n, m in MODALITIES.items() if getattr(m, attribute)]
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
-
 
 # %% ../nbs/00a_modality.ipynb #da08fdee
 class _ImagePaper:
@@ -323,7 +303,6 @@ class _ImageDrawing:
 
         return image_thumbnail(x, size)
 
-
 # %% ../nbs/00a_modality.ipynb #56db9614
 @register_modality
 class Image(_ImagePaper, _ImageDrawing, Modality):
@@ -366,7 +345,6 @@ class Image(_ImagePaper, _ImageDrawing, Modality):
         )
         return rows.flatten(), cols.flatten()  # row-major tokens
 
-
 # %% ../nbs/00a_modality.ipynb #5fb25f7e
 class _SequenceOthers:
     "The sequence in the paper's code (a 1-D convolution) and drawn as lines."
@@ -406,7 +384,6 @@ class _SequenceOthers:
 
         return series_thumbnail(x[:, : length or x.shape[-1]], size)
 
-
 # %% ../nbs/00a_modality.ipynb #24c3c531
 @register_modality
 class Sequence(_SequenceOthers, Modality):
@@ -429,7 +406,6 @@ class Sequence(_SequenceOthers, Modality):
     def unpatchify(self, patches, spec):
         (B, L), (p,), C = patches.shape[:2], spec.patch_size, spec.channels
         return patches.reshape(B, L, p, C).permute(0, 3, 1, 2).reshape(B, C, L * p)  # (B, C, T)
-
 
 # %% ../nbs/00a_modality.ipynb #c819bf48
 class _TokensOthers:
@@ -486,7 +462,6 @@ class Tokens(_TokensOthers, Modality):
         if spec.pad_id is not None and not 0 <= spec.pad_id < spec.vocab_size:
             raise ValueError(f"pad_id {spec.pad_id} must lie in [0, vocab_size={spec.vocab_size})")
 
-
 # %% ../nbs/00a_modality.ipynb #a54e3c86
 @register_modality
 class Tabular(Modality):
@@ -519,7 +494,6 @@ class Tabular(Modality):
         import torch.nn.functional as F
 
         return F.conv1d(x[:, None, :], weight, bias, stride=spec.patch_size).transpose(1, 2)
-
 
 # %% ../nbs/00a_modality.ipynb #c10665ac
 @register_modality

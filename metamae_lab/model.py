@@ -27,30 +27,9 @@ from metamae_lab.tokenizers import (
 )
 
 # %% auto #0
-__all__ = [
-    "math_attention",
-    "Attention",
-    "Block",
-    "with_cls",
-    "Encoder",
-    "decoder_pos_embed",
-    "Decoder",
-    "token_errors",
-    "mean_over",
-    "per_sample_mean",
-    "nt_xent",
-    "MetaMAEOutput",
-    "pool_tokens",
-    "eval_mode",
-    "MaskedReconstruction",
-    "Adaptation",
-    "InnerLoop",
-    "Objectives",
-    "Features",
-    "MetaMAE",
-    "num_parameters",
-]
-
+__all__ = ['math_attention', 'Attention', 'Block', 'with_cls', 'Encoder', 'decoder_pos_embed', 'Decoder', 'token_errors',
+           'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode',
+           'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives', 'Features', 'MetaMAE', 'num_parameters']
 
 # %% ../nbs/03_model.ipynb #4f5ea5b0
 def math_attention():
@@ -89,7 +68,6 @@ class Attention(nn.Module):
             scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
         return scores.softmax(-1)
 
-
 # %% ../nbs/03_model.ipynb #5794d01b
 class Block(nn.Module):
     "Pre-norm transformer block: attention then MLP, each in a residual branch."
@@ -117,7 +95,6 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), attend)
         return x + self.mlp(self.norm2(x))
-
 
 # %% ../nbs/03_model.ipynb #f627bc8c
 def with_cls(valid: torch.Tensor | None) -> torch.Tensor | None:
@@ -153,7 +130,6 @@ class Encoder(nn.Module):
         # Z holds nothing but real tokens
         return x if attend is None else x * attend[..., None].to(x.dtype)
 
-
 # %% ../nbs/03_model.ipynb #3cb744ba
 def decoder_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> torch.Tensor:
     """Fixed position codes `(1 + L, dim)`: CLS (zeros) then the tokens; multimodal: each part's own
@@ -163,7 +139,6 @@ def decoder_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> t
     return torch.cat(
         [torch.zeros(1, dim), *[sincos_pos_embed(p, dim, order)[1:] for p in spec.parts]]
     )
-
 
 # %% ../nbs/03_model.ipynb #b98e0e0f
 class Decoder(nn.Module):
@@ -226,7 +201,6 @@ class Decoder(nn.Module):
         # (B, L_i, out_dim_i)
         return [head(x[:, part]) for head, part in zip(self.heads, self.spec.token_slices)]
 
-
 # %% ../nbs/03_model.ipynb #f825ec79
 def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
@@ -258,7 +232,6 @@ def per_sample_mean(errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     w = weights.to(errors.dtype)
     return (errors * w).sum(1) / w.sum(1).clamp_min(1)
 
-
 # %% ../nbs/03_model.ipynb #be277f2c
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     "NT-Xent between paired rows of `a` and `b` `(B, d)`: row i of each is the other's positive."
@@ -269,7 +242,6 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch
     )
     positives = torch.arange(2 * B, device=z.device).roll(B)  # row i pairs with row i + B, and back
     return F.cross_entropy(logits, positives)
-
 
 # %% ../nbs/03_model.ipynb #5696a836
 @dataclass
@@ -315,7 +287,6 @@ def _detached(value):
         return [_detached(v) for v in value]
     return value.detach() if isinstance(value, torch.Tensor) else value
 
-
 # %% ../nbs/03_model.ipynb #704a439c
 def pool_tokens(z: torch.Tensor, keep_valid: torch.Tensor) -> torch.Tensor:
     "Mean of the real patch tokens of a latent `(B, 1 + Lk, D)` (CLS excluded): `(B, D)`."
@@ -333,7 +304,6 @@ def eval_mode(module: nn.Module):
     finally:
         module.train(was_training)
 
-
 # %% ../nbs/03_model.ipynb #410f22b9
 def _targets(spec: ModalitySpec, batch: PreparedBatch, norm_target: bool):
     if spec.is_discrete or not norm_target:
@@ -344,7 +314,6 @@ def _targets(spec: ModalitySpec, batch: PreparedBatch, norm_target: bool):
 def _tied_logits(out: torch.Tensor, table: nn.Embedding, bias: torch.Tensor | None) -> torch.Tensor:
     logits = out @ table.weight.T  # (B, L, V)
     return logits if bias is None else logits + bias
-
 
 # %% ../nbs/03_model.ipynb #5774bd22
 class MaskedReconstruction:
@@ -400,7 +369,6 @@ class MaskedReconstruction:
             return mean_over(errors, weights)
         per_part = [mean_over(errors[:, part], weights[:, part]) for part in self.spec.token_slices]
         return torch.stack(per_part).mean()
-
 
 # %% ../nbs/03_model.ipynb #feea4729
 @dataclass
@@ -461,7 +429,6 @@ class InnerLoop:
         if self.cfg.inner_loss == "pooled":
             return mean_over(errors, support) * errors.shape[0]
         return per_sample_mean(errors, support).sum()
-
 
 # %% ../nbs/03_model.ipynb #c4d8a819
 class Objectives:
@@ -531,7 +498,6 @@ class Objectives:
             **trajectory,
         )
 
-
 # %% ../nbs/03_model.ipynb #21a52290
 class Features:
     """Two readouts of a trained encoder, computed in eval mode: the pooled Z of the full input, and
@@ -560,7 +526,6 @@ class Features:
             target = self.targets(batch)[0]
             z_adapted = self.adapt(z, masking, batch, target, masking.visible, steps).z
             return pool_tokens(z_adapted, masking.keep_valid).float()
-
 
 # %% ../nbs/03_model.ipynb #b6855305
 _CODERS = {
@@ -622,7 +587,6 @@ def _init_parameters(model: nn.Module):
     tokenizers = model.encoder.tokenizer.parts if model.spec.parts else [model.encoder.tokenizer]
     for tokenizer in tokenizers:
         _init_tokenizer(tokenizer.proj, model.cfg)
-
 
 # %% ../nbs/03_model.ipynb #d41c7a3e
 class MetaMAE(
@@ -707,7 +671,6 @@ class MetaMAE(
             z, masking, batch, target, support, inner_steps, keep_trajectory=keep_trajectory
         )
         return self._metamae_output(adaptation, masking, batch, target, support, common)
-
 
 # %% ../nbs/03_model.ipynb #7f65e424
 def num_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -25,17 +25,8 @@ from .model import MetaMAE
 from .runtime import resolve_device
 
 # %% auto #0
-__all__ = [
-    "extract_features",
-    "check_probe_inputs",
-    "linear_probe",
-    "knn_probe",
-    "paper_linear_probe",
-    "run_probe",
-    "random_init_like",
-    "probe_run",
-]
-
+__all__ = ['extract_features', 'check_probe_inputs', 'linear_probe', 'knn_probe', 'paper_linear_probe', 'run_probe',
+           'random_init_like', 'probe_run']
 
 # %% ../nbs/08_probe.ipynb #c1c43c9a
 def extract_features(
@@ -60,7 +51,6 @@ def extract_features(
             parts.append(model.adapted_features(xb, lengths=lb))
         chunks.append(torch.cat(parts, dim=1).cpu())
     return torch.cat(chunks).numpy()
-
 
 # %% ../nbs/08_probe.ipynb #5c919d91
 def check_probe_inputs(train_x, train_y, test_x, test_y):
@@ -88,7 +78,6 @@ def check_probe_inputs(train_x, train_y, test_x, test_y):
     if len(np.unique(train_y)) < 2:
         raise ValueError("the train labels hold a single class: a probe needs at least 2")
 
-
 # %% ../nbs/08_probe.ipynb #fc4c5e38
 def _scores(y_true, y_pred) -> dict:
     return {
@@ -111,7 +100,6 @@ def knn_probe(train_x, train_y, test_x, test_y, k: int = 20) -> dict:
         n_neighbors=min(k, len(train_x)), metric="cosine", weights="distance"
     )
     return _scores(test_y, clf.fit(train_x, train_y).predict(test_x))
-
 
 # %% ../nbs/08_probe.ipynb #c350efb5
 def paper_linear_probe(
@@ -155,7 +143,6 @@ def paper_linear_probe(
         per_epoch.append(float(accuracy_score(test_y, predicted)))
     return {**_scores(test_y, predicted), "accuracy_per_epoch": per_epoch}
 
-
 # %% ../nbs/08_probe.ipynb #5d009090
 def run_probe(
     model: MetaMAE, data: ArrayDataset, config: ProbeConfig | None = None, **settings
@@ -175,7 +162,6 @@ def run_probe(
     if config.method == "paper":
         return paper_linear_probe(ftr, ytr, fte, yte, config, next(model.parameters()).device)
     return knn_probe(ftr, ytr, fte, yte, config.k)
-
 
 # %% ../nbs/08_probe.ipynb #0735644f
 def random_init_like(model: MetaMAE, seed: int = 0) -> MetaMAE:

@@ -13,21 +13,9 @@ import torch.nn.functional as F
 from .config import ModalitySpec, ModelConfig
 
 # %% auto #0
-__all__ = [
-    "reference_patches",
-    "reference_embed",
-    "reference_positions",
-    "reference_block",
-    "reference_stack",
-    "reference_encoder",
-    "reference_decoder",
-    "reference_errors",
-    "reference_inner_loss",
-    "reference_nt_xent",
-    "reference_projection",
-    "reference_loss",
-]
-
+__all__ = ['reference_patches', 'reference_embed', 'reference_positions', 'reference_block', 'reference_stack',
+           'reference_encoder', 'reference_decoder', 'reference_errors', 'reference_inner_loss', 'reference_nt_xent',
+           'reference_projection', 'reference_loss']
 
 # %% ../nbs/15_reference.ipynb #7ca5d363
 def reference_patches(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
@@ -42,7 +30,6 @@ def reference_embed(w: dict, spec: ModalitySpec, x: torch.Tensor) -> torch.Tenso
     return spec.modality.reference_embed(
         w["patch_embed.proj.weight"], w.get("patch_embed.proj.bias"), x, spec
     )
-
 
 # %% ../nbs/15_reference.ipynb #863a03eb
 def reference_positions(spec: ModalitySpec, dim: int, order: str = "col_row") -> torch.Tensor:
@@ -61,7 +48,6 @@ def reference_positions(spec: ModalitySpec, dim: int, order: str = "col_row") ->
     rows, cols = axes
     first, second = (cols, rows) if order == "col_row" else (rows, cols)
     return torch.cat([codes(first, dim // 2), codes(second, dim // 2)], 1).float()
-
 
 # %% ../nbs/15_reference.ipynb #ce318486
 def reference_block(
@@ -103,7 +89,6 @@ def reference_stack(
     for i in range(depth):
         x = reference_block(w, f"{name}.{i}", x, heads, dropout, training)
     return F.layer_norm(x, (x.shape[-1],), w[f"{norm}.weight"], w[f"{norm}.bias"])
-
 
 # %% ../nbs/15_reference.ipynb #6e0c77c9
 def reference_encoder(
@@ -152,7 +137,6 @@ def reference_decoder(
     logits = torch.einsum("bld,vd->blv", out, w["patch_embed.proj.weight"])
     return logits + w["token_bias"] if "token_bias" in w else logits
 
-
 # %% ../nbs/15_reference.ipynb #fa85520c
 def reference_errors(pred: torch.Tensor, target: torch.Tensor, discrete: bool) -> torch.Tensor:
     if discrete:
@@ -184,7 +168,6 @@ def reference_projection(w: dict, pooled: torch.Tensor, training: bool) -> torch
         training,
     )
     return F.relu(h) @ w["projector.3.weight"].T
-
 
 # %% ../nbs/15_reference.ipynb #5715b3c4
 def reference_loss(

@@ -17,19 +17,8 @@ import torch
 from .config import PRECISIONS
 
 # %% auto #0
-__all__ = [
-    "resolve_device",
-    "cpu_has_native_bf16",
-    "autocast_context",
-    "seed_everything",
-    "rng_state",
-    "set_rng_state",
-    "DistributedContext",
-    "init_distributed",
-    "step_seed",
-    "gather_rows",
-]
-
+__all__ = ['resolve_device', 'cpu_has_native_bf16', 'autocast_context', 'seed_everything', 'rng_state', 'set_rng_state',
+           'DistributedContext', 'init_distributed', 'step_seed', 'gather_rows']
 
 # %% ../nbs/04_runtime.ipynb #e6b430e7
 def resolve_device(name: str = "auto") -> torch.device:
@@ -55,7 +44,6 @@ def resolve_device(name: str = "auto") -> torch.device:
                 f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
             )
     return device
-
 
 # %% ../nbs/04_runtime.ipynb #efc2e880
 @functools.cache
@@ -87,7 +75,6 @@ def autocast_context(device: torch.device | str, precision: str = "auto"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
-
 # %% ../nbs/04_runtime.ipynb #6b1ff289
 def seed_everything(seed: int):
     random.seed(seed)
@@ -111,7 +98,6 @@ def set_rng_state(state: dict):
 def _as_tuples(s):
     "random.setstate wants tuples; a weights-only load may hand back lists."
     return tuple(_as_tuples(v) for v in s) if isinstance(s, (list, tuple)) else s
-
 
 # %% ../nbs/04_runtime.ipynb #f07f790e
 @dataclass
@@ -148,7 +134,6 @@ def init_distributed() -> DistributedContext:
 def step_seed(seed: int, step: int, rank: int) -> int:
     "The RNG seed of one rank at one step of a data-parallel run."
     return (seed * 1_000_003 + step) * 1_009 + rank
-
 
 # %% ../nbs/04_runtime.ipynb #32d9469c
 class _GatherRows(torch.autograd.Function):

@@ -6,8 +6,7 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ["markdown_table"]
-
+__all__ = ['markdown_table']
 
 # %% ../nbs/12a_tables.ipynb #e6f03b4c
 def markdown_table(

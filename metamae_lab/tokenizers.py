@@ -13,22 +13,9 @@ import torch.nn as nn
 from .config import ModalitySpec, check_lengths, unpack_parts
 
 # %% auto #0
-__all__ = [
-    "patchify",
-    "unpatchify",
-    "sincos_1d",
-    "sincos_pos_embed",
-    "PreparedBatch",
-    "check_batch_form",
-    "check_batch_values",
-    "prepare_batch",
-    "normalize_patches",
-    "denormalize_patches",
-    "Tokenizer",
-    "MultimodalTokenizer",
-    "make_tokenizer",
-]
-
+__all__ = ['patchify', 'unpatchify', 'sincos_1d', 'sincos_pos_embed', 'PreparedBatch', 'check_batch_form', 'check_batch_values',
+           'prepare_batch', 'normalize_patches', 'denormalize_patches', 'Tokenizer', 'MultimodalTokenizer',
+           'make_tokenizer']
 
 # %% ../nbs/01_tokenizers.ipynb #ad6844d7
 def patchify(x: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
@@ -40,7 +27,6 @@ def unpatchify(patches: torch.Tensor, spec: ModalitySpec) -> torch.Tensor:
     """Inverse of `patchify`: per-token values `(B, L, patch_dim)` back to a batch in the sample
     layout."""
     return spec.modality.unpatchify(patches, spec)
-
 
 # %% ../nbs/01_tokenizers.ipynb #c0e149e2
 def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
@@ -67,7 +53,6 @@ def sincos_pos_embed(spec: ModalitySpec, dim: int, order: str = "row_col") -> to
             f"sine-cosine codes are defined on 1-D and 2-D token grids, not {len(axes)}-D"
         )
     return torch.cat([torch.zeros(1, dim), codes], dim=0)
-
 
 # %% ../nbs/01_tokenizers.ipynb #d36d4867
 @dataclass
@@ -97,7 +82,6 @@ class PreparedBatch:
     @property
     def device(self) -> torch.device:
         return (self.parts[0] if self.parts else self).target.device
-
 
 # %% ../nbs/01_tokenizers.ipynb #b0192192
 def check_batch_form(x, spec: ModalitySpec, lengths=None):
@@ -141,7 +125,6 @@ def check_batch_form(x, spec: ModalitySpec, lengths=None):
     if not spec.is_discrete and not x.dtype.is_floating_point:
         raise ValueError(f"a {spec.kind} batch must hold floats, got dtype {x.dtype}")
 
-
 # %% ../nbs/01_tokenizers.ipynb #f59fec11
 def check_batch_values(
     x: torch.Tensor, spec: ModalitySpec, lengths=None, pad: torch.Tensor | None = None
@@ -170,7 +153,6 @@ def check_batch_values(
 def _time_valid(lengths, x: torch.Tensor) -> torch.Tensor:
     "(B, T) bool: True at the real time steps."
     return torch.arange(x.shape[-1], device=x.device)[None] < lengths[:, None]
-
 
 # %% ../nbs/01_tokenizers.ipynb #c0d12fe2
 def prepare_batch(
@@ -216,7 +198,6 @@ def _prepare_tokens(x: torch.Tensor, spec: ModalitySpec, lengths) -> PreparedBat
         pad = pad | ~_time_valid(lengths, x)
     return PreparedBatch(x, pad)
 
-
 # %% ../nbs/01_tokenizers.ipynb #5fd91797
 def normalize_patches(
     target: torch.Tensor, element_mask: torch.Tensor | None = None, eps: float = 1e-6
@@ -234,7 +215,6 @@ def denormalize_patches(
 ) -> torch.Tensor:
     "Map per-token normalised `values` back to the data's units."
     return values * std + mean
-
 
 # %% ../nbs/01_tokenizers.ipynb #dd27f7bd
 class Tokenizer(nn.Module):
@@ -257,7 +237,6 @@ class Tokenizer(nn.Module):
             target = target.to(weight.dtype)  # float16 in
         tokens = self.proj(target)  # (B, L, dim)
         return tokens + self.pos_embed[1 : 1 + tokens.shape[1]]
-
 
 # %% ../nbs/01_tokenizers.ipynb #ef208777
 def _prepare_multimodal(
@@ -290,7 +269,6 @@ def _prepare_multimodal(
             dim=1,
         )
     return PreparedBatch([p.target for p in parts], pad, None, parts)
-
 
 # %% ../nbs/01_tokenizers.ipynb #58077aa4
 class MultimodalTokenizer(nn.Module):

@@ -52,32 +52,10 @@ from metamae_lab.runtime import (
 )
 
 # %% auto #0
-__all__ = [
-    "RUN_FILES",
-    "make_optimizer",
-    "lr_factor",
-    "NonFiniteLossError",
-    "StepResult",
-    "training_step",
-    "MetricsLogger",
-    "NonFiniteGuard",
-    "TrainingStopped",
-    "StopSignals",
-    "non_finite_entries",
-    "Checkpointer",
-    "Trainer",
-    "prepare_run_dir",
-    "resolve_run",
-    "describe_run",
-    "setup_training",
-    "compile_encoder",
-    "TrainingLog",
-    "resident_memory_mb",
-    "PretrainResult",
-    "pretrain",
-    "DataWorkerDied",
-]
-
+__all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
+           'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
+           'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'compile_encoder', 'TrainingLog',
+           'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -106,7 +84,6 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
         return 1.0
     progress = min(1.0, (step - warmup) / max(1, cfg.steps - warmup))
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
 
 # %% ../nbs/07_train.ipynb #46d1f754
 class NonFiniteLossError(RuntimeError):
@@ -161,7 +138,6 @@ def _running_statistics(model: torch.nn.Module) -> list[torch.Tensor]:
     "The buffers a forward pass updates: the running statistics of every BatchNorm layer."
     norms = (m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
     return [b for m in norms for b in m.buffers()]
-
 
 # %% ../nbs/07_train.ipynb #53dfbf7d
 def _metric_line(line: str) -> dict | None:
@@ -221,7 +197,6 @@ class MetricsLogger:
         if self.writer is not None:
             self.writer.close()
 
-
 # %% ../nbs/07_train.ipynb #3c7fdbd3
 class NonFiniteGuard:
     "Counts skipped steps and stops the run after `max_nonfinite` in a row."
@@ -267,7 +242,6 @@ class NonFiniteGuard:
             f"max_nonfinite={self.max_nonfinite}): training stopped. {then}"
         )
 
-
 # %% ../nbs/07_train.ipynb #16f2e53b
 class TrainingStopped(KeyboardInterrupt):
     "Training stopped by a signal at a step boundary; the message names the checkpoint written."
@@ -298,7 +272,6 @@ class StopSignals:
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
 
 # %% ../nbs/07_train.ipynb #eb43f64e
 def non_finite_entries(*state_dicts: dict) -> list[str]:
@@ -341,7 +314,6 @@ class Checkpointer:
                 f"{last[-1] if last else 'none'}"
             )
         return save_checkpoint(self.run_dir, state, self.keep_last)
-
 
 # %% ../nbs/07_train.ipynb #e206287c
 @dataclass
@@ -410,7 +382,6 @@ class Trainer:
             "dataset_name": self.data.name,
         }
 
-
 # %% ../nbs/07_train.ipynb #902680cb
 # what a run directory holds
 RUN_FILES = re.compile(
@@ -465,7 +436,6 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
 
-
 # %% ../nbs/07_train.ipynb #9873c2dc
 def _check_place(run_dir: Path):
     """A `ValueError` when `run_dir` or a parent is a file; an `OSError` naming it when nothing can
@@ -505,7 +475,6 @@ def _on_main(ctx: DistributedContext, fn):
             message[0][0], RuntimeError
         )
         raise kind(message[0][1])
-
 
 # %% ../nbs/07_train.ipynb #3f2a7b7d
 def _is_file_dataset(run: RunConfig) -> bool:
@@ -556,7 +525,6 @@ def describe_run(run: RunConfig, data: ArrayDataset, device: torch.device) -> st
         f"({run.preset}), mask ratio {run.model.mask_ratio}; batch {tc.batch_size}, lr {tc.lr:g}, "
         f"warm-up {tc.warmup_steps} of {tc.steps} steps; {device}, precision {tc.precision}"
     )
-
 
 # %% ../nbs/07_train.ipynb #3de938e2
 def setup_training(
@@ -612,7 +580,6 @@ def setup_training(
         state["step"] if state else 0,
     )
 
-
 # %% ../nbs/07_train.ipynb #68bbb77c
 def _resumed(run: RunConfig, step: int, steps: int | None) -> RunConfig:
     """The run's configuration to resume with: `steps` may raise the total, never lower it below the
@@ -663,7 +630,6 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
     its output Z."""
     model.encoder.forward = torch.compile(model.encoder.forward)
     return model
-
 
 # %% ../nbs/07_train.ipynb #8479ebe3
 class TrainingLog:
@@ -730,7 +696,6 @@ class TrainingLog:
             metrics["support_loss_first"], metrics["support_loss_last"] = first_last
         return metrics
 
-
 # %% ../nbs/07_train.ipynb #17a9c763
 def resident_memory_mb() -> float | None:
     """This process's resident memory (Linux), logged with the metrics so that a leak shows over a
@@ -742,7 +707,6 @@ def resident_memory_mb() -> float | None:
         return None
     line = next((line for line in status.splitlines() if line.startswith("VmRSS:")), None)
     return int(line.split()[1]) / 1024 if line else None
-
 
 # %% ../nbs/07_train.ipynb #e609aca3
 @dataclass
@@ -792,7 +756,6 @@ def pretrain(
     _finish_distributed(t, end)
     return PretrainResult(t.run_dir, end, log.metrics, guard.skipped)
 
-
 # %% ../nbs/07_train.ipynb #854efd01
 def _finished(t: Trainer) -> bool:
     "Whether the run took all its steps already (a finished run resumed); rank 0 says so."
@@ -837,7 +800,6 @@ def _finish_distributed(t: Trainer, end: int):
     torch.distributed.barrier()
     if t.ctx.initialized_here:
         torch.distributed.destroy_process_group()
-
 
 # %% ../nbs/07_train.ipynb #488c04a0
 def _save(t: Trainer, saver: Checkpointer, step: int, end: int, stop: bool, signum: int | None):

@@ -44,21 +44,9 @@ from metamae_lab.figures import (
 )
 
 # %% auto #0
-__all__ = [
-    "views_dir",
-    "update_figure_widget",
-    "placeholder_figure",
-    "LRU",
-    "ExplorerControls",
-    "ExplorerFigures",
-    "ReconstructionExplorer",
-    "SweepComputation",
-    "MaskingRatioSweep",
-    "UMAPEmbedding",
-    "UMAPDrawing",
-    "LatentUMAP",
-]
-
+__all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ExplorerControls', 'ExplorerFigures',
+           'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPDrawing',
+           'LatentUMAP']
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
@@ -113,7 +101,6 @@ class LRU(OrderedDict):
                 self.popitem(last=False)
         return self[key]
 
-
 # %% ../nbs/11_views.ipynb #9fa1cf74
 class _App:
     "Base of the apps: a figure, a one-line status and export."
@@ -163,7 +150,6 @@ def _run_key(model_or_run, model) -> str:
         if isinstance(model_or_run, (str, Path))
         else f"model-{id(model)}"
     )
-
 
 # %% ../nbs/11_views.ipynb #98f1e065
 def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int) -> dict:
@@ -218,7 +204,6 @@ def _explorer_layout(app) -> widgets.VBox:
             app.status,
         ]
     )
-
 
 # %% ../nbs/11_views.ipynb #50ea423b
 class ExplorerControls:
@@ -281,7 +266,6 @@ class ExplorerControls:
         self.last_response_s = time.perf_counter() - t0
         self.say(f"updated in {self.last_response_s * 1000:.0f} ms")
 
-
 # %% ../nbs/11_views.ipynb #592d813c
 class ExplorerFigures:
     """The explorer's drawing: the reconstruction, attention and comparison figures of the current
@@ -342,7 +326,6 @@ class ExplorerFigures:
         return comparison_figure(
             recs, row, bands, self.symbols, self.all_errors.value, title=self.title()
         )
-
 
 # %% ../nbs/11_views.ipynb #1ae1065e
 class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
@@ -414,7 +397,6 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
             f"_ratio{self.mask_ratio.value:g}_seed{self.seed.value}_step{self.step.value}"
         )
 
-
 # %% ../nbs/11_views.ipynb #6edb416f
 def _sweep_controls() -> dict:
     "The sweep's widgets by name, built but neither wired nor laid out."
@@ -444,7 +426,6 @@ def _sweep_layout(app) -> widgets.VBox:
             app.status,
         ]
     )
-
 
 # %% ../nbs/11_views.ipynb #dd0ae129
 class SweepComputation:
@@ -501,7 +482,6 @@ class SweepComputation:
             "<br>each run reconstructs best near the ratio it was trained at"
         )
 
-
 # %% ../nbs/11_views.ipynb #67e30a7f
 class MaskingRatioSweep(SweepComputation, _App):
     """Reconstruction loss from Z and Z* (and optionally probe accuracy) against the mask ratio, for
@@ -556,7 +536,6 @@ class MaskingRatioSweep(SweepComputation, _App):
     def stop(self):
         self._stop.set()
 
-
 # %% ../nbs/11_views.ipynb #b3e7a0d1
 def _umap_controls(n_split: int) -> dict:
     "The UMAP view's widgets by name, built but neither wired nor laid out."
@@ -607,7 +586,6 @@ def _fit(z, z_adapted, seed):
         emb = fit_umap(z, z_adapted, seed)
         _umap_warm.set()
     return emb
-
 
 # %% ../nbs/11_views.ipynb #68f64588
 class UMAPEmbedding:
@@ -662,7 +640,6 @@ class UMAPEmbedding:
         if self._fitting is not None:
             self._fitting.join(timeout)
 
-
 # %% ../nbs/11_views.ipynb #682a5d2a
 class UMAPDrawing:
     """The UMAP view's drawing and pointer: the figure of the current embedding, a thumbnail of the
@@ -714,7 +691,6 @@ class UMAPDrawing:
         index = int(trace.customdata[points.point_inds[0]])
         self.explorer.show(index)
         self.say(f"sample {index} opened in the explorer")
-
 
 # %% ../nbs/11_views.ipynb #c3bceef5
 class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):

@@ -20,20 +20,8 @@ from .files import pad_cases, read_idx, read_ts
 from ..modality import modality_of
 
 # %% auto #0
-__all__ = [
-    "DATA_ENV",
-    "SYSTEM_DIRS",
-    "AMINO_ACIDS",
-    "NUCLEOTIDES",
-    "FASHION_CLASSES",
-    "CAPTION_SYMBOLS",
-    "DIGIT_NAMES",
-    "BUILT_IN",
-    "DatasetInfo",
-    "digit_captions",
-    "captioned_digits",
-]
-
+__all__ = ['DATA_ENV', 'SYSTEM_DIRS', 'AMINO_ACIDS', 'NUCLEOTIDES', 'FASHION_CLASSES', 'CAPTION_SYMBOLS', 'DIGIT_NAMES',
+           'BUILT_IN', 'DatasetInfo', 'digit_captions', 'captioned_digits']
 
 # %% ../../nbs/05c_data_builtin.ipynb #e56bb6aa
 @dataclass(frozen=True)
@@ -105,7 +93,6 @@ _SPLICE_HINT = (
     f"{sys.prefix}/share/metamae_lab/ (and pip install rdata)"
 )
 
-
 # %% ../../nbs/05c_data_builtin.ipynb #6acb565d
 def _package_dir(package: str) -> Path | None:
     "The directory of an installed package, found without importing it."
@@ -127,7 +114,6 @@ def _need_module(module: str, pip_name: str) -> str | None:
         else f"the Python package {pip_name} is not installed (pip install {pip_name})"
     )
 
-
 # %% ../../nbs/05c_data_builtin.ipynb #91c39156
 def _load_digits() -> ArrayDataset:
     from sklearn.datasets import load_digits
@@ -148,7 +134,6 @@ def _load_digits() -> ArrayDataset:
         source="scikit-learn: sklearn.datasets.load_digits() (the UCI optical digits test set)",
     )
 
-
 # %% ../../nbs/05c_data_builtin.ipynb #1d273917
 def _load_breast_cancer() -> ArrayDataset:
     from sklearn.datasets import load_breast_cancer
@@ -167,7 +152,6 @@ def _load_breast_cancer() -> ArrayDataset:
         class_names=[str(c) for c in d.target_names],
         source="scikit-learn: sklearn.datasets.load_breast_cancer() (UCI Wisconsin diagnostic)",
     )
-
 
 # %% ../../nbs/05c_data_builtin.ipynb #2a757cfc
 _FASHION_FILES = [
@@ -219,7 +203,6 @@ def _load_fashion_mnist() -> ArrayDataset:
         source=f"Debian dataset-fashion-mnist: {d}",
     )
 
-
 # %% ../../nbs/05c_data_builtin.ipynb #7f57a8da
 def _sktime_files(problem: str) -> list[Path] | None:
     root = _package_dir("sktime")
@@ -263,7 +246,6 @@ def _load_ts_problem(name: str, problem: str, patch: int, variable: bool) -> Arr
         class_names=names,
         source=f"sktime wheel: {files[0].parent}",
     )
-
 
 # %% ../../nbs/05c_data_builtin.ipynb #528ab39c
 def _amp_file() -> Path | None:
@@ -320,7 +302,6 @@ def _load_amp_peptides() -> ArrayDataset:
         source=f"modlamp wheel: {f} (unique peptides; the ones labelled both ways dropped)",
     )
 
-
 # %% ../../nbs/05c_data_builtin.ipynb #beeef813
 def _dna_file() -> Path | None:
     roots = _env_dir() + [
@@ -342,7 +323,6 @@ def _check_splice() -> str | None:
             f"{SYSTEM_DIRS['mlbench']} (run make data)"
         )
     return _need_module("rdata", "rdata")
-
 
 # %% ../../nbs/05c_data_builtin.ipynb #620858cf
 def _load_splice() -> ArrayDataset:
@@ -377,7 +357,6 @@ def _load_splice() -> ArrayDataset:
         source=f"R mlbench DNA.rda (StatLog splice junctions): {f}",
         symbols=list(NUCLEOTIDES),
     )
-
 
 # %% ../../nbs/05c_data_builtin.ipynb #75ee7993
 # id 0 pads; ids 27 and 28 are noise
@@ -415,7 +394,6 @@ def captioned_digits(seed: int = 0) -> ArrayDataset:
         class_names=[str(c) for c in d.target_names],
         symbols=CAPTION_SYMBOLS,
     )
-
 
 # %% ../../nbs/05c_data_builtin.ipynb #b15f6f2a
 #| export

@@ -18,18 +18,8 @@ from .store import Chunk, Source, SourceError, write_store
 from ..modality import MODALITIES
 
 # %% auto #0
-__all__ = [
-    "BUILT_IN",
-    "NPY_FORM",
-    "SYNTHETIC_BLOCK",
-    "benchmark_sources",
-    "source_names",
-    "get_source",
-    "convert",
-    "npy_source",
-    "request_synthetic",
-    "synthetic_source",
-]
+__all__ = ['BUILT_IN', 'NPY_FORM', 'SYNTHETIC_BLOCK', 'benchmark_sources', 'source_names', 'get_source', 'convert', 'npy_source',
+           'request_synthetic', 'synthetic_source']
 
 # %% ../../nbs/20_convert.ipynb #f08f6c5a
 BUILT_IN = ("npy", "synthetic")
@@ -73,7 +63,6 @@ def convert(
     return write_store(
         get_source(name, src), src, out, shard_mb=shard_mb, overwrite=overwrite, progress=progress
     )
-
 
 # %% ../../nbs/20_convert.ipynb #6bbbb30c
 NPY_FORM = (
@@ -127,7 +116,6 @@ def _vocabulary(src: Path, meta: dict) -> int:
         )
     return top + 1
 
-
 # %% ../../nbs/20_convert.ipynb #d66dde57
 def npy_source(src: Path) -> Source:
     "A source for the `.npy` arrays in `src` (see above)."
@@ -172,7 +160,6 @@ def npy_source(src: Path) -> Source:
         named_by_folder=True,
     )
 
-
 # %% ../../nbs/20_convert.ipynb #b3ffb7a3
 def _read_npy(src: Path, unit: str):
     "The chunks of one split's arrays, 4096 samples at a time."
@@ -190,7 +177,6 @@ def _read_npy(src: Path, unit: str):
     for i in range(0, len(x), 4096):
         part = {k: None if a is None else np.asarray(a[i : i + 4096]) for k, a in extra.items()}
         yield Chunk(split, np.asarray(x[i : i + 4096]), part["y"], part["lengths"])
-
 
 # %% ../../nbs/20_convert.ipynb #235ea2fe
 SYNTHETIC_BLOCK = 16384
@@ -227,7 +213,6 @@ def _synthetic_request(src: Path) -> dict:
             f"synthetic: cannot read {src / 'synthetic.json'} "
             f"({e}); write it with request_synthetic"
         ) from e
-
 
 # %% ../../nbs/20_convert.ipynb #08e4b34c
 def synthetic_source(src: Path) -> Source:

@@ -16,27 +16,10 @@ from ..config import ModalitySpec, check_lengths, check_range, multimodal_spec, 
 from ..modality import MODALITIES, kinds_with, modality_of, smallest_patch
 
 # %% auto #0
-__all__ = [
-    "STAT_AXES",
-    "MAX_INFERRED_VOCAB",
-    "check_symbols",
-    "ArrayDataset",
-    "split_indices",
-    "time_mask",
-    "fit_normalization",
-    "apply_normalization",
-    "infer_kind",
-    "padded_length",
-    "infer_patch_size",
-    "ContentDigest",
-    "data_fingerprint",
-    "legacy_fingerprint",
-    "finish_dataset",
-    "dataset_from_arrays",
-    "check_packed_ids",
-    "dataset_from_parts",
-]
-
+__all__ = ['STAT_AXES', 'MAX_INFERRED_VOCAB', 'check_symbols', 'ArrayDataset', 'split_indices', 'time_mask', 'fit_normalization',
+           'apply_normalization', 'infer_kind', 'padded_length', 'infer_patch_size', 'ContentDigest',
+           'data_fingerprint', 'legacy_fingerprint', 'finish_dataset', 'dataset_from_arrays', 'check_packed_ids',
+           'dataset_from_parts']
 
 # %% ../../nbs/05a_data_dataset.ipynb #4250ce24
 def check_symbols(symbols, spec: ModalitySpec) -> list[str]:
@@ -53,7 +36,6 @@ def check_symbols(symbols, spec: ModalitySpec) -> list[str]:
             f"given for a vocabulary of {max(vocabularies)}"
         )
     return symbols
-
 
 # %% ../../nbs/05a_data_dataset.ipynb #9e94d2e6
 @dataclass(eq=False)
@@ -136,7 +118,6 @@ class ArrayDataset:
             f"{spec.patch_size}{extra}, {self.num_classes} classes, {n_tr} train / {n_te} test)"
         )
 
-
 # %% ../../nbs/05a_data_dataset.ipynb #8e2fb84f
 def _check_split(self: ArrayDataset, split: str):
     "A `ValueError` naming `split` unless the arrays of `self` (an `ArrayDataset`) fit its spec."
@@ -191,7 +172,6 @@ def _check_labels(self: ArrayDataset, split: str, y: np.ndarray, n: int):
             f"y_{split} class ids must lie in [0, {limit or 'C'}), got {y.min()}..{y.max()}"
         )
 
-
 # %% ../../nbs/05a_data_dataset.ipynb #377101c6
 def _n_test(n: int, test_fraction: float) -> int:
     "Test samples out of `n`: `round(n * test_fraction)`, at least 1 and at most n - 1."
@@ -220,7 +200,6 @@ def split_indices(
     perm = rng.permutation(n)
     k = _n_test(n, test_fraction)
     return np.sort(perm[k:]), np.sort(perm[:k])
-
 
 # %% ../../nbs/05a_data_dataset.ipynb #fec7d5e6
 # the built-in kinds' (`Modality`)
@@ -264,7 +243,6 @@ def apply_normalization(
         out[~np.broadcast_to(time_mask(lengths, x.shape[-1])[:, None, :], out.shape)] = 0.0
     return out
 
-
 # %% ../../nbs/05a_data_dataset.ipynb #9f85d1ff
 def infer_kind(x: np.ndarray) -> str:
     "The kind of a whole dataset `x` from its rank and dtype (see the rules above)."
@@ -294,7 +272,6 @@ def infer_patch_size(kind: str, shape: tuple[int, ...]):
     """Default patch for one sample of `shape`: <= 16 patches per image side, <= 64 tokens for
     sequence/tabular."""
     return modality_of(kind).default_patch(shape)  # `Modality.default_patch`
-
 
 # %% ../../nbs/05a_data_dataset.ipynb #822a18ab
 class ContentDigest:
@@ -345,7 +322,6 @@ def legacy_fingerprint(data: ArrayDataset) -> str:
             digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:16]
 
-
 # %% ../../nbs/05a_data_dataset.ipynb #c3e3dc0d
 def _numeric(a, what: str) -> np.ndarray:
     try:
@@ -393,7 +369,6 @@ def _encode_labels(y, n: int, class_names=None) -> tuple[np.ndarray, list[str]]:
             f"but y holds {values[0]}..{values[-1]}"
         )
     return codes.astype(np.int64), [class_names[int(v)] for v in values]
-
 
 # %% ../../nbs/05a_data_dataset.ipynb #a82badec
 def finish_dataset(
@@ -446,7 +421,6 @@ def finish_dataset(
         content_fingerprint=digest.hexdigest(),
     )
 
-
 # %% ../../nbs/05a_data_dataset.ipynb #102f8d33
 def _dataset_form(x, kind: str | None) -> tuple[np.ndarray, str]:
     """`x` as a numeric array and its kind (given or inferred), or a `ValueError` naming the
@@ -481,7 +455,6 @@ def _real_values(x: np.ndarray, lengths) -> np.ndarray:
     n, T = len(x), x.shape[-1]
     return x[np.broadcast_to(time_mask(lengths, T).reshape(n, *[1] * (x.ndim - 2), T), x.shape)]
 
-
 # %% ../../nbs/05a_data_dataset.ipynb #d6fafde0
 # a larger vocabulary is refused unless given: it is more likely a stray id than meant
 MAX_INFERRED_VOCAB = 1 << 20
@@ -509,7 +482,6 @@ def _as_tokens(
     if lengths is not None:
         x = np.where(time_mask(lengths, x.shape[-1]), x, 0)
     return x.astype(np.int64), vocab_size or max(top + 1, 2)
-
 
 # %% ../../nbs/05a_data_dataset.ipynb #1b2404db
 def dataset_from_arrays(
@@ -569,7 +541,6 @@ def dataset_from_arrays(
     ds.padded_from = padded_from
     return ds
 
-
 # %% ../../nbs/05a_data_dataset.ipynb #4903ba92
 def _checked_lengths(lengths, kind: str, n: int, max_length: int) -> np.ndarray:
     "`lengths` as int64, checked: one per sample, each in 1..max_length, for a kind that has them."
@@ -596,7 +567,6 @@ def _checked_values(x, kind: str, lengths, vocab_size: int | None) -> tuple[np.n
         raise ValueError(f"vocab_size applies to token data only, not to {kind}")
     # float16 too: as float32
     return x.astype(np.float64 if x.dtype == np.float64 else np.float32), 0
-
 
 # %% ../../nbs/05a_data_dataset.ipynb #e7cca990
 def check_packed_ids(spec: ModalitySpec, x: np.ndarray, what: str = "x"):
@@ -630,7 +600,6 @@ def _part_spec(
         a, vocab = a.astype(np.float32), 0
     patch = patch_size.get(name) or infer_patch_size(kind, a.shape[1:])
     return a, ModalitySpec(kind, a.shape[1:], patch, vocab_size=vocab, pad_id=pad_id.get(name))
-
 
 # %% ../../nbs/05a_data_dataset.ipynb #3d9d4cfe
 def dataset_from_parts(

@@ -17,15 +17,7 @@ import numpy as np
 from .dataset import ArrayDataset, dataset_from_arrays
 
 # %% auto #0
-__all__ = [
-    "NPZ_FORM",
-    "read_npz",
-    "dataset_from_npz",
-    "read_idx",
-    "read_ts",
-    "pad_cases",
-    "line_blocks",
-]
+__all__ = ['NPZ_FORM', 'read_npz', 'dataset_from_npz', 'read_idx', 'read_ts', 'pad_cases', 'line_blocks']
 
 # %% ../../nbs/05b_data_files.ipynb #850a3f63
 NPZ_FORM = (
@@ -62,7 +54,6 @@ def read_npz(path) -> dict[str, np.ndarray]:
             raise
         raise ValueError(f"cannot read {path}: expected {NPZ_FORM} ({e})") from e
     return arrays
-
 
 # %% ../../nbs/05b_data_files.ipynb #4a367032
 def _joined_splits(arrays: dict, path) -> tuple[dict, tuple]:
@@ -111,7 +102,6 @@ def dataset_from_npz(
         **names,
     )
 
-
 # %% ../../nbs/05b_data_files.ipynb #5bb5bb63
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -140,7 +130,6 @@ def read_idx(path) -> np.ndarray:
         .reshape(shape)
         .astype(dtype.newbyteorder("="))
     )
-
 
 # %% ../../nbs/05b_data_files.ipynb #c42c123d
 def read_ts(path) -> tuple[list[np.ndarray], list[str] | None, list[str]]:
@@ -186,7 +175,6 @@ def read_ts(path) -> tuple[list[np.ndarray], list[str] | None, list[str]]:
         raise ValueError(f"{path} holds no cases after @data")
     return cases, (labels if labelled else None), class_names
 
-
 # %% ../../nbs/05b_data_files.ipynb #5b8cb915
 def pad_cases(cases: list[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Stack `(C, T_i)` cases into `(N, C, length)`, padded with zeros at the end, and their lengths
@@ -197,7 +185,6 @@ def pad_cases(cases: list[np.ndarray], length: int | None = None) -> tuple[np.nd
     for i, c in enumerate(cases):
         out[i, :, : c.shape[-1]] = c
     return out, lengths
-
 
 # %% ../../nbs/05b_data_files.ipynb #13157e2a
 def line_blocks(stream: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:

@@ -14,15 +14,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = [
-    "batch_indices",
-    "BatchOrder",
-    "quiet_handoff_errors",
-    "StepBatches",
-    "step_batches",
-    "WaitClock",
-]
-
+__all__ = ['batch_indices', 'BatchOrder', 'quiet_handoff_errors', 'StepBatches', 'step_batches', 'WaitClock']
 
 # %% ../../nbs/05e_data_loader.ipynb #79944b66
 def _permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
@@ -41,7 +33,6 @@ def batch_indices(step: int, num_samples: int, batch_size: int, seed: int) -> to
     epoch, slot = divmod(step, num_samples // batch_size)  # the tail batch of an epoch is dropped
     order = _permutation(num_samples, seed, epoch)
     return order[slot * batch_size : (slot + 1) * batch_size]
-
 
 # %% ../../nbs/05e_data_loader.ipynb #d8f8c2f0
 class BatchOrder:
@@ -76,7 +67,6 @@ class BatchOrder:
     def __getstate__(self) -> dict:  # a worker process draws its own, not a copy of this one's
         return {**self.__dict__, "epoch": None, "order": None}
 
-
 # %% ../../nbs/05e_data_loader.ipynb #99652428
 def _raised_in(traceback, filename: str) -> bool:
     "Whether any frame of `traceback` runs code of a file named `filename`."
@@ -97,7 +87,6 @@ def _quiet_handoff_hook(kind, error, traceback):
 def quiet_handoff_errors(worker_id: int):
     "A data worker's `worker_init_fn`: a broken descriptor handoff prints nothing in the worker."
     sys.excepthook = _quiet_handoff_hook
-
 
 # %% ../../nbs/05e_data_loader.ipynb #3444bdef
 class StepBatches(torch.utils.data.Dataset):
@@ -134,7 +123,6 @@ def step_batches(
         worker_init_fn=quiet_handoff_errors,
     )
     return iter(loader)
-
 
 # %% ../../nbs/05e_data_loader.ipynb #40015464
 class WaitClock:

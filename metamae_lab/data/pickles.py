@@ -15,29 +15,9 @@ import numpy as np
 from .store import SourceError
 
 # %% auto #0
-__all__ = [
-    "ALLOWED",
-    "PickledDtype",
-    "plain_dtype",
-    "raw_bytes",
-    "build_array",
-    "PickledArray",
-    "Pickled",
-    "PickledFrame",
-    "PickledManager",
-    "PickledBlock",
-    "PickledIndex",
-    "PickledRangeIndex",
-    "PickledBacked",
-    "PickledStringDtype",
-    "PickleRefused",
-    "SafeUnpickler",
-    "resolved",
-    "Loaded",
-    "load_pickle",
-    "describe",
-    "frame_columns",
-]
+__all__ = ['ALLOWED', 'PickledDtype', 'plain_dtype', 'raw_bytes', 'build_array', 'PickledArray', 'Pickled', 'PickledFrame',
+           'PickledManager', 'PickledBlock', 'PickledIndex', 'PickledRangeIndex', 'PickledBacked', 'PickledStringDtype',
+           'PickleRefused', 'SafeUnpickler', 'resolved', 'Loaded', 'load_pickle', 'describe', 'frame_columns']
 
 # %% ../../nbs/20a_pickles.ipynb #ab30b042
 _PLAIN_DESCR = re.compile(r"[biufcOSU][0-9]{1,5}")  # kind and size: 'u1', 'f8', 'O8', 'U4', 'S3'
@@ -78,7 +58,6 @@ def raw_bytes(data) -> bytes:
     if isinstance(data, (bytes, bytearray, pickle.PickleBuffer)):
         return bytes(data)
     raise pickle.UnpicklingError(f"array data of type {type(data).__name__}, not bytes")
-
 
 # %% ../../nbs/20a_pickles.ipynb #b932956a
 def build_array(shape, dtype: np.dtype, fortran, data) -> np.ndarray:
@@ -121,7 +100,6 @@ class PickledArray:
             raise pickle.UnpicklingError("an array is used before it is built")
         return self.array
 
-
 # %% ../../nbs/20a_pickles.ipynb #d183c2e9
 def _reconstruct(cls, shape, typecode) -> PickledArray:
     "numpy's `_reconstruct(ndarray, (0,), b'b')`: an empty array, whose content `BUILD` gives."
@@ -157,7 +135,6 @@ def _empty_bytes(*args) -> bytes:
     if args:
         raise pickle.UnpicklingError("bytes() with arguments")
     return b""
-
 
 # %% ../../nbs/20a_pickles.ipynb #18fe94fd
 class Pickled:
@@ -220,7 +197,6 @@ def _unpickle_backed(cls, checksum, state) -> PickledBacked:
         backed.__setstate__(state)
     return backed
 
-
 # %% ../../nbs/20a_pickles.ipynb #a1787049
 _PANDAS = [  # (modules, {name: stand-in}): pandas 0.19, then 0.20 to 3
     (("pandas.core.frame", "pandas"), {"DataFrame": PickledFrame}),
@@ -265,7 +241,6 @@ def _allowed_names() -> dict[tuple[str, str], object]:
 
 
 ALLOWED = _allowed_names()
-
 
 # %% ../../nbs/20a_pickles.ipynb #516da173
 class PickleRefused(pickle.UnpicklingError):
@@ -313,7 +288,6 @@ class SafeUnpickler(pickle.Unpickler):
         array.seen = self.seen  # counts array data given as str (Python 2) or bytes (Python 3)
         return array
 
-
 # %% ../../nbs/20a_pickles.ipynb #ba1db679
 def resolved(value, done: dict | None = None):
     "`value` with each array being unpickled replaced by its numpy array, in dicts, lists, tuples."
@@ -332,7 +306,6 @@ def resolved(value, done: dict | None = None):
         return value
     done[id(value)] = out
     return out
-
 
 # %% ../../nbs/20a_pickles.ipynb #046003bf
 @dataclass
@@ -382,7 +355,6 @@ def load_pickle(path: Path | str, source: str) -> Loaded:
     python = "2" if text else "3" if protocol >= 3 or data else "2 or 3"
     return Loaded(value, protocol, python, sorted(unpickler.asked))
 
-
 # %% ../../nbs/20a_pickles.ipynb #72f9cc95
 def describe(loaded: Loaded) -> str:
     "Who wrote a pickle, as far as its content tells: Python, protocol, numpy and pandas."
@@ -402,7 +374,6 @@ def describe(loaded: Loaded) -> str:
         made.append("pandas 0.20 or newer")
     writer = f" of {' and '.join(made)}" if made else ""
     return f"a Python {loaded.python} pickle ({protocol}){writer}"
-
 
 # %% ../../nbs/20a_pickles.ipynb #6d26ca74
 def _array(value, what: str) -> np.ndarray:
@@ -453,7 +424,6 @@ def _blocks(manager: PickledManager) -> tuple[list, list]:
         raise ValueError("a block manager in a layout older than pandas 0.14.1")
     layout = state[3]["0.14.1"]
     return list(layout["axes"]), [(b["values"], b["mgr_locs"]) for b in layout["blocks"]]
-
 
 # %% ../../nbs/20a_pickles.ipynb #486496ee
 def frame_columns(frame, where: str) -> tuple[dict[str, np.ndarray], int]:

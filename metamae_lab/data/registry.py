@@ -19,17 +19,8 @@ from .store import MANIFEST, open_store
 from ..modality import MODALITIES, modality_of
 
 # %% auto #0
-__all__ = [
-    "DATASETS",
-    "DEFAULT_DATASET",
-    "benchmark_store",
-    "benchmark_info",
-    "DatasetUnavailable",
-    "list_datasets",
-    "load_dataset",
-    "load_run_data",
-]
-
+__all__ = ['DATASETS', 'DEFAULT_DATASET', 'benchmark_store', 'benchmark_info', 'DatasetUnavailable', 'list_datasets',
+           'load_dataset', 'load_run_data']
 
 # %% ../../nbs/05d_data_registry.ipynb #f03ea91e
 def benchmark_store(name: str) -> Path | None:
@@ -65,7 +56,6 @@ def benchmark_info(name: str) -> DatasetInfo:
         origin="benchmark",
         summary=source.spec.summary,
     )
-
 
 # %% ../../nbs/05d_data_registry.ipynb #40c9c7a9
 class DatasetUnavailable(Exception):
@@ -108,7 +98,6 @@ def list_datasets() -> list[dict]:
 def _load_cached(name: str) -> ArrayDataset:
     return DATASETS[name].loader()
 
-
 # %% ../../nbs/05d_data_registry.ipynb #7a83127c
 def _copy(ds: ArrayDataset) -> ArrayDataset:
     "A copy whose arrays the caller may change without touching the cache."
@@ -129,7 +118,6 @@ def _copy(ds: ArrayDataset) -> ArrayDataset:
     return replace(
         ds, class_names=list(ds.class_names), **{k: copy(getattr(ds, k)) for k in arrays}
     )
-
 
 # %% ../../nbs/05d_data_registry.ipynb #7a10a2cd
 def load_dataset(
@@ -175,7 +163,6 @@ def load_dataset(
         f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}, "
         f"a path to an .npz file or the folder of a converted dataset"
     )
-
 
 # %% ../../nbs/05d_data_registry.ipynb #2c383fb3
 def load_run_data(run: RunConfig) -> ArrayDataset:

@@ -29,32 +29,10 @@ from metamae_lab.data.dataset import (
 )
 
 # %% auto #0
-__all__ = [
-    "STORE_SPLITS",
-    "MANIFEST",
-    "STORE_VERSION",
-    "READABLE_VERSIONS",
-    "STDERR",
-    "SHARD_FILE",
-    "SourceError",
-    "Chunk",
-    "Note",
-    "Source",
-    "checked_chunk",
-    "RunningStats",
-    "PackedStats",
-    "stats_for",
-    "file_digest",
-    "PartialStore",
-    "StoreWriter",
-    "ConversionLock",
-    "write_store",
-    "ShardedArray",
-    "StoredDataset",
-    "read_manifest",
-    "open_store",
-    "verify_store",
-]
+__all__ = ['STORE_SPLITS', 'MANIFEST', 'STORE_VERSION', 'READABLE_VERSIONS', 'STDERR', 'SHARD_FILE', 'SourceError', 'Chunk',
+           'Note', 'Source', 'checked_chunk', 'RunningStats', 'PackedStats', 'stats_for', 'file_digest', 'PartialStore',
+           'StoreWriter', 'ConversionLock', 'write_store', 'ShardedArray', 'StoredDataset', 'read_manifest',
+           'open_store', 'verify_store']
 
 # %% ../../nbs/19_store.ipynb #447ef758
 # the splits a store may hold; training reads train, probes train and test
@@ -85,7 +63,6 @@ class Note:
     kept."""
 
     text: str  # one line, e.g. "LSWMD.pkl: a Python 2 pickle of pandas 0.19 (latin-1 strings)"
-
 
 # %% ../../nbs/19_store.ipynb #1c5ea467
 @dataclass
@@ -128,7 +105,6 @@ class Source:
     def unit_digest(self, src: Path, unit: str) -> str:
         "What identifies `unit`'s content now (its files' sha256 unless the source says otherwise)."
         return self.digest(src, unit) if self.digest else file_digest(Path(src) / unit)
-
 
 # %% ../../nbs/19_store.ipynb #ecd49d8e
 def _real(x: np.ndarray, lengths) -> np.ndarray:
@@ -177,7 +153,6 @@ def _checked_x(source: Source, split: str, x, lengths, where: str) -> np.ndarray
         except ValueError as e:
             raise SourceError(str(e)) from e
     return stored
-
 
 # %% ../../nbs/19_store.ipynb #55cbd195
 def _checked_labels(source: Source, split: str, y, n: int, where: str) -> np.ndarray | None:
@@ -231,7 +206,6 @@ def checked_chunk(source: Source, chunk: Chunk, where: str) -> tuple:
     lengths = _checked_lengths(source, chunk.lengths, len(chunk.x), where)
     x = _checked_x(source, chunk.split, chunk.x, lengths, where)
     return x, _checked_labels(source, chunk.split, chunk.y, len(x), where), lengths
-
 
 # %% ../../nbs/19_store.ipynb #55023304
 class RunningStats:
@@ -319,7 +293,6 @@ class RunningStats:
         self.shift = saved["shift"] if saved["shift"].size else None
         self.scale, self.peak = saved["scale"], float(saved["peak"])
 
-
 # %% ../../nbs/19_store.ipynb #e9345c83
 class PackedStats:
     """The statistics of packed multimodal samples: one `RunningStats` per continuous part, none for
@@ -367,7 +340,6 @@ def stats_for(spec: ModalitySpec) -> RunningStats | PackedStats | None:
         return None
     return PackedStats(spec) if spec.parts else RunningStats(spec.kind, spec.shape)
 
-
 # %% ../../nbs/19_store.ipynb #d969c43d
 def _save_npy(path: Path, array: np.ndarray) -> dict:
     "Write `array` to `path` through a temporary file; what the manifest records of it."
@@ -397,7 +369,6 @@ def file_digest(path: Path) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
 
 # %% ../../nbs/19_store.ipynb #a07d9cfc
 class PartialStore:
@@ -470,7 +441,6 @@ class PartialStore:
         tmp = self.folder / ".progress.json.tmp"
         tmp.write_text(json.dumps(self.progress))
         os.replace(tmp, self.folder / "progress.json")
-
 
 # %% ../../nbs/19_store.ipynb #413fa48c
 class StoreWriter:
@@ -550,7 +520,6 @@ class StoreWriter:
             shutil.rmtree(old)
         return self.out
 
-
 # %% ../../nbs/19_store.ipynb #0985e3dc
 def _fingerprint(spec: dict, shards: dict) -> str:
     "A hash of the spec and of every shard's samples: what a run records to know its data."
@@ -579,7 +548,6 @@ def _content_fingerprint(
 
             digest.add(part(x), part(y), part(lengths))
     return digest.hexdigest()
-
 
 # %% ../../nbs/19_store.ipynb #0c4ab8d1
 def _manifest(s: Source, progress: dict, stats, folder: Path, out: Path) -> dict:
@@ -616,7 +584,6 @@ def _manifest(s: Source, progress: dict, stats, folder: Path, out: Path) -> dict
         "fingerprint": _fingerprint(s.spec.to_dict(), shards),
         "content_fingerprint": _content_fingerprint(folder, shards["train"], s.spec),
     }
-
 
 # %% ../../nbs/19_store.ipynb #78e01cc6
 def _is_store(path: Path) -> bool:
@@ -675,7 +642,6 @@ class _Messages:
 
 STDERR = _Messages()
 
-
 # %% ../../nbs/19_store.ipynb #a70cb18a
 class ConversionLock:
     "`OUT.lock`, held for the whole conversion: a second conversion into the same `OUT` is refused."
@@ -702,7 +668,6 @@ class ConversionLock:
     def __exit__(self, *exc):
         self.path.unlink(missing_ok=True)
         os.close(self.fd)  # closing releases the lock
-
 
 # %% ../../nbs/19_store.ipynb #0fbcaeb8
 def write_store(
@@ -750,7 +715,6 @@ def write_store(
         except BaseException:
             shutil.rmtree(writer.partial.folder, ignore_errors=True)
             raise
-
 
 # %% ../../nbs/19_store.ipynb #8a1b5b62
 def _kept(error: OSError, writer: StoreWriter) -> OSError:
@@ -813,7 +777,6 @@ def _read_unit(source: Source, src: Path, unit: str, writer: StoreWriter):
         elif writer.partial.note(item.text):
             print(f"{source.name}: {item.text}", file=STDERR)
 
-
 # %% ../../nbs/19_store.ipynb #c800fa53
 SHARD_FILE = re.compile(r"(train|val|test)/(x|y|lengths)-\d{5}\.npy")
 
@@ -838,7 +801,6 @@ def _npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     if fortran:
         raise ValueError(f"{path} is stored in Fortran order; a store's shards are C-ordered")
     return shape, dtype, offset
-
 
 # %% ../../nbs/19_store.ipynb #ab8ee4cf
 def _checked_file(
@@ -885,7 +847,6 @@ def _checked_file(
             f"manifest's): `metamae-lab verify {store}` checks every file's content"
         )
     return file
-
 
 # %% ../../nbs/19_store.ipynb #699fae63
 def _shard_files(
@@ -939,7 +900,6 @@ def _labels(files: list[Path] | None, classes: int, split: str, store: Path) -> 
         )
     return y
 
-
 # %% ../../nbs/19_store.ipynb #9b0c0d20
 def _lengths(
     files: list[Path] | None, spec: ModalitySpec, split: str, store: Path
@@ -953,7 +913,6 @@ def _lengths(
     except ValueError as e:
         raise ValueError(f"{store}: the {split} split's {e}") from None
     return lengths
-
 
 # %% ../../nbs/19_store.ipynb #e0258ba1
 class ShardedArray:
@@ -1039,7 +998,6 @@ class ShardedArray:
             np.where(index < 0, index + len(self), index).astype(np.int64).reshape(-1)
         )
 
-
 # %% ../../nbs/19_store.ipynb #e9fe8bd4
 @dataclass(eq=False)
 class StoredDataset(ArrayDataset):
@@ -1069,7 +1027,6 @@ class StoredDataset(ArrayDataset):
 
     def __repr__(self) -> str:
         return "Stored" + super().__repr__() + f" at {self.path}"
-
 
 # %% ../../nbs/19_store.ipynb #097d2eec
 def read_manifest(path: Path | str) -> dict:
@@ -1110,7 +1067,6 @@ def read_manifest(path: Path | str) -> dict:
         )
     return manifest
 
-
 # %% ../../nbs/19_store.ipynb #14a52e18
 def _statistic(manifest: dict, key: str, spec: ModalitySpec, path: Path) -> np.ndarray | None:
     """`norm_mean` or `norm_std` as float32, checked: finite, shaped to broadcast against a sample,
@@ -1149,7 +1105,6 @@ def _vocabulary_bound(spec: ModalitySpec, vocab_size: int | None, path: Path):
                 f"asking; give --vocab-size {part.vocab_size} if it is meant"
             )
 
-
 # %% ../../nbs/19_store.ipynb #bd7de392
 def _split_arrays(path: Path, manifest: dict, split: str, spec: ModalitySpec, mean, std) -> tuple:
     """`(x, y, lengths)` of one split: a `ShardedArray` and the labels and lengths in memory, all
@@ -1173,7 +1128,6 @@ def _split_arrays(path: Path, manifest: dict, split: str, spec: ModalitySpec, me
 
         dtype = np.float32
     return ShardedArray(files["x"], transform, dtype), y, lengths
-
 
 # %% ../../nbs/19_store.ipynb #ba935795
 def open_store(
@@ -1220,7 +1174,6 @@ def open_store(
         lengths_val=val[2],
         content_fingerprint=manifest.get("content_fingerprint"),
     )
-
 
 # %% ../../nbs/19_store.ipynb #ae94a433
 def _data_digest(file: Path) -> str:

@@ -16,23 +16,8 @@ from ...config import ModalitySpec
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = [
-    "LABELS_IN",
-    "LABELS_OOD_VAL",
-    "CLASS_NAMES",
-    "BASES",
-    "SEQ_LEN",
-    "FILES",
-    "CHUNK_ROWS",
-    "ZIP_NAME",
-    "PUBLISHED_ZIP",
-    "SOURCE",
-    "tokenize_bases",
-    "open_split",
-    "read_genomics",
-    "genomics_units",
-    "genomics_digest",
-]
+__all__ = ['LABELS_IN', 'LABELS_OOD_VAL', 'CLASS_NAMES', 'BASES', 'SEQ_LEN', 'FILES', 'CHUNK_ROWS', 'ZIP_NAME', 'PUBLISHED_ZIP',
+           'SOURCE', 'tokenize_bases', 'open_split', 'read_genomics', 'genomics_units', 'genomics_digest']
 
 # %% ../../../nbs/26_genomics.ipynb #0103ad2f
 LABELS_IN = [
@@ -126,7 +111,6 @@ _BASE_IDS = np.full(256, 255, np.uint8)
 _BASE_IDS[np.frombuffer(BASES.encode(), np.uint8)] = np.arange(len(BASES))
 _CLASS_IDS = {name: i for i, name in enumerate(CLASS_NAMES)}
 
-
 # %% ../../../nbs/26_genomics.ipynb #be0081d7
 def tokenize_bases(seqs: list[bytes], where: str = "", first_line: int = 1) -> np.ndarray:
     "`(n, 250)` uint8 ids of the 250-base strings `seqs`; a `SourceError` for another length."
@@ -145,7 +129,6 @@ def tokenize_bases(seqs: list[bytes], where: str = "", first_line: int = 1) -> n
             f"{col + 1} is not one of {', '.join(BASES)}"
         )
     return ids
-
 
 # %% ../../../nbs/26_genomics.ipynb #07a8be73
 CHUNK_ROWS = 8192
@@ -187,7 +170,6 @@ def open_split(src: Path, name: str):
             f"{zip_path}: not a readable zip archive ({e}; an interrupted download?)"
         ) from None
 
-
 # %% ../../../nbs/26_genomics.ipynb #c61e90ad
 def _label_id(text: str, allowed: range, where: str) -> int:
     "The class id of the label `text` (a genus's name, or its id), checked against the file's."
@@ -225,7 +207,6 @@ def _label_note(column: str, first: str) -> Note:
         f"{'ids' if first.isdigit() else 'genus names'}"
     )
 
-
 # %% ../../../nbs/26_genomics.ipynb #4708d611
 def read_genomics(src: Path, unit: str):
     "The chunks of one split file: `(n, 250)` base ids and class ids, after notes on its form."
@@ -257,7 +238,6 @@ def read_genomics(src: Path, unit: str):
                 seqs, labels, start = [], [], number + 1
         if seqs:
             yield Chunk(split, tokenize_bases(seqs, where, start), np.array(labels, np.int64))
-
 
 # %% ../../../nbs/26_genomics.ipynb #a09908a1
 def _missing(src: Path, name: str) -> SourceError:

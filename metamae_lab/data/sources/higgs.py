@@ -21,27 +21,9 @@ from ..files import line_blocks
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = [
-    "FILES",
-    "FOUND",
-    "N_FEATURES",
-    "PUBLISHED_ROWS",
-    "PRETRAIN_SHARE",
-    "TRANSFER_TRAIN_SHARE",
-    "SEED",
-    "BLOCK_BYTES",
-    "SOURCE",
-    "higgs_units",
-    "split_plan",
-    "split_chunks",
-    "open_higgs",
-    "is_number",
-    "scan_higgs",
-    "values_per_line",
-    "first_non_number",
-    "parse_block",
-    "read_higgs",
-]
+__all__ = ['FILES', 'FOUND', 'N_FEATURES', 'PUBLISHED_ROWS', 'PRETRAIN_SHARE', 'TRANSFER_TRAIN_SHARE', 'SEED', 'BLOCK_BYTES',
+           'SOURCE', 'higgs_units', 'split_plan', 'split_chunks', 'open_higgs', 'is_number', 'scan_higgs',
+           'values_per_line', 'first_non_number', 'parse_block', 'read_higgs']
 
 # %% ../../../nbs/22_higgs.ipynb #50ff425a
 FILES = ("HIGGS.csv.gz", "HIGGS.csv", "higgs.zip")  # as published, unpacked, UCI's current download
@@ -85,7 +67,6 @@ def split_chunks(
         if (split == name).any():
             yield Chunk(name, x[split == name], y[split == name])
 
-
 # %% ../../../nbs/22_higgs.ipynb #c049688d
 def _broken(path: Path, error: Exception) -> SourceError:
     "The one-line error for a compressed file that cannot be read to its end."
@@ -127,7 +108,6 @@ def open_higgs(path: Path) -> Iterator[BinaryIO]:
         except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as e:
             raise _broken(path, e) from None
 
-
 # %% ../../../nbs/22_higgs.ipynb #226f4ab1
 def is_number(value: bytes) -> bool:
     "Whether `value` reads as a float (`nan` and `inf` do)."
@@ -148,7 +128,6 @@ def scan_higgs(path: Path) -> tuple[int, bool, bool]:
             lines += block.count(b"\n") + (not block.endswith(b"\n"))
     header = bool(first.strip()) and not any(is_number(value) for value in first.split(b","))
     return lines - header, header, first.endswith(b"\r")
-
 
 # %% ../../../nbs/22_higgs.ipynb #3064c021
 def values_per_line(block: bytes) -> np.ndarray:
@@ -182,7 +161,6 @@ def _bad_line(path: Path, block: bytes, line: int, index: int, count: int) -> So
         f"higgs: {path} line {line} has {count} values, expected {N_FEATURES + 1} "
         f"(the label, then {N_FEATURES} features){why}"
     )
-
 
 # %% ../../../nbs/22_higgs.ipynb #caeb441b
 def parse_block(block: bytes, path: Path, line: int) -> tuple[np.ndarray, np.ndarray]:
@@ -237,7 +215,6 @@ def read_higgs(src: Path, unit: str) -> Iterator[Chunk | Note]:
             x, y = parse_block(block, path, line)
             yield from split_chunks(x, y, start, pretrain, test)
             start += len(x)
-
 
 # %% ../../../nbs/22_higgs.ipynb #819b8be0
 SOURCE = Source(

@@ -14,19 +14,8 @@ from ..pickles import describe, load_pickle
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = [
-    "TRAIN_FILES",
-    "VAL_FILE",
-    "IMAGE_SHAPE",
-    "NUM_CLASSES",
-    "CHUNK",
-    "PUBLISHED",
-    "SOURCE",
-    "read_release_file",
-    "imagenet32_units",
-    "imagenet32_read",
-]
-
+__all__ = ['TRAIN_FILES', 'VAL_FILE', 'IMAGE_SHAPE', 'NUM_CLASSES', 'CHUNK', 'PUBLISHED', 'SOURCE', 'read_release_file',
+           'imagenet32_units', 'imagenet32_read']
 
 # %% ../../../nbs/24_imagenet32.ipynb #da29b057
 def read_release_file(path: Path) -> tuple[object, Note]:
@@ -36,7 +25,6 @@ def read_release_file(path: Path) -> tuple[object, Note]:
     published = loaded.protocol == 3 and numpy1
     form = "as published" if published else "re-pickled (published: protocol 3 of numpy 1)"
     return loaded.value, Note(f"the release files are {form}: {describe(loaded)}")
-
 
 # %% ../../../nbs/24_imagenet32.ipynb #8336eb4a
 TRAIN_FILES = [f"train_data_batch_{i}" for i in range(1, 11)]
@@ -70,7 +58,6 @@ def imagenet32_units(src: Path) -> list[str]:
             )
         units.append(relative)
     return units
-
 
 # %% ../../../nbs/24_imagenet32.ipynb #22893bcf
 def _batch(path: Path) -> tuple[np.ndarray, np.ndarray, Note]:
@@ -109,7 +96,6 @@ def imagenet32_read(src: Path, unit: str):
     yield note
     for start in range(0, len(images), CHUNK):
         yield Chunk(split, images[start : start + CHUNK], labels[start : start + CHUNK])
-
 
 # %% ../../../nbs/24_imagenet32.ipynb #b3714a6c
 SOURCE = Source(

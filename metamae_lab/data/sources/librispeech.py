@@ -19,29 +19,9 @@ if TYPE_CHECKING:  # torch is imported where a spectrogram is computed: listing 
     import torch
 
 # %% auto #0
-__all__ = [
-    "SAMPLE_RATE",
-    "MAX_LENGTH",
-    "N_FFT",
-    "HOP",
-    "N_MELS",
-    "TOP_DB",
-    "AMIN",
-    "SAMPLE_SHAPE",
-    "TRAIN_SUBSETS",
-    "REQUIRED",
-    "TEST_SUBSET",
-    "CHUNK",
-    "PUBLISHED",
-    "SOURCE",
-    "hz_to_mel",
-    "mel_to_hz",
-    "mel_filterbank",
-    "crop_or_pad",
-    "log_mel",
-    "librispeech_units",
-    "librispeech_read",
-]
+__all__ = ['SAMPLE_RATE', 'MAX_LENGTH', 'N_FFT', 'HOP', 'N_MELS', 'TOP_DB', 'AMIN', 'SAMPLE_SHAPE', 'TRAIN_SUBSETS', 'REQUIRED',
+           'TEST_SUBSET', 'CHUNK', 'PUBLISHED', 'SOURCE', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'crop_or_pad',
+           'log_mel', 'librispeech_units', 'librispeech_read']
 
 # %% ../../../nbs/25_librispeech.ipynb #34634c78
 _F_SP, _MIN_LOG_HZ, _LOGSTEP = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
@@ -73,7 +53,6 @@ def mel_filterbank(
     rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
     weights = np.maximum(0, np.minimum(rising, falling))
     return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
-
 
 # %% ../../../nbs/25_librispeech.ipynb #3e7288d0
 SAMPLE_RATE, MAX_LENGTH = 16000, 150526
@@ -108,7 +87,6 @@ def log_mel(waves: np.ndarray) -> np.ndarray:
     db = 10.0 * torch.log10(torch.clamp(mel.square(), min=AMIN))  # DABS squares it before taking dB
     db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - TOP_DB)
     return db.to(torch.float32).numpy()
-
 
 # %% ../../../nbs/25_librispeech.ipynb #53592bbd
 TRAIN_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500")
@@ -155,7 +133,6 @@ def librispeech_units(src: Path) -> list[str]:
         raise SourceError(f"librispeech: {Path(src) / root} holds no speaker folders")
     return units
 
-
 # %% ../../../nbs/25_librispeech.ipynb #f7934a90
 def _utterances(folder: Path) -> list[Path]:
     "The `.flac` files of a speaker's folder, by file name; a `SourceError` for one misnamed."
@@ -187,7 +164,6 @@ def _dev_train_part(src: Path, speaker: str, n: int) -> tuple[np.ndarray, np.nda
     mask = np.zeros(n, dtype=bool)
     mask[order[: int(0.8 * n)]] = True
     return mask, order
-
 
 # %% ../../../nbs/25_librispeech.ipynb #6c8e9692
 def _class_ids(src: Path) -> dict[str, int]:
@@ -238,7 +214,6 @@ def librispeech_read(src: Path, unit: str):
             waves = np.stack([crop_or_pad(_wave(files[i])) for i in chosen[start : start + CHUNK]])
             x = log_mel(waves)[:, None].astype(np.float16)
             yield Chunk(split, x, np.full(len(x), label, dtype=np.int64))
-
 
 # %% ../../../nbs/25_librispeech.ipynb #ac725734
 SOURCE = Source(

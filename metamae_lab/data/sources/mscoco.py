@@ -20,36 +20,10 @@ from ...config import ModalitySpec, multimodal_spec, pack_parts
 from ..store import Chunk, Note, Source, SourceError, file_digest
 
 # %% auto #0
-__all__ = [
-    "IMAGE_SIZE",
-    "PATCH",
-    "CAPTION_LEN",
-    "PAD",
-    "UNKNOWN",
-    "MAX_VOCAB",
-    "PUBLISHED",
-    "SPLITS",
-    "EXPECTED",
-    "BLOCK",
-    "CHUNK",
-    "SOURCE",
-    "coco_image",
-    "caption_words",
-    "vocabulary",
-    "build_vocabulary",
-    "encode_caption",
-    "json_stream",
-    "annotation_file",
-    "Captions",
-    "read_captions",
-    "read_labels",
-    "CocoSplit",
-    "coco_split",
-    "CocoIndex",
-    "coco_spec",
-    "coco_source",
-    "coco_index",
-]
+__all__ = ['IMAGE_SIZE', 'PATCH', 'CAPTION_LEN', 'PAD', 'UNKNOWN', 'MAX_VOCAB', 'PUBLISHED', 'SPLITS', 'EXPECTED', 'BLOCK',
+           'CHUNK', 'SOURCE', 'coco_image', 'caption_words', 'vocabulary', 'build_vocabulary', 'encode_caption',
+           'json_stream', 'annotation_file', 'Captions', 'read_captions', 'read_labels', 'CocoSplit', 'coco_split',
+           'CocoIndex', 'coco_spec', 'coco_source', 'coco_index']
 
 # %% ../../../nbs/28_mscoco.ipynb #dc73e81f
 IMAGE_SIZE, PATCH, CAPTION_LEN = 224, 16, 32
@@ -70,7 +44,6 @@ def coco_image(path: Path, name: str = "mscoco", modes: set | None = None) -> np
         raise SourceError(f"{name}: {path} is not a readable image: {e}") from e
     image = image.crop((0, 80, 480, 560)).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
     return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
-
 
 # %% ../../../nbs/28_mscoco.ipynb #6ac5efef
 _WORD = re.compile(r"[^\W_]+|[^\w\s]")
@@ -97,7 +70,6 @@ def encode_caption(text: str, ids: dict[str, int], length: int = CAPTION_LEN) ->
     tokens = [ids.get(w, UNKNOWN) for w in caption_words(text)][:length]
     out[: len(tokens)] = tokens
     return out
-
 
 # %% ../../../nbs/28_mscoco.ipynb #dbd98b9b
 def _first_line(error: Exception) -> str:
@@ -136,7 +108,6 @@ def annotation_file(src: Path, relative: str, source: Source) -> Path:
         raise source.missing(src, relative)
     return Path(src) / relative
 
-
 # %% ../../../nbs/28_mscoco.ipynb #5f4184a4
 @dataclass
 class Captions:
@@ -171,7 +142,6 @@ def read_labels(path: Path, name: str = "mscoco") -> tuple[dict[int, int], list[
             )
         labels[a["image_id"]] = label_of[a["category_id"]]
     return labels, [category_name for _, category_name in categories]
-
 
 # %% ../../../nbs/28_mscoco.ipynb #7708cfe1
 PUBLISHED = "https://cocodataset.org/#download (2017 train/val images, 2017 train/val annotations)"
@@ -208,7 +178,6 @@ def coco_split(src: Path, folder: str) -> CocoSplit:
         samples.append((f"{folder}/{captions.files[image_id]}", caption, labels[image_id]))
     return CocoSplit(samples, captions.words, names)
 
-
 # %% ../../../nbs/28_mscoco.ipynb #e142a54f
 BLOCK, CHUNK = 512, 64  # samples per unit; samples per chunk (39 MB packed)
 
@@ -244,7 +213,6 @@ def _units(index: CocoIndex, src: Path) -> list[str]:
         for b in range((len(index.samples[split]) + BLOCK - 1) // BLOCK)
     ]
 
-
 # %% ../../../nbs/28_mscoco.ipynb #fe6a45ee
 def _read(source: Source, index: CocoIndex, src: Path, unit: str):
     "The chunks of one block: packed image + text samples, labels; a note on images not in RGB."
@@ -279,7 +247,6 @@ def _digest(index: CocoIndex, src: Path, unit: str) -> str:
     for image in sorted({image for image, _, _ in block[1]}):
         digest.update(file_digest(Path(src) / image).encode())
     return digest.hexdigest()
-
 
 # %% ../../../nbs/28_mscoco.ipynb #cf34cf60
 def coco_source(name: str, title: str, index: Callable[[Path], CocoIndex], **about) -> Source:
@@ -317,7 +284,6 @@ def coco_source(name: str, title: str, index: Callable[[Path], CocoIndex], **abo
         **about,
     )
     return source
-
 
 # %% ../../../nbs/28_mscoco.ipynb #ea17bcab
 def coco_index(src: Path) -> CocoIndex:

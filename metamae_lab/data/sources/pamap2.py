@@ -19,35 +19,10 @@ from ..files import line_blocks
 from ..store import Chunk, Note, Source, SourceError, file_digest
 
 # %% auto #0
-__all__ = [
-    "ACTIVITIES",
-    "KNOWN_ACTIVITY_IDS",
-    "SUBJECT_SPLITS",
-    "N_COLUMNS",
-    "N_CHANNELS",
-    "WINDOW",
-    "STRIDE",
-    "PATCH",
-    "CHUNK_WINDOWS",
-    "BLOCK_BYTES",
-    "ARCHIVE",
-    "UCI_DOWNLOAD",
-    "LAYOUTS",
-    "SOURCE",
-    "protocol_folder",
-    "open_archive",
-    "pamap2_units",
-    "open_unit",
-    "pamap2_digest",
-    "values_per_line",
-    "first_non_number",
-    "read_subject",
-    "fill_missing",
-    "activity_ids",
-    "activity_runs",
-    "windows",
-    "read_pamap2",
-]
+__all__ = ['ACTIVITIES', 'KNOWN_ACTIVITY_IDS', 'SUBJECT_SPLITS', 'N_COLUMNS', 'N_CHANNELS', 'WINDOW', 'STRIDE', 'PATCH',
+           'CHUNK_WINDOWS', 'BLOCK_BYTES', 'ARCHIVE', 'UCI_DOWNLOAD', 'LAYOUTS', 'SOURCE', 'protocol_folder',
+           'open_archive', 'pamap2_units', 'open_unit', 'pamap2_digest', 'values_per_line', 'first_non_number',
+           'read_subject', 'fill_missing', 'activity_ids', 'activity_runs', 'windows', 'read_pamap2']
 
 # %% ../../../nbs/21_pamap2.ipynb #79137c7d
 # class i: the i-th entry
@@ -97,7 +72,6 @@ def protocol_folder(src: Path) -> str:
     found = (layout for layout in LAYOUTS if (Path(src) / layout).exists())
     return next(found, "PAMAP2_Dataset/Protocol")
 
-
 # %% ../../../nbs/21_pamap2.ipynb #22f532ee
 @contextmanager
 def open_archive(src: Path, zips: list[str]) -> Iterator[zipfile.ZipFile]:
@@ -135,7 +109,6 @@ def pamap2_units(src: Path) -> list[str]:
             raise SOURCE.missing(src, unit)
     return units
 
-
 # %% ../../../nbs/21_pamap2.ipynb #ea0ed402
 @contextmanager
 def open_unit(src: Path, unit: str) -> Iterator[BinaryIO]:
@@ -158,7 +131,6 @@ def pamap2_digest(src: Path, unit: str) -> str:
         info = archive.getinfo(member)
     return f"zip:{info.CRC:08x}:{info.file_size}"
 
-
 # %% ../../../nbs/21_pamap2.ipynb #a8ba9688
 def values_per_line(block: bytes) -> np.ndarray:
     "How many whitespace-separated values each line of `block` holds (0 for an empty line)."
@@ -180,7 +152,6 @@ def first_non_number(block: bytes) -> tuple[int, str]:
             except ValueError:
                 return i, value.decode(errors="replace")
     return 0, "?"
-
 
 # %% ../../../nbs/21_pamap2.ipynb #884c4203
 def _bad_line(name: str, block: bytes, line: int, index: int, count: int) -> SourceError:
@@ -238,7 +209,6 @@ def fill_missing(channels: np.ndarray, path: Path) -> np.ndarray:
         raise SourceError(f"pamap2: {path} has no value at all in column(s) {empty}")
     return frame.interpolate(limit_direction="both").to_numpy()
 
-
 # %% ../../../nbs/21_pamap2.ipynb #5d403068
 def activity_ids(column: np.ndarray, path: Path) -> np.ndarray:
     "The activity ids of column 1 as ints; a `SourceError` for a missing or unknown id."
@@ -249,7 +219,6 @@ def activity_ids(column: np.ndarray, path: Path) -> np.ndarray:
             f"{column[bad][0]:g}, not one of PAMAP2's ids {sorted(KNOWN_ACTIVITY_IDS)}"
         )
     return column.astype(np.int64)
-
 
 # %% ../../../nbs/21_pamap2.ipynb #6d632deb
 def activity_runs(ids: np.ndarray) -> list[tuple[int, int, int]]:
@@ -286,7 +255,6 @@ def read_pamap2(src: Path, unit: str) -> Iterator[Chunk | Note]:
         for i in range(0, len(x), CHUNK_WINDOWS):
             part = x[i : i + CHUNK_WINDOWS]
             yield Chunk(split, part, np.full(len(part), label, np.int64))
-
 
 # %% ../../../nbs/21_pamap2.ipynb #b24f5fcb
 SOURCE = Source(

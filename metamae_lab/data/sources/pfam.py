@@ -16,20 +16,8 @@ from ...config import ModalitySpec
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = [
-    "AMINO_ACIDS",
-    "MAX_LEN",
-    "CHUNK_ROWS",
-    "FILES",
-    "PUBLISHED",
-    "SOURCE",
-    "iter_json_array",
-    "tokenize_proteins",
-    "train_clans",
-    "read_pfam",
-    "pfam_units",
-    "pfam_fit",
-]
+__all__ = ['AMINO_ACIDS', 'MAX_LEN', 'CHUNK_ROWS', 'FILES', 'PUBLISHED', 'SOURCE', 'iter_json_array', 'tokenize_proteins',
+           'train_clans', 'read_pfam', 'pfam_units', 'pfam_fit']
 
 # %% ../../../nbs/27_pfam.ipynb #e61486e5
 _BLOCK = 1 << 20  # characters read at a time
@@ -60,7 +48,6 @@ class _Buffer:
             self.pos = _SPACE.match(self.text, self.pos).end()
             if self.pos < len(self.text) or not self.more():
                 return self.text[self.pos : self.pos + 1]
-
 
 # %% ../../../nbs/27_pfam.ipynb #3665ba58
 def _next_value(buf: _Buffer, path: Path, index: int):
@@ -107,7 +94,6 @@ def iter_json_array(path: Path | str):
                     f"should be (a truncated or corrupt file)"
                 )
 
-
 # %% ../../../nbs/27_pfam.ipynb #43c94314
 AMINO_ACIDS = "XARNDCQEGHILKMFPSTWYVUOBZJ"  # token id i spells AMINO_ACIDS[i]
 MAX_LEN = 128
@@ -135,7 +121,6 @@ def tokenize_proteins(
         )
     return ids, lengths
 
-
 # %% ../../../nbs/27_pfam.ipynb #81e8185b
 _CLAN = re.compile(rb'"clan"\s*:\s*\[?\s*(-?\d+)')  # 17 or [17] (quirk 5)
 _clan_cache: dict = {}
@@ -159,7 +144,6 @@ def train_clans(path: Path | str) -> list[int]:
         _clan_cache.clear()
         _clan_cache[key] = sorted(clans)
     return _clan_cache[key]
-
 
 # %% ../../../nbs/27_pfam.ipynb #955a6a81
 CHUNK_ROWS = 8192
@@ -202,7 +186,6 @@ def _record(record, classes: dict, where: str) -> tuple[str, int, bool]:
         raise SourceError(f"{where}: clan {clan} does not occur in pfam_train.json")
     return primary, classes[clan], wrapped
 
-
 # %% ../../../nbs/27_pfam.ipynb #3995e98b
 def _form_note(wrapped: bool) -> Note:
     "Which form of the integers a file holds (quirk 5)."
@@ -230,7 +213,6 @@ def read_pfam(src: Path, unit: str):
             primaries, labels, first = [], [], index + 1
     if primaries:
         yield _chunk(split, primaries, labels, path, first)
-
 
 # %% ../../../nbs/27_pfam.ipynb #2f61a086
 def _other_release(src: Path, folder: Path) -> SourceError | None:
@@ -274,7 +256,6 @@ def pfam_fit(src: Path) -> Source:
     if not names:
         raise SourceError(f'{train}: no "clan" values found (not TAPE\'s Pfam JSON)')
     return replace(SOURCE, class_names=names)
-
 
 # %% ../../../nbs/27_pfam.ipynb #f4219c7e
 SOURCE = Source(

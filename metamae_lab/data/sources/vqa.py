@@ -19,18 +19,8 @@ from metamae_lab.data.sources.mscoco import (
 from ..store import SourceError
 
 # %% auto #0
-__all__ = [
-    "PUBLISHED",
-    "SPLITS",
-    "EXPECTED",
-    "NUM_ANSWERS",
-    "PLACES",
-    "SOURCE",
-    "vqa_files",
-    "read_answers",
-    "top_answers",
-    "vqa_index",
-]
+__all__ = ['PUBLISHED', 'SPLITS', 'EXPECTED', 'NUM_ANSWERS', 'PLACES', 'SOURCE', 'vqa_files', 'read_answers', 'top_answers',
+           'vqa_index']
 
 # %% ../../../nbs/29_vqa.ipynb #ec22adce
 PUBLISHED = (
@@ -90,13 +80,11 @@ def _split_questions(src: Path, split: str) -> list[tuple[str, str, str]]:
         samples.append((image, str(q["question"]), answer_of[q["question_id"]]))
     return samples
 
-
 # %% ../../../nbs/29_vqa.ipynb #34102983
 def top_answers(answers, k: int = NUM_ANSWERS) -> list[str]:
     "The `k` most frequent answers (ties alphabetically): the class names."
     counts = Counter(answers)
     return sorted(counts, key=lambda a: (-counts[a], a))[:k]
-
 
 # %% ../../../nbs/29_vqa.ipynb #ee5b7e1a
 def _layout_note(src: Path) -> str:
@@ -118,7 +106,6 @@ def vqa_index(src: Path) -> CocoIndex:
     }
     vocabulary = build_vocabulary([q for _, q, _ in questions["train"]], MAX_VOCAB)
     return CocoIndex(samples, vocabulary, names, notes=[_layout_note(Path(src))])
-
 
 # %% ../../../nbs/29_vqa.ipynb #94d33ac0
 SOURCE = coco_source(

@@ -16,23 +16,8 @@ from ..pickles import PickledFrame, describe, frame_columns, load_pickle
 from ..store import Chunk, Note, Source, SourceError
 
 # %% auto #0
-__all__ = [
-    "FILE",
-    "FAILURE_TYPES",
-    "SIZE",
-    "PATCH",
-    "SEED",
-    "TRAIN_SHARE",
-    "CHUNK_MAPS",
-    "GREY",
-    "SOURCE",
-    "variant",
-    "load_frame",
-    "failure_class",
-    "wafer_image",
-    "wafer_maps_units",
-    "read_wafer_maps",
-]
+__all__ = ['FILE', 'FAILURE_TYPES', 'SIZE', 'PATCH', 'SEED', 'TRAIN_SHARE', 'CHUNK_MAPS', 'GREY', 'SOURCE', 'variant',
+           'load_frame', 'failure_class', 'wafer_image', 'wafer_maps_units', 'read_wafer_maps']
 
 # %% ../../../nbs/23_wafer_maps.ipynb #48d9642b
 FILE = "LSWMD.pkl"
@@ -80,7 +65,6 @@ def load_frame(path: Path) -> tuple[dict[str, np.ndarray], Note]:
         )
     return columns, Note(variant(loaded))
 
-
 # %% ../../../nbs/23_wafer_maps.ipynb #af60954a
 def failure_class(value, row: int, path: Path) -> int | None:
     """The class id of one `failureType` entry (`[['Loc']]`, `'Loc'`), None when unlabelled (an
@@ -121,7 +105,6 @@ def wafer_image(wafer, row: int, path: Path) -> np.ndarray:
     resized = np.asarray(grey.resize((SIZE, SIZE), Image.BILINEAR))
     return np.repeat(resized[None], 3, axis=0)
 
-
 # %% ../../../nbs/23_wafer_maps.ipynb #3b6b78f5
 def wafer_maps_units(src: Path) -> list[str]:
     "The one file, `LSWMD.pkl`; the missing-file error when it is absent."
@@ -149,7 +132,6 @@ def read_wafer_maps(src: Path, unit: str) -> Iterator[Chunk | Note]:
             chunk = part[i : i + CHUNK_MAPS]
             x = np.stack([wafer_image(maps[row], int(row), path) for row in chunk])
             yield Chunk(split, x, np.array([labels[row] for row in chunk], np.int64))
-
 
 # %% ../../../nbs/23_wafer_maps.ipynb #e0535e0c
 SOURCE = Source(
