@@ -26,7 +26,7 @@ from .runtime import resolve_device
 
 # %% auto #0
 __all__ = ['extract_features', 'check_probe_inputs', 'linear_probe', 'knn_probe', 'paper_linear_probe', 'run_probe',
-           'random_init_like', 'probe_run']
+           'feature_shift', 'random_init_like', 'probe_run']
 
 # %% ../nbs/08_probe.ipynb #c1c43c9a
 def extract_features(
@@ -163,6 +163,22 @@ def run_probe(
         return paper_linear_probe(ftr, ytr, fte, yte, config, next(model.parameters()).device)
     return knn_probe(ftr, ytr, fte, yte, config.k)
 
+# %% ../nbs/08_probe.ipynb #7385d60a
+def feature_shift(
+    model: MetaMAE, x: np.ndarray, lengths: np.ndarray | None = None, batch_size: int = 256
+) -> dict:
+    """The mean, median and largest relative shift ‖f(Z*) − f(Z)‖ / ‖f(Z)‖ of the features of `x`
+    under the inner loop."""
+    amortized = extract_features(model, x, lengths, "amortized", batch_size)  # (N, D)
+    adapted = extract_features(model, x, lengths, "adapted", batch_size)  # (N, D)
+    scale = np.maximum(np.linalg.norm(amortized, axis=1), np.finfo(np.float32).tiny)
+    shift = np.linalg.norm(adapted - amortized, axis=1) / scale  # (N,)
+    return {
+        "mean": float(shift.mean()),
+        "median": float(np.median(shift)),
+        "max": float(shift.max()),
+    }
+
 # %% ../nbs/08_probe.ipynb #0735644f
 def random_init_like(model: MetaMAE, seed: int = 0) -> MetaMAE:
     "A freshly initialised model with the same spec and configuration: the baseline of every probe."
@@ -178,15 +194,12 @@ def probe_run(
     **settings,
 ) -> dict:
     """Probe the run in `run_dir` (see `open_run`) and a random-init baseline; write and return the
-    JSON result."""
+    JSON result, with how far the inner loop moves the test features where the run has one."""
     config, run_dir = replace(config or ProbeConfig(), **settings), Path(run_dir)
     model, run, state, data = open_run(run_dir, resolve_device(device or "auto"), dataset)
-    if getattr(model, "encoder_only", False) and config.features != "amortized":
-        raise ValueError(
-            f"{run_dir} holds the encoder alone: {config.features} "
-            f"features need the decoder (the inner loop runs through it); "
-            f"probe amortized features, or export the run with its decoder"
-        )
+    _check_features(model, run.model.method, run_dir, config.features)
+    trained_inner_loop = run.model.method != "mae" and not getattr(model, "encoder_only", False)
+    x_test, _, lengths_test = data.split("test")
     result = {
         "run_dir": str(run_dir),
         "dataset": data.name,
@@ -197,8 +210,25 @@ def probe_run(
         "settings": config.__dict__,
         "pretrained": run_probe(model, data, config),
         "random_init": run_probe(random_init_like(model, run.train.seed), data, config),
+        # None: no trained inner loop to measure
+        "feature_shift": feature_shift(model, x_test, lengths_test) if trained_inner_loop else None,
     }
     (run_dir / f"probe_{config.features}_{config.method}.json").write_text(
         json.dumps(result, indent=2)
     )
     return result
+
+
+def _check_features(model: MetaMAE, method: str, run_dir: Path, features: str):
+    "A `ValueError` when the run cannot give `features`: an encoder alone, or an MAE run's Z*."
+    if getattr(model, "encoder_only", False) and features != "amortized":
+        raise ValueError(
+            f"{run_dir} holds the encoder alone: {features} "
+            f"features need the decoder (the inner loop runs through it); "
+            f"probe amortized features, or export the run with its decoder"
+        )
+    if method == "mae" and features != "amortized":
+        raise ValueError(
+            f"{run_dir} is an MAE run: it trained no inner loop, so its {features} features "
+            f"are not what it learned; probe amortized features"
+        )

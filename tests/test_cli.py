@@ -65,6 +65,24 @@ def test_pretrain_and_probe_happy_path(trained_run):
     assert code == 0 and json.loads(out)["step"] == 9, err
 
 
+def test_probe_measures_how_far_z_star_moves_and_refuses_the_adapted_features_of_mae(
+    trained_run, tmp_path
+):
+    code, out, err = run_cli("probe", "--run", trained_run, "--method", "knn")
+    shift = json.loads(out)["feature_shift"]
+    assert code == 0 and 0 < shift["median"] <= shift["max"], err
+    mae = tmp_path / "mae"
+    code, _, err = run_cli(
+        "pretrain", "--dataset", "digits", "--method", "mae", "--steps", 2, "--out", mae, "--quiet"
+    )
+    assert code == 0, err
+    code, out, err = run_cli("probe", "--run", mae, "--method", "knn")
+    assert code == 0 and json.loads(out)["feature_shift"] is None, err
+    for features in ("adapted", "both"):
+        code, _, err = run_cli("probe", "--run", mae, "--features", features)
+        assert_one_line_error(code, err, "is an MAE run", "trained no inner loop")
+
+
 ERRORS = [
     (("pretrain", "--dataset", "no_such_set", "--out", "{tmp}/a", "--quiet"), ["no_such_set"]),
     (
