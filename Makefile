@@ -39,6 +39,8 @@ experiments:
 	OMP_NUM_THREADS=1 $(BIN)/metamae-lab experiment mask_ratio_sweep --force
 	OMP_NUM_THREADS=1 $(BIN)/metamae-lab experiment ablation --force
 	OMP_NUM_THREADS=1 $(BIN)/metamae-lab experiment recipe_differences --force
+	OMP_NUM_THREADS=1 $(BIN)/metamae-lab experiment seeds --force
+	OMP_NUM_THREADS=1 $(BIN)/metamae-lab experiment paper_table --force
 	$(MAKE) readme
 
 # The documentation site, built offline into _docs/ (nbdev_proc_nbs, then mkdocs-material); no Quarto needed.

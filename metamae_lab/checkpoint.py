@@ -326,10 +326,20 @@ def open_export(folder: Path | str, device="cpu") -> tuple[MetaMAE, dict]:
     }
 
 # %% ../nbs/06_checkpoint.ipynb #2d204bf0
-def open_checkpoint(run_dir: Path, report: bool = True) -> dict:
-    "The newest checkpoint of `run_dir` that loads, once shown to belong to the run recorded there."
-    say = (lambda line: print(line, file=sys.stderr)) if report else None
-    state, path = load_latest_intact(run_dir, say)
+def open_checkpoint(run_dir: Path, report: bool = True, step: int | None = None) -> dict:
+    """The checkpoint of `step` in `run_dir` (default: the newest that loads), once shown to belong
+    to the run recorded there."""
+    if step is None:
+        say = (lambda line: print(line, file=sys.stderr)) if report else None
+        state, path = load_latest_intact(run_dir, say)
+    else:
+        path = checkpoint_path(run_dir, step)
+        if not path.is_file():
+            kept = [int(CHECKPOINT_PATTERN.match(p.name)[1]) for p in list_checkpoints(run_dir)]
+            raise CheckpointError(
+                f"no checkpoint of step {step} in {run_dir}; it keeps steps {kept or 'none'}"
+            )
+        state = load_checkpoint(path)
     recorded = Path(run_dir) / "run_config.json"
     if recorded.is_file():
         try:
@@ -356,13 +366,19 @@ def check_data(run: RunConfig, data: ArrayDataset):
     )
 
 # %% ../nbs/06_checkpoint.ipynb #3868ed95
-def open_run(run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None):
-    """The model, configuration, checkpoint and data of the run in `run_dir` (or of weights exported
-    from a run, `export_pretrained`), checked as above."""
+def open_run(
+    run_dir: Path | str, device="cpu", dataset: ArrayDataset | None = None, step: int | None = None
+):
+    """The model, configuration, checkpoint (of `step`, default the newest) and data of the run in
+    `run_dir` (or of weights exported from a run, `export_pretrained`), checked as above."""
     if is_export(run_dir):
         model, state = open_export(run_dir, device)
+        if step is not None and step != state.get("step"):
+            raise CheckpointError(
+                f"{run_dir} holds the weights of step {state.get('step')} only, not of step {step}"
+            )
     else:
-        model, state = None, open_checkpoint(Path(run_dir))
+        model, state = None, open_checkpoint(Path(run_dir), step=step)
     run = run_config_of(state)
     data = dataset or load_run_data(run)
     check_checkpoint_fits(state, data.spec)  # another dataset must be of the run's modality

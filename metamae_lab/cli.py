@@ -23,7 +23,7 @@ from simple_parsing.wrappers import field_wrapper
 from metamae_lab.config import (
     BenchConfig,
     ModelConfig,
-    ProbeConfig,
+    ProbeSuiteConfig,
     RunConfig,
     TrainConfig,
     run_config,
@@ -31,11 +31,11 @@ from metamae_lab.config import (
 )
 
 # %% auto #0
-__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'EXIT_WORKER', 'LAB_MODULES', 'Flag',
-           'HelpFormatter', 'OneLineParser', 'PretrainArgs', 'pretrain_defaults', 'add_pretrain', 'cmd_pretrain',
-           'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert', 'cmd_convert', 'add_export', 'cmd_export',
-           'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser', 'main',
-           'exit_code']
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_DIVERGED', 'EXIT_SYSTEM', 'EXIT_INTERRUPTED', 'EXIT_WORKER', 'RENAMED_FLAGS',
+           'LAB_MODULES', 'Flag', 'HelpFormatter', 'OneLineParser', 'PretrainArgs', 'pretrain_defaults', 'add_pretrain',
+           'cmd_pretrain', 'add_probe', 'cmd_probe', 'cmd_datasets', 'add_convert', 'cmd_convert', 'add_export',
+           'cmd_export', 'add_verify', 'cmd_verify', 'add_experiment', 'cmd_experiment', 'add_bench', 'build_parser',
+           'main', 'exit_code']
 
 # %% ../nbs/13_cli.ipynb #3089bc3a
 EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
@@ -233,21 +233,26 @@ def cmd_pretrain(args) -> int:
 # %% ../nbs/13_cli.ipynb #3856d7d2
 def add_probe(sub):
     p = sub.add_parser(
-        "probe", help="linear or kNN probe of a run's features, against a random-init encoder"
+        "probe", help="every probe of a run's features in one table, against random-init encoders"
     )
     p.add_argument("--run", required=True, type=Path, help="run directory written by pretrain")
     p.add_argument(
         "--device", default="auto", type=str, help="auto (CUDA when available), cpu, cuda or cuda:N"
     )
-    p.add_arguments(ProbeConfig, dest="probe")
+    p.add_arguments(ProbeSuiteConfig, dest="probe")
+    p.add_argument("--json", action="store_true", help="print the result as JSON, not as a table")
     _add_runtime_flags(p)
     p.set_defaults(func=cmd_probe)
 
 
 def cmd_probe(args) -> int:
-    from metamae_lab.probe import probe_run
+    from metamae_lab.probe import probe_run, probe_table
 
-    print(json.dumps(probe_run(args.run, args.probe, device=args.device)))
+    result = probe_run(args.run, args.probe, device=args.device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(probe_table(result), f"\nwritten: {Path(args.run) / 'probe.json'}", sep="\n")
     return 0
 
 
@@ -499,14 +504,23 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     return parser
 
 # %% ../nbs/13_cli.ipynb #f57b9b61
+# older flag names, still read: pretrain's --model, probe's --method (one method per call then)
+RENAMED_FLAGS = {"pretrain": ("--model", "--method"), "probe": ("--method", "--methods")}
+
+
+def _renamed_flags(argv: list[str]) -> list[str]:
+    old, new = RENAMED_FLAGS.get(argv[0] if argv else "", (None, None))
+    if old is None:
+        return argv
+    return [
+        new if a == old else new + a[len(old) :] if a.startswith(old + "=") else a for a in argv
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `metamae-lab` console script; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["pretrain"]:  # --model is the older name of --method
-        argv = [
-            "--method" if a == "--model" else "--method=" + a[8:] if a.startswith("--model=") else a
-            for a in argv
-        ]
+    argv = _renamed_flags(argv)
     try:
         args = build_parser(argv).parse_args(argv)
         if args.threads:

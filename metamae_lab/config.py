@@ -18,7 +18,8 @@ __all__ = ['MODALITY_KINDS', 'SPEC_KINDS', 'SAMPLE_FORMS', 'SAMPLE_RANKS', 'BATC
            'MODEL_CHOICES', 'PRECISIONS', 'TRAIN_CHOICES', 'RECIPES', 'PRESETS', 'FEATURE_KINDS', 'PROBE_METHODS',
            'BENCH_CASES', 'BENCH_MODELS', 'check_int', 'check_range', 'check_lengths', 'ModalitySpec',
            'multimodal_spec', 'pack_parts', 'unpack_parts', 'ModelConfig', 'TrainConfig', 'Preset', 'preset_config',
-           'RunConfig', 'run_config', 'run_differences', 'resolve_schedule', 'ProbeConfig', 'BenchConfig']
+           'RunConfig', 'run_config', 'run_differences', 'resolve_schedule', 'ProbeConfig', 'ProbeSuiteConfig',
+           'BenchConfig']
 
 # %% ../nbs/00_config.ipynb #5b4e0b07
 def check_int(value, name: str, minimum: int = 1) -> int:
@@ -715,6 +716,42 @@ class ProbeConfig:
         check_range(self.lr, "lr", low_open=True)
         check_range(self.weight_decay, "weight_decay")
         check_int(self.seed, "seed", minimum=0)
+
+# %% ../nbs/00_config.ipynb #acae54e37e7d407bbb7b55eff062a284
+@dataclass
+class ProbeSuiteConfig:
+    """Every probe of one `probe` call: each feature kind × method × setting, on the run and on
+    random-init encoders."""
+
+    # 'amortized', 'adapted', 'both'; empty: amortized, and adapted where an inner loop was trained
+    features: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=lambda: ["linear", "knn"])  # linear, knn, paper
+    C: list[float] = field(default_factory=lambda: [1.0])  # linear: each inverse L2 strength
+    k: list[int] = field(default_factory=lambda: [20])  # knn: each number of voting neighbours
+    epochs: int = 100  # paper: epochs of the linear head
+    batch_size: int = 64  # paper: the head's batch
+    baseline_seeds: int = 3  # random-init encoders (seeds 1000, 1001, ...) every probe repeats on
+    step: int = -1  # the checkpoint probed; -1: the newest that loads
+
+    def __post_init__(self):
+        for kind in self.features:
+            ProbeConfig(features=kind)
+        if not self.methods:
+            raise ValueError("methods must name at least one of ('linear', 'knn', 'paper')")
+        self.probes()  # each setting checked as one probe's
+        check_int(self.baseline_seeds, "baseline_seeds")
+        if self.step != -1:
+            check_int(self.step, "step", minimum=0)
+
+    def probes(self) -> list[ProbeConfig]:
+        "One `ProbeConfig` per method and setting (amortized features; the suite sets the kind)."
+        settings = {"linear": [{"C": c} for c in self.C], "knn": [{"k": k} for k in self.k]}
+        paper = [{"epochs": self.epochs, "batch_size": self.batch_size}]
+        return [
+            ProbeConfig(method=method, **setting)
+            for method in dict.fromkeys(self.methods)
+            for setting in settings.get(method, paper)
+        ]
 
 # %% ../nbs/00_config.ipynb #f072ee01
 # sensor: 52 x 320, patch 5, mask 0.85 (PAMAP2's shape); image: 3 x 32 x 32, patch 4

@@ -22,8 +22,8 @@ __all__ = ['EXPERIMENTS_SUBDIR', 'PARAMETER_FIELDS', 'PARAMETER_MINIMUMS', 'RUNN
            'experiments_folder', 'list_experiments', 'experiment_notebook', 'parse_value', 'declared_parameters',
            'coerce_parameter', 'check_parameter', 'resolve_parameters', 'expand_grid', 'run_name', 'ExperimentFailed',
            'ExperimentRun', 'reproduce_command', 'finished', 'checked_parameters', 'run_experiment', 'run_grid',
-           'pretrained', 'show_figure', 'mean_std', 'format_mean_std', 'write_results', 'results_block',
-           'update_readme']
+           'pretrained', 'show_figure', 'mean_std', 'format_mean_std', 'write_results', 'mean_interval',
+           'mean_half_width', 'format_interval', 'results_block', 'update_readme']
 
 # %% ../nbs/12_experiments.ipynb #8b779e91
 EXPERIMENTS_SUBDIR = Path("nbs") / "experiments"
@@ -505,6 +505,32 @@ def write_results(out_dir: Path | str, results: dict, table: str, caption: str =
     text = (caption + "\n\n" if caption else "") + table + "\n"
     (out_dir / "results.md").write_text(text)
     display(Markdown(text))
+
+# %% ../nbs/12_experiments.ipynb #acae54e37e7d407bbb7b55eff062a284
+def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    "The mean and Student's t-interval `(mean, low, high)` of `values` (one value: no interval)."
+    from scipy import stats
+
+    mean, spread = mean_std(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    t = float(stats.t.ppf((1 + confidence) / 2, len(values) - 1))
+    half = t * spread / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def mean_half_width(values) -> tuple[float, float]:
+    "The mean and the half-width of its 95% t-interval (0 for one value): error bars of a figure."
+    mean, _, high = mean_interval(values)
+    return mean, high - mean
+
+
+def format_interval(values, digits: int = 3) -> str:
+    "`mean ± half-width` of the 95% t-interval; the mean alone for one value."
+    mean, low, high = mean_interval(values)
+    return (
+        f"{mean:.{digits}f} ± {high - mean:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+    )
 
 # %% ../nbs/12_experiments.ipynb #ca142e36
 README_BLOCK = re.compile(

@@ -386,7 +386,7 @@ class Trainer:
 # what a run directory holds
 RUN_FILES = re.compile(
     r"^(checkpoint_\d{8}\.pt|\..*\.tmp|metrics\.jsonl|run_config\.json|distributed\.json|tb|"
-    r"probe_\w+\.json)$"
+    r"probe(_\w+)?\.json|features)$"
 )
 
 
@@ -430,8 +430,9 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool):
         )
     # remove what belonged to the old run, nothing else
     if overwrite and not resume and run_dir.is_dir():
-        for p in list_checkpoints(run_dir) + list(run_dir.glob("probe_*.json")):
+        for p in list_checkpoints(run_dir) + list(run_dir.glob("probe*.json")):
             p.unlink()
+        shutil.rmtree(run_dir / "features", ignore_errors=True)  # of the old run's weights
         for name in ("metrics.jsonl", "run_config.json"):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)

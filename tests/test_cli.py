@@ -53,31 +53,59 @@ def trained_run(tmp_path_factory):
 
 
 def test_pretrain_and_probe_happy_path(trained_run):
-    code, out, err = run_cli("probe", "--run", trained_run, "--features", "both", "--method", "knn")
+    code, out, err = run_cli(
+        "probe", "--run", trained_run, "--features", "both", "--method", "knn", "--json"
+    )
     assert code == 0, err
-    result = json.loads(out)
-    assert set(result["pretrained"]) == {"accuracy", "macro_f1"} and set(result["random_init"]) == {
-        "accuracy",
-        "macro_f1",
-    }
-    assert (trained_run / "probe_both_knn.json").exists()
+    (row,) = json.loads(out)["rows"]
+    assert (row["features"], row["probe"], row["setting"]) == ("both", "knn", "k=20")
+    assert set(row["pretrained"]) == {"accuracy", "macro_f1"}
+    assert len(row["random_init"]["accuracy"]["values"]) == 3
+    assert json.loads((trained_run / "probe.json").read_text())["rows"] == [row]
     code, out, err = run_cli("pretrain", "--out", trained_run, "--resume", "--steps", 9, "--quiet")
     assert code == 0 and json.loads(out)["step"] == 9, err
+
+
+def test_one_probe_call_prints_every_probe_in_one_table_against_the_baselines_spread(trained_run):
+    from metamae_lab.checkpoint import list_checkpoints
+
+    step = int(list_checkpoints(trained_run)[0].stem.split("_")[1])  # the oldest kept
+    code, out, err = run_cli(
+        "probe", "--run", trained_run, "--methods", "linear", "knn", "--k", 3, 7,
+        "--baseline-seeds", 2, "--step", step,
+    )  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{trained_run}: metamae on digits, step {step};")
+    assert "random init, 2 seeds: mean [min, max]" in lines[2]
+    rows = [line for line in lines if line.startswith("| a")]
+    assert [r.split("|")[1:3] for r in rows] == [
+        [f" {kind:<10} ", f" {probe:<10} "]
+        for kind in ("amortized", "adapted")
+        for probe in ("linear C=1", "knn k=3", "knn k=7")
+    ]
+    assert all(any(w in r for w in (" above ", " below ", " within ")) for r in rows)
+    assert "Z* moves the test features by" in out and "predict the same class: linear C=1" in out
+    assert lines[-1] == f"written: {trained_run / 'probe.json'}"
 
 
 def test_probe_measures_how_far_z_star_moves_and_refuses_the_adapted_features_of_mae(
     trained_run, tmp_path
 ):
-    code, out, err = run_cli("probe", "--run", trained_run, "--method", "knn")
-    shift = json.loads(out)["feature_shift"]
+    code, out, err = run_cli("probe", "--run", trained_run, "--method", "knn", "--json")
+    result = json.loads(out)
+    shift = result["feature_shift"]
     assert code == 0 and 0 < shift["median"] <= shift["max"], err
+    assert [a["setting"] for a in result["agreement"]] == ["k=20"]
     mae = tmp_path / "mae"
     code, _, err = run_cli(
         "pretrain", "--dataset", "digits", "--method", "mae", "--steps", 2, "--out", mae, "--quiet"
     )
     assert code == 0, err
-    code, out, err = run_cli("probe", "--run", mae, "--method", "knn")
-    assert code == 0 and json.loads(out)["feature_shift"] is None, err
+    code, out, err = run_cli("probe", "--run", mae, "--method", "knn", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["feature_shift"] is None and result["agreement"] == [], err
+    assert [r["features"] for r in result["rows"]] == ["amortized"]
     for features in ("adapted", "both"):
         code, _, err = run_cli("probe", "--run", mae, "--features", features)
         assert_one_line_error(code, err, "is an MAE run", "trained no inner loop")
@@ -106,6 +134,7 @@ ERRORS = [
     (("pretrain", "--preset", "huge", "--out", "{tmp}/j"), ["unknown preset 'huge'"]),
     (("probe", "--run", "{tmp}/nothing"), ["no checkpoint"]),
     (("probe", "--run", "{tmp}/x", "--features", "pooled"), ["features must be one of"]),
+    (("probe", "--run", "{tmp}/x", "--baseline-seeds", "0"), ["baseline_seeds must be"]),
     (("frobnicate",), ["invalid choice"]),
     ((), ["required"]),
 ]

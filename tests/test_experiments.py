@@ -60,9 +60,8 @@ def write_notebook(path: Path, parameters: str, body: str):
 
 
 def test_the_experiments_are_registered():
-    assert {"quickstart", "mask_ratio_sweep", "ablation", "evidence", "recipe_differences"} <= set(
-        list_experiments()
-    )
+    names = {"quickstart", "mask_ratio_sweep", "ablation", "evidence", "recipe_differences"}
+    assert names | {"seeds", "paper_table"} <= set(list_experiments())
     assert (
         ROOT / "nbs" / "experiments" / ".notest"
     ).exists()  # nbdev_test leaves them to this file
@@ -202,6 +201,58 @@ def test_quickstart_and_sweep_at_small_settings(tmp_path, chromium):
     assert {(r["ratio"], r["method"]) for r in results["records"]} == {
         (r, m) for r in (0.5, 0.8) for m in ("mae", "metamae")
     }
+
+
+@pytest.mark.slow
+def test_seeds_reports_means_with_t_intervals_over_the_seeds(tmp_path):
+    args = ["seeds", "-p", "steps", "6", "-p", "seeds", "[0, 1, 2]", "-p", "baseline_seeds", "2"]
+    done = experiment(tmp_path, *args, "-p", "png", "false", "--name", "small")
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "figures" / "seeds" / "small"
+    results = json.loads((out / "results.json").read_text())
+    assert results["interval"] == "95% Student t over seeds"
+    runs = {(r["method"], r["seed"]) for r in results["records"]}
+    assert runs == {(m, s) for m in ("mae", "metamae") for s in (0, 1, 2)}
+    # MAE has no adapted rows; MetaMAE has both kinds
+    kinds = {(r["method"], r["features"]) for r in results["records"]}
+    assert kinds == {("mae", "amortized"), ("metamae", "amortized"), ("metamae", "adapted")}
+    table = (out / "results.md").read_text()
+    assert "| MAE (3 seeds)" in table and "(4 encoders)" in table and "(2 encoders)" in table
+    linear = [r["accuracy"] for r in results["records"] if r["method"] == "mae"]
+    linear = linear[::2]  # amortized linear of each seed (rows come linear, knn per seed)
+    from metamae_lab.experiments import format_interval
+
+    assert f"| {format_interval(linear)} " in table.splitlines()[4], table
+    assert "Z* moves the test features by" in table
+
+
+@pytest.mark.slow
+def test_the_paper_table_smoke_run_quotes_dabs_beside_a_benchmark(tmp_path):
+    from fixtures_pamap2 import write_pamap2_fixture
+
+    src = write_pamap2_fixture(tmp_path / "published")
+    done = experiment(
+        tmp_path,
+        "paper_table",
+        "-p", "smoke", "true",
+        "-p", "datasets", '["digits"]',
+        "-p", "benchmarks", json.dumps({"pamap2": str(src)}),
+        "-p", "seeds", "[0, 1]",
+        "-p", "baseline_seeds", "1",
+        "--name", "smoke",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "figures" / "paper_table" / "smoke"
+    results = json.loads((out / "results.json").read_text())
+    assert [r["set"] for r in results["rows"]] == ["digits", "pamap2"]
+    pamap2 = results["rows"][1]
+    assert (pamap2["DABS random init"], pamap2["DABS e-Mix"], pamap2["DABS ShED"]) == (
+        "69.81", "79.48", "88.69"
+    )  # fmt: skip
+    assert results["rows"][0]["DABS ShED"] == "—"  # no published baseline for an offline set
+    assert len(results["records"]) == 2 * 2 * 2  # two sets x two methods x two seeds
+    assert "Smoke run: not a result." in (out / "results.md").read_text()
+    assert (out / "paper_table.png").stat().st_size > 10_000
 
 
 def test_a_grid_runs_every_point_and_skips_finished_ones(tmp_path):

@@ -88,9 +88,9 @@ def test_probes_open_an_exported_folder_and_refuse_what_an_encoder_alone_cannot_
     export_pretrained(run_dir, tmp_path / "all")
     export_pretrained(run_dir, tmp_path / "encoder", encoder_only=True)
     code, out, err = run_cli(
-        ["probe", "--run", tmp_path / "all", "--method", "knn", "--features", "adapted"]
+        ["probe", "--run", tmp_path / "all", "--method", "knn", "--features", "adapted", "--json"]
     )
-    assert code == 0 and 0 <= json.loads(out)["pretrained"]["accuracy"] <= 1, err
+    assert code == 0 and 0 <= json.loads(out)["rows"][0]["pretrained"]["accuracy"] <= 1, err
     code, out, err = run_cli(["probe", "--run", tmp_path / "encoder", "--method", "knn"])
     assert code == 0, err
     code, _, err = run_cli(["probe", "--run", tmp_path / "encoder", "--features", "adapted"])

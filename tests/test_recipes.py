@@ -174,12 +174,13 @@ def test_the_paper_recipe_from_the_command_line(tmp_path, cli):
     for name, value in RECIPES["paper"].items():
         section = "model" if name in recorded["model"] else "train"
         assert recorded[section][name] == (list(value) if isinstance(value, tuple) else value), name
-    code, out, err = cli("probe", "--run", tmp_path / "r", "--method", "paper", "--epochs", "3")
+    code, out, err = cli(
+        "probe", "--run", tmp_path / "r", "--method", "paper", "--epochs", "3", "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
-    assert (
-        len(result["pretrained"]["accuracy_per_epoch"]) == 3 and result["settings"]["epochs"] == 3
-    )
+    per_epoch = [r["pretrained"]["accuracy_per_epoch"] for r in result["rows"]]
+    assert [len(a) for a in per_epoch] == [3, 3] and result["settings"]["epochs"] == 3
 
 
 def test_a_model_the_authors_code_cannot_open_is_refused_at_export(tmp_path):
