@@ -503,7 +503,7 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     add_export(sub)
     return parser
 
-# %% ../nbs/13_cli.ipynb #f57b9b61
+# %% ../nbs/13_cli.ipynb #3a24c902
 # older flag names, still read: pretrain's --model, probe's --method (one method per call then)
 RENAMED_FLAGS = {"pretrain": ("--model", "--method"), "probe": ("--method", "--methods")}
 
@@ -517,6 +517,7 @@ def _renamed_flags(argv: list[str]) -> list[str]:
     ]
 
 
+# %% ../nbs/13_cli.ipynb #f57b9b61
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `metamae-lab` console script; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)

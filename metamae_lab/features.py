@@ -85,13 +85,13 @@ class FrozenFeatures:
     def has_adapted(self) -> bool:
         return "train_adapted" in self.arrays
 
-    def get(self, kind: str, split: str) -> np.ndarray:
-        "The `(N, D)` features of `kind` ('amortized', 'adapted' or 'both') for `split`."
-        if kind == "both":
+    def get(self, which: str, split: str) -> np.ndarray:
+        "The `(N, D)` features `which` ('amortized', 'adapted' or 'both') names, of `split`."
+        if which == "both":
             return np.concatenate([self.get("amortized", split), self.get("adapted", split)], 1)
-        if kind == "adapted" and not self.has_adapted:
+        if which == "adapted" and not self.has_adapted:
             raise ValueError(f"{self.meta['source']} has no adapted features: it has no inner loop")
-        return self.arrays[f"{split}_{kind}"]
+        return self.arrays[f"{split}_{which}"]
 
     def labels(self, split: str) -> np.ndarray:
         return self.arrays[f"{split}_labels"]

@@ -299,6 +299,25 @@ def suite_row(kind: str, probe: ProbeConfig, sources: dict, device=None) -> tupl
         row["pretrained"]["accuracy_per_epoch"] = run["accuracy_per_epoch"]
     return row, run["predictions"]
 
+# %% ../nbs/08_probe.ipynb #f51d4880
+def _shift(features: FrozenFeatures) -> dict | None:
+    if not features.has_adapted:
+        return None
+    return relative_shift(features.get("amortized", "test"), features.get("adapted", "test"))
+
+
+def _agreement(predictions: dict) -> list[dict]:
+    "Per probe setting, the share of test samples amortized and adapted features predict alike."
+    return [
+        {
+            "probe": method,
+            "setting": setting,
+            "agreement": float(np.mean(amortized == predictions["adapted", setting, method])),
+        }
+        for (features, setting, method), amortized in predictions.items()
+        if features == "amortized" and ("adapted", setting, method) in predictions
+    ]
+
 # %% ../nbs/08_probe.ipynb #719982a1
 def probe_run(
     run_dir: Path | str,
@@ -316,7 +335,7 @@ def probe_run(
     if data.y_train is None or data.y_test is None:
         raise ValueError(f"dataset {data.name!r} has no labels to probe")
     kinds = suite_kinds(config, model, run.model.method, run_dir)
-    adapted = any(kind != "amortized" for kind in kinds)
+    adapted = kinds != ["amortized"]
     sources = suite_features(
         run_dir, model, run.train.seed, state["step"], data, config.baseline_seeds, adapted
     )
@@ -349,24 +368,6 @@ def probe_run(
     (run_dir / "probe.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
-
-def _shift(features: FrozenFeatures) -> dict | None:
-    if not features.has_adapted:
-        return None
-    return relative_shift(features.get("amortized", "test"), features.get("adapted", "test"))
-
-
-def _agreement(predictions: dict) -> list[dict]:
-    "Per probe setting, the share of test samples amortized and adapted features predict alike."
-    return [
-        {
-            "probe": method,
-            "setting": setting,
-            "agreement": float(np.mean(amortized == predictions["adapted", setting, method])),
-        }
-        for (kind, setting, method), amortized in predictions.items()
-        if kind == "amortized" and ("adapted", setting, method) in predictions
-    ]
 
 # %% ../nbs/08_probe.ipynb #bd66eaae
 def probe_table(result: dict) -> str:
