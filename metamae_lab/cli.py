@@ -503,7 +503,7 @@ def build_parser(argv: list[str] | None = None) -> OneLineParser:
     add_export(sub)
     return parser
 
-# %% ../nbs/13_cli.ipynb #3a24c902
+# %% ../nbs/13_cli.ipynb #8f6da73d
 # older flag names, still read: pretrain's --model, probe's --method (one method per call then)
 RENAMED_FLAGS = {"pretrain": ("--model", "--method"), "probe": ("--method", "--methods")}
 
@@ -515,7 +515,6 @@ def _renamed_flags(argv: list[str]) -> list[str]:
     return [
         new if a == old else new + a[len(old) :] if a.startswith(old + "=") else a for a in argv
     ]
-
 
 # %% ../nbs/13_cli.ipynb #f57b9b61
 def main(argv: list[str] | None = None) -> int:

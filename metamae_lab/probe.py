@@ -299,7 +299,7 @@ def suite_row(kind: str, probe: ProbeConfig, sources: dict, device=None) -> tupl
         row["pretrained"]["accuracy_per_epoch"] = run["accuracy_per_epoch"]
     return row, run["predictions"]
 
-# %% ../nbs/08_probe.ipynb #f51d4880
+# %% ../nbs/08_probe.ipynb #765fe908
 def _shift(features: FrozenFeatures) -> dict | None:
     if not features.has_adapted:
         return None
@@ -367,7 +367,6 @@ def probe_run(
     }
     (run_dir / "probe.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
-
 
 # %% ../nbs/08_probe.ipynb #bd66eaae
 def probe_table(result: dict) -> str:

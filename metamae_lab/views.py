@@ -647,6 +647,8 @@ class UMAPDrawing:
     `LatentUMAP`."""
 
     def redraw(self, change=None):
+        """Draw the current embedding (its PCA while UMAP is still fitting) as the toggles ask,
+        and hook hover and click to the new traces; `change`, a toggle's event, is not read."""
         if self._current is None:
             return
         key, n_used = self._current

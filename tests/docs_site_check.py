@@ -3,17 +3,22 @@
 Not collected by the ordinary test run (the site must be built first). It checks every HTML page for
 internal links and resources that do not resolve and for anything fetched from the network, then
 opens the index, an API page and the experiment reports in headless Debian chromium, served from
-127.0.0.1, and checks that they render with their figures loaded and no console errors. Screenshots
-go to figures/docs/.
+127.0.0.1, and checks that they render with their figures loaded and no console errors; that the
+search finds pages when the site is opened from disk; that code wraps between its tokens; and that
+the pages show each notebook's summary in full, docstrings as written and examples' outputs.
+Screenshots go to figures/docs/.
 """
 
 import configparser
 import functools
 import http.server
+import inspect
+import json
 import os
 import re
 import shutil
 import threading
+import types
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -46,6 +51,48 @@ class Refs(HTMLParser):
             self.resources.append(attrs["src"])
         if tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
             self.resources.append(attrs["href"])
+
+
+class Text(HTMLParser):
+    "The text of a page, scripts and styles left out, and of its first blockquote (the summary)."
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.quotes, self.parts, self.quoted = 0, 0, [], None
+        self.past_first_quote = False
+
+    def handle_starttag(self, tag, attrs):
+        self.hidden += tag in ("script", "style")
+        if tag == "blockquote":
+            self.quotes += 1
+            self.quoted = [] if self.quoted is None else self.quoted
+
+    def handle_endtag(self, tag):
+        self.hidden -= tag in ("script", "style")
+        if tag == "blockquote":
+            self.quotes -= 1
+            self.past_first_quote = self.quotes == 0
+
+    def handle_data(self, data):
+        if not self.hidden:
+            self.parts.append(data)
+            if self.quotes and not self.past_first_quote:
+                self.quoted.append(data)
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self.parts).split())
+
+    @property
+    def summary(self) -> str:
+        return " ".join("".join(self.quoted or []).split())
+
+
+@functools.cache
+def page_text(page: Path) -> Text:
+    text = Text()
+    text.feed(page.read_text(errors="replace"))
+    return text
 
 
 @functools.cache
@@ -149,7 +196,7 @@ def test_api_links_stay_on_this_site():
 
 def test_guides_show_what_their_cells_printed():
     for guide, printed in (
-        ("guides/18_own_data.html", "linear probe on"),
+        ("guides/18_own_data.html", "test accuracy on"),
         ("guides/11_views.html", "last update took"),
         ("guides/17_faults.html", "all refused as expected"),
     ):
@@ -158,6 +205,89 @@ def test_guides_show_what_their_cells_printed():
 
 def test_the_store_page_gives_the_measured_streaming_memory():
     assert "116 MB more" in (SITE / "api/19_store.html").read_text()
+
+
+def notebook_summary(nb: Path) -> tuple[str, str]:
+    """The `>` summary of a notebook's title cell, as the text a reader sees, and the text of the
+    first paragraph after it (empty if none)."""
+    cells = json.loads(nb.read_text())["cells"]
+    source = next(
+        "".join(c["source"])
+        for c in cells
+        if c["cell_type"] == "markdown" and re.search(r"^# ", "".join(c["source"]), re.M)
+    )
+    lines = source.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(">"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    summary = " ".join(line.lstrip("> ") for line in lines[start:end])
+    after = " ".join(lines[end:]).strip()
+    # Markdown to the text it shows: links keep their text, code spans and escapes their characters
+    as_text = [(r"\[([^\]]*)\]\([^)]*\)", r"\1"), (r"`([^`]*)`", r"\1"), (r"\\(.)", r"\1")]
+    for pattern, repl in as_text:
+        summary, after = re.sub(pattern, repl, summary), re.sub(pattern, repl, after)
+    return " ".join(summary.split()), " ".join(after.split()[:12])
+
+
+def test_pages_show_each_notebook_summary_in_full():
+    """nbdev keeps only the first line of a summary that wraps, and drops the rest of the title
+    cell: the pages show both."""
+    checked = 0
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        page = next(iter(SITE.glob(f"*/{nb.stem}.html")), SITE / f"{nb.stem}.html")
+        summary, after = notebook_summary(nb)
+        shown = page_text(page)
+        assert shown.summary == summary, (
+            f"{page.relative_to(SITE)} shows the summary {shown.summary!r}"
+        )
+        assert after in shown.text, f"{page.relative_to(SITE)} lacks the title cell's {after!r}"
+        checked += 1
+    assert checked >= 40
+
+
+def builtin_docstrings() -> set[str]:
+    'What Python\'s own slots say ("Call self as a function."), which nothing documented here says.'
+    found = set()
+    for kind in (object, type, types.FunctionType):
+        for name in dir(kind):
+            attr = getattr(kind, name, None)
+            if callable(attr) and not isinstance(attr, type) and inspect.getdoc(attr):
+                found.add(" ".join(inspect.getdoc(attr).split()))
+    return found
+
+
+def test_docstrings_show_as_written():
+    for page, written in (
+        (
+            "guides/11_views.html",
+            "Reconstruction loss from Z and Z* (and optionally probe accuracy)",
+        ),
+        (
+            "api/09_analysis.html",
+            "Masked-token loss from Z and from Z* at one mask ratio and seed.",
+        ),
+        ("api/03_model.html", "Mean of Z*'s patch tokens after the inner loop"),
+    ):
+        assert written in page_text(SITE / page).text, f"{page} lacks {written!r}"
+    # LatentUMAP.redraw (of its base UMAPDrawing), once documented as "Call self as a function."
+    assert "Draw the current embedding (its PCA while UMAP is still fitting)" in (
+        page_text(SITE / "guides/11_views.html").text
+    )
+    borrowed = builtin_docstrings()
+    assert "Call self as a function." in borrowed and "Return repr(self)." in borrowed
+    shown = [
+        f"{p.relative_to(SITE)}: {doc!r}"
+        for p in pages()
+        for doc in borrowed
+        if doc in page_text(p).text
+    ]
+    assert not shown, "docstrings of Python's builtins on the pages:\n" + "\n".join(shown)
+
+
+def test_api_pages_show_example_outputs():
+    text = page_text(SITE / "api/30_benchmarks.html").text
+    assert "torchrun --standalone --nproc_per_node 8 -m metamae_lab.cli pretrain" in text, (
+        "the benchmarks page lacks the printed command"
+    )
 
 
 def test_nothing_is_fetched_from_the_network():
@@ -294,4 +424,80 @@ def test_page_renders_in_chromium(server, browser, page_path, heading):
         path=str(SHOTS / f"{re.sub(r'[^a-z0-9]+', '_', page_path.removesuffix('.html'))}.png"),
         full_page=False,
     )
+    page.close()
+
+
+def test_search_works_from_disk(browser):
+    """Opened from file://, where a Web Worker cannot start and the index cannot be fetched, the
+    search still answers."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors, remote = [], []
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda req: req.url.startswith("file:") or remote.append(req.url))
+    page.goto((SITE / "index.html").resolve().as_uri(), wait_until="load")
+    page.locator(".md-search__input").click()
+    page.keyboard.type("probe_run", delay=20)
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=20_000)
+    links = page.eval_on_selector_all(
+        ".md-search-result__link", "els => els.map(e => e.getAttribute('href'))"
+    )
+    assert any("api/08_probe.html" in link for link in links), f"results: {links}"
+    assert "matching document" in page.locator(".md-search-result__meta").inner_text()
+    assert not errors, f"console errors {errors}"
+    assert not remote, f"requests off the disk: {remote}"
+    page.screenshot(path=str(SHOTS / "search_from_disk.png"), full_page=False)
+    page.close()
+
+
+# The code tokens (runs without a space) of the page's <pre> blocks that lie on more than one line,
+# but for those longer than the site keeps on one line (40 characters), and how many times a line of
+# code wraps (a token below the one before it on the same line).
+SPLIT_TOKENS = """() => {
+  const split = [];
+  let wraps = 0;
+  for (const pre of document.querySelectorAll("article pre")) {
+    const nodes = [];
+    let text = "";
+    const walk = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    while (walk.nextNode()) {
+      nodes.push([walk.currentNode, text.length]);
+      text += walk.currentNode.data;
+    }
+    const at = (i) => {
+      let k = nodes.length - 1;
+      while (nodes[k][1] > i) k--;
+      return [nodes[k][0], i - nodes[k][1]];
+    };
+    let before = null;
+    for (const m of text.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(...at(m.index));
+      range.setEnd(...at(m.index + m[0].length));
+      const rows = [...range.getClientRects()].filter((r) => r.width > 0).map((r) => r.bottom);
+      if (!rows.length) continue;
+      const lines = new Set(rows.map(Math.round)).size;
+      if (lines > 1 && m[0].length <= 40) split.push(m[0]);
+      const sameLine = before && !text.slice(before.end, m.index).includes("\\n");
+      if (sameLine && rows[0] > before.bottom + 2) wraps++;
+      before = { end: m.index + m[0].length, bottom: Math.max(...rows) };
+    }
+  }
+  return { split, wraps };
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 900])
+def test_code_wraps_between_tokens(server, browser, width):
+    """Long code lines wrap, at spaces: "--batch-size" or "kwargs:VAR_KEYWORD" is not cut over two
+    lines."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    wraps = 0
+    for path in ("api/13_cli.html", "api/16_bench.html", "guides/18_own_data.html"):
+        page.goto(f"{server}/{path}", wait_until="load")
+        found = page.evaluate(SPLIT_TOKENS)
+        assert not found["split"], f"{path} at {width} px splits the tokens {found['split'][:10]}"
+        wraps += found["wraps"]
+    assert wraps >= 5, f"only {wraps} code lines wrap at {width} px: nothing was tested"
     page.close()

@@ -3,21 +3,21 @@ mkdocs-material.
 
 .venv/bin/python tools/build_docs.py          # or: make docs
 
-1. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/ into _proc/: show_doc cells gain
-their rendered
-signatures and docstrings, hidden cells go, the title and description move into front matter. The
-guides are
-executed first, so their pages show what each cell printed.
-2. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API
-reference, the
-views notebook and the tutorial, and the executed record of every experiment run under figures/
-as the
-experiment reports, with the PNG figures beside them. Quarto-only syntax is turned into what
-mkdocs-jupyter
-renders, and links are rewritten to where the pages land.
-3. `mkdocs build` (mkdocs-material with mkdocs-jupyter, notebooks not re-executed) writes the site
-to _docs/, and
-nbdev's links to documented symbols are pointed at the built pages.
+1. The guides and the API notebooks (but those of UNEXECUTED_API) are run top to bottom, each in a
+process of its own (an API notebook without its slow cells and within EXECUTE_TIMEOUT; one that
+fails or runs out of time keeps a page without outputs, and the log says so), so that their pages
+show what each cell printed.
+2. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/, or the executed copies, into
+_proc/: show_doc cells gain their rendered signatures and docstrings, hidden cells go, the title
+and description move into front matter.
+3. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API
+reference, the views notebook and the tutorial, and the executed record of every experiment run
+under figures/ as the experiment reports, with the PNG figures beside them. Quarto-only syntax is
+turned into what mkdocs-jupyter renders, show_doc's docstrings are shown as written, and links are
+rewritten to where the pages land.
+4. `mkdocs build` (mkdocs-material with mkdocs-jupyter, notebooks not re-executed) writes the site
+to _docs/, with a search that also works from file://, and nbdev's links to documented symbols are
+pointed at the built pages.
 
 Where Quarto is installed, `nbdev_docs` still builds nbdev's own site from the same notebooks.
 """
@@ -27,12 +27,17 @@ from __future__ import annotations
 import argparse
 import configparser
 import functools
+import inspect
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -41,15 +46,101 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # every other library notebook is API reference
 GUIDES = {"00b_add_a_modality", "11_views", "18_own_data", "17_faults"}
+# The API notebooks are run for their pages, but for these, whose examples train models (half a
+# minute to several on two cores): their pages show the code, which runs in the tests.
+UNEXECUTED_API = {"07_train", "07a_features", "08_probe", "16_bench"}
+EXECUTE_TIMEOUT = 120  # seconds an API notebook may run before its page goes without outputs
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
-# a wider page, and code that wraps instead of hiding its end behind a scroll bar (lines run to 120
-# characters)
+EXPERIMENT_LINK = re.compile(r"\[([^\]]*)\]\((?:\.\./)*experiments/([\w-]+)\.ipynb\)")
+# a wider page, and code that wraps at spaces instead of hiding its end behind a scroll bar (lines
+# run to 120 characters); a word is broken only when it is wider than the page (mkdocs-jupyter's
+# own style breaks a rendered Markdown output's code anywhere)
 WRAP_CSS = """.md-grid { max-width: 1600px; }
 .jupyter-wrapper pre, .md-typeset pre > code {
-  white-space: pre-wrap !important; overflow-wrap: anywhere;
+  white-space: pre-wrap !important; overflow-wrap: break-word !important;
+  word-break: normal !important;
 }
+.md-typeset pre .nobreak { white-space: nowrap; }
+"""
+# Browsers also break a line after a hyphen or a slash, which splits options and paths over two
+# lines ("--batch-" / "size"): such a code token (the syntax highlighting may cut it into several
+# elements) is kept on one line, unless it is longer than NOBREAK_MAX.
+NOBREAK_MAX = 40
+NOBREAK_JS = """document.querySelectorAll("article pre").forEach((pre) => {
+  const nodes = [];
+  let text = "";
+  const walk = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    nodes.push([walk.currentNode, text.length]);
+    text += walk.currentNode.data;
+  }
+  const at = (i) => {
+    let k = nodes.length - 1;
+    while (nodes[k][1] > i) k--;
+    return [nodes[k][0], i - nodes[k][1]];
+  };
+  const tokens = [...text.matchAll(/\\S*[-/]\\S*/g)];
+  const short = tokens.filter((m) => m[0].length <= NOBREAK_MAX);
+  // from the last token back: what is split and moved lies after the tokens still to do
+  for (const m of short.reverse()) {
+    const range = document.createRange();
+    range.setStart(...at(m.index));
+    range.setEnd(...at(m.index + m[0].length));
+    const span = document.createElement("span");
+    span.className = "nobreak";
+    span.appendChild(range.extractContents());
+    range.insertNode(span);
+  }
+});
+""".replace("NOBREAK_MAX", str(NOBREAK_MAX))
+# Material's search runs in a Web Worker, which a page opened from file:// cannot start. There the
+# worker's script runs in a hidden iframe of the page's own origin that takes the worker's place.
+# The offline plugin adds a shim fetched from unpkg.com unless a polyfill named iframe-worker is
+# configured: this one is, and it is local.
+WORKER_SHIM = "iframe-worker.js"
+WORKER_SHIM_JS = """(() => {
+  if (location.protocol !== "file:") return;
+  const load = (scope, src) =>
+    new Promise((resolve, reject) => {
+      const script = scope.document.createElement("script");
+      script.src = src;
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(`cannot load ${src}`));
+      scope.document.head.appendChild(script);
+    });
+  class FrameWorker extends EventTarget {
+    constructor(url) {
+      super();
+      const src = new URL(url, location.href).href;
+      const frame = document.createElement("iframe");
+      frame.hidden = true;
+      (document.body || document.documentElement).appendChild(frame);
+      const scope = frame.contentWindow;
+      this.frame = frame;
+      this.pending = [];
+      // what the worker posts arrives here as a message event, later, as from a real worker
+      scope.postMessage = (data) =>
+        setTimeout(() => this.dispatchEvent(new MessageEvent("message", { data })));
+      scope.importScripts = (...urls) =>
+        Promise.all(urls.map((u) => load(scope, new URL(u, src).href)));
+      load(scope, src).then(() => {
+        this.scope = scope;
+        this.pending.splice(0).forEach((data) => this.postMessage(data));
+      });
+    }
+    postMessage(data) {
+      if (!this.scope) return void this.pending.push(data);
+      const event = new this.scope.MessageEvent("message", { data });
+      setTimeout(() => this.scope.dispatchEvent(event));
+    }
+    terminate() {
+      this.frame.remove();
+    }
+  }
+  window.Worker = FrameWorker;
+})();
 """
 FIGURES_REF = re.compile(r"(\]\(|src=\")((?:\.\./)+)figures/")
 
@@ -78,16 +169,82 @@ def rewrite_links(text: str, depth: int, pages: dict[str, str]) -> str:
             return m[0]
         return f"]({up}{Path(pages[stem]).with_suffix('.html').as_posix()}{m[2] or ''})"
 
+    def unreported(m):
+        # an experiment with no finished run under figures/ has no page yet: its name stays as text
+        return m[1] if m[2] not in pages and m[2] in experiment_notebooks() else m[0]
+
+    text = EXPERIMENT_LINK.sub(unreported, text)
     text = NOTEBOOK_LINK.sub(notebook, text)
     return QUARTO_ATTRIBUTES.sub(r"\1", text)
 
 
-def front_matter_cell(cell: dict) -> dict | None:
-    """nbdev's raw front matter (title, description) as a Markdown title cell; None if `cell` is not
-    front matter."""
+@functools.cache
+def experiment_notebooks() -> frozenset[str]:
+    return frozenset(p.stem for p in (ROOT / "nbs" / "experiments").glob("*.ipynb"))
+
+
+def title_cell(nb: dict) -> str | None:
+    """The Markdown cell that nbdev turns into front matter (the first with a `# Title`), as
+    written: nbdev keeps only the first line of a `>` summary and drops the rest of the cell."""
+    for cell in nb["cells"]:
+        text = source_text(cell)
+        if cell["cell_type"] == "markdown" and re.search(r"^#\s+\S", text, re.MULTILINE):
+            return text
+    return None
+
+
+@functools.cache
+def builtin_docstrings() -> frozenset[str]:
+    """The docstrings of Python's own slots ("Call self as a function.", "Initialize self. ..."),
+    which fastcore shows for a function or class that has none of its own."""
+    found = set()
+    for kind in (object, type, types.FunctionType, types.MethodType):
+        for name in dir(kind):
+            attr = getattr(kind, name, None)  # type lists __abstractmethods__ and lacks it
+            if callable(attr) and not isinstance(attr, type) and inspect.getdoc(attr):
+                found.add(" ".join(inspect.getdoc(attr).split()))
+    return frozenset(found)
+
+
+# a code span, a link's target or an attribute block: Markdown whose characters are not text
+MARKDOWN_LITERAL = re.compile(r"(`+)[\s\S]*?\1|\]\([^)]*\)|\{[^}]*\}")
+
+
+def as_written(text: str) -> str:
+    "`text` with the characters that Markdown would read as emphasis or HTML escaped."
+    parts, last = [], 0
+    for m in MARKDOWN_LITERAL.finditer(text):
+        parts += [re.sub(r"([*_<])", r"\\\1", text[last : m.start()]), m[0]]
+        last = m.end()
+    return "".join(parts) + re.sub(r"([*_<])", r"\\\1", text[last:])
+
+
+def show_doc_markdown(md: str) -> str:
+    """show_doc's Markdown with its docstring shown as written. The docstring is what follows the
+    signature's code block, its first line in italics: "Z and Z* (and ...)" would lose its `*` to
+    emphasis. A docstring borrowed from a builtin for an undocumented symbol is left out."""
+    start = md.find("```python")
+    end = md.find("\n```", start + 1) if start >= 0 else -1
+    if end < 0:
+        return md
+    head, doc = md[: end + 4], md[end + 4 :]
+    m = re.match(r"(\s*)\*(.*)\*(\n[\s\S]*)?$", doc)
+    if m is None:
+        return head + as_written(doc)
+    first, rest = m[2], m[3] or ""
+    if " ".join((first + rest).split()) in builtin_docstrings():
+        return head
+    return f"{head}{m[1]}*{as_written(first)}*{as_written(rest)}"
+
+
+def front_matter_cell(cell: dict, written: str | None = None) -> dict | None:
+    """nbdev's raw front matter as a Markdown title cell: the notebook's own title cell `written`,
+    or else the front matter's title and description; None if `cell` is not front matter."""
     text = source_text(cell).strip()
     if cell["cell_type"] != "raw" or not text.startswith("---"):
         return None
+    if written is not None:
+        return {"cell_type": "markdown", "metadata": {}, "source": written}
     meta = yaml.safe_load(text.strip("-\n")) or {}
     body = f"# {meta.get('title', '')}\n"
     if meta.get("description"):
@@ -95,12 +252,12 @@ def front_matter_cell(cell: dict) -> dict | None:
     return {"cell_type": "markdown", "metadata": {}, "source": body}
 
 
-def for_mkdocs(nb: dict, depth: int, pages: dict[str, str]) -> dict:
-    """A processed notebook made renderable by mkdocs-jupyter: front matter, directives and links
-    translated."""
+def for_mkdocs(nb: dict, depth: int, pages: dict[str, str], written: str | None = None) -> dict:
+    """A processed notebook made renderable by mkdocs-jupyter: front matter (from the title cell
+    `written` where given), directives, show_doc's docstrings and links translated."""
     cells = []
     for cell in nb["cells"]:
-        title = front_matter_cell(cell)
+        title = front_matter_cell(cell, written and rewrite_links(written, depth, pages))
         if title is not None:
             cells.append(title)
             continue
@@ -126,6 +283,9 @@ def for_mkdocs(nb: dict, depth: int, pages: dict[str, str]) -> dict:
                         out["data"][kind] = rewrite_links(
                             source_text({"source": out["data"][kind]}), depth, pages
                         )
+                data = out.get("data", {})
+                if re.match(r"show_doc\(", cell["source"]) and "text/markdown" in data:
+                    data["text/markdown"] = show_doc_markdown(data["text/markdown"])
         else:
             cell["source"] = rewrite_links(source_text(cell), depth, pages)
         cells.append(cell)
@@ -194,7 +354,9 @@ def assemble(proc: Path, build: Path) -> list:
     )
     nav = {"home": [], "api": [], "guides": [], "experiments": []}
     for path, target in sources.items():
-        nb = for_mkdocs(json.loads(path.read_text()), target.count("/"), pages)
+        source = ROOT / "nbs" / path.name
+        written = title_cell(json.loads(source.read_text())) if path.parent == proc else None
+        nb = for_mkdocs(json.loads(path.read_text()), target.count("/"), pages, written)
         (pages_dir / target).parent.mkdir(parents=True, exist_ok=True)
         (pages_dir / target).write_text(json.dumps(nb))
         run = path.parent.name if path.parent != proc else "default"
@@ -203,6 +365,8 @@ def assemble(proc: Path, build: Path) -> list:
             {"Home" if target == "index.ipynb" else label: target}
         )
     (pages_dir / "wrap.css").write_text(WRAP_CSS)
+    (pages_dir / "nobreak.js").write_text(NOBREAK_JS)
+    (pages_dir / WORKER_SHIM).write_text(WORKER_SHIM_JS)
     for png in (ROOT / "figures").rglob("*.png"):
         dest = pages_dir / "figures" / png.relative_to(ROOT / "figures")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -240,6 +404,7 @@ def mkdocs_config(nav: list, site_dir: Path) -> dict:
         },
         "plugins": [
             "search",
+            "offline",  # the search index also as a script, which a page on file:// can load
             {
                 "mkdocs-jupyter": {
                     "execute": False,
@@ -252,40 +417,99 @@ def mkdocs_config(nav: list, site_dir: Path) -> dict:
             },
         ],
         "extra_css": ["wrap.css"],
+        "extra_javascript": ["nobreak.js"],
+        "extra": {"polyfills": [WORKER_SHIM]},
         "markdown_extensions": ["tables", "admonition", {"toc": {"permalink": True}}],
         "nav": nav,
     }
 
 
-def process_notebooks():
-    """nbdev's processors over nbs/ into _proc/: what `nbdev_proc_nbs` does, without its Quarto
-    check, which tries to download Quarto with sudo and then pip-installs this package into whatever
-    Python is first on the PATH."""
-    from nbdev.serve import proc_nbs
+def process_notebooks(proc: Path, executed: Path):
+    """nbdev's processors over each notebook of nbs/, or its executed copy in `executed`, into
+    `proc`: what `nbdev_proc_nbs` does, without its Quarto check, which tries to download Quarto
+    with sudo and then pip-installs this package into whatever Python is first on the PATH."""
+    import nbdev.serve_drv
+    from fastcore.parallel import parallel
+    from nbdev.processors import FilterDefaults
 
-    proc_nbs(str(ROOT / "nbs"), n_workers=os.cpu_count() or 1)
+    proc.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (
+            executed / nb.name if (executed / nb.name).is_file() else nb,
+            proc / nb.name,
+            FilterDefaults,
+        )
+        for nb in sorted((ROOT / "nbs").glob("*.ipynb"))
+    ]
+    parallel(nbdev.serve_drv.main, jobs, n_workers=os.cpu_count() or 1, pause=0.01, method="spawn")
 
 
-def execute_guides(proc: Path):
-    """The guides as a reader should see them: each run from top to bottom in nbs/ (its slow cells
-    too), then processed as the other notebooks are, so that its page shows what every cell printed.
-    The library notebooks' pages show their code; their examples run in the tests."""
+def execute_notebook(src: Path, dst: Path, skip_flags: list[str]):
+    """Run the notebook `src` top to bottom in its folder, as nbdev_test does, but for the cells
+    flagged with one of `skip_flags`, and write it with its outputs to `dst`; raise at the first
+    error."""
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
-    from nbdev.processors import FilterDefaults
-    from nbdev.serve_drv import exec_nb
+    from nbdev.process import extract_directives
 
-    executed = ROOT / "_proc_executed"
-    executed.mkdir(exist_ok=True)
-    for stem in sorted(GUIDES):
-        nb = read_nb(ROOT / "nbs" / f"{stem}.ipynb")
-        with working_directory(ROOT / "nbs"):
-            CaptureShell().run_all(nb, exc_stop=True)
-        write_nb(nb, executed / f"{stem}.ipynb")
-        exec_nb(executed / f"{stem}.ipynb", proc / f"{stem}.ipynb", FilterDefaults)
-        print(f"docs: executed {stem}")
-    shutil.rmtree(executed)
+    def skipped(cell) -> bool:
+        if cell.cell_type != "code" or "nbdev_export(" in cell.source:
+            return True
+        directives = extract_directives(cell, remove=False)
+        return directives.get("eval:", [""])[0].lower() == "false" or bool(
+            set(skip_flags) & directives.keys()
+        )
+
+    nb = read_nb(src)
+    shell = CaptureShell(src)
+    with working_directory(src.parent):
+        try:
+            shell.run_all(nb, exc_stop=True, preproc=skipped)
+        except BaseException:
+            sys.stderr.write(shell.prettytb(fname=src) + "\n")
+            raise
+    write_nb(nb, dst)
+
+
+def execute_notebooks(executed: Path):
+    """Run the guides (all their cells; an error stops the build) and the API notebooks but those of
+    UNEXECUTED_API (without the slow cells, within EXECUTE_TIMEOUT; one that fails or runs out of
+    time keeps a page without outputs), each in a process of its own, into `executed`."""
+    executed.mkdir(parents=True, exist_ok=True)
+    slow = project_settings().get("tst_flags", "").split()
+
+    def run(stem: str):
+        guide = stem in GUIDES
+        src, dst = ROOT / "nbs" / f"{stem}.ipynb", executed / f"{stem}.ipynb"
+        cmd = [sys.executable, __file__, "--execute", src, dst, *([] if guide else slow)]
+        started = time.monotonic()
+        # a session of its own: a notebook out of time is ended with whatever it started
+        child = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        try:
+            log, _ = child.communicate(timeout=None if guide else EXECUTE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            outcome = f"ran longer than {EXECUTE_TIMEOUT} s: its page shows no outputs"
+        else:
+            if child.returncode and guide:
+                raise RuntimeError(f"the guide {stem} failed:\n{log}")
+            last = (log.strip().splitlines() or ["?"])[-1]
+            outcome = (
+                f"failed ({last}): its page shows no outputs"
+                if child.returncode
+                else f"executed in {time.monotonic() - started:.0f} s"
+            )
+        print(f"docs: {stem} {outcome}", flush=True)
+
+    api = sorted(p.stem for p in (ROOT / "nbs").glob("*.ipynb"))
+    # the guides first: they take longest
+    stems = sorted(GUIDES) + [s for s in api if s not in GUIDES | UNEXECUTED_API]
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(run, stems))
 
 
 def published_prefix() -> str:
@@ -349,13 +573,29 @@ def main(argv=None) -> int:
         "--skip-proc", action="store_true", help="reuse _proc/ from an earlier nbdev_proc_nbs"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "_docs")
+    parser.add_argument(
+        "--execute",
+        nargs="+",
+        metavar="ARG",
+        help="SRC DST [FLAG ...]: run the notebook SRC, but for cells flagged FLAG, into DST (a "
+        "step of the build)",
+    )
     args = parser.parse_args(argv)
-    proc, build = ROOT / "_proc", ROOT / "_docs_build"
+    proc, build, executed = ROOT / "_proc", ROOT / "_docs_build", ROOT / "_proc_executed"
+    if args.execute:
+        src, dst, *flags = args.execute
+        execute_notebook(Path(src), Path(dst), flags)
+        return 0
     if not args.skip_proc or not proc.is_dir():
+        started = time.monotonic()
         # the processors leave pages of deleted notebooks behind
         shutil.rmtree(proc, ignore_errors=True)
-        process_notebooks()
-        execute_guides(proc)
+        shutil.rmtree(executed, ignore_errors=True)
+        execute_notebooks(executed)
+        print(f"docs: notebooks executed in {time.monotonic() - started:.0f} s", flush=True)
+        process_notebooks(proc, executed)
+        shutil.rmtree(executed)
+        print(f"docs: notebooks processed, {time.monotonic() - started:.0f} s in all", flush=True)
     nav, pages = assemble(proc, build)
     (build / "mkdocs.yml").write_text(
         yaml.safe_dump(mkdocs_config(nav, args.out.resolve()), sort_keys=False)
