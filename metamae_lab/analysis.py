@@ -5,6 +5,8 @@
 # %% ../nbs/09_analysis.ipynb #7494ff92
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 
 from .checkpoint import open_run
-from .config import ModalitySpec, check_int
+from .config import ModalitySpec, check_int, check_range
 from .data import ArrayDataset, load_dataset
 from metamae_lab.model import (
     MetaMAE,
@@ -25,14 +27,53 @@ from metamae_lab.model import (
 from .tokenizers import denormalize_patches
 
 # %% auto #0
-__all__ = ['CHUNK', 'resolve_model_and_data', 'first_samples', 'Reconstruction', 'reconstruct', 'reconstruct_chunk',
-           'sample_error', 'largest_errors', 'AttentionMaps', 'attention_maps', 'sweep_point', 'latent_pairs',
-           'masked_probe_accuracy', 'fit_umap', 'fit_pca', 'displacement_by_class']
+__all__ = ['CHUNK', 'trained_steps', 'RunView', 'resolve_model_and_data', 'resolve_run_view', 'first_samples', 'Reconstruction',
+           'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error', 'largest_errors', 'AttentionMaps',
+           'attention_maps', 'sweep_point', 'sweep_losses', 'latent_pairs', 'masked_probe_accuracy', 'fit_umap',
+           'fit_pca', 'displacement_by_class', 'TrainingCurves', 'read_curves', 'smoothed']
 
 # %% ../nbs/09_analysis.ipynb #9a12053a
+def trained_steps(model: MetaMAE) -> int:
+    "The inner steps K `model` was trained with: 0 for an MAE, which predicts from Z."
+    return 0 if model.cfg.method == "mae" else model.cfg.inner_steps
+
+
+@dataclass
+class RunView:
+    "A model and its data, with what a view's header says of them: the run's name and step."
+
+    name: str  # the run directory's name, or 'model' for a model given as such
+    model: MetaMAE
+    data: ArrayDataset
+    step: int | None = None  # the checkpoint's training step (None: not known)
+
+    @property
+    def pair(self) -> tuple[MetaMAE, ArrayDataset]:
+        return self.model, self.data
+
+    def header(self) -> str:
+        "One line: the run, its method with K and α, the mask ratio it was trained at, its step."
+        cfg = self.model.cfg
+        if trained_steps(self.model) == 0:
+            method = "MAE (no inner loop: predicts from Z)"
+        else:
+            learned = " learned" if cfg.learn_inner_lr else ""
+            alpha = float(self.model.inner_lr)
+            method = f"MetaMAE, K={cfg.inner_steps}, α={alpha:.3g}{learned}"
+        step = "step not known" if self.step is None else f"step {self.step}"
+        trained = f"trained at mask ratio {cfg.mask_ratio:g}"
+        return f"{self.name} ({self.data.name} data): {method}; {trained}; {step}"
+
+# %% ../nbs/09_analysis.ipynb #d70cc636
 def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDataset]:
     """A model and its dataset from a run directory, or from a model plus a dataset (name, path or
     `ArrayDataset`)."""
+    return resolve_run_view(model_or_run, dataset).pair
+
+
+def resolve_run_view(model_or_run, dataset=None) -> RunView:
+    "`resolve_model_and_data` with what a view's header names: the run and its checkpoint's step."
+    step = None
     if isinstance(model_or_run, (str, Path)):
         given = (
             dataset
@@ -40,7 +81,8 @@ def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDa
             else load_dataset(dataset)
         )
         # checked: the run's checkpoint, its data
-        model, _, _, dataset = open_run(model_or_run, dataset=given)
+        model, _, state, dataset = open_run(model_or_run, dataset=given)
+        step = state.get("step")
         if getattr(model, "encoder_only", False):
             raise ValueError(
                 f"{model_or_run} holds the encoder alone: reconstructions "
@@ -61,7 +103,8 @@ def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDa
         raise ValueError(
             f"dataset {data.name!r} has spec {data.spec}, the model was built for {model.spec}"
         )
-    return model, data
+    name = Path(model_or_run).name if isinstance(model_or_run, (str, Path)) else "model"
+    return RunView(name, model, data, step)
 
 
 def first_samples(data: ArrayDataset, split: str, n: int):
@@ -105,6 +148,8 @@ class Reconstruction:
     parts: list | None = (
         None  # multimodal: each part's Reconstruction (its tokens only; Z and Z* shared)
     )
+    chance_loss: float = math.nan  # masked-token loss of the input-blind guess (`chance_errors`)
+    trained_steps: int = 1  # the K the model was trained with (0: an MAE)
 
     @property
     def steps(self) -> int:
@@ -152,6 +197,21 @@ def _reconstruction(
     )
 
 # %% ../nbs/09_analysis.ipynb #44d93dde
+def chance_errors(spec: ModalitySpec, target, element_mask=None, where=None) -> torch.Tensor:
+    """Per-token errors `(B, L)` of the best guess that never looks at the input: uniform over the
+    ids for tokens (ln V each); for values the target's mean over the `where` tokens (B, L), whose
+    mean error there is the target's variance."""
+    if spec.is_discrete:
+        return torch.full(target.shape, math.log(spec.vocab_size), device=target.device)
+    weights = torch.ones(target.shape, device=target.device)  # (B, L, P)
+    if where is not None:
+        weights = weights * where[..., None].to(weights.dtype)
+    if element_mask is not None:
+        weights = weights * element_mask.to(weights.dtype)
+    mean = (target.float() * weights).sum() / weights.sum().clamp_min(1)
+    return token_errors(torch.full_like(target.float(), mean.item()), target, element_mask)
+
+# %% ../nbs/09_analysis.ipynb #f4d7c6be
 def reconstruct(
     model: MetaMAE,
     x: torch.Tensor,
@@ -191,21 +251,27 @@ def reconstruct(
     )
     where = (out.mask, out.support, pad)
     if model.spec.parts:
-        return _multimodal_reconstruction(model.spec, out, where, shared)
-    # K + 1 of (B, L)
-    errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]
-    return _reconstruction(
-        model.spec,
-        out.target,
-        out.pred_steps,
-        errors,
-        where,
-        shared,
-        out.target_mean,
-        out.target_std,
-    )
+        rec = _multimodal_reconstruction(model.spec, out, where, shared)
+    else:
+        # K + 1 of (B, L)
+        errors = [token_errors(p, out.target, out.element_mask) for p in out.pred_steps]
+        rec = _reconstruction(
+            model.spec,
+            out.target,
+            out.pred_steps,
+            errors,
+            where,
+            shared,
+            out.target_mean,
+            out.target_std,
+        )
+        chance = chance_errors(model.spec, out.target, out.element_mask, out.mask)
+        rec.chance_loss = mean_over(chance, out.mask).item()
+    for r in [rec, *(rec.parts or [])]:
+        r.trained_steps = trained_steps(model)
+    return rec
 
-# %% ../nbs/09_analysis.ipynb #f4d7c6be
+# %% ../nbs/09_analysis.ipynb #bb5ec9eb
 def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Reconstruction:
     "The whole sequence's reconstruction (errors, masks, latents), with each part's in `parts`."
     parts, errors = [], []
@@ -226,6 +292,11 @@ def _multimodal_reconstruction(spec: ModalitySpec, out, where, shared) -> Recons
         )
     joined = [torch.cat(step, dim=1) for step in zip(*errors)]  # K + 1 of (B, L)
     whole = _reconstruction(spec, None, [], joined, where, shared)
+    chances = []  # (B, L_i) each
+    for i, (part, tokens) in enumerate(zip(spec.parts, spec.token_slices)):
+        chances.append(chance_errors(part, out.target[i], None, where[0][:, tokens]))
+        parts[i].chance_loss = mean_over(chances[-1], where[0][:, tokens]).item()
+    whole.chance_loss = mean_over(torch.cat(chances, dim=1), where[0]).item()
     whole.parts = parts
     return whole
 
@@ -333,10 +404,23 @@ def sweep_point(
     model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None
 ) -> tuple[float, float]:
     "Masked-token loss from Z and from Z* at one mask ratio and seed."
+    losses = sweep_losses(model, x, lengths, ratio, seed, steps)
+    return losses["z"], losses["z_adapted"]
+
+
+def sweep_losses(
+    model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None
+) -> dict[str, float]:
+    """Masked-token loss from Z (`z`), from Z* (`z_adapted`) and of the input-blind guess
+    (`chance`, `chance_errors`) at one mask ratio and seed."""
     rec = reconstruct(model, x, lengths, ratio, seed, steps)
-    return float(rec.masked_losses[0]), float(rec.masked_losses[-1])
+    return {
+        "z": float(rec.masked_losses[0]),
+        "z_adapted": float(rec.masked_losses[-1]),
+        "chance": rec.chance_loss,
+    }
 
-
+# %% ../nbs/09_analysis.ipynb #2413a52e
 def latent_pairs(
     model: MetaMAE,
     x,
@@ -368,15 +452,17 @@ def masked_probe_accuracy(
     seed: int,
     steps: int | None = None,
     max_train: int = 2000,
+    adapted: bool = True,
 ) -> float:
-    """Linear-probe accuracy of pooled Z* from inputs masked at `ratio` (train on the train split,
-    score on test)."""
+    """Linear-probe accuracy of pooled Z* (or Z, `adapted=False`) from inputs masked at `ratio`
+    (train on the train split, score on test)."""
     from metamae_lab.probe import linear_probe
 
     feats = {}
     for split in ("train", "test"):
         x, y, lengths = first_samples(data, split, max_train)
-        feats[split] = (latent_pairs(model, x, lengths, ratio, seed, steps)[1], y)
+        pair = latent_pairs(model, x, lengths, ratio, seed, steps)
+        feats[split] = (pair[int(adapted)], y)
     return linear_probe(*feats["train"], *feats["test"])["accuracy"]
 
 # %% ../nbs/09_analysis.ipynb #21583b44
@@ -407,3 +493,62 @@ def displacement_by_class(z: np.ndarray, z_adapted: np.ndarray, labels: np.ndarr
         int(c): (float(d[labels == c].mean()), float(d[labels == c].std()))
         for c in np.unique(labels)
     }
+
+# %% ../nbs/09_analysis.ipynb #1bc7fd2f
+@dataclass
+class TrainingCurves:
+    "What one run logged while training, by step."
+
+    name: str  # the run directory's name
+    method: str | None  # 'mae' or 'metamae' (None: no run_config.json)
+    steps: np.ndarray  # (N,) logged steps, increasing
+    metrics: dict[str, np.ndarray]  # name -> (N,) values, NaN where a line lacks it
+
+
+def read_curves(run_dir: Path | str) -> TrainingCurves:
+    "The metrics `run_dir` logged (`metrics.jsonl`), by step."
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has no metrics.jsonl: not a training run, or not started"
+        )
+    by_step = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # cut short by a killed process
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            by_step[record["step"]] = record  # a resumed run: the later line wins
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    names = dict.fromkeys(k for r in by_step.values() for k in r if k != "step")
+    metrics = {
+        name: np.array([_number(by_step[s].get(name)) for s in steps], dtype=np.float64)
+        for name in names
+    }
+    return TrainingCurves(run_dir.name, _method_of(run_dir), steps, metrics)
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else np.nan
+
+
+def _method_of(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "run_config.json").read_text())["model"]["method"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def smoothed(values: np.ndarray, weight: float) -> np.ndarray:
+    """An exponential moving average of `values` with `weight` in [0, 1) (0: unchanged), debiased
+    at the start as TensorBoard does; NaN values are skipped and stay NaN."""
+    check_range(weight, "weight", 0, 1, high_open=True)
+    out, average, total = np.full(len(values), np.nan), 0.0, 0.0
+    for i, value in enumerate(values):
+        if np.isfinite(value):
+            average = weight * average + (1 - weight) * value
+            total = weight * total + (1 - weight)
+            out[i] = average / total
+    return out

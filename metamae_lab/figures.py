@@ -16,18 +16,20 @@ import torch
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from .analysis import AttentionMaps, Reconstruction, sample_error
+from .analysis import AttentionMaps, Reconstruction, TrainingCurves, smoothed
 from .config import ModalitySpec
 from .tokenizers import unpatchify
 
 # %% auto #0
-__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES', 'json_safe',
-           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'SampleView', 'draw_values',
-           'image_values', 'sequence_values', 'tabular_values', 'token_strips', 'draw_errors', 'image_errors',
-           'sequence_errors', 'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
-           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels',
-           'line_panels', 'bar_panels', 'id_panels', 'square_pixels', 'sweep_figure', 'umap_figure', 'thumbnail_svg',
-           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'probe_figure', 'save_figure']
+__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES',
+           'TRAINING_PANELS', 'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs',
+           'explorer_figure', 'step_name', 'SampleView', 'draw_values', 'image_values', 'robust_range',
+           'sequence_values', 'tabular_values', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors',
+           'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure',
+           'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels',
+           'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'umap_figure', 'thumbnail_svg',
+           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
+           'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -116,7 +118,7 @@ def explorer_figure(
     if not 0 <= k <= rec.steps:
         raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
     view = SampleView.of(rec, sample)
-    names = ("original", "masked + support", "from Z", f"from Z* (step {k})")
+    names = ("original", "masked + support", "from Z", f"from {step_name(rec, k)}")
     values = [view.target, None, view.pred(rec, 0), view.pred(rec, k)]
     errors = [view.errors(rec, 0), view.errors(rec, k)]
     curves = (
@@ -125,7 +127,7 @@ def explorer_figure(
     fig = _modality_grid(
         spec,
         names,
-        ["error from Z", f"error from Z* (step {k})"],
+        ["error from Z", f"error from {step_name(rec, k)}"],
         view,
         per_row,
         (curves, "‖Z_k − Z‖ / ‖Z‖"),
@@ -137,7 +139,7 @@ def explorer_figure(
         title=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k),
         title_font_size=13,
         template="plotly_white",
-        margin=dict(l=40, r=20, t=100, b=30),
+        margin=dict(l=40, r=20, t=120, b=30),  # three title lines
         showlegend=not spec.is_discrete,
         legend=dict(orientation="h", y=-0.06),
         height=_grid_height(spec, view, per_row),
@@ -145,13 +147,24 @@ def explorer_figure(
     return fig
 
 # %% ../nbs/10_figures.ipynb #c6ef95bb
+def step_name(rec: Reconstruction, k: int) -> str:
+    """What inner step `k` of `rec` is: Z* at steps the model was trained with, marked beyond
+    training past them (every step of an MAE)."""
+    if k == 0:
+        return "Z"
+    if k <= rec.trained_steps:
+        return f"Z* (step {k})"
+    return f"Z_{k} (beyond K={rec.trained_steps})"
+
+
 def _error_summary(rec: Reconstruction, view, k: int) -> str:
     def errors(i, where):
         return f"{v.mean():.3f}" if (v := view.errors(rec, i)[where]).size else "n/a"
 
     return (
-        f"masked-token error {errors(0, view.mask)} from Z → {errors(k, view.mask)} from Z* "
-        f"(step {k}); support error {errors(0, view.support)} → {errors(k, view.support)}"
+        f"masked-token error {errors(0, view.mask)} from Z → {errors(k, view.mask)} from "
+        f"{step_name(rec, k)}, chance {rec.chance_loss:.3g};<br>"
+        f"support error {errors(0, view.support)} → {errors(k, view.support)}"
     )
 
 # %% ../nbs/10_figures.ipynb #65ccccb1
@@ -323,12 +336,37 @@ def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, 
     return tokens % gw * pw + (pw - 1) / 2, tokens // gw * ph + (ph - 1) / 2
 
 # %% ../nbs/10_figures.ipynb #54dd8b57
+def robust_range(values: np.ndarray, tail: float = 0.5) -> tuple[float, float, bool]:
+    """The `tail`-th to (100 − `tail`)-th percentiles of the finite `values`, and whether a value
+    lies clearly beyond them: a scale one spike does not flatten."""
+    finite = values[np.isfinite(values)]
+    low, high = (float(v) for v in np.percentile(finite, [tail, 100 - tail]))
+    pad = 0.05 * (high - low + 1e-8)
+    return low, high, bool(finite.min() < low - pad or finite.max() > high + pad)
+
+# %% ../nbs/10_figures.ipynb #b144e2da
 def sequence_values(fig, spec, view, panels, max_channels):
     (p,) = spec.patch_size
     series = [sample_layout(panel, spec) for panel in panels]  # (C, T) each
     shown = min(spec.channels, max_channels)
     finite = np.concatenate([s[:shown][np.isfinite(s[:shown])] for s in series])
-    pad = 0.05 * (finite.max() - finite.min() + 1e-8)
+    low, high, clipped = robust_range(finite)
+    pad = 0.05 * (high - low + 1e-8)
+    if clipped:
+        fig.add_annotation(
+            text="y clipped to the 0.5–99.5th percentiles",
+            xref="x domain",
+            yref="y domain",
+            x=0,
+            y=0,
+            yanchor="bottom",
+            xanchor="left",
+            showarrow=False,
+            bgcolor="rgba(255,255,255,0.8)",
+            font=dict(size=10, color="rgb(120,120,120)"),
+            row=1,
+            col=1,
+        )
     for c, values in enumerate(series, 1):
         for ch in range(shown):
             fig.add_trace(
@@ -344,9 +382,7 @@ def sequence_values(fig, spec, view, panels, max_channels):
                 1,
                 c,
             )
-        fig.update_yaxes(
-            range=[finite.min() - pad, finite.max() + pad], showticklabels=c == 1, row=1, col=c
-        )
+        fig.update_yaxes(range=[low - pad, high + pad], showticklabels=c == 1, row=1, col=c)
         if c > 1:
             _shade(fig, 1, c, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.mask)])
     _shade(fig, 1, 2, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.extra)], outline=True)
@@ -524,7 +560,7 @@ def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
 def sequence_errors(fig, spec, view, layer, zmax, col, bar):
     (p,) = spec.patch_size
     base = sample_layout(view.target, spec)  # (C, T)
-    lo, hi = float(base.min()), float(base.max())
+    lo, hi, _ = robust_range(base[: min(spec.channels, 6)])  # the values' panels' scale
     edges = np.arange(len(layer) + 1) * p - 0.5
     fig.add_trace(
         go.Heatmap(
@@ -554,7 +590,8 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
             2,
             col,
         )
-    fig.update_yaxes(showticklabels=col == 1, row=2, col=col)
+    pad = 0.05 * (hi - lo + 1e-8)
+    fig.update_yaxes(range=[lo - pad, hi + pad], showticklabels=col == 1, row=2, col=col)
 
 # %% ../nbs/10_figures.ipynb #8830c704
 def tabular_errors(fig, view, layer, zmax, col, bar):
@@ -613,6 +650,20 @@ def _token_errors(fig, view, layers, zmax, per_row, names):
     fig.update_xaxes(showticklabels=False, row=2, col=1)
 
 # %% ../nbs/10_figures.ipynb #22cad2c0
+def _chance_trace(x, chance, name: str = "chance (input-blind guess)") -> go.Scatter:
+    """A grey dotted line at the chance loss (`chance_errors`): a trace, not a shape, so the y-range
+    takes it in."""
+    values = np.broadcast_to(np.asarray(chance, dtype=float), (len(x),))
+    return go.Scatter(
+        x=list(x),
+        y=json_safe(values),
+        mode="lines",
+        name=name,
+        line=dict(color="rgb(110,110,110)", dash="dot", width=1.5),
+        hovertemplate=f"{name}: %{{y:.3f}}<extra></extra>",
+    )
+
+# %% ../nbs/10_figures.ipynb #7b162201
 def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: bool):
     row, cols = (3, (1, 2)) if stacked else (2, (3, 4))
     steps = list(range(rec.steps + 1))
@@ -632,6 +683,19 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
             row,
             cols[0],
         )
+    fig.add_trace(_chance_trace(steps, rec.chance_loss), row, cols[0])
+    if np.isfinite(rec.chance_loss):  # named on the line: token views have no legend
+        fig.add_annotation(
+            x=rec.steps,
+            y=rec.chance_loss,
+            text="chance",
+            showarrow=False,
+            xanchor="right",
+            yanchor="bottom",
+            font=dict(size=9, color="rgb(90,90,90)"),
+            row=row,
+            col=cols[0],
+        )
     fig.add_trace(
         go.Scatter(
             x=steps,
@@ -647,6 +711,19 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
     )
     for col in cols:
         fig.add_vline(x=k, line=dict(color="rgb(90,90,90)", dash="dot", width=1), row=row, col=col)
+        if rec.steps > rec.trained_steps:
+            fig.add_vrect(
+                x0=rec.trained_steps,
+                x1=rec.steps,
+                fillcolor="rgb(120,120,120)",
+                opacity=0.1,
+                line_width=0,
+                annotation_text="beyond training",
+                annotation_position="inside top right",
+                annotation_font=dict(size=9, color="rgb(90,90,90)"),
+                row=row,
+                col=col,
+            )
         fig.update_xaxes(title_text="inner step", dtick=1, title_standoff=2, row=row, col=col)
         fig.update_yaxes(tickformat=".3~g", row=row, col=col)
 
@@ -793,7 +870,8 @@ def multimodal_explorer_figure(
     # two lines: one is wider than a narrow output
     summary = (
         f"whole sequence: masked-token error {masked[0]:.3f} from Z → {masked[k]:.3f} "
-        f"from Z* (step {k});<br>support error {support[0]:.3f} → {support[k]:.3f}"
+        f"from {step_name(rec, k)}, chance {rec.chance_loss:.3g};"
+        f"<br>support error {support[0]:.3f} → {support[k]:.3f}"
     )
     return stack_figures(figs, (title or f"sample {sample}") + "<br>" + summary)
 
@@ -806,23 +884,27 @@ def comparison_figure(
     all_errors: bool = False,
     title: str | None = None,
     per_row: int = 30,
+    step: int | None = None,
 ) -> go.Figure:
     """The reconstructions of `sample` by each run in `recs` (name -> reconstruction under the same
-    mask)."""
+    mask): an MAE's from Z, the others' after inner step `step` (default: their last)."""
     first = next(iter(recs.values()))
     if first.parts:  # multimodal: each part compared, one under the other
-        return _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row)
+        return _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, step)
     spec, view = first.spec, SampleView.of(first, sample)
     _check_comparable(recs, sample)
-    step = {name: 0 if r.method == "mae" else r.steps for name, r in recs.items()}
+    steps = {
+        name: 0 if r.method == "mae" else min(r.steps, r.steps if step is None else step)
+        for name, r in recs.items()
+    }
     names = [
         "original",
         "masked",
-        *(f"{name} ({'Z' if step[name] == 0 else 'Z*'})" for name in recs),
+        *(f"{name} ({_latent_name(r, steps[name])})" for name, r in recs.items()),
     ]
-    values = [view.target, None, *(view.pred(r, step[name]) for name, r in recs.items())]
-    errors = [view.errors(r, step[name]) for name, r in recs.items()]
-    bars = ("error, this sample", f"error, mean of {len(first.mask)}")
+    values = [view.target, None, *(view.pred(r, steps[name]) for name, r in recs.items())]
+    errors = [view.errors(r, steps[name]) for name, r in recs.items()]
+    bars = ("error, sample", f"error, {len(first.mask)} samples")
     fig = _modality_grid(spec, names, [*bars, *(f"error, {n}" for n in recs)], view, per_row, bars)
     draw_values(fig, spec, view, values, names, bands, 6, symbols, per_row)
     draw_errors(
@@ -836,21 +918,30 @@ def comparison_figure(
         cols=list(range(3, 3 + len(recs))),
         names=[f"error, {n}" for n in recs],
     )
-    _error_bars(fig, spec, view, recs, errors)
+    _error_bars(fig, spec, view, recs, errors, list(steps.values()))
     summary = ", ".join(
         f"{n} {e[view.mask].mean():.3f}" for n, e in zip(recs, errors) if view.mask.any()
     )
+    means = ", ".join(
+        f"{n} {np.nanmean(r.sample_masked_losses[:, steps[n]]):.3f}" for n, r in recs.items()
+    )
+    summary += f";<br>mean over the {len(first.mask)} samples masked with it: {means}"
     fig.update_layout(
         title=f"{title or f'sample {sample}'}<br>masked-token error {summary}",
         title_font_size=13,
         template="plotly_white",
         height=_grid_height(spec, view, per_row),
         showlegend=False,
-        margin=dict(l=40, r=20, t=100, b=30),
+        margin=dict(l=40, r=20, t=120, b=30),  # three title lines
     )
     return fig
 
 # %% ../nbs/10_figures.ipynb #c5d9b8b6
+def _latent_name(rec: Reconstruction, k: int) -> str:
+    "Short: Z, Z* (a trained step) or Z_k (beyond the trained K)."
+    return "Z" if k == 0 else "Z*" if k <= rec.trained_steps else f"Z_{k}"
+
+
 def _check_comparable(recs: dict[str, Reconstruction], sample: int):
     "The runs compared must be of one modality and have reconstructed `sample` under one mask."
     first = next(iter(recs.values()))
@@ -863,13 +954,16 @@ def _check_comparable(recs: dict[str, Reconstruction], sample: int):
         )
 
 
-def _error_bars(fig, spec, view, recs: dict[str, Reconstruction], errors: list):
-    "Each run's masked-token error on this sample (column 1) and over all samples (column 2)."
+def _error_bars(fig, spec, view, recs: dict[str, Reconstruction], errors: list, steps: list):
+    """Each run's masked-token error at the step shown (`steps`, one per run) on this sample
+    (column 1) and over the samples reconstructed with it (column 2), on one scale."""
     this = [float(e[view.mask].mean()) if view.mask.any() else None for e in errors]
     # NaN: a sample with nothing masked here
-    mean = [float(np.nanmean(sample_error(r))) for r in recs.values()]
+    mean = [float(np.nanmean(r.sample_masked_losses[:, k])) for r, k in zip(recs.values(), steps)]
     row = 3 if spec.is_discrete else 2
+    top = 1.15 * max([v for v in this + mean if v is not None and np.isfinite(v)], default=1.0)
     for col, values in ((1, this), (2, mean)):
+        fig.update_yaxes(range=[0, top], row=row, col=col)  # one scale: the bars compare
         bars = go.Bar(
             x=list(recs),
             y=values,
@@ -881,7 +975,7 @@ def _error_bars(fig, spec, view, recs: dict[str, Reconstruction], errors: list):
         fig.add_trace(bars, row, col)
 
 
-def _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row) -> go.Figure:
+def _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, step) -> go.Figure:
     "`comparison_figure` of each part of multimodal reconstructions, one under the other."
     first = next(iter(recs.values()))
     figs = [
@@ -893,6 +987,7 @@ def _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row) -> 
             all_errors,
             f"<b>{name}</b>",
             per_row,
+            step,
         )
         for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))
     ]
@@ -1125,61 +1220,113 @@ def square_pixels(fig, n: int):
         fig.layout[f"xaxis{suffix}"].update(constrain="domain")
 
 # %% ../nbs/10_figures.ipynb #92d26028
+def sweep_summary(ratios, curves: dict, trained_at: dict | None = None, chance=None) -> str:
+    """One short line per run (joined by `<br>`): its lowest mean loss (from Z*, or from Z for a
+    run without Z* curve), at which ratio, the ratio it was trained at, and how far below chance."""
+    lines = []
+    for run, (loss_z, loss_za, _) in curves.items():
+        values, source = (loss_z, "Z") if loss_za is None else (loss_za, "Z*")
+        with warnings.catch_warnings():  # ratios not computed yet
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(values, axis=1)
+        if np.isnan(mean).all():
+            continue
+        i = int(np.nanargmin(mean))
+        text = f"lowest {mean[i]:#.3g} (from {source}) at {ratios[i]:g}"
+        if len(ratios) > 1 and i in (0, len(ratios) - 1):
+            text += " (range end)"
+        if (trained_at or {}).get(run) is not None:
+            text += f", trained at {trained_at[run]:g}"
+        if chance is not None and np.isfinite(level := np.nanmean(chance[i])):
+            below = (level - mean[i]) / level
+            share = f"{below:.1%}" if below < 0.1 else f"{below:.0%}"
+            versus = "not below" if below <= 0 else f"{share} below"
+            text += f"; {versus} chance {level:#.3g}"
+        lines.append(text if len(curves) == 1 else f"{run}: {text}")
+    return "<br>".join(lines)
+
+# %% ../nbs/10_figures.ipynb #9bc59834
 def sweep_figure(
-    ratios, curves: dict, trained_at: dict | None = None, title: str = ""
+    ratios, curves: dict, trained_at: dict | None = None, title: str = "", chance=None
 ) -> go.Figure:
-    """`curves[run] = (loss_z, loss_z_adapted, probe or None)`, arrays (ratios, seeds) with NaN
-    where not computed; `trained_at[run]` the mask ratio the run was trained at."""
+    """`curves[run] = (loss_z, loss_z_adapted or None, probe or None)`, arrays (ratios, seeds) with
+    NaN where not computed (None: not drawn); `trained_at[run]` the mask ratio the run was trained
+    at; `chance` (ratios, seeds) the input-blind guess's loss (`chance_errors`)."""
+    gaps = {run: c[1] - c[0] for run, c in curves.items() if c[1] is not None}
     probe = any(c[2] is not None for c in curves.values())
-    fig = make_subplots(
-        rows=2 if probe else 1,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.08,
-        row_heights=[0.65, 0.35] if probe else None,
-    )
+    fig = _sweep_grid(bool(gaps), probe)
     for i, (run, (loss_z, loss_za, acc)) in enumerate(curves.items()):
         colour = Z_ADAPTED_COLOR if len(curves) == 1 else PALETTE[i % len(PALETTE)]
 
         def named(what):
             return what if len(curves) == 1 else f"{run}: {what}"
 
-        _band_and_mean(
-            fig, ratios, loss_z, named("from Z"), Z_COLOR if len(curves) == 1 else colour, "dash", 1
-        )
-        _band_and_mean(fig, ratios, loss_za, named("from Z*"), colour, "solid", 1)
+        z_colour = Z_COLOR if len(curves) == 1 else colour
+        _band_and_mean(fig, ratios, loss_z, named("from Z"), z_colour, "dash", 1)
+        if loss_za is not None:
+            _band_and_mean(fig, ratios, loss_za, named("from Z*"), colour, "solid", 1)
+            _band_and_mean(fig, ratios, gaps[run], named("Z* − Z"), colour, "solid", 2)
         if acc is not None:
-            _band_and_mean(
-                fig, ratios, acc, named("probe accuracy (Z*, masked input)"), colour, "solid", 2
-            )
-    # one line per ratio, naming every run trained there
-    for ratio in sorted(set((trained_at or {}).values())):
-        runs = [run for run in curves if (trained_at or {}).get(run) == ratio]
+            what = "probe accuracy (" + ("Z" if loss_za is None else "Z*") + ", masked input)"
+            _band_and_mean(fig, ratios, acc, named(what), colour, "solid", 2 + bool(gaps))
+    if chance is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fig.add_trace(_chance_trace(ratios, np.nanmean(chance, axis=1)), 1, 1)
+    if gaps:
+        fig.add_hline(y=0, line=dict(color="rgb(90,90,90)", width=1), row=2, col=1)
+    _trained_lines(fig, curves, trained_at or {}, ratios)
+    summary = sweep_summary(ratios, curves, trained_at, chance)
+    fig.update_layout(
+        title="<br>".join(text for text in (title, summary) if text),
+        title_font_size=13,
+        template="plotly_white",
+        height=420 + 140 * bool(gaps) + 160 * probe,
+        legend=dict(orientation="h", y=-0.12),
+        margin=dict(t=70 + 18 * (summary.count("<br>") + title.count("<br>") + 1)),
+    )
+    return fig
+
+# %% ../nbs/10_figures.ipynb #b3679580
+def _sweep_grid(gaps: bool, probe: bool) -> go.Figure:
+    "Rows: the losses; Z* − Z where a run has Z*; the probe accuracy where asked."
+    rows = [("masked-token loss", 0.6), *([("Z* − Z", 0.2)] * gaps), *([("accuracy", 0.3)] * probe)]
+    fig = make_subplots(
+        rows=len(rows),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        row_heights=[height for _, height in rows],
+    )
+    for row, (name, _) in enumerate(rows, 1):
+        fig.update_yaxes(title_text=name, exponentformat="e", row=row, col=1)
+    fig.update_xaxes(title_text="mask ratio", row=len(rows), col=1)
+    return fig
+
+
+def _trained_lines(fig, curves: dict, trained_at: dict, ratios):
+    "One dotted line per ratio a run was trained at, naming every run trained there."
+    for ratio in sorted(set(trained_at.values())):
+        runs = [run for run in curves if trained_at.get(run) == ratio]
         colour = (
             Z_ADAPTED_COLOR
             if len(curves) == 1
             else PALETTE[list(curves).index(runs[0]) % len(PALETTE)]
         )
-        fig.add_vline(
+        fig.add_vline(x=ratio, line=dict(color=colour, dash="dot", width=1.5))  # every row
+        middle = (min(ratios) + max(ratios)) / 2
+        fig.add_annotation(  # once, inside the losses' top, on the side with room
             x=ratio,
-            line=dict(color=colour, dash="dot", width=1.5),
-            annotation_position="top",
-            annotation_text=f"{', '.join(runs) if len(curves) > 1 else ''} "
-            f"trained at {ratio:g}".strip(),
-            annotation_font_size=11,
+            y=1,
+            xref="x",
+            yref="y domain",
+            yanchor="top",
+            xanchor="right" if ratio > middle else "left",
+            bgcolor="rgba(255,255,255,0.8)",
+            showarrow=False,
+            text=f"{', '.join(runs) if len(curves) > 1 else ''} trained at {ratio:g}".strip(),
+            font_size=11,
         )
-    fig.update_yaxes(title_text="masked-token loss", row=1, col=1)
-    if probe:
-        fig.update_yaxes(title_text="accuracy", row=2, col=1)
-    fig.update_xaxes(title_text="mask ratio", row=2 if probe else 1, col=1)
-    fig.update_layout(
-        title=title,
-        template="plotly_white",
-        height=540,
-        legend=dict(orientation="h", y=-0.15),
-        margin=dict(t=90),
-    )
-    return fig
 
 # %% ../nbs/10_figures.ipynb #84c2d154
 def _band_and_mean(fig, ratios, values, name, colour, dash, row):
@@ -1247,10 +1394,8 @@ def umap_figure(
         cols=2,
         column_widths=[0.72, 0.28],
         horizontal_spacing=0.08,
-        subplot_titles=(
-            "UMAP: circles Z, crosses Z*; click a point to open it",
-            "‖Z* − Z‖ by class",
-        ),
+        # short: a long title runs into its neighbour's in a narrow output
+        subplot_titles=("Z circles, Z* crosses", "‖Z* − Z‖ by class" if displacement else ""),
     )
     fig.add_trace(_pair_lines(emb_z, emb_z_adapted, show_lines), 1, 1)
     shown = {"Z": show_z, "Z*": show_z_adapted}
@@ -1376,6 +1521,113 @@ def _svg(width: float, height: float, body: str) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'style="background:white;border:1px solid #ccc">{body}</svg>'
     )
+
+# %% ../nbs/10_figures.ipynb #a55d73b3
+TRAINING_PANELS = (  # in the order drawn
+    "masked-token loss",
+    "Z* − Z (masked-token loss)",
+    "contrastive loss",
+    "grad norm",
+    "learning rate",
+    "skipped steps",
+)
+
+
+def curve_lines(curves: TrainingCurves) -> dict[str, list[tuple[str, np.ndarray, str]]]:
+    """One run's lines by panel (`TRAINING_PANELS`): `(label, values, dash)`; a panel the run did
+    not log is absent, and an MAE run has no Z* or contrastive line."""
+    m = curves.metrics
+    logged = dict(m)
+    contrastive = m.get("contrastive_loss", np.array([np.nan]))
+    meta = curves.method == "metamae" or (curves.method is None and np.nanmax(contrastive) > 0)
+    lines = {}
+    if "recon_loss" in m:
+        from_z = m.get("amortized_recon_loss", m["recon_loss"]) if meta else m["recon_loss"]
+        lines["masked-token loss"] = [("from Z", from_z, "dash")]
+        if meta:
+            lines["masked-token loss"].append(("from Z*", m["recon_loss"], "solid"))
+            if "amortized_recon_loss" in m:
+                gap = m["recon_loss"] - m["amortized_recon_loss"]
+                lines["Z* − Z (masked-token loss)"] = [("Z* − Z", gap, "solid")]
+    if meta and "contrastive_loss" in m:
+        lines["contrastive loss"] = [("contrastive", m["contrastive_loss"], "solid")]
+    for panel, name in (
+        ("grad norm", "grad_norm"),
+        ("learning rate", "lr"),
+        ("skipped steps", "skipped_steps"),
+    ):
+        if name in logged:
+            lines[panel] = [(panel, logged[name], "solid")]
+    return {p: [line for line in v if np.isfinite(line[1]).any()] for p, v in lines.items()}
+
+# %% ../nbs/10_figures.ipynb #4887f7c9
+def training_figure(
+    runs: list[TrainingCurves], smoothing: float = 0.6, panels: list[str] | None = None
+) -> go.Figure:
+    """The curves of `runs` in the `panels` asked for (default: every one some run logged), two
+    to a row; the logged values faint, their `smoothed` values on top."""
+    lines = [curve_lines(run) for run in runs]
+    shown = [p for p in (panels or TRAINING_PANELS) if any(line.get(p) for line in lines)]
+    if not shown:
+        fig = go.Figure(layout=dict(template="plotly_white", height=200))
+        fig.add_annotation(text="nothing logged yet", showarrow=False, x=0.5, y=0.5)
+        return fig.update_xaxes(visible=False).update_yaxes(visible=False)
+    cols = min(len(shown), 2)
+    rows = -(-len(shown) // cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=shown,
+        vertical_spacing=0.5 / rows,
+        horizontal_spacing=0.1,
+    )
+    for i, (run, by_panel) in enumerate(zip(runs, lines)):
+        colour = PALETTE[i % len(PALETTE)]
+        for j, panel in enumerate(shown):
+            for label, values, dash in by_panel.get(panel, []):
+                name = label if len(runs) == 1 else f"{run.name}: {label}"
+                where = divmod(j, cols)
+                _logged_and_smoothed(fig, run.steps, values, smoothing, name, colour, dash, where)
+    for j, panel in enumerate(shown):
+        row, col = divmod(j, cols)  # x: steps, said by the title: no axis title to collide
+        if panel.startswith("Z* − Z"):
+            fig.add_hline(y=0, line=dict(color="rgb(90,90,90)", width=1), row=row + 1, col=col + 1)
+        if panel == "learning rate":
+            fig.update_yaxes(exponentformat="e", row=row + 1, col=col + 1)
+    names = ", ".join(run.name for run in runs)
+    fig.update_layout(
+        title=f"Training curves: {names}, by training step (smoothing {smoothing:g})",
+        title_font_size=13,
+        template="plotly_white",
+        height=120 + 260 * rows,
+        legend=dict(orientation="h", y=-0.08),
+        margin=dict(t=80),
+    )
+    return fig
+
+# %% ../nbs/10_figures.ipynb #ebfb69fb
+def _logged_and_smoothed(fig, steps, values, smoothing, name, colour, dash, where: tuple):
+    "The logged values (faint, no legend) and their smoothing (named) in subplot `where` (from 0)."
+    row, col = where
+    common = dict(x=steps.tolist(), mode="lines", legendgroup=name, line_color=colour)
+    faint = go.Scatter(
+        y=json_safe(values),
+        opacity=0.25,
+        showlegend=False,
+        hoverinfo="skip",
+        line_dash=dash,
+        **common,
+    )
+    smooth = go.Scatter(
+        y=json_safe(smoothed(values, smoothing)),
+        name=name,
+        showlegend=where == (0, 0),  # the first panel's lines: each run's colour and dash, once
+        line_dash=dash,
+        hovertemplate=f"{name}, step %{{x}}: %{{y:.4g}}<extra></extra>",
+        **common,
+    )
+    fig.add_trace(faint, row + 1, col + 1)
+    fig.add_trace(smooth, row + 1, col + 1)
 
 # %% ../nbs/10_figures.ipynb #d8c61e71
 def probe_figure(rows: list[dict], title: str = "Linear-probe accuracy") -> go.Figure:

@@ -5,6 +5,7 @@
 # %% ../nbs/11_views.ipynb #6c6a678e
 from __future__ import annotations
 
+import html
 import re
 import threading
 import time
@@ -27,12 +28,15 @@ from metamae_lab.analysis import (
     largest_errors,
     latent_pairs,
     masked_probe_accuracy,
+    read_curves,
     reconstruct_chunk,
-    resolve_model_and_data,
-    sweep_point,
+    resolve_run_view,
+    sweep_losses,
+    trained_steps,
 )
 from .config import check_int
 from metamae_lab.figures import (
+    TRAINING_PANELS,
     attention_figure,
     comparison_figure,
     explorer_figure,
@@ -40,13 +44,14 @@ from metamae_lab.figures import (
     save_figure,
     sweep_figure,
     thumbnail_svg,
+    training_figure,
     umap_figure,
 )
 
 # %% auto #0
 __all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ExplorerControls', 'ExplorerFigures',
            'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPDrawing',
-           'LatentUMAP']
+           'LatentUMAP', 'TrainingCurvesView']
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
@@ -63,6 +68,10 @@ def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
         a.type == b.type for a, b in zip(widget.data, fig.data)
     )
     fig.layout.width = None  # the output area's width
+    # a relayout only sets what it names: axes, shapes and notes the new figure lacks are deleted
+    stale = set(widget.layout.to_plotly_json()) - set(fig.layout.to_plotly_json())
+    if stale:
+        widget.plotly_relayout({key: None for key in stale})
     with widget.batch_update():
         if same:
             for old, new in zip(widget.data, fig.data):
@@ -103,12 +112,14 @@ class LRU(OrderedDict):
 
 # %% ../nbs/11_views.ipynb #9fa1cf74
 class _App:
-    "Base of the apps: a figure, a one-line status and export."
+    """Base of the apps: a header naming the runs shown (`RunView.header`), a figure, a one-line
+    status and export."""
 
     name = "view"
 
-    def __init__(self, run_name: str, hint: str | None = None):
+    def __init__(self, run_name: str, hint: str | None = None, headers: list[str] = ()):
         self.run_name = re.sub(r"[^A-Za-z0-9._=-]+", "-", run_name).strip("-") or "model"
+        self.header = widgets.HTML("<br>".join(html.escape(h) for h in headers))
         self.figure = go.FigureWidget(placeholder_figure(hint) if hint else None)
         self.status = widgets.HTML()
         self.export_button = widgets.Button(
@@ -152,10 +163,11 @@ def _run_key(model_or_run, model) -> str:
     )
 
 # %% ../nbs/11_views.ipynb #98f1e065
-def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int) -> dict:
+def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int, trained: int) -> dict:
     """The explorer's widgets by name, built but neither wired nor laid out; `classes`: the
-    `(name, label)` options of the class chooser (empty without labels)."""
-    steps = max(cfg.inner_steps, 3)
+    `(name, label)` options of the class chooser (empty without labels). K opens at `trained`, the
+    model's trained steps, and the shown step there (0, Z itself, for an MAE)."""
+    steps = max(trained, 1)
 
     def slider(*a, **k):
         return widgets.IntSlider(*a, continuous_update=False, **k)
@@ -183,7 +195,7 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int) -> dict
         ),
         seed=widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="mask seed"),
         steps=slider(steps, 1, max(max_steps, steps), description="inner steps"),
-        step=slider(steps, 0, steps, description="show step"),
+        step=slider(trained, 0, steps, description="show step"),
         bands=widgets.Dropdown(options=bands, description="bands", disabled=image is None),
         all_errors=widgets.Checkbox(False, description="errors on visible tokens"),
         attention=widgets.Dropdown(options=["off", *parts], description="attention"),
@@ -195,6 +207,7 @@ def _explorer_layout(app) -> widgets.VBox:
     "The explorer's controls in three rows, above its figures and status line."
     return widgets.VBox(
         [
+            app.header,
             widgets.HBox([app.choose, app.cls, app.nth, app.sample]),
             widgets.HBox([app.mask_ratio, app.seed, app.steps, app.step]),
             widgets.HBox([app.bands, app.all_errors, app.attention, app.layer, app.export_button]),
@@ -254,6 +267,10 @@ class ExplorerControls:
         try:
             if self.step.max != self.steps.value:
                 self.step.max = self.step.value = self.steps.value
+            if (
+                self.cls.disabled and self.y is not None
+            ):  # the idle chooser names the sample's class
+                self.cls.value = int(self.y[self.sample.value])
         finally:
             self._busy = False
         update_figure_widget(self.figure, self.build_figure())
@@ -323,8 +340,9 @@ class ExplorerFigures:
         other, _ = self.reconstruction(self.sample.value, self.other)
         bands = self.bands.value if self.model.spec.modality.shows_bands else (0,)
         recs = {self.names[0]: rec, self.names[1]: other}
+        step = min(self.step.value, self.steps.value)
         return comparison_figure(
-            recs, row, bands, self.symbols, self.all_errors.value, title=self.title()
+            recs, row, bands, self.symbols, self.all_errors.value, title=self.title(), step=step
         )
 
 # %% ../nbs/11_views.ipynb #1ae1065e
@@ -346,9 +364,12 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
         rank_limit: int = 1024,
     ):
         check_int(max_steps, "max_steps"), check_int(rank_limit, "rank_limit")
-        self.model, self.data = resolve_model_and_data(model_or_run, dataset)  # checks first
-        self.other = None if compare is None else resolve_model_and_data(compare, self.data)[0]
-        super().__init__(_run_name(model_or_run))
+        view = resolve_run_view(model_or_run, dataset)  # checks first
+        other = None if compare is None else resolve_run_view(compare, view.data)
+        self.model, self.data = view.pair
+        self.other = None if other is None else other.model
+        headers = [view.header()] + ([] if other is None else ["below: " + other.header()])
+        super().__init__(_run_name(model_or_run), headers=headers)
         self.split, self.rank_limit = split, rank_limit
         self.x, self.y, self.lengths = self.data.split(split)
         self.symbols = symbols or self.data.symbols or None
@@ -361,7 +382,14 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
         labels = [] if self.y is None else np.unique(self.y)
         classes = [(self._class_name(c), int(c)) for c in labels]
         vars(self).update(
-            _explorer_controls(self.model.spec, self.model.cfg, len(self.x), classes, max_steps)
+            _explorer_controls(
+                self.model.spec,
+                self.model.cfg,
+                len(self.x),
+                classes,
+                max_steps,
+                trained_steps(self.model),
+            )
         )
         self._wire()
         self.widget = _explorer_layout(self)
@@ -419,6 +447,7 @@ def _sweep_layout(app) -> widgets.VBox:
     "The sweep's controls in three rows, above its figure and status line."
     return widgets.VBox(
         [
+            app.header,
             widgets.HBox([app.ratio_range, app.ratio_step, app.split]),
             widgets.HBox([app.n_samples, app.n_seeds, app.with_probe]),
             widgets.HBox([app.run_button, app.stop_button, app.progress, app.export_button]),
@@ -438,9 +467,10 @@ class SweepComputation:
         if key not in self.cache:
             self.computed += 1
             if what == "losses":
-                self.cache[key] = sweep_point(model, x, lengths, ratio, seed)
+                self.cache[key] = sweep_losses(model, x, lengths, ratio, seed)
             else:
-                self.cache[key] = masked_probe_accuracy(model, data, ratio, seed)
+                adapted = trained_steps(model) > 0  # an MAE's probe reads Z
+                self.cache[key] = masked_probe_accuracy(model, data, ratio, seed, adapted=adapted)
         return self.cache[key]
 
     def compute(self):
@@ -451,10 +481,15 @@ class SweepComputation:
         def empty():
             return np.full((len(ratios), len(seeds)), np.nan)
 
-        curves = {run: (empty(), empty(), empty() if probe else None) for run in self.runs}
+        curves = {  # no Z* curve for an MAE run
+            run: (empty(), empty() if trained_steps(model) else None, empty() if probe else None)
+            for run, (model, _, _) in self.runs.items()
+        }
+        chance = empty()  # the first run's data
         trained_at = {run: model.cfg.mask_ratio for run, (model, _, _) in self.runs.items()}
         self.progress.max, self.progress.value = len(ratios) * len(seeds) * len(self.runs), 0
         self._stop.clear()
+        self.say(f"computing {self.progress.max} points")
         t0 = time.perf_counter()
         for run, (model, data, _) in self.runs.items():
             x, _, lengths = first_samples(data, self.split.value, self.n_samples.value)
@@ -463,11 +498,17 @@ class SweepComputation:
                 for j, seed in enumerate(seeds):
                     if self._stop.is_set():
                         break
-                    lz[i, j], lzs[i, j] = self._value(run, "losses", ratio, seed, x, lengths)
+                    losses = self._value(run, "losses", ratio, seed, x, lengths)
+                    lz[i, j] = losses["z"]
+                    if lzs is not None:
+                        lzs[i, j] = losses["z_adapted"]
+                    if run == next(iter(self.runs)):
+                        chance[i, j] = losses["chance"]
                     if probe:
                         acc[i, j] = self._value(run, "probe", ratio, seed, x, lengths)
                     self.progress.value += 1
-                figure = sweep_figure(ratios, curves, trained_at, self._title(len(x)))
+                title = self._title(len(x), len(seeds))
+                figure = sweep_figure(ratios, curves, trained_at, title, chance)
                 update_figure_widget(self.figure, figure)
         self.last_response_s = time.perf_counter() - t0
         done = f"{self.progress.value} of {self.progress.max} points"
@@ -475,11 +516,10 @@ class SweepComputation:
         self.say(f"stopped after {done}" if self._stop.is_set() else finished)
         return curves
 
-    def _title(self, n: int) -> str:
+    def _title(self, n: int, seeds: int) -> str:
         return (
-            f"{self.data.name}: masked-token loss against the mask ratio "
-            f"({n} {self.split.value} samples, K={self.model.cfg.inner_steps});"
-            "<br>each run reconstructs best near the ratio it was trained at"
+            f"{self.data.name}: masked-token loss against the mask ratio<br>"
+            f"{n} {self.split.value} samples, {seeds} mask seeds, each run at its trained K"
         )
 
 # %% ../nbs/11_views.ipynb #67e30a7f
@@ -497,8 +537,11 @@ class MaskingRatioSweep(SweepComputation, _App):
         if not runs:
             raise ValueError("give a run (or a model) to sweep, or a list of them")
         self.runs = {}  # name -> (model, data, cache key)
+        headers = []
         for run in runs:
-            model, data = resolve_model_and_data(run, dataset)
+            view = resolve_run_view(run, dataset)
+            model, data = view.pair
+            headers.append(view.header())
             name = _run_name(run)
             if name in self.runs:
                 name = f"{name}-{len(self.runs)}"
@@ -512,7 +555,7 @@ class MaskingRatioSweep(SweepComputation, _App):
                 "the runs of one sweep must share a modality: their datasets' specs differ"
             )
         self.model, self.data, self.run_key = next(iter(self.runs.values()))
-        super().__init__("+".join(self.runs), "press run to compute the sweep")
+        super().__init__("+".join(self.runs), "press run to compute the sweep", headers)
         vars(self).update(_sweep_controls())
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
@@ -537,16 +580,17 @@ class MaskingRatioSweep(SweepComputation, _App):
         self._stop.set()
 
 # %% ../nbs/11_views.ipynb #b3e7a0d1
-def _umap_controls(n_split: int) -> dict:
-    "The UMAP view's widgets by name, built but neither wired nor laid out."
+def _umap_controls(n_split: int, adapted: bool) -> dict:
+    """The UMAP view's widgets by name, built but neither wired nor laid out; without a trained
+    inner loop (`adapted` false: an MAE) Z* and the pairs are off."""
     return dict(
         n=widgets.IntSlider(
             min(500, n_split), 20, n_split, step=10, description="samples", continuous_update=False
         ),
         seed=widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed"),
         show_z=widgets.Checkbox(True, description="Z (amortized)"),
-        show_z_adapted=widgets.Checkbox(True, description="Z* (adapted)"),
-        show_lines=widgets.Checkbox(True, description="pair lines"),
+        show_z_adapted=widgets.Checkbox(adapted, description="Z* (adapted)", disabled=not adapted),
+        show_lines=widgets.Checkbox(adapted, description="pair lines", disabled=not adapted),
         compute_button=widgets.Button(description="compute", button_style="primary"),
         hovered=widgets.HTML(layout=widgets.Layout(min_width="170px")),
     )
@@ -556,6 +600,7 @@ def _umap_layout(app) -> widgets.VBox:
     "The UMAP view's controls in two rows, above its figure (and the hovered sample) and status."
     return widgets.VBox(
         [
+            app.header,
             widgets.HBox([app.n, app.seed, app.compute_button, app.export_button]),
             widgets.HBox([app.show_z, app.show_z_adapted, app.show_lines]),
             widgets.HBox([app.figure, app.hovered]),
@@ -659,7 +704,8 @@ class UMAPDrawing:
         method = "UMAP" if emb is not None else "PCA (UMAP compiling)"
         shown = self.show_z.value, self.show_z_adapted.value, self.show_lines.value
         title = f"{self.data.name}, {self.split} split{note}: {method}"
-        displacement = displacement_by_class(z, za, labels)
+        adapted = trained_steps(self.model) > 0  # an MAE's Z* is not what it trained
+        displacement = displacement_by_class(z, za, labels) if adapted else None
         names = self.data.class_names
         figure = umap_figure(ez, eza, labels, names, *shown, displacement, title, idx)
         update_figure_widget(self.figure, figure)
@@ -685,7 +731,8 @@ class UMAPDrawing:
         )
         names = self.data.class_names
         label = names[y[index]] if y[index] < len(names) else str(y[index])
-        self.hovered.value = f"<div><b>sample {index}</b>, class {label}<br>{svg}</div>"
+        click = "<br>click: open it in the explorer" if self.explorer is not None else ""
+        self.hovered.value = f"<div><b>sample {index}</b>, class {label}<br>{svg}{click}</div>"
 
     def _click(self, trace, points, state=None):
         if not points.point_inds or self.explorer is None:
@@ -711,7 +758,8 @@ class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
         run_key: str | None = None,
         max_points: int = 2000,
     ):
-        self.model, self.data = resolve_model_and_data(model_or_run, dataset)
+        view = resolve_run_view(model_or_run, dataset)
+        self.model, self.data = view.pair
         if self.data.y_test is None:
             raise ValueError(f"dataset {self.data.name!r} has no labels to colour by")
         self.split, self.max_points = split, check_int(max_points, "max_points", minimum=20)
@@ -721,9 +769,11 @@ class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
                 f"the {split} split of {self.data.name!r} has "
                 f"{n_split} samples: a UMAP needs at least 20"
             )
-        super().__init__(_run_name(model_or_run), "press compute to embed the latents")
+        super().__init__(
+            _run_name(model_or_run), "press compute to embed the latents", [view.header()]
+        )
         self.run_key = run_key or _run_key(model_or_run, self.model)
-        vars(self).update(_umap_controls(n_split))
+        vars(self).update(_umap_controls(n_split, trained_steps(self.model) > 0))
         self.compute_button.on_click(lambda _: self.compute())
         for toggle in (self.show_z, self.show_z_adapted, self.show_lines):
             toggle.observe(self.redraw, names="value")
@@ -743,3 +793,61 @@ class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
         self.explorer = explorer
         self._connect()
         return self
+
+# %% ../nbs/11_views.ipynb #be2ab081
+class TrainingCurvesView(_App):
+    """The curves one run or several logged while training, smoothed, re-read on request (a run
+    still training adds its new points)."""
+
+    name = "training_curves"
+
+    def __init__(self, runs, smoothing: float = 0.6):
+        many = isinstance(runs, (list, tuple))
+        self.run_dirs = [Path(r) for r in (runs if many else [runs])]
+        if not self.run_dirs:
+            raise ValueError("give a run directory, or a list of them")
+        self.curves = [read_curves(r) for r in self.run_dirs]  # checks first
+        super().__init__("+".join(c.name for c in self.curves), headers=self._headers())
+        self.smoothing = widgets.FloatSlider(
+            smoothing, min=0, max=0.99, step=0.01, description="smoothing", continuous_update=False
+        )
+        self.panels = widgets.SelectMultiple(
+            options=TRAINING_PANELS,
+            value=TRAINING_PANELS,
+            rows=len(TRAINING_PANELS),
+            description="panels",
+        )
+        self.reread_button = widgets.Button(
+            description="re-read", tooltip="read the runs' metrics.jsonl again"
+        )
+        self.smoothing.observe(self.redraw, names="value")
+        self.panels.observe(self.redraw, names="value")
+        self.reread_button.on_click(lambda _: self.reread())
+        controls = [self.smoothing, self.panels, self.reread_button, self.export_button]
+        self.widget = widgets.VBox([self.header, widgets.HBox(controls), self.figure, self.status])
+        self.redraw()
+
+    def _headers(self) -> list[str]:
+        def header(c):
+            method = {"mae": "MAE", "metamae": "MetaMAE"}.get(c.method, "method not recorded")
+            skipped = c.metrics.get("skipped_steps", np.array([np.nan]))
+            extra = f", {int(np.nanmax(skipped))} skipped" if np.nanmax(skipped) > 0 else ""
+            last = f"logged to step {c.steps[-1]}" if len(c.steps) else "nothing logged yet"
+            return f"{c.name}: {method}; {last} ({len(c.steps)} lines{extra})"
+
+        return [header(c) for c in self.curves]
+
+    def reread(self):
+        "Read every run's metrics again and redraw."
+        self.curves = [read_curves(r) for r in self.run_dirs]
+        self.header.value = "<br>".join(html.escape(h) for h in self._headers())
+        self.redraw()
+
+    def redraw(self, change=None):
+        "Draw the curves with the current smoothing and panels."
+        t0 = time.perf_counter()
+        panels = list(self.panels.value) or list(TRAINING_PANELS)
+        figure = training_figure(self.curves, self.smoothing.value, panels)
+        update_figure_widget(self.figure, figure)
+        self.last_response_s = time.perf_counter() - t0
+        self.say(f"updated in {self.last_response_s * 1000:.0f} ms")

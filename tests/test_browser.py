@@ -301,11 +301,11 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
             page.screenshot(path=str(SHOTS / "browser_failure.png"))
             raise
         titles = [plot["title"] for plot in page.evaluate(PLOTS)]
-        # an explorer's own figure (not the MAE beside it) reports the error from Z and from Z*
+        # an explorer's own figure (not the MAE beside it) reports the error from Z → after K steps
         explorers = [
             i
             for i, title in enumerate(titles)
-            if title.startswith("test sample") and "from Z*" in title
+            if title.startswith("test sample") and " → " in title
         ]
         # digits with MAE beside it, sensor signals, DNA, image + caption
         assert len(explorers) == 4, titles
@@ -320,6 +320,7 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
             timings[f"explorer, {name}"] = explorer_timings(page, index)
         umap = plot_index(page, lambda t: t.endswith("UMAP"), "the UMAP")
         sweep = plot_index(page, lambda t: "against the mask ratio" in t, "the sweep")
+        curves = plot_index(page, lambda t: t.startswith("Training curves"), "the training curves")
         printed = (
             page.locator(".jp-OutputArea-output")
             .filter(has_text="first view (PCA")
@@ -357,6 +358,7 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
             "dna_explorer": explorers[2],
             "multimodal_explorer": explorers[3],
             "mask_ratio_sweep": sweep,
+            "training_curves": curves,
             "latent_umap": umap,
         }
         for name, index in shots.items():

@@ -26,6 +26,7 @@ from metamae_lab.views import (
     LatentUMAP,
     MaskingRatioSweep,
     ReconstructionExplorer,
+    TrainingCurvesView,
     update_figure_widget,
 )
 
@@ -220,15 +221,20 @@ def test_sweep_caches_stops_and_draws_what_it_computed():
     sweep.run(block=True)
     assert sweep.computed == 8  # only the new ratio
     sweep.stop()  # a stop left over from before a run does not end the next run
-    sweep.run(block=True)
+    ((lz, lzs, _),) = sweep.run(block=True).values()
     assert "stopped" not in sweep.status.value
-    lines = [s for s in sweep.figure.layout.shapes if s.type == "line"]
-    assert [s.x0 for s in lines] == [0.5]  # the ratio the model was trained at is marked (defect 5)
-    assert "reconstructs best near the ratio it was trained at" in sweep.figure.layout.title.text
+    lines = [s for s in sweep.figure.layout.shapes if s.type == "line" and s.x0 == s.x1]
+    assert {s.x0 for s in lines} == {0.5}  # the ratio the model was trained at is marked
+    # the title says what the points show: where the loss from Z* is lowest, against chance
+    best = int(np.argmin(lzs.mean(1)))
+    title = sweep.figure.layout.title.text
+    assert f"lowest {lzs.mean(1)[best]:#.3g} (from Z*) at {sweep.ratios()[best]:g}" in title
+    assert "trained at 0.5" in title and "chance " in title
+    assert [t.name for t in sweep.figure.data if t.name and "chance" in t.name]  # its line
     stopper = MaskingRatioSweep(model, data, run_key="sweep-stop")
     stopper.n_samples.value = 16
     # stop as soon as the first point is done
-    stopper._value = lambda *a, **k: (stopper.stop(), (1.0, 0.5))[1]
+    stopper._value = lambda *a, **k: (stopper.stop(), dict(z=1.0, z_adapted=0.5, chance=2.0))[1]
     stopper.run(block=True)
     assert stopper.progress.value == 1 and "stopped" in stopper.status.value
     # the point before the stop is drawn
@@ -248,8 +254,13 @@ def test_several_runs_swept_on_one_plot(tmp_path):
     sweep.with_probe.value = True
     curves = sweep.run(block=True)
     assert len(curves) == 2 and all(acc.shape == (2, 1) for _, _, acc in curves.values())
-    assert len(sweep.figure.data) == 2 * 6  # per run: band + mean for Z, Z* and the probe
-    assert sorted({s.x0 for s in sweep.figure.layout.shapes if s.type == "line"}) == [0.5, 0.75]
+    # band + mean: MetaMAE for Z, Z*, Z* − Z and the probe; the MAE for Z and the probe; chance
+    assert len(sweep.figure.data) == 2 * 4 + 2 * 2 + 1
+    names = [t.name for t in sweep.figure.data if t.name]
+    assert not [n for n in names if n.startswith("metamae-1") and "Z*" in n]  # no Z* for the MAE
+    assert "metamae-1: probe accuracy (Z, masked input)" in names
+    trained = {s.x0 for s in sweep.figure.layout.shapes if s.type == "line" and s.x0 == s.x1}
+    assert sorted(trained) == [0.5, 0.75]
     with pytest.raises(ValueError, match="the model was built for"):
         MaskingRatioSweep([runs[0], tiny_model(SPECS["tabular"])], data)
     for name in ("breast_cancer", "digits"):  # two finished runs on different modalities
@@ -317,7 +328,7 @@ def test_builders_are_pure_functions_of_arrays():
         [0.2, 0.5],
         {"a": (np.array([[1.0, 1.2], [2.0, np.nan]]), np.array([[0.9, 1.0], [1.8, 1.9]]), None)},
     )
-    assert len(fig.data) == 4 and non_finite_values(fig) == []
+    assert len(fig.data) == 6 and non_finite_values(fig) == []  # band + mean: Z, Z*, Z* − Z
     emb = np.random.default_rng(0).normal(size=(6, 2))
     fig = umap_figure(
         emb,
@@ -375,3 +386,25 @@ def test_sweep_and_umap_views_on_every_modality(name):
     assert len(umap_app.figure.data) == 1 + 2 * classes + 1
     assert sum(len(t.x) for t in umap_app.figure.data[1:-1]) == 2 * 20
     assert non_finite_values(umap_app.figure) == []
+
+
+def test_training_curves_follow_a_run_as_it_logs(tmp_path):
+    run_dir = tmp_path / "run"
+    config = run_config("tiny", dataset="breast_cancer", steps=4, batch_size=8, log_every=2)
+    pretrain(config, run_dir, progress=False)
+    view = TrainingCurvesView(run_dir, smoothing=0.0)
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    (z_star,) = [t for t in view.figure.data if t.name == "from Z*" and t.showlegend]
+    assert list(z_star.x) == [r["step"] for r in logged]
+    assert np.allclose(z_star.y, [r["recon_loss"] for r in logged])  # smoothing 0: as logged
+    assert "MetaMAE; logged to step 4 (2 lines)" in view.header.value
+    # the run goes on: a re-read shows the new line (and a line cut short is skipped)
+    later = {**logged[-1], "step": 6, "recon_loss": 0.1}
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(later) + "\n" + '{"step": 8, "rec')
+    view.reread()
+    (z_star,) = [t for t in view.figure.data if t.name == "from Z*" and t.showlegend]
+    assert list(z_star.x)[-1] == 6 and z_star.y[-1] == 0.1
+    assert "logged to step 6 (3 lines)" in view.header.value
+    with pytest.raises(FileNotFoundError, match="has no metrics.jsonl"):
+        TrainingCurvesView(tmp_path)
