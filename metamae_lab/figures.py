@@ -709,6 +709,11 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
         row,
         cols[1],
     )
+    _step_marks(fig, rec, k, row, cols)
+
+# %% ../nbs/10_figures.ipynb #da502214
+def _step_marks(fig, rec: Reconstruction, k: int, row: int, cols: tuple):
+    "The step shown (a dotted line) and the steps beyond training (shaded) on the step curves."
     for col in cols:
         fig.add_vline(x=k, line=dict(color="rgb(90,90,90)", dash="dot", width=1), row=row, col=col)
         if rec.steps > rec.trained_steps:
