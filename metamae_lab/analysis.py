@@ -5,7 +5,6 @@
 # %% ../nbs/09_analysis.ipynb #7494ff92
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import open_run
+from .checkpoint import CheckpointError, metric_record, open_run, recorded_run
 from .config import ModalitySpec, check_int, check_range
 from .data import ArrayDataset, load_dataset
 from metamae_lab.model import (
@@ -514,13 +513,8 @@ def read_curves(run_dir: Path | str) -> TrainingCurves:
             f"{run_dir} has no metrics.jsonl: not a training run, or not started"
         )
     by_step = {}
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # cut short by a killed process
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            by_step[record["step"]] = record  # a resumed run: the later line wins
+    for record in filter(None, map(metric_record, path.read_text().splitlines())):
+        by_step[record["step"]] = record  # a resumed run: the later line wins
     steps = np.array(sorted(by_step), dtype=np.int64)
     names = dict.fromkeys(k for r in by_step.values() for k in r if k != "step")
     metrics = {
@@ -536,9 +530,10 @@ def _number(value) -> float:
 
 def _method_of(run_dir: Path) -> str | None:
     try:
-        return json.loads((run_dir / "run_config.json").read_text())["model"]["method"]
-    except (OSError, ValueError, KeyError, TypeError):
+        run = recorded_run(run_dir)
+    except CheckpointError:  # unreadable: the curves are still worth showing
         return None
+    return None if run is None else run.model.method
 
 
 def smoothed(values: np.ndarray, weight: float) -> np.ndarray:

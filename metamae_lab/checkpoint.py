@@ -25,7 +25,7 @@ __all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'EXPORT_RECORD', 'Checkp
            'list_checkpoints', 'save_checkpoint', 'why_unloadable', 'load_checkpoint', 'load_latest_intact',
            'differences', 'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state',
            'model_from_checkpoint', 'load_weights', 'load_model', 'export_pretrained', 'is_export', 'open_export',
-           'open_checkpoint', 'check_data', 'open_run']
+           'recorded_run', 'metric_record', 'open_checkpoint', 'check_data', 'open_run']
 
 # %% ../nbs/06_checkpoint.ipynb #a4eaf3c0
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8})\.pt$")
@@ -326,6 +326,27 @@ def open_export(folder: Path | str, device="cpu") -> tuple[MetaMAE, dict]:
     }
 
 # %% ../nbs/06_checkpoint.ipynb #2d204bf0
+def recorded_run(run_dir: Path | str) -> RunConfig | None:
+    """The `RunConfig` of `run_dir`'s run_config.json; None without one; a `CheckpointError` when
+    it cannot be read."""
+    recorded = Path(run_dir) / "run_config.json"
+    if not recorded.is_file():
+        return None
+    try:
+        return RunConfig.from_dict(json.loads(recorded.read_text()))
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{recorded} cannot be read: {e}") from e
+
+
+def metric_record(line: str) -> dict | None:
+    "One metrics.jsonl line, or None for a line cut short by a killed process."
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
+
+# %% ../nbs/06_checkpoint.ipynb #eb5a2c82
 def open_checkpoint(run_dir: Path, report: bool = True, step: int | None = None) -> dict:
     """The checkpoint of `step` in `run_dir` (default: the newest that loads), once shown to belong
     to the run recorded there."""
@@ -340,12 +361,8 @@ def open_checkpoint(run_dir: Path, report: bool = True, step: int | None = None)
                 f"no checkpoint of step {step} in {run_dir}; it keeps steps {kept or 'none'}"
             )
         state = load_checkpoint(path)
-    recorded = Path(run_dir) / "run_config.json"
-    if recorded.is_file():
-        try:
-            own = RunConfig.from_dict(json.loads(recorded.read_text()))
-        except (ValueError, TypeError, KeyError) as e:
-            raise CheckpointError(f"{recorded} cannot be read: {e}") from e
+    own = recorded_run(run_dir)
+    if own is not None:
         where = ("in the checkpoint", "in run_config.json")
         changed = run_differences(run_config_of(state), own, where)
         if changed:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
@@ -21,7 +22,7 @@ from .config import ModalitySpec
 from .tokenizers import unpatchify
 
 # %% auto #0
-__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'COLUMN_TITLES',
+__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE', 'COLUMN_TITLES',
            'TRAINING_PANELS', 'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs',
            'explorer_figure', 'step_name', 'SampleView', 'draw_values', 'image_values', 'robust_range',
            'sequence_values', 'tabular_values', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors',
@@ -48,6 +49,9 @@ PALETTE = [
     "#17becf",
 ]
 ERROR_SCALE = "Reds"
+# plotly_white, with y tick labels kept clear of the x tick labels where the axes meet
+TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
+TEMPLATE.layout.yaxis.ticklabelstandoff = 5
 
 
 def json_safe(values) -> list:
@@ -124,10 +128,11 @@ def explorer_figure(
     curves = (
         "error by step: support (green), masked (blue)" if spec.is_discrete else "error by step"
     )
+    shown = step_name(rec, k).replace(" (beyond", "<br>(beyond")  # narrow columns
     fig = _modality_grid(
         spec,
-        names,
-        ["error from Z", f"error from {step_name(rec, k)}"],
+        (*names[:3], f"from {shown}"),
+        ["error from Z", f"error from {shown}"],
         view,
         per_row,
         (curves, "‖Z_k − Z‖ / ‖Z‖"),
@@ -136,10 +141,17 @@ def explorer_figure(
     draw_errors(fig, spec, view, errors, all_errors, bands, per_row)
     _inner_loop_curves(fig, rec, sample, k, spec.is_discrete)
     fig.update_layout(
-        title=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k),
-        title_font_size=13,
-        template="plotly_white",
-        margin=dict(l=40, r=20, t=120, b=30),  # three title lines
+        title=dict(
+            text=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k),
+            font_size=13,
+            yref="container",
+            y=1,
+            yanchor="top",
+            pad_t=20,  # multi-line titles reach above their anchor
+        ),
+        template=TEMPLATE,
+        # three title lines, then the panel titles (two lines for a step beyond training)
+        margin=dict(l=40, r=20, t=120 + 18 * shown.count("<br>"), b=30),
         showlegend=not spec.is_discrete,
         legend=dict(orientation="h", y=-0.06),
         height=_grid_height(spec, view, per_row),
@@ -219,7 +231,7 @@ def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles
     if spec.is_discrete:  # long strips read better stacked than side by side
         blocks = _rows_of(len(view.mask), per_row)
         heights = np.array([5 * blocks, 3 * blocks, 9.0])
-        return make_subplots(
+        grid = dict(
             rows=3,
             cols=2,
             row_heights=list(heights / heights.sum()),
@@ -231,15 +243,19 @@ def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles
                 *curve_titles,
             ),
         )
-    n = len(value_titles)
-    return make_subplots(
-        rows=2,
-        cols=n,
-        row_heights=[0.58, 0.42],
-        vertical_spacing=0.13,
-        horizontal_spacing=0.035,
-        subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n],
-    )
+    else:
+        n = len(value_titles)
+        grid = dict(
+            rows=2,
+            cols=n,
+            row_heights=[0.58, 0.42],
+            # room for the error row's titles (two lines for a step beyond training)
+            vertical_spacing=0.13 + 0.04 * any("<br>" in t for t in error_titles),
+            horizontal_spacing=0.035,
+            subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n],
+        )
+    # titles of narrow columns, lifted clear of the top tick labels
+    return make_subplots(**grid).update_annotations(font_size=14, yshift=6)
 
 # %% ../nbs/10_figures.ipynb #76f5d112
 def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row):
@@ -497,7 +513,12 @@ def _token_strip_values(fig, view, values, names, symbols, per_row):
                 )
             )
     trace = token_strips(
-        rows, len(view.mask), per_row, "RdYlGn", 1.0, dict(title="prob.", len=0.3, y=0.85)
+        rows,
+        len(view.mask),
+        per_row,
+        "RdYlGn",
+        1.0,
+        dict(title=dict(text="prob.", side="right"), len=0.3, y=0.85),
     )
     fig.add_trace(trace, 1, 1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
@@ -524,7 +545,11 @@ def draw_errors(
     if spec.is_discrete:
         return _token_errors(fig, view, layers, zmax, per_row, names)
     for i, (layer, col) in enumerate(zip(layers, cols)):
-        bar = dict(title="error", len=0.38, y=0.2) if i == len(layers) - 1 else None
+        bar = (
+            dict(title=dict(text="error", side="right"), len=0.38, y=0.2)
+            if i == len(layers) - 1
+            else None
+        )
         # `image_errors`, ... below
         spec.modality.draw_errors(fig, spec, view, layer, zmax, bands, col, bar)
 
@@ -560,7 +585,8 @@ def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
 def sequence_errors(fig, spec, view, layer, zmax, col, bar):
     (p,) = spec.patch_size
     base = sample_layout(view.target, spec)  # (C, T)
-    lo, hi, _ = robust_range(base[: min(spec.channels, 6)])  # the values' panels' scale
+    # the values' panels' scale (row 1), so that both rows read alike
+    lo, hi = fig.get_subplot(1, 1).yaxis.range or robust_range(base[: min(spec.channels, 6)])[:2]
     edges = np.arange(len(layer) + 1) * p - 0.5
     fig.add_trace(
         go.Heatmap(
@@ -590,8 +616,7 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
             2,
             col,
         )
-    pad = 0.05 * (hi - lo + 1e-8)
-    fig.update_yaxes(range=[lo - pad, hi + pad], showticklabels=col == 1, row=2, col=col)
+    fig.update_yaxes(range=[lo, hi], showticklabels=col == 1, row=2, col=col)
 
 # %% ../nbs/10_figures.ipynb #8830c704
 def tabular_errors(fig, view, layer, zmax, col, bar):
@@ -641,7 +666,12 @@ def _token_errors(fig, view, layers, zmax, per_row, names):
     rows = [(name, [""] * len(layer), layer) for name, layer in zip(names, layers)]
     fig.add_trace(
         token_strips(
-            rows, len(view.mask), per_row, ERROR_SCALE, zmax, dict(title="error", len=0.25, y=0.45)
+            rows,
+            len(view.mask),
+            per_row,
+            ERROR_SCALE,
+            zmax,
+            dict(title=dict(text="error", side="right"), len=0.25, y=0.45),
         ),
         2,
         1,
@@ -683,19 +713,7 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
             row,
             cols[0],
         )
-    fig.add_trace(_chance_trace(steps, rec.chance_loss), row, cols[0])
-    if np.isfinite(rec.chance_loss):  # named on the line: token views have no legend
-        fig.add_annotation(
-            x=rec.steps,
-            y=rec.chance_loss,
-            text="chance",
-            showarrow=False,
-            xanchor="right",
-            yanchor="bottom",
-            font=dict(size=9, color="rgb(90,90,90)"),
-            row=row,
-            col=cols[0],
-        )
+    _chance_line(fig, rec, sample, row, cols[0])
     fig.add_trace(
         go.Scatter(
             x=steps,
@@ -711,6 +729,33 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
     )
     _step_marks(fig, rec, k, row, cols)
 
+
+def _chance_line(fig, rec: Reconstruction, sample: int, row: int, col: int):
+    """The chance loss on the error-by-step panel, named at its left end; a log axis when the
+    values shown span more than a factor of 20 (a linear one would flatten the smaller)."""
+    steps = list(range(rec.steps + 1))
+    fig.add_trace(_chance_trace(steps, rec.chance_loss), row, col)
+    if not np.isfinite(rec.chance_loss):
+        return
+    shown = np.r_[
+        rec.sample_support_losses[sample], rec.sample_masked_losses[sample], rec.chance_loss
+    ]
+    shown = shown[np.isfinite(shown)]
+    log = shown.min() > 0 and shown.max() > 20 * shown.min()
+    if log:
+        fig.update_yaxes(type="log", row=row, col=col)
+    fig.add_annotation(  # named on the line: token views have no legend
+        x=0,
+        y=np.log10(rec.chance_loss) if log else rec.chance_loss,  # a log axis takes log10
+        text="chance",
+        showarrow=False,
+        xanchor="left",
+        yanchor="bottom",
+        font=dict(size=9, color="rgb(90,90,90)"),
+        row=row,
+        col=col,
+    )
+
 # %% ../nbs/10_figures.ipynb #da502214
 def _step_marks(fig, rec: Reconstruction, k: int, row: int, cols: tuple):
     "The step shown (a dotted line) and the steps beyond training (shaded) on the step curves."
@@ -723,7 +768,7 @@ def _step_marks(fig, rec: Reconstruction, k: int, row: int, cols: tuple):
                 fillcolor="rgb(120,120,120)",
                 opacity=0.1,
                 line_width=0,
-                annotation_text="beyond training",
+                annotation_text="beyond<br>training",  # narrow panels
                 annotation_position="inside top right",
                 annotation_font=dict(size=9, color="rgb(90,90,90)"),
                 row=row,
@@ -801,19 +846,36 @@ def _shift_layout(layout: dict, n: int, band: _Band, out: dict) -> int:
     return count
 
 # %% ../nbs/10_figures.ipynb #ed2c732d
+def _top_titles_px(fig: go.Figure, line_px: int) -> int:
+    "The height of the tallest subplot title above a figure's top row."
+    return max(
+        (
+            line_px * (a.text.count("<br>") + 1) + 4
+            for a in fig.layout.annotations
+            if a.yref == "paper" and a.yanchor == "bottom" and (a.y or 0) >= 0.999
+        ),
+        default=0,
+    )
+
+
 def stack_figures(
-    figs: list[go.Figure], title: str = "", heading_px: int = 70, gap_px: int = 40
+    figs: list[go.Figure], title: str = "", line_px: int = 18, gap_px: int = 40
 ) -> go.Figure:
-    "One figure of `figs` one under the other, heights in proportion, each headed by its own title."
-    heights = [(f.layout.height or 500) + heading_px + gap_px for f in figs]
+    """One figure of `figs` one under the other, heights in proportion, each headed by its own
+    title (`line_px` a line, and room for the subplot titles under it)."""
+    headings = [(f.layout.title.text or "") for f in figs]
+    heading_px = [
+        line_px * (h.count("<br>") + 1) + _top_titles_px(f, line_px) + 12
+        for h, f in zip(headings, figs)
+    ]
+    heights = [(f.layout.height or 500) + h + gap_px for f, h in zip(figs, heading_px)]
     total, top, shift, seen = sum(heights), 1.0, 0, set()
     data, layout = [], {"annotations": [], "shapes": []}
-    for fig, h in zip(figs, heights):
+    for fig, h, heading, room in zip(figs, heights, headings, heading_px):
         d, lo = fig.to_plotly_json(), top - h / total
         # the gap holds the axis titles below
-        band = _Band(lo + gap_px / total, top - heading_px / total)
+        band = _Band(lo + gap_px / total, top - room / total)
         data += [_shift_trace(trace, shift, band, seen) for trace in d["data"]]
-        heading = d["layout"].get("title", {}).get("text", "")
         layout["annotations"].append(
             dict(
                 text=heading,
@@ -934,7 +996,7 @@ def comparison_figure(
     fig.update_layout(
         title=f"{title or f'sample {sample}'}<br>masked-token error {summary}",
         title_font_size=13,
-        template="plotly_white",
+        template=TEMPLATE,
         height=_grid_height(spec, view, per_row),
         showlegend=False,
         margin=dict(l=40, r=20, t=120, b=30),  # three title lines
@@ -1024,7 +1086,7 @@ def attention_figure(
         column_widths=[0.45, 0.55],
         horizontal_spacing=0.1,
         subplot_titles=(
-            f"{part} layer {layer % len(stacks[part]) + 1}/{len(stacks[part])}: query ↓ key →",
+            f"{part}, layer {layer % len(stacks[part]) + 1}/{len(stacks[part])}<br>query ↓ key →",
             what,
         ),
     )
@@ -1044,7 +1106,7 @@ def attention_figure(
     fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
     fig.update_xaxes(type="category", row=1, col=1)
     _layout_map(fig, spec, over[~maps.pad[row]], token_text)
-    fig.update_layout(template="plotly_white", height=420, margin=dict(l=40, r=20, t=60, b=30))
+    fig.update_layout(template=TEMPLATE, height=420, margin=dict(l=40, r=20, t=60, b=30))
     return fig
 
 # %% ../nbs/10_figures.ipynb #c8d0ed4c
@@ -1077,7 +1139,7 @@ def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tu
 def _layout_map(fig, spec, per_token, token_text):
     """`per_token` values drawn in the sample's layout in subplot (1, 2): a token grid for images, a
     strip otherwise."""
-    bar = dict(title="weight", len=0.8)
+    bar = dict(title=dict(text="weight", side="right"), len=0.8)
     if len(spec.grid) == 2:  # a 2-D token grid (an image's) is drawn as that grid
         fig.add_trace(
             go.Heatmap(
@@ -1156,7 +1218,7 @@ def reconstruction_figure(
         height=max(260, 170 * n),
         width=760,
         margin=dict(l=20, r=20, t=70, b=20),
-        template="plotly_white",
+        template=TEMPLATE,
     )
     return fig
 
@@ -1285,7 +1347,7 @@ def sweep_figure(
     fig.update_layout(
         title="<br>".join(text for text in (title, summary) if text),
         title_font_size=13,
-        template="plotly_white",
+        template=TEMPLATE,
         height=420 + 140 * bool(gaps) + 160 * probe,
         legend=dict(orientation="h", y=-0.12),
         margin=dict(t=70 + 18 * (summary.count("<br>") + title.count("<br>") + 1)),
@@ -1415,7 +1477,7 @@ def umap_figure(
         fig.add_trace(_displacement_bars(displacement, classes, names), 1, 2)
     fig.update_layout(
         title=title,
-        template="plotly_white",
+        template=TEMPLATE,
         height=540,
         legend=dict(orientation="h" if len(classes) > 12 else "v", title_text="class"),
     )
@@ -1542,9 +1604,9 @@ def curve_lines(curves: TrainingCurves) -> dict[str, list[tuple[str, np.ndarray,
     """One run's lines by panel (`TRAINING_PANELS`): `(label, values, dash)`; a panel the run did
     not log is absent, and an MAE run has no Z* or contrastive line."""
     m = curves.metrics
-    logged = dict(m)
-    contrastive = m.get("contrastive_loss", np.array([np.nan]))
-    meta = curves.method == "metamae" or (curves.method is None and np.nanmax(contrastive) > 0)
+    # method not recorded: a run that logged a contrastive loss is a MetaMAE run
+    contrastive = np.nan_to_num(m.get("contrastive_loss", np.zeros(1)), nan=0.0)
+    meta = curves.method == "metamae" or (curves.method is None and contrastive.max() > 0)
     lines = {}
     if "recon_loss" in m:
         from_z = m.get("amortized_recon_loss", m["recon_loss"]) if meta else m["recon_loss"]
@@ -1561,8 +1623,8 @@ def curve_lines(curves: TrainingCurves) -> dict[str, list[tuple[str, np.ndarray,
         ("learning rate", "lr"),
         ("skipped steps", "skipped_steps"),
     ):
-        if name in logged:
-            lines[panel] = [(panel, logged[name], "solid")]
+        if name in m:
+            lines[panel] = [(panel, m[name], "solid")]
     return {p: [line for line in v if np.isfinite(line[1]).any()] for p, v in lines.items()}
 
 # %% ../nbs/10_figures.ipynb #4887f7c9
@@ -1574,7 +1636,7 @@ def training_figure(
     lines = [curve_lines(run) for run in runs]
     shown = [p for p in (panels or TRAINING_PANELS) if any(line.get(p) for line in lines)]
     if not shown:
-        fig = go.Figure(layout=dict(template="plotly_white", height=200))
+        fig = go.Figure(layout=dict(template=TEMPLATE, height=200))
         fig.add_annotation(text="nothing logged yet", showarrow=False, x=0.5, y=0.5)
         return fig.update_xaxes(visible=False).update_yaxes(visible=False)
     cols = min(len(shown), 2)
@@ -1603,7 +1665,7 @@ def training_figure(
     fig.update_layout(
         title=f"Training curves: {names}, by training step (smoothing {smoothing:g})",
         title_font_size=13,
-        template="plotly_white",
+        template=TEMPLATE,
         height=120 + 260 * rows,
         legend=dict(orientation="h", y=-0.08),
         margin=dict(t=80),
@@ -1654,7 +1716,7 @@ def probe_figure(rows: list[dict], title: str = "Linear-probe accuracy") -> go.F
         barmode="group",
         title=title,
         yaxis=dict(title="test accuracy", range=[0, 1.05]),
-        template="plotly_white",
+        template=TEMPLATE,
         width=700,
         height=420,
     )

@@ -30,6 +30,7 @@ from metamae_lab.checkpoint import (
     checkpoint_path,
     list_checkpoints,
     load_model_state,
+    metric_record,
     open_checkpoint,
     run_config_of,
     save_checkpoint,
@@ -140,15 +141,6 @@ def _running_statistics(model: torch.nn.Module) -> list[torch.Tensor]:
     return [b for m in norms for b in m.buffers()]
 
 # %% ../nbs/07_train.ipynb #53dfbf7d
-def _metric_line(line: str) -> dict | None:
-    "One metrics.jsonl line, or None for a line cut short by a killed process."
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
-
-
 class MetricsLogger:
     """Appends metrics to `metrics.jsonl` and TensorBoard; does nothing when `enabled` is False
     (ranks other than 0)."""
@@ -166,7 +158,7 @@ class MetricsLogger:
             kept = [
                 line
                 for line in self.path.read_text().splitlines()
-                if (m := _metric_line(line)) and m["step"] <= resume_step
+                if (m := metric_record(line)) and m["step"] <= resume_step
             ]
             write_atomically(
                 self.path, lambda f: f.write("".join(line + "\n" for line in kept).encode())

@@ -20,6 +20,7 @@ import torch
 from metamae_lab.analysis import (
     CHUNK,
     Reconstruction,
+    TrainingCurves,
     attention_maps,
     displacement_by_class,
     fit_pca,
@@ -36,6 +37,7 @@ from metamae_lab.analysis import (
 )
 from .config import check_int
 from metamae_lab.figures import (
+    TEMPLATE,
     TRAINING_PANELS,
     attention_figure,
     comparison_figure,
@@ -49,9 +51,9 @@ from metamae_lab.figures import (
 )
 
 # %% auto #0
-__all__ = ['views_dir', 'update_figure_widget', 'placeholder_figure', 'LRU', 'ExplorerControls', 'ExplorerFigures',
-           'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPDrawing',
-           'LatentUMAP', 'TrainingCurvesView']
+__all__ = ['views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure', 'LRU', 'ExplorerControls',
+           'ExplorerFigures', 'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding',
+           'UMAPDrawing', 'LatentUMAP', 'curves_header', 'TrainingCurvesView']
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
@@ -67,7 +69,7 @@ def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
     same = len(widget.data) == len(fig.data) and all(
         a.type == b.type for a, b in zip(widget.data, fig.data)
     )
-    fig.layout.width = None  # the output area's width
+    fig.layout.width, fig.layout.autosize = None, True  # the output area's width, measured anew
     # a relayout only sets what it names: axes, shapes and notes the new figure lacks are deleted
     stale = set(widget.layout.to_plotly_json()) - set(fig.layout.to_plotly_json())
     if stale:
@@ -83,6 +85,14 @@ def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
             widget.add_traces(list(fig.data))
         widget.layout = fig.layout
 
+# %% ../nbs/11_views.ipynb #1132d3d2
+def fit_to_output(widget: go.FigureWidget):
+    """Lay `widget` out at its output area's width. Call it once the widget is on the page: a
+    FigureWidget draws itself before it joins the page, at plotly's default of 700 px."""
+    # a relayout that changes nothing is not sent: off, then on
+    widget.plotly_relayout({"autosize": False})
+    widget.plotly_relayout({"autosize": True})
+
 
 def placeholder_figure(text: str) -> go.Figure:
     "An empty figure that says what to do to fill it."
@@ -90,7 +100,7 @@ def placeholder_figure(text: str) -> go.Figure:
     fig.add_annotation(
         text=text, showarrow=False, font_size=15, x=0.5, y=0.5, xref="paper", yref="paper"
     )
-    fig.update_layout(template="plotly_white", height=300, xaxis_visible=False, yaxis_visible=False)
+    fig.update_layout(template=TEMPLATE, height=300, xaxis_visible=False, yaxis_visible=False)
     return fig
 
 
@@ -145,6 +155,8 @@ class _App:
         from IPython.display import display
 
         display(self.widget)
+        for figure in (v for v in vars(self).values() if isinstance(v, go.FigureWidget)):
+            fit_to_output(figure)
 
 
 def _run_name(model_or_run) -> str:
@@ -277,7 +289,10 @@ class ExplorerControls:
         attention_on = self.attention.value != "off"
         if attention_on:
             update_figure_widget(self.attention_figure, self.build_attention_figure())
-        self.attention_box.children = (self.attention_figure,) if attention_on else ()
+        if attention_on != bool(self.attention_box.children):  # shown or hidden
+            self.attention_box.children = (self.attention_figure,) if attention_on else ()
+            if attention_on:
+                fit_to_output(self.attention_figure)
         if self.other is not None:
             update_figure_widget(self.compare_figure, self.build_comparison_figure())
         self.last_response_s = time.perf_counter() - t0
@@ -795,6 +810,15 @@ class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
         return self
 
 # %% ../nbs/11_views.ipynb #be2ab081
+def curves_header(curves: TrainingCurves) -> str:
+    "One run's line above its training curves: name, method, how far it logged, skipped steps."
+    method = {"mae": "MAE", "metamae": "MetaMAE"}.get(curves.method, "method not recorded")
+    skipped = int(np.nan_to_num(curves.metrics.get("skipped_steps", np.zeros(1)), nan=0.0).max())
+    extra = f", {skipped} skipped" if skipped > 0 else ""
+    last = f"logged to step {curves.steps[-1]}" if len(curves.steps) else "nothing logged yet"
+    return f"{curves.name}: {method}; {last} ({len(curves.steps)} lines{extra})"
+
+# %% ../nbs/11_views.ipynb #23ef8b5e
 class TrainingCurvesView(_App):
     """The curves one run or several logged while training, smoothed, re-read on request (a run
     still training adds its new points)."""
@@ -807,7 +831,8 @@ class TrainingCurvesView(_App):
         if not self.run_dirs:
             raise ValueError("give a run directory, or a list of them")
         self.curves = [read_curves(r) for r in self.run_dirs]  # checks first
-        super().__init__("+".join(c.name for c in self.curves), headers=self._headers())
+        headers = [curves_header(c) for c in self.curves]
+        super().__init__("+".join(c.name for c in self.curves), headers=headers)
         self.smoothing = widgets.FloatSlider(
             smoothing, min=0, max=0.99, step=0.01, description="smoothing", continuous_update=False
         )
@@ -827,20 +852,10 @@ class TrainingCurvesView(_App):
         self.widget = widgets.VBox([self.header, widgets.HBox(controls), self.figure, self.status])
         self.redraw()
 
-    def _headers(self) -> list[str]:
-        def header(c):
-            method = {"mae": "MAE", "metamae": "MetaMAE"}.get(c.method, "method not recorded")
-            skipped = c.metrics.get("skipped_steps", np.array([np.nan]))
-            extra = f", {int(np.nanmax(skipped))} skipped" if np.nanmax(skipped) > 0 else ""
-            last = f"logged to step {c.steps[-1]}" if len(c.steps) else "nothing logged yet"
-            return f"{c.name}: {method}; {last} ({len(c.steps)} lines{extra})"
-
-        return [header(c) for c in self.curves]
-
     def reread(self):
         "Read every run's metrics again and redraw."
         self.curves = [read_curves(r) for r in self.run_dirs]
-        self.header.value = "<br>".join(html.escape(h) for h in self._headers())
+        self.header.value = "<br>".join(html.escape(curves_header(c)) for c in self.curves)
         self.redraw()
 
     def redraw(self, change=None):

@@ -4,7 +4,8 @@ Starts JupyterLab on 127.0.0.1 with a random token and every Jupyter directory o
 copy of nbs/11_views.ipynb, runs all cells, moves the explorer's sample slider with the keyboard and
 clicks a point of the UMAP, and checks that the explorer follows each time. Saves screenshots of the
 views (the explorer on images, sensor signals and DNA, the sweep, the UMAP) and the measured
-response times under figures/views/, and fails on any JavaScript console error. The times are
+response times under figures/views/, and fails on any JavaScript console error and on any text of
+a view that runs into another or off its plot (`text_layout`). The times are
 recorded, not asserted: a loaded machine is slower.
 """
 
@@ -22,6 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from text_layout import TEXT_BOXES, text_collisions
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "figures" / "views"
@@ -361,13 +364,17 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
             "training_curves": curves,
             "latent_umap": umap,
         }
+        collisions = []
         for name, index in shots.items():
             area = output_of(page, index)
             area.scroll_into_view_if_needed()
             area.screenshot(path=str(SHOTS / f"browser_{name}.png"))
+            boxes = page.evaluate(TEXT_BOXES, area.element_handle())
+            collisions += [f"{name}: {line}" for line in text_collisions(boxes)]
         page.screenshot(path=str(SHOTS / "browser_notebook.png"))
         browser.close()
     rounded = json.loads(json.dumps(timings), parse_float=lambda s: round(float(s), 3))
     (SHOTS / "browser_timings.json").write_text(json.dumps(rounded, indent=1) + "\n")
     print(timings)
     assert not errors, errors
+    assert not collisions, "\n".join(collisions)  # no text runs into another or off its plot

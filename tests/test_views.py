@@ -187,7 +187,7 @@ def test_attention_and_two_runs_side_by_side():
     assert app.attention_box.children == (app.attention_figure,)
     app.attention.value = "decoder"
     app.layer.value = 1
-    assert "decoder layer 1/1" in app.attention_figure.layout.annotations[0].text
+    assert "decoder, layer 1/1" in app.attention_figure.layout.annotations[0].text
     app.attention.value = "off"
     assert app.attention_box.children == ()
     alone = ReconstructionExplorer(tiny_model(data.spec), data)
