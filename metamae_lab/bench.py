@@ -6,17 +6,23 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
+from fnmatch import fnmatchcase
 
 import torch
+from torch.autograd import DeviceType
 
 from .config import BenchConfig, ModalitySpec, ModelConfig, TrainConfig, preset_config
 from .exchange import paper_name, patch_weight_from_paper, to_paper_state_dict
-from .masking import random_masking, support_set
+from .masking import keep_count, random_masking, support_set
 from .model import MetaMAE
 from .reference import reference_loss
 from .runtime import resolve_device
@@ -24,9 +30,13 @@ from .tables import markdown_table
 from .train import compile_encoder, make_optimizer, training_step
 
 # %% auto #0
-__all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'draw_masking', 'random_batch', 'reference_weights',
-           'project_gradients', 'check_equivalence', 'case_config', 'make_step', 'time_steps', 'peak_memory_mb',
-           'peak_bf16_tflops', 'step_flops', 'BenchRow', 'bench_case', 'format_rows', 'run_benchmark', 'main']
+__all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'DTYPES', 'OP_CATEGORIES', 'CATEGORIES', 'SCOPES', 'KINETO_CHATTER',
+           'draw_masking', 'random_batch', 'reference_weights', 'project_gradients', 'check_equivalence', 'case_config',
+           'make_step', 'time_steps', 'peak_memory_mb', 'peak_bf16_tflops', 'step_flops', 'MatmulRate',
+           'matmul_tflop_s', 'model_matmul_shapes', 'project_precision', 'measure_matmul_rates', 'measured_peaks',
+           'format_rates', 'op_category', 'event_category', 'OpStat', 'OpProfile', 'summarise_events', 'profile_step',
+           'format_categories', 'format_top_ops', 'BenchRow', 'bench_case', 'format_rows', 'format_profiles',
+           'run_benchmark', 'main']
 
 # %% ../nbs/16_bench.ipynb #e05b3cfd
 def draw_masking(model: MetaMAE, batch_size: int, generator: torch.Generator | None, device):
@@ -286,12 +296,275 @@ def step_flops(step) -> int:
 
 # %% ../nbs/16_bench.ipynb #203a5efe
 @dataclass
+class MatmulRate:
+    case: str | None  # None for the square product
+    batch_size: int | None
+    tokens: int | None
+    layer: str  # 'square', or which linear layer of the model, e.g. 'encoder qkv'
+    m: int  # (m, k) @ (k, n)
+    k: int
+    n: int
+    precision: str  # fp32 or bf16
+    tflop_s: float  # the best of the timed rounds
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+# %% ../nbs/16_bench.ipynb #fc0c320f
+def matmul_tflop_s(
+    m: int, k: int, n: int, precision: str = "fp32", device="cpu", min_seconds: float = 0.05
+) -> float:
+    """TFLOP/s of `(m, k) @ (k, n)` at `precision`: the best of three rounds, each of as many
+    calls (doubled until one round lasts `min_seconds`) as it takes."""
+    a, b = (
+        torch.randn(shape, device=device, dtype=DTYPES[precision]) for shape in ((m, k), (k, n))
+    )
+    out = torch.mm(a, b)  # also the warm-up: threads woken, kernels chosen
+
+    def seconds(calls):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            torch.mm(a, b, out=out)
+        _sync(device)
+        return time.perf_counter() - t0
+
+    calls = 1
+    while (first := seconds(calls)) < min_seconds and calls < 2**16:
+        calls *= 2
+    best = min([first] + [seconds(calls) for _ in range(2)])
+    return 2 * m * k * n * calls / best / 1e12
+
+# %% ../nbs/16_bench.ipynb #d9f25478
+def model_matmul_shapes(
+    spec: ModalitySpec, cfg: ModelConfig, batch_size: int
+) -> list[tuple[str, int, int, int]]:
+    "`(layer, m, k, n)` of every linear layer of the encoder's and decoder's blocks on one batch."
+    rows = batch_size * (1 + keep_count(spec.num_tokens, cfg.mask_ratio))  # the kept tokens + CLS
+    shapes = []
+    for part, tokens, dim in (
+        ("encoder", rows, cfg.enc_dim),
+        ("decoder", batch_size * (1 + spec.num_tokens), cfg.dec_dim),  # every position + CLS
+    ):
+        hidden = int(dim * cfg.mlp_ratio)
+        for layer, k, n in (("qkv", dim, 3 * dim), ("attention out", dim, dim)):
+            shapes.append((f"{part} {layer}", tokens, k, n))
+        shapes += [
+            (f"{part} mlp in", tokens, dim, hidden),
+            (f"{part} mlp out", tokens, hidden, dim),
+        ]
+    return shapes
+
+
+def project_precision(precision: str, device) -> str:
+    "The precision the project path's matmuls run at: bf16 for 'bf16', and for 'auto' on CUDA."
+    cuda = torch.device(device).type == "cuda"
+    return "bf16" if precision == "bf16" or (precision == "auto" and cuda) else "fp32"
+
+# %% ../nbs/16_bench.ipynb #da5d939d
+def measure_matmul_rates(
+    cfg: BenchConfig, device, points: list[tuple], min_seconds: float = 0.05
+) -> list[MatmulRate]:
+    """The rates of the square matmul and of the model's matmuls at every `(case, model, batch,
+    tokens)` of `points`, at fp32 and at the project's precision; a shape measured once."""
+    precisions = sorted({"fp32", project_precision(cfg.precision, device)}, key=list(DTYPES).index)
+    size = cfg.matmul_size or (4096 if torch.device(device).type == "cuda" else 2048)
+    shapes = {(None, None, None, "square", size, size, size): None}
+    for case, model, batch, tokens in points:
+        spec, model_cfg = case_config(case, model, cfg.preset, tokens)
+        for layer, m, k, n in model_matmul_shapes(spec, model_cfg, batch):
+            shapes[(case, batch, spec.num_tokens, layer, m, k, n)] = None
+    measured = {}  # (m, k, n, precision) -> TFLOP/s
+    rates = []
+    for shape in shapes:
+        for precision in precisions:
+            key = (*shape[4:], precision)
+            if key not in measured:
+                measured[key] = matmul_tflop_s(*shape[4:], precision, device, min_seconds)
+            rates.append(MatmulRate(*shape, precision, measured[key]))
+    return rates
+
+
+def measured_peaks(rates: list[MatmulRate]) -> dict[str, float]:
+    "The best rate measured at each precision: the limit its utilisation is taken against."
+    peaks = {}
+    for r in rates:
+        peaks[r.precision] = max(peaks.get(r.precision, 0.0), r.tflop_s)
+    return peaks
+
+
+def format_rates(rates: list[MatmulRate]) -> str:
+    "A Markdown table of the measured matmul rates: one row a shape, one column a precision."
+    table = {}
+    for r in rates:
+        row = table.setdefault(
+            (r.case, r.batch_size, r.tokens, r.layer, r.m, r.k, r.n),
+            {
+                "case": r.case or "-",
+                "batch": r.batch_size or "-",
+                "tokens": r.tokens or "-",
+                "matmul": r.layer,
+                "M × K × N": f"{r.m} × {r.k} × {r.n}",
+                "GFLOP": f"{2 * r.m * r.k * r.n / 1e9:.3f}",
+            },
+        )
+        row[f"{r.precision} TFLOP/s"] = f"{r.tflop_s:.3f}"
+    return markdown_table(list(table.values()))
+
+# %% ../nbs/16_bench.ipynb #5a1d055b
+OP_CATEGORIES = (  # (category, name patterns): the first category with a matching pattern wins
+    ("matmul", ("aten::mm", "aten::addmm", "aten::*bmm", "aten::matmul", "aten::linear",
+                "aten::*convolution*")),
+    ("attention", ("aten::*scaled_dot_product*", "aten::softmax", "aten::_softmax*",
+                   "aten::_safe_softmax")),
+    ("dropout RNG", ("aten::dropout", "aten::native_dropout*", "aten::feature_dropout",
+                     "aten::bernoulli*")),
+    ("casts & copies", ("aten::to", "aten::_to_copy", "aten::copy_", "aten::type_as",
+                        "aten::clone")),
+    ("optimizer", ("Optimizer.*", "aten::_foreach_*", "aten::_fused_adam*", "aten::lerp*",
+                   "aten::addcdiv*", "aten::addcmul*")),
+    ("elementwise", ("aten::add", "aten::add_", "aten::sub*", "aten::rsub", "aten::mul",
+                     "aten::mul_", "aten::div*", "aten::neg", "aten::exp*", "aten::log*",
+                     "aten::_log_softmax*", "aten::pow*", "aten::sqrt*", "aten::rsqrt*",
+                     "aten::gelu*", "aten::relu*", "aten::*layer_norm*", "aten::where",
+                     "aten::masked_fill*", "aten::clamp*", "aten::fill_", "aten::zero_",
+                     "aten::sum", "aten::mean", "aten::*norm", "aten::mse_loss*",
+                     "aten::*cross_entropy*", "aten::nll_loss*", "aten::sigmoid*", "aten::tanh*",
+                     "aten::abs", "aten::sgn", "aten::square", "aten::reciprocal",
+                     "aten::maximum", "aten::minimum", "aten::eq", "aten::ne", "aten::lt",
+                     "aten::gt", "aten::le", "aten::ge")),
+)  # fmt: skip
+CATEGORIES = (*[c for c, _ in OP_CATEGORIES], "other")
+SCOPES = ("optimizer", "dropout RNG")  # what runs inside these counts as theirs
+
+
+def op_category(name: str) -> str:
+    "The category of an operator's name: the first of `OP_CATEGORIES` with a matching pattern."
+    for category, patterns in OP_CATEGORIES:
+        if any(fnmatchcase(name, p) for p in patterns):
+            return category
+    return "other"
+
+
+def event_category(event) -> str:
+    """A profiler event's category: that of the innermost scope (optimizer, dropout) it runs in, or
+    its own."""
+    parent = event.cpu_parent
+    while parent is not None:
+        if (scope := op_category(parent.name)) in SCOPES:
+            return scope
+        parent = parent.cpu_parent
+    return op_category(event.name)
+
+# %% ../nbs/16_bench.ipynb #e12b7b34
+@dataclass
+class OpStat:
+    name: str  # the operator, e.g. aten::addmm
+    category: str  # one of CATEGORIES
+    calls: int
+    self_ms: float  # its own time, summed over its calls
+
+
+@dataclass
+class OpProfile:
+    basis: str  # whose self time: 'CPU', or 'CUDA' on a GPU
+    step_ms: float  # the profiled step's wall time (the profiler's overhead included)
+    self_ms: float  # the self time of every operator of the step, summed
+    categories: dict[str, float]  # ms of self time by category, every category present
+    ops: list[OpStat]  # by (name, category), the most self time first
+
+
+def summarise_events(events, step_ms: float, cuda: bool = False) -> OpProfile:
+    "The self time of a profile's CPU-side operator events, by operator and by category."
+    stats = {}  # (name, category) -> [calls, ms]
+    for event in events:
+        if (
+            event.device_type != DeviceType.CPU
+        ):  # kernels count through the operators launching them
+            continue
+        ms = (event.self_device_time_total if cuda else event.self_cpu_time_total) / 1e3
+        stat = stats.setdefault((event.name, event_category(event)), [0, 0.0])
+        stat[0], stat[1] = stat[0] + 1, stat[1] + ms
+    ops = sorted((OpStat(n, c, calls, ms) for (n, c), (calls, ms) in stats.items()),
+                 key=lambda op: -op.self_ms)  # fmt: skip
+    categories = {c: sum(op.self_ms for op in ops if op.category == c) for c in CATEGORIES}
+    return OpProfile("CUDA" if cuda else "CPU", step_ms, sum(categories.values()), categories, ops)
+
+# %% ../nbs/16_bench.ipynb #df9da4b2
+# the status lines that the profiler's library (kineto) writes to the process's stderr
+KINETO_CHATTER = re.compile(r"(USDT|STAGE):\S+ \S+ \d+:\d+ \S+\.cpp:\d+\] ")
+
+
+@contextmanager
+def _without_profiler_chatter():
+    "Everything written to stderr (fd 2) meanwhile, less kineto's status lines."
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not KINETO_CHATTER.match(line)))
+
+
+def profile_step(step, device="cpu", warmup: int = 1) -> OpProfile:
+    "Where one call of `step` spends its time, after `warmup` unprofiled calls."
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        step()
+    cuda = torch.device(device).type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    _sync(device)
+    with _without_profiler_chatter(), profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        step_ms = (time.perf_counter() - t0) * 1e3
+    return summarise_events(prof.events(), step_ms, cuda)
+
+# %% ../nbs/16_bench.ipynb #cd6512c0
+def format_categories(profiles: dict[str, OpProfile]) -> str:
+    "A Markdown table of the self time by category, ms and % of the step's, one column pair a path."
+    rows = [{"category": c} for c in CATEGORIES]
+    rows += [{"category": "**all operators**"}, {"category": "profiled step (wall)"}]
+    for path, p in profiles.items():
+        for row, ms in zip(rows, [*p.categories.values(), p.self_ms, p.step_ms]):
+            row[f"{path} ms"] = f"{ms:.1f}"
+            row[f"{path} %"] = f"{100 * ms / p.self_ms:.1f}"
+    rows[-1].update({f"{path} %": "" for path in profiles})  # wall time is not a share
+    return markdown_table(rows)
+
+
+def format_top_ops(profile: OpProfile, top: int = 15) -> str:
+    "A Markdown table of the `top` operators by self time."
+    return markdown_table(
+        [
+            {
+                "operator": op.name,
+                "category": op.category,
+                "calls": op.calls,
+                "self ms": f"{op.self_ms:.2f}",
+                "%": f"{100 * op.self_ms / profile.self_ms:.1f}",
+            }
+            for op in profile.ops[:top]
+        ]
+    )
+
+# %% ../nbs/16_bench.ipynb #e2efacd6
+@dataclass
 class BenchRow:
     case: str
     model: str
     batch_size: int
     tokens: int
-    precision: str  # of the project path; the reference is always fp32
+    precision: str  # of the project path ('auto' resolved); the reference is always fp32
     project_ms: float
     reference_ms: float
     speedup: float  # reference time / project time
@@ -304,8 +577,15 @@ class BenchRow:
     project_tflop_s: float = 0.0  # achieved by the project path
     peak_tflop_s: float | None = None  # the device's dense bf16 peak used for the MFU
     mfu: float | None = None  # project_tflop_s / peak_tflop_s
+    reference_tflop_s: float = 0.0  # achieved by the reference path
+    # the best matmul rate measured in this run at the project's precision; None: not measured
+    measured_peak_tflop_s: float | None = None
+    utilisation: float | None = None  # project_tflop_s / measured_peak_tflop_s
+    measured_fp32_tflop_s: float | None = None  # the same at fp32, the reference's precision
+    reference_utilisation: float | None = None  # reference_tflop_s / measured_fp32_tflop_s
+    profiles: dict[str, OpProfile] | None = None  # --profile: one step of each path
 
-# %% ../nbs/16_bench.ipynb #d9f25478
+# %% ../nbs/16_bench.ipynb #50e18bd9
 def _checked(case: str, model: str, spec, model_cfg, batch_size: int, device) -> dict:
     "The two paths' loss difference on one batch; an error when they disagree."
     diffs = check_equivalence(spec, model_cfg, batch_size=min(batch_size, 8), device=device)
@@ -317,14 +597,8 @@ def _checked(case: str, model: str, spec, model_cfg, batch_size: int, device) ->
     return diffs
 
 
-def _timed(spec, model_cfg, batch_size: int, cfg: BenchConfig, device) -> tuple[dict, float]:
-    "Median seconds a step of each path, and the FLOP of the project's step."
-    steps = {
-        path: make_step(
-            path, spec, model_cfg, batch_size, device, precision=cfg.precision, compile=cfg.compile
-        )
-        for path in PATHS
-    }
+def _timed(steps: dict, spec, model_cfg, batch_size: int, cfg: BenchConfig, device):
+    "Median seconds a step of each path of `steps`, and the FLOP of the project's step."
     # a compiled encoder hides its matmuls from the counter, so count an eager copy
     eager = None
     if cfg.compile:
@@ -333,53 +607,65 @@ def _timed(spec, model_cfg, batch_size: int, cfg: BenchConfig, device) -> tuple[
     times = time_steps(steps, cfg.warmup, cfg.repeats, device)
     return {path: statistics.median(seconds) for path, seconds in times.items()}, flops
 
-# %% ../nbs/16_bench.ipynb #da5d939d
+
+def _utilisation(row: BenchRow, peaks: dict[str, float], device) -> BenchRow:
+    "`row` with each path's achieved rate over the measured limit of its precision."
+    project_peak = peaks.get(project_precision(row.precision, device))
+    fp32_peak = peaks.get("fp32")
+    return replace(
+        row,
+        measured_peak_tflop_s=project_peak,
+        utilisation=row.project_tflop_s / project_peak if project_peak else None,
+        measured_fp32_tflop_s=fp32_peak,
+        reference_utilisation=row.reference_tflop_s / fp32_peak if fp32_peak else None,
+    )
+
+# %% ../nbs/16_bench.ipynb #bb6f0127
 def bench_case(
-    case: str, model: str, batch_size: int, cfg: BenchConfig, device, tokens: int | None = None
+    case: str,
+    model: str,
+    batch_size: int,
+    cfg: BenchConfig,
+    device,
+    tokens: int | None = None,
+    peaks: dict[str, float] | None = None,
 ) -> BenchRow:
-    "Check equivalence, then time and measure one case and model on both paths."
+    """Check equivalence, then time and measure one case and model on both paths; `peaks`: the
+    measured matmul rate of each precision, for the utilisation."""
     spec, model_cfg = case_config(case, model, cfg.preset, tokens)
     diffs = _checked(case, model, spec, model_cfg, batch_size, device)
-    times, flops = _timed(spec, model_cfg, batch_size, cfg, device)
-    peaks = {
-        path: None
-        if not cfg.memory
-        else peak_memory_mb(
-            path,
-            case,
-            model,
-            batch_size,
-            cfg.preset,
-            device,
-            precision=cfg.precision,
-            tokens=tokens,
-            compile=cfg.compile,
+    steps = {
+        path: make_step(
+            path, spec, model_cfg, batch_size, device, precision=cfg.precision, compile=cfg.compile
         )
+        for path in PATHS
+    }
+    times, flops = _timed(steps, spec, model_cfg, batch_size, cfg, device)
+    memory = dict(precision=cfg.precision, tokens=tokens, compile=cfg.compile)
+    mb = {
+        path: peak_memory_mb(path, case, model, batch_size, cfg.preset, device, **memory)
+        if cfg.memory
+        else None
         for path in PATHS
     }
     project, reference = times["project"], times["reference"]
     achieved, peak = flops / project / 1e12, cfg.peak_tflops or peak_bf16_tflops(device)
-    return BenchRow(
-        case,
-        model,
-        batch_size,
-        spec.num_tokens,
-        cfg.precision,
-        project * 1e3,
-        reference * 1e3,
-        reference / project,
-        batch_size / project,
-        batch_size / reference,
-        peaks["project"],
-        peaks["reference"],
-        diffs["loss_rel_diff"],
-        flops / 1e9,
-        achieved,
-        peak,
-        achieved / peak if peak else None,
-    )
+    row = BenchRow(
+        case, model, batch_size, spec.num_tokens, project_precision(cfg.precision, device),
+        project * 1e3, reference * 1e3, reference / project, batch_size / project,
+        batch_size / reference, mb["project"], mb["reference"], diffs["loss_rel_diff"],
+        flops / 1e9, achieved, peak, achieved / peak if peak else None, flops / reference / 1e12,
+    )  # fmt: skip
+    row = _utilisation(row, peaks or {}, device)
+    if cfg.profile:  # the steps are warm: timed above
+        row.profiles = {path: profile_step(step, device, warmup=0) for path, step in steps.items()}
+    return row
 
-# %% ../nbs/16_bench.ipynb #571c8949
+# %% ../nbs/16_bench.ipynb #e99183d1
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
+
+
 def format_rows(rows: list[BenchRow]) -> str:
     "A Markdown table of benchmark rows."
 
@@ -402,7 +688,12 @@ def format_rows(rows: list[BenchRow]) -> str:
                     f"{mb(r.project_peak_mb)} / {mb(r.reference_peak_mb)}"
                 ),
                 "GFLOP/step": f"{r.step_gflop:.1f}",
-                "project TFLOP/s": f"{r.project_tflop_s:.3f}",
+                "TFLOP/s project / reference": (
+                    f"{r.project_tflop_s:.3f} / {r.reference_tflop_s:.3f}"
+                ),
+                "utilisation project / reference": (
+                    f"{_percent(r.utilisation)} / {_percent(r.reference_utilisation)}"
+                ),
                 "MFU": "-" if r.mfu is None else f"{100 * r.mfu:.1f}% of {r.peak_tflop_s:.0f}",
                 "loss rel. diff": f"{r.loss_rel_diff:.1e}",
             }
@@ -410,28 +701,52 @@ def format_rows(rows: list[BenchRow]) -> str:
         ]
     )
 
+# %% ../nbs/16_bench.ipynb #ddbba264
+def format_profiles(row: BenchRow, top: int = 15) -> str:
+    "The category table of both paths' profiled steps, then each path's top operators."
+    basis = next(iter(row.profiles.values())).basis
+    title = f"{row.case} {row.model}, batch {row.batch_size}, {row.tokens} tokens"
+    parts = [
+        f"### Where the time goes: {title}, one step, self {basis} time",
+        f"By category (project {row.precision}, reference fp32):",
+        format_categories(row.profiles),
+    ]
+    for path, profile in row.profiles.items():
+        parts += [f"Top {top} operators, {path} path:", format_top_ops(profile, top)]
+    return "\n\n".join(parts)
+
+# %% ../nbs/16_bench.ipynb #524b82ad
+def _points(cfg: BenchConfig) -> list[tuple]:
+    "(case, model, batch, tokens) of every row of `cfg`."
+    if cfg.scaling:
+        return [
+            ("sensor", "metamae_2nd", b, t) for t in (64, 256, 1024) for b in cfg.scaling_batches
+        ]
+    return [(c, m, cfg.batch_size, None) for c in cfg.cases for m in cfg.models]
+
 
 def run_benchmark(cfg: BenchConfig, log=print) -> list[BenchRow]:
-    "Every case and model of `cfg` (or the scaling runs), each row logged as it is measured."
+    """The machine's matmul rates (logged as a table), then every case and model of `cfg` (or the
+    scaling runs), each row logged as it is measured."""
     device = resolve_device(cfg.device)
-    points = (
-        [("sensor", "metamae_2nd", b, t) for t in (64, 256, 1024) for b in cfg.scaling_batches]
-        if cfg.scaling
-        else [(c, m, cfg.batch_size, None) for c in cfg.cases for m in cfg.models]
-    )
+    points = _points(cfg)
+    rates = measure_matmul_rates(cfg, device, points) if cfg.matmul else []
+    if rates:
+        log("Measured matmul rates (the best of 3 rounds):\n\n" + format_rates(rates) + "\n")
     rows = []
     for case, model, batch, tokens in points:
-        row = bench_case(case, model, batch, cfg, device, tokens)
+        row = bench_case(case, model, batch, cfg, device, tokens, measured_peaks(rates))
         log(
             f"{case:>6} {model:<12} batch {batch:4d} tokens {row.tokens:5d}: project "
             f"({row.precision}) {row.project_ms:7.0f} ms, reference {row.reference_ms:7.0f} "
             f"ms, ratio {row.speedup:.2f}x, {row.project_tflop_s:.3f} TFLOP/s"
+            + (f", utilisation {_percent(row.utilisation)}" if row.utilisation else "")
             + (f", MFU {100 * row.mfu:.1f}%" if row.mfu else "")
         )
         rows.append(row)
     return rows
 
-# %% ../nbs/16_bench.ipynb #a563601a
+# %% ../nbs/16_bench.ipynb #474f438f
 def main(cfg: BenchConfig) -> int:
     """`metamae-lab bench`: run the benchmark of `cfg`, print the table, optionally write the rows
     as JSON."""
@@ -439,11 +754,16 @@ def main(cfg: BenchConfig) -> int:
     print(
         f"device {device}, {torch.get_num_threads()} CPU threads, torch "
         f"{torch.__version__}, preset {cfg.preset}, "
-        f"project precision {cfg.precision} (reference fp32)",
+        f"project precision {project_precision(cfg.precision, device)}"
+        + (" (auto)" if cfg.precision == "auto" else "")
+        + ", reference fp32",
         flush=True,
     )
     rows = run_benchmark(cfg, log=lambda text: print(text, flush=True))
     print("\n" + format_rows(rows))
+    for row in rows:
+        if row.profiles:
+            print("\n" + format_profiles(row))
     if cfg.json:
         with open(cfg.json, "w") as f:
             json.dump([asdict(r) for r in rows], f, indent=2)

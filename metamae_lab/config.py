@@ -778,13 +778,17 @@ class BenchConfig:
     scaling: bool = False  # instead: sensor MetaMAE (2nd order) at 64, 256 and 1024 tokens
     # the batches of the scaling runs
     scaling_batches: list[int] = field(default_factory=lambda: [4, 16])
-    compile: bool = (
-        False  # torch.compile the project's encoder (the warm-up rounds pay for the compile)
-    )
-    peak_tflops: float | None = (
-        None  # the device's peak for the MFU; default: the dense bf16 peak of a known GPU
-    )
+    # torch.compile the project's encoder (the warm-up rounds pay for the compile)
+    compile: bool = False
+    # the device's peak for the MFU; default: the dense bf16 peak of a known GPU
+    peak_tflops: float | None = None
     json: str | None = None  # also write the rows to this JSON file
+    # measure this machine's matmul rates (the limit of the utilisation); --no-matmul skips it
+    matmul: bool = True
+    # the square matmul's size; default: 4096 on a GPU, 2048 on the CPU
+    matmul_size: int | None = None
+    # also profile one step of each path: where the time goes, by operator and by category
+    profile: bool = False
 
     def __post_init__(self):
         for name, allowed in (("cases", BENCH_CASES), ("models", BENCH_MODELS)):
@@ -796,6 +800,8 @@ class BenchConfig:
         check_int(self.warmup, "warmup", minimum=0)
         for b in self.scaling_batches:
             check_int(b, "scaling_batches")
+        if self.matmul_size is not None:
+            check_int(self.matmul_size, "matmul_size")
         _preset(self.preset)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
