@@ -729,7 +729,7 @@ def _inner_loop_curves(fig, rec: Reconstruction, sample: int, k: int, stacked: b
     )
     _step_marks(fig, rec, k, row, cols)
 
-
+# %% ../nbs/10_figures.ipynb #a902913d
 def _chance_line(fig, rec: Reconstruction, sample: int, row: int, col: int):
     """The chance loss on the error-by-step panel, named at its left end; a log axis when the
     values shown span more than a factor of 20 (a linear one would flatten the smaller)."""
