@@ -5,6 +5,8 @@
 # %% ../nbs/10_figures.ipynb #c4854d84
 from __future__ import annotations
 
+import base64
+import io
 import sys
 import warnings
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
+from PIL import Image as PILImage
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
@@ -22,15 +25,15 @@ from .config import ModalitySpec
 from .tokenizers import unpatchify
 
 # %% auto #0
-__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE', 'COLUMN_TITLES',
-           'TRAINING_PANELS', 'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs',
-           'explorer_figure', 'step_name', 'SampleView', 'draw_values', 'image_values', 'robust_range',
-           'sequence_values', 'tabular_values', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors',
-           'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure',
-           'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels',
-           'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'umap_figure', 'thumbnail_svg',
-           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
-           'save_figure']
+__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE', 'CELL_CHARS',
+           'STRIP_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'json_safe', 'non_finite_values', 'sample_layout', 'spans',
+           'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values', 'png_source', 'image_values',
+           'robust_range', 'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row', 'token_strips',
+           'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors', 'image_part', 'stack_figures',
+           'multimodal_explorer_figure', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
+           'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels', 'square_pixels',
+           'sweep_summary', 'sweep_figure', 'umap_figure', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail',
+           'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -122,6 +125,7 @@ def explorer_figure(
     if not 0 <= k <= rec.steps:
         raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
     view = SampleView.of(rec, sample)
+    per_row = fitting_per_row(spec, symbols, per_row) if spec.is_discrete else per_row
     names = ("original", "masked + support", "from Z", f"from {step_name(rec, k)}")
     values = [view.target, None, view.pred(rec, 0), view.pred(rec, k)]
     errors = [view.errors(rec, 0), view.errors(rec, k)]
@@ -223,13 +227,13 @@ def _rows_of(n: int, per_row: int) -> int:
 def _grid_height(spec: ModalitySpec, view: SampleView, per_row: int) -> int:
     if not spec.is_discrete:
         return 620
-    blocks = _rows_of(len(view.mask), per_row)
+    blocks = _rows_of(len(view.real), per_row)  # padding included: one height per dataset
     return 120 + 24 * 5 * blocks + 24 * 3 * blocks + 230
 
 # %% ../nbs/10_figures.ipynb #a969f850
 def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles) -> go.Figure:
     if spec.is_discrete:  # long strips read better stacked than side by side
-        blocks = _rows_of(len(view.mask), per_row)
+        blocks = _rows_of(len(view.real), per_row)
         heights = np.array([5 * blocks, 3 * blocks, 9.0])
         grid = dict(
             rows=3,
@@ -251,7 +255,7 @@ def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles
             row_heights=[0.58, 0.42],
             # room for the error row's titles (two lines for a step beyond training)
             vertical_spacing=0.13 + 0.04 * any("<br>" in t for t in error_titles),
-            horizontal_spacing=0.035,
+            horizontal_spacing=0.06,  # the step curves' tick labels between panels
             subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n],
         )
     # titles of narrow columns, lifted clear of the top tick labels
@@ -269,6 +273,22 @@ def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, pe
     spec.modality.draw_values(fig, spec, view, panels, bands, max_channels)
 
 # %% ../nbs/10_figures.ipynb #7c55e655
+def png_source(rgb: np.ndarray) -> str:
+    "An (H, W, 3) uint8 image as a PNG data URI, for `go.Image(source=...)`."
+    buf = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _to_rgb(img: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    "(bands, H, W) values as (H, W, 3) uint8 between `lo` and `hi`: grey for one band; NaN masked."
+    scaled = np.clip((img - lo) / max(hi - lo, 1e-8) * 255, 0, 255)  # (bands, H, W)
+    rgb = np.repeat(scaled, 3, 0) if len(scaled) == 1 else scaled
+    masked = np.array([int(v) for v in MASKED_COLOR[4:-1].split(",")], dtype=float)
+    rgb = np.where(np.isnan(rgb), masked[:, None, None], rgb)
+    return rgb.transpose(1, 2, 0).round().astype(np.uint8)
+
+# %% ../nbs/10_figures.ipynb #2774cc36
 def image_values(fig, spec, view, panels, bands):
     if any(not 0 <= b < spec.channels for b in bands) or len(bands) not in (1, 3):
         raise ValueError(
@@ -277,39 +297,16 @@ def image_values(fig, spec, view, panels, bands):
     images = [sample_layout(p, spec)[list(bands)] for p in panels]  # (len(bands), H, W) each
     lo, hi = np.nanmin(images[0]), np.nanmax(images[0])
     for c, img in enumerate(images, 1):
-        if len(bands) == 1:
-            fig.add_trace(
-                go.Heatmap(
-                    z=json_safe(img[0]),
-                    zmin=lo,
-                    zmax=hi,
-                    colorscale="Greys_r",
-                    showscale=False,
-                    hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
-                ),
-                1,
-                c,
-            )
-        else:
-            rgb = np.clip((img.transpose(1, 2, 0) - lo) / max(hi - lo, 1e-8) * 255, 0, 255)
-            masked_rgb = np.array([int(v) for v in MASKED_COLOR[4:-1].split(",")])
-            fig.add_trace(
-                go.Image(z=np.where(np.isnan(rgb), masked_rgb, rgb).astype(np.uint8)), 1, c
-            )
+        fig.add_trace(
+            go.Image(
+                source=png_source(_to_rgb(img, lo, hi)),
+                hovertemplate="x %{x}, y %{y}<extra></extra>",
+            ),
+            1,
+            c,
+        )
     masked_col = (
         next(i for i, p in enumerate(panels, 1) if np.isnan(p).any()) if view.mask.any() else 2
-    )
-    # the masked pixels, in orange
-    hidden = np.where(np.isnan(images[masked_col - 1][0]), 1.0, np.nan)
-    fig.add_trace(
-        go.Heatmap(
-            z=json_safe(hidden),
-            colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]],
-            showscale=False,
-            hoverinfo="skip",
-        ),
-        1,
-        masked_col,
     )
     xs, ys = _token_centres(np.flatnonzero(view.extra), spec)
     fig.add_trace(
@@ -325,14 +322,17 @@ def image_values(fig, spec, view, panels, bands):
         masked_col,
     )
     for c in range(1, len(panels) + 1):
-        _image_axes(fig, 1, c)
+        _image_axes(fig, 1, c, spec.shape[1:])
 
 # %% ../nbs/10_figures.ipynb #23005321
-def _image_axes(fig, row: int, col: int):
-    "Square pixels, the top row up, no ticks or grid."
+def _image_axes(fig, row: int, col: int, size: tuple[int, int] | None = None):
+    """Square pixels, the top row up, no ticks or grid; with the image's `size` (H, W), exactly
+    its pixels (marks drawn over it do not widen the range)."""
     x, y = axis_refs(fig, row, col)
+    height, width = size or (None, None)
     fig.update_yaxes(
-        autorange="reversed",
+        autorange="reversed" if size is None else False,
+        range=None if size is None else [height - 0.5, -0.5],
         scaleanchor=x,
         constrain="domain",
         showticklabels=False,
@@ -342,7 +342,13 @@ def _image_axes(fig, row: int, col: int):
         col=col,
     )
     fig.update_xaxes(
-        constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col
+        range=None if size is None else [-0.5, width - 0.5],
+        constrain="domain",
+        showticklabels=False,
+        showgrid=False,
+        zeroline=False,
+        row=row,
+        col=col,
     )
 
 
@@ -445,6 +451,23 @@ def tabular_values(fig, view, panels):
     if masked_col:
         _shade(fig, 1, masked_col, [(a * g - 0.5, b * g - 0.5) for a, b in spans(view.mask)])
 
+# %% ../nbs/10_figures.ipynb #15f73188
+CELL_CHARS = 12  # the longest word a token cell holds whole
+STRIP_PX = 600  # the strips' width in a narrow output area, which the cells share
+
+
+def cell_word(word: str) -> str:
+    "`word` as drawn in a token cell: cut to `CELL_CHARS` characters, the last one '…'."
+    return word if len(word) <= CELL_CHARS else word[: CELL_CHARS - 1] + "…"
+
+
+def fitting_per_row(spec: ModalitySpec, symbols: list[str] | None, per_row: int) -> int:
+    """At most `per_row` tokens a row, fewer where the longest symbol (or id) would not fit its
+    cell: about 7 px a character at the strips' 12 px font, and 10 px around it."""
+    words = symbols or [str(spec.vocab_size - 1)]
+    longest = min(CELL_CHARS, max(len(w) for w in words))
+    return max(4, min(per_row, STRIP_PX // (7 * longest + 10)))
+
 # %% ../nbs/10_figures.ipynb #9b27dcf0
 def token_strips(
     rows: list[tuple[str, list[str], np.ndarray]],
@@ -453,20 +476,29 @@ def token_strips(
     colorscale,
     zmax: float,
     colorbar: dict | None = None,
+    blocks: int | None = None,
 ) -> go.Heatmap:
     """A heatmap of `rows` (name, texts, values per token) wrapped in blocks of `per_row` tokens, a
-    gap between blocks."""
-    blocks, height = _rows_of(n, per_row), len(rows) + 1
+    gap between blocks; `blocks` of them (default: as many as the `n` tokens fill), empty past
+    them."""
+    blocks, height = max(blocks or 0, _rows_of(n, per_row)), len(rows) + 1
     z = np.full((blocks * height, per_row), np.nan)
     text = np.full(z.shape, "", dtype=object)
-    for b in range(blocks):
+    for b in range(_rows_of(n, per_row)):
         cols = slice(b * per_row, min(n, (b + 1) * per_row))
         width = cols.stop - cols.start
         for r, (_, texts, values) in enumerate(rows):
             z[b * height + r, :width], text[b * height + r, :width] = values[cols], texts[cols]
-    # unique per block
+    # unique per block (zero-width spaces); the blocks past the tokens unnamed
     labels = [
-        (f"{name} {b * per_row + 1}–{min(n, (b + 1) * per_row)}" if r == 0 else name) + "\u200b" * b
+        (
+            f"{name} {b * per_row + 1}–{min(n, (b + 1) * per_row)}"
+            if r == 0 and b * per_row < n
+            else name
+            if b * per_row < n
+            else "\u200b" * r
+        )
+        + "\u200b" * b * (height + 1)
         for b in range(blocks)
         for r, (name, _, _) in enumerate(rows + [("", None, None)])
     ]
@@ -488,7 +520,7 @@ def token_strips(
 
 # %% ../nbs/10_figures.ipynb #585c7cf8
 def _token_strip_values(fig, view, values, names, symbols, per_row):
-    symbol = (lambda i: symbols[i]) if symbols else str
+    symbol = (lambda i: cell_word(symbols[i])) if symbols else str
     rows = []
     for name, v in zip(names, values):
         if v is None:
@@ -519,6 +551,7 @@ def _token_strip_values(fig, view, values, names, symbols, per_row):
         "RdYlGn",
         1.0,
         dict(title=dict(text="prob.", side="right"), len=0.3, y=0.85),
+        blocks=_rows_of(len(view.real), per_row),
     )
     fig.add_trace(trace, 1, 1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
@@ -555,31 +588,29 @@ def draw_errors(
 
 
 def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
-    base = sample_layout(view.target, spec)[bands[0]]  # (H, W)
-    fig.add_trace(
+    base = sample_layout(view.target, spec)[bands[:1]]  # (1, H, W)
+    grey = png_source(_to_rgb(base, np.nanmin(base), np.nanmax(base)))
+    fig.add_trace(go.Image(source=grey, opacity=0.45, hoverinfo="skip"), 2, col)
+    (gh, gw), (ph, pw) = spec.grid, spec.patch_size
+    fig.add_trace(  # one cell per token, over the token's pixels
         go.Heatmap(
-            z=json_safe(base), colorscale="Greys_r", showscale=False, hoverinfo="skip", opacity=0.45
-        ),
-        2,
-        col,
-    )
-    # each token's error, per pixel
-    per_pixel = sample_layout(np.repeat(layer[:, None], spec.patch_dim, 1), spec)[0]
-    fig.add_trace(
-        go.Heatmap(
-            z=json_safe(per_pixel),
+            z=json_safe(layer.reshape(gh, gw)),
+            x0=(pw - 1) / 2,
+            dx=pw,
+            y0=(ph - 1) / 2,
+            dy=ph,
             zmin=0,
             zmax=zmax,
             colorscale=ERROR_SCALE,
             opacity=0.8,
             showscale=bar is not None,
             colorbar=bar,
-            hovertemplate="x %{x}, y %{y}: error %{z:.3f}<extra></extra>",
+            hovertemplate="token at x %{x}, y %{y}: error %{z:.3f}<extra></extra>",
         ),
         2,
         col,
     )
-    _image_axes(fig, 2, col)
+    _image_axes(fig, 2, col, spec.shape[1:])
 
 # %% ../nbs/10_figures.ipynb #aeb94fa9
 def sequence_errors(fig, spec, view, layer, zmax, col, bar):
@@ -660,7 +691,7 @@ def tabular_errors(fig, view, layer, zmax, col, bar):
             col,
         )
 
-
+# %% ../nbs/10_figures.ipynb #d0f0b1e3
 def _token_errors(fig, view, layers, zmax, per_row, names):
     # colour only: numbers do not fit
     rows = [(name, [""] * len(layer), layer) for name, layer in zip(names, layers)]
@@ -672,6 +703,7 @@ def _token_errors(fig, view, layers, zmax, per_row, names):
             ERROR_SCALE,
             zmax,
             dict(title=dict(text="error", side="right"), len=0.25, y=0.45),
+            blocks=_rows_of(len(view.real), per_row),
         ),
         2,
         1,
@@ -960,6 +992,7 @@ def comparison_figure(
         return _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, step)
     spec, view = first.spec, SampleView.of(first, sample)
     _check_comparable(recs, sample)
+    per_row = fitting_per_row(spec, symbols, per_row) if spec.is_discrete else per_row
     steps = {
         name: 0 if r.method == "mae" else min(r.steps, r.steps if step is None else step)
         for name, r in recs.items()

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from text_layout import TEXT_BOXES, text_collisions
@@ -72,6 +73,7 @@ def jupyterlab(tmp_path, chromium):
     work = tmp_path / "lab"
     (work / "nbs").mkdir(parents=True)
     shutil.copy(ROOT / "nbs" / "11_views.ipynb", work / "nbs" / "views.ipynb")
+    nbformat.write(coco_size_notebook(), work / "nbs" / "coco_size.ipynb")
     # the notebook shows screenshots by relative path (../figures/views/): give the copy the same
     # layout
     shutil.copytree(
@@ -268,6 +270,38 @@ def explorer_timings(page, index: int) -> dict:
     return times
 
 
+def run_in_lab(p, jupyterlab, notebook: str, errors: list):
+    """A headless chromium with `notebook` open in JupyterLab, all its cells run; JavaScript errors
+    are collected in `errors`."""
+    url, token, chromium = jupyterlab
+    browser = p.chromium.launch(
+        executable_path=chromium,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    )
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/lab/tree/nbs/{notebook}?token={token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+    try:
+        # the kernel is up, no dialog
+        page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=120_000)
+        page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+        page.click("li[data-command='runmenu:run-all']")
+        wait_for_notebook(page)
+    except BaseException:
+        page.screenshot(path=str(SHOTS / f"browser_failure_{Path(notebook).stem}.png"))
+        raise
+    return browser, page
+
+
 def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
     from playwright.sync_api import sync_playwright
 
@@ -278,31 +312,7 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
     SHOTS.mkdir(parents=True, exist_ok=True)
     errors, timings = [], {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/lab/tree/nbs/views.ipynb?token={token}")
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-        try:
-            # the kernel is up, no dialog
-            page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=120_000)
-            page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
-            page.click("li[data-command='runmenu:run-all']")
-            wait_for_notebook(page)
-        except BaseException:
-            page.screenshot(path=str(SHOTS / "browser_failure.png"))
-            raise
+        browser, page = run_in_lab(p, jupyterlab, "views.ipynb", errors)
         titles = [plot["title"] for plot in page.evaluate(PLOTS)]
         # an explorer's own figure (not the MAE beside it) reports the error from Z → after K steps
         explorers = [
@@ -317,7 +327,12 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         digits = explorers[0]
         page.evaluate(WATCH_OUTPUTS)
         for name, index in zip(
-            ("image (digits, MAE beside it)", "sensor signals (BasicMotions)", "DNA (splice)"),
+            (
+                "image (digits, MAE beside it)",
+                "sensor signals (BasicMotions)",
+                "DNA (splice)",
+                "image + caption (captioned digits)",
+            ),
             explorers,
         ):
             timings[f"explorer, {name}"] = explorer_timings(page, index)
@@ -378,3 +393,86 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
     print(timings)
     assert not errors, errors
     assert not collisions, "\n".join(collisions)  # no text runs into another or off its plot
+
+
+# a sample of COCO's size: a 224×224 RGB image (16-pixel patches) and a caption of 32 word tokens
+COCO_SIZE_CELLS = [
+    """import numpy as np
+import torch
+from metamae_lab.config import preset_config
+from metamae_lab.data import dataset_from_parts
+from metamae_lab.model import MetaMAE
+from metamae_lab.views import ReconstructionExplorer
+
+rng = np.random.default_rng(0)
+n, side = 24, 224
+yy, xx = np.mgrid[0:side, 0:side] / side
+images = np.stack([  # smooth scenes: a gradient and a few soft blobs per channel
+    np.stack([
+        c * xx + (1 - c) * yy
+        + sum(np.exp(-((xx - a) ** 2 + (yy - b) ** 2) / w) for a, b, w in rng.random((3, 3)) * 0.2)
+        for c in rng.random(3)
+    ])
+    for _ in range(n)
+]).astype(np.float32)
+words = ["<pad>", "a", "man", "riding", "motorcycle", "next", "to", "giraffe", "near",
+         "refrigerator", "kitchen", "with", "two", "umbrellas", "skateboarding"]
+captions = rng.integers(1, len(words), (n, 32))
+captions[::3, 20:] = 0  # shorter captions, padded
+data = dataset_from_parts(
+    {"image": images, "caption": captions}, np.arange(n) % 3, {"image": 16}, {"caption": 0},
+    {"caption": len(words)}, "coco_size", test_fraction=0.5, symbols=words,
+)
+torch.manual_seed(0)
+model = MetaMAE(data.spec, preset_config("tiny", mask_ratio=0.75))""",
+    "explorer = ReconstructionExplorer(model, data)\nexplorer.bands.value = (0, 1, 2)\nexplorer",
+]
+
+
+def coco_size_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in COCO_SIZE_CELLS]
+    return nb
+
+
+def test_a_coco_size_sample_responds_in_jupyterlab(jupyterlab):
+    """The explorer on a 224×224 image with a 32-word caption: every control redraws (times
+    recorded beside the others), no JavaScript error (the browser's memory is not exhausted), no
+    text collides, and a screenshot is kept."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    errors = []
+    with sync_playwright() as p:
+        browser, page = run_in_lab(p, jupyterlab, "coco_size.ipynb", errors)
+        titles = [plot["title"] for plot in page.evaluate(PLOTS)]
+        (explorer,) = [
+            i for i, t in enumerate(titles) if t.startswith("test sample") and " → " in t
+        ]
+        page.evaluate(WATCH_OUTPUTS)
+        timings = explorer_timings(page, explorer)
+        page.set_viewport_size({"width": 1400, "height": 3400})  # the whole view in one picture
+        area = output_of(page, explorer)
+        area.scroll_into_view_if_needed()
+        area.screenshot(path=str(SHOTS / "browser_coco_size_explorer.png"))
+        collisions = text_collisions(page.evaluate(TEXT_BOXES, area.element_handle()))
+        sizes = page.evaluate(
+            """(i) => [...document.querySelectorAll('.js-plotly-plot')[i]
+                .querySelectorAll('g.imagelayer image')]
+                .map(e => Math.round(e.getBoundingClientRect().width))""",
+            explorer,
+        )
+        browser.close()
+    path = SHOTS / "browser_timings.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    rounded = json.loads(json.dumps(timings), parse_float=lambda s: round(float(s), 3))
+    recorded["explorer, image + caption at COCO size (224×224 + 32 words)"] = rounded
+    path.write_text(json.dumps(recorded, indent=1) + "\n")
+    print(timings, sizes)
+    assert not errors, errors
+    assert not collisions, "\n".join(collisions)
