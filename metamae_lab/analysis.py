@@ -70,9 +70,10 @@ def resolve_model_and_data(model_or_run, dataset=None) -> tuple[MetaMAE, ArrayDa
     return resolve_run_view(model_or_run, dataset).pair
 
 
-def resolve_run_view(model_or_run, dataset=None) -> RunView:
-    "`resolve_model_and_data` with what a view's header names: the run and its checkpoint's step."
-    step = None
+def resolve_run_view(model_or_run, dataset=None, step: int | None = None) -> RunView:
+    """`resolve_model_and_data` with what a view's header names: the run and its checkpoint's step
+    (of a run directory: the checkpoint of `step`, default the newest)."""
+    shown = None  # the step of the weights, where known
     if isinstance(model_or_run, (str, Path)):
         given = (
             dataset
@@ -80,8 +81,8 @@ def resolve_run_view(model_or_run, dataset=None) -> RunView:
             else load_dataset(dataset)
         )
         # checked: the run's checkpoint, its data
-        model, _, state, dataset = open_run(model_or_run, dataset=given)
-        step = state.get("step")
+        model, _, state, dataset = open_run(model_or_run, dataset=given, step=step)
+        shown = state.get("step")
         if getattr(model, "encoder_only", False):
             raise ValueError(
                 f"{model_or_run} holds the encoder alone: reconstructions "
@@ -103,7 +104,7 @@ def resolve_run_view(model_or_run, dataset=None) -> RunView:
             f"dataset {data.name!r} has spec {data.spec}, the model was built for {model.spec}"
         )
     name = Path(model_or_run).name if isinstance(model_or_run, (str, Path)) else "model"
-    return RunView(name, model, data, step)
+    return RunView(name, model, data, shown)
 
 
 def first_samples(data: ArrayDataset, split: str, n: int):

@@ -22,8 +22,8 @@ from .model import MetaMAE
 
 # %% auto #0
 __all__ = ['CHECKPOINT_PATTERN', 'ARCHITECTURE_FIELDS', 'EXPORT_RECORD', 'CheckpointError', 'write_atomically', 'checkpoint_path',
-           'list_checkpoints', 'save_checkpoint', 'why_unloadable', 'load_checkpoint', 'load_latest_intact',
-           'differences', 'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state',
+           'list_checkpoints', 'checkpoint_steps', 'save_checkpoint', 'why_unloadable', 'load_checkpoint',
+           'load_latest_intact', 'differences', 'run_config_of', 'spec_of', 'check_checkpoint_fits', 'load_model_state',
            'model_from_checkpoint', 'load_weights', 'load_model', 'export_pretrained', 'is_export', 'open_export',
            'recorded_run', 'metric_record', 'open_checkpoint', 'check_data', 'open_run']
 
@@ -65,6 +65,11 @@ def list_checkpoints(run_dir: Path | str) -> list[Path]:
     if not run_dir.is_dir():
         return []
     return sorted(p for p in run_dir.iterdir() if CHECKPOINT_PATTERN.match(p.name))
+
+
+def checkpoint_steps(run_dir: Path | str) -> list[int]:
+    "The training steps of the checkpoints `run_dir` keeps, oldest first."
+    return [int(CHECKPOINT_PATTERN.match(p.name)[1]) for p in list_checkpoints(run_dir)]
 
 
 def save_checkpoint(run_dir: Path | str, state: dict, keep_last: int = 3) -> Path:
@@ -356,7 +361,7 @@ def open_checkpoint(run_dir: Path, report: bool = True, step: int | None = None)
     else:
         path = checkpoint_path(run_dir, step)
         if not path.is_file():
-            kept = [int(CHECKPOINT_PATTERN.match(p.name)[1]) for p in list_checkpoints(run_dir)]
+            kept = checkpoint_steps(run_dir)
             raise CheckpointError(
                 f"no checkpoint of step {step} in {run_dir}; it keeps steps {kept or 'none'}"
             )

@@ -20,6 +20,7 @@ import torch
 from metamae_lab.analysis import (
     CHUNK,
     Reconstruction,
+    RunView,
     TrainingCurves,
     attention_maps,
     displacement_by_class,
@@ -35,6 +36,7 @@ from metamae_lab.analysis import (
     sweep_losses,
     trained_steps,
 )
+from .checkpoint import checkpoint_steps, is_export
 from .config import check_int
 from metamae_lab.figures import (
     TEMPLATE,
@@ -52,8 +54,8 @@ from metamae_lab.figures import (
 
 # %% auto #0
 __all__ = ['views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure', 'LRU', 'ExplorerControls',
-           'ExplorerFigures', 'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding',
-           'UMAPDrawing', 'LatentUMAP', 'curves_header', 'TrainingCurvesView']
+           'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep',
+           'UMAPEmbedding', 'UMAPDrawing', 'LatentUMAP', 'curves_header', 'TrainingCurvesView']
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
@@ -129,6 +131,7 @@ class _App:
 
     def __init__(self, run_name: str, hint: str | None = None, headers: list[str] = ()):
         self.run_name = re.sub(r"[^A-Za-z0-9._=-]+", "-", run_name).strip("-") or "model"
+        self.header_lines = list(headers)
         self.header = widgets.HTML("<br>".join(html.escape(h) for h in headers))
         self.figure = go.FigureWidget(placeholder_figure(hint) if hint else None)
         self.status = widgets.HTML()
@@ -222,7 +225,8 @@ def _explorer_layout(app) -> widgets.VBox:
             app.header,
             widgets.HBox([app.choose, app.cls, app.nth, app.sample]),
             widgets.HBox([app.mask_ratio, app.seed, app.steps, app.step]),
-            widgets.HBox([app.bands, app.all_errors, app.attention, app.layer, app.export_button]),
+            widgets.HBox([app.bands, app.all_errors, app.attention, app.layer]),
+            widgets.HBox([app.checkpoint, app.export_button]),
             app.figure,
             app.attention_box,
             *([app.compare_figure] if app.other is not None else []),
@@ -361,7 +365,40 @@ class ExplorerFigures:
         )
 
 # %% ../nbs/11_views.ipynb #1ae1065e
-class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
+class ExplorerCheckpoints:
+    "The explorer's checkpoint chooser. A base of `ReconstructionExplorer`."
+
+    def _checkpoint_chooser(self, source, view: RunView) -> widgets.Dropdown:
+        "The checkpoints `source` keeps, `view`'s (the newest) chosen."
+        run_dir = isinstance(source, (str, Path)) and not is_export(source)
+        steps = checkpoint_steps(source) if run_dir else []
+        self._source, self._views = source, LRU(8)
+        self._views[view.step] = view
+        # a model given as such, or an export: its weights only
+        only = "the model given" if view.step is None else f"step {view.step}"
+        options = [(f"step {s}", s) for s in steps] or [(only, view.step)]
+        chooser = widgets.Dropdown(
+            options=options,
+            value=view.step if view.step in [v for _, v in options] else options[-1][1],
+            description="checkpoint",
+            disabled=len(options) < 2,
+        )
+        chooser.observe(self._open_checkpoint, names="value")
+        return chooser
+
+    def _open_checkpoint(self, change=None):
+        "Reconstruct with the checkpoint chosen: its weights, and a header naming its step."
+        step = self.checkpoint.value
+        view = self._views.get_or_make(
+            step, lambda: resolve_run_view(self._source, self.data, step=step)
+        )
+        self.model = view.model
+        self.header_lines[0] = view.header()
+        self.header.value = "<br>".join(html.escape(h) for h in self.header_lines)
+        self.refresh()
+
+# %% ../nbs/11_views.ipynb #06e5c108
+class ReconstructionExplorer(ExplorerControls, ExplorerCheckpoints, ExplorerFigures, _App):
     """Any sample, mask ratio, mask seed and inner steps in; reconstructions, errors, the inner loop
     and attention out."""
 
@@ -406,6 +443,7 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
                 trained_steps(self.model),
             )
         )
+        self.checkpoint = self._checkpoint_chooser(model_or_run, view)
         self._wire()
         self.widget = _explorer_layout(self)
         self.refresh()
@@ -432,12 +470,13 @@ class ReconstructionExplorer(ExplorerControls, ExplorerFigures, _App):
             chunks = range(-(-min(len(self.x), self.rank_limit) // CHUNK))
             return largest_errors([self.reconstruction(c * CHUNK)[0] for c in chunks])
 
-        return self._rankings.get_or_make(self.setting(), rank)
+        return self._rankings.get_or_make((id(self.model), *self.setting()), rank)
 
     def export_name(self) -> str:
         return (
             f"{self.name}_{self.run_name}_sample{self.sample.value}"
             f"_ratio{self.mask_ratio.value:g}_seed{self.seed.value}_step{self.step.value}"
+            + ("" if self.checkpoint.value is None else f"_checkpoint{self.checkpoint.value}")
         )
 
 # %% ../nbs/11_views.ipynb #6edb416f

@@ -408,3 +408,26 @@ def test_training_curves_follow_a_run_as_it_logs(tmp_path):
     assert "logged to step 6 (3 lines)" in view.header.value
     with pytest.raises(FileNotFoundError, match="has no metrics.jsonl"):
         TrainingCurvesView(tmp_path)
+
+
+def test_the_explorer_steps_through_a_runs_checkpoints(tmp_path):
+    run_dir = tmp_path / "run"
+    config = run_config("tiny", dataset="digits", steps=6, batch_size=16, ckpt_every=2)
+    pretrain(config, run_dir, progress=False)
+    app = ReconstructionExplorer(run_dir)
+    assert [label for label, _ in app.checkpoint.options] == ["step 2", "step 4", "step 6"]
+    assert app.checkpoint.value == 6 and "step 6" in app.header.value
+    app.sample.value = 3
+    newest = figure_data(app.figure)
+    rec, row = app.reconstruction(3)
+    app.checkpoint.value = 2  # the same sample under the same mask, with step 2's weights
+    assert "; step 2" in app.header.value and app.model is not None
+    earlier, row_2 = app.reconstruction(3)
+    assert row_2 == row and np.array_equal(earlier.mask, rec.mask)
+    assert not np.allclose(earlier.preds[0], rec.preds[0])
+    assert figure_data(app.figure) != newest
+    assert app.export_name().endswith("_checkpoint2")
+    app.checkpoint.value = 6
+    assert figure_data(app.figure) == newest  # cached, and the same
+    given = ReconstructionExplorer(tiny_model(load_dataset("digits").spec), "digits")
+    assert given.checkpoint.disabled and given.checkpoint.options == (("the model given", None),)
