@@ -330,26 +330,16 @@ def _image_axes(fig, row: int, col: int, size: tuple[int, int] | None = None):
     its pixels (marks drawn over it do not widen the range)."""
     x, y = axis_refs(fig, row, col)
     height, width = size or (None, None)
+    bare = dict(
+        constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col
+    )
     fig.update_yaxes(
         autorange="reversed" if size is None else False,
         range=None if size is None else [height - 0.5, -0.5],
         scaleanchor=x,
-        constrain="domain",
-        showticklabels=False,
-        showgrid=False,
-        zeroline=False,
-        row=row,
-        col=col,
+        **bare,
     )
-    fig.update_xaxes(
-        range=None if size is None else [-0.5, width - 0.5],
-        constrain="domain",
-        showticklabels=False,
-        showgrid=False,
-        zeroline=False,
-        row=row,
-        col=col,
-    )
+    fig.update_xaxes(range=None if size is None else [-0.5, width - 0.5], **bare)
 
 
 def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, np.ndarray]:

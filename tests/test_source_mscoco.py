@@ -3,6 +3,8 @@ the published files, the annotations read as a stream, training on the store, ba
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 
@@ -199,7 +201,10 @@ def test_pretrain_probe_and_the_explorer_figure(converted, tmp_path):
     rec = reconstruct_chunk(model, data, "test", 0, steps=1)
     assert [p.spec.kind for p in rec.parts] == ["image", "tokens"]
     fig = explorer_figure(rec, 0, symbols=data.symbols)
-    assert [t for t in fig.data if t.type == "heatmap" and np.shape(t.z) == (224, 224)]
+    # the image panels travel as PNG files of the image's own size
+    images = [t for t in fig.data if t.type == "image" and t.source.startswith("data:image/png")]
+    png = base64.b64decode(images[0].source.split(",", 1)[1])
+    assert Image.open(io.BytesIO(png)).size == (224, 224)
     words = {
         str(w)
         for t in fig.data
