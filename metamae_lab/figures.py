@@ -26,14 +26,14 @@ from .tokenizers import unpatchify
 
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE', 'CELL_CHARS',
-           'STRIP_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'json_safe', 'non_finite_values', 'sample_layout', 'spans',
-           'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values', 'png_source', 'image_values',
-           'robust_range', 'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row', 'token_strips',
-           'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors', 'image_part', 'stack_figures',
-           'multimodal_explorer_figure', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
-           'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels', 'square_pixels',
-           'sweep_summary', 'sweep_figure', 'umap_figure', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail',
-           'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure', 'save_figure']
+           'STRIP_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe', 'non_finite_values',
+           'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values',
+           'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values', 'cell_word',
+           'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors',
+           'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
+           'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
+           'square_pixels', 'sweep_summary', 'sweep_figure', 'umap_figure', 'thumbnail_svg', 'image_thumbnail',
+           'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -1621,6 +1621,8 @@ TRAINING_PANELS = (  # in the order drawn
     "learning rate",
     "skipped steps",
 )
+# a schedule and a counter: drawn as logged, since smoothing would misstate them
+EXACT_PANELS = ("learning rate", "skipped steps")
 
 
 def curve_lines(curves: TrainingCurves) -> dict[str, list[tuple[str, np.ndarray, str]]]:
@@ -1677,7 +1679,8 @@ def training_figure(
             for label, values, dash in by_panel.get(panel, []):
                 name = label if len(runs) == 1 else f"{run.name}: {label}"
                 where = divmod(j, cols)
-                _logged_and_smoothed(fig, run.steps, values, smoothing, name, colour, dash, where)
+                weight = 0.0 if panel in EXACT_PANELS else smoothing
+                _logged_and_smoothed(fig, run.steps, values, weight, name, colour, dash, where)
     for j, panel in enumerate(shown):
         row, col = divmod(j, cols)  # x: steps, said by the title: no axis title to collide
         if panel.startswith("Z* − Z"):
