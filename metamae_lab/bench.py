@@ -14,8 +14,9 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from fnmatch import fnmatchcase
+from typing import Callable
 
 import torch
 from torch.autograd import DeviceType
@@ -25,18 +26,18 @@ from .exchange import paper_name, patch_weight_from_paper, to_paper_state_dict
 from .masking import keep_count, random_masking, support_set
 from .model import MetaMAE
 from .reference import reference_loss
-from .runtime import resolve_device
+from .runtime import resolve_device, resolve_precision
 from .tables import markdown_table
 from .train import compile_encoder, make_optimizer, training_step
 
 # %% auto #0
 __all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'DTYPES', 'OP_CATEGORIES', 'CATEGORIES', 'SCOPES', 'KINETO_CHATTER',
-           'draw_masking', 'random_batch', 'reference_weights', 'project_gradients', 'check_equivalence', 'case_config',
-           'make_step', 'time_steps', 'peak_memory_mb', 'peak_bf16_tflops', 'step_flops', 'MatmulRate',
+           'ABLATIONS', 'draw_masking', 'random_batch', 'reference_weights', 'project_gradients', 'check_equivalence',
+           'case_config', 'make_step', 'time_steps', 'peak_memory_mb', 'peak_bf16_tflops', 'step_flops', 'MatmulRate',
            'matmul_tflop_s', 'model_matmul_shapes', 'project_precision', 'measure_matmul_rates', 'measured_peaks',
            'format_rates', 'op_category', 'event_category', 'OpStat', 'OpProfile', 'summarise_events', 'profile_step',
            'format_categories', 'format_top_ops', 'BenchRow', 'bench_case', 'format_rows', 'format_profiles',
-           'run_benchmark', 'main']
+           'run_benchmark', 'Ablation', 'AblationRow', 'ablation_rows', 'format_ablation', 'main']
 
 # %% ../nbs/16_bench.ipynb #e05b3cfd
 def draw_masking(model: MetaMAE, batch_size: int, generator: torch.Generator | None, device):
@@ -172,9 +173,10 @@ def make_step(
     seed: int = 0,
     precision: str = "fp32",
     compile: bool = False,
+    change: Callable | None = None,
 ):
     """A function taking one full training step of `path` ('project' at `precision`, or 'reference')
-    on a fixed batch."""
+    on a fixed batch; `change(model, optimizer, x, precision)` returns the four, changed."""
     torch.manual_seed(seed)
     model = MetaMAE(spec, cfg).to(device).train()
     x = random_batch(spec, batch_size, device)
@@ -183,6 +185,8 @@ def make_step(
         if compile:
             compile_encoder(model)
         optimizer = make_optimizer(model, tc)
+        if change is not None:
+            model, optimizer, x, precision = change(model, optimizer, x, precision)
         return lambda: training_step(
             model, optimizer, x, None, tc.grad_clip, precision
         ).out.loss.item()
@@ -356,10 +360,13 @@ def model_matmul_shapes(
     return shapes
 
 
-def project_precision(precision: str, device) -> str:
-    "The precision the project path's matmuls run at: bf16 for 'bf16', and for 'auto' on CUDA."
-    cuda = torch.device(device).type == "cuda"
-    return "bf16" if precision == "bf16" or (precision == "auto" and cuda) else "fp32"
+def project_precision(
+    precision: str, device, spec: ModalitySpec, model_cfg: ModelConfig, batch_size: int
+) -> str:
+    """The precision the project path runs at: 'auto' resolved as a run of this model and batch
+    resolves it (`resolve_precision`)."""
+    rows = batch_size * (1 + spec.num_tokens)
+    return resolve_precision(precision, device, model_cfg.enc_dim, rows)[0]
 
 # %% ../nbs/16_bench.ipynb #da5d939d
 def measure_matmul_rates(
@@ -367,17 +374,18 @@ def measure_matmul_rates(
 ) -> list[MatmulRate]:
     """The rates of the square matmul and of the model's matmuls at every `(case, model, batch,
     tokens)` of `points`, at fp32 and at the project's precision; a shape measured once."""
-    precisions = sorted({"fp32", project_precision(cfg.precision, device)}, key=list(DTYPES).index)
+    precisions = {"fp32"}
     size = cfg.matmul_size or (4096 if torch.device(device).type == "cuda" else 2048)
     shapes = {(None, None, None, "square", size, size, size): None}
     for case, model, batch, tokens in points:
         spec, model_cfg = case_config(case, model, cfg.preset, tokens)
+        precisions.add(project_precision(cfg.precision, device, spec, model_cfg, batch))
         for layer, m, k, n in model_matmul_shapes(spec, model_cfg, batch):
             shapes[(case, batch, spec.num_tokens, layer, m, k, n)] = None
     measured = {}  # (m, k, n, precision) -> TFLOP/s
     rates = []
     for shape in shapes:
-        for precision in precisions:
+        for precision in sorted(precisions, key=list(DTYPES).index):
             key = (*shape[4:], precision)
             if key not in measured:
                 measured[key] = matmul_tflop_s(*shape[4:], precision, device, min_seconds)
@@ -608,9 +616,9 @@ def _timed(steps: dict, spec, model_cfg, batch_size: int, cfg: BenchConfig, devi
     return {path: statistics.median(seconds) for path, seconds in times.items()}, flops
 
 
-def _utilisation(row: BenchRow, peaks: dict[str, float], device) -> BenchRow:
+def _utilisation(row: BenchRow, peaks: dict[str, float]) -> BenchRow:
     "`row` with each path's achieved rate over the measured limit of its precision."
-    project_peak = peaks.get(project_precision(row.precision, device))
+    project_peak = peaks.get(row.precision)  # resolved
     fp32_peak = peaks.get("fp32")
     return replace(
         row,
@@ -633,6 +641,8 @@ def bench_case(
     """Check equivalence, then time and measure one case and model on both paths; `peaks`: the
     measured matmul rate of each precision, for the utilisation."""
     spec, model_cfg = case_config(case, model, cfg.preset, tokens)
+    precision = project_precision(cfg.precision, device, spec, model_cfg, batch_size)
+    cfg = replace(cfg, precision=precision)
     diffs = _checked(case, model, spec, model_cfg, batch_size, device)
     steps = {
         path: make_step(
@@ -651,12 +661,12 @@ def bench_case(
     project, reference = times["project"], times["reference"]
     achieved, peak = flops / project / 1e12, cfg.peak_tflops or peak_bf16_tflops(device)
     row = BenchRow(
-        case, model, batch_size, spec.num_tokens, project_precision(cfg.precision, device),
+        case, model, batch_size, spec.num_tokens, cfg.precision,
         project * 1e3, reference * 1e3, reference / project, batch_size / project,
         batch_size / reference, mb["project"], mb["reference"], diffs["loss_rel_diff"],
         flops / 1e9, achieved, peak, achieved / peak if peak else None, flops / reference / 1e12,
     )  # fmt: skip
-    row = _utilisation(row, peaks or {}, device)
+    row = _utilisation(row, peaks or {})
     if cfg.profile:  # the steps are warm: timed above
         row.profiles = {path: profile_step(step, device, warmup=0) for path, step in steps.items()}
     return row
@@ -747,6 +757,112 @@ def run_benchmark(cfg: BenchConfig, log=print) -> list[BenchRow]:
     return rows
 
 # %% ../nbs/16_bench.ipynb #474f438f
+@dataclass
+class Ablation:
+    "One change to the project's training step, timed against the step as shipped."
+
+    name: str
+    model_changes: dict = field(default_factory=dict)  # ModelConfig fields it sets
+    compile: bool = False  # torch.compile the encoder
+    change: Callable | None = None  # (model, optimizer, x, precision) -> the four, changed
+    bf16_only: bool = False  # a change that only a bf16 step can make
+
+# %% ../nbs/16_bench.ipynb #8bdf5751
+def _fused_adamw(model, optimizer, x, precision):
+    return model, torch.optim.AdamW(optimizer.param_groups, fused=True), x, precision
+
+
+def _bf16_weights(model, optimizer, x, precision):
+    "The model's parameters cast to bf16 in place (the optimizer keeps them), and no autocast."
+    x = x.bfloat16() if x.dtype.is_floating_point else x
+    return model.bfloat16(), optimizer, x, "fp32"  # 'fp32': no autocast; the tensors are bf16
+
+# %% ../nbs/16_bench.ipynb #09cda3eb
+ABLATIONS = [
+    Ablation("as shipped"),
+    Ablation("bernoulli dropout masks", {"dropout_masks": "bernoulli"}),
+    Ablation("compiled encoder", compile=True),
+    Ablation("fused AdamW", change=_fused_adamw),
+    Ablation("bf16 weights, no autocast", change=_bf16_weights, bf16_only=True),
+]
+
+# %% ../nbs/16_bench.ipynb #7d121a7c
+@dataclass
+class AblationRow:
+    "One change's median step time, beside the shipped step's and the reference's of the same run."
+
+    case: str
+    model: str
+    batch_size: int
+    precision: str  # the project path's
+    change: str
+    ms: float
+    shipped_ms: float
+    reference_ms: float  # fp32
+
+    @property
+    def vs_shipped(self) -> float:
+        "How many times faster than the shipped step (below 1: slower)."
+        return self.shipped_ms / self.ms
+
+    @property
+    def vs_reference(self) -> float:
+        return self.reference_ms / self.ms
+
+# %% ../nbs/16_bench.ipynb #fd91855a
+def ablation_rows(
+    case: str, model: str, cfg: BenchConfig, device, names: list[str] | None = None
+) -> list[AblationRow]:
+    """Each ablation of `names` (default: all that apply at the precision) and the reference, timed
+    interleaved on one case and model."""
+    spec, model_cfg = case_config(case, model, cfg.preset)
+    precision = project_precision(cfg.precision, device, spec, model_cfg, cfg.batch_size)
+    chosen = [
+        a
+        for a in ABLATIONS
+        if (names is None or a.name in names) and (precision == "bf16" or not a.bf16_only)
+    ]
+    steps = {
+        a.name: make_step(
+            "project",
+            spec,
+            replace(model_cfg, **a.model_changes),
+            cfg.batch_size,
+            device,
+            precision=precision,
+            compile=a.compile,
+            change=a.change,
+        )
+        for a in chosen
+    }
+    steps["reference"] = make_step("reference", spec, model_cfg, cfg.batch_size, device)
+    times = time_steps(steps, cfg.warmup, cfg.repeats, device)
+    ms = {name: 1000 * statistics.median(t) for name, t in times.items()}
+    shipped, reference = ms[ABLATIONS[0].name], ms["reference"]
+    return [
+        AblationRow(case, model, cfg.batch_size, precision, a.name, ms[a.name], shipped, reference)
+        for a in chosen
+    ]
+
+# %% ../nbs/16_bench.ipynb #e6693226
+def format_ablation(rows: list[AblationRow]) -> str:
+    "The ablation as a Markdown table."
+    return markdown_table(
+        [
+            {
+                "case": r.case,
+                "model": r.model,
+                "precision": r.precision,
+                "change": r.change,
+                "ms": f"{r.ms:.0f}",
+                "shipped / this": f"{r.vs_shipped:.2f}×",
+                "reference / this": f"{r.vs_reference:.2f}×",
+            }
+            for r in rows
+        ]
+    )
+
+# %% ../nbs/16_bench.ipynb #18af8c23
 def main(cfg: BenchConfig) -> int:
     """`metamae-lab bench`: run the benchmark of `cfg`, print the table, optionally write the rows
     as JSON."""
@@ -754,16 +870,36 @@ def main(cfg: BenchConfig) -> int:
     print(
         f"device {device}, {torch.get_num_threads()} CPU threads, torch "
         f"{torch.__version__}, preset {cfg.preset}, "
-        f"project precision {project_precision(cfg.precision, device)}"
-        + (" (auto)" if cfg.precision == "auto" else "")
+        f"project precision {cfg.precision}"
+        + (" (resolved per case as a run resolves it)" if cfg.precision == "auto" else "")
         + ", reference fp32",
         flush=True,
     )
+    if cfg.ablation:
+        return _main_ablation(cfg, device)
     rows = run_benchmark(cfg, log=lambda text: print(text, flush=True))
     print("\n" + format_rows(rows))
     for row in rows:
         if row.profiles:
             print("\n" + format_profiles(row))
+    if cfg.json:
+        with open(cfg.json, "w") as f:
+            json.dump([asdict(r) for r in rows], f, indent=2)
+    return 0
+
+
+def _main_ablation(cfg: BenchConfig, device) -> int:
+    rows = []
+    for case in cfg.cases:
+        for model in cfg.models:
+            for r in ablation_rows(case, model, cfg, device):
+                print(
+                    f"{case:>6} {model:<12} {r.change:<26} {r.ms:6.0f} ms, "
+                    f"{r.vs_shipped:.2f}x the shipped step, {r.vs_reference:.2f}x the reference",
+                    flush=True,
+                )
+                rows.append(r)
+    print("\n" + format_ablation(rows))
     if cfg.json:
         with open(cfg.json, "w") as f:
             json.dump([asdict(r) for r in rows], f, indent=2)

@@ -282,6 +282,7 @@ MODEL_CHOICES = {
     "projector_calls": ("joint", "separate"),
     "patch_bias_init": ("zero", "uniform"),
     "token_embed_init": ("normal", "xavier"),
+    "dropout_masks": ("int16", "bernoulli"),
 }
 
 # %% ../nbs/00_config.ipynb #d8b0a6e1
@@ -340,6 +341,8 @@ class ModelConfig:
     token_embed_init: str = (
         "normal"  # tokens: the embedding table drawn 'normal' (std 0.02) or 'xavier' (uniform)
     )
+    # CPU dropout masks: 'int16' (16 random bits per element, a quarter of the draws) or 'bernoulli'
+    dropout_masks: str = "int16"
 
     def __post_init__(self):
         self.validate()
@@ -387,7 +390,7 @@ class ModelConfig:
         return self
 
 # %% ../nbs/00_config.ipynb #7e1ea314
-PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 elsewhere
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: see TrainConfig.precision
 TRAIN_CHOICES = {
     "precision": PRECISIONS,
     "decay_on": ("matrices", "all"),
@@ -416,9 +419,9 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept on disk; older ones are deleted
     max_nonfinite: int = 5  # stop after this many non-finite losses or gradients in a row
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
-    precision: str = (
-        "auto"  # 'auto' (bf16 autocast on CUDA, fp32 elsewhere), 'fp32', or 'bf16' (on any device)
-    )
+    # 'auto': bf16 autocast on CUDA, and on a CPU with native bf16 where it pays (resolve_precision:
+    # model and batch big enough), else fp32, the run's first line says why; or 'fp32', 'bf16'
+    precision: str = "auto"
     gather_negatives: bool = (
         False  # under torchrun: NT-Xent negatives from every rank, not only the local batch
     )
@@ -769,7 +772,8 @@ class BenchConfig:
     batch_size: int = 64  # samples per step
     preset: str = "dabs"  # model size: dabs (the paper's) or tiny
     device: str = "auto"  # auto (CUDA when available), cpu, cuda or cuda:N
-    # the project path's: auto (bf16 on CUDA, fp32 elsewhere), fp32 or bf16; reference: fp32
+    # the project path's: auto (resolved as a run of the preset resolves it), fp32 or bf16;
+    # the reference: fp32
     precision: str = "auto"
     warmup: int = 2  # untimed rounds before timing
     repeats: int = 5  # timed rounds; the median is reported
@@ -789,6 +793,8 @@ class BenchConfig:
     matmul_size: int | None = None
     # also profile one step of each path: where the time goes, by operator and by category
     profile: bool = False
+    # instead of the rows: the project's step with one change at a time (nbs/16_bench.ipynb)
+    ablation: bool = False
 
     def __post_init__(self):
         for name, allowed in (("cases", BENCH_CASES), ("models", BENCH_MODELS)):
@@ -805,3 +811,5 @@ class BenchConfig:
         _preset(self.preset)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.ablation and (self.scaling or self.profile):
+            raise ValueError("ablation runs alone: without scaling or profile")

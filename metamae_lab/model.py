@@ -16,7 +16,14 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from .config import METHODS, ModalitySpec, ModelConfig, check_int, check_range
+from metamae_lab.config import (
+    METHODS,
+    MODEL_CHOICES,
+    ModalitySpec,
+    ModelConfig,
+    check_int,
+    check_range,
+)
 from .masking import Masking, no_masking, random_masking, support_set
 from metamae_lab.tokenizers import (
     PreparedBatch,
@@ -27,11 +34,42 @@ from metamae_lab.tokenizers import (
 )
 
 # %% auto #0
-__all__ = ['math_attention', 'Attention', 'Block', 'with_cls', 'Encoder', 'decoder_pos_embed', 'Decoder', 'token_errors',
-           'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode',
-           'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives', 'Features', 'MetaMAE', 'num_parameters']
+__all__ = ['int16_keep_mask', 'Dropout', 'math_attention', 'Attention', 'Block', 'with_cls', 'Encoder', 'decoder_pos_embed',
+           'Decoder', 'token_errors', 'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput', 'pool_tokens',
+           'eval_mode', 'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives', 'Features', 'MetaMAE',
+           'num_parameters']
 
 # %% ../nbs/03_model.ipynb #4f5ea5b0
+def int16_keep_mask(shape: tuple, drop: int, device=None) -> torch.Tensor:
+    """A bool mask of `shape`, each element False with probability `drop / 2**16`, from 16 random
+    bits per element (four per 64-bit draw)."""
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device)
+    words.random_(-(2**63), 2**63 - 1)  # every bit random
+    return words.view(torch.int16)[:n].view(shape) >= drop - 2**15
+
+
+class Dropout(nn.Dropout):
+    "`nn.Dropout` whose masks on the CPU come from 16 random bits per element (`masks='int16'`)."
+
+    def __init__(self, p: float = 0.0, masks: str = "int16"):
+        super().__init__(p)
+        allowed = MODEL_CHOICES["dropout_masks"]
+        if masks not in allowed:
+            raise ValueError(f"masks must be one of {allowed}, got {masks!r}")
+        self.masks = masks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or self.masks == "bernoulli" or x.is_cuda:
+            return super().forward(x)
+        drop = round(self.p * 2**16)  # of 2**16
+        keep = int16_keep_mask(x.shape, drop, x.device)
+        return torch.where(keep, x * (2**16 / (2**16 - drop)), 0)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, masks={self.masks!r}"
+
+# %% ../nbs/03_model.ipynb #77b25e09
 def math_attention():
     """Context in which SDPA uses its math backend, which supports double backward (second-order
     gradients)."""
@@ -41,12 +79,19 @@ def math_attention():
 class Attention(nn.Module):
     "Multi-head self-attention through `scaled_dot_product_attention`."
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0, qkv_bias: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        dropout: float = 0.0,
+        qkv_bias: bool = True,
+        dropout_masks: str = "int16",
+    ):
         super().__init__()
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(dropout)
+        self.proj_drop = Dropout(dropout, dropout_masks)
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
         B, N, D = x.shape
@@ -68,7 +113,7 @@ class Attention(nn.Module):
             scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
         return scores.softmax(-1)
 
-# %% ../nbs/03_model.ipynb #5794d01b
+# %% ../nbs/03_model.ipynb #a2e13777
 class Block(nn.Module):
     "Pre-norm transformer block: attention then MLP, each in a residual branch."
 
@@ -79,17 +124,19 @@ class Block(nn.Module):
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
         qkv_bias: bool = True,
+        dropout_masks: str = "int16",
     ):
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads, dropout, qkv_bias)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout, qkv_bias, dropout_masks)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(
             nn.Linear(dim, hidden),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout, dropout_masks),
             nn.Linear(hidden, dim),
-            nn.Dropout(dropout),
+            Dropout(dropout, dropout_masks),
         )
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
@@ -110,9 +157,16 @@ class Encoder(nn.Module):
         super().__init__()
         self.tokenizer = make_tokenizer(spec, cfg.enc_dim, cfg.pos_embed_2d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.enc_dim))
-        self.input_drop = nn.Dropout(cfg.dropout)
+        self.input_drop = Dropout(cfg.dropout, cfg.dropout_masks)
         self.blocks = nn.ModuleList(
-            Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio, cfg.dropout, cfg.qkv_bias)
+            Block(
+                cfg.enc_dim,
+                cfg.enc_heads,
+                cfg.mlp_ratio,
+                cfg.dropout,
+                cfg.qkv_bias,
+                cfg.dropout_masks,
+            )
             for _ in range(cfg.enc_depth)
         )
         self.norm = nn.LayerNorm(cfg.enc_dim)
@@ -153,7 +207,14 @@ class Decoder(nn.Module):
         pos_embed = decoder_pos_embed(spec, cfg.dec_dim, cfg.pos_embed_2d)  # (1 + L, dec_dim)
         self.register_buffer("pos_embed", pos_embed, persistent=False)
         self.blocks = nn.ModuleList(
-            Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio, cfg.dec_dropout, cfg.qkv_bias)
+            Block(
+                cfg.dec_dim,
+                cfg.dec_heads,
+                cfg.mlp_ratio,
+                cfg.dec_dropout,
+                cfg.qkv_bias,
+                cfg.dropout_masks,
+            )
             for _ in range(cfg.dec_depth)
         )
         self.norm = nn.LayerNorm(cfg.dec_dim)

@@ -17,8 +17,9 @@ import torch
 from .config import PRECISIONS
 
 # %% auto #0
-__all__ = ['resolve_device', 'cpu_has_native_bf16', 'autocast_context', 'seed_everything', 'rng_state', 'set_rng_state',
-           'DistributedContext', 'init_distributed', 'step_seed', 'gather_rows']
+__all__ = ['BF16_CPU_MIN_WIDTH', 'BF16_CPU_MIN_ROWS', 'resolve_device', 'cpu_has_native_bf16', 'resolve_precision',
+           'autocast_context', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext',
+           'init_distributed', 'step_seed', 'gather_rows']
 
 # %% ../nbs/04_runtime.ipynb #e6b430e7
 def resolve_device(name: str = "auto") -> torch.device:
@@ -58,9 +59,35 @@ def cpu_has_native_bf16() -> bool:
     return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
+BF16_CPU_MIN_WIDTH = 256  # the narrowest encoder measured faster in bf16 than in fp32 on a CPU
+BF16_CPU_MIN_ROWS = 1024  # and the fewest decoder token rows per step (batch × (1 + tokens))
+
+
+def resolve_precision(
+    precision: str, device: torch.device | str, enc_dim: int, rows: int
+) -> tuple[str, str]:
+    """What `precision` means on `device` for a model whose encoder is `enc_dim` wide and whose
+    decoder sees `rows` token rows a step: 'fp32' or 'bf16', and why."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision, "as asked"
+    if torch.device(device).type == "cuda":
+        return "bf16", "CUDA multiplies bf16 natively"
+    if not cpu_has_native_bf16():
+        return "fp32", "this CPU has no native bf16 (AVX512-BF16 or AMX)"
+    if enc_dim < BF16_CPU_MIN_WIDTH or rows < BF16_CPU_MIN_ROWS:
+        return "fp32", (
+            f"{enc_dim} wide, {rows} token rows a step: below {BF16_CPU_MIN_WIDTH} wide or "
+            f"{BF16_CPU_MIN_ROWS} rows bf16 trains slower on the CPU (its casts cost more than its "
+            "matmuls save)"
+        )
+    return "bf16", f"native bf16 on this CPU; {enc_dim} wide, {rows} token rows a step"
+
+
 def autocast_context(device: torch.device | str, precision: str = "auto"):
     """bf16 autocast for 'bf16' (any device) and for 'auto' on CUDA; fp32 for 'fp32' and for 'auto'
-    elsewhere."""
+    elsewhere (a run resolves 'auto' with `resolve_precision` first)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device = torch.device(device)

@@ -36,13 +36,14 @@ from metamae_lab.checkpoint import (
     save_checkpoint,
     write_atomically,
 )
-from .config import RunConfig, TrainConfig
+from .config import ModalitySpec, RunConfig, TrainConfig
 from .data import DATASETS, ArrayDataset, data_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
 from .model import MetaMAE, MetaMAEOutput
 from metamae_lab.runtime import (
     DistributedContext,
     autocast_context,
+    resolve_precision,
     gather_rows,
     init_distributed,
     resolve_device,
@@ -55,8 +56,8 @@ from metamae_lab.runtime import (
 # %% auto #0
 __all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
            'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
-           'prepare_run_dir', 'resolve_run', 'describe_run', 'setup_training', 'compile_encoder', 'TrainingLog',
-           'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
+           'prepare_run_dir', 'resolve_run', 'run_precision', 'describe_run', 'setup_training', 'compile_encoder',
+           'TrainingLog', 'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -324,6 +325,11 @@ class Trainer:
     start: int  # the step training starts from: 0, or the checkpoint's step
 
     @cached_property
+    def precision(self) -> tuple[str, str]:
+        "The precision the steps run at ('fp32' or 'bf16', 'auto' resolved), and why."
+        return run_precision(self.run, self.data.spec, self.device, self.ctx.world_size)
+
+    @cached_property
     def order(self) -> BatchOrder:
         "Which samples each step reads: this rank's slice of the batch, from (seed, step, rank)."
         tc, ctx = self.run.train, self.ctx
@@ -354,7 +360,13 @@ class Trainer:
         if self.ctx.enabled:  # this rank's masks
             torch.manual_seed(step_seed(tc.seed, step, self.ctx.rank))
         result = training_step(
-            self.trained, self.optimizer, x, lengths, tc.grad_clip, tc.precision, stop_requested
+            self.trained,
+            self.optimizer,
+            x,
+            lengths,
+            tc.grad_clip,
+            self.precision[0],
+            stop_requested,
         )
         with warnings.catch_warnings():  # it warns when no optimiser step came first
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
@@ -505,18 +517,32 @@ def resolve_run(run: RunConfig, data: ArrayDataset) -> RunConfig:
     )
     return resolve_schedule(run, len(data.x_train))
 
+# %% ../nbs/07_train.ipynb #34bbbe91
+def run_precision(
+    run: RunConfig, spec: ModalitySpec, device: torch.device, world_size: int = 1
+) -> tuple[str, str]:
+    "The precision a run's steps take, 'auto' resolved for its model and batch, and why."
+    rows = run.train.batch_size // world_size * (1 + spec.num_tokens)  # one process's
+    return resolve_precision(run.train.precision, device, run.model.enc_dim, rows)
 
-def describe_run(run: RunConfig, data: ArrayDataset, device: torch.device) -> str:
-    "One line with the resolved settings a researcher wants to see before a run starts."
+# %% ../nbs/07_train.ipynb #32aaebfb
+def describe_run(
+    run: RunConfig, data: ArrayDataset, device: torch.device, precision: tuple | None = None
+) -> str:
+    """One line with the resolved settings a researcher wants to see before a run starts;
+    `precision`: the run's (`run_precision`), resolved here when not given."""
     tc, spec = run.train, data.spec
     padded = getattr(data, "padded_from", None)
     sample = spec.summary + (
         f" (length {padded} padded to {spec.shape[-1]}, the padding masked)" if padded else ""
     )
+    precision, why = precision or run_precision(run, spec, device)
+    if tc.precision == "auto":
+        precision = f"auto: {precision} ({why})"
     return (
         f"{data.name}: {sample}, {len(data.x_train)} training samples; {run.model.method} "
         f"({run.preset}), mask ratio {run.model.mask_ratio}; batch {tc.batch_size}, lr {tc.lr:g}, "
-        f"warm-up {tc.warmup_steps} of {tc.steps} steps; {device}, precision {tc.precision}"
+        f"warm-up {tc.warmup_steps} of {tc.steps} steps; {device}, precision {precision}"
     )
 
 # %% ../nbs/07_train.ipynb #3de938e2
@@ -774,7 +800,7 @@ def _start_run_dir(t: Trainer, resume: bool, progress: bool):
         record = json.dumps(t.run.to_dict(), indent=2).encode()
         write_atomically(t.run_dir / "run_config.json", lambda f: f.write(record))
     if progress:
-        print(describe_run(t.run, t.data, t.device), file=sys.stderr, flush=True)
+        print(describe_run(t.run, t.data, t.device, t.precision), file=sys.stderr, flush=True)
 
 
 def _finish_distributed(t: Trainer, end: int):
