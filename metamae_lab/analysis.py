@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +27,11 @@ from metamae_lab.model import (
 from .tokenizers import denormalize_patches
 
 # %% auto #0
-__all__ = ['CHUNK', 'trained_steps', 'RunView', 'resolve_model_and_data', 'resolve_run_view', 'first_samples', 'Reconstruction',
-           'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error', 'largest_errors', 'AttentionMaps',
-           'attention_maps', 'sweep_point', 'sweep_losses', 'latent_pairs', 'masked_probe_accuracy', 'fit_umap',
-           'fit_pca', 'displacement_by_class', 'TrainingCurves', 'read_curves', 'smoothed']
+__all__ = ['CHUNK', 'PROJECTIONS', 'trained_steps', 'RunView', 'resolve_model_and_data', 'resolve_run_view', 'first_samples',
+           'Reconstruction', 'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error', 'largest_errors',
+           'AttentionMaps', 'attention_maps', 'sweep_point', 'sweep_losses', 'LatentSamples', 'latent_samples',
+           'latent_pairs', 'masked_probe_accuracy', 'fit_umap', 'fit_tsne', 'fit_pca', 'fit_projection',
+           'displacement_by_class', 'nearest_neighbours', 'match_samples', 'TrainingCurves', 'read_curves', 'smoothed']
 
 # %% ../nbs/09_analysis.ipynb #9a12053a
 def trained_steps(model: MetaMAE) -> int:
@@ -421,7 +423,17 @@ def sweep_losses(
     }
 
 # %% ../nbs/09_analysis.ipynb #2413a52e
-def latent_pairs(
+@dataclass
+class LatentSamples:
+    "Pooled latents of N masked samples, and each sample's masked-token error from each."
+
+    z: np.ndarray  # (N, D) pooled Z
+    z_adapted: np.ndarray  # (N, D) pooled Z* after the inner loop
+    error_z: np.ndarray  # (N,) mean masked-token error of the prediction from Z
+    error_z_adapted: np.ndarray  # (N,) the same from Z*
+
+# %% ../nbs/09_analysis.ipynb #6ebb68b6
+def latent_samples(
     model: MetaMAE,
     x,
     lengths=None,
@@ -429,9 +441,9 @@ def latent_pairs(
     seed: int = 0,
     steps: int | None = None,
     batch_size: int = 256,
-) -> tuple[np.ndarray, np.ndarray]:
-    "Pooled Z and Z* `(N, D)` of `x` masked with `seed` (batch i by `seed + i`)."
-    pairs = [
+) -> LatentSamples:
+    "Pooled Z and Z* `(N, D)` of `x` masked with `seed` (batch i by `seed + i`), and their errors."
+    recs = [
         reconstruct(
             model,
             x[i : i + batch_size],
@@ -442,9 +454,28 @@ def latent_pairs(
         )
         for i in range(0, len(x), batch_size)
     ]
-    return np.concatenate([p.z for p in pairs]), np.concatenate([p.z_adapted for p in pairs])
+    return LatentSamples(
+        np.concatenate([r.z for r in recs]),
+        np.concatenate([r.z_adapted for r in recs]),
+        np.concatenate([r.sample_masked_losses[:, 0] for r in recs]),
+        np.concatenate([r.sample_masked_losses[:, -1] for r in recs]),
+    )
 
 
+def latent_pairs(
+    model: MetaMAE,
+    x,
+    lengths=None,
+    mask_ratio: float | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    "Pooled Z and Z* `(N, D)` of `x` masked with `seed` (batch i by `seed + i`)."
+    samples = latent_samples(model, x, lengths, mask_ratio, seed, steps, batch_size)
+    return samples.z, samples.z_adapted
+
+# %% ../nbs/09_analysis.ipynb #436f60c8
 def masked_probe_accuracy(
     model: MetaMAE,
     data: ArrayDataset,
@@ -466,14 +497,34 @@ def masked_probe_accuracy(
     return linear_probe(*feats["train"], *feats["test"])["accuracy"]
 
 # %% ../nbs/09_analysis.ipynb #21583b44
-def fit_umap(z: np.ndarray, z_adapted: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    "One 2-D UMAP of Z and Z* together, so both live in the same map."
+def fit_umap(
+    z: np.ndarray,
+    z_adapted: np.ndarray,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One 2-D UMAP of Z and Z* together, so both live in the same map; `n_neighbors` and
+    `min_dist` are UMAP's."""
     import umap
 
     both = np.concatenate([z, z_adapted])
     emb = umap.UMAP(
-        n_neighbors=min(15, len(both) - 1), min_dist=0.1, random_state=seed, n_jobs=1
+        n_neighbors=min(n_neighbors, len(both) - 1), min_dist=min_dist, random_state=seed, n_jobs=1
     ).fit_transform(both)
+    return emb[: len(z)], emb[len(z) :]
+
+# %% ../nbs/09_analysis.ipynb #da545230
+def fit_tsne(
+    z: np.ndarray, z_adapted: np.ndarray, seed: int = 0, perplexity: float = 30.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """One 2-D t-SNE (scikit-learn's) of Z and Z* together; `perplexity` is capped below a third of
+    the points, as t-SNE needs."""
+    from sklearn.manifold import TSNE
+
+    both = np.concatenate([z, z_adapted]).astype(np.float64)
+    perplexity = min(perplexity, (len(both) - 1) / 3)
+    emb = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(both)
     return emb[: len(z)], emb[len(z) :]
 
 
@@ -485,7 +536,24 @@ def fit_pca(z: np.ndarray, z_adapted: np.ndarray) -> tuple[np.ndarray, np.ndarra
     emb = centred @ vt[:2].T
     return emb[: len(z)], emb[len(z) :]
 
+# %% ../nbs/09_analysis.ipynb #738359bf
+PROJECTIONS = ("UMAP", "PCA", "t-SNE")
 
+
+def fit_projection(
+    z: np.ndarray, z_adapted: np.ndarray, method: str = "UMAP", seed: int = 0, **settings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Z and Z* embedded together by `method` (one of `PROJECTIONS`) with its `settings`
+    (UMAP: n_neighbors, min_dist; t-SNE: perplexity; PCA: none)."""
+    if method == "PCA":
+        return fit_pca(z, z_adapted)
+    if method == "UMAP":
+        return fit_umap(z, z_adapted, seed, **settings)
+    if method == "t-SNE":
+        return fit_tsne(z, z_adapted, seed, **settings)
+    raise ValueError(f"method must be one of {PROJECTIONS}, got {method!r}")
+
+# %% ../nbs/09_analysis.ipynb #2a390b90
 def displacement_by_class(z: np.ndarray, z_adapted: np.ndarray, labels: np.ndarray) -> dict:
     "Mean and std of ‖Z* − Z‖ for each label."
     d = np.linalg.norm(z_adapted - z, axis=1)
@@ -493,6 +561,38 @@ def displacement_by_class(z: np.ndarray, z_adapted: np.ndarray, labels: np.ndarr
         int(c): (float(d[labels == c].mean()), float(d[labels == c].std()))
         for c in np.unique(labels)
     }
+
+# %% ../nbs/09_analysis.ipynb #c720fc4d
+def nearest_neighbours(latents: np.ndarray, row: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` rows of `latents` `(N, D)` nearest to row `row` by Euclidean distance, nearest first
+    (the row itself left out), and their distances."""
+    distances = np.linalg.norm(latents - latents[row], axis=1)
+    distances[row] = np.inf
+    nearest = np.argsort(distances, kind="stable")[: min(k, len(latents) - 1)]
+    return nearest, distances[nearest]
+
+
+def match_samples(query: str, indices, labels, class_names=()) -> np.ndarray:
+    """Which samples a search matches, `(N,)` bool: comma-separated terms, each `#n` (sample `n`),
+    `#a-b` (samples `a` to `b`) or a class name (whole, any case); empty: every sample."""
+    indices, labels = np.asarray(indices), np.asarray(labels)
+    terms = [t.strip() for t in query.split(",") if t.strip()]
+    if not terms:
+        return np.ones(len(indices), bool)
+    names = {str(n).lower(): c for c, n in enumerate(class_names)}
+    matched = np.zeros(len(indices), bool)
+    for term in terms:
+        span = re.fullmatch(r"#\s*(\d+)(?:\s*-\s*(\d+))?", term)
+        if span:
+            low, high = int(span[1]), int(span[2] or span[1])
+            matched |= (indices >= low) & (indices <= high)
+        elif term.lower() in names:
+            matched |= labels == names[term.lower()]
+        else:
+            raise ValueError(
+                f"search term {term!r} is neither #index, #first-last nor a class name"
+            )
+    return matched
 
 # %% ../nbs/09_analysis.ipynb #1bc7fd2f
 @dataclass

@@ -32,8 +32,9 @@ __all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALET
            'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors',
            'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
            'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
-           'square_pixels', 'sweep_summary', 'sweep_figure', 'umap_figure', 'thumbnail_svg', 'image_thumbnail',
-           'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure', 'save_figure']
+           'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'thumbnail_svg',
+           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
+           'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -1456,6 +1457,18 @@ def _band_and_mean(fig, ratios, values, name, colour, dash, row):
     )
 
 # %% ../nbs/10_figures.ipynb #574e1fdb
+@dataclass
+class MapMarks:
+    "What the embedding view marks on its map besides the classes: values, a search, neighbours."
+
+    values: np.ndarray | None = None  # (N,) a per-sample value, coloured instead of the class
+    value_name: str = ""  # the value's name: the colour bar's title
+    matched: np.ndarray | None = None  # (N,) bool, a search's matches: the other points faded
+    chosen: int | None = None  # the position of the sample whose neighbours are shown
+    near_z: np.ndarray | None = None  # positions of its nearest neighbours in Z
+    near_z_adapted: np.ndarray | None = None  # and in Z*
+
+# %% ../nbs/10_figures.ipynb #e9a8de52
 def umap_figure(
     emb_z,
     emb_z_adapted,
@@ -1467,10 +1480,11 @@ def umap_figure(
     displacement: dict | None = None,
     title: str = "",
     indices=None,
+    marks: MapMarks | None = None,
 ) -> go.Figure:
-    """Scatter of the embedded Z (circles) and Z* (crosses) by class, pair lines, and displacement
-    bars."""
-    labels = np.asarray(labels)
+    """Scatter of the embedded Z (circles) and Z* (crosses) by class (or by `marks.values`), pair
+    lines, displacement bars, and the search and neighbours of `marks`."""
+    labels, marks = np.asarray(labels), marks or MapMarks()
     if not len(emb_z) == len(emb_z_adapted) == len(labels):
         raise ValueError(
             f"Z, Z* and labels must have one row each per sample, got {len(emb_z)}, "
@@ -1488,25 +1502,27 @@ def umap_figure(
         subplot_titles=("Z circles, Z* crosses", "‖Z* − Z‖ by class" if displacement else ""),
     )
     fig.add_trace(_pair_lines(emb_z, emb_z_adapted, show_lines), 1, 1)
-    shown = {"Z": show_z, "Z*": show_z_adapted}
-    for i, (c, name) in enumerate(zip(classes, names)):
-        sel = labels == c
-        for emb, tag in ((emb_z, "Z"), (emb_z_adapted, "Z*")):
-            colour = PALETTE[i % len(PALETTE)]
-            fig.add_trace(
-                _class_points(emb[sel], indices[sel], name, tag, colour, shown[tag]), 1, 1
-            )
+    pairs = ((emb_z, "Z", show_z), (emb_z_adapted, "Z*", show_z_adapted))
+    for trace in _sample_points(pairs, labels, names, indices, marks):
+        fig.add_trace(trace, 1, 1)
+    for trace in _neighbour_marks(emb_z, emb_z_adapted, marks):
+        fig.add_trace(trace, 1, 1)
     if displacement:
         fig.add_trace(_displacement_bars(displacement, classes, names), 1, 2)
+    legend = dict(orientation="h" if len(classes) > 12 else "v", title_text="class")
+    if marks.values is not None:  # the colour bar takes the right: the legend goes below
+        legend = dict(orientation="h", y=-0.12, yanchor="top", title_text="")
+    lines = title.count("<br>")  # each more line of title, more room above the plots
     fig.update_layout(
-        title=title,
+        title=dict(text=title, yref="container", y=1, yanchor="top", pad=dict(t=20)),
         template=TEMPLATE,
-        height=540,
-        legend=dict(orientation="h" if len(classes) > 12 else "v", title_text="class"),
+        height=540 + 20 * lines,
+        margin=dict(t=100 + 20 * lines),
+        legend=legend,
     )
     return fig
 
-# %% ../nbs/10_figures.ipynb #13995ddf
+# %% ../nbs/10_figures.ipynb #ee6197d7
 def _pair_lines(emb_z, emb_z_adapted, shown: bool) -> go.Scatter:
     "One faint line from each sample's Z to its Z* (broken by a gap between samples)."
     gaps = np.full(len(emb_z), None)
@@ -1522,8 +1538,31 @@ def _pair_lines(emb_z, emb_z_adapted, shown: bool) -> go.Scatter:
         hoverinfo="skip",
     )
 
+# %% ../nbs/10_figures.ipynb #bdfe0408
+def _sample_points(pairs, labels, names, indices, marks: MapMarks) -> list[go.Scatter]:
+    """The points of Z and of Z* (`pairs`: map, tag, shown): one trace per class and tag, or one per
+    tag coloured by `marks.values`; a search's misses faded."""
+    opacity = np.ones(len(labels)) if marks.matched is None else np.where(marks.matched, 1.0, 0.12)
+    classes = np.unique(labels)
+    if marks.values is not None:
+        point_names = np.array(names)[np.searchsorted(classes, labels)]
+        return [
+            _valued_points(emb, indices, point_names, marks, tag, shown, opacity)
+            for emb, tag, shown in pairs
+        ]
+    traces = []
+    for i, (c, name) in enumerate(zip(classes, names)):
+        sel, colour = labels == c, PALETTE[i % len(PALETTE)]
+        for emb, tag, shown in pairs:
+            traces.append(
+                _class_points(emb[sel], indices[sel], name, tag, colour, shown, opacity[sel])
+            )
+    return traces
 
-def _class_points(emb, indices, name: str, tag: str, colour: str, shown: bool) -> go.Scatter:
+
+def _class_points(
+    emb, indices, name: str, tag: str, colour: str, shown: bool, opacity
+) -> go.Scatter:
     "One class's points of Z (circles, in the legend) or Z* (crosses); a click gives the sample."
     return go.Scatter(
         x=emb[:, 0],
@@ -1532,11 +1571,76 @@ def _class_points(emb, indices, name: str, tag: str, colour: str, shown: bool) -
         name=name,
         legendgroup=name,
         showlegend=tag == "Z",
-        marker=dict(color=colour, size=6, symbol="circle" if tag == "Z" else "x"),
+        marker=dict(
+            color=colour, size=6, symbol="circle" if tag == "Z" else "x", opacity=opacity.tolist()
+        ),
         visible=shown,
         customdata=indices,
         hovertemplate=f"sample %{{customdata}}, {name}, {tag}<extra></extra>",
     )
+
+# %% ../nbs/10_figures.ipynb #c52c4fba
+def _valued_points(emb, indices, names, marks: MapMarks, tag: str, shown: bool, opacity):
+    "Every point of Z or Z* coloured by its value on one scale (its bar drawn once, with Z's)."
+    values = np.asarray(marks.values, dtype=float)
+    finite = values[np.isfinite(values)]
+    low, high = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+    return go.Scatter(
+        x=emb[:, 0],
+        y=emb[:, 1],
+        mode="markers",
+        name=f"{tag} ({'circles' if tag == 'Z' else 'crosses'})",
+        marker=dict(
+            color=json_safe(values),
+            cmin=low,
+            cmax=high,
+            colorscale="Viridis",
+            size=6,
+            symbol="circle" if tag == "Z" else "x",
+            opacity=opacity.tolist(),
+            showscale=tag == "Z",
+            colorbar=dict(title=dict(text=marks.value_name, side="right"), len=0.8),
+        ),
+        visible=shown,
+        customdata=indices,
+        text=[f"{n}, {marks.value_name} {v:.3g}" for n, v in zip(names, values)],
+        hovertemplate=f"sample %{{customdata}}, %{{text}}, {tag}<extra></extra>",
+    )
+
+# %% ../nbs/10_figures.ipynb #48bb5df3
+def _neighbour_marks(emb_z, emb_z_adapted, marks: MapMarks) -> list[go.Scatter]:
+    "Rings on the chosen sample (stars) and its nearest neighbours in Z and in Z*."
+    if marks.chosen is None:
+        return []
+
+    def ring(emb, rows, name, symbol, colour):
+        rows = np.asarray(rows, dtype=int)
+        return go.Scatter(
+            x=emb[rows, 0],
+            y=emb[rows, 1],
+            mode="markers",
+            name=name,
+            marker=dict(symbol=symbol, size=15, color=colour, line=dict(width=2, color=colour)),
+            hoverinfo="skip",
+        )
+
+    chosen = [marks.chosen]
+    traces = [
+        ring(
+            np.concatenate([emb_z[chosen], emb_z_adapted[chosen]]),
+            [0, 1],
+            "chosen",
+            "star-open",
+            "black",
+        )
+    ]
+    if marks.near_z is not None:
+        traces.append(ring(emb_z, marks.near_z, "nearest in Z", "circle-open", "black"))
+    if marks.near_z_adapted is not None:
+        traces.append(
+            ring(emb_z_adapted, marks.near_z_adapted, "nearest in Z*", "diamond-open", "#b2182b")
+        )
+    return traces
 
 
 def _displacement_bars(displacement: dict, classes, names) -> go.Bar:

@@ -548,3 +548,16 @@ class Multimodal(Modality):
             )
         object.__setattr__(spec, "parts", parts)
         object.__setattr__(spec, "part_names", names)
+
+    def thumbnail(self, x, spec, symbols, length, size: int) -> str:
+        "Each part's own thumbnail under its name (a token part with the dataset's symbols)."
+        from metamae_lab.config import unpack_parts
+
+        values = unpack_parts(spec, x)  # x: a numpy array (thumbnail_svg)
+        return "".join(
+            f"<div>{name}</div>"
+            + part.modality.thumbnail(
+                values[name], part, symbols if part.is_discrete else None, None, size
+            )
+            for name, part in zip(spec.part_names, spec.parts)
+        )

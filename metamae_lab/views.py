@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -28,7 +29,12 @@ from metamae_lab.analysis import (
     fit_umap,
     first_samples,
     largest_errors,
-    latent_pairs,
+    PROJECTIONS,
+    LatentSamples,
+    fit_projection,
+    latent_samples,
+    match_samples,
+    nearest_neighbours,
     masked_probe_accuracy,
     read_curves,
     reconstruct_chunk,
@@ -41,6 +47,7 @@ from .config import check_int
 from metamae_lab.figures import (
     TEMPLATE,
     TRAINING_PANELS,
+    MapMarks,
     attention_figure,
     comparison_figure,
     explorer_figure,
@@ -53,9 +60,9 @@ from metamae_lab.figures import (
 )
 
 # %% auto #0
-__all__ = ['views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure', 'LRU', 'ExplorerControls',
+__all__ = ['COLOUR_BY', 'views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure', 'LRU', 'ExplorerControls',
            'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep',
-           'UMAPEmbedding', 'UMAPDrawing', 'LatentUMAP', 'curves_header', 'TrainingCurvesView']
+           'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP', 'curves_header', 'TrainingCurvesView']
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
@@ -256,18 +263,35 @@ class ExplorerControls:
             control.observe(self._choose, names="value")
 
     def _choose(self, change=None):
-        "Set the sample from the chooser: the n-th of a class, or the n-th largest error."
+        """Set the sample from the chooser: the n-th of a class, of the largest errors, or of a
+        selection made on a linked embedding view."""
         by = self.choose.value
         self.cls.disabled, self.nth.disabled = by != "by class", by == "by index"
         if by == "by index":
             return self.refresh()
-        pool = np.flatnonzero(self.y == self.cls.value) if by == "by class" else self.ranking()
+        pool = self.selection if by == "selection" else self.ranking()
+        if by == "by class":
+            pool = np.flatnonzero(self.y == self.cls.value)
         self.nth.max = max(len(pool) - 1, 1)
         index = int(pool[min(self.nth.value, len(pool) - 1)])
         if index == self.sample.value:
             self.refresh()  # the title changes
         else:
             self.sample.value = index
+
+    def choose_from(self, indices):
+        "Step through the samples `indices` (a selection on the embedding view) with n-th."
+        self.selection = np.asarray(indices, dtype=int)
+        if "selection" not in self.choose.options:  # added once, quietly
+            self.choose.unobserve(self._choose, names="value")
+            by = self.choose.value
+            self.choose.options = [*self.choose.options, "selection"]
+            self.choose.value = by
+            self.choose.observe(self._choose, names="value")
+        self.nth.value = 0
+        if self.choose.value == "selection":
+            return self._choose()
+        self.choose.value = "selection"
 
     def show(self, index: int):
         "Open sample `index` of the split (what a click on the UMAP does)."
@@ -428,6 +452,7 @@ class ReconstructionExplorer(ExplorerControls, ExplorerCheckpoints, ExplorerFigu
         other_name = _run_name(compare) if compare is not None else ""
         self.names = names or (_run_name(model_or_run), other_name)
         self._recs, self._rankings, self._busy = LRU(64), LRU(8), False
+        self.selection = np.zeros(0, int)  # samples chosen on a linked embedding view
         self.attention_figure = go.FigureWidget()
         self.attention_box = widgets.Box([])  # the attention figure while on: no blank axes
         self.compare_figure = go.FigureWidget()
@@ -634,36 +659,61 @@ class MaskingRatioSweep(SweepComputation, _App):
         self._stop.set()
 
 # %% ../nbs/11_views.ipynb #b3e7a0d1
+COLOUR_BY = ("class", "‖Z* − Z‖", "error from Z*", "error from Z", "sample index")
+
+
 def _umap_controls(n_split: int, adapted: bool) -> dict:
-    """The UMAP view's widgets by name, built but neither wired nor laid out; without a trained
-    inner loop (`adapted` false: an MAE) Z* and the pairs are off."""
+    """The embedding view's widgets by name, built but neither wired nor laid out; without a trained
+    inner loop (`adapted` false: an MAE) Z*, the pairs and the values of Z* are off."""
+
+    def slider(kind, *a, **k):
+        return kind(*a, continuous_update=False, **k)
+
     return dict(
-        n=widgets.IntSlider(
-            min(500, n_split), 20, n_split, step=10, description="samples", continuous_update=False
-        ),
+        n=slider(widgets.IntSlider, min(500, n_split), 20, n_split, step=10, description="samples"),
         seed=widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed"),
+        compute_button=widgets.Button(description="compute", button_style="primary"),
+        projection=widgets.Dropdown(options=PROJECTIONS, description="projection"),
+        n_neighbors=slider(widgets.IntSlider, 15, 2, 100, description="neighbours"),
+        min_dist=slider(
+            widgets.FloatSlider, 0.1, min=0.0, max=0.99, step=0.01, description="min dist"
+        ),
+        perplexity=slider(
+            widgets.FloatSlider, 30.0, min=2.0, max=100.0, description="perplexity", disabled=True
+        ),
+        colour_by=widgets.Dropdown(
+            options=[c for c in COLOUR_BY if adapted or "Z*" not in c], description="colour by"
+        ),
+        search=widgets.Text(
+            placeholder="#12, #10-20 or a class", description="search", continuous_update=False
+        ),
+        k=slider(widgets.IntSlider, 8, 1, 30, description="k nearest"),
         show_z=widgets.Checkbox(True, description="Z (amortized)"),
         show_z_adapted=widgets.Checkbox(adapted, description="Z* (adapted)", disabled=not adapted),
         show_lines=widgets.Checkbox(adapted, description="pair lines", disabled=not adapted),
-        compute_button=widgets.Button(description="compute", button_style="primary"),
         hovered=widgets.HTML(layout=widgets.Layout(min_width="170px")),
+        neighbours=widgets.HTML(),
     )
 
-
+# %% ../nbs/11_views.ipynb #53cc52f8
 def _umap_layout(app) -> widgets.VBox:
-    "The UMAP view's controls in two rows, above its figure (and the hovered sample) and status."
+    """The embedding view's controls in four rows, above its figure (and the hovered sample), the
+    chosen sample's neighbours and the status line."""
     return widgets.VBox(
         [
             app.header,
             widgets.HBox([app.n, app.seed, app.compute_button, app.export_button]),
+            widgets.HBox([app.projection, app.n_neighbors, app.min_dist, app.perplexity]),
+            widgets.HBox([app.colour_by, app.search, app.k]),
             widgets.HBox([app.show_z, app.show_z_adapted, app.show_lines]),
             widgets.HBox([app.figure, app.hovered]),
+            app.neighbours,
             app.status,
         ]
     )
 
-
-# one UMAP fit at a time: the first compiles numba once, the others wait for it
+# %% ../nbs/11_views.ipynb #73d33f88
+# one fit at a time: the first UMAP fit compiles numba once, the others wait for it
 _umap_lock = threading.Lock()
 _umap_warm = threading.Event()  # set once a UMAP fit has compiled in this process
 
@@ -680,97 +730,220 @@ def _warm_umap():
         _umap_warm.set()
 
 
-def _fit(z, z_adapted, seed):
+def _fit(samples: LatentSamples, method: str, seed: int, settings: dict):
     with _umap_lock:
-        emb = fit_umap(z, z_adapted, seed)
-        _umap_warm.set()
+        emb = fit_projection(samples.z, samples.z_adapted, method, seed, **settings)
+        if method == "UMAP":
+            _umap_warm.set()
     return emb
+
+# %% ../nbs/11_views.ipynb #8af07401
+@dataclass
+class _Embedded:
+    "The samples of one setting: which, their labels and latents, and their maps by projection."
+
+    idx: np.ndarray  # (N,) sample indices in the split
+    labels: np.ndarray  # (N,)
+    samples: LatentSamples
+    maps: dict = field(default_factory=dict)  # (method, settings) -> (map of Z, map of Z*)
 
 # %% ../nbs/11_views.ipynb #68f64588
 class UMAPEmbedding:
-    """The UMAP view's computation: the latent pairs of N samples and their embedding, cached by
-    setting; PCA at once while UMAP compiles, then UMAP in the background. A base of
+    """The embedding view's computation: the latents of N samples, cached by setting, and their
+    maps, cached by projection and settings; PCA at once, the others in the background. A base of
     `LatentUMAP`."""
 
+    def settings(self) -> tuple[str, dict]:
+        "The chosen projection and its settings."
+        method = self.projection.value
+        if method == "UMAP":
+            return method, dict(n_neighbors=self.n_neighbors.value, min_dist=self.min_dist.value)
+        if method == "t-SNE":
+            return method, dict(perplexity=self.perplexity.value)
+        return method, {}
+
+    def map_key(self) -> tuple:
+        method, settings = self.settings()
+        return method, tuple(sorted(settings.items()))
+
     def compute(self, change=None):
-        """Embed (or fetch from the cache) and draw: UMAP when it is compiled, else PCA now and UMAP
-        when it is ready."""
+        """Embed (or fetch from the cache) and draw: the chosen projection when it is ready, else
+        PCA now and the projection when its fit, in the background, ends."""
         t0 = time.perf_counter()
+        self.n_neighbors.disabled = self.min_dist.disabled = self.projection.value != "UMAP"
+        self.perplexity.disabled = self.projection.value != "t-SNE"
         n_used = min(self.n.value, self.max_points)
         cfg = self.model.cfg
         key = (self.run_key, self.split, n_used, self.seed.value, cfg.mask_ratio, cfg.inner_steps)
         if key not in self.cache:
-            x, y, lengths = self.data.split(self.split)
-            rng = np.random.default_rng(self.seed.value)
-            # the samples embedded
-            idx = (
-                np.sort(rng.choice(len(x), size=n_used, replace=False))
-                if n_used < len(x)
-                else np.arange(len(x))
-            )
-            lengths = None if lengths is None else torch.as_tensor(lengths[idx])
-            z, za = latent_pairs(self.model, torch.as_tensor(x[idx]), lengths, seed=self.seed.value)
-            self.cache[key] = [idx, np.asarray(y)[idx], z, za, None]
+            self.cache[key] = self._embed(n_used)
+        if self._current is None or self._current[0] != key:
+            self.chosen, self.neighbours.value = None, ""
         self._current = (key, n_used)
-        entry = self.cache[key]
-        if entry[4] is None and not _umap_warm.is_set():
-            self._fitting = threading.Thread(target=self._fit_then_redraw, args=(key,), daemon=True)
-            self._fitting.start()
-        elif entry[4] is None:
-            entry[4] = _fit(entry[2], entry[3], self.seed.value)
+        pending = self._project(key)
         self.redraw()
         self.last_response_s = time.perf_counter() - t0
-        pending = " (PCA while UMAP compiles: it replaces this when ready)"
-        if entry[4] is not None:
-            pending = ""
-        self.say(f"{n_used} samples embedded and drawn in {self.last_response_s:.1f} s{pending}")
+        waiting = f" (PCA while {self.projection.value} fits: it replaces this when ready)"
+        self.say(
+            f"{n_used} samples embedded and drawn in {self.last_response_s:.1f} s"
+            + (waiting if pending else "")
+        )
 
-    def _fit_then_redraw(self, key):
+    def _embed(self, n_used: int) -> _Embedded:
+        "Pooled Z and Z* (and their errors) of `n_used` samples of the split, drawn by the seed."
+        x, y, lengths = self.data.split(self.split)
+        rng = np.random.default_rng(self.seed.value)
+        idx = np.arange(len(x))
+        if n_used < len(x):
+            idx = np.sort(rng.choice(len(x), size=n_used, replace=False))
+        lengths = None if lengths is None else torch.as_tensor(lengths[idx])
+        samples = latent_samples(self.model, torch.as_tensor(x[idx]), lengths, seed=self.seed.value)
+        return _Embedded(idx, np.asarray(y)[idx], samples)
+
+    def _project(self, key) -> bool:
+        """Make the chosen map unless cached: PCA, and UMAP once compiled, now; t-SNE and a first
+        UMAP in the background (True: pending)."""
+        entry, (method, settings) = self.cache[key], self.map_key()
+        map_key = (method, settings)
+        if map_key in entry.maps:
+            return False
+        if method == "PCA" or (method == "UMAP" and _umap_warm.is_set()):
+            entry.maps[map_key] = _fit(entry.samples, method, key[3], dict(settings))
+            return False
+        self._fitting = threading.Thread(
+            target=self._fit_then_redraw, args=(key, map_key), daemon=True
+        )
+        self._fitting.start()
+        return True
+
+    def _fit_then_redraw(self, key, map_key):
         t0 = time.perf_counter()
-        entry = self.cache[key]
-        entry[4] = _fit(entry[2], entry[3], key[3])
-        if self._current and self._current[0] == key:
+        entry, (method, settings) = self.cache[key], map_key
+        first_umap = method == "UMAP" and not _umap_warm.is_set()
+        entry.maps[map_key] = _fit(entry.samples, method, key[3], dict(settings))
+        if self._current and self._current[0] == key and self.map_key() == map_key:
             self.redraw()
-            took = time.perf_counter() - t0
-            self.say(f"UMAP ready after {took:.1f} s (its first fit compiles numba)")
+            compiled = " (its first fit compiles numba)" if first_umap else ""
+            self.say(f"{method} ready after {time.perf_counter() - t0:.1f} s{compiled}")
 
     def wait(self, timeout: float | None = None):
-        "Wait for a UMAP fit running in the background (after a first `compute`) to be drawn."
+        "Wait for a fit running in the background (after a `compute`) to be drawn."
         if self._fitting is not None:
             self._fitting.join(timeout)
 
-# %% ../nbs/11_views.ipynb #682a5d2a
+# %% ../nbs/11_views.ipynb #07de6af5
+class UMAPLookup:
+    """What the embedding view computes about its points for the drawing: the values it colours by,
+    a search's matches, and the chosen sample's nearest neighbours. A base of `LatentUMAP`."""
+
+    def colour_values(self, entry: _Embedded) -> np.ndarray | None:
+        "The per-sample values `colour_by` names (None: the classes)."
+        s, by = entry.samples, self.colour_by.value
+        if by == "‖Z* − Z‖":
+            return np.linalg.norm(s.z_adapted - s.z, axis=1)
+        if by == "error from Z*":
+            return s.error_z_adapted
+        if by == "error from Z":
+            return s.error_z
+        return entry.idx.astype(float) if by == "sample index" else None
+
+    def marks(self, entry: _Embedded) -> MapMarks:
+        "What the map marks: the colour values, the search's matches, the chosen's neighbours."
+        matched = None
+        if self.search.value.strip():
+            try:
+                matched = match_samples(
+                    self.search.value, entry.idx, entry.labels, self.data.class_names
+                )
+            except ValueError as e:
+                self.say(str(e))
+        marks = MapMarks(self.colour_values(entry), self.colour_by.value, matched, self.chosen)
+        if self.chosen is not None:
+            marks.near_z = nearest_neighbours(entry.samples.z, self.chosen, self.k.value)[0]
+            if not self.show_z_adapted.disabled:
+                za = entry.samples.z_adapted
+                marks.near_z_adapted = nearest_neighbours(za, self.chosen, self.k.value)[0]
+        return marks
+
+    def neighbours_table(self, entry: _Embedded) -> str:
+        "The chosen sample's k nearest in Z (and in Z*), with their classes and distances, as HTML."
+        if self.chosen is None:
+            return ""
+        latents = {"Z": entry.samples.z}
+        if not self.show_z_adapted.disabled:
+            latents["Z*"] = entry.samples.z_adapted
+        columns = {}
+        for name, z in latents.items():
+            near, dist = nearest_neighbours(z, self.chosen, self.k.value)
+            columns[name] = [
+                f"#{entry.idx[p]} ({self._class_name(entry.labels[p])}), {d:.3g}"
+                for p, d in zip(near, dist)
+            ]
+        head = "".join(f"<th>nearest in {name}: sample (class), distance</th>" for name in columns)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+            for row in zip(*columns.values())
+        )
+        index = entry.idx[self.chosen]
+        title = f"<b>sample {index}</b> ({self._class_name(entry.labels[self.chosen])})"
+        return f"{title}<table><tr>{head}</tr>{rows}</table>"
+
+    def _class_name(self, label) -> str:
+        names = self.data.class_names
+        return names[label] if label < len(names) else str(label)
+
+# %% ../nbs/11_views.ipynb #d09218c2
 class UMAPDrawing:
-    """The UMAP view's drawing and pointer: the figure of the current embedding, a thumbnail of the
-    hovered sample, and a click that opens the sample in a linked explorer. A base of
-    `LatentUMAP`."""
+    """The embedding view's drawing and pointer: the figure of the current map, a thumbnail of the
+    hovered sample, a click that shows a sample's neighbours (and opens it in a linked explorer),
+    and a box or lasso selection that a linked explorer steps through. A base of `LatentUMAP`."""
 
     def redraw(self, change=None):
-        """Draw the current embedding (its PCA while UMAP is still fitting) as the toggles ask,
-        and hook hover and click to the new traces; `change`, a toggle's event, is not read."""
+        """Draw the current map (PCA while another projection fits) as the controls ask, and hook
+        hover, click and selection to the new traces; `change`, a control's event, is not read."""
         if self._current is None:
             return
         key, n_used = self._current
-        idx, labels, z, za, emb = self.cache[key]
-        ez, eza = emb if emb is not None else fit_pca(z, za)
+        entry = self.cache[key]
+        emb = entry.maps.get(self.map_key())
+        method = self.map_title()
+        if emb is None:
+            method = f"PCA ({self.projection.value} fitting)"
+            emb = entry.maps[("PCA", ())] = fit_pca(entry.samples.z, entry.samples.z_adapted)
         n_split = len(self.data.split(self.split)[0])
         note = f" (random subsample of {n_used} of {n_split})" if n_used < n_split else ""
-        method = "UMAP" if emb is not None else "PCA (UMAP compiling)"
         shown = self.show_z.value, self.show_z_adapted.value, self.show_lines.value
-        title = f"{self.data.name}, {self.split} split{note}: {method}"
+        title = f"{self.data.name}, {self.split} split{note}:<br>{method}"  # fits 720 px
+        s = entry.samples
         adapted = trained_steps(self.model) > 0  # an MAE's Z* is not what it trained
-        displacement = displacement_by_class(z, za, labels) if adapted else None
+        displacement = displacement_by_class(s.z, s.z_adapted, entry.labels) if adapted else None
         names = self.data.class_names
-        figure = umap_figure(ez, eza, labels, names, *shown, displacement, title, idx)
+        marks = self.marks(entry)
+        figure = umap_figure(
+            *emb, entry.labels, names, *shown, displacement, title, entry.idx, marks
+        )
         update_figure_widget(self.figure, figure)
+        self.neighbours.value = self.neighbours_table(entry)
         self._connect()
 
+    def map_title(self) -> str:
+        "The projection and its settings, as the title names them."
+        method, settings = self.settings()
+        if method == "UMAP":
+            return f"UMAP ({settings['n_neighbors']} neighbours, min dist {settings['min_dist']:g})"
+        if method == "t-SNE":
+            return f"t-SNE (perplexity {settings['perplexity']:g})"
+        return "PCA"
+
     def _connect(self):
-        "Hover and click handlers on every marker trace (replaced, not added, on each redraw)."
-        for trace in self.figure.data:
-            if trace.type == "scatter" and trace.mode == "markers":
-                trace.on_hover(self._hover)
-                trace.on_click(self._click)
+        "Hover, click and selection handlers on every sample trace (replaced on each redraw)."
+        traces = [t for t in self.figure.data if t.type == "scatter" and t.customdata is not None]
+        for trace in traces:
+            trace.on_hover(self._hover)
+            trace.on_click(self._click)
+            trace.on_selection(self._select)
+        self._last_points = traces[-1].uid if traces else None
+        self._selected = set()
 
     def _hover(self, trace, points, state=None):
         if not points.point_inds:
@@ -783,25 +956,45 @@ class UMAPDrawing:
             self.data.symbols or None,
             None if lengths is None else int(lengths[index]),
         )
-        names = self.data.class_names
-        label = names[y[index]] if y[index] < len(names) else str(y[index])
-        click = "<br>click: open it in the explorer" if self.explorer is not None else ""
-        self.hovered.value = f"<div><b>sample {index}</b>, class {label}<br>{svg}{click}</div>"
+        click = "<br>click: its neighbours" + (", and open it" if self.explorer else "")
+        self.hovered.value = (
+            f"<div><b>sample {index}</b>, class {self._class_name(y[index])}<br>{svg}{click}</div>"
+        )
 
     def _click(self, trace, points, state=None):
-        if not points.point_inds or self.explorer is None:
+        if not points.point_inds:
             return
         index = int(trace.customdata[points.point_inds[0]])
+        entry = self.cache[self._current[0]]
+        self.chosen = int(np.flatnonzero(entry.idx == index)[0])
+        self.redraw()
+        if self.explorer is None:
+            return self.say(f"sample {index}: its {self.k.value} nearest are ringed and listed")
         self.explorer.show(index)
-        self.say(f"sample {index} opened in the explorer")
+        self.say(f"sample {index} opened in the explorer; its nearest are ringed and listed")
+
+    def _select(self, trace, points, selector=None):
+        "Gather a box or lasso selection over every sample trace, then hand it to the explorer."
+        self._selected.update(int(trace.customdata[i]) for i in points.point_inds)
+        if trace.uid != self._last_points:  # plotly reports each trace in turn
+            return
+        self.selection, self._selected = np.array(sorted(self._selected), dtype=int), set()
+        if self.explorer is None or not len(self.selection):
+            return self.say(f"{len(self.selection)} samples selected")
+        self.explorer.choose_from(self.selection)
+        self.say(
+            f"{len(self.selection)} samples selected: the explorer steps through them "
+            "(choose: selection, then n-th)"
+        )
 
 # %% ../nbs/11_views.ipynb #c3bceef5
-class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
-    """UMAP of pooled Z and Z* for N samples, by label, with pair lines, per-class displacement and
-    linked samples."""
+class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
+    """The embedding view: pooled Z and Z* of N samples mapped by UMAP, PCA or t-SNE, coloured by
+    class or by a per-sample value, with pair lines, per-class displacement, search, nearest
+    neighbours and a selection that a linked explorer opens."""
 
     name = "latent_umap"
-    # (run, split, N, seed, mask ratio, K) -> (indices, labels, Z, Z*, embedding or None)
+    # (run, split, N, seed, mask ratio, K) -> _Embedded: the samples, latents and maps
     cache: dict = {}
 
     def __init__(
@@ -821,23 +1014,31 @@ class LatentUMAP(UMAPEmbedding, UMAPDrawing, _App):
         if n_split < 20:
             raise ValueError(
                 f"the {split} split of {self.data.name!r} has "
-                f"{n_split} samples: a UMAP needs at least 20"
+                f"{n_split} samples: a map needs at least 20"
             )
         super().__init__(
             _run_name(model_or_run), "press compute to embed the latents", [view.header()]
         )
         self.run_key = run_key or _run_key(model_or_run, self.model)
         vars(self).update(_umap_controls(n_split, trained_steps(self.model) > 0))
-        self.compute_button.on_click(lambda _: self.compute())
-        for toggle in (self.show_z, self.show_z_adapted, self.show_lines):
-            toggle.observe(self.redraw, names="value")
+        self._wire()
         self.widget = _umap_layout(self)
-        self._current, self.explorer, self._fitting = None, None, None
+        self._current, self.explorer, self._fitting, self.chosen = None, None, None, None
+        self.selection, self._selected, self._last_points = np.zeros(0, int), set(), None
         if not _umap_warm.is_set():
             threading.Thread(target=_warm_umap, daemon=True).start()
 
+    def _wire(self):
+        self.compute_button.on_click(lambda _: self.compute())
+        for control in (self.projection, self.n_neighbors, self.min_dist, self.perplexity):
+            control.observe(lambda _: self._current and self.compute(), names="value")
+        redrawn = (self.show_z, self.show_z_adapted, self.show_lines, self.colour_by, self.search)
+        for control in (*redrawn, self.k):
+            control.observe(self.redraw, names="value")
+
     def link(self, explorer: ReconstructionExplorer) -> LatentUMAP:
-        "A click on a point opens its sample in `explorer` (of the same dataset and split)."
+        """A click on a point opens its sample in `explorer` (of the same dataset and split), and a
+        selection becomes the explorer's 'selection' to step through."""
         if (
             explorer.data is not self.data
             and explorer.data.spec != self.data.spec

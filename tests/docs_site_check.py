@@ -269,7 +269,7 @@ def test_docstrings_show_as_written():
     ):
         assert written in page_text(SITE / page).text, f"{page} lacks {written!r}"
     # LatentUMAP.redraw (of its base UMAPDrawing), once documented as "Call self as a function."
-    assert "Draw the current embedding (its PCA while UMAP is still fitting)" in (
+    assert "Draw the current map (PCA while another projection fits)" in (
         page_text(SITE / "guides/11_views.html").text
     )
     borrowed = builtin_docstrings()

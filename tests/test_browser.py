@@ -180,6 +180,37 @@ ISOLATED_POINT = """(i) => {
 }"""
 
 
+def check_projector(page, umap: int, explorer: int):
+    """On the embedding view: a click lists the point's nearest neighbours, and a box selection
+    becomes the explorer's 'selection'."""
+    area = output_of(page, umap)
+    target = page.evaluate(ISOLATED_POINT, umap)
+    page.mouse.move(target["px"], target["py"])
+    page.mouse.click(target["px"], target["py"])
+    area.locator("th:has-text('nearest in Z:')").first.wait_for(timeout=30_000)
+    plot = page.locator(".js-plotly-plot").nth(umap)
+    plot.hover()
+    plot.locator(".modebar-btn[data-title='Box Select']").first.click()
+    frame = plot.locator(".nsewdrag").first.bounding_box()  # the map's drawing area
+    x0, y0 = frame["x"] + 0.2 * frame["width"], frame["y"] + 0.2 * frame["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 0.4 * frame["width"], y0 + 0.5 * frame["height"], steps=8)
+    page.mouse.up()
+    chooser = output_of(page, explorer).locator(
+        ".widget-dropdown:has(label:text-is('choose')) select"
+    )
+    deadline = time.time() + 30
+    chosen = None
+    while time.time() < deadline:
+        chosen = chooser.first.evaluate("s => s.options[s.selectedIndex].text")
+        if chosen == "selection":
+            break
+        time.sleep(0.3)
+    assert chosen == "selection", chosen
+    page.locator(".js-plotly-plot").nth(umap).scroll_into_view_if_needed()
+
+
 def plot_index(page, predicate, what: str) -> int:
     for plot in page.evaluate(PLOTS):
         if predicate(plot["title"]):
@@ -336,7 +367,7 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
             explorers,
         ):
             timings[f"explorer, {name}"] = explorer_timings(page, index)
-        umap = plot_index(page, lambda t: t.endswith("UMAP"), "the UMAP")
+        umap = plot_index(page, lambda t: "UMAP (" in t, "the UMAP")
         sweep = plot_index(page, lambda t: "against the mask ratio" in t, "the sweep")
         curves = plot_index(page, lambda t: t.startswith("Training curves"), "the training curves")
         printed = (
@@ -367,7 +398,8 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         timings["UMAP of a new seed, compute to redraw (s)"] = response_time(
             page, umap, lambda: compute.click()
         )
-        assert title_of(page, umap).endswith("UMAP")
+        assert "UMAP (" in title_of(page, umap), title_of(page, umap)
+        check_projector(page, umap, digits)
         # tall enough for a whole view in one picture
         page.set_viewport_size({"width": 1400, "height": 2400})
         shots = {

@@ -21,7 +21,7 @@ from metamae_lab.masking import visible_neighbours
 from metamae_lab.model import MetaMAE, mean_over
 from metamae_lab.probe import extract_features, random_init_like, run_probe
 from metamae_lab.train import pretrain
-from metamae_lab.views import MaskingRatioSweep, ReconstructionExplorer
+from metamae_lab.views import LatentUMAP, MaskingRatioSweep, ReconstructionExplorer
 
 IMAGE = ModalitySpec("image", (1, 8, 8), 2)  # 16 tokens of 4 values
 CAPTION = ModalitySpec("tokens", (6,), vocab_size=12, pad_id=0)  # 6 tokens
@@ -282,6 +282,18 @@ def test_the_explorer_widget_opens_a_multimodal_run(trained):
     sweep = MaskingRatioSweep(result.run_dir, data)
     sweep.run(block=True)
     assert sweep.figure.data and non_finite_values(sweep.figure) == []
+
+
+def test_the_embedding_view_shows_every_part_of_a_hovered_sample(trained):
+    result, data = trained
+    app = LatentUMAP(result.run_dir, data, run_key="multimodal-hover")
+    app.n.value, app.projection.value = 40, "PCA"
+    app.compute()
+    points = app.figure.data[1]
+    app._hover(points, type("Points", (), {"point_inds": [0]})())
+    hovered = app.hovered.value
+    assert "<div>image</div>" in hovered and "<div>caption</div>" in hovered
+    assert hovered.count("<svg") == 2  # the image's pixels and the caption's words
 
 
 def test_a_part_without_support_tokens_shows_no_support_curve():

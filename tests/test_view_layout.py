@@ -117,3 +117,7 @@ def test_umap_texts_do_not_collide(page):
     app.compute()
     app.wait()
     check(page, {"UMAP": go.Figure(app.figure)})
+    # coloured by a value (a colour bar, the legend below), a search, a clicked point's neighbours
+    app.colour_by.value, app.search.value = "error from Z*", "#0-300"
+    app._click(app.figure.data[1], type("Points", (), {"point_inds": [4]})())
+    check(page, {"UMAP by value": go.Figure(app.figure)})

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from helpers import SPECS, make_batch
-from metamae_lab.analysis import CHUNK, attention_maps, reconstruct
+from metamae_lab.analysis import (
+    CHUNK,
+    attention_maps,
+    latent_samples,
+    nearest_neighbours,
+    reconstruct,
+)
 from metamae_lab.config import preset_config, run_config
 from metamae_lab.data import dataset_from_arrays, load_dataset
 from metamae_lab.figures import (
@@ -281,7 +287,7 @@ def test_umap_view_toggles_subsamples_caches_and_opens_samples():
     app.compute()
     app.wait()
     title = app.figure.layout.title.text
-    assert "subsample of 120" in title and title.endswith("UMAP")
+    assert "subsample of 120" in title and title.endswith(":<br>UMAP (15 neighbours, min dist 0.1)")
     # pair lines, Z and Z* per class, displacement bars
     assert len(app.figure.data) == 1 + 2 * 10 + 1
     # one entry per class
@@ -308,6 +314,69 @@ def test_umap_view_toggles_subsamples_caches_and_opens_samples():
     assert explorer.sample.value == index and explorer.figure.layout.title.text.startswith(
         f"test sample {index},"
     )
+
+
+def _points(*indices):
+    "What plotly hands a click, hover or selection handler: the trace's point indices."
+    return type("Points", (), {"point_inds": list(indices)})()
+
+
+def test_embedding_view_colours_searches_finds_neighbours_and_selects():
+    data = load_dataset("digits")
+    model = tiny_model(data.spec)
+    app = LatentUMAP(model, data, run_key="projector-test", max_points=80)
+    app.n.value, app.projection.value = 80, "PCA"
+    app.compute()
+    entry = app.cache[app._current[0]]
+    x, _, _ = data.split("test")
+    expected = latent_samples(model, torch.as_tensor(x[entry.idx]), seed=0)
+    # colour by a value: one trace each for Z and Z*, the values those of latent_samples
+    app.colour_by.value = "error from Z*"
+    z_points, z_adapted_points = app.figure.data[1:3]
+    assert (z_points.name, z_adapted_points.name) == ("Z (circles)", "Z* (crosses)")
+    assert np.allclose(z_points.marker.color, expected.error_z_adapted, rtol=1e-5)
+    assert z_points.marker.colorbar.title.text == "error from Z*"
+    # a search fades the samples it does not match
+    app.search.value = "#0-100, 7"
+    matched = (entry.idx <= 100) | (entry.labels == 7)
+    assert np.array_equal(np.array(z_points.marker.opacity) == 1.0, matched)
+    app.search.value = "seven"
+    assert "'seven' is neither #index" in app.status.value
+    app.search.value = ""
+    # a click: the k nearest in Z and in Z*, ringed and listed, and the explorer opens the sample
+    explorer = ReconstructionExplorer(model, data)
+    app.link(explorer)
+    app.k.value = 5
+    app._click(app.figure.data[1], _points(3))
+    near_z, dist_z = nearest_neighbours(expected.z, 3, 5)
+    rings = {t.name: t for t in app.figure.data}
+    assert len(rings["nearest in Z"].x) == 5 and len(rings["nearest in Z*"].x) == 5
+    assert f"#{entry.idx[near_z[0]]} (" in app.neighbours.value
+    assert f"{dist_z[0]:.3g}" in app.neighbours.value
+    assert explorer.sample.value == entry.idx[3]
+    # a box selection over the traces, reported one trace at a time, becomes the explorer's
+    traces = [t for t in app.figure.data if t.customdata is not None]
+    for trace in traces:
+        app._select(trace, _points(0, 2) if trace is traces[0] else _points())
+    assert list(app.selection) == sorted(entry.idx[[0, 2]])
+    assert explorer.choose.value == "selection" and explorer.sample.value == app.selection[0]
+    explorer.nth.value = 1
+    assert explorer.sample.value == app.selection[1]
+    # another projection: t-SNE in the background, PCA until it is ready
+    app.projection.value = "t-SNE"
+    app.wait()
+    assert app.figure.layout.title.text.endswith("t-SNE (perplexity 30)")
+    assert app.perplexity.disabled is False and app.n_neighbors.disabled is True
+
+
+def test_an_mae_embedding_offers_no_values_of_z_star():
+    data = load_dataset("digits")
+    app = LatentUMAP(tiny_model(data.spec, method="mae"), data, run_key="projector-mae")
+    assert "error from Z*" not in app.colour_by.options and "error from Z" in app.colour_by.options
+    app.n.value, app.projection.value = 40, "PCA"
+    app.compute()
+    app._click(app.figure.data[1], _points(0))
+    assert "nearest in Z:" in app.neighbours.value and "nearest in Z*" not in app.neighbours.value
 
 
 def test_figures_fill_the_output_area_and_output_stays_bounded():  # defects 4 and 7
