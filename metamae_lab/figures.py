@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ __all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALET
            'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors',
            'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
            'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
-           'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'thumbnail_svg',
-           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
-           'save_figure']
+           'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection',
+           'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure',
+           'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -1514,10 +1515,11 @@ def umap_figure(
         legend = dict(orientation="h", y=-0.12, yanchor="top", title_text="")
     lines = title.count("<br>")  # each more line of title, more room above the plots
     fig.update_layout(
-        title=dict(text=title, yref="container", y=1, yanchor="top", pad=dict(t=20)),
+        # below plotly's toolbar, which shows at the top right on hover
+        title=dict(text=title, yref="container", y=1, yanchor="top", pad=dict(t=36)),
         template=TEMPLATE,
         height=540 + 20 * lines,
-        margin=dict(t=100 + 20 * lines),
+        margin=dict(t=110 + 20 * lines),
         legend=legend,
     )
     return fig
@@ -1652,6 +1654,31 @@ def _displacement_bars(displacement: dict, classes, names) -> go.Bar:
         error_y=dict(array=[displacement[int(c)][1] for c in classes]),
         marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(classes))],
     )
+
+# %% ../nbs/10_figures.ipynb #8c547a78
+def inside_selection(points: np.ndarray, shape) -> np.ndarray:
+    """Which of `points` `(N, 2)` a plotly selection shape (an entry of `layout.selections`: a
+    'rect', or a lasso's 'path') encloses: `(N,)` bool."""
+    if shape["type"] == "rect":
+        (x0, x1), (y0, y1) = sorted((shape["x0"], shape["x1"])), sorted((shape["y0"], shape["y1"]))
+        x, y = points[:, 0], points[:, 1]
+        return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    number = r"-?[\d.]+(?:e[-+]?\d+)?"
+    corners = re.findall(rf"({number}),({number})", shape["path"] or "")
+    return _inside_polygon(points, np.array(corners, dtype=float).reshape(-1, 2))
+
+
+def _inside_polygon(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    "Even-odd rule: inside where a ray from the point crosses the edges an odd number of times."
+    if len(corners) < 3:
+        return np.zeros(len(points), bool)
+    x, y = points[:, :1], points[:, 1:]  # (N, 1) each
+    x0, y0 = corners[:, 0], corners[:, 1]  # (V,) each
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    spans = (y0 > y) != (y1 > y)  # (N, V): the edge spans the point's height
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing_x = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    return (spans & (x < crossing_x)).sum(1) % 2 == 1
 
 # %% ../nbs/10_figures.ipynb #3c05b7d0
 def thumbnail_svg(

@@ -52,6 +52,7 @@ from metamae_lab.figures import (
     comparison_figure,
     explorer_figure,
     image_part,
+    inside_selection,
     save_figure,
     sweep_figure,
     thumbnail_svg,
@@ -885,7 +886,8 @@ class UMAPLookup:
             for row in zip(*columns.values())
         )
         index = entry.idx[self.chosen]
-        title = f"<b>sample {index}</b> ({self._class_name(entry.labels[self.chosen])})"
+        name = self._class_name(entry.labels[self.chosen])
+        title = f"<b>sample {index}</b>, class {name}: its {self.k.value} nearest"
         return f"{title}<table><tr>{head}</tr>{rows}</table>"
 
     def _class_name(self, label) -> str:
@@ -936,14 +938,11 @@ class UMAPDrawing:
         return "PCA"
 
     def _connect(self):
-        "Hover, click and selection handlers on every sample trace (replaced on each redraw)."
-        traces = [t for t in self.figure.data if t.type == "scatter" and t.customdata is not None]
-        for trace in traces:
-            trace.on_hover(self._hover)
-            trace.on_click(self._click)
-            trace.on_selection(self._select)
-        self._last_points = traces[-1].uid if traces else None
-        self._selected = set()
+        "Hover and click handlers on every sample trace (replaced on each redraw)."
+        for trace in self.figure.data:
+            if trace.type == "scatter" and trace.customdata is not None:
+                trace.on_hover(self._hover)
+                trace.on_click(self._click)
 
     def _hover(self, trace, points, state=None):
         if not points.point_inds:
@@ -973,12 +972,24 @@ class UMAPDrawing:
         self.explorer.show(index)
         self.say(f"sample {index} opened in the explorer; its nearest are ringed and listed")
 
-    def _select(self, trace, points, selector=None):
-        "Gather a box or lasso selection over every sample trace, then hand it to the explorer."
-        self._selected.update(int(trace.customdata[i]) for i in points.point_inds)
-        if trace.uid != self._last_points:  # plotly reports each trace in turn
+    def _select(self, change):
+        """The samples whose Z or Z* (as shown) lie inside the boxes and lassos drawn on the map,
+        handed to a linked explorer. They come as the browser's relayout of `selections`: plotly's
+        selection event did not always reach the kernel, and its Python layout drops the shapes."""
+        relayout = (change["new"] or {}).get("relayout_data") or {}
+        selections = relayout.get("selections")
+        if self._current is None or not selections:
             return
-        self.selection, self._selected = np.array(sorted(self._selected), dtype=int), set()
+        entry = self.cache[self._current[0]]
+        maps = entry.maps.get(self.map_key()) or entry.maps[("PCA", ())]
+        shown = [m for m, on in zip(maps, (self.show_z.value, self.show_z_adapted.value)) if on]
+        inside = np.zeros(len(entry.idx), bool)
+        if not shown:
+            return self.say("show Z or Z* to select their points")
+        for shape in selections:
+            if shape.get("xref", "x") == "x":  # the map, not the bars beside it
+                inside |= np.any([inside_selection(m, shape) for m in shown], axis=0)
+        self.selection = entry.idx[inside]
         if self.explorer is None or not len(self.selection):
             return self.say(f"{len(self.selection)} samples selected")
         self.explorer.choose_from(self.selection)
@@ -1024,7 +1035,8 @@ class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
         self._wire()
         self.widget = _umap_layout(self)
         self._current, self.explorer, self._fitting, self.chosen = None, None, None, None
-        self.selection, self._selected, self._last_points = np.zeros(0, int), set(), None
+        self.selection = np.zeros(0, int)
+        self.figure.observe(self._select, names="_js2py_relayout")
         if not _umap_warm.is_set():
             threading.Thread(target=_warm_umap, daemon=True).start()
 

@@ -187,7 +187,9 @@ def check_projector(page, umap: int, explorer: int):
     target = page.evaluate(ISOLATED_POINT, umap)
     page.mouse.move(target["px"], target["py"])
     page.mouse.click(target["px"], target["py"])
-    area.locator("th:has-text('nearest in Z:')").first.wait_for(timeout=30_000)
+    opened = f"sample {target['sample']} opened in the explorer; its nearest are ringed and listed"
+    area.locator(f".widget-html:has-text('{opened}')").first.wait_for(timeout=30_000)
+    assert area.locator("th:has-text('nearest in Z:')").count() == 1
     plot = page.locator(".js-plotly-plot").nth(umap)
     plot.hover()
     plot.locator(".modebar-btn[data-title='Box Select']").first.click()
@@ -207,8 +209,11 @@ def check_projector(page, umap: int, explorer: int):
         if chosen == "selection":
             break
         time.sleep(0.3)
-    assert chosen == "selection", chosen
-    page.locator(".js-plotly-plot").nth(umap).scroll_into_view_if_needed()
+    if chosen != "selection":
+        status = area.locator(".widget-html").all_text_contents()[-1]
+        pytest.fail(f"no selection reached the explorer ({chosen!r}); the view says {status!r}")
+    assert "samples selected" in area.locator(".widget-html").all_text_contents()[-1]
+    page.mouse.move(0, 0)  # no hover toolbar over the title in the screenshot
 
 
 def plot_index(page, predicate, what: str) -> int:

@@ -19,6 +19,7 @@ from metamae_lab.analysis import (
 from metamae_lab.config import preset_config, run_config
 from metamae_lab.data import dataset_from_arrays, load_dataset
 from metamae_lab.figures import (
+    inside_selection,
     attention_figure,
     comparison_figure,
     explorer_figure,
@@ -354,11 +355,13 @@ def test_embedding_view_colours_searches_finds_neighbours_and_selects():
     assert f"#{entry.idx[near_z[0]]} (" in app.neighbours.value
     assert f"{dist_z[0]:.3g}" in app.neighbours.value
     assert explorer.sample.value == entry.idx[3]
-    # a box selection over the traces, reported one trace at a time, becomes the explorer's
-    traces = [t for t in app.figure.data if t.customdata is not None]
-    for trace in traces:
-        app._select(trace, _points(0, 2) if trace is traces[0] else _points())
-    assert list(app.selection) == sorted(entry.idx[[0, 2]])
+    # a box drawn on the map, as the browser reports it, becomes the explorer's selection
+    map_z, map_z_adapted = entry.maps[("PCA", ())]
+    low, high = np.median(map_z, 0), map_z.max(0)
+    box = dict(type="rect", xref="x", yref="y", x0=low[0], x1=high[0], y0=low[1], y1=high[1])
+    app.figure._js2py_relayout = {"relayout_data": {"selections": [box]}, "source_view_id": "v"}
+    inside = inside_selection(map_z, box) | inside_selection(map_z_adapted, box)
+    assert inside.sum() >= 2 and list(app.selection) == list(entry.idx[inside])
     assert explorer.choose.value == "selection" and explorer.sample.value == app.selection[0]
     explorer.nth.value = 1
     assert explorer.sample.value == app.selection[1]
