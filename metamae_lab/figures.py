@@ -26,19 +26,20 @@ from .config import ModalitySpec
 from .tokenizers import unpatchify
 
 # %% auto #0
-__all__ = ['MASKED_COLOR', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE', 'CELL_CHARS',
-           'STRIP_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe', 'non_finite_values',
-           'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values',
-           'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values', 'cell_word',
-           'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors',
-           'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
-           'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
-           'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection',
-           'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure',
-           'probe_figure', 'save_figure']
+__all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
+           'CELL_CHARS', 'STRIP_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe',
+           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView',
+           'draw_values', 'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values',
+           'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors',
+           'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure',
+           'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels',
+           'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure',
+           'inside_selection', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines',
+           'training_figure', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
+MASKED_HATCH = "rgb(45, 45, 45)"  # a masked image patch's second stripe: no object looks like it
 SUPPORT_COLOR = "rgb(40, 160, 90)"  # a masked token in the support set
 Z_COLOR, Z_ADAPTED_COLOR = "rgb(150, 150, 150)", "rgb(40, 90, 200)"  # from Z, from Z*
 PALETTE = [
@@ -283,12 +284,24 @@ def png_source(rgb: np.ndarray) -> str:
 
 
 def _to_rgb(img: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    "(bands, H, W) values as (H, W, 3) uint8 between `lo` and `hi`: grey for one band; NaN masked."
+    """(bands, H, W) values as (H, W, 3) uint8 between `lo` and `hi`: grey for one band; NaN
+    hatched as masked; `(H, W)` is one band."""
+    img = img[None] if img.ndim == 2 else img
     scaled = np.clip((img - lo) / max(hi - lo, 1e-8) * 255, 0, 255)  # (bands, H, W)
     rgb = np.repeat(scaled, 3, 0) if len(scaled) == 1 else scaled
-    masked = np.array([int(v) for v in MASKED_COLOR[4:-1].split(",")], dtype=float)
-    rgb = np.where(np.isnan(rgb), masked[:, None, None], rgb)
+    rgb = np.where(np.isnan(rgb), _mask_hatch(*rgb.shape[1:]), rgb)
     return rgb.transpose(1, 2, 0).round().astype(np.uint8)
+
+
+def _mask_hatch(h: int, w: int) -> np.ndarray:
+    """Diagonal stripes of the mask's two colours, about 32 across the shorter side, `(3, H, W)`;
+    plain orange below 96 pixels, where a stripe would be narrower than a patch's pixels read."""
+    width = min(h, w) // 32
+    stripes = np.ones((h, w), bool)
+    if width >= 3:
+        stripes = (np.arange(h)[:, None] + np.arange(w)[None]) // width % 2 == 0  # (H, W)
+    colours = [np.array(c[4:-1].split(","), dtype=float) for c in (MASKED_COLOR, MASKED_HATCH)]
+    return np.where(stripes, colours[0][:, None, None], colours[1][:, None, None])
 
 # %% ../nbs/10_figures.ipynb #2774cc36
 def image_values(fig, spec, view, panels, bands):

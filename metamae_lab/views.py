@@ -139,8 +139,8 @@ class _App:
 
     def __init__(self, run_name: str, hint: str | None = None, headers: list[str] = ()):
         self.run_name = re.sub(r"[^A-Za-z0-9._=-]+", "-", run_name).strip("-") or "model"
-        self.header_lines = list(headers)
-        self.header = widgets.HTML("<br>".join(html.escape(h) for h in headers))
+        self.header = widgets.HTML()
+        self.set_headers(headers)
         self.figure = go.FigureWidget(placeholder_figure(hint) if hint else None)
         self.status = widgets.HTML()
         self.export_button = widgets.Button(
@@ -151,6 +151,11 @@ class _App:
 
     def say(self, text: str):
         self.status.value = text
+
+    def set_headers(self, lines: list[str]):
+        "The header's lines (plain text, one run each), kept in `header_lines`."
+        self.header_lines = list(lines)
+        self.header.value = "<br>".join(html.escape(line) for line in self.header_lines)
 
     def export_name(self) -> str:
         return f"{self.name}_{self.run_name}"
@@ -418,8 +423,7 @@ class ExplorerCheckpoints:
             step, lambda: resolve_run_view(self._source, self.data, step=step)
         )
         self.model = view.model
-        self.header_lines[0] = view.header()
-        self.header.value = "<br>".join(html.escape(h) for h in self.header_lines)
+        self.set_headers([view.header(), *self.header_lines[1:]])
         self.refresh()
 
 # %% ../nbs/11_views.ipynb #06e5c108
@@ -1107,7 +1111,7 @@ class TrainingCurvesView(_App):
     def reread(self):
         "Read every run's metrics again and redraw."
         self.curves = [read_curves(r) for r in self.run_dirs]
-        self.header.value = "<br>".join(html.escape(curves_header(c)) for c in self.curves)
+        self.set_headers([curves_header(c) for c in self.curves])
         self.redraw()
 
     def redraw(self, change=None):
