@@ -59,7 +59,7 @@ ERROR_SCALE = "Reds"
 TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
 TEMPLATE.layout.yaxis.ticklabelstandoff = 5
 
-
+# %% ../nbs/10_figures.ipynb #15e1c1fb
 def json_safe(values) -> list:
     """Values as a nested list with None where they are not finite: NaN is not JSON, and plotly
     draws None as a gap."""
