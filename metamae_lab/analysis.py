@@ -30,8 +30,8 @@ from .tokenizers import denormalize_patches
 __all__ = ['CHUNK', 'PROJECTIONS', 'trained_steps', 'RunView', 'resolve_model_and_data', 'resolve_run_view', 'first_samples',
            'Reconstruction', 'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error', 'largest_errors',
            'AttentionMaps', 'attention_maps', 'sweep_point', 'sweep_losses', 'LatentSamples', 'latent_samples',
-           'latent_pairs', 'masked_probe_accuracy', 'fit_umap', 'fit_tsne', 'fit_pca', 'fit_projection',
-           'displacement_by_class', 'nearest_neighbours', 'match_samples', 'TrainingCurves', 'read_curves', 'smoothed']
+           'masked_probe_accuracy', 'fit_umap', 'fit_tsne', 'fit_pca', 'fit_projection', 'displacement_by_class',
+           'nearest_neighbours', 'match_samples', 'TrainingCurves', 'read_curves', 'smoothed']
 
 # %% ../nbs/09_analysis.ipynb #9a12053a
 def trained_steps(model: MetaMAE) -> int:
@@ -461,20 +461,6 @@ def latent_samples(
         np.concatenate([r.sample_masked_losses[:, -1] for r in recs]),
     )
 
-
-def latent_pairs(
-    model: MetaMAE,
-    x,
-    lengths=None,
-    mask_ratio: float | None = None,
-    seed: int = 0,
-    steps: int | None = None,
-    batch_size: int = 256,
-) -> tuple[np.ndarray, np.ndarray]:
-    "Pooled Z and Z* `(N, D)` of `x` masked with `seed` (batch i by `seed + i`)."
-    samples = latent_samples(model, x, lengths, mask_ratio, seed, steps, batch_size)
-    return samples.z, samples.z_adapted
-
 # %% ../nbs/09_analysis.ipynb #436f60c8
 def masked_probe_accuracy(
     model: MetaMAE,
@@ -492,8 +478,8 @@ def masked_probe_accuracy(
     feats = {}
     for split in ("train", "test"):
         x, y, lengths = first_samples(data, split, max_train)
-        pair = latent_pairs(model, x, lengths, ratio, seed, steps)
-        feats[split] = (pair[int(adapted)], y)
+        samples = latent_samples(model, x, lengths, ratio, seed, steps)
+        feats[split] = (samples.z_adapted if adapted else samples.z, y)
     return linear_probe(*feats["train"], *feats["test"])["accuracy"]
 
 # %% ../nbs/09_analysis.ipynb #21583b44

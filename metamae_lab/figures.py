@@ -1352,11 +1352,17 @@ def sweep_summary(ratios, curves: dict, trained_at: dict | None = None, chance=N
 
 # %% ../nbs/10_figures.ipynb #9bc59834
 def sweep_figure(
-    ratios, curves: dict, trained_at: dict | None = None, title: str = "", chance=None
+    ratios,
+    curves: dict,
+    trained_at: dict | None = None,
+    title: str = "",
+    chance=None,
+    random_probe=None,
 ) -> go.Figure:
     """`curves[run] = (loss_z, loss_z_adapted or None, probe or None)`, arrays (ratios, seeds) with
     NaN where not computed (None: not drawn); `trained_at[run]` the mask ratio the run was trained
-    at; `chance` (ratios, seeds) the input-blind guess's loss (`chance_errors`)."""
+    at; `chance` (ratios, seeds) the input-blind guess's loss (`chance_errors`); `random_probe`
+    (ratios, seeds) the probe accuracy of a random-init encoder, the probe's baseline."""
     gaps = {run: c[1] - c[0] for run, c in curves.items() if c[1] is not None}
     probe = any(c[2] is not None for c in curves.values())
     fig = _sweep_grid(bool(gaps), probe)
@@ -1378,6 +1384,12 @@ def sweep_figure(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             fig.add_trace(_chance_trace(ratios, np.nanmean(chance, axis=1)), 1, 1)
+    if probe and random_probe is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            baseline = np.nanmean(random_probe, axis=1)
+        row = 2 + bool(gaps)
+        fig.add_trace(_chance_trace(ratios, baseline, "probe of a random-init encoder"), row, 1)
     if gaps:
         fig.add_hline(y=0, line=dict(color="rgb(90,90,90)", width=1), row=2, col=1)
     _trained_lines(fig, curves, trained_at or {}, ratios)

@@ -5,6 +5,7 @@
 # %% ../nbs/11_views.ipynb #6c6a678e
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import threading
@@ -43,6 +44,7 @@ from metamae_lab.analysis import (
     trained_steps,
 )
 from .checkpoint import checkpoint_steps, is_export
+from .probe import BASELINE_SEED, random_init_like
 from .config import check_int
 from metamae_lab.figures import (
     TEMPLATE,
@@ -61,9 +63,25 @@ from metamae_lab.figures import (
 )
 
 # %% auto #0
-__all__ = ['COLOUR_BY', 'views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure', 'LRU', 'ExplorerControls',
-           'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep',
-           'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP', 'curves_header', 'TrainingCurvesView']
+__all__ = ['COLOUR_BY', 'kernel_loop', 'call_on_loop', 'views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure',
+           'LRU', 'ExplorerControls', 'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer',
+           'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP',
+           'curves_header', 'TrainingCurvesView']
+
+# %% ../nbs/11_views.ipynb #fe4a4cae
+def kernel_loop() -> asyncio.AbstractEventLoop | None:
+    "The event loop running this cell or widget event (a kernel's), or None outside one."
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop | None, call, *args):
+    "`call(*args)` on `loop`, from any thread; at once, here, when `loop` is None or stopped."
+    if loop is None or not loop.is_running():
+        return call(*args)
+    loop.call_soon_threadsafe(call, *args)
 
 # %% ../nbs/11_views.ipynb #188afce0
 def views_dir(start: Path | None = None) -> Path:
@@ -552,13 +570,17 @@ class SweepComputation:
             self.computed += 1
             if what == "losses":
                 self.cache[key] = sweep_losses(model, x, lengths, ratio, seed)
-            else:
-                adapted = trained_steps(model) > 0  # an MAE's probe reads Z
-                self.cache[key] = masked_probe_accuracy(model, data, ratio, seed, adapted=adapted)
+                return self.cache[key]
+            adapted = trained_steps(model) > 0  # an MAE's probe reads Z
+            if what == "random probe":  # the baseline: the same probe of a random-init encoder
+                with torch.random.fork_rng():  # leaves the session's random state as it was
+                    model = random_init_like(model, BASELINE_SEED)
+            self.cache[key] = masked_probe_accuracy(model, data, ratio, seed, adapted=adapted)
         return self.cache[key]
 
-    def compute(self):
-        "Compute (or read from the cache) every point of every run, drawing as points arrive."
+    def compute(self, loop: asyncio.AbstractEventLoop | None = None):
+        """Compute (or read from the cache) every point of every run, drawing as points arrive (on
+        the kernel's `loop` when run in a background thread)."""
         ratios, seeds = self.ratios(), list(range(self.n_seeds.value))
         probe = self.with_probe.value and self.data.y_train is not None
 
@@ -570,10 +592,11 @@ class SweepComputation:
             for run, (model, _, _) in self.runs.items()
         }
         chance = empty()  # the first run's data
+        random_probe = empty() if probe else None  # and its architecture
         trained_at = {run: model.cfg.mask_ratio for run, (model, _, _) in self.runs.items()}
-        self.progress.max, self.progress.value = len(ratios) * len(seeds) * len(self.runs), 0
+        total, done = len(ratios) * len(seeds) * len(self.runs), 0
+        call_on_loop(loop, self._start_progress, total)
         self._stop.clear()
-        self.say(f"computing {self.progress.max} points")
         t0 = time.perf_counter()
         for run, (model, data, _) in self.runs.items():
             x, _, lengths = first_samples(data, self.split.value, self.n_samples.value)
@@ -586,19 +609,34 @@ class SweepComputation:
                     lz[i, j] = losses["z"]
                     if lzs is not None:
                         lzs[i, j] = losses["z_adapted"]
-                    if run == next(iter(self.runs)):
+                    first = run == next(iter(self.runs))
+                    if first:
                         chance[i, j] = losses["chance"]
                     if probe:
                         acc[i, j] = self._value(run, "probe", ratio, seed, x, lengths)
-                    self.progress.value += 1
+                    if probe and first:
+                        random_probe[i, j] = self._value(
+                            run, "random probe", ratio, seed, x, lengths
+                        )
+                    done += 1
+                    call_on_loop(loop, self._draw_points, done)
                 title = self._title(len(x), len(seeds))
-                figure = sweep_figure(ratios, curves, trained_at, title, chance)
-                update_figure_widget(self.figure, figure)
+                figure = sweep_figure(ratios, curves, trained_at, title, chance, random_probe)
+                call_on_loop(loop, self._draw_points, done, figure)
         self.last_response_s = time.perf_counter() - t0
-        done = f"{self.progress.value} of {self.progress.max} points"
-        finished = f"{done} in {self.last_response_s:.1f} s"
-        self.say(f"stopped after {done}" if self._stop.is_set() else finished)
+        points = f"{done} of {total} points"
+        finished = f"{points} in {self.last_response_s:.1f} s"
+        call_on_loop(loop, self.say, f"stopped after {points}" if self._stop.is_set() else finished)
         return curves
+
+    def _start_progress(self, total: int):
+        self.progress.max, self.progress.value = total, 0
+        self.say(f"computing {total} points")
+
+    def _draw_points(self, done: int, figure: go.Figure | None = None):
+        self.progress.value = done
+        if figure is not None:
+            update_figure_widget(self.figure, figure)
 
     def _title(self, n: int, seeds: int) -> str:
         return (
@@ -657,7 +695,7 @@ class MaskingRatioSweep(SweepComputation, _App):
             return self.say("a sweep is already running")
         if block:
             return self.compute()
-        self._thread = threading.Thread(target=self.compute, daemon=True)
+        self._thread = threading.Thread(target=self.compute, args=(kernel_loop(),), daemon=True)
         self._thread.start()
 
     def stop(self):
@@ -816,23 +854,30 @@ class UMAPEmbedding:
             entry.maps[map_key] = _fit(entry.samples, method, key[3], dict(settings))
             return False
         self._fitting = threading.Thread(
-            target=self._fit_then_redraw, args=(key, map_key), daemon=True
+            target=self._fit_then_draw, args=(key, map_key, kernel_loop()), daemon=True
         )
         self._fitting.start()
         return True
 
-    def _fit_then_redraw(self, key, map_key):
+    def _fit_then_draw(self, key, map_key, loop):
+        "Fit in this background thread, then draw on the kernel's `loop`."
         t0 = time.perf_counter()
         entry, (method, settings) = self.cache[key], map_key
         first_umap = method == "UMAP" and not _umap_warm.is_set()
         entry.maps[map_key] = _fit(entry.samples, method, key[3], dict(settings))
+        compiled = " (its first fit compiles numba)" if first_umap else ""
+        message = f"{method} ready after {time.perf_counter() - t0:.1f} s{compiled}"
+        call_on_loop(loop, self._draw_fitted, key, map_key, message)
+
+    def _draw_fitted(self, key, map_key, message: str):
+        "Draw a map fitted in the background, if it is still the one the controls ask for."
         if self._current and self._current[0] == key and self.map_key() == map_key:
             self.redraw()
-            compiled = " (its first fit compiles numba)" if first_umap else ""
-            self.say(f"{method} ready after {time.perf_counter() - t0:.1f} s{compiled}")
+            self.say(message)
 
     def wait(self, timeout: float | None = None):
-        "Wait for a fit running in the background (after a `compute`) to be drawn."
+        """Wait for a fit running in the background (after a `compute`). Outside a kernel its map
+        is drawn when this returns; in one, when the kernel is next idle."""
         if self._fitting is not None:
             self._fitting.join(timeout)
 
@@ -852,8 +897,20 @@ class UMAPLookup:
             return s.error_z
         return entry.idx.astype(float) if by == "sample index" else None
 
-    def marks(self, entry: _Embedded) -> MapMarks:
-        "What the map marks: the colour values, the search's matches, the chosen's neighbours."
+    def nearest(self, entry: _Embedded) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The chosen sample's k nearest (positions, distances) in Z and, for a run that trained its
+        inner loop, in Z*; empty when no sample is chosen."""
+        if self.chosen is None:
+            return {}
+        latents = {"Z": entry.samples.z}
+        if trained_steps(self.model) > 0:  # an MAE's Z* is not what it trained
+            latents["Z*"] = entry.samples.z_adapted
+        return {
+            name: nearest_neighbours(z, self.chosen, self.k.value) for name, z in latents.items()
+        }
+
+    def marks(self, entry: _Embedded, nearest: dict) -> MapMarks:
+        "What the map marks: the colour values, the search's matches, the chosen's `nearest`."
         matched = None
         if self.search.value.strip():
             try:
@@ -863,27 +920,21 @@ class UMAPLookup:
             except ValueError as e:
                 self.say(str(e))
         marks = MapMarks(self.colour_values(entry), self.colour_by.value, matched, self.chosen)
-        if self.chosen is not None:
-            marks.near_z = nearest_neighbours(entry.samples.z, self.chosen, self.k.value)[0]
-            if not self.show_z_adapted.disabled:
-                za = entry.samples.z_adapted
-                marks.near_z_adapted = nearest_neighbours(za, self.chosen, self.k.value)[0]
+        marks.near_z = nearest["Z"][0] if "Z" in nearest else None
+        marks.near_z_adapted = nearest["Z*"][0] if "Z*" in nearest else None
         return marks
 
-    def neighbours_table(self, entry: _Embedded) -> str:
-        "The chosen sample's k nearest in Z (and in Z*), with their classes and distances, as HTML."
-        if self.chosen is None:
+    def neighbours_table(self, entry: _Embedded, nearest: dict) -> str:
+        "The chosen sample's `nearest` in Z (and in Z*), with their classes and distances, as HTML."
+        if not nearest:
             return ""
-        latents = {"Z": entry.samples.z}
-        if not self.show_z_adapted.disabled:
-            latents["Z*"] = entry.samples.z_adapted
-        columns = {}
-        for name, z in latents.items():
-            near, dist = nearest_neighbours(z, self.chosen, self.k.value)
-            columns[name] = [
+        columns = {
+            name: [
                 f"#{entry.idx[p]} ({self._class_name(entry.labels[p])}), {d:.3g}"
                 for p, d in zip(near, dist)
             ]
+            for name, (near, dist) in nearest.items()
+        }
         head = "".join(f"<th>nearest in {name}: sample (class), distance</th>" for name in columns)
         rows = "".join(
             "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
@@ -924,12 +975,13 @@ class UMAPDrawing:
         adapted = trained_steps(self.model) > 0  # an MAE's Z* is not what it trained
         displacement = displacement_by_class(s.z, s.z_adapted, entry.labels) if adapted else None
         names = self.data.class_names
-        marks = self.marks(entry)
+        nearest = self.nearest(entry)
+        marks = self.marks(entry, nearest)
         figure = umap_figure(
             *emb, entry.labels, names, *shown, displacement, title, entry.idx, marks
         )
         update_figure_widget(self.figure, figure)
-        self.neighbours.value = self.neighbours_table(entry)
+        self.neighbours.value = self.neighbours_table(entry, nearest)
         self._connect()
 
     def map_title(self) -> str:

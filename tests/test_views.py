@@ -13,6 +13,7 @@ from metamae_lab.analysis import (
     CHUNK,
     attention_maps,
     latent_samples,
+    masked_probe_accuracy,
     nearest_neighbours,
     reconstruct,
 )
@@ -28,6 +29,7 @@ from metamae_lab.figures import (
     umap_figure,
 )
 from metamae_lab.model import MetaMAE
+from metamae_lab.probe import BASELINE_SEED, random_init_like
 from metamae_lab.train import pretrain
 from metamae_lab.views import (
     LatentUMAP,
@@ -261,9 +263,22 @@ def test_several_runs_swept_on_one_plot(tmp_path):
     sweep.with_probe.value = True
     curves = sweep.run(block=True)
     assert len(curves) == 2 and all(acc.shape == (2, 1) for _, _, acc in curves.values())
-    # band + mean: MetaMAE for Z, Z*, Z* − Z and the probe; the MAE for Z and the probe; chance
-    assert len(sweep.figure.data) == 2 * 4 + 2 * 2 + 1
+    # band + mean: MetaMAE for Z, Z*, Z* − Z and the probe; the MAE for Z and the probe; chance;
+    # the probe's baseline
+    assert len(sweep.figure.data) == 2 * 4 + 2 * 2 + 2
     names = [t.name for t in sweep.figure.data if t.name]
+    # the baseline: the first run's probe (of Z*) on a random-init encoder of its architecture
+    (baseline,) = [t for t in sweep.figure.data if t.name == "probe of a random-init encoder"]
+    torch.manual_seed(7)
+    before = torch.rand(3)
+    torch.manual_seed(7)
+    random_init = random_init_like(runs[0], BASELINE_SEED)
+    expected = [masked_probe_accuracy(random_init, data, r, 0, adapted=True) for r in (0.4, 0.6)]
+    assert np.allclose(baseline.y, expected) and baseline.yaxis == "y3"
+    sweep.cache.clear()
+    torch.manual_seed(7)
+    sweep.run(block=True)  # the baseline's init leaves the session's random state alone
+    assert torch.equal(torch.rand(3), before)
     assert not [n for n in names if n.startswith("metamae-1") and "Z*" in n]  # no Z* for the MAE
     assert "metamae-1: probe accuracy (Z, masked input)" in names
     trained = {s.x0 for s in sweep.figure.layout.shapes if s.type == "line" and s.x0 == s.x1}
