@@ -27,15 +27,16 @@ from .tokenizers import unpatchify
 
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
-           'CELL_CHARS', 'STRIP_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe',
-           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView',
-           'draw_values', 'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values',
-           'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors',
-           'tabular_errors', 'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure',
-           'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels',
-           'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure',
-           'inside_selection', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines',
-           'training_figure', 'probe_figure', 'save_figure']
+           'CELL_CHARS', 'STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX',
+           'TWO_COLUMN_PLOT_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe', 'non_finite_values',
+           'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values',
+           'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values', 'cell_word',
+           'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors',
+           'is_large_image', 'two_columns', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
+           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels',
+           'line_panels', 'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks',
+           'umap_figure', 'inside_selection', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail',
+           'curve_lines', 'training_figure', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -147,6 +148,9 @@ def explorer_figure(
     draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row)
     draw_errors(fig, spec, view, errors, all_errors, bands, per_row)
     _inner_loop_curves(fig, rec, sample, k, spec.is_discrete)
+    if is_large_image(spec):
+        two_columns(fig)
+    height, top = _grid_height(spec, view, per_row), 120 + 18 * shown.count("<br>")
     fig.update_layout(
         title=dict(
             text=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k),
@@ -158,10 +162,10 @@ def explorer_figure(
         ),
         template=TEMPLATE,
         # three title lines, then the panel titles (two lines for a step beyond training)
-        margin=dict(l=40, r=20, t=120 + 18 * shown.count("<br>"), b=30),
+        margin=dict(l=40, r=20, t=top, b=30),
         showlegend=not spec.is_discrete,
-        legend=dict(orientation="h", y=-0.06),
-        height=_grid_height(spec, view, per_row),
+        legend=dict(orientation="h", y=-60 / (height - top - 30)),  # under the axis titles
+        height=height,
     )
     return fig
 
@@ -228,15 +232,19 @@ def _rows_of(n: int, per_row: int) -> int:
 
 
 def _grid_height(spec: ModalitySpec, view: SampleView, per_row: int) -> int:
+    if is_large_image(spec):
+        return 120 + TWO_COLUMN_PLOT_PX + 90  # the title's lines, the rows, the legend
+    if spec.modality.shows_bands:  # four images a row in about 1000 px are about 170 px high
+        return 540
     if not spec.is_discrete:
         return 620
-    blocks = _rows_of(len(view.real), per_row)  # padding included: one height per dataset
+    blocks = _rows_of(len(view.mask), per_row)  # this sample's tokens: no empty blocks
     return 120 + 24 * 5 * blocks + 24 * 3 * blocks + 230
 
 # %% ../nbs/10_figures.ipynb #a969f850
 def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles) -> go.Figure:
     if spec.is_discrete:  # long strips read better stacked than side by side
-        blocks = _rows_of(len(view.real), per_row)
+        blocks = _rows_of(len(view.mask), per_row)
         heights = np.array([5 * blocks, 3 * blocks, 9.0])
         grid = dict(
             rows=3,
@@ -556,7 +564,6 @@ def _token_strip_values(fig, view, values, names, symbols, per_row):
         "RdYlGn",
         1.0,
         dict(title=dict(text="prob.", side="right"), len=0.3, y=0.85),
-        blocks=_rows_of(len(view.real), per_row),
     )
     fig.add_trace(trace, 1, 1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
@@ -708,7 +715,6 @@ def _token_errors(fig, view, layers, zmax, per_row, names):
             ERROR_SCALE,
             zmax,
             dict(title=dict(text="error", side="right"), len=0.25, y=0.45),
-            blocks=_rows_of(len(view.real), per_row),
         ),
         2,
         1,
@@ -814,6 +820,42 @@ def _step_marks(fig, rec: Reconstruction, k: int, row: int, cols: tuple):
         fig.update_xaxes(title_text="inner step", dtick=1, title_standoff=2, row=row, col=col)
         fig.update_yaxes(tickformat=".3~g", row=row, col=col)
 
+# %% ../nbs/10_figures.ipynb #98fe06f9
+LARGE_IMAGE_PX = 128  # images from this side on are drawn two a row
+IMAGE_ROW_PX = 300  # the height of a large image's row
+CURVES_ROW_PX = 220  # the step curves' row under them
+ROW_GAP_PX = 56  # between rows: the titles of the row below
+TWO_COLUMN_PLOT_PX = 3 * IMAGE_ROW_PX + CURVES_ROW_PX + 3 * ROW_GAP_PX
+
+
+def is_large_image(spec: ModalitySpec) -> bool:
+    "Whether `spec` is an image drawn two panels a row (`two_columns`)."
+    return spec.modality.shows_bands and max(spec.shape[1:]) >= LARGE_IMAGE_PX
+
+
+def two_columns(fig: go.Figure):
+    """The explorer's 2 × 4 grid of an image moved two panels a row, four rows: the axes' domains,
+    the panels' titles and the error colour bar."""
+    heights = [IMAGE_ROW_PX] * 3 + [CURVES_ROW_PX]
+    tops = np.cumsum([0] + [h + ROW_GAP_PX for h in heights])  # px from the top
+    cells = [(row, col) for row in (1, 2) for col in (1, 2, 3, 4)]
+    titles = [a for a in fig.layout.annotations if a.xref == "paper" and a.yanchor == "bottom"]
+    for i, (row, col) in enumerate(cells):
+        sub = fig.get_subplot(row, col)
+        x_old, y_old = sub.xaxis.domain, sub.yaxis.domain
+        new_row, new_col = divmod(i, 2)
+        x = (0.0, 0.46) if new_col == 0 else (0.54, 1.0)
+        y_top = 1 - tops[new_row] / TWO_COLUMN_PLOT_PX
+        y = (y_top - heights[new_row] / TWO_COLUMN_PLOT_PX, y_top)
+        for title in titles:  # a panel's title is centred on its top edge
+            if np.isclose(title.x, np.mean(x_old)) and np.isclose(title.y, y_old[1]):
+                title.update(x=np.mean(x), y=y[1])
+        sub.xaxis.domain, sub.yaxis.domain = x, y
+    errors = fig.get_subplot(2, 2).yaxis.domain  # moved to the third row
+    for trace in fig.data:
+        if trace.type == "heatmap" and trace.showscale:
+            trace.colorbar.update(y=np.mean(errors), len=errors[1] - errors[0])
+
 # %% ../nbs/10_figures.ipynb #5bf1c0e1
 def image_part(spec: ModalitySpec) -> ModalitySpec | None:
     """The spec whose bands a view offers: `spec` if it is an image, else the first image part of a
@@ -905,7 +947,11 @@ def stack_figures(
         line_px * (h.count("<br>") + 1) + _top_titles_px(f, line_px) + 12
         for h, f in zip(headings, figs)
     ]
-    heights = [(f.layout.height or 500) + h + gap_px for f, h in zip(figs, heading_px)]
+    # each figure's plot area: its own margins give way to its heading and the gap below it
+    plot_px = [
+        (f.layout.height or 500) - (f.layout.margin.t or 0) - (f.layout.margin.b or 0) for f in figs
+    ]
+    heights = [p + h + gap_px for p, h in zip(plot_px, heading_px)]
     total, top, shift, seen = sum(heights), 1.0, 0, set()
     data, layout = [], {"annotations": [], "shapes": []}
     for fig, h, heading, room in zip(figs, heights, headings, heading_px):

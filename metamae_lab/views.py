@@ -98,8 +98,18 @@ def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
         a.type == b.type for a, b in zip(widget.data, fig.data)
     )
     fig.layout.width, fig.layout.autosize = None, True  # the output area's width, measured anew
+    old, new = widget.layout.to_plotly_json(), fig.layout.to_plotly_json()
+    # plotly.js keeps a constrained axis's domain through a relayout of the whole axis, and takes a
+    # new one only named as such ('yaxis3.domain')
+    moved = {
+        f"{key}.domain": new[key]["domain"]
+        for key in set(old) & set(new)
+        if key.startswith(("xaxis", "yaxis")) and old[key].get("domain") != new[key].get("domain")
+    }
+    if moved:
+        widget.plotly_relayout(moved)
     # a relayout only sets what it names: axes, shapes and notes the new figure lacks are deleted
-    stale = set(widget.layout.to_plotly_json()) - set(fig.layout.to_plotly_json())
+    stale = set(old) - set(new)
     if stale:
         widget.plotly_relayout({key: None for key in stale})
     with widget.batch_update():

@@ -212,7 +212,8 @@ def check_projector(page, umap: int, explorer: int):
     if chosen != "selection":
         status = area.locator(".widget-html").all_text_contents()[-1]
         pytest.fail(f"no selection reached the explorer ({chosen!r}); the view says {status!r}")
-    assert "samples selected" in area.locator(".widget-html").all_text_contents()[-1]
+    # the view says so after it hands the selection to the explorer: wait for its message too
+    area.locator(".widget-html:has-text('samples selected')").first.wait_for(timeout=10_000)
     page.mouse.move(0, 0)  # no hover toolbar over the title in the screenshot
 
 
@@ -466,6 +467,18 @@ model = MetaMAE(data.spec, preset_config("tiny", mask_ratio=0.75))""",
 ]
 
 
+# the texts of a figure's notes (subplot titles among them) drawn over one of its images
+NOTES_ON_IMAGES = """(i) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[i];
+  const images = [...gd.querySelectorAll('g.imagelayer image')].map(e => e.getBoundingClientRect());
+  const over = (a, b) =>
+    a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  return [...gd.querySelectorAll('g.annotation')]
+    .filter(n => images.some(b => over(n.getBoundingClientRect(), b)))
+    .map(n => n.textContent);
+}"""
+
+
 def coco_size_notebook():
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
@@ -498,6 +511,8 @@ def test_a_coco_size_sample_responds_in_jupyterlab(jupyterlab):
         area.scroll_into_view_if_needed()
         area.screenshot(path=str(SHOTS / "browser_coco_size_explorer.png"))
         collisions = text_collisions(page.evaluate(TEXT_BOXES, area.element_handle()))
+        # after the controls moved (the sample among them, a shorter caption): no title on an image
+        on_images = page.evaluate(NOTES_ON_IMAGES, explorer)
         sizes = page.evaluate(
             """(i) => [...document.querySelectorAll('.js-plotly-plot')[i]
                 .querySelectorAll('g.imagelayer image')]
@@ -513,3 +528,6 @@ def test_a_coco_size_sample_responds_in_jupyterlab(jupyterlab):
     print(timings, sizes)
     assert not errors, errors
     assert not collisions, "\n".join(collisions)
+    # four panels and the two error maps' underlays, each at COCO's 224 px or more on screen
+    assert len(sizes) == 6 and min(sizes) >= 224, sizes
+    assert not on_images, on_images
