@@ -27,16 +27,16 @@ from .tokenizers import unpatchify
 
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
-           'CELL_CHARS', 'STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX',
-           'TWO_COLUMN_PLOT_PX', 'COLUMN_TITLES', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe', 'non_finite_values',
-           'sample_layout', 'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values',
-           'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values', 'cell_word',
-           'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors',
-           'is_large_image', 'two_columns', 'image_part', 'stack_figures', 'multimodal_explorer_figure',
-           'comparison_figure', 'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels',
-           'line_panels', 'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks',
-           'umap_figure', 'inside_selection', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail',
-           'curve_lines', 'training_figure', 'probe_figure', 'save_figure']
+           'CELL_CHARS', 'STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES',
+           'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe', 'non_finite_values', 'sample_layout',
+           'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values', 'png_source',
+           'image_values', 'robust_range', 'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row',
+           'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image',
+           'two_columns', 'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure',
+           'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels',
+           'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure',
+           'inside_selection', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines',
+           'training_figure', 'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -148,9 +148,8 @@ def explorer_figure(
     draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row)
     draw_errors(fig, spec, view, errors, all_errors, bands, per_row)
     _inner_loop_curves(fig, rec, sample, k, spec.is_discrete)
-    if is_large_image(spec):
-        two_columns(fig)
-    height, top = _grid_height(spec, view, per_row), 120 + 18 * shown.count("<br>")
+    top = 120 + 18 * shown.count("<br>")
+    height = _sized(fig, spec, view, per_row, 4, top, 90)  # 90: the legend under the rows
     fig.update_layout(
         title=dict(
             text=(title or f"sample {sample}") + "<br>" + _error_summary(rec, view, k),
@@ -232,8 +231,6 @@ def _rows_of(n: int, per_row: int) -> int:
 
 
 def _grid_height(spec: ModalitySpec, view: SampleView, per_row: int) -> int:
-    if is_large_image(spec):
-        return 120 + TWO_COLUMN_PLOT_PX + 90  # the title's lines, the rows, the legend
     if spec.modality.shows_bands:  # four images a row in about 1000 px are about 170 px high
         return 540
     if not spec.is_discrete:
@@ -822,10 +819,9 @@ def _step_marks(fig, rec: Reconstruction, k: int, row: int, cols: tuple):
 
 # %% ../nbs/10_figures.ipynb #98fe06f9
 LARGE_IMAGE_PX = 128  # images from this side on are drawn two a row
-IMAGE_ROW_PX = 300  # the height of a large image's row
-CURVES_ROW_PX = 220  # the step curves' row under them
+IMAGE_ROW_PX = 300  # the height of a row of large images
+CURVES_ROW_PX = 220  # the height of a row of curves or bars
 ROW_GAP_PX = 56  # between rows: the titles of the row below
-TWO_COLUMN_PLOT_PX = 3 * IMAGE_ROW_PX + CURVES_ROW_PX + 3 * ROW_GAP_PX
 
 
 def is_large_image(spec: ModalitySpec) -> bool:
@@ -833,28 +829,40 @@ def is_large_image(spec: ModalitySpec) -> bool:
     return spec.modality.shows_bands and max(spec.shape[1:]) >= LARGE_IMAGE_PX
 
 
-def two_columns(fig: go.Figure):
-    """The explorer's 2 × 4 grid of an image moved two panels a row, four rows: the axes' domains,
-    the panels' titles and the error colour bar."""
-    heights = [IMAGE_ROW_PX] * 3 + [CURVES_ROW_PX]
+def two_columns(fig: go.Figure, cols: int = 4) -> int:
+    """A grid of 2 rows and `cols` columns of image panels (the explorer's, a comparison's) moved
+    two panels a row, in the same order: the axes' domains, the panels' titles and the error colour
+    bar. Returns the rows' height in px, the plot area the figure needs."""
+    cells = [(row, col) for row in (1, 2) for col in range(1, cols + 1)]
+    pairs = [cells[i : i + 2] for start in (0, cols) for i in range(start, start + cols, 2)]
+    images = [any(fig.get_subplot(*c).yaxis.scaleanchor for c in pair) for pair in pairs]
+    heights = [IMAGE_ROW_PX if image else CURVES_ROW_PX for image in images]
     tops = np.cumsum([0] + [h + ROW_GAP_PX for h in heights])  # px from the top
-    cells = [(row, col) for row in (1, 2) for col in (1, 2, 3, 4)]
+    total = tops[-1] - ROW_GAP_PX
     titles = [a for a in fig.layout.annotations if a.xref == "paper" and a.yanchor == "bottom"]
-    for i, (row, col) in enumerate(cells):
-        sub = fig.get_subplot(row, col)
-        x_old, y_old = sub.xaxis.domain, sub.yaxis.domain
-        new_row, new_col = divmod(i, 2)
-        x = (0.0, 0.46) if new_col == 0 else (0.54, 1.0)
-        y_top = 1 - tops[new_row] / TWO_COLUMN_PLOT_PX
-        y = (y_top - heights[new_row] / TWO_COLUMN_PLOT_PX, y_top)
-        for title in titles:  # a panel's title is centred on its top edge
-            if np.isclose(title.x, np.mean(x_old)) and np.isclose(title.y, y_old[1]):
-                title.update(x=np.mean(x), y=y[1])
-        sub.xaxis.domain, sub.yaxis.domain = x, y
-    errors = fig.get_subplot(2, 2).yaxis.domain  # moved to the third row
-    for trace in fig.data:
+    for r, pair in enumerate(pairs):
+        y = (1 - (tops[r] + heights[r]) / total, 1 - tops[r] / total)
+        for c, (row, col) in enumerate(pair):
+            sub = fig.get_subplot(row, col)
+            x_old, y_old = sub.xaxis.domain, sub.yaxis.domain
+            x = (0.0, 0.46) if c == 0 else (0.54, 1.0)
+            for title in titles:  # a panel's title is centred on its top edge
+                if np.isclose(title.x, np.mean(x_old)) and np.isclose(title.y, y_old[1]):
+                    title.update(x=np.mean(x), y=y[1])
+            sub.xaxis.domain, sub.yaxis.domain = x, y
+    for trace in fig.data:  # the error scale beside the error maps it colours
         if trace.type == "heatmap" and trace.showscale:
+            errors = fig.layout[trace.yaxis.replace("y", "yaxis")].domain
             trace.colorbar.update(y=np.mean(errors), len=errors[1] - errors[0])
+    return int(total)
+
+
+def _sized(fig, spec, view, per_row: int, cols: int, top: int, bottom: int) -> int:
+    """The height of a figure of `cols` panels a row; a large image's moved two a row first
+    (`two_columns`), between `top` and `bottom` px of titles and legend."""
+    if is_large_image(spec):
+        return top + two_columns(fig, cols) + bottom
+    return _grid_height(spec, view, per_row)
 
 # %% ../nbs/10_figures.ipynb #5bf1c0e1
 def image_part(spec: ModalitySpec) -> ModalitySpec | None:
@@ -936,7 +944,7 @@ def _top_titles_px(fig: go.Figure, line_px: int) -> int:
         default=0,
     )
 
-
+# %% ../nbs/10_figures.ipynb #1cb1910b
 def stack_figures(
     figs: list[go.Figure], title: str = "", line_px: int = 18, gap_px: int = 40
 ) -> go.Figure:
@@ -1081,7 +1089,7 @@ def comparison_figure(
         title=f"{title or f'sample {sample}'}<br>masked-token error {summary}",
         title_font_size=13,
         template=TEMPLATE,
-        height=_grid_height(spec, view, per_row),
+        height=_sized(fig, spec, view, per_row, len(names), 120, 30),
         showlegend=False,
         margin=dict(l=40, r=20, t=120, b=30),  # three title lines
     )
@@ -1541,6 +1549,9 @@ class MapMarks:
     near_z_adapted: np.ndarray | None = None  # and in Z*
 
 # %% ../nbs/10_figures.ipynb #e9a8de52
+LEGEND_ENTRY_PX = 30  # the height of one entry of a vertical legend
+
+
 def umap_figure(
     emb_z,
     emb_z_adapted,
@@ -1584,13 +1595,16 @@ def umap_figure(
     legend = dict(orientation="h" if len(classes) > 12 else "v", title_text="class")
     if marks.values is not None:  # the colour bar takes the right: the legend goes below
         legend = dict(orientation="h", y=-0.12, yanchor="top", title_text="")
-    lines = title.count("<br>")  # each more line of title, more room above the plots
+    top = 110 + 20 * title.count("<br>")  # each more line of title, more room above the plots
+    # a legend beside the plots fits whole: pair lines, the classes, a chosen sample's three marks
+    beside = legend["orientation"] == "v"
+    entries_px = LEGEND_ENTRY_PX * (1 + len(classes) + 3) + LEGEND_ENTRY_PX * beside
     fig.update_layout(
         # below plotly's toolbar, which shows at the top right on hover
         title=dict(text=title, yref="container", y=1, yanchor="top", pad=dict(t=36)),
         template=TEMPLATE,
-        height=540 + 20 * lines,
-        margin=dict(t=110 + 20 * lines),
+        height=top + max(430, entries_px * beside + 80),
+        margin=dict(t=top, b=80),
         legend=legend,
     )
     return fig

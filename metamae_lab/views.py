@@ -114,10 +114,10 @@ def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
         widget.plotly_relayout({key: None for key in stale})
     with widget.batch_update():
         if same:
-            for old, new in zip(widget.data, fig.data):
-                props = new.to_plotly_json()
+            for trace, drawn in zip(widget.data, fig.data):
+                props = drawn.to_plotly_json()
                 props.pop("type", None), props.pop("uid", None)
-                old.update(props, overwrite=True)
+                trace.update(props, overwrite=True)
         else:
             widget.data = ()
             widget.add_traces(list(fig.data))
@@ -202,13 +202,22 @@ class _App:
         for figure in (v for v in vars(self).values() if isinstance(v, go.FigureWidget)):
             fit_to_output(figure)
 
-
+# %% ../nbs/11_views.ipynb #a9e95281
 def _run_name(model_or_run) -> str:
     return (
         Path(model_or_run).name
         if isinstance(model_or_run, (str, Path))
         else type(model_or_run).__name__.lower()
     )
+
+
+def _distinct_names(runs: list) -> list[str]:
+    "Each run's name, numbered where it repeats an earlier one (two models given as such)."
+    names = []
+    for run in runs:
+        name = _run_name(run)
+        names.append(name if name not in names else f"{name}-{len(names)}")
+    return names
 
 
 def _run_key(model_or_run, model) -> str:
@@ -270,7 +279,7 @@ def _explorer_layout(app) -> widgets.VBox:
             widgets.HBox([app.checkpoint, app.export_button]),
             app.figure,
             app.attention_box,
-            *([app.compare_figure] if app.other is not None else []),
+            *([app.compare_figure] if app.others else []),
             app.status,
         ]
     )
@@ -355,7 +364,7 @@ class ExplorerControls:
             self.attention_box.children = (self.attention_figure,) if attention_on else ()
             if attention_on:
                 fit_to_output(self.attention_figure)
-        if self.other is not None:
+        if self.others:
             update_figure_widget(self.compare_figure, self.build_comparison_figure())
         self.last_response_s = time.perf_counter() - t0
         self.say(f"updated in {self.last_response_s * 1000:.0f} ms")
@@ -414,9 +423,10 @@ class ExplorerFigures:
 
     def build_comparison_figure(self) -> go.Figure:
         rec, row = self.reconstruction(self.sample.value)
-        other, _ = self.reconstruction(self.sample.value, self.other)
         bands = self.bands.value if self.model.spec.modality.shows_bands else (0,)
-        recs = {self.names[0]: rec, self.names[1]: other}
+        recs = {self.names[0]: rec}
+        for name, model in zip(self.names[1:], self.others):
+            recs[name] = self.reconstruction(self.sample.value, model)[0]
         step = min(self.step.value, self.steps.value)
         return comparison_figure(
             recs, row, bands, self.symbols, self.all_errors.value, title=self.title(), step=step
@@ -469,21 +479,27 @@ class ReconstructionExplorer(ExplorerControls, ExplorerCheckpoints, ExplorerFigu
         max_steps: int = 8,
         symbols: list[str] | None = None,
         compare=None,
-        names: tuple[str, str] | None = None,
+        names: tuple[str, ...] | None = None,
         rank_limit: int = 1024,
     ):
         check_int(max_steps, "max_steps"), check_int(rank_limit, "rank_limit")
         view = resolve_run_view(model_or_run, dataset)  # checks first
-        other = None if compare is None else resolve_run_view(compare, view.data)
+        compared = list(compare) if isinstance(compare, (list, tuple)) else [compare]
+        compared = [run for run in compared if run is not None]
+        others = [resolve_run_view(run, view.data) for run in compared]
         self.model, self.data = view.pair
-        self.other = None if other is None else other.model
-        headers = [view.header()] + ([] if other is None else ["below: " + other.header()])
+        self.others = [other.model for other in others]  # compared below, on the same masks
+        self.names = tuple(names or _distinct_names([model_or_run, *compared]))
+        if len(self.names) != 1 + len(others):
+            raise ValueError(
+                f"names: one for the run and one for each compared, {1 + len(others)} in all; "
+                f"got {len(self.names)}"
+            )
+        headers = [view.header()] + ["below: " + other.header() for other in others]
         super().__init__(_run_name(model_or_run), headers=headers)
         self.split, self.rank_limit = split, rank_limit
         self.x, self.y, self.lengths = self.data.split(split)
         self.symbols = symbols or self.data.symbols or None
-        other_name = _run_name(compare) if compare is not None else ""
-        self.names = names or (_run_name(model_or_run), other_name)
         self._recs, self._rankings, self._busy = LRU(64), LRU(8), False
         self.selection = np.zeros(0, int)  # samples chosen on a linked embedding view
         self.attention_figure = go.FigureWidget()
@@ -670,13 +686,10 @@ class MaskingRatioSweep(SweepComputation, _App):
             raise ValueError("give a run (or a model) to sweep, or a list of them")
         self.runs = {}  # name -> (model, data, cache key)
         headers = []
-        for run in runs:
+        for run, name in zip(runs, _distinct_names(runs)):
             view = resolve_run_view(run, dataset)
             model, data = view.pair
             headers.append(view.header())
-            name = _run_name(run)
-            if name in self.runs:
-                name = f"{name}-{len(self.runs)}"
             self.runs[name] = (
                 model,
                 data,

@@ -47,7 +47,8 @@ def tiny(spec, **over):
 def explorer_figures(data, compare: bool = False) -> dict[str, go.Figure]:
     "The explorer's figure, with the attention maps on and (optionally) an MAE beside it."
     mae = tiny(data.spec, method="mae") if compare else None
-    app = ReconstructionExplorer(tiny(data.spec), data, compare=mae, names=("MetaMAE", "MAE"))
+    names = ("MetaMAE", "MAE") if compare else None
+    app = ReconstructionExplorer(tiny(data.spec), data, compare=mae, names=names)
     app.steps.value = 2  # one step beyond training: the shaded band and its note
     figures = {"explorer": go.Figure(app.figure)}
     if compare:

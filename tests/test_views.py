@@ -210,6 +210,21 @@ def test_attention_and_two_runs_side_by_side():
         comparison_figure({"a": rec, "b": reconstruct(mae, x, seed=1)}, 0)
 
 
+def test_any_number_of_runs_compared_on_one_sample():
+    data = load_dataset("digits")
+    runs = [tiny_model(data.spec), tiny_model(data.spec, method="mae"), tiny_model(data.spec)]
+    app = ReconstructionExplorer(runs[0], data, compare=runs[1:])
+    assert app.names == ("metamae", "metamae-1", "metamae-2")  # models given as such, numbered
+    assert sum(line.startswith("below: ") for line in app.header_lines) == 2
+    titles = [a.text for a in app.compare_figure.layout.annotations]
+    assert titles[2:5] == ["metamae (Z*)", "metamae-1 (Z)", "metamae-2 (Z*)"], titles
+    app.show(3)  # every run redrawn on the new sample, under its mask
+    assert "sample 3," in app.compare_figure.layout.title.text
+    assert app.compare_figure.layout.title.text.count("metamae") >= 6  # 3 errors and 3 means
+    with pytest.raises(ValueError, match="one for each compared, 3 in all; got 2"):
+        ReconstructionExplorer(runs[0], data, compare=runs[1:], names=("a", "b"))
+
+
 def test_sweep_caches_stops_and_draws_what_it_computed():
     data = load_dataset("digits")
     model = tiny_model(data.spec)
