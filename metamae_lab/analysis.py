@@ -29,7 +29,7 @@ from .tokenizers import denormalize_patches
 # %% auto #0
 __all__ = ['CHUNK', 'PROJECTIONS', 'trained_steps', 'RunView', 'resolve_model_and_data', 'resolve_run_view', 'first_samples',
            'Reconstruction', 'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error', 'largest_errors',
-           'AttentionMaps', 'attention_maps', 'sweep_point', 'sweep_losses', 'LatentSamples', 'latent_samples',
+           'AttentionMaps', 'attention_maps', 'sweep_losses', 'LatentSamples', 'latent_samples',
            'masked_probe_accuracy', 'fit_umap', 'fit_tsne', 'fit_pca', 'fit_projection', 'displacement_by_class',
            'nearest_neighbours', 'match_samples', 'TrainingCurves', 'read_curves', 'smoothed']
 
@@ -402,19 +402,11 @@ def attention_maps(
     )
 
 # %% ../nbs/09_analysis.ipynb #022694f3
-def sweep_point(
-    model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None
-) -> tuple[float, float]:
-    "Masked-token loss from Z and from Z* at one mask ratio and seed."
-    losses = sweep_losses(model, x, lengths, ratio, seed, steps)
-    return losses["z"], losses["z_adapted"]
-
-
 def sweep_losses(
     model: MetaMAE, x, lengths, ratio: float, seed: int, steps: int | None = None
 ) -> dict[str, float]:
     """Masked-token loss from Z (`z`), from Z* (`z_adapted`) and of the input-blind guess
-    (`chance`, `chance_errors`) at one mask ratio and seed."""
+    (`chance`) at one mask ratio and seed."""
     rec = reconstruct(model, x, lengths, ratio, seed, steps)
     return {
         "z": float(rec.masked_losses[0]),

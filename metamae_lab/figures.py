@@ -839,16 +839,14 @@ def two_columns(fig: go.Figure, cols: int = 4) -> int:
     heights = [IMAGE_ROW_PX if image else CURVES_ROW_PX for image in images]
     tops = np.cumsum([0] + [h + ROW_GAP_PX for h in heights])  # px from the top
     total = tops[-1] - ROW_GAP_PX
-    titles = [a for a in fig.layout.annotations if a.xref == "paper" and a.yanchor == "bottom"]
+    # make_subplots writes the titles first, in cell order (every cell of these grids has one)
+    titles = dict(zip(cells, fig.layout.annotations))
     for r, pair in enumerate(pairs):
         y = (1 - (tops[r] + heights[r]) / total, 1 - tops[r] / total)
-        for c, (row, col) in enumerate(pair):
-            sub = fig.get_subplot(row, col)
-            x_old, y_old = sub.xaxis.domain, sub.yaxis.domain
+        for c, cell in enumerate(pair):
             x = (0.0, 0.46) if c == 0 else (0.54, 1.0)
-            for title in titles:  # a panel's title is centred on its top edge
-                if np.isclose(title.x, np.mean(x_old)) and np.isclose(title.y, y_old[1]):
-                    title.update(x=np.mean(x), y=y[1])
+            titles[cell].update(x=np.mean(x), y=y[1])  # centred on the panel's top edge
+            sub = fig.get_subplot(*cell)
             sub.xaxis.domain, sub.yaxis.domain = x, y
     for trace in fig.data:  # the error scale beside the error maps it colours
         if trace.type == "heatmap" and trace.showscale:

@@ -45,6 +45,7 @@ from metamae_lab.analysis import (
 )
 from .checkpoint import checkpoint_steps, is_export
 from .probe import BASELINE_SEED, random_init_like
+from .model import MetaMAE
 from .config import check_int
 from metamae_lab.figures import (
     TEMPLATE,
@@ -599,10 +600,16 @@ class SweepComputation:
                 return self.cache[key]
             adapted = trained_steps(model) > 0  # an MAE's probe reads Z
             if what == "random probe":  # the baseline: the same probe of a random-init encoder
-                with torch.random.fork_rng():  # leaves the session's random state as it was
-                    model = random_init_like(model, BASELINE_SEED)
+                model = self._random_init(run)
             self.cache[key] = masked_probe_accuracy(model, data, ratio, seed, adapted=adapted)
         return self.cache[key]
+
+    def _random_init(self, run: str) -> MetaMAE:
+        "The run's architecture at random init (`BASELINE_SEED`), made once per sweep."
+        if run not in self.random_inits:
+            with torch.random.fork_rng():  # leaves the session's random state as it was
+                self.random_inits[run] = random_init_like(self.runs[run][0], BASELINE_SEED)
+        return self.random_inits[run]
 
     def compute(self, loop: asyncio.AbstractEventLoop | None = None):
         """Compute (or read from the cache) every point of every run, drawing as points arrive (on
@@ -706,6 +713,7 @@ class MaskingRatioSweep(SweepComputation, _App):
         self.stop_button.on_click(lambda _: self.stop())
         self.widget = _sweep_layout(self)
         self._stop, self._thread, self.computed = threading.Event(), None, 0
+        self.random_inits = {}  # run -> its random-init baseline, made on first use
 
     def ratios(self) -> list[float]:
         lo, hi = self.ratio_range.value

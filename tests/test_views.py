@@ -31,6 +31,7 @@ from metamae_lab.figures import (
 from metamae_lab.model import MetaMAE
 from metamae_lab.probe import BASELINE_SEED, random_init_like
 from metamae_lab.train import pretrain
+from metamae_lab import views
 from metamae_lab.views import (
     LatentUMAP,
     MaskingRatioSweep,
@@ -265,7 +266,11 @@ def test_sweep_caches_stops_and_draws_what_it_computed():
     assert len([y for y in stopper.figure.data[1].y if y is not None]) == 1
 
 
-def test_several_runs_swept_on_one_plot(tmp_path):
+def test_several_runs_swept_on_one_plot(tmp_path, monkeypatch):
+    inits = []  # the baseline's random-init models, made once per run, not once per point
+    monkeypatch.setattr(
+        views, "random_init_like", lambda *a: inits.append(a) or random_init_like(*a)
+    )
     data = load_dataset("breast_cancer")
     runs = [tiny_model(data.spec), tiny_model(data.spec, method="mae", mask_ratio=0.75)]
     sweep = MaskingRatioSweep(runs, data)
@@ -278,6 +283,7 @@ def test_several_runs_swept_on_one_plot(tmp_path):
     sweep.with_probe.value = True
     curves = sweep.run(block=True)
     assert len(curves) == 2 and all(acc.shape == (2, 1) for _, _, acc in curves.values())
+    assert len(inits) == 1 and inits[0][0] is runs[0]
     # band + mean: MetaMAE for Z, Z*, Z* − Z and the probe; the MAE for Z and the probe; chance;
     # the probe's baseline
     assert len(sweep.figure.data) == 2 * 4 + 2 * 2 + 2
@@ -291,8 +297,10 @@ def test_several_runs_swept_on_one_plot(tmp_path):
     expected = [masked_probe_accuracy(random_init, data, r, 0, adapted=True) for r in (0.4, 0.6)]
     assert np.allclose(baseline.y, expected) and baseline.yaxis == "y3"
     sweep.cache.clear()
+    sweep.random_inits.clear()
     torch.manual_seed(7)
     sweep.run(block=True)  # the baseline's init leaves the session's random state alone
+    assert len(inits) == 2
     assert torch.equal(torch.rand(3), before)
     assert not [n for n in names if n.startswith("metamae-1") and "Z*" in n]  # no Z* for the MAE
     assert "metamae-1: probe accuracy (Z, masked input)" in names
