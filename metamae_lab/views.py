@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import html
+import json
 import re
 import threading
 import time
@@ -18,7 +20,15 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.utils import PlotlyJSONEncoder
 
+# %% auto #0
+__all__ = ['COLOUR_BY', 'kernel_loop', 'call_on_loop', 'views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure',
+           'LRU', 'settle_heap', 'ExplorerControls', 'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer',
+           'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP',
+           'curves_header', 'TrainingCurvesView']
+
+# %% ../nbs/11_views.ipynb #b7ee1598
 from metamae_lab.analysis import (
     CHUNK,
     Reconstruction,
@@ -63,12 +73,6 @@ from metamae_lab.figures import (
     umap_figure,
 )
 
-# %% auto #0
-__all__ = ['COLOUR_BY', 'kernel_loop', 'call_on_loop', 'views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure',
-           'LRU', 'ExplorerControls', 'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer',
-           'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP',
-           'curves_header', 'TrainingCurvesView']
-
 # %% ../nbs/11_views.ipynb #fe4a4cae
 def kernel_loop() -> asyncio.AbstractEventLoop | None:
     "The event loop running this cell or widget event (a kernel's), or None outside one."
@@ -94,35 +98,41 @@ def views_dir(start: Path | None = None) -> Path:
 
 
 def update_figure_widget(widget: go.FigureWidget, fig: go.Figure):
-    "Show `fig` in `widget`, updating traces in place when the trace types line up."
+    """Show `fig` in `widget`: what changed, in one update the browser draws once, when the trace
+    types line up; otherwise the traces are replaced first."""
     same = len(widget.data) == len(fig.data) and all(
         a.type == b.type for a, b in zip(widget.data, fig.data)
     )
+    if not same:
+        widget.data = ()
+        widget.add_traces(list(fig.data))
     fig.layout.width, fig.layout.autosize = None, True  # the output area's width, measured anew
     old, new = widget.layout.to_plotly_json(), fig.layout.to_plotly_json()
-    # plotly.js keeps a constrained axis's domain through a relayout of the whole axis, and takes a
-    # new one only named as such ('yaxis3.domain')
-    moved = {
-        f"{key}.domain": new[key]["domain"]
-        for key in set(old) & set(new)
-        if key.startswith(("xaxis", "yaxis")) and old[key].get("domain") != new[key].get("domain")
-    }
-    if moved:
-        widget.plotly_relayout(moved)
-    # a relayout only sets what it names: axes, shapes and notes the new figure lacks are deleted
-    stale = set(old) - set(new)
+    stale = old.keys() - new.keys()  # axes, shapes and notes the new figure lacks
     if stale:
-        widget.plotly_relayout({key: None for key in stale})
-    with widget.batch_update():
-        if same:
-            for trace, drawn in zip(widget.data, fig.data):
-                props = drawn.to_plotly_json()
-                props.pop("type", None), props.pop("uid", None)
-                trace.update(props, overwrite=True)
-        else:
-            widget.data = ()
-            widget.add_traces(list(fig.data))
-        widget.layout = fig.layout
+        widget.plotly_relayout(dict.fromkeys(stale))  # None deletes
+    with widget.batch_update():  # only changed values are sent, in one message
+        for trace, drawn in zip(widget.data, fig.data) if same else ():
+            props = drawn.to_plotly_json()
+            props.pop("type", None), props.pop("uid", None)
+            trace.update(props, overwrite=True)
+        for key, value in new.items():
+            if key.startswith(("xaxis", "yaxis")) and key in old:
+                # property by property: plotly.js keeps a constrained axis's domain through a
+                # relayout of the whole axis
+                for name in old[key].keys() | value.keys():
+                    if not _same_value(old[key].get(name), value.get(name)):
+                        widget.layout[f"{key}.{name}"] = value.get(name)
+            elif not _same_value(old.get(key), value):  # plotly validates what it is given
+                widget.layout[key] = value
+
+
+def _same_value(a, b) -> bool:
+    "Whether two layout values (plain JSON, or with arrays in them) are equal."
+    try:
+        return bool(a == b)
+    except ValueError:  # arrays of several values
+        return json.dumps(a, cls=PlotlyJSONEncoder) == json.dumps(b, cls=PlotlyJSONEncoder)
 
 # %% ../nbs/11_views.ipynb #1132d3d2
 def fit_to_output(widget: go.FigureWidget):
@@ -160,6 +170,13 @@ class LRU(OrderedDict):
         return self[key]
 
 # %% ../nbs/11_views.ipynb #9fa1cf74
+def settle_heap():
+    "Collect garbage once, then leave every live object out of later collections (`gc.freeze`)."
+    gc.unfreeze()  # an earlier view's leftovers are collected too
+    gc.collect()
+    gc.freeze()
+
+# %% ../nbs/11_views.ipynb #73eeb1ec
 class _App:
     """Base of the apps: a header naming the runs shown (`RunView.header`), a figure, a one-line
     status and export."""
@@ -202,6 +219,7 @@ class _App:
         display(self.widget)
         for figure in (v for v in vars(self).values() if isinstance(v, go.FigureWidget)):
             fit_to_output(figure)
+        settle_heap()
 
 # %% ../nbs/11_views.ipynb #a9e95281
 def _run_name(model_or_run) -> str:

@@ -433,6 +433,24 @@ def test_figures_fill_the_output_area_and_output_stays_bounded():  # defects 4 a
     assert not any(type(w).__name__ == "Output" for w in app.widget.children)
 
 
+def test_a_control_change_reaches_the_browser_as_one_update():
+    data = load_dataset("digits")
+    app = ReconstructionExplorer(tiny_model(data.spec), data)
+    sent = []
+    names = [n for n in app.figure.trait_names() if n.startswith("_py2js_")]
+    app.figure.observe(lambda c: c["new"] is None or sent.append(c["new"]), names=names)
+    app.steps.value = 2
+    (update,) = sent  # one message: the browser draws once
+    assert set(update) >= {"style_data", "layout_data"} and update["layout_data"]
+    # only what changed is sent, and the widget now holds the freshly built figure
+    assert "template" not in update["layout_data"]
+    fresh = app.build_figure()
+    fresh.layout.width, fresh.layout.autosize = None, True
+    strip = lambda traces: [{k: v for k, v in t.items() if k != "uid"} for t in traces]  # noqa: E731
+    assert strip(figure_data(app.figure)) == strip(figure_data(fresh))
+    assert app.figure.layout.to_plotly_json() == fresh.layout.to_plotly_json()
+
+
 def test_builders_are_pure_functions_of_arrays():
     fig = sweep_figure(
         [0.2, 0.5],
