@@ -1071,10 +1071,11 @@ class UMAPDrawing:
         index = int(trace.customdata[points.point_inds[0]])
         entry = self.cache[self._current[0]]
         self.chosen = int(np.flatnonzero(entry.idx == index)[0])
+        if self.explorer is not None:  # first what the click asked for, then the rings
+            self.explorer.show(index)
         self.redraw()
         if self.explorer is None:
             return self.say(f"sample {index}: its {self.k.value} nearest are ringed and listed")
-        self.explorer.show(index)
         self.say(f"sample {index} opened in the explorer; its nearest are ringed and listed")
 
     def _select(self, change):
