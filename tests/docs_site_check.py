@@ -263,7 +263,7 @@ def test_docstrings_show_as_written():
         ),
         (
             "api/09_analysis.html",
-            "Masked-token loss from Z and from Z* at one mask ratio and seed.",
+            "Masked-token loss from Z (z), from Z* (z_adapted) and of the input-blind guess",
         ),
         ("api/03_model.html", "Mean of Z*'s patch tokens after the inner loop"),
     ):
