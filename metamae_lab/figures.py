@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly import basedatatypes
 import torch
 from PIL import Image as PILImage
 from plotly.colors import sample_colorscale
@@ -28,15 +30,16 @@ from .tokenizers import unpatchify
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
            'CELL_CHARS', 'STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES',
-           'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'json_safe', 'non_finite_values', 'sample_layout',
-           'spans', 'axis_refs', 'explorer_figure', 'step_name', 'SampleView', 'draw_values', 'png_source',
-           'image_values', 'robust_range', 'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row',
-           'token_strips', 'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image',
-           'two_columns', 'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure',
-           'attention_figure', 'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels',
-           'bar_panels', 'id_panels', 'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure',
-           'inside_selection', 'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines',
-           'training_figure', 'probe_figure', 'save_figure']
+           'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'parsed_path', 'json_safe', 'non_finite_values',
+           'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure', 'step_name', 'SampleView',
+           'draw_values', 'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values',
+           'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors',
+           'tabular_errors', 'is_large_image', 'two_columns', 'image_part', 'stack_figures',
+           'multimodal_explorer_figure', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
+           'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels', 'square_pixels',
+           'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection', 'thumbnail_svg',
+           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
+           'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -64,6 +67,21 @@ TEMPLATE = go.layout.Template(
     data={kind: pio.templates["plotly_white"].data[kind] for kind in ("bar", "heatmap", "scatter")},
 )
 TEMPLATE.layout.yaxis.ticklabelstandoff = 5
+
+# %% ../nbs/10_figures.ipynb #85559ec5
+_plotly_parse = basedatatypes._str_to_dict_path_full
+_plotly_parse = getattr(_plotly_parse, "plotly_parse", _plotly_parse)  # a reload: plotly's own
+
+
+@functools.lru_cache(maxsize=8192)
+def parsed_path(path: str) -> tuple[tuple, tuple]:
+    "Plotly's parse of a property path, once per path: (its keys, where each starts in `path`)."
+    keys, starts = _plotly_parse(path)
+    return keys, tuple(starts)  # kept: nothing may change it
+
+
+parsed_path.plotly_parse = _plotly_parse
+basedatatypes._str_to_dict_path_full = parsed_path
 
 # %% ../nbs/10_figures.ipynb #15e1c1fb
 def json_safe(values) -> list:
@@ -110,6 +128,13 @@ def axis_refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
     "The ('x2', 'y2') names a shape uses to sit in subplot (row, col)."
     sub = fig.get_subplot(row, col)
     return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+
+
+def panel_axes(fig: go.Figure, row: int, col: int) -> tuple:
+    """The x and y axis of subplot (row, col), to update in place: `update_xaxes(row=, col=)`
+    searches every axis of the figure for them, each time."""
+    sub = fig.get_subplot(row, col)
+    return sub.xaxis, sub.yaxis
 
 # %% ../nbs/10_figures.ipynb #2853e884
 def explorer_figure(
@@ -271,8 +296,12 @@ def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles
             horizontal_spacing=0.06,  # the step curves' tick labels between panels
             subplot_titles=(*value_titles, *error_titles, *curve_titles)[: 2 * n],
         )
-    # titles of narrow columns, lifted clear of the top tick labels
-    return make_subplots(**grid).update_annotations(font_size=14, yshift=6)
+    fig = make_subplots(**grid)
+    # titles of narrow columns, lifted clear of the top tick labels; set in one assignment
+    # (`update_annotations` updates them one by one, a third of the grid's cost)
+    titles = fig.layout.annotations
+    fig.layout.annotations = [dict(t.to_plotly_json(), font_size=14, yshift=6) for t in titles]
+    return fig
 
 # %% ../nbs/10_figures.ipynb #76f5d112
 def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row):
@@ -346,25 +375,28 @@ def image_values(fig, spec, view, panels, bands):
         1,
         masked_col,
     )
-    for c in range(1, len(panels) + 1):
-        _image_axes(fig, 1, c, spec.shape[1:])
+    _image_axes(fig, 1, range(1, len(panels) + 1), spec.shape[1:])
 
 # %% ../nbs/10_figures.ipynb #23005321
-def _image_axes(fig, row: int, col: int, size: tuple[int, int] | None = None):
-    """Square pixels, the top row up, no ticks or grid; with the image's `size` (H, W), exactly
-    its pixels (marks drawn over it do not widen the range)."""
-    x, y = axis_refs(fig, row, col)
+def _image_axes(fig, row: int, cols, size: tuple[int, int] | None = None):
+    """Square pixels, the top row up, no ticks or grid in the panels `cols` of `row`; with the
+    image's `size` (H, W), exactly its pixels (marks drawn over it do not widen the range). One
+    layout update for all the panels: each update of a figure costs a relayout of it."""
     height, width = size or (None, None)
-    bare = dict(
-        constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col
-    )
-    fig.update_yaxes(
-        autorange="reversed" if size is None else False,
-        range=None if size is None else [height - 0.5, -0.5],
-        scaleanchor=x,
-        **bare,
-    )
-    fig.update_xaxes(range=None if size is None else [-0.5, width - 0.5], **bare)
+    bare = dict(constrain="domain", showticklabels=False, showgrid=False, zeroline=False)
+    axes = {}
+    for col in cols:
+        x, y = axis_refs(fig, row, col)  # 'x2', 'y2'
+        axes[x.replace("x", "xaxis")] = dict(
+            bare, range=None if size is None else [-0.5, width - 0.5]
+        )
+        axes[y.replace("y", "yaxis")] = dict(
+            bare,
+            autorange="reversed" if size is None else False,
+            range=None if size is None else [height - 0.5, -0.5],
+            scaleanchor=x,
+        )
+    fig.update_layout(axes)
 
 
 def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, np.ndarray]:
@@ -419,7 +451,7 @@ def sequence_values(fig, spec, view, panels, max_channels):
                 1,
                 c,
             )
-        fig.update_yaxes(range=[low - pad, high + pad], showticklabels=c == 1, row=1, col=c)
+        panel_axes(fig, 1, c)[1].update(range=[low - pad, high + pad], showticklabels=c == 1)
         if c > 1:
             _shade(fig, 1, c, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.mask)])
     _shade(fig, 1, 2, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.extra)], outline=True)
@@ -568,8 +600,9 @@ def _token_strip_values(fig, view, values, names, symbols, per_row):
         dict(title=dict(text="prob.", side="right"), len=0.3, y=0.85),
     )
     fig.add_trace(trace, 1, 1)
-    fig.update_yaxes(autorange="reversed", row=1, col=1)
-    fig.update_xaxes(showticklabels=False, row=1, col=1)
+    xaxis, yaxis = panel_axes(fig, 1, 1)
+    yaxis.update(autorange="reversed")
+    xaxis.update(showticklabels=False)
 
 # %% ../nbs/10_figures.ipynb #9a22e28f
 def draw_errors(
@@ -624,7 +657,7 @@ def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
         2,
         col,
     )
-    _image_axes(fig, 2, col, spec.shape[1:])
+    _image_axes(fig, 2, [col], spec.shape[1:])
 
 # %% ../nbs/10_figures.ipynb #aeb94fa9
 def sequence_errors(fig, spec, view, layer, zmax, col, bar):
@@ -661,7 +694,7 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
             2,
             col,
         )
-    fig.update_yaxes(range=[lo, hi], showticklabels=col == 1, row=2, col=col)
+    panel_axes(fig, 2, col)[1].update(range=[lo, hi], showticklabels=col == 1)
 
 # %% ../nbs/10_figures.ipynb #8830c704
 def tabular_errors(fig, view, layer, zmax, col, bar):
@@ -721,8 +754,9 @@ def _token_errors(fig, view, layers, zmax, per_row, names):
         2,
         1,
     )
-    fig.update_yaxes(autorange="reversed", row=2, col=1)
-    fig.update_xaxes(showticklabels=False, row=2, col=1)
+    xaxis, yaxis = panel_axes(fig, 2, 1)
+    yaxis.update(autorange="reversed")
+    xaxis.update(showticklabels=False)
 
 # %% ../nbs/10_figures.ipynb #22cad2c0
 def _chance_trace(x, chance, name: str = "chance (input-blind guess)") -> go.Scatter:
@@ -788,7 +822,7 @@ def _chance_line(fig, rec: Reconstruction, sample: int, row: int, col: int):
     shown = shown[np.isfinite(shown)]
     log = shown.min() > 0 and shown.max() > 20 * shown.min()
     if log:
-        fig.update_yaxes(type="log", row=row, col=col)
+        panel_axes(fig, row, col)[1].update(type="log")
     fig.add_annotation(  # named on the line: token views have no legend
         x=0,
         y=np.log10(rec.chance_loss) if log else rec.chance_loss,  # a log axis takes log10
@@ -835,8 +869,8 @@ def _step_marks(fig, rec: Reconstruction, k: int, row: int, cols: tuple):
                 showarrow=False,
                 font=dict(size=9, color="rgb(90,90,90)"),
             )
-        fig.update_xaxes(title_text="inner step", dtick=1, title_standoff=2, row=row, col=col)
-        fig.update_yaxes(tickformat=".3~g", row=row, col=col)
+        panel.xaxis.update(title_text="inner step", dtick=1, title_standoff=2)
+        panel.yaxis.update(tickformat=".3~g")
 
 # %% ../nbs/10_figures.ipynb #98fe06f9
 LARGE_IMAGE_PX = 128  # images from this side on are drawn two a row
@@ -862,6 +896,10 @@ def two_columns(fig: go.Figure, cols: int = 4) -> int:
     total = tops[-1] - ROW_GAP_PX
     # make_subplots writes the titles first, in cell order (every cell of these grids has one)
     titles = dict(zip(cells, fig.layout.annotations))
+    for cell, title in titles.items():  # a cell without a title would shift the rest
+        left, right = fig.get_subplot(*cell).xaxis.domain
+        if not (left <= title.x <= right and title.yref == "paper"):
+            raise ValueError(f"two_columns: subplot {cell} has no title of its own")
     for r, pair in enumerate(pairs):
         y = (1 - (tops[r] + heights[r]) / total, 1 - tops[r] / total)
         for c, cell in enumerate(pair):
@@ -952,13 +990,13 @@ def _shift_layout(layout: dict, n: int, band: _Band, out: dict) -> int:
     return count
 
 # %% ../nbs/10_figures.ipynb #ed2c732d
-def _top_titles_px(fig: go.Figure, line_px: int) -> int:
-    "The height of the tallest subplot title above a figure's top row."
+def _top_titles_px(layout: dict, line_px: int) -> int:
+    "The height of the tallest subplot title above the top row of a figure's `layout` (as JSON)."
     return max(
         (
-            line_px * (a.text.count("<br>") + 1) + 4
-            for a in fig.layout.annotations
-            if a.yref == "paper" and a.yanchor == "bottom" and (a.y or 0) >= 0.999
+            line_px * (a["text"].count("<br>") + 1) + 4
+            for a in layout.get("annotations", [])
+            if a.get("yref") == "paper" and a.get("yanchor") == "bottom" and a.get("y", 0) >= 0.999
         ),
         default=0,
     )
@@ -969,20 +1007,23 @@ def stack_figures(
 ) -> go.Figure:
     """One figure of `figs` one under the other, heights in proportion, each headed by its own
     title (`line_px` a line, and room for the subplot titles under it)."""
-    headings = [(f.layout.title.text or "") for f in figs]
+    jsons = [f.to_plotly_json() for f in figs]  # read as JSON: plotly's objects are slow to read
+    layouts = [d["layout"] for d in jsons]
+    headings = [lay.get("title", {}).get("text", "") for lay in layouts]
     heading_px = [
-        line_px * (h.count("<br>") + 1) + _top_titles_px(f, line_px) + 12
-        for h, f in zip(headings, figs)
+        line_px * (h.count("<br>") + 1) + _top_titles_px(lay, line_px) + 12
+        for h, lay in zip(headings, layouts)
     ]
     # each figure's plot area: its own margins give way to its heading and the gap below it
+    margins = [lay.get("margin", {}) for lay in layouts]
     plot_px = [
-        (f.layout.height or 500) - (f.layout.margin.t or 0) - (f.layout.margin.b or 0) for f in figs
+        lay.get("height", 500) - m.get("t", 0) - m.get("b", 0) for lay, m in zip(layouts, margins)
     ]
     heights = [p + h + gap_px for p, h in zip(plot_px, heading_px)]
     total, top, shift, seen = sum(heights), 1.0, 0, set()
     data, layout = [], {"annotations": [], "shapes": []}
-    for fig, h, heading, room in zip(figs, heights, headings, heading_px):
-        d, lo = fig.to_plotly_json(), top - h / total
+    for d, h, heading, room in zip(jsons, heights, headings, heading_px):
+        lo = top - h / total
         # the gap holds the axis titles below
         band = _Band(lo + gap_px / total, top - room / total)
         data += [_shift_trace(trace, shift, band, seen) for trace in d["data"]]
@@ -1002,17 +1043,15 @@ def stack_figures(
         )
         shift += _shift_layout(d["layout"], shift, band, layout)
         top = lo
-    fig = go.Figure(dict(data=data, layout=layout))
-    fig.update_layout(
-        title=title,
-        title_font_size=14,
+    layout.update(
+        title=dict(text=title, font_size=14),
         template=figs[0].layout.template,
         height=total + 60,
         margin=dict(l=40, r=20, t=50 + 18 * title.count("<br>"), b=30),  # room for every title line
         legend=dict(orientation="h", y=-0.03),
         showlegend=True,
     )
-    return fig
+    return go.Figure(dict(data=data, layout=layout))
 
 # %% ../nbs/10_figures.ipynb #41404871
 def multimodal_explorer_figure(
@@ -1141,7 +1180,7 @@ def _error_bars(fig, spec, view, recs: dict[str, Reconstruction], errors: list, 
     row = 3 if spec.is_discrete else 2
     top = 1.15 * max([v for v in this + mean if v is not None and np.isfinite(v)], default=1.0)
     for col, values in ((1, this), (2, mean)):
-        fig.update_yaxes(range=[0, top], row=row, col=col)  # one scale: the bars compare
+        panel_axes(fig, row, col)[1].update(range=[0, top])  # one scale: the bars compare
         bars = go.Bar(
             x=list(recs),
             y=values,
@@ -1214,8 +1253,9 @@ def attention_figure(
         1,
         1,
     )
-    fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
-    fig.update_xaxes(type="category", row=1, col=1)
+    xaxis, yaxis = panel_axes(fig, 1, 1)
+    yaxis.update(autorange="reversed", type="category")
+    xaxis.update(type="category")
     _layout_map(fig, spec, over[~maps.pad[row]], token_text)
     fig.update_layout(template=TEMPLATE, height=420, margin=dict(l=40, r=20, t=60, b=30))
     return fig
@@ -1263,7 +1303,7 @@ def _layout_map(fig, spec, per_token, token_text):
             1,
             2,
         )
-        return _image_axes(fig, 1, 2)
+        return _image_axes(fig, 1, [2])
     texts = list(token_text) if token_text else [""] * len(per_token)
     strip = token_strips(
         [("weight", texts, per_token)],
@@ -1274,7 +1314,7 @@ def _layout_map(fig, spec, per_token, token_text):
         bar,
     )
     fig.add_trace(strip, 1, 2)
-    fig.update_yaxes(autorange="reversed", row=1, col=2)
+    panel_axes(fig, 1, 2)[1].update(autorange="reversed")
 
 # %% ../nbs/10_figures.ipynb #5f79d66b
 COLUMN_TITLES = ("original", "masked input", "from Z (amortized)", "from Z* (adapted)")
@@ -1489,7 +1529,7 @@ def _sweep_grid(gaps: bool, probe: bool) -> go.Figure:
         row_heights=[height for _, height in rows],
     )
     for row, (name, _) in enumerate(rows, 1):
-        fig.update_yaxes(title_text=name, exponentformat="e", row=row, col=1)
+        panel_axes(fig, row, 1)[1].update(title_text=name, exponentformat="e")
     fig.update_xaxes(title_text="mask ratio", row=len(rows), col=1)
     return fig
 
@@ -1615,14 +1655,14 @@ def umap_figure(
     if marks.values is not None:  # the colour bar takes the right: the legend goes below
         legend = dict(orientation="h", y=-0.12, yanchor="top", title_text="")
     top = 110 + 20 * title.count("<br>")  # each more line of title, more room above the plots
-    # a legend beside the plots fits whole: pair lines, the classes, a chosen sample's three marks
+    # a legend beside the plots fits whole: title, pair lines, classes, a chosen sample's 3 marks
     beside = legend["orientation"] == "v"
-    entries_px = LEGEND_ENTRY_PX * (1 + len(classes) + 3) + LEGEND_ENTRY_PX * beside
+    legend_px = LEGEND_ENTRY_PX * (2 + len(classes) + 3) if beside else 0
     fig.update_layout(
         # below plotly's toolbar, which shows at the top right on hover
         title=dict(text=title, yref="container", y=1, yanchor="top", pad=dict(t=36)),
         template=TEMPLATE,
-        height=top + max(430, entries_px * beside + 80),
+        height=top + max(430, legend_px + 80),
         margin=dict(t=top, b=80),
         legend=legend,
     )
@@ -1921,7 +1961,7 @@ def training_figure(
         if panel.startswith("Z* − Z"):
             fig.add_hline(y=0, line=dict(color="rgb(90,90,90)", width=1), row=row + 1, col=col + 1)
         if panel == "learning rate":
-            fig.update_yaxes(exponentformat="e", row=row + 1, col=col + 1)
+            panel_axes(fig, row + 1, col + 1)[1].update(exponentformat="e")
     names = ", ".join(run.name for run in runs)
     fig.update_layout(
         title=f"Training curves: {names}, by training step (smoothing {smoothing:g})",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 # %% auto #0
 __all__ = ['MODALITIES', 'smallest_patch', 'Modality', 'register_modality', 'modality_of', 'kinds_with', 'Image', 'Sequence',
            'Tokens', 'Tabular', 'Multimodal']
@@ -215,6 +217,11 @@ class _Drawing:
         from metamae_lab.figures import series_thumbnail
 
         return series_thumbnail(x.reshape(-1)[None], size)
+
+    def token_words(self, x, spec, symbols, length) -> list[str] | None:
+        """The word each of the first `length` tokens of one sample `x` stands for (the views'
+        labels); None where its tokens have no words."""
+        return None
 
 # %% ../nbs/00a_modality.ipynb #04396085
 class Modality(_Shape, _Checks, _Tokens, _Data, _Paper, _Drawing):
@@ -432,6 +439,10 @@ class _TokensOthers:
         from metamae_lab.figures import token_thumbnail
 
         return token_thumbnail(x, symbols, length, size)
+
+    def token_words(self, x, spec, symbols, length):
+        ids = np.asarray(x)[:length]
+        return [symbols[i] for i in ids] if symbols else None
 
 
 @register_modality

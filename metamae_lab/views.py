@@ -194,6 +194,7 @@ class _App:
         )
         self.export_button.on_click(lambda _: self.export())
         self.last_response_s = None
+        self._heap_settled = False  # once per view: what a view keeps lives as long as it
 
     def say(self, text: str):
         self.status.value = text
@@ -219,7 +220,9 @@ class _App:
         display(self.widget)
         for figure in (v for v in vars(self).values() if isinstance(v, go.FigureWidget)):
             fit_to_output(figure)
-        settle_heap()
+        if not self._heap_settled:
+            settle_heap()
+            self._heap_settled = True
 
 # %% ../nbs/11_views.ipynb #a9e95281
 def _run_name(model_or_run) -> str:
@@ -431,11 +434,11 @@ class ExplorerFigures:
             steps,
             rows=[row],
         )
-        text = None
-        if self.symbols:
-            i = self.sample.value
-            ids = self.x[i][: None if self.lengths is None else self.lengths[i]]
-            text = [self.symbols[t] for t in ids]
+        i = self.sample.value
+        length = None if self.lengths is None else self.lengths[i]
+        text = self.model.spec.modality.token_words(
+            self.x[i], self.model.spec, self.symbols, length
+        )
         coder = self.model.encoder if self.attention.value == "encoder" else self.model.decoder
         layer = min(self.layer.value, len(coder.blocks)) - 1
         return attention_figure(maps, self.model.spec, 0, self.attention.value, layer, text)
