@@ -31,10 +31,10 @@ from .tokenizers import unpatchify
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
            'CELL_CHARS', 'STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES',
            'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'parsed_path', 'json_safe', 'non_finite_values',
-           'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure', 'step_name', 'SampleView',
-           'draw_values', 'png_source', 'image_values', 'robust_range', 'sequence_values', 'tabular_values',
-           'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors', 'sequence_errors',
-           'tabular_errors', 'is_large_image', 'two_columns', 'image_part', 'stack_figures',
+           'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure', 'step_name', 'strip_margin_px',
+           'SampleView', 'draw_values', 'png_source', 'image_values', 'robust_range', 'sequence_values',
+           'tabular_values', 'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors',
+           'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part', 'stack_figures',
            'multimodal_explorer_figure', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
            'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels', 'square_pixels',
            'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection', 'thumbnail_svg',
@@ -191,7 +191,7 @@ def explorer_figure(
         ),
         template=TEMPLATE,
         # three title lines, then the panel titles (two lines for a step beyond training)
-        margin=dict(l=40, r=20, t=top, b=30),
+        margin=dict(l=strip_margin_px(fig, rec) if spec.is_discrete else 40, r=20, t=top, b=30),
         showlegend=not spec.is_discrete,
         legend=dict(orientation="h", y=-60 / (height - top - 30)),  # under the axis titles
         height=height,
@@ -218,6 +218,16 @@ def _error_summary(rec: Reconstruction, view, k: int) -> str:
         f"{step_name(rec, k)}, chance {rec.chance_loss:.3g};<br>"
         f"support error {errors(0, view.support)} → {errors(k, view.support)}"
     )
+
+
+def strip_margin_px(fig: go.Figure, rec: Reconstruction) -> int:
+    """A left margin that holds the widest row label of `fig`'s token strips at any inner step (the
+    adapted row's, beyond training, is the widest): plotly's automargin then never widens it when
+    the step changes, a second redraw of the whole figure in the browser (about 90 ms)."""
+    beyond = f"from Z_{max(rec.steps, rec.trained_steps + 1)} (beyond K={rec.trained_steps})"
+    labels = [str(y) for t in fig.data if t.type == "heatmap" and t.y is not None for y in t.y]
+    widest = max(len(label.replace("\u200b", "")) for label in [beyond, *labels])
+    return round(6.5 * widest) + 30  # 12 px labels: 6 px a character (measured), the standoff
 
 # %% ../nbs/10_figures.ipynb #65ccccb1
 @dataclass
@@ -1047,7 +1057,10 @@ def stack_figures(
         title=dict(text=title, font_size=14),
         template=figs[0].layout.template,
         height=total + 60,
-        margin=dict(l=40, r=20, t=50 + 18 * title.count("<br>"), b=30),  # room for every title line
+        # room for every title line, and for the parts' widest labels
+        margin=dict(
+            l=max(m.get("l", 40) for m in margins), r=20, t=50 + 18 * title.count("<br>"), b=30
+        ),
         legend=dict(orientation="h", y=-0.03),
         showlegend=True,
     )
