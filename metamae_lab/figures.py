@@ -227,7 +227,8 @@ def strip_margin_px(fig: go.Figure, rec: Reconstruction) -> int:
     beyond = f"from Z_{max(rec.steps, rec.trained_steps + 1)} (beyond K={rec.trained_steps})"
     labels = [str(y) for t in fig.data if t.type == "heatmap" and t.y is not None for y in t.y]
     widest = max(len(label.replace("\u200b", "")) for label in [beyond, *labels])
-    return round(6.5 * widest) + 30  # 12 px labels: 6 px a character (measured), the standoff
+    # 12 px labels took 6 px a character in chromium: 6.5 leaves room, then the tick standoff
+    return round(6.5 * widest) + 30
 
 # %% ../nbs/10_figures.ipynb #65ccccb1
 @dataclass

@@ -572,3 +572,14 @@ class Multimodal(Modality):
             )
             for name, part in zip(spec.part_names, spec.parts)
         )
+
+    def token_words(self, x, spec, symbols, length):
+        "Each part's words in token order, an empty word for each token of a part without words."
+        from metamae_lab.config import unpack_parts
+
+        values = unpack_parts(spec, x)  # token ids as integers
+        words = [
+            part.modality.token_words(values[name], part, symbols, None) or [""] * part.num_tokens
+            for name, part in zip(spec.part_names, spec.parts)
+        ]
+        return sum(words, []) if any(any(w) for w in words) else None

@@ -264,7 +264,7 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int, trained
     bands = [(f"band {c}", (c,)) for c in range((image or spec).channels)]
     if image is not None and image.channels >= 3:
         bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
-    parts = ["encoder", "decoder from Z", "decoder"] if not spec.parts else []  # one modality
+    parts = ["encoder", "decoder from Z", "decoder"]  # of the whole sequence: every modality
     deepest = max(cfg.enc_depth, cfg.dec_depth)
     # past a part's depth: its last
     return dict(

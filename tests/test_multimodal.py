@@ -271,7 +271,8 @@ def test_the_explorer_widget_opens_a_multimodal_run(trained):
     )
     explorer.sample.value = 7
     assert explorer.figure.layout.title.text.startswith("test sample 7")
-    assert explorer.attention.options == ("off",) and not explorer.bands.disabled
+    # attention over the whole sequence, both modalities; bands for the image part
+    assert "decoder" in explorer.attention.options and not explorer.bands.disabled
     assert len({t.yaxis for t in explorer.figure.data}) >= 8  # both modalities' panels
     headings = {
         a.text.split("<br>")[0]

@@ -53,7 +53,7 @@ def explorer_figures(data, compare: bool = False) -> dict[str, go.Figure]:
     figures = {"explorer": go.Figure(app.figure)}
     if compare:
         figures["comparison"] = go.Figure(app.compare_figure)
-    for part in set(app.attention.options) - {"off"}:  # none for multimodal samples
+    for part in set(app.attention.options) - {"off"}:  # multimodal: over both modalities
         app.attention.value = part
         figures[f"{part} attention"] = go.Figure(app.attention_figure)
     return figures
