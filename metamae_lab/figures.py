@@ -1244,14 +1244,17 @@ def attention_figure(
     else:
         weights, tokens, over, what = _decoder_attention(maps, row, weights)
     labels = ["CLS", *(str(t) for t in tokens)]
+    names = spec.part_names if spec.parts else ("",)  # the layout: one panel per part
     fig = make_subplots(
-        rows=1,
+        rows=len(names),
         cols=2,
         column_widths=[0.45, 0.55],
         horizontal_spacing=0.1,
+        vertical_spacing=0.12,
+        specs=[[{"rowspan": len(names)}, {}], *([[None, {}]] * (len(names) - 1))],
         subplot_titles=(
             f"{part}, layer {layer % len(stacks[part]) + 1}/{len(stacks[part])}<br>query ↓ key →",
-            what,
+            *(f"{what}: {name}" if name else what for name in names),
         ),
     )
     fig.add_trace(
@@ -1270,8 +1273,9 @@ def attention_figure(
     xaxis, yaxis = panel_axes(fig, 1, 1)
     yaxis.update(autorange="reversed", type="category")
     xaxis.update(type="category")
-    _layout_map(fig, spec, over[~maps.pad[row]], token_text)
-    fig.update_layout(template=TEMPLATE, height=420, margin=dict(l=40, r=20, t=60, b=30))
+    _layout_map(fig, spec, over, maps.pad[row], token_text)
+    height = 420 + 200 * (len(names) - 1)
+    fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=40, r=20, t=60, b=30))
     return fig
 
 # %% ../nbs/10_figures.ipynb #c8d0ed4c
@@ -1301,34 +1305,37 @@ def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tu
     return weights, np.arange(L), over, "masked tokens → each token (mean)"
 
 # %% ../nbs/10_figures.ipynb #e72f498f
-def _layout_map(fig, spec, per_token, token_text):
-    """`per_token` values drawn in the sample's layout in subplot (1, 2): a token grid for images, a
-    strip otherwise."""
-    bar = dict(title=dict(text="weight", side="right"), len=0.8)
-    if len(spec.grid) == 2:  # a 2-D token grid (an image's) is drawn as that grid
-        fig.add_trace(
-            go.Heatmap(
-                z=json_safe(per_token.reshape(spec.grid)),
+def _layout_map(fig, spec, per_token, pad, token_text):
+    """`per_token` values `(L,)` drawn in the sample's layout in column 2, one row per part of a
+    multimodal sample: a token grid for images, a strip of the real (not `pad`) tokens otherwise,
+    under their words `token_text` (the first tokens') where given; one colour scale."""
+    real = per_token[~pad]
+    zmax = float(np.nanmax(real)) if np.isfinite(real).any() else 1.0
+    words = list(token_text or [])
+    words += [""] * (len(per_token) - len(words))  # padding comes last
+    slices = spec.token_slices if spec.parts else (slice(None),)
+    for row, (part, tokens) in enumerate(zip(spec.parts or (spec,), slices), 1):
+        bar = dict(title=dict(text="weight", side="right"), len=0.8) if row == 1 else None
+        values, keep = per_token[tokens], ~pad[tokens]
+        if len(part.grid) == 2:  # a 2-D token grid (an image's) is drawn as that grid
+            grid = go.Heatmap(
+                z=json_safe(values.reshape(part.grid)),
                 colorscale="Blues",
                 zmin=0,
+                zmax=zmax,
+                showscale=row == 1,
                 colorbar=bar,
                 hovertemplate="token row %{y}, column %{x}: %{z:.3f}<extra></extra>",
-            ),
-            1,
-            2,
+            )
+            fig.add_trace(grid, row, 2)
+            _image_axes(fig, row, [2])
+            continue
+        texts = [w for w, k in zip(words[tokens], keep) if k]
+        strip = token_strips(
+            [("weight", texts, values[keep])], int(keep.sum()), 30, "Blues", zmax, bar
         )
-        return _image_axes(fig, 1, [2])
-    texts = list(token_text) if token_text else [""] * len(per_token)
-    strip = token_strips(
-        [("weight", texts, per_token)],
-        len(per_token),
-        30,
-        "Blues",
-        float(np.nanmax(per_token)) if np.isfinite(per_token).any() else 1.0,
-        bar,
-    )
-    fig.add_trace(strip, 1, 2)
-    panel_axes(fig, 1, 2)[1].update(autorange="reversed")
+        fig.add_trace(strip, row, 2)
+        panel_axes(fig, row, 2)[1].update(autorange="reversed")
 
 # %% ../nbs/10_figures.ipynb #5f79d66b
 COLUMN_TITLES = ("original", "masked input", "from Z (amortized)", "from Z* (adapted)")
