@@ -264,7 +264,6 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int, trained
     bands = [(f"band {c}", (c,)) for c in range((image or spec).channels)]
     if image is not None and image.channels >= 3:
         bands.insert(0, ("RGB (0, 1, 2)", (0, 1, 2)))
-    parts = ["encoder", "decoder from Z", "decoder"]  # of the whole sequence: every modality
     deepest = max(cfg.enc_depth, cfg.dec_depth)
     # past a part's depth: its last
     return dict(
@@ -285,7 +284,10 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int, trained
         step=slider(trained, 0, steps, description="show step"),
         bands=widgets.Dropdown(options=bands, description="bands", disabled=image is None),
         all_errors=widgets.Checkbox(False, description="errors on visible tokens"),
-        attention=widgets.Dropdown(options=["off", *parts], description="attention"),
+        # attention over the whole sequence, every modality of it
+        attention=widgets.Dropdown(
+            options=["off", "encoder", "decoder from Z", "decoder"], description="attention"
+        ),
         layer=slider(deepest, 1, deepest, description="layer"),
     )
 
