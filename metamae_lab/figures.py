@@ -30,16 +30,16 @@ from .tokenizers import unpatchify
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
            'CELL_CHARS', 'STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES',
-           'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'parsed_path', 'json_safe', 'non_finite_values',
-           'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure', 'step_name', 'strip_margin_px',
-           'SampleView', 'draw_values', 'png_source', 'image_values', 'robust_range', 'sequence_values',
-           'tabular_values', 'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors', 'image_errors',
-           'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part', 'stack_figures',
-           'multimodal_explorer_figure', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
-           'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels', 'square_pixels',
-           'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection', 'thumbnail_svg',
-           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
-           'save_figure']
+           'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'plotly_path_parse', 'parsed_path', 'json_safe',
+           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure', 'step_name',
+           'strip_margin_px', 'SampleView', 'draw_values', 'png_source', 'image_values', 'robust_range',
+           'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors',
+           'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part',
+           'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
+           'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
+           'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection',
+           'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure',
+           'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -69,8 +69,19 @@ TEMPLATE = go.layout.Template(
 TEMPLATE.layout.yaxis.ticklabelstandoff = 5
 
 # %% ../nbs/10_figures.ipynb #85559ec5
-_plotly_parse = basedatatypes._str_to_dict_path_full
-_plotly_parse = getattr(_plotly_parse, "plotly_parse", _plotly_parse)  # a reload: plotly's own
+def plotly_path_parse():
+    """Plotly's own parse of a property path where it is the one `parsed_path` was written for,
+    else None (it is private: a plotly release may rename or change it)."""
+    parse = getattr(basedatatypes, "_str_to_dict_path_full", None)
+    parse = getattr(parse, "plotly_parse", parse)  # a reload of this module: plotly's own
+    try:
+        keys, starts = parse("xaxis.range[1]")
+    except (TypeError, ValueError):  # missing, or answers in another shape
+        return None
+    return parse if (tuple(keys), list(starts)) == (("xaxis", "range", 1), [0, 6, 12]) else None
+
+
+_plotly_parse = plotly_path_parse()
 
 
 @functools.lru_cache(maxsize=8192)
@@ -80,8 +91,9 @@ def parsed_path(path: str) -> tuple[tuple, tuple]:
     return keys, tuple(starts)  # kept: nothing may change it
 
 
-parsed_path.plotly_parse = _plotly_parse
-basedatatypes._str_to_dict_path_full = parsed_path
+if _plotly_parse is not None:
+    parsed_path.plotly_parse = _plotly_parse
+    basedatatypes._str_to_dict_path_full = parsed_path
 
 # %% ../nbs/10_figures.ipynb #15e1c1fb
 def json_safe(values) -> list:
