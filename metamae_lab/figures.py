@@ -1253,9 +1253,14 @@ def attention_figure(
     weights = stacks[part][layer][row]
     if part == "encoder":
         weights, tokens, over, what = _encoder_attention(maps, row, weights)
+        unseen = "masked: the encoder does not see it"
     else:
         weights, tokens, over, what = _decoder_attention(maps, row, weights)
+        unseen = None  # the decoder sees every token
     labels = ["CLS", *(str(t) for t in tokens)]
+    # one colour scale for the matrix and the layout, from 0 (the colour bar speaks for both)
+    real = over[~maps.pad[row]]
+    zmax = float(np.nanmax([np.nanmax(weights), *real[np.isfinite(real)]]))
     names = spec.part_names if spec.parts else ("",)  # the layout: one panel per part
     fig = make_subplots(
         rows=len(names),
@@ -1266,7 +1271,7 @@ def attention_figure(
         specs=[[{"rowspan": len(names)}, {}], *([[None, {}]] * (len(names) - 1))],
         subplot_titles=(
             f"{part}, layer {layer % len(stacks[part]) + 1}/{len(stacks[part])}<br>query ↓ key →",
-            *(f"{what}: {name}" if name else what for name in names),
+            *(f"{name}: {what}" if name else what for name in names),
         ),
     )
     fig.add_trace(
@@ -1276,6 +1281,7 @@ def attention_figure(
             y=labels,
             colorscale="Blues",
             zmin=0,
+            zmax=zmax,
             showscale=False,
             hovertemplate="query %{y} → key %{x}: %{z:.3f}<extra></extra>",
         ),
@@ -1285,7 +1291,7 @@ def attention_figure(
     xaxis, yaxis = panel_axes(fig, 1, 1)
     yaxis.update(autorange="reversed", type="category")
     xaxis.update(type="category")
-    _layout_map(fig, spec, over, maps.pad[row], token_text)
+    _layout_map(fig, spec, over, maps.pad[row], token_text, zmax, unseen)
     height = 420 + 200 * (len(names) - 1)
     fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=40, r=20, t=60, b=30))
     return fig
@@ -1301,7 +1307,8 @@ def _encoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tu
     weights = weights[np.ix_(order, order)]
     over = np.full(maps.mask.shape[1], np.nan)  # (L,)
     over[tokens] = weights[0, 1:]  # CLS -> each visible token
-    return weights, tokens, over, "CLS → each visible token"
+    key = f'<span style="color:{MASKED_COLOR}">■</span>'
+    return weights, tokens, over, f"CLS → each visible token ({key} masked)"
 
 
 def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tuple:
@@ -1317,37 +1324,41 @@ def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tu
     return weights, np.arange(L), over, "masked tokens → each token (mean)"
 
 # %% ../nbs/10_figures.ipynb #e72f498f
-def _layout_map(fig, spec, per_token, pad, token_text):
+def _layout_map(fig, spec, per_token, pad, token_text, zmax, unseen=None):
     """`per_token` values `(L,)` drawn in the sample's layout in column 2, one row per part of a
     multimodal sample: a token grid for images, a strip of the real (not `pad`) tokens otherwise,
-    under their words `token_text` (the first tokens') where given; one colour scale."""
-    real = per_token[~pad]
-    zmax = float(np.nanmax(real)) if np.isfinite(real).any() else 1.0
+    under their words `token_text` (the first tokens') where given; one colour scale to `zmax`.
+    Real tokens without a value (NaN) are drawn in the mask's colour, `unseen` naming them."""
     words = list(token_text or [])
     words += [""] * (len(per_token) - len(words))  # padding comes last
     slices = spec.token_slices if spec.parts else (slice(None),)
     for row, (part, tokens) in enumerate(zip(spec.parts or (spec,), slices), 1):
         bar = dict(title=dict(text="weight", side="right"), len=0.8) if row == 1 else None
         values, keep = per_token[tokens], ~pad[tokens]
+        # 1 at the tokens without a value, under the weights (whose NaN cells are clear)
+        unseen_cells = np.where(np.isnan(values) & keep, 1.0, np.nan)
         if len(part.grid) == 2:  # a 2-D token grid (an image's) is drawn as that grid
-            grid = go.Heatmap(
-                z=json_safe(values.reshape(part.grid)),
-                colorscale="Blues",
-                zmin=0,
-                zmax=zmax,
-                showscale=row == 1,
-                colorbar=bar,
-                hovertemplate="token row %{y}, column %{x}: %{z:.3f}<extra></extra>",
-            )
-            fig.add_trace(grid, row, 2)
+            hover = "token row %{y}, column %{x}: "
+            cells = [unseen_cells.reshape(part.grid), values.reshape(part.grid)]
+            traces = [
+                go.Heatmap(z=json_safe(z), hovertemplate=f"{hover}{how}<extra></extra>")
+                for z, how in zip(cells, (unseen, "%{z:.3f}"))
+            ]
+            traces[1].update(colorscale="Blues", zmin=0, zmax=zmax, showscale=row == 1)
+            traces[1].colorbar = bar
             _image_axes(fig, row, [2])
-            continue
-        texts = [w for w, k in zip(words[tokens], keep) if k]
-        strip = token_strips(
-            [("weight", texts, values[keep])], int(keep.sum()), 30, "Blues", zmax, bar
-        )
-        fig.add_trace(strip, row, 2)
-        panel_axes(fig, row, 2)[1].update(autorange="reversed")
+        else:
+            texts = [w for w, k in zip(words[tokens], keep) if k]
+            n = int(keep.sum())
+            traces = [
+                token_strips([("weight", texts, unseen_cells[keep])], n, 30, "Blues", 1),
+                token_strips([("weight", texts, values[keep])], n, 30, "Blues", zmax, bar),
+            ]
+            traces[0].update(texttemplate="", hovertemplate=f"%{{text}}: {unseen}<extra></extra>")
+            panel_axes(fig, row, 2)[1].update(autorange="reversed")
+        traces[0].update(colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]], showscale=False)
+        for trace in traces[int(unseen is None or np.isnan(unseen_cells).all()) :]:
+            fig.add_trace(trace.update(hoverongaps=False), row, 2)
 
 # %% ../nbs/10_figures.ipynb #5f79d66b
 COLUMN_TITLES = ("original", "masked input", "from Z (amortized)", "from Z* (adapted)")
