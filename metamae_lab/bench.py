@@ -23,12 +23,13 @@ from torch.autograd import DeviceType
 
 from .config import BenchConfig, ModalitySpec, ModelConfig, TrainConfig, preset_config
 from .exchange import paper_name, patch_weight_from_paper, to_paper_state_dict
+from .inner_gradient import ExplicitInnerStep
 from .masking import keep_count, random_masking, support_set
 from .model import MetaMAE
 from .reference import reference_loss
 from .runtime import resolve_device, resolve_precision
 from .tables import markdown_table
-from .train import compile_encoder, make_optimizer, training_step
+from .train import compile_encoder, compile_inner_loop, make_optimizer, training_step
 
 # %% auto #0
 __all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'DTYPES', 'OP_CATEGORIES', 'CATEGORIES', 'SCOPES', 'KINETO_CHATTER',
@@ -93,12 +94,16 @@ def check_equivalence(
     seed: int = 0,
     device="cpu",
     dtype=torch.float32,
+    explicit_inner_step: bool = False,
 ) -> dict:
     """Relative differences of the loss, the whole gradient and the worst parameter's gradient,
-    project vs reference."""
+    project vs reference; with `explicit_inner_step`, the project's inner step written out
+    (`inner_gradient`, not compiled)."""
     cfg = replace(cfg, dropout=0.0, dec_dropout=0.0)  # dropout masks could not match
     torch.manual_seed(seed)
     model = MetaMAE(spec, cfg).to(device, dtype)
+    if explicit_inner_step:
+        model.inner_step = ExplicitInnerStep(model, compile=False)
     weights = reference_weights(model)
     x = random_batch(spec, batch_size, device)
     x = x if spec.is_discrete else x.to(dtype)
@@ -772,6 +777,13 @@ def _fused_adamw(model, optimizer, x, precision):
     return model, torch.optim.AdamW(optimizer.param_groups, fused=True), x, precision
 
 
+def _compiled_inner_loop(model, optimizer, x, precision):
+    "The second-order inner step written out and compiled; other models unchanged."
+    if model.cfg.method == "metamae" and not model.cfg.first_order:
+        compile_inner_loop(model)
+    return model, optimizer, x, precision
+
+
 def _bf16_weights(model, optimizer, x, precision):
     "The model's parameters cast to bf16 in place (the optimizer keeps them), and no autocast."
     x = x.bfloat16() if x.dtype.is_floating_point else x
@@ -782,6 +794,7 @@ ABLATIONS = [
     Ablation("as shipped"),
     Ablation("bernoulli dropout masks", {"dropout_masks": "bernoulli"}),
     Ablation("compiled encoder", compile=True),
+    Ablation("compiled inner step", change=_compiled_inner_loop),
     Ablation("fused AdamW", change=_fused_adamw),
     Ablation("bf16 weights, no autocast", change=_bf16_weights, bf16_only=True),
 ]

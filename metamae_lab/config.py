@@ -428,6 +428,8 @@ class TrainConfig:
     compile_encoder: bool = (
         False  # torch.compile the encoder; the decoder's double backward cannot be compiled
     )
+    # second-order MetaMAE: the inner step's gradient written out and compiled (inner_gradient)
+    compile_inner_loop: bool = False
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW's (beta1, beta2)
     decay_on: str = (
         "matrices"  # weight decay on 'matrices' (not biases, norms, tokens, inner lr) or on 'all'

@@ -240,9 +240,9 @@ class Decoder(nn.Module):
         # (1 + L, Dd)
         return self.pos_embed + torch.cat([torch.zeros_like(self.modality_tokens[:1]), *modality])
 
-    def forward(
-        self, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def embed_tokens(self, z: torch.Tensor, masking: Masking) -> torch.Tensor:
+        """The blocks' input `(B, 1 + L, Dd)`: Z embedded, its tokens in place, mask tokens at the
+        others, positions added."""
         x = self.embed(z)  # (B, 1 + Lk, Dd)
         B, L = masking.ids_restore.shape
         cls, kept = x[:, :1], x[:, 1:]
@@ -252,7 +252,12 @@ class Decoder(nn.Module):
         x = torch.gather(x, 1, masking.ids_restore[..., None].expand(-1, -1, x.shape[-1]))
         # filler entries become mask tokens too
         x = torch.where(masking.visible[..., None], x, self.mask_token)
-        x = torch.cat([cls, x], dim=1) + self.positions(L)  # (B, 1 + L, Dd)
+        return torch.cat([cls, x], dim=1) + self.positions(L)  # (B, 1 + L, Dd)
+
+    def forward(
+        self, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = self.embed_tokens(z, masking)  # (B, 1 + L, Dd)
         attend = with_cls(None if pad is None else ~pad)
         for block in self.blocks:
             x = block(x, attend)
@@ -442,7 +447,7 @@ class Adaptation:
     z_steps: list | None = None  # keep_trajectory: Z, then the latent after each step
     pred_steps: list | None = None  # keep_trajectory: the prediction before each step
 
-
+# %% ../nbs/03_model.ipynb #0372bfe3
 class InnerLoop:
     """What MetaMAE adds to MAE: K gradient steps on the latent Z against the support-set loss. A
     base of `MetaMAE`, whose `inner_lr` is the step size."""
@@ -468,10 +473,16 @@ class InnerLoop:
         zs, preds, losses = [z], [], []  # all steps kept only when asked: they hold the graphs
         with torch.enable_grad():
             for k in range(steps):
-                with math_attention() if create_graph else nullcontext():
-                    pred = self.predict(z, masking, batch.pad)
-                inner_loss = self.inner_loss(self.errors(pred, target, batch), support)
-                (grad,) = torch.autograd.grad(inner_loss, z, create_graph=create_graph)
+                # the gradient written out (`inner_step`, where set and where it applies)
+                step = self.inner_step if create_graph else None
+                explicit = step and step(z, masking, batch, target, support)
+                if explicit:
+                    pred, inner_loss, grad = explicit
+                else:  # autograd's, differentiable through the math attention backend
+                    with math_attention() if create_graph else nullcontext():
+                        pred = self.predict(z, masking, batch.pad)
+                    inner_loss = self.inner_loss(self.errors(pred, target, batch), support)
+                    (grad,) = torch.autograd.grad(inner_loss, z, create_graph=create_graph)
                 z = z - self.inner_lr * grad  # (B, 1 + Lk, D)
                 losses.append(inner_loss.detach() / z.shape[0])
                 if keep_trajectory or k == 0:
@@ -683,6 +694,9 @@ class MetaMAE(
         inner_lr = torch.tensor(float(cfg.inner_lr))
         self.inner_lr = nn.Parameter(inner_lr, requires_grad=cfg.learn_inner_lr)
         self.gather_negatives: Callable | None = None  # data-parallel: all ranks' rows, for NT-Xent
+        # (z, masking, batch, target, support) -> (pred, inner loss, its gradient at z), or None
+        # where it does not apply: the second-order inner step without autograd (inner_gradient)
+        self.inner_step: Callable | None = None
         _init_parameters(self)
 
     def forward(

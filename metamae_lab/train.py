@@ -39,6 +39,7 @@ from metamae_lab.checkpoint import (
 from .config import ModalitySpec, RunConfig, TrainConfig
 from .data import DATASETS, ArrayDataset, data_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
+from .inner_gradient import ExplicitInnerStep
 from .model import MetaMAE, MetaMAEOutput
 from metamae_lab.runtime import (
     DistributedContext,
@@ -57,7 +58,7 @@ from metamae_lab.runtime import (
 __all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
            'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
            'prepare_run_dir', 'resolve_run', 'run_precision', 'describe_run', 'setup_training', 'compile_encoder',
-           'TrainingLog', 'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
+           'compile_inner_loop', 'TrainingLog', 'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -581,6 +582,8 @@ def setup_training(
     model = MetaMAE(data.spec, run.model).to(device)
     if run.train.compile_encoder:
         compile_encoder(model)
+    if run.train.compile_inner_loop and run.model.method == "metamae" and not run.model.first_order:
+        compile_inner_loop(model)
     optimizer = make_optimizer(model, run.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, run.train))
     if state is not None:
@@ -648,6 +651,13 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
     No second derivative passes through the encoder: the inner loop differentiates with respect to
     its output Z."""
     model.encoder.forward = torch.compile(model.encoder.forward)
+    return model
+
+
+def compile_inner_loop(model: MetaMAE) -> MetaMAE:
+    """Take the second-order inner step's gradient written out and compiled (`inner_gradient`)
+    instead of autograd's, whose double backward cannot be compiled; the same arithmetic."""
+    model.inner_step = ExplicitInnerStep(model)
     return model
 
 # %% ../nbs/07_train.ipynb #8479ebe3
