@@ -107,31 +107,24 @@ class PretrainArgs:
     "The run: where it goes, what it trains on, and the preset its settings start from."
 
     out: Path  # run directory
-    dataset: str = (
-        "digits"  # a registered dataset name, or a path to a .npz (see `metamae-lab datasets`)
-    )
-    kind: str | None = (
-        None  # for a .npz: image, sequence, tokens or tabular; inferred when left out
-    )
+    # a registered dataset name, or a path to a .npz (see `metamae-lab datasets`)
+    dataset: str = "digits"
+    # for a .npz: image, sequence, tokens or tabular; inferred when left out
+    kind: str | None = None
     # the dataset's own patch size; for a .npz when left out, the smallest giving <= 16 patches per
-    # image side or
-    # <= 64 tokens (a sequence length with no such divisor near length/64 is padded to one, the
-    # padding masked)
+    # image side or <= 64 tokens (a sequence length with no such divisor near length/64 is padded
+    # to one, the padding masked)
     patch_size: int | None = None
-    split_seed: int | None = (
-        None  # a .npz without its own split: the seed of its 80/20 split (default: --seed)
-    )
-    vocab_size: int | None = (
-        None  # a .npz of tokens: the vocabulary (default: inferred from the largest id)
-    )
-    preset: str = (
-        "tiny"  # model size and its settings: tiny (minutes on a CPU) or dabs (the paper's size)
-    )
+    # a .npz without its own split: the seed of its 80/20 split (default: --seed)
+    split_seed: int | None = None
+    # a .npz of tokens: the vocabulary (default: inferred from the largest id)
+    vocab_size: int | None = None
+    # model size and its settings: tiny (minutes on a CPU) or dabs (the paper's size)
+    preset: str = "tiny"
     # project (this project's choices) or paper (the paper's code); default: the preset's
     recipe: str = "project"
-    resume: bool = (
-        False  # continue the run in --out from its latest checkpoint; --steps may raise the total
-    )
+    # continue the run in --out from its latest checkpoint; --steps may raise the total
+    resume: bool = False
     overwrite: bool = False  # replace a run already in --out
     quiet: bool = False  # no settings line and no progress bar
 

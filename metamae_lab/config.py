@@ -109,14 +109,12 @@ class ModalitySpec:
     kind: str
     # image (C, H, W); sequence (C, T) with T the longest length; tokens (T,); tabular (F,)
     shape: tuple[int, ...]
-    patch_size: tuple[int, ...] | int = (
-        1  # image (ph, pw) or one int for square patches; otherwise one int
-    )
+    # image (ph, pw) or one int for square patches; otherwise one int
+    patch_size: tuple[int, ...] | int = 1
     vocab_size: int = 0  # tokens only: ids lie in [0, vocab_size)
     pad_id: int | None = None  # tokens only: this id marks padding (it is part of the vocabulary)
-    variable_length: bool = (
-        False  # sequence/tokens: batches may carry shorter samples, padded at the end
-    )
+    # sequence/tokens: batches may carry shorter samples, padded at the end
+    variable_length: bool = False
     parts: tuple[
         ModalitySpec, ...
     ] = ()  # multimodal only: the spec of each modality, in packing order
@@ -292,9 +290,8 @@ class ModelConfig:
     fields from `qkv_bias` on are where this project departs from the paper's code; the 'paper'
     recipe sets the other values."""
 
-    method: str = (
-        "metamae"  # 'mae': plain masked reconstruction; 'metamae': inner loop + contrastive loss
-    )
+    # 'mae': plain masked reconstruction; 'metamae': inner loop + contrastive loss
+    method: str = "metamae"
     enc_dim: int = 256  # encoder width; the encoder sees only the visible tokens plus a CLS token
     enc_depth: int = 12  # encoder blocks
     enc_heads: int = 8  # encoder attention heads
@@ -310,37 +307,29 @@ class ModelConfig:
     inner_lr: float = 0.5  # alpha > 0, the step size on Z
     learn_inner_lr: bool = False  # make alpha a trained parameter
     first_order: bool = False  # treat the inner gradient as a constant (no second derivatives)
-    s_ratio: float = (
-        0.1  # fraction of the masked neighbours of visible tokens added to the support set
-    )
-    contrastive_weight: float = (
-        1.0  # lambda, the weight of the task-contrastive loss (metamae only)
-    )
+    # fraction of the masked neighbours of visible tokens added to the support set
+    s_ratio: float = 0.1
+    # lambda, the weight of the task-contrastive loss (metamae only)
+    contrastive_weight: float = 1.0
     temperature: float = 0.5  # tau of NT-Xent
     proj_dim: int = 128  # projector output width
     proj_hidden_mult: int = 4  # projector hidden width = proj_hidden_mult * enc_dim
 
-    qkv_bias: bool = (
-        True  # the attention's query/key/value projection has a bias (the paper's code: none)
-    )
+    # the attention's query/key/value projection has a bias (the paper's code: none)
+    qkv_bias: bool = True
     # images: 'row_col' codes rows in the first half of the channels, 'col_row' columns
     pos_embed_2d: str = "row_col"
-    support_sampling: str = (
-        "exact"  # 'exact': round(s_ratio * n) of the n candidates; 'bernoulli': each w.p. s_ratio
-    )
-    inner_loss: str = (
-        "per_sample"  # 'per_sample': per-sample means summed; 'pooled': the batch's mean times B
-    )
-    projector_calls: str = (
-        "joint"  # 'joint': one call on pooled Z and Z*; 'separate': one call each
-    )
-    patch_bias_init: str = (
-        "zero"  # the patch embedding's bias: 'zero', or 'uniform' as PyTorch initialises a conv's
-    )
+    # 'exact': round(s_ratio * n) of the n candidates; 'bernoulli': each w.p. s_ratio
+    support_sampling: str = "exact"
+    # 'per_sample': per-sample means summed; 'pooled': the batch's mean times B
+    inner_loss: str = "per_sample"
+    # 'joint': one call on pooled Z and Z*; 'separate': one call each
+    projector_calls: str = "joint"
+    # the patch embedding's bias: 'zero', or 'uniform' as PyTorch initialises a conv's
+    patch_bias_init: str = "zero"
     token_output_bias: bool = True  # tokens: a bias on the logits of the tied output layer
-    token_embed_init: str = (
-        "normal"  # tokens: the embedding table drawn 'normal' (std 0.02) or 'xavier' (uniform)
-    )
+    # tokens: the embedding table drawn 'normal' (std 0.02) or 'xavier' (uniform)
+    token_embed_init: str = "normal"
     # CPU dropout masks: 'int16' (16 random bits per element, a quarter of the draws) or 'bernoulli'
     dropout_masks: str = "int16"
 
@@ -403,14 +392,12 @@ class TrainConfig:
     "Optimisation and bookkeeping of a pretraining run."
 
     steps: int = 2000  # optimizer steps in the whole run
-    batch_size: int | None = (
-        None  # global batch; None: the preset's, or half the training split if smaller
-    )
+    # global batch; None: the preset's, or half the training split if smaller
+    batch_size: int | None = None
     lr: float = 1e-4  # peak AdamW learning rate
     weight_decay: float = 1e-4  # on weight matrices only: not biases, norms, tokens or the inner lr
-    warmup_steps: int | None = (
-        None  # linear warm-up from 0 to lr; None: the preset's, or a tenth of the run
-    )
+    # linear warm-up from 0 to lr; None: the preset's, or a tenth of the run
+    warmup_steps: int | None = None
     min_lr_ratio: float = 0.01  # cosine decay ends at lr * min_lr_ratio
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
     seed: int = 0  # model initialisation, masks, dropout and batch order
@@ -422,27 +409,20 @@ class TrainConfig:
     # 'auto': bf16 autocast on CUDA, and on a CPU with native bf16 where it pays (resolve_precision:
     # model and batch big enough), else fp32, the run's first line says why; or 'fp32', 'bf16'
     precision: str = "auto"
-    gather_negatives: bool = (
-        False  # under torchrun: NT-Xent negatives from every rank, not only the local batch
-    )
-    compile_encoder: bool = (
-        False  # torch.compile the encoder; the decoder's double backward cannot be compiled
-    )
-    # second-order MetaMAE: the inner step's gradient written out and compiled (inner_gradient)
+    # under torchrun: NT-Xent negatives from every rank, not only the local batch
+    gather_negatives: bool = False
+    compile_encoder: bool = False  # torch.compile the encoder
+    # second-order MetaMAE: the inner step's gradient written out, compiled
     compile_inner_loop: bool = False
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW's (beta1, beta2)
-    decay_on: str = (
-        "matrices"  # weight decay on 'matrices' (not biases, norms, tokens, inner lr) or on 'all'
-    )
-    lr_schedule: str = (
-        "cosine"  # after the warm-up: 'cosine' decay to lr * min_lr_ratio, or 'constant'
-    )
-    sync_batchnorm: bool = (
-        False  # under torchrun: the projector's BatchNorm statistics over every rank's batch
-    )
-    data_workers: int | None = (
-        None  # processes reading batches ahead; None: 4 for a converted dataset on CUDA, else 0
-    )
+    # weight decay on 'matrices' (not biases, norms, tokens, inner lr) or on 'all'
+    decay_on: str = "matrices"
+    # after the warm-up: 'cosine' decay to lr * min_lr_ratio, or 'constant'
+    lr_schedule: str = "cosine"
+    # under torchrun: the projector's BatchNorm statistics over every rank's batch
+    sync_batchnorm: bool = False
+    # processes reading batches ahead; None: 4 for a converted dataset on CUDA, else 0
+    data_workers: int | None = None
 
     def __post_init__(self):
         for name in ("steps", "log_every", "ckpt_every", "keep_last", "max_nonfinite"):
@@ -578,21 +558,16 @@ class RunConfig:
     "Everything that defines a pretraining run; stored in run_config.json and in each checkpoint."
 
     dataset: str = "digits"  # a registered dataset name, or a path to a .npz (stored absolute)
-    kind: str | None = (
-        None  # for a .npz: the modality kind; None: inferred (the resolved kind is stored)
-    )
-    patch_size: int | tuple[int, ...] | None = (
-        None  # None: the dataset's own or inferred (the resolved one is stored)
-    )
-    split_seed: int | None = (
-        None  # a .npz without its own split: the seed of its 80/20 split; None: the run's seed
-    )
-    vocab_size: int | None = (
-        None  # a .npz of tokens: the vocabulary; None: inferred from the largest id (bounded)
-    )
-    data_fingerprint: str | None = (
-        None  # set at the start: a hash of the training split, checked on resume and probe
-    )
+    # for a .npz: the modality kind; None: inferred (the resolved kind is stored)
+    kind: str | None = None
+    # None: the dataset's own or inferred (the resolved one is stored)
+    patch_size: int | tuple[int, ...] | None = None
+    # a .npz without its own split: the seed of its 80/20 split; None: the run's seed
+    split_seed: int | None = None
+    # a .npz of tokens: the vocabulary; None: inferred from the largest id (bounded)
+    vocab_size: int | None = None
+    # set at the start: a hash of the training split, checked on resume and probe
+    data_fingerprint: str | None = None
     preset: str = "tiny"  # the size the configs below started from ('tiny' or 'dabs')
     recipe: str = "project"  # the recipe they started from: 'project' or 'paper' (the paper's code)
     model: ModelConfig = field(default_factory=lambda: preset_config("tiny"))
@@ -694,9 +669,8 @@ PROBE_METHODS = ("linear", "knn", "paper")
 class ProbeConfig:
     "How a probe scores a model's frozen, mean-pooled features."
 
-    features: str = (
-        "amortized"  # 'amortized' (pooled Z), 'adapted' (pooled Z*) or 'both' (concatenated)
-    )
+    # 'amortized' (pooled Z), 'adapted' (pooled Z*) or 'both' (concatenated)
+    features: str = "amortized"
     # 'linear': logistic regression; 'knn': cosine k-NN vote; 'paper': the paper's linear eval
     method: str = "linear"
     C: float = 1.0  # linear: inverse strength of the L2 penalty
@@ -705,9 +679,8 @@ class ProbeConfig:
     epochs: int = 100  # paper: epochs of the linear head (Adam), accuracy reported after each
     lr: float = 1e-4  # paper: Adam's learning rate
     weight_decay: float = 1e-4  # paper: Adam's weight decay
-    batch_size: int = (
-        64  # paper: the head's batch (the paper uses each dataset's pretraining batch)
-    )
+    # paper: the head's batch (the paper uses each dataset's pretraining batch)
+    batch_size: int = 64
     seed: int = 0  # paper: the head's initialisation and batch order
 
     def __post_init__(self):

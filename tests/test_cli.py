@@ -220,3 +220,20 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
         [sys.executable, "-m", "metamae_lab.cli", "datasets"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "digits" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["pretrain", "probe", "bench", "experiment", "convert"])
+def test_every_flag_is_helped_by_its_own_fields_comment(command):
+    "A field's comment is its flag's help, whichever way the comment is written in the dataclass."
+    code, out, _ = run_cli(command, "--help")
+    assert code == 0
+    assert "__TEMP__" not in out, out  # a flag whose help the parser lost
+    if command == "pretrain":
+        text = " ".join(out.split("options:", 1)[1].split())  # past the usage lines
+        for flag, words in {
+            "--betas float float": "AdamW's (beta1, beta2)",
+            "--compile-inner-loop, --no-compile-inner-loop": "second-order MetaMAE: the inner",
+            "--dataset str": "a registered dataset name",
+            "--resume, --no-resume": "continue the run in",
+        }.items():
+            assert text.split(flag, 1)[1].split(" --", 1)[0].strip().startswith(words), flag
