@@ -39,7 +39,7 @@ from metamae_lab.checkpoint import (
 from .config import ModalitySpec, RunConfig, TrainConfig
 from .data import DATASETS, ArrayDataset, data_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
-from .inner_gradient import ExplicitInnerStep
+from .inner_gradient import ExplicitInnerStep, explicit_step_unsupported
 from .model import MetaMAE, MetaMAEOutput
 from metamae_lab.runtime import (
     DistributedContext,
@@ -656,7 +656,12 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
 
 def compile_inner_loop(model: MetaMAE) -> MetaMAE:
     """Take the second-order inner step's gradient written out and compiled (`inner_gradient`)
-    instead of autograd's, whose double backward cannot be compiled; the same arithmetic."""
+    instead of autograd's, whose double backward cannot be compiled; the same arithmetic. A model
+    it does not cover keeps autograd's step, and stderr says why."""
+    reason = explicit_step_unsupported(model)
+    if reason:
+        print(f"compile_inner_loop: not for {reason}; autograd's inner step kept", file=sys.stderr)
+        return model
     model.inner_step = ExplicitInnerStep(model)
     return model
 
