@@ -148,8 +148,8 @@ class ExplicitInnerStep:
         if reason:
             raise ValueError(f"the written-out inner step does not cover {reason}")
         self.decoder, self.pooled = model.decoder, model.cfg.inner_loss == "pooled"
-        self.step = torch.compile(explicit_inner_step, dynamic=False) if compile else None
-        self.step = self.step or explicit_inner_step
+        step = explicit_inner_step  # dynamic=False: each batch shape compiles once
+        self.step = torch.compile(step, dynamic=False) if compile else step
 
     def __call__(self, z, masking: Masking, batch, target, support):
         "(prediction, inner loss, its gradient at z), or None for a batch with padding."
