@@ -12,11 +12,13 @@ import torch.nn.functional as F
 import torch.nn as nn
 
 from .masking import Masking
+from .model import with_cls
+from .tokenizers import PreparedBatch
 
 # %% auto #0
 __all__ = ['layer_norm_kept', 'layer_norm_input_grad', 'gelu_slope', 'block_forward_kept', 'block_input_grad',
-           'decoder_forward_kept', 'decoder_input_grad', 'support_loss_grad', 'explicit_inner_step',
-           'explicit_step_unsupported', 'ExplicitInnerStep']
+           'decoder_forward_kept', 'decoder_input_grad', 'token_errors_grad', 'support_loss_grad',
+           'explicit_inner_step', 'explicit_step_unsupported', 'ExplicitInnerStep']
 
 # %% ../nbs/03a_inner_gradient.ipynb #50c62c45
 def layer_norm_kept(x: torch.Tensor, norm: nn.LayerNorm) -> tuple[torch.Tensor, tuple]:
@@ -41,14 +43,20 @@ def gelu_slope(u: torch.Tensor) -> torch.Tensor:
     return cdf + u * torch.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
 
 # %% ../nbs/03a_inner_gradient.ipynb #24f9613b
-def block_forward_kept(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tuple]:
-    "A decoder `Block` on `x` `(B, N, D)`, no key mask, and what its input gradient needs."
+def block_forward_kept(
+    block: nn.Module, x: torch.Tensor, attend: torch.Tensor | None = None
+) -> tuple[torch.Tensor, tuple]:
+    """A decoder `Block` on `x` `(B, N, D)` whose keys `attend` `(B, N)` may be attended (None:
+    all), and what its input gradient needs."""
     B, N, D = x.shape
     attn, (fc1, fc2) = block.attn, (block.mlp[0], block.mlp[3])
     h, norm1 = layer_norm_kept(x, block.norm1)
     # 3 x (B, h, N, d)
     q, k, v = attn.qkv(h).reshape(B, N, 3, attn.heads, D // attn.heads).permute(2, 0, 3, 1, 4)
-    weights = (q @ k.transpose(-2, -1) / math.sqrt(D // attn.heads)).softmax(-1)  # (B, h, N, N)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(D // attn.heads)  # (B, h, N, N)
+    if attend is not None:
+        scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
+    weights = scores.softmax(-1)
     x = x + attn.proj((weights @ v).transpose(1, 2).reshape(B, N, D))
     h, norm2 = layer_norm_kept(x, block.norm2)
     hidden = fc1(h)  # (B, N, mlp_ratio * D), before the GELU
@@ -73,13 +81,14 @@ def block_input_grad(block: nn.Module, kept: tuple, dx: torch.Tensor) -> torch.T
 
 # %% ../nbs/03a_inner_gradient.ipynb #278cbc8f
 def decoder_forward_kept(
-    decoder: nn.Module, z: torch.Tensor, masking: Masking
+    decoder: nn.Module, z: torch.Tensor, masking: Masking, pad: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, tuple]:
-    "`decoder(z, masking)` `(B, L, out)` one modality, no padding; and what its backward needs."
+    "`decoder(z, masking, pad)` `(B, L, out)` of one modality, and what its backward needs."
     x = decoder.embed_tokens(z, masking)  # (B, 1 + L, Dd)
+    attend = with_cls(None if pad is None else ~pad)  # (B, 1 + L) or None
     blocks = []
     for block in decoder.blocks:
-        x, kept = block_forward_kept(block, x)
+        x, kept = block_forward_kept(block, x, attend)
         blocks.append(kept)
     h, norm = layer_norm_kept(x, decoder.norm)
     return decoder.head(h)[:, 1:], (blocks, norm)
@@ -96,44 +105,64 @@ def decoder_input_grad(
         dx = block_input_grad(block, block_kept, dx)
     # the kept tokens' rows (the others hold mask tokens), in keep order, with CLS first
     ids_keep = masking.ids_keep[..., None].expand(-1, -1, dx.shape[-1])
-    dtokens = torch.cat([dx[:, :1], torch.gather(dx[:, 1:], 1, ids_keep)], 1)
-    return dtokens @ decoder.embed.weight  # (B, 1 + Lk, D)
+    kept_rows = torch.gather(dx[:, 1:], 1, ids_keep) * masking.keep_valid[..., None].to(dx.dtype)
+    return torch.cat([dx[:, :1], kept_rows], 1) @ decoder.embed.weight  # (B, 1 + Lk, D)
 
 # %% ../nbs/03a_inner_gradient.ipynb #e41294a2
-def support_loss_grad(
-    pred: torch.Tensor, target: torch.Tensor, support: torch.Tensor, pooled: bool
+def token_errors_grad(
+    pred: torch.Tensor, target: torch.Tensor, element_mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "The inner loss of `pred` `(B, L, P)` over `support` `(B, L)`, and its gradient at `pred`."
-    B, _, P = pred.shape
-    dtype = torch.promote_types(pred.dtype, torch.float32)  # at least float32, as `token_errors`
-    diff = pred.to(dtype) - target.to(dtype)
-    w = support.to(diff.dtype)
+    """`token_errors(pred, target, element_mask)` `(B, L)` and the gradient of each token's error
+    at `pred` `(B, L, P)`: values, or logits `(B, L, V)` when `target` holds ids."""
+    pred = pred.to(torch.promote_types(pred.dtype, torch.float32))  # as `token_errors`
+    if not target.dtype.is_floating_point:  # cross-entropy of the logits
+        log_p = pred.log_softmax(-1)  # (B, L, V)
+        errors = -log_p.gather(-1, target[..., None])[..., 0]
+        return errors, log_p.exp() - F.one_hot(target, pred.shape[-1]).to(pred.dtype)
+    diff = pred - target.to(pred.dtype)
+    real = torch.ones_like(diff) if element_mask is None else element_mask.to(diff.dtype)
+    count = real.sum(-1, keepdim=True).clamp_min(1)  # (B, L, 1) real values
+    return (diff.pow(2) * real).sum(-1) / count[..., 0], 2 * diff * real / count
+
+
+def support_loss_grad(
+    errors: torch.Tensor, errors_grad: torch.Tensor, support: torch.Tensor, pooled: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inner loss of per-token `errors` `(B, L)` over `support` `(B, L)`, and its gradient at
+    the prediction from each error's `errors_grad` `(B, L, P)`."""
+    w = support.to(errors.dtype)
+    B = w.shape[0]
     count = w.sum().clamp_min(1) / B if pooled else w.sum(1, keepdim=True).clamp_min(1)
     token_weight = w / count  # (B, L)
-    loss = (diff.pow(2).mean(-1) * token_weight).sum()
-    return loss, diff * (2 / P) * token_weight[..., None]
+    return (errors * token_weight).sum(), errors_grad * token_weight[..., None]
 
 
 def explicit_inner_step(
     decoder: nn.Module,
     z: torch.Tensor,
     masking: Masking,
+    batch: PreparedBatch,
     target: torch.Tensor,
     support: torch.Tensor,
     pooled: bool,
+    table: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "The prediction from `z`, the inner loss and its gradient at `z`, without autograd."
-    pred, kept = decoder_forward_kept(decoder, z, masking)
-    loss, dpred = support_loss_grad(pred, target, support, pooled)
-    return pred, loss, decoder_input_grad(decoder, kept, dpred, masking)
+    """The prediction from `z`, the inner loss and its gradient at `z`, without autograd; token
+    data's logits are tied to the embedding `table` `(V, D)` (plus `bias`)."""
+    out, kept = decoder_forward_kept(decoder, z, masking, batch.pad)  # (B, L, P or D)
+    pred = out if table is None else out @ table.T  # (B, L, P), or (B, L, V) logits
+    pred = pred if bias is None else pred + bias
+    errors, errors_grad = token_errors_grad(pred, target, batch.element_mask)
+    loss, dpred = support_loss_grad(errors, errors_grad, support, pooled)
+    dout = dpred if table is None else dpred @ table
+    return pred, loss, decoder_input_grad(decoder, kept, dout, masking)
 
 # %% ../nbs/03a_inner_gradient.ipynb #32df28ce
 def explicit_step_unsupported(model: nn.Module) -> str | None:
     "Why the written-out step cannot serve `model`, or None where it can."
     if model.spec.parts:
         return "multimodal samples"
-    if model.spec.is_discrete:
-        return "token data (its loss is a cross-entropy)"
     if model.cfg.dec_dropout > 0:
         return "decoder dropout"
     return None
@@ -148,11 +177,13 @@ class ExplicitInnerStep:
         if reason:
             raise ValueError(f"the written-out inner step does not cover {reason}")
         self.decoder, self.pooled = model.decoder, model.cfg.inner_loss == "pooled"
+        tied = model.spec.is_discrete  # logits from the token embedding
+        self.table = model.encoder.tokenizer.proj.weight if tied else None
+        self.bias = model.token_bias if tied and model.cfg.token_output_bias else None
         step = explicit_inner_step  # dynamic=False: each batch shape compiles once
         self.step = torch.compile(step, dynamic=False) if compile else step
 
-    def __call__(self, z, masking: Masking, batch, target, support):
-        "(prediction, inner loss, its gradient at z), or None for a batch with padding."
-        if batch.pad is not None or batch.element_mask is not None or masking.ragged:
-            return None
-        return self.step(self.decoder, z, masking, target, support, self.pooled)
+    def __call__(self, z, masking: Masking, batch: PreparedBatch, target, support):
+        "(prediction, inner loss, its gradient at z), as `MetaMAE.adapt` calls it."
+        args = (self.decoder, z, masking, batch, target, support, self.pooled)
+        return self.step(*args, self.table, self.bias)
