@@ -473,11 +473,8 @@ class InnerLoop:
         zs, preds, losses = [z], [], []  # all steps kept only when asked: they hold the graphs
         with torch.enable_grad():
             for k in range(steps):
-                # the gradient written out (`inner_step`, where set and where it applies)
-                step = self.inner_step if create_graph else None
-                explicit = step and step(z, masking, batch, target, support)
-                if explicit:
-                    pred, inner_loss, grad = explicit
+                if create_graph and self.inner_step is not None:  # the gradient written out
+                    pred, inner_loss, grad = self.inner_step(z, masking, batch, target, support)
                 else:  # autograd's, differentiable through the math attention backend
                     with math_attention() if create_graph else nullcontext():
                         pred = self.predict(z, masking, batch.pad)
@@ -694,8 +691,8 @@ class MetaMAE(
         inner_lr = torch.tensor(float(cfg.inner_lr))
         self.inner_lr = nn.Parameter(inner_lr, requires_grad=cfg.learn_inner_lr)
         self.gather_negatives: Callable | None = None  # data-parallel: all ranks' rows, for NT-Xent
-        # (z, masking, batch, target, support) -> (pred, inner loss, its gradient at z), or None
-        # where it does not apply: the second-order inner step without autograd (inner_gradient)
+        # (z, masking, batch, target, support) -> (pred, inner loss, its gradient at z): the
+        # second-order inner step without autograd (`compile_inner_loop`, `inner_gradient`)
         self.inner_step: Callable | None = None
         _init_parameters(self)
 
