@@ -645,7 +645,7 @@ def _data_parallel(
         find_unused_parameters=run.model.method == "mae",
     )
 
-
+# %% ../nbs/07_train.ipynb #5b012fbe
 def compile_encoder(model: MetaMAE) -> MetaMAE:
     """Compile the encoder's forward in place (parameter names, and so checkpoints, are unchanged).
     No second derivative passes through the encoder: the inner loop differentiates with respect to
