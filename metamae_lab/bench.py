@@ -779,9 +779,7 @@ def _fused_adamw(model, optimizer, x, precision):
 
 def _compiled_inner_loop(model, optimizer, x, precision):
     "The second-order inner step written out and compiled; other models unchanged."
-    if model.cfg.method == "metamae" and not model.cfg.first_order:
-        compile_inner_loop(model)
-    return model, optimizer, x, precision
+    return compile_inner_loop(model), optimizer, x, precision
 
 
 def _bf16_weights(model, optimizer, x, precision):

@@ -1251,16 +1251,11 @@ def attention_figure(
     if part not in stacks:
         raise ValueError(f"part must be one of {list(stacks)}, got {part!r}")
     weights = stacks[part][layer][row]
-    if part == "encoder":
-        weights, tokens, over, what = _encoder_attention(maps, row, weights)
-        unseen = "masked: the encoder does not see it"
-    else:
-        weights, tokens, over, what = _decoder_attention(maps, row, weights)
-        unseen = None  # the decoder sees every token
+    attention = _encoder_attention if part == "encoder" else _decoder_attention
+    weights, tokens, over, what, unseen = attention(maps, row, weights)
     labels = ["CLS", *(str(t) for t in tokens)]
-    # one colour scale for the matrix and the layout, from 0 (the colour bar speaks for both)
-    real = over[~maps.pad[row]]
-    zmax = float(np.nanmax([np.nanmax(weights), *real[np.isfinite(real)]]))
+    # one colour scale for the matrix and the layout (its entries or their means), from 0
+    zmax = float(np.nanmax(weights))
     names = spec.part_names if spec.parts else ("",)  # the layout: one panel per part
     fig = make_subplots(
         rows=len(names),
@@ -1299,7 +1294,7 @@ def attention_figure(
 # %% ../nbs/10_figures.ipynb #c8d0ed4c
 def _encoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tuple:
     """The encoder's weights among CLS and the visible tokens in the sample's order, those tokens,
-    CLS's weight on each (NaN elsewhere) and what that is."""
+    CLS's weight on each (NaN elsewhere), what that is and what a NaN there means."""
     kept = np.flatnonzero(maps.keep_valid[row])
     # visible tokens in the order of the sample
     kept = kept[np.argsort(maps.ids_keep[row][kept])]
@@ -1308,12 +1303,13 @@ def _encoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tu
     over = np.full(maps.mask.shape[1], np.nan)  # (L,)
     over[tokens] = weights[0, 1:]  # CLS -> each visible token
     key = f'<span style="color:{MASKED_COLOR}">■</span>'
-    return weights, tokens, over, f"CLS → each visible token ({key} masked)"
+    what = f"CLS → each visible token ({key} masked)"
+    return weights, tokens, over, what, "masked: the encoder does not see it"
 
 
 def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tuple:
     """A decoder's weights, all tokens, the masked tokens' mean weight on each (NaN on padding)
-    and what that is."""
+    and what that is; no token is unseen (None): the decoder sees them all."""
     L = maps.mask.shape[1]
     queries = 1 + np.flatnonzero(maps.mask[row])
     over = (
@@ -1321,7 +1317,7 @@ def _decoder_attention(maps: AttentionMaps, row: int, weights: np.ndarray) -> tu
         if queries.size
         else np.full(L, np.nan)
     )
-    return weights, np.arange(L), over, "masked tokens → each token (mean)"
+    return weights, np.arange(L), over, "masked tokens → each token (mean)", None
 
 # %% ../nbs/10_figures.ipynb #e72f498f
 def _layout_map(fig, spec, per_token, pad, token_text, zmax, unseen=None):

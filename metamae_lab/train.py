@@ -582,7 +582,7 @@ def setup_training(
     model = MetaMAE(data.spec, run.model).to(device)
     if run.train.compile_encoder:
         compile_encoder(model)
-    if run.train.compile_inner_loop and run.model.method == "metamae" and not run.model.first_order:
+    if run.train.compile_inner_loop:
         compile_inner_loop(model)
     optimizer = make_optimizer(model, run.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, run.train))
@@ -657,7 +657,10 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
 def compile_inner_loop(model: MetaMAE) -> MetaMAE:
     """Take the second-order inner step's gradient written out and compiled (`inner_gradient`)
     instead of autograd's, whose double backward cannot be compiled; the same arithmetic. A model
-    it does not cover keeps autograd's step, and stderr says why."""
+    without a second-order inner step (MAE, first order) is returned as it is; one the written-out
+    step does not cover keeps autograd's step, and stderr says why."""
+    if model.cfg.method != "metamae" or model.cfg.first_order:
+        return model  # no double backward to replace
     reason = explicit_step_unsupported(model)
     if reason:
         print(f"compile_inner_loop: not for {reason}; autograd's inner step kept", file=sys.stderr)
