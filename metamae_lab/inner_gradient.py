@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -15,10 +16,15 @@ from .masking import Masking
 from .model import with_cls
 from .tokenizers import PreparedBatch
 
+try:  # the compiler's settings (private; absent from some torch builds)
+    from torch._functorch import config as functorch_config
+except ImportError:
+    functorch_config = None
+
 # %% auto #0
-__all__ = ['layer_norm_kept', 'layer_norm_input_grad', 'gelu_slope', 'block_forward_kept', 'block_input_grad',
-           'decoder_forward_kept', 'decoder_input_grad', 'token_errors_grad', 'support_loss_grad',
-           'explicit_inner_step', 'explicit_step_unsupported', 'ExplicitInnerStep']
+__all__ = ['FP32_ACTIVATION_BUDGET', 'layer_norm_kept', 'layer_norm_input_grad', 'gelu_slope', 'block_forward_kept',
+           'block_input_grad', 'decoder_forward_kept', 'decoder_input_grad', 'token_errors_grad', 'support_loss_grad',
+           'explicit_inner_step', 'activation_budget', 'explicit_step_unsupported', 'ExplicitInnerStep']
 
 # %% ../nbs/03a_inner_gradient.ipynb #50c62c45
 def layer_norm_kept(x: torch.Tensor, norm: nn.LayerNorm) -> tuple[torch.Tensor, tuple]:
@@ -159,6 +165,18 @@ def explicit_inner_step(
     return pred, loss, decoder_input_grad(decoder, kept, dout, masking)
 
 # %% ../nbs/03a_inner_gradient.ipynb #32df28ce
+FP32_ACTIVATION_BUDGET = 0.5  # AOTAutograd's activation memory budget outside autocast (see above)
+
+
+def activation_budget(z: torch.Tensor):
+    """The context in which the step of `z` compiles: a saved-activation budget outside autocast,
+    where torch offers one (a private setting: without it, nothing changes)."""
+    autocast = torch.is_autocast_enabled(z.device.type)
+    if autocast or not hasattr(functorch_config, "activation_memory_budget"):
+        return nullcontext()
+    return functorch_config.patch(activation_memory_budget=FP32_ACTIVATION_BUDGET)
+
+
 def explicit_step_unsupported(model: nn.Module) -> str | None:
     "Why the written-out step cannot serve `model`, or None where it can."
     if model.spec.parts:
@@ -186,4 +204,5 @@ class ExplicitInnerStep:
     def __call__(self, z, masking: Masking, batch: PreparedBatch, target, support):
         "(prediction, inner loss, its gradient at z), as `MetaMAE.adapt` calls it."
         args = (self.decoder, z, masking, batch, target, support, self.pooled)
-        return self.step(*args, self.table, self.bias)
+        with activation_budget(z):  # read when a new batch shape compiles
+            return self.step(*args, self.table, self.bias)
