@@ -29,7 +29,13 @@ from .model import MetaMAE
 from .reference import reference_loss
 from .runtime import resolve_device, resolve_precision
 from .tables import markdown_table
-from .train import compile_encoder, compile_inner_loop, make_optimizer, training_step
+from metamae_lab.train import (
+    compile_encoder,
+    compile_forward,
+    compile_inner_loop,
+    make_optimizer,
+    training_step,
+)
 
 # %% auto #0
 __all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'DTYPES', 'OP_CATEGORIES', 'CATEGORIES', 'SCOPES', 'KINETO_CHATTER',
@@ -782,6 +788,11 @@ def _compiled_inner_loop(model, optimizer, x, precision):
     return compile_inner_loop(model), optimizer, x, precision
 
 
+def _compiled_forward(model, optimizer, x, precision):
+    "The whole training forward compiled, the written-out inner step within it."
+    return compile_forward(model), optimizer, x, precision
+
+
 def _bf16_weights(model, optimizer, x, precision):
     "The model's parameters cast to bf16 in place (the optimizer keeps them), and no autocast."
     x = x.bfloat16() if x.dtype.is_floating_point else x
@@ -793,6 +804,7 @@ ABLATIONS = [
     Ablation("bernoulli dropout masks", {"dropout_masks": "bernoulli"}),
     Ablation("compiled encoder", compile=True),
     Ablation("compiled inner step", change=_compiled_inner_loop),
+    Ablation("compiled forward", change=_compiled_forward),
     Ablation("fused AdamW", change=_fused_adamw),
     Ablation("bf16 weights, no autocast", change=_bf16_weights, bf16_only=True),
 ]

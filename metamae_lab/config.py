@@ -414,6 +414,8 @@ class TrainConfig:
     compile_encoder: bool = False  # torch.compile the encoder
     # second-order MetaMAE: the inner step's gradient written out, compiled
     compile_inner_loop: bool = False
+    # torch.compile the whole training forward, the written-out inner step within it
+    compile_forward: bool = False
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW's (beta1, beta2)
     # weight decay on 'matrices' (not biases, norms, tokens, inner lr) or on 'all'
     decay_on: str = "matrices"

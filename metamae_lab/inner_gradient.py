@@ -198,11 +198,13 @@ class ExplicitInnerStep:
         tied = model.spec.is_discrete  # logits from the token embedding
         self.table = model.encoder.tokenizer.proj.weight if tied else None
         self.bias = model.token_bias if tied and model.cfg.token_output_bias else None
-        step = explicit_inner_step  # dynamic=False: each batch shape compiles once
+        step, self.compiled = explicit_inner_step, compile
+        # dynamic=False: each batch shape compiles once
         self.step = torch.compile(step, dynamic=False) if compile else step
 
     def __call__(self, z, masking: Masking, batch: PreparedBatch, target, support):
         "(prediction, inner loss, its gradient at z), as `MetaMAE.adapt` calls it."
         args = (self.decoder, z, masking, batch, target, support, self.pooled)
-        with activation_budget(z):  # read when a new batch shape compiles
+        # read when a new batch shape compiles (within a compiled forward: the forward's)
+        with activation_budget(z) if self.compiled else nullcontext():
             return self.step(*args, self.table, self.bias)

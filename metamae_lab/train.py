@@ -58,7 +58,8 @@ from metamae_lab.runtime import (
 __all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
            'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
            'prepare_run_dir', 'resolve_run', 'run_precision', 'describe_run', 'setup_training', 'compile_encoder',
-           'compile_inner_loop', 'TrainingLog', 'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
+           'compile_inner_loop', 'compile_forward', 'TrainingLog', 'resident_memory_mb', 'PretrainResult', 'pretrain',
+           'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -580,9 +581,11 @@ def setup_training(
         device = torch.device("cuda", ctx.local_rank)
     seed_everything(run.train.seed)
     model = MetaMAE(data.spec, run.model).to(device)
-    if run.train.compile_encoder:
+    if run.train.compile_forward:  # the encoder and the inner step compile within it
+        compile_forward(model)
+    if run.train.compile_encoder and not run.train.compile_forward:
         compile_encoder(model)
-    if run.train.compile_inner_loop:
+    if run.train.compile_inner_loop and not run.train.compile_forward:
         compile_inner_loop(model)
     optimizer = make_optimizer(model, run.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, run.train))
@@ -654,18 +657,48 @@ def compile_encoder(model: MetaMAE) -> MetaMAE:
     return model
 
 
-def compile_inner_loop(model: MetaMAE) -> MetaMAE:
+def _second_order(model: MetaMAE) -> bool:
+    "Whether `model`'s training step differentiates through its inner loop's gradient."
+    return model.cfg.method == "metamae" and not model.cfg.first_order
+
+
+def compile_inner_loop(model: MetaMAE, own_graph: bool = True) -> MetaMAE:
     """Take the second-order inner step's gradient written out and compiled (`inner_gradient`)
     instead of autograd's, whose double backward cannot be compiled; the same arithmetic. A model
     without a second-order inner step (MAE, first order) is returned as it is; one the written-out
-    step does not cover keeps autograd's step, and stderr says why."""
-    if model.cfg.method != "metamae" or model.cfg.first_order:
+    step does not cover keeps autograd's step, and stderr says why. `own_graph=False`: the step is
+    left for a compiled forward to compile with the rest."""
+    if not _second_order(model):
         return model  # no double backward to replace
     reason = explicit_step_unsupported(model)
     if reason:
         print(f"compile_inner_loop: not for {reason}; autograd's inner step kept", file=sys.stderr)
         return model
-    model.inner_step = ExplicitInnerStep(model)
+    model.inner_step = ExplicitInnerStep(model, compile=own_graph)
+    return model
+
+
+def compile_forward(model: MetaMAE) -> MetaMAE:
+    """Compile the whole training forward in place: the encoder, the inner loop (its second-order
+    step written out, `compile_inner_loop`), the outer decoder pass and the losses, as one graph
+    and its backward. Calls outside training (evaluation mode or no gradient) run the eager
+    forward, which they would otherwise compile anew. No activation budget here: under one, the
+    partition recomputed random draws (masks) in the backward, new numbers, wrong gradients."""
+    compile_inner_loop(model, own_graph=False)
+    if _second_order(model) and model.inner_step is None:  # a compiled graph has no double backward
+        print("compile_forward: the forward stays eager (autograd's inner step)", file=sys.stderr)
+        return model
+    eager = model.forward
+    # each batch shape compiles once; random numbers from torch's generator, as in eager mode, so
+    # that a seed draws the same masks and support sets
+    compiled = torch.compile(eager, dynamic=False, options={"fallback_random": True})
+
+    def forward(x, *args, **kwargs):
+        if not (model.training and torch.is_grad_enabled()):
+            return eager(x, *args, **kwargs)
+        return compiled(x, *args, **kwargs)
+
+    model.forward = forward
     return model
 
 # %% ../nbs/07_train.ipynb #8479ebe3
