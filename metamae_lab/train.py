@@ -39,7 +39,11 @@ from metamae_lab.checkpoint import (
 from .config import ModalitySpec, RunConfig, TrainConfig
 from .data import DATASETS, ArrayDataset, data_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
-from .inner_gradient import ExplicitInnerStep, explicit_step_unsupported
+from metamae_lab.inner_gradient import (
+    ExplicitInnerStep,
+    activation_budget,
+    explicit_step_unsupported,
+)
 from .model import MetaMAE, MetaMAEOutput
 from metamae_lab.runtime import (
     DistributedContext,
@@ -682,21 +686,21 @@ def compile_forward(model: MetaMAE) -> MetaMAE:
     """Compile the whole training forward in place: the encoder, the inner loop (its second-order
     step written out, `compile_inner_loop`), the outer decoder pass and the losses, as one graph
     and its backward. Calls outside training (evaluation mode or no gradient) run the eager
-    forward, which they would otherwise compile anew. No activation budget here: under one, the
-    partition recomputed random draws (masks) in the backward, new numbers, wrong gradients."""
+    forward, which they would otherwise compile anew."""
     compile_inner_loop(model, own_graph=False)
     if _second_order(model) and model.inner_step is None:  # a compiled graph has no double backward
         print("compile_forward: the forward stays eager (autograd's inner step)", file=sys.stderr)
         return model
     eager = model.forward
-    # each batch shape compiles once; random numbers from torch's generator, as in eager mode, so
-    # that a seed draws the same masks and support sets
-    compiled = torch.compile(eager, dynamic=False, options={"fallback_random": True})
+    # each batch shape compiles once; random numbers from the compiler's own generator (seeded from
+    # torch's), which a backward that recomputes them redraws alike: torch's own would not
+    compiled = torch.compile(eager, dynamic=False, options={"fallback_random": False})
 
     def forward(x, *args, **kwargs):
         if not (model.training and torch.is_grad_enabled()):
             return eager(x, *args, **kwargs)
-        return compiled(x, *args, **kwargs)
+        with activation_budget(x):  # read when a batch shape compiles
+            return compiled(x, *args, **kwargs)
 
     model.forward = forward
     return model
