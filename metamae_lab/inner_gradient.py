@@ -24,7 +24,7 @@ except ImportError:
 # %% auto #0
 __all__ = ['FP32_ACTIVATION_BUDGET', 'layer_norm_kept', 'layer_norm_input_grad', 'gelu_slope', 'block_forward_kept',
            'block_input_grad', 'decoder_forward_kept', 'decoder_input_grad', 'token_errors_grad', 'support_loss_grad',
-           'explicit_inner_step', 'activation_budget', 'explicit_step_unsupported', 'ExplicitInnerStep']
+           'explicit_inner_step', 'activation_budget', 'budgeted', 'explicit_step_unsupported', 'ExplicitInnerStep']
 
 # %% ../nbs/03a_inner_gradient.ipynb #50c62c45
 def layer_norm_kept(x: torch.Tensor, norm: nn.LayerNorm) -> tuple[torch.Tensor, tuple]:
@@ -177,6 +177,25 @@ def activation_budget(z: torch.Tensor):
     return functorch_config.patch(activation_memory_budget=FP32_ACTIVATION_BUDGET)
 
 
+def budgeted(compiled, batch_arg: int = 0):
+    """`compiled` (a `torch.compile`d function), called within `activation_budget` of its argument
+    number `batch_arg` when a batch signature is new, the call that compiles; later calls of that
+    signature skip the setting, which only compiling reads."""
+    seen = set()
+
+    def call(*args, **kwargs):
+        z = args[batch_arg]
+        signature = (tuple(z.shape), z.dtype, z.device, torch.is_autocast_enabled(z.device.type))
+        if signature in seen:
+            return compiled(*args, **kwargs)
+        with activation_budget(z):
+            out = compiled(*args, **kwargs)
+        seen.add(signature)
+        return out
+
+    return call
+
+
 def explicit_step_unsupported(model: nn.Module) -> str | None:
     "Why the written-out step cannot serve `model`, or None where it can."
     if model.spec.parts:
@@ -199,12 +218,10 @@ class ExplicitInnerStep:
         self.table = model.encoder.tokenizer.proj.weight if tied else None
         self.bias = model.token_bias if tied and model.cfg.token_output_bias else None
         step, self.compiled = explicit_inner_step, compile
-        # dynamic=False: each batch shape compiles once
-        self.step = torch.compile(step, dynamic=False) if compile else step
+        # dynamic=False: each batch shape compiles once (in a compiled forward: with the forward)
+        self.step = budgeted(torch.compile(step, dynamic=False), batch_arg=1) if compile else step
 
     def __call__(self, z, masking: Masking, batch: PreparedBatch, target, support):
         "(prediction, inner loss, its gradient at z), as `MetaMAE.adapt` calls it."
         args = (self.decoder, z, masking, batch, target, support, self.pooled)
-        # read when a new batch shape compiles (within a compiled forward: the forward's)
-        with activation_budget(z) if self.compiled else nullcontext():
-            return self.step(*args, self.table, self.bias)
+        return self.step(*args, self.table, self.bias)

@@ -34,10 +34,10 @@ from metamae_lab.tokenizers import (
 )
 
 # %% auto #0
-__all__ = ['LOW_31', 'int16_keep_mask', 'hashed_keep_mask', 'Dropout', 'math_attention', 'Attention', 'Block', 'with_cls',
-           'Encoder', 'decoder_pos_embed', 'Decoder', 'token_errors', 'mean_over', 'per_sample_mean', 'nt_xent',
-           'MetaMAEOutput', 'pool_tokens', 'eval_mode', 'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives',
-           'Features', 'MetaMAE', 'num_parameters']
+__all__ = ['int16_keep_mask', 'hashed_keep_mask', 'Dropout', 'math_attention', 'Attention', 'Block', 'with_cls', 'Encoder',
+           'decoder_pos_embed', 'Decoder', 'token_errors', 'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput',
+           'pool_tokens', 'eval_mode', 'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives', 'Features',
+           'MetaMAE', 'num_parameters']
 
 # %% ../nbs/03_model.ipynb #4f5ea5b0
 def int16_keep_mask(shape: tuple, drop: int, device=None) -> torch.Tensor:
@@ -49,18 +49,18 @@ def int16_keep_mask(shape: tuple, drop: int, device=None) -> torch.Tensor:
     return words.view(torch.int16)[:n].view(shape) >= drop - 2**15
 
 
-LOW_31 = 2**31 - 1
+_LOW_31 = 2**31 - 1
 
 
 def hashed_keep_mask(shape: tuple, drop: int, seed: torch.Tensor) -> torch.Tensor:
     """A bool mask of `shape`, each element False where 16 bits hashed from its index and `seed`
     (an int64 tensor in [0, 2**31)) fall below `drop`: a mask the compiler can trace and fuse."""
     index = torch.arange(math.prod(shape), device=seed.device)
-    h = (index ^ (seed * 0x9E3779B1)) & LOW_31  # products stay below 2**63
+    h = (index ^ (seed * 0x9E3779B1)) & _LOW_31  # products stay below 2**63
     h = h ^ (h >> 15)
-    h = (h * 0x2C1B3C6D) & LOW_31
+    h = (h * 0x2C1B3C6D) & _LOW_31
     h = h ^ (h >> 12)
-    h = (h * 0x297A2D39) & LOW_31
+    h = (h * 0x297A2D39) & _LOW_31
     h = h ^ (h >> 15)
     return (h & 0xFFFF).view(shape) >= drop
 

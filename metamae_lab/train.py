@@ -39,11 +39,7 @@ from metamae_lab.checkpoint import (
 from .config import ModalitySpec, RunConfig, TrainConfig
 from .data import DATASETS, ArrayDataset, data_fingerprint, load_run_data
 from .data.loader import BatchOrder, StepBatches, WaitClock, step_batches
-from metamae_lab.inner_gradient import (
-    ExplicitInnerStep,
-    activation_budget,
-    explicit_step_unsupported,
-)
+from .inner_gradient import ExplicitInnerStep, budgeted, explicit_step_unsupported
 from .model import MetaMAE, MetaMAEOutput
 from metamae_lab.runtime import (
     DistributedContext,
@@ -587,10 +583,11 @@ def setup_training(
     model = MetaMAE(data.spec, run.model).to(device)
     if run.train.compile_forward:  # the encoder and the inner step compile within it
         compile_forward(model)
-    if run.train.compile_encoder and not run.train.compile_forward:
-        compile_encoder(model)
-    if run.train.compile_inner_loop and not run.train.compile_forward:
-        compile_inner_loop(model)
+    else:
+        if run.train.compile_encoder:
+            compile_encoder(model)
+        if run.train.compile_inner_loop:
+            compile_inner_loop(model)
     optimizer = make_optimizer(model, run.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, run.train))
     if state is not None:
@@ -694,13 +691,12 @@ def compile_forward(model: MetaMAE) -> MetaMAE:
     eager = model.forward
     # each batch shape compiles once; random numbers from the compiler's own generator (seeded from
     # torch's), which a backward that recomputes them redraws alike: torch's own would not
-    compiled = torch.compile(eager, dynamic=False, options={"fallback_random": False})
+    options = {"fallback_random": False}
+    compiled = budgeted(torch.compile(eager, dynamic=False, options=options))
 
     def forward(x, *args, **kwargs):
-        if not (model.training and torch.is_grad_enabled()):
-            return eager(x, *args, **kwargs)
-        with activation_budget(x):  # read when a batch shape compiles
-            return compiled(x, *args, **kwargs)
+        training = model.training and torch.is_grad_enabled()
+        return compiled(x, *args, **kwargs) if training else eager(x, *args, **kwargs)
 
     model.forward = forward
     return model

@@ -227,6 +227,27 @@ def test_a_compiled_forward_run_repeats_itself_and_keeps_the_checkpoint_keys(tmp
 
 
 @pytest.mark.slow
+def test_compiled_forward_gives_the_eager_loss_and_gradients_given_the_masks():
+    """Dropout off and the masks drawn from a generator given to both (float64): the compiled
+    forward's loss and every parameter's gradient are the eager forward's, to rounding."""
+    spec = ModalitySpec("sequence", (3, 40), 4)
+    torch.manual_seed(0)
+    cfg = preset_config("tiny", dropout=0.0, inner_steps=2)
+    eager = MetaMAE(spec, cfg).double().train()
+    compiled = compile_forward(MetaMAE(spec, cfg).double().train())
+    compiled.load_state_dict(eager.state_dict())
+    x = torch.randn(8, 3, 40, dtype=torch.float64)
+    outs, grads = [], []
+    for model in (eager, compiled):
+        outs.append(model(x, generator=torch.Generator().manual_seed(1)))
+        params = [p for p in model.parameters() if p.requires_grad]
+        grads.append(torch.autograd.grad(outs[-1].loss, params))
+    assert outs[1].loss.item() == pytest.approx(outs[0].loss.item(), rel=1e-12)
+    assert torch.allclose(outs[1].z_adapted, outs[0].z_adapted, rtol=0, atol=1e-12)
+    for compiled_grad, eager_grad in zip(*grads[::-1]):
+        assert torch.allclose(compiled_grad, eager_grad, rtol=1e-9, atol=1e-12)
+
+
 def test_compiled_forward_gradient_is_the_derivative_of_its_loss_with_dropout():
     """With dropout on, the compiled forward's gradient along a random direction equals the
     central difference of its loss (float64, the same seed: the same masks), so its backward uses
