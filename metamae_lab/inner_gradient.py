@@ -195,7 +195,7 @@ def budgeted(compiled, batch_arg: int = 0):
 
     return call
 
-
+# %% ../nbs/03a_inner_gradient.ipynb #eeb9cc68
 def explicit_step_unsupported(model: nn.Module) -> str | None:
     "Why the written-out step cannot serve `model`, or None where it can."
     if model.spec.parts:
