@@ -55,13 +55,16 @@ from metamae_lab.runtime import (
 )
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step', 'MetricsLogger',
-           'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer', 'Trainer',
-           'prepare_run_dir', 'resolve_run', 'run_precision', 'describe_run', 'setup_training', 'compile_encoder',
-           'compile_inner_loop', 'compile_forward', 'TrainingLog', 'resident_memory_mb', 'PretrainResult', 'pretrain',
-           'DataWorkerDied']
+__all__ = ['FUSED_ADAMW_DEVICES', 'RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step',
+           'MetricsLogger', 'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer',
+           'Trainer', 'prepare_run_dir', 'resolve_run', 'run_precision', 'describe_run', 'setup_training',
+           'compile_encoder', 'compile_inner_loop', 'compile_forward', 'TrainingLog', 'resident_memory_mb',
+           'PretrainResult', 'pretrain', 'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")  # where AdamW steps in one fused kernel
+
+
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (2-D+ weights, not tokens) or on every parameter,
     per `cfg.decay_on`."""
@@ -74,7 +77,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    fused = {"fused": True} if next(model.parameters()).is_cuda else {}
+    device = next(model.parameters()).device.type
+    fused = {"fused": True} if device in FUSED_ADAMW_DEVICES else {}
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, **fused)
 
 
