@@ -29,10 +29,10 @@ from .tokenizers import unpatchify
 
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
-           'CELL_CHARS', 'STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES',
-           'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'plotly_path_parse', 'parsed_path', 'json_safe',
-           'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure', 'step_name',
-           'strip_margin_px', 'SampleView', 'draw_values', 'png_source', 'image_values', 'robust_range',
+           'CELL_CHARS', 'STRIP_PX', 'LAYOUT_STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX',
+           'COLUMN_TITLES', 'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'plotly_path_parse', 'parsed_path',
+           'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure',
+           'step_name', 'strip_margin_px', 'SampleView', 'draw_values', 'png_source', 'image_values', 'robust_range',
            'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors',
            'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part',
            'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
@@ -524,6 +524,7 @@ def tabular_values(fig, view, panels):
 # %% ../nbs/10_figures.ipynb #15f73188
 CELL_CHARS = 12  # the longest word a token cell holds whole
 STRIP_PX = 600  # the strips' width in a narrow output area, which the cells share
+LAYOUT_STRIP_PX = 400  # an attention view's token strip: the right half, beside the matrix
 
 
 def cell_word(word: str) -> str:
@@ -531,12 +532,14 @@ def cell_word(word: str) -> str:
     return word if len(word) <= CELL_CHARS else word[: CELL_CHARS - 1] + "…"
 
 
-def fitting_per_row(spec: ModalitySpec, symbols: list[str] | None, per_row: int) -> int:
-    """At most `per_row` tokens a row, fewer where the longest symbol (or id) would not fit its
-    cell: about 7 px a character at the strips' 12 px font, and 10 px around it."""
+def fitting_per_row(
+    spec: ModalitySpec, symbols: list[str] | None, per_row: int, width_px: int = STRIP_PX
+) -> int:
+    """At most `per_row` tokens a row of a strip `width_px` wide, fewer where the longest symbol (or
+    id) would not fit its cell: about 7 px a character at the strips' 12 px font, 10 px around."""
     words = symbols or [str(spec.vocab_size - 1)]
     longest = min(CELL_CHARS, max(len(w) for w in words))
-    return max(4, min(per_row, STRIP_PX // (7 * longest + 10)))
+    return max(4, min(per_row, width_px // (7 * longest + 10)))
 
 # %% ../nbs/10_figures.ipynb #9b27dcf0
 def token_strips(
@@ -1346,12 +1349,18 @@ def _layout_map(fig, spec, per_token, pad, token_text, zmax, unseen=None):
         else:
             texts = [w for w, k in zip(words[tokens], keep) if k]
             n = int(keep.sum())
+            # the cells span the panel: as many a row as their words fit, at most the tokens
+            symbols = [w for w in texts if w] or None
+            per_row = max(1, min(n, fitting_per_row(part, symbols, 30, LAYOUT_STRIP_PX)))
+            rows = [("", texts, unseen_cells[keep]), ("", texts, values[keep])]  # labels: ranges
             traces = [
-                token_strips([("weight", texts, unseen_cells[keep])], n, 30, "Blues", 1),
-                token_strips([("weight", texts, values[keep])], n, 30, "Blues", zmax, bar),
+                token_strips(rows[:1], n, per_row, "Blues", 1),
+                token_strips(rows[1:], n, per_row, "Blues", zmax, bar),
             ]
             traces[0].update(texttemplate="", hovertemplate=f"%{{text}}: {unseen}<extra></extra>")
-            panel_axes(fig, row, 2)[1].update(autorange="reversed")
+            xaxis, yaxis = panel_axes(fig, row, 2)
+            xaxis.update(showticklabels=False, showgrid=False, zeroline=False)
+            yaxis.update(autorange="reversed", showgrid=False)
         traces[0].update(colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]], showscale=False)
         for trace in traces[int(unseen is None or np.isnan(unseen_cells).all()) :]:
             fig.add_trace(trace.update(hoverongaps=False), row, 2)
