@@ -8,12 +8,14 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import logging
 import math
 import re
 import shlex
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -321,12 +323,29 @@ def checked_parameters(notebook: Path, overrides: dict) -> dict:
     )
 
 # %% ../nbs/12_experiments.ipynb #a8d15071
+@contextmanager
+def _kernel_client_quiet():
+    """Tornado's reports of the kernel client's socket callbacks left unsaid: one failing while the
+    kernel shuts down after a failed cell (a race in the client) put a traceback before the run's
+    one line. What became of the run is papermill's to say."""
+    logger = logging.getLogger("tornado.general")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _execute(notebook: Path, record: Path, parameters: dict, root: Path, label: str):
     "Run `notebook` with papermill into `record`; a failed cell or a dead kernel is one line."
     import papermill as pm
 
     try:
-        with tempfile.TemporaryDirectory(prefix="metamae-kernel-") as sockets:
+        with (
+            _kernel_client_quiet(),
+            tempfile.TemporaryDirectory(prefix="metamae-kernel-") as sockets,
+        ):
             pm.execute_notebook(
                 str(notebook),
                 str(record),
