@@ -179,13 +179,18 @@ def activation_budget(z: torch.Tensor):
 
 def budgeted(compiled, batch_arg: int = 0):
     """`compiled` (a `torch.compile`d function), called within `activation_budget` of its argument
-    number `batch_arg` when a batch signature is new, the call that compiles; later calls of that
-    signature skip the setting, which only compiling reads."""
+    number `batch_arg` when the call's signature (its tensors' shapes and types, autocast) is new,
+    the call that compiles; later calls of that signature skip the setting, which only compiling
+    reads."""
     seen = set()
 
     def call(*args, **kwargs):
         z = args[batch_arg]
-        signature = (tuple(z.shape), z.dtype, z.device, torch.is_autocast_enabled(z.device.type))
+        tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+        signature = (
+            tuple((tuple(t.shape), t.dtype, t.device) for t in tensors),
+            torch.is_autocast_enabled(z.device.type),
+        )
         if signature in seen:
             return compiled(*args, **kwargs)
         with activation_budget(z):

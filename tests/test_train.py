@@ -248,6 +248,7 @@ def test_compiled_forward_gives_the_eager_loss_and_gradients_given_the_masks():
         assert torch.allclose(compiled_grad, eager_grad, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_compiled_forward_gradient_is_the_derivative_of_its_loss_with_dropout():
     """With dropout on, the compiled forward's gradient along a random direction equals the
     central difference of its loss (float64, the same seed: the same masks), so its backward uses
