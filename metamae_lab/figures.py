@@ -171,7 +171,9 @@ def explorer_figure(
     if not 0 <= k <= rec.steps:
         raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
     view = SampleView.of(rec, sample)
-    per_row = fitting_per_row(spec, symbols, per_row) if spec.is_discrete else per_row
+    # a strip's cells span the width: at most the sample's tokens a row
+    fitting = min(len(view.mask), fitting_per_row(spec, symbols, per_row))
+    per_row = fitting if spec.is_discrete else per_row
     names = ("original", "masked + support", "from Z", f"from {step_name(rec, k)}")
     values = [view.target, None, view.pred(rec, 0), view.pred(rec, k)]
     errors = [view.errors(rec, 0), view.errors(rec, k)]
@@ -1138,7 +1140,9 @@ def comparison_figure(
         return _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, step)
     spec, view = first.spec, SampleView.of(first, sample)
     _check_comparable(recs, sample)
-    per_row = fitting_per_row(spec, symbols, per_row) if spec.is_discrete else per_row
+    # a strip's cells span the width: at most the sample's tokens a row
+    fitting = min(len(view.mask), fitting_per_row(spec, symbols, per_row))
+    per_row = fitting if spec.is_discrete else per_row
     steps = {
         name: 0 if r.method == "mae" else min(r.steps, r.steps if step is None else step)
         for name, r in recs.items()
