@@ -33,9 +33,9 @@ __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTE
            'COLUMN_TITLES', 'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'plotly_path_parse', 'parsed_path',
            'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure',
            'step_name', 'strip_margin_px', 'SampleView', 'draw_values', 'png_source', 'image_values', 'robust_range',
-           'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row', 'token_strips', 'draw_errors',
-           'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part',
-           'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
+           'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row', 'strip_per_row', 'token_strips',
+           'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns',
+           'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
            'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
            'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection',
            'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure',
@@ -171,9 +171,7 @@ def explorer_figure(
     if not 0 <= k <= rec.steps:
         raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
     view = SampleView.of(rec, sample)
-    # a strip's cells span the width: at most the sample's tokens a row
-    fitting = min(len(view.mask), fitting_per_row(spec, symbols, per_row))
-    per_row = fitting if spec.is_discrete else per_row
+    per_row = strip_per_row(spec, view, symbols, per_row)
     names = ("original", "masked + support", "from Z", f"from {step_name(rec, k)}")
     values = [view.target, None, view.pred(rec, 0), view.pred(rec, k)]
     errors = [view.errors(rec, 0), view.errors(rec, k)]
@@ -542,6 +540,16 @@ def fitting_per_row(
     words = symbols or [str(spec.vocab_size - 1)]
     longest = min(CELL_CHARS, max(len(w) for w in words))
     return max(4, min(per_row, width_px // (7 * longest + 10)))
+
+
+def strip_per_row(
+    spec: ModalitySpec, view: SampleView, symbols: list[str] | None, per_row: int
+) -> int:
+    """The tokens a row of the sample `view`'s strips: as many as fit (`fitting_per_row`), at most
+    its tokens, so that the cells span the width; `per_row` unchanged for values."""
+    if not spec.is_discrete:
+        return per_row
+    return min(len(view.mask), fitting_per_row(spec, symbols, per_row))
 
 # %% ../nbs/10_figures.ipynb #9b27dcf0
 def token_strips(
@@ -1140,9 +1148,7 @@ def comparison_figure(
         return _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, step)
     spec, view = first.spec, SampleView.of(first, sample)
     _check_comparable(recs, sample)
-    # a strip's cells span the width: at most the sample's tokens a row
-    fitting = min(len(view.mask), fitting_per_row(spec, symbols, per_row))
-    per_row = fitting if spec.is_discrete else per_row
+    per_row = strip_per_row(spec, view, symbols, per_row)
     steps = {
         name: 0 if r.method == "mae" else min(r.steps, r.steps if step is None else step)
         for name, r in recs.items()
