@@ -55,11 +55,11 @@ from metamae_lab.runtime import (
 )
 
 # %% auto #0
-__all__ = ['FUSED_ADAMW_DEVICES', 'RUN_FILES', 'make_optimizer', 'lr_factor', 'NonFiniteLossError', 'StepResult', 'training_step',
-           'MetricsLogger', 'NonFiniteGuard', 'TrainingStopped', 'StopSignals', 'non_finite_entries', 'Checkpointer',
-           'Trainer', 'prepare_run_dir', 'resolve_run', 'run_precision', 'describe_run', 'setup_training',
-           'compile_encoder', 'compile_inner_loop', 'compile_forward', 'TrainingLog', 'resident_memory_mb',
-           'PretrainResult', 'pretrain', 'DataWorkerDied']
+__all__ = ['FUSED_ADAMW_DEVICES', 'RUN_FILES', 'make_optimizer', 'lr_factor', 'load_optimizer_state', 'NonFiniteLossError',
+           'StepResult', 'training_step', 'MetricsLogger', 'NonFiniteGuard', 'TrainingStopped', 'StopSignals',
+           'non_finite_entries', 'Checkpointer', 'Trainer', 'prepare_run_dir', 'resolve_run', 'run_precision',
+           'describe_run', 'setup_training', 'compile_encoder', 'compile_inner_loop', 'compile_forward', 'TrainingLog',
+           'resident_memory_mb', 'PretrainResult', 'pretrain', 'DataWorkerDied']
 
 # %% ../nbs/07_train.ipynb #c1a31cdc
 FUSED_ADAMW_DEVICES = ("cpu", "cuda")  # where AdamW steps in one fused kernel
@@ -92,6 +92,13 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
         return 1.0
     progress = min(1.0, (step - warmup) / max(1, cfg.steps - warmup))
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+# %% ../nbs/07_train.ipynb #bdf7df6b
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict):
+    "Load `saved` into `optimizer`, keeping its own choice of fused or foreach steps."
+    own = {k: optimizer.defaults[k] for k in ("fused", "foreach") if k in optimizer.defaults}
+    groups = [{**group, **own} for group in saved["param_groups"]]
+    optimizer.load_state_dict({**saved, "param_groups": groups})
 
 # %% ../nbs/07_train.ipynb #46d1f754
 class NonFiniteLossError(RuntimeError):
@@ -626,7 +633,7 @@ def _restore(state: dict, data: ArrayDataset, model, optimizer, scheduler):
     "Load a checkpoint's model, optimiser, schedule and RNG state; the data must still fit the run."
     check_checkpoint_fits(state, data.spec)
     load_model_state(model, state)
-    optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
 
