@@ -222,9 +222,14 @@ class ExplicitInnerStep:
         tied = model.spec.is_discrete  # logits from the token embedding
         self.table = model.encoder.tokenizer.proj.weight if tied else None
         self.bias = model.token_bias if tied and model.cfg.token_output_bias else None
-        step, self.compiled = explicit_inner_step, compile
+        step = explicit_inner_step
         # dynamic=False: each batch shape compiles once (in a compiled forward: with the forward)
         self.step = budgeted(torch.compile(step, dynamic=False), batch_arg=1) if compile else step
+
+    @property
+    def compiled(self) -> bool:
+        "Whether the step compiles on its own (not as part of a compiled forward)."
+        return self.step is not explicit_inner_step
 
     def __call__(self, z, masking: Masking, batch: PreparedBatch, target, support):
         "(prediction, inner loss, its gradient at z), as `MetaMAE.adapt` calls it."
