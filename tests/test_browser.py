@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ SHOTS = ROOT / "figures" / "views"
 pytestmark = pytest.mark.slow
 # the longest a cell may run without finishing, on a loaded machine (the first cell trains a model)
 CELL_LIMIT_S = 900
+PRESSES = 3  # times each control is moved (and the UMAP clicked): the median is recorded
 
 
 def free_port() -> int:
@@ -155,8 +157,9 @@ PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map((gd, i) =
   i, title: (gd.querySelector('.gtitle') || {}).textContent || '',
   traces: (gd.data || []).length}))"""
 
-# the UMAP's most isolated marker, in page pixels: a click there can only pick that point
-ISOLATED_POINT = """(i) => {
+# the UMAP's `n` most isolated markers of different samples, in page pixels, each with its distance
+# to the nearest marker of another sample: a click there can only pick that point
+ISOLATED_POINTS = """([i, n]) => {
   const gd = document.querySelectorAll('.js-plotly-plot')[i], fl = gd._fullLayout;
   const box = gd.getBoundingClientRect();
   const pts = [];
@@ -168,23 +171,28 @@ ISOLATED_POINT = """(i) => {
                                      py: box.top + ya._offset + ya.d2p(tr.y[k]),
                                      sample: tr.customdata[k]}));
   });
-  let best = null, gap = -1;
   for (const p of pts) {
-    let near = Infinity;
+    p.gap = Infinity;
     for (const q of pts)
       if (q !== p && q.sample !== p.sample)
-        near = Math.min(near, Math.hypot(p.px - q.px, p.py - q.py));
-    if (near > gap) { gap = near; best = p; }
+        p.gap = Math.min(p.gap, Math.hypot(p.px - q.px, p.py - q.py));
   }
-  return {...best, gap};
+  const chosen = [];
+  for (const p of pts.sort((a, b) => b.gap - a.gap))
+    if (chosen.length < n && !chosen.some(c => c.sample === p.sample)) chosen.push(p);
+  return chosen;
 }"""
+
+
+def isolated_points(page, umap: int, n: int = 1) -> list[dict]:
+    return page.evaluate(ISOLATED_POINTS, [umap, n])
 
 
 def check_projector(page, umap: int, explorer: int):
     """On the embedding view: a click lists the point's nearest neighbours, and a box selection
     becomes the explorer's 'selection'."""
     area = output_of(page, umap)
-    target = page.evaluate(ISOLATED_POINT, umap)
+    (target,) = isolated_points(page, umap)
     page.mouse.move(target["px"], target["py"])
     page.mouse.click(target["px"], target["py"])
     opened = f"sample {target['sample']} opened in the explorer; its nearest are ringed and listed"
@@ -294,8 +302,8 @@ def title_of(page, index: int) -> str:
 
 
 def explorer_timings(page, index: int) -> dict:
-    """Each explorer control moved once by keyboard: seconds from the key press to the settled
-    redraw in the browser, and the kernel's share of them."""
+    """Each explorer control moved `PRESSES` times by keyboard: the median seconds from the key
+    press to the settled redraw in the browser (and each press's), and the kernel's share."""
     area = output_of(page, index)
     area.scroll_into_view_if_needed()
 
@@ -304,26 +312,36 @@ def explorer_timings(page, index: int) -> dict:
         handle.focus()
         return lambda: handle.press(key)
 
-    def seed_entry():
+    def seed_entry(seed: str):
         box = area.locator(".widget-text:has(label:text-is('mask seed')) input").first
-        box.fill("7")
+        box.fill(seed)
         return lambda: box.press("Enter")
 
     def kernel_s():  # what the explorer's status line says the kernel spent on the update
         status = area.locator(".widget-html").filter(has_text="updated in").first.text_content()
         return float(re.search(r"updated in (\d+) ms", status).group(1)) / 1000
 
-    before, times = title_of(page, index), {}
-    for control, action in (
-        ("sample", lambda: slider_press("sample", "ArrowRight")),
-        ("inner steps K", lambda: slider_press("inner steps", "ArrowRight")),
-        ("show step", lambda: slider_press("show step", "ArrowLeft")),
-        ("mask ratio", lambda: slider_press("mask ratio", "ArrowLeft")),
-        ("mask seed", seed_entry),
-    ):
-        times[control] = {"browser": response_time(page, index, action()), "kernel": kernel_s()}
-        if control == "sample":
-            assert title_of(page, index) != before  # the figure follows the slider
+    def back_and_forth(label, first, then):  # K and the others return where they were
+        return lambda i: slider_press(label, (first, then)[i % 2])
+
+    presses = {
+        "sample": lambda i: slider_press("sample", "ArrowRight"),
+        "inner steps K": back_and_forth("inner steps", "ArrowRight", "ArrowLeft"),
+        "show step": back_and_forth("show step", "ArrowLeft", "ArrowRight"),
+        "mask ratio": back_and_forth("mask ratio", "ArrowLeft", "ArrowRight"),
+        "mask seed": lambda i: seed_entry(str(7 + i)),
+    }
+    times = {}
+    for control, press in presses.items():
+        browser, kernel = [], []
+        for i in range(PRESSES):
+            before = title_of(page, index)
+            browser.append(response_time(page, index, press(i)))
+            kernel.append(kernel_s())
+            if control == "sample":
+                assert title_of(page, index) != before  # the figure follows the slider
+        median = statistics.median
+        times[control] = {"browser": median(browser), "kernel": median(kernel), "each": browser}
     return times
 
 
@@ -405,19 +423,22 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         assert first_view, printed
         timings["UMAP first view in a fresh kernel (s)"] = float(first_view.group(1))
         page.locator(".js-plotly-plot").nth(umap).scroll_into_view_if_needed()
-        target = page.evaluate(ISOLATED_POINT, umap)
-        assert target and target["gap"] > 4, target
-        hover_then_wait(page, umap, target)
-        timings["UMAP click to redrawn explorer (s)"] = response_time(
-            page,
-            digits,
-            lambda: page.mouse.click(target["px"], target["py"]),
-            done=lambda: title_of(page, digits).startswith(f"test sample {target['sample']},"),
-        )
-        assert title_of(page, digits).startswith(f"test sample {target['sample']},"), (
-            title_of(page, digits),
-            target,
-        )
+        clicks = []
+        for target in isolated_points(page, umap, PRESSES):
+            assert target["gap"] > 4, target
+            opened = f"test sample {target['sample']},"
+            hover_then_wait(page, umap, target)
+            clicks.append(
+                response_time(
+                    page,
+                    digits,
+                    lambda: page.mouse.click(target["px"], target["py"]),
+                    done=lambda: title_of(page, digits).startswith(opened),
+                )
+            )
+            assert title_of(page, digits).startswith(opened), (title_of(page, digits), target)
+        timings["UMAP click to redrawn explorer (s)"] = statistics.median(clicks)
+        timings["UMAP click to redrawn explorer, each (s)"] = clicks
         seed_box = (
             output_of(page, umap).locator(".widget-text:has(label:text-is('seed')) input").first
         )
