@@ -53,8 +53,8 @@ _LOW_31 = 2**31 - 1
 
 
 def hashed_keep_mask(shape: tuple, drop: int, seed: torch.Tensor) -> torch.Tensor:
-    """A bool mask of `shape`, each element False where 16 bits hashed from its index and `seed`
-    (an int64 tensor in [0, 2**31)) fall below `drop`: a mask the compiler can trace and fuse."""
+    """A 0/1 `uint8` mask of `shape`, 0 where 16 bits hashed from its index and `seed` (an int64
+    tensor in [0, 2**31)) fall below `drop`: a mask the compiler can trace and fuse."""
     index = torch.arange(math.prod(shape), device=seed.device)
     h = (index ^ (seed * 0x9E3779B1)) & _LOW_31  # products stay below 2**63
     h = h ^ (h >> 15)
@@ -62,7 +62,8 @@ def hashed_keep_mask(shape: tuple, drop: int, seed: torch.Tensor) -> torch.Tenso
     h = h ^ (h >> 12)
     h = (h * 0x297A2D39) & _LOW_31
     h = h ^ (h >> 15)
-    return (h & 0xFFFF).view(shape) >= drop
+    below = ((h & 0xFFFF) - drop) >> 63  # -1 below drop, else 0: no bool tensor
+    return (1 + below).to(torch.uint8).view(shape)
 
 
 class Dropout(nn.Dropout):
@@ -80,12 +81,13 @@ class Dropout(nn.Dropout):
         if not self.training or self.p == 0 or self.masks == "bernoulli" or x.is_cuda:
             return super().forward(x)
         drop = round(self.p * 2**16)  # of 2**16
+        scale = 2**16 / (2**16 - drop)
         if torch.compiler.is_compiling():  # Tensor.random_ would split the graph
             seed = torch.randint(0, 2**31, (1,), device=x.device)
-            keep = hashed_keep_mask(x.shape, drop, seed)
-        else:
-            keep = int16_keep_mask(x.shape, drop, x.device)
-        return torch.where(keep, x * (2**16 / (2**16 - drop)), 0)
+            keep = hashed_keep_mask(x.shape, drop, seed)  # 0 or 1
+            return x * keep.to(x.dtype) * scale
+        keep = int16_keep_mask(x.shape, drop, x.device)
+        return torch.where(keep, x * scale, 0)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, masks={self.masks!r}"
