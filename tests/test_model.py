@@ -227,3 +227,23 @@ def test_second_order_on_cuda_with_bf16_autocast():
         out = model(x.cuda(), generator=torch.Generator(device="cuda").manual_seed(0))
     out.loss.backward()
     assert torch.isfinite(out.loss) and model.decoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_compiled_dropout_drops_at_its_rate_and_scales_what_it_keeps():
+    """Inside torch.compile the masks are hashed and multiply the input (0/1 uint8): about a tenth
+    of the elements become exactly 0, the rest are scaled by the inverse keep rate, and the
+    gradient flows through the same mask."""
+    from metamae_lab.model import Dropout
+
+    drop = Dropout(0.1).train()
+    compiled = torch.compile(drop)
+    x = torch.ones(500, 400, requires_grad=True)
+    torch.manual_seed(0)
+    y = compiled(x)
+    scale = 2**16 / (2**16 - round(0.1 * 2**16))
+    dropped = y == 0
+    assert dropped.float().mean().item() == pytest.approx(0.1, abs=3e-3)
+    assert torch.all(y[~dropped] == scale)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(grad, y.detach())  # d(sum y)/dx = mask * scale, here y itself
