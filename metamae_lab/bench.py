@@ -838,14 +838,19 @@ class AblationRow:
 def ablation_rows(
     case: str, model: str, cfg: BenchConfig, device, names: list[str] | None = None
 ) -> list[AblationRow]:
-    """Each ablation of `names` (default: all that apply at the precision) and the reference, timed
-    interleaved on one case and model."""
+    """Each ablation of `names` (default: all that apply at the precision; the step as shipped
+    always) and the reference, timed interleaved on one case and model."""
+    known = [a.name for a in ABLATIONS]
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise ValueError(f"changes must be among {known}, got {unknown}")
     spec, model_cfg = case_config(case, model, cfg.preset)
     precision = project_precision(cfg.precision, device, spec, model_cfg, cfg.batch_size)
     chosen = [
         a
         for a in ABLATIONS
-        if (names is None or a.name in names) and (precision == "bf16" or not a.bf16_only)
+        if (names is None or a.name in names or a is ABLATIONS[0])
+        and (precision == "bf16" or not a.bf16_only)
     ]
     steps = {
         a.name: make_step(
@@ -917,7 +922,7 @@ def _main_ablation(cfg: BenchConfig, device) -> int:
     rows = []
     for case in cfg.cases:
         for model in cfg.models:
-            for r in ablation_rows(case, model, cfg, device):
+            for r in ablation_rows(case, model, cfg, device, cfg.changes):
                 print(
                     f"{case:>6} {model:<12} {r.change:<26} {r.ms:6.0f} ms, "
                     f"{r.vs_shipped:.2f}x the shipped step, {r.vs_reference:.2f}x the reference",

@@ -738,7 +738,7 @@ class ProbeSuiteConfig:
 BENCH_CASES = ("sensor", "image")
 BENCH_MODELS = ("mae", "metamae_2nd", "metamae_1st")
 
-
+# %% ../nbs/00_config.ipynb #8736ef60
 @dataclass
 class BenchConfig:
     "What `metamae-lab bench` times."
@@ -772,6 +772,8 @@ class BenchConfig:
     profile: bool = False
     # instead of the rows: the project's step with one change at a time (nbs/16_bench.ipynb)
     ablation: bool = False
+    # with --ablation: only these changes, by name (the step as shipped is always timed)
+    changes: list[str] | None = None
 
     def __post_init__(self):
         for name, allowed in (("cases", BENCH_CASES), ("models", BENCH_MODELS)):
@@ -790,3 +792,5 @@ class BenchConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.ablation and (self.scaling or self.profile):
             raise ValueError("ablation runs alone: without scaling or profile")
+        if self.changes is not None and not self.ablation:
+            raise ValueError("changes name ablation rows: give --ablation too")
