@@ -5,7 +5,7 @@ import torch
 
 from helpers import SPECS, make_batch
 from metamae_lab.config import ModalitySpec, preset_config
-from metamae_lab.model import MetaMAE
+from metamae_lab.model import Dropout, MetaMAE
 
 VARIANTS = {
     "mae": dict(method="mae"),
@@ -234,8 +234,6 @@ def test_compiled_dropout_drops_at_its_rate_and_scales_what_it_keeps():
     """Inside torch.compile the masks are hashed and multiply the input (0/1 uint8): about a tenth
     of the elements become exactly 0, the rest are scaled by the inverse keep rate, and the
     gradient flows through the same mask."""
-    from metamae_lab.model import Dropout
-
     drop = Dropout(0.1).train()
     compiled = torch.compile(drop)
     x = torch.ones(500, 400, requires_grad=True)
