@@ -117,6 +117,7 @@ def test_site_was_built():
         "api/19_store.html",
         "api/20_convert.html",
         "api/30_benchmarks.html",
+        "benchmark.html",
         *(
             f"api/{n}.html"
             for n in (
@@ -205,6 +206,28 @@ def test_guides_show_what_their_cells_printed():
 
 def test_the_store_page_gives_the_measured_streaming_memory():
     assert "116 MB more" in (SITE / "api/19_store.html").read_text()
+
+
+def test_benchmark_page_holds_what_was_measured_and_how():
+    """The README's benchmark section as a page: the profile, ablation and target tables rendered
+    as tables (not as text, which a table indented under a list item becomes when its indent is too
+    small for Python-Markdown), with the machine and the commands that reproduce them."""
+    page = SITE / "benchmark.html"
+    html, text = page.read_text(), page_text(page).text
+    assert html.count("<table") >= 5, "the benchmark page should render its tables"
+    assert "|---|" not in text, "a table of the benchmark page was left as text"
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Benchmark\n") :].split("\n## ")[1]
+    items = sum(line.startswith("- ") for line in section.splitlines())
+    assert html.count("<li>") >= items, "a list item of the README's section was left as text"
+    for needed in (
+        "Intel Xeon",  # the machine
+        "metamae-lab bench --ablation --changes",  # how the target rows are reproduced
+        "dropout RNG",  # the profile's categories
+        "compiled forward",  # an ablation row
+        "target 3×",  # the targets table
+    ):
+        assert needed in text, f"the benchmark page lacks {needed!r}"
 
 
 def notebook_summary(nb: Path) -> tuple[str, str]:
@@ -385,6 +408,7 @@ def browser():
     "page_path,heading",
     [
         ("index.html", "metamae_lab"),
+        ("benchmark.html", "Benchmark"),
         ("api/03_model.html", "The model"),
         ("experiments/ablation.html", "Ablation"),
         ("experiments/quickstart.html", "Quickstart"),
@@ -457,7 +481,7 @@ def test_search_works_from_disk(browser):
 SPLIT_TOKENS = """() => {
   const split = [];
   let wraps = 0;
-  for (const pre of document.querySelectorAll("article pre")) {
+  for (const pre of document.querySelectorAll("article pre, article :not(pre) > code")) {
     const nodes = [];
     let text = "";
     const walk = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
@@ -491,10 +515,15 @@ SPLIT_TOKENS = """() => {
 @pytest.mark.parametrize("width", [1280, 900])
 def test_code_wraps_between_tokens(server, browser, width):
     """Long code lines wrap, at spaces: "--batch-size" or "kwargs:VAR_KEYWORD" is not cut over two
-    lines."""
+    lines, in a code block or in code within the text."""
     page = browser.new_page(viewport={"width": width, "height": 900})
     wraps = 0
-    for path in ("api/13_cli.html", "api/16_bench.html", "guides/18_own_data.html"):
+    for path in (
+        "api/13_cli.html",
+        "api/16_bench.html",
+        "guides/18_own_data.html",
+        "benchmark.html",
+    ):
         page.goto(f"{server}/{path}", wait_until="load")
         found = page.evaluate(SPLIT_TOKENS)
         assert not found["split"], f"{path} at {width} px splits the tokens {found['split'][:10]}"

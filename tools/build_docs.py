@@ -10,9 +10,10 @@ show what each cell printed.
 2. nbdev's processors (those of `nbdev_proc_nbs`) run over nbs/, or the executed copies, into
 _proc/: show_doc cells gain their rendered signatures and docstrings, hidden cells go, the title
 and description move into front matter.
-3. The pages are assembled in _docs_build/pages/: the index, the library notebooks as the API
-reference, the views notebook and the tutorial, and the executed record of every experiment run
-under figures/ as the experiment reports, with the PNG figures beside them. Quarto-only syntax is
+3. The pages are assembled in _docs_build/pages/: the index, the README's benchmark section (what
+was measured, with the commands), the library notebooks as the API reference, the views notebook
+and the tutorial, and the executed record of every experiment run under figures/ as the
+experiment reports, with the PNG figures beside them. Quarto-only syntax is
 turned into what mkdocs-jupyter renders, show_doc's docstrings are shown as written, and links are
 rewritten to where the pages land.
 4. `mkdocs build` (mkdocs-material with mkdocs-jupyter, notebooks not re-executed) writes the site
@@ -50,6 +51,7 @@ GUIDES = {"00b_add_a_modality", "11_views", "18_own_data", "17_faults"}
 # minute to several on two cores): their pages show the code, which runs in the tests.
 UNEXECUTED_API = {"07_train", "07a_features", "08_probe", "16_bench"}
 EXECUTE_TIMEOUT = 120  # seconds an API notebook may run before its page goes without outputs
+BENCHMARK_PAGE = "benchmark.md"
 SECTION_TITLES = {"api": "API reference", "guides": "Guides", "experiments": "Experiments"}
 QUARTO_ATTRIBUTES = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")  # [text](url){target="_blank" ...}
 NOTEBOOK_LINK = re.compile(r"\]\((?!https?:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)")
@@ -62,13 +64,15 @@ WRAP_CSS = """.md-grid { max-width: 1600px; }
   white-space: pre-wrap !important; overflow-wrap: break-word !important;
   word-break: normal !important;
 }
-.md-typeset pre .nobreak { white-space: nowrap; }
+.md-typeset .nobreak { white-space: nowrap; }
 """
 # Browsers also break a line after a hyphen or a slash, which splits options and paths over two
 # lines ("--batch-" / "size"): such a code token (the syntax highlighting may cut it into several
-# elements) is kept on one line, unless it is longer than NOBREAK_MAX.
+# elements), in a code block or in code within the text, is kept on one line, unless it is longer
+# than NOBREAK_MAX.
 NOBREAK_MAX = 40
-NOBREAK_JS = """document.querySelectorAll("article pre").forEach((pre) => {
+CODE_ELEMENTS = "article pre, article :not(pre) > code"
+NOBREAK_JS = """document.querySelectorAll(CODE).forEach((pre) => {
   const nodes = [];
   let text = "";
   const walk = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
@@ -94,7 +98,7 @@ NOBREAK_JS = """document.querySelectorAll("article pre").forEach((pre) => {
     range.insertNode(span);
   }
 });
-""".replace("NOBREAK_MAX", str(NOBREAK_MAX))
+""".replace("NOBREAK_MAX", str(NOBREAK_MAX)).replace("CODE", json.dumps(CODE_ELEMENTS))
 # Material's search runs in a Web Worker, which a page opened from file:// cannot start. There the
 # worker's script runs in a hidden iframe of the page's own origin that takes the worker's place.
 # The offline plugin adds a shim fetched from unpkg.com unless a polyfill named iframe-worker is
@@ -334,6 +338,25 @@ def record_page(experiment: str, run: str) -> str:
     )
 
 
+def readme_section(heading: str) -> str:
+    """The README's section `heading` (a `## ` heading) as a page of its own, its heading the page's
+    title. Written for GitHub, the README starts a list item right under a paragraph and indents
+    what belongs to the item by two spaces; Python-Markdown needs a blank line before the item and
+    four spaces, or the item stays text and its tables become code."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index(f"## {heading}")
+    fenced, body = False, []
+    for line in lines[start + 1 :]:
+        fenced ^= line.lstrip().startswith("```")
+        if not fenced and line.startswith("## "):
+            break
+        if not fenced and line.startswith("- ") and body and body[-1]:
+            body.append("")
+        indented = not fenced and line.startswith("  ") and not line.startswith("   ")
+        body.append("  " + line if indented else line)
+    return "\n".join([f"# {heading}", *body]).rstrip() + "\n"
+
+
 def assemble(proc: Path, build: Path) -> list:
     """Write the pages and the figures into `build`/pages; return the navigation and the page of
     each notebook."""
@@ -364,6 +387,9 @@ def assemble(proc: Path, build: Path) -> list:
         nav["home" if target == "index.ipynb" else target.split("/")[0]].append(
             {"Home" if target == "index.ipynb" else label: target}
         )
+    # what the benchmark measured on this project's machines, from the README where it is kept
+    (pages_dir / BENCHMARK_PAGE).write_text(readme_section("Benchmark"))
+    nav["home"].append({"Benchmark": BENCHMARK_PAGE})
     (pages_dir / "wrap.css").write_text(WRAP_CSS)
     (pages_dir / "nobreak.js").write_text(NOBREAK_JS)
     (pages_dir / WORKER_SHIM).write_text(WORKER_SHIM_JS)
