@@ -25,7 +25,7 @@ from .config import BenchConfig, ModalitySpec, ModelConfig, TrainConfig, preset_
 from .exchange import paper_name, patch_weight_from_paper, to_paper_state_dict
 from .inner_gradient import ExplicitInnerStep
 from .masking import keep_count, random_masking, support_set
-from .model import MetaMAE
+from .model import Attention, MetaMAE
 from .reference import reference_loss
 from .runtime import resolve_device, resolve_precision
 from .tables import markdown_table
@@ -795,6 +795,14 @@ def _compiled_forward(model, optimizer, x, precision):
     return compile_forward(model), optimizer, x, precision
 
 
+def _sdpa_math_attention(model, optimizer, x, precision):
+    "Every attention of the model through SDPA's math backend on the CPU, not written out."
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.sdpa_on_cpu = True
+    return model, optimizer, x, precision
+
+
 def _bf16_weights(model, optimizer, x, precision):
     "The model's parameters cast to bf16 in place (the optimizer keeps them), and no autocast."
     x = x.bfloat16() if x.dtype.is_floating_point else x
@@ -804,6 +812,7 @@ def _bf16_weights(model, optimizer, x, precision):
 ABLATIONS = [
     Ablation("as shipped"),
     Ablation("bernoulli dropout masks", {"dropout_masks": "bernoulli"}),
+    Ablation("SDPA math attention", change=_sdpa_math_attention),
     Ablation("compiled encoder", compile=True),
     Ablation("compiled inner step", change=_compiled_inner_loop),
     Ablation("compiled forward", change=_compiled_forward),

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import torch.nn as nn
 
 from .masking import Masking
-from .model import with_cls
+from .model import attention_weights, with_cls
 from .tokenizers import PreparedBatch
 
 try:  # the compiler's settings (private; absent from some torch builds)
@@ -59,10 +59,7 @@ def block_forward_kept(
     h, norm1 = layer_norm_kept(x, block.norm1)
     # 3 x (B, h, N, d)
     q, k, v = attn.qkv(h).reshape(B, N, 3, attn.heads, D // attn.heads).permute(2, 0, 3, 1, 4)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(D // attn.heads)  # (B, h, N, N)
-    if attend is not None:
-        scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
-    weights = scores.softmax(-1)
+    weights = attention_weights(q, k, attend)  # (B, h, N, N)
     x = x + attn.proj((weights @ v).transpose(1, 2).reshape(B, N, D))
     h, norm2 = layer_norm_kept(x, block.norm2)
     hidden = fc1(h)  # (B, N, mlp_ratio * D), before the GELU

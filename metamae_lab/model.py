@@ -34,10 +34,10 @@ from metamae_lab.tokenizers import (
 )
 
 # %% auto #0
-__all__ = ['int16_keep_mask', 'hashed_keep_mask', 'Dropout', 'math_attention', 'Attention', 'Block', 'with_cls', 'Encoder',
-           'decoder_pos_embed', 'Decoder', 'token_errors', 'mean_over', 'per_sample_mean', 'nt_xent', 'MetaMAEOutput',
-           'pool_tokens', 'eval_mode', 'MaskedReconstruction', 'Adaptation', 'InnerLoop', 'Objectives', 'Features',
-           'MetaMAE', 'num_parameters']
+__all__ = ['int16_keep_mask', 'hashed_keep_mask', 'Dropout', 'math_attention', 'attention_weights', 'Attention', 'Block',
+           'with_cls', 'Encoder', 'decoder_pos_embed', 'Decoder', 'token_errors', 'mean_over', 'per_sample_mean',
+           'nt_xent', 'MetaMAEOutput', 'pool_tokens', 'eval_mode', 'MaskedReconstruction', 'Adaptation', 'InnerLoop',
+           'Objectives', 'Features', 'MetaMAE', 'num_parameters']
 
 # %% ../nbs/03_model.ipynb #4f5ea5b0
 def int16_keep_mask(shape: tuple, drop: int, device=None) -> torch.Tensor:
@@ -99,8 +99,21 @@ def math_attention():
     return sdpa_kernel([SDPBackend.MATH])
 
 
+def attention_weights(
+    q: torch.Tensor, k: torch.Tensor, attend: torch.Tensor | None = None
+) -> torch.Tensor:
+    """softmax(QKᵀ/√d) of queries `q` and keys `k` `(B, h, N, d)`, the keys that `attend` `(B, N)`
+    marks False at −∞: `(B, h, N, N)`."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, h, N, N)
+    if attend is not None:
+        scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
+    return scores.softmax(-1)
+
+
 class Attention(nn.Module):
-    "Multi-head self-attention through `scaled_dot_product_attention`."
+    "Multi-head self-attention: SDPA on CUDA, written out on the CPU (see above)."
+
+    sdpa_on_cpu = False  # True: SDPA's math backend on the CPU too (for the benchmark's ablation)
 
     def __init__(
         self,
@@ -120,10 +133,13 @@ class Attention(nn.Module):
         B, N, D = x.shape
         # 3 x (B, h, N, d)
         q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        # (B, 1, 1, N) True = may attend
-        attn_mask = None if attend is None else attend[:, None, None, :]
-        with nullcontext() if x.is_cuda else math_attention():  # CPU: math backend (see above)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
+        if x.is_cuda or self.sdpa_on_cpu:
+            # (B, 1, 1, N) True = may attend
+            attn_mask = None if attend is None else attend[:, None, None, :]
+            with nullcontext() if x.is_cuda else math_attention():
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
+        else:
+            out = attention_weights(q, k, attend) @ v  # (B, h, N, d)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, D)))
 
     def weights(self, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
@@ -131,10 +147,7 @@ class Attention(nn.Module):
         not training."""
         B, N, D = x.shape
         q, k, _ = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(D // self.heads)  # (B, h, N, N)
-        if attend is not None:
-            scores = scores.masked_fill(~attend[:, None, None, :], float("-inf"))
-        return scores.softmax(-1)
+        return attention_weights(q, k, attend)
 
 # %% ../nbs/03_model.ipynb #a2e13777
 class Block(nn.Module):
