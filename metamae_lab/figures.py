@@ -1950,6 +1950,7 @@ def _svg(width: float, height: float, body: str) -> str:
 TRAINING_PANELS = (  # in the order drawn
     "masked-token loss",
     "Z* − Z (masked-token loss)",
+    "‖Z* − Z‖ / ‖Z‖ (pooled)",
     "contrastive loss",
     "grad norm",
     "learning rate",
@@ -1975,6 +1976,8 @@ def curve_lines(curves: TrainingCurves) -> dict[str, list[tuple[str, np.ndarray,
             if "amortized_recon_loss" in m:
                 gap = m["recon_loss"] - m["amortized_recon_loss"]
                 lines["Z* − Z (masked-token loss)"] = [("Z* − Z", gap, "solid")]
+        if meta and "latent_shift" in m:
+            lines["‖Z* − Z‖ / ‖Z‖ (pooled)"] = [("‖Z* − Z‖ / ‖Z‖", m["latent_shift"], "solid")]
     if meta and "contrastive_loss" in m:
         lines["contrastive loss"] = [("contrastive", m["contrastive_loss"], "solid")]
     for panel, name in (

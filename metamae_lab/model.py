@@ -383,6 +383,13 @@ class MetaMAEOutput:
         "A copy with every tensor detached, to keep for plotting without holding the graph."
         return MetaMAEOutput(**{f.name: _detached(getattr(self, f.name)) for f in fields(self)})
 
+    def latent_shift(self) -> torch.Tensor:
+        """How far the inner loop moved each sample's pooled latent: ‖Z* − Z‖ / ‖Z‖ `(B,)`, detached
+        (0 for MAE)."""
+        z = pool_tokens(self.z.detach(), self.keep_valid).float()  # (B, D)
+        moved = pool_tokens(self.z_adapted.detach(), self.keep_valid).float() - z  # (B, D)
+        return moved.norm(dim=1) / z.norm(dim=1).clamp_min(1e-12)
+
 
 def _detached(value):
     if isinstance(value, list):

@@ -754,11 +754,12 @@ class TrainingLog:
     def line(self, step: int, result: StepResult, samples_per_s: float, skipped: int) -> dict:
         "The metrics line of step number `step` (1-based)."
         t, out = self.t, result.out
-        losses = [out.loss, out.recon_loss, out.amortized_recon_loss, out.contrastive_loss]
+        shift = out.latent_shift().mean()
+        losses = [out.loss, out.recon_loss, out.amortized_recon_loss, out.contrastive_loss, shift]
         losses = torch.stack(losses).detach().float()
         if t.ctx.enabled:
             torch.distributed.all_reduce(losses)  # summed here, averaged below
-        loss, recon, amortized, contrastive = (losses / t.ctx.world_size).tolist()
+        loss, recon, amortized, contrastive, shift = (losses / t.ctx.world_size).tolist()
         metrics = {
             "step": step,
             "loss": loss,
@@ -772,9 +773,10 @@ class TrainingLog:
             "skipped_steps": skipped,
             "rss_mb": resident_memory_mb(),
         }
-        if len(out.support_losses):
+        if len(out.support_losses):  # an inner loop ran
             first_last = out.support_losses[[0, -1]].tolist()
             metrics["support_loss_first"], metrics["support_loss_last"] = first_last
+            metrics["latent_shift"] = shift  # mean ‖Z* − Z‖ / ‖Z‖ of the pooled latents
         return metrics
 
 # %% ../nbs/07_train.ipynb #17a9c763
