@@ -786,7 +786,7 @@ def _adamw_loop(model, optimizer, x, precision):
 
 
 def _compiled_inner_loop(model, optimizer, x, precision):
-    "The second-order inner step written out and compiled; other models unchanged."
+    "MetaMAE's inner step written out and compiled; MAE unchanged."
     return compile_inner_loop(model), optimizer, x, precision
 
 

@@ -208,8 +208,8 @@ def explicit_step_unsupported(model: nn.Module) -> str | None:
 
 
 class ExplicitInnerStep:
-    """The second-order inner step of `model` without autograd, compiled with `torch.compile`
-    unless `compile` is False."""
+    """The inner step of `model` without autograd (differentiable for a second-order loop),
+    compiled with `torch.compile` unless `compile` is False."""
 
     def __init__(self, model: nn.Module, compile: bool = True):
         reason = explicit_step_unsupported(model)

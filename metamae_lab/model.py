@@ -516,8 +516,10 @@ class InnerLoop:
         zs, preds, losses = [z], [], []  # all steps kept only when asked: they hold the graphs
         with torch.enable_grad():
             for k in range(steps):
-                if create_graph and self.inner_step is not None:  # the gradient written out
-                    pred, inner_loss, grad = self.inner_step(z, masking, batch, target, support)
+                if outer_grad and self.inner_step is not None:  # the gradient written out
+                    # first order: the gradient is a constant, so nothing of it is recorded
+                    with nullcontext() if create_graph else torch.no_grad():
+                        pred, inner_loss, grad = self.inner_step(z, masking, batch, target, support)
                 else:  # autograd's, differentiable through the math attention backend
                     with math_attention() if create_graph else nullcontext():
                         pred = self.predict(z, masking, batch.pad)
@@ -735,7 +737,7 @@ class MetaMAE(
         self.inner_lr = nn.Parameter(inner_lr, requires_grad=cfg.learn_inner_lr)
         self.gather_negatives: Callable | None = None  # data-parallel: all ranks' rows, for NT-Xent
         # (z, masking, batch, target, support) -> (pred, inner loss, its gradient at z): the
-        # second-order inner step without autograd (`compile_inner_loop`, `inner_gradient`)
+        # inner step without autograd (`compile_inner_loop`, `inner_gradient`)
         self.inner_step: Callable | None = None
         _init_parameters(self)
 

@@ -675,13 +675,13 @@ def _second_order(model: MetaMAE) -> bool:
 
 
 def compile_inner_loop(model: MetaMAE, own_graph: bool = True) -> MetaMAE:
-    """Take the second-order inner step's gradient written out and compiled (`inner_gradient`)
-    instead of autograd's, whose double backward cannot be compiled; the same arithmetic. A model
-    without a second-order inner step (MAE, first order) is returned as it is; one the written-out
-    step does not cover keeps autograd's step, and stderr says why. `own_graph=False`: the step is
-    left for a compiled forward to compile with the rest."""
-    if not _second_order(model):
-        return model  # no double backward to replace
+    """Take the inner step's gradient written out and compiled (`inner_gradient`) instead of
+    autograd's, the same arithmetic: a second-order loop's double backward cannot be compiled, and
+    a first-order loop's `torch.autograd.grad` splits a compiled forward. MAE is returned as it is;
+    a model the written-out step does not cover keeps autograd's step, and stderr says why.
+    `own_graph=False`: the step is left for a compiled forward to compile with the rest."""
+    if model.cfg.method != "metamae":
+        return model  # no inner loop
     reason = explicit_step_unsupported(model)
     if reason:
         print(f"compile_inner_loop: not for {reason}; autograd's inner step kept", file=sys.stderr)
@@ -691,8 +691,8 @@ def compile_inner_loop(model: MetaMAE, own_graph: bool = True) -> MetaMAE:
 
 
 def compile_forward(model: MetaMAE) -> MetaMAE:
-    """Compile the whole training forward in place: the encoder, the inner loop (its second-order
-    step written out, `compile_inner_loop`), the outer decoder pass and the losses, as one graph
+    """Compile the whole training forward in place: the encoder, the inner loop (its step written
+    out, `compile_inner_loop`), the outer decoder pass and the losses, as one graph
     and its backward. Calls outside training (evaluation mode or no gradient) run the eager
     forward, which they would otherwise compile anew."""
     compile_inner_loop(model, own_graph=False)

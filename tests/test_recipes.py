@@ -47,11 +47,11 @@ def test_losses_and_every_gradient_equal_the_reference_in_fp64(kind, variant, re
 
 
 @pytest.mark.parametrize("recipe", ["paper", "project"])
-@pytest.mark.parametrize("variant", ["second_order", "two_steps"])
+@pytest.mark.parametrize("variant", ["second_order", "first_order", "two_steps"])
 @pytest.mark.parametrize("kind", SPECS)
 def test_the_written_out_inner_step_equals_the_reference_in_fp64(kind, variant, recipe):
-    """The second-order inner step by the decoder's gradient written out (what
-    `compile_inner_loop` compiles) gives the reference's loss and gradients too."""
+    """The inner step by the decoder's gradient written out (what `compile_inner_loop` compiles),
+    second order and first, gives the reference's loss and gradients too."""
     cfg = preset_config(
         "tiny", recipe=recipe, mask_ratio=0.6, s_ratio=0.5, inner_lr=0.5, **VARIANTS[variant]
     )

@@ -227,12 +227,14 @@ def test_a_compiled_forward_run_repeats_itself_and_keeps_the_checkpoint_keys(tmp
 
 
 @pytest.mark.slow
-def test_compiled_forward_gives_the_eager_loss_and_gradients_given_the_masks():
+@pytest.mark.parametrize("first_order", [False, True])
+def test_compiled_forward_gives_the_eager_loss_and_gradients_given_the_masks(first_order):
     """Dropout off and the masks drawn from a generator given to both (float64): the compiled
-    forward's loss and every parameter's gradient are the eager forward's, to rounding."""
+    forward's loss and every parameter's gradient are the eager forward's, to rounding, in one
+    graph (a first-order loop too: its gradient written out, not `torch.autograd.grad`)."""
     spec = ModalitySpec("sequence", (3, 40), 4)
     torch.manual_seed(0)
-    cfg = preset_config("tiny", dropout=0.0, inner_steps=2)
+    cfg = preset_config("tiny", dropout=0.0, inner_steps=2, first_order=first_order)
     eager = MetaMAE(spec, cfg).double().train()
     compiled = compile_forward(MetaMAE(spec, cfg).double().train())
     compiled.load_state_dict(eager.state_dict())
@@ -246,6 +248,12 @@ def test_compiled_forward_gives_the_eager_loss_and_gradients_given_the_masks():
     assert torch.allclose(outs[1].z_adapted, outs[0].z_adapted, rtol=0, atol=1e-12)
     for compiled_grad, eager_grad in zip(*grads[::-1]):
         assert torch.allclose(compiled_grad, eager_grad, rtol=1e-9, atol=1e-12)
+    # as `training_step` calls it (no generator, no input checks): one graph, nothing split off
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled(x, validate=False).loss.backward()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    assert not torch._dynamo.utils.counters["graph_break"]
 
 
 @pytest.mark.slow
