@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, metric_record, open_run, recorded_run
-from .config import ModalitySpec, check_int, check_range
+from .config import ModalitySpec, ModelConfig, check_int, check_range
 from .data import ArrayDataset, load_dataset
 from metamae_lab.model import (
     MetaMAE,
@@ -27,9 +27,9 @@ from metamae_lab.model import (
 from .tokenizers import denormalize_patches
 
 # %% auto #0
-__all__ = ['CHUNK', 'PROJECTIONS', 'trained_steps', 'RunView', 'resolve_model_and_data', 'resolve_run_view', 'first_samples',
-           'Reconstruction', 'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error', 'largest_errors',
-           'AttentionMaps', 'attention_maps', 'sweep_losses', 'LatentSamples', 'latent_samples',
+__all__ = ['CHUNK', 'PROJECTIONS', 'trained_steps', 'method_summary', 'RunView', 'resolve_model_and_data', 'resolve_run_view',
+           'first_samples', 'Reconstruction', 'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error',
+           'largest_errors', 'AttentionMaps', 'attention_maps', 'sweep_losses', 'LatentSamples', 'latent_samples',
            'masked_probe_accuracy', 'fit_umap', 'fit_tsne', 'fit_pca', 'fit_projection', 'displacement_by_class',
            'nearest_neighbours', 'match_samples', 'TrainingCurves', 'read_curves', 'smoothed']
 
@@ -37,6 +37,16 @@ __all__ = ['CHUNK', 'PROJECTIONS', 'trained_steps', 'RunView', 'resolve_model_an
 def trained_steps(model: MetaMAE) -> int:
     "The inner steps K `model` was trained with: 0 for an MAE, which predicts from Z."
     return 0 if model.cfg.method == "mae" else model.cfg.inner_steps
+
+
+def method_summary(cfg: ModelConfig, alpha: float | None = None) -> str:
+    """A run's method as its views name it: MAE, or MetaMAE with its K and its inner step size α
+    (`alpha`, the trained value where it was learned; default the configured one)."""
+    if cfg.method == "mae":
+        return "MAE (no inner loop: predicts from Z)"
+    learned = " learned" if cfg.learn_inner_lr else ""
+    alpha = cfg.inner_lr if alpha is None else alpha
+    return f"MetaMAE, K={cfg.inner_steps}, α={alpha:.3g}{learned}"
 
 
 @dataclass
@@ -55,12 +65,7 @@ class RunView:
     def header(self) -> str:
         "One line: the run, its method with K and α, the mask ratio it was trained at, its step."
         cfg = self.model.cfg
-        if trained_steps(self.model) == 0:
-            method = "MAE (no inner loop: predicts from Z)"
-        else:
-            learned = " learned" if cfg.learn_inner_lr else ""
-            alpha = float(self.model.inner_lr)
-            method = f"MetaMAE, K={cfg.inner_steps}, α={alpha:.3g}{learned}"
+        method = method_summary(cfg, float(self.model.inner_lr))
         step = "step not known" if self.step is None else f"step {self.step}"
         trained = f"trained at mask ratio {cfg.mask_ratio:g}"
         return f"{self.name} ({self.data.name} data): {method}; {trained}; {step}"
@@ -581,8 +586,17 @@ class TrainingCurves:
     method: str | None  # 'mae' or 'metamae' (None: no run_config.json)
     steps: np.ndarray  # (N,) logged steps, increasing
     metrics: dict[str, np.ndarray]  # name -> (N,) values, NaN where a line lacks it
+    model: ModelConfig | None = None  # the run's recorded model (None: no run_config.json)
 
+    def alpha(self) -> float | None:
+        "The inner step size α last logged (a learned α changes), else the configured one."
+        logged = self.metrics.get("inner_lr", np.zeros(0))
+        logged = logged[np.isfinite(logged)]
+        if len(logged):
+            return float(logged[-1])
+        return None if self.model is None else self.model.inner_lr
 
+# %% ../nbs/09_analysis.ipynb #54fe14a8
 def read_curves(run_dir: Path | str) -> TrainingCurves:
     "The metrics `run_dir` logged (`metrics.jsonl`), by step."
     run_dir = Path(run_dir)
@@ -600,19 +614,21 @@ def read_curves(run_dir: Path | str) -> TrainingCurves:
         name: np.array([_number(by_step[s].get(name)) for s in steps], dtype=np.float64)
         for name in names
     }
-    return TrainingCurves(run_dir.name, _method_of(run_dir), steps, metrics)
+    model = _model_of(run_dir)
+    method = None if model is None else model.method
+    return TrainingCurves(run_dir.name, method, steps, metrics, model)
 
 
 def _number(value) -> float:
     return float(value) if isinstance(value, (int, float)) else np.nan
 
 
-def _method_of(run_dir: Path) -> str | None:
+def _model_of(run_dir: Path) -> ModelConfig | None:
     try:
         run = recorded_run(run_dir)
     except CheckpointError:  # unreadable: the curves are still worth showing
         return None
-    return None if run is None else run.model.method
+    return None if run is None else run.model
 
 
 def smoothed(values: np.ndarray, weight: float) -> np.ndarray:

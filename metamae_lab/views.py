@@ -25,8 +25,8 @@ from plotly.utils import PlotlyJSONEncoder
 # %% auto #0
 __all__ = ['COLOUR_BY', 'kernel_loop', 'call_on_loop', 'views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure',
            'LRU', 'settle_heap', 'ExplorerControls', 'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer',
-           'SweepComputation', 'MaskingRatioSweep', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP',
-           'curves_header', 'TrainingCurvesView']
+           'SweepComputation', 'MaskingRatioSweep', 'per_sample_values', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing',
+           'LatentUMAP', 'curves_header', 'TrainingCurvesView']
 
 # %% ../nbs/11_views.ipynb #b7ee1598
 from metamae_lab.analysis import (
@@ -47,6 +47,7 @@ from metamae_lab.analysis import (
     match_samples,
     nearest_neighbours,
     masked_probe_accuracy,
+    method_summary,
     read_curves,
     reconstruct_chunk,
     resolve_run_view,
@@ -759,9 +760,36 @@ class MaskingRatioSweep(SweepComputation, _App):
 COLOUR_BY = ("class", "‖Z* − Z‖", "error from Z*", "error from Z", "sample index")
 
 
-def _umap_controls(n_split: int, adapted: bool) -> dict:
+def per_sample_values(values: dict | None, n_split: int, lengths=None) -> dict[str, np.ndarray]:
+    """The values the embedding view may colour by besides its own: a variable-length split's
+    `lengths` as "length", then `values` (name -> one finite number per sample of the split)."""
+    given = dict(values or {})
+    out = {} if lengths is None else {"length": np.asarray(lengths, dtype=np.float64)}
+    for name, column in given.items():
+        if not isinstance(name, str) or name in COLOUR_BY or name in out:
+            raise ValueError(
+                f"values: {name!r} is taken or not a name; the view's own: {COLOUR_BY}"
+            )
+        try:
+            column = np.asarray(column, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"values[{name!r}] holds something other than numbers") from None
+        if column.shape != (n_split,):
+            raise ValueError(
+                f"values[{name!r}] has shape {column.shape}: one number per sample of the split "
+                f"({n_split},) is needed"
+            )
+        if not np.isfinite(column).all():
+            bad = int((~np.isfinite(column)).sum())
+            raise ValueError(f"values[{name!r}]: {bad} of {n_split} are not finite numbers")
+        out[name] = column
+    return out
+
+# %% ../nbs/11_views.ipynb #3d28200a
+def _umap_controls(n_split: int, adapted: bool, values: tuple[str, ...] = ()) -> dict:
     """The embedding view's widgets by name, built but neither wired nor laid out; without a trained
-    inner loop (`adapted` false: an MAE) Z*, the pairs and the values of Z* are off."""
+    inner loop (`adapted` false: an MAE) Z*, the pairs and the values of Z* are off; `values`: the
+    names of more per-sample values to colour by."""
 
     def slider(kind, *a, **k):
         return kind(*a, continuous_update=False, **k)
@@ -779,7 +807,8 @@ def _umap_controls(n_split: int, adapted: bool) -> dict:
             widgets.FloatSlider, 30.0, min=2.0, max=100.0, description="perplexity", disabled=True
         ),
         colour_by=widgets.Dropdown(
-            options=[c for c in COLOUR_BY if adapted or "Z*" not in c], description="colour by"
+            options=[c for c in COLOUR_BY if adapted or "Z*" not in c] + list(values),
+            description="colour by",
         ),
         search=widgets.Text(
             placeholder="#12, #10-20 or a class", description="search", continuous_update=False
@@ -949,6 +978,8 @@ class UMAPLookup:
             return s.error_z_adapted
         if by == "error from Z":
             return s.error_z
+        if by in self.values:
+            return self.values[by][entry.idx]
         return entry.idx.astype(float) if by == "sample index" else None
 
     def nearest(self, entry: _Embedded) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -1112,8 +1143,9 @@ class UMAPDrawing:
 # %% ../nbs/11_views.ipynb #c3bceef5
 class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
     """The embedding view: pooled Z and Z* of N samples mapped by UMAP, PCA or t-SNE, coloured by
-    class or by a per-sample value, with pair lines, per-class displacement, search, nearest
-    neighbours and a selection that a linked explorer opens."""
+    class or by a per-sample value (its own, or `values`: name -> one number per sample of the
+    split), with pair lines, per-class displacement, search, nearest neighbours and a selection
+    that a linked explorer opens."""
 
     name = "latent_umap"
     # (run, split, N, seed, mask ratio, K) -> _Embedded: the samples, latents and maps
@@ -1126,6 +1158,7 @@ class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
         split: str = "test",
         run_key: str | None = None,
         max_points: int = 2000,
+        values: dict | None = None,
     ):
         view = resolve_run_view(model_or_run, dataset)
         self.model, self.data = view.pair
@@ -1142,7 +1175,10 @@ class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
             _run_name(model_or_run), "press compute to embed the latents", [view.header()]
         )
         self.run_key = run_key or _run_key(model_or_run, self.model)
-        vars(self).update(_umap_controls(n_split, trained_steps(self.model) > 0))
+        lengths = self.data.split(split)[2]
+        self.values = per_sample_values(values, n_split, lengths)
+        adapted = trained_steps(self.model) > 0
+        vars(self).update(_umap_controls(n_split, adapted, tuple(self.values)))
         self._wire()
         self.widget = _umap_layout(self)
         self._current, self.explorer, self._fitting, self.chosen = None, None, None, None
@@ -1174,8 +1210,12 @@ class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
 
 # %% ../nbs/11_views.ipynb #be2ab081
 def curves_header(curves: TrainingCurves) -> str:
-    "One run's line above its training curves: name, method, how far it logged, skipped steps."
-    method = {"mae": "MAE", "metamae": "MetaMAE"}.get(curves.method, "method not recorded")
+    """One run's line above its training curves: name, method with K and α, the mask ratio it
+    trains at, how far it logged, skipped steps."""
+    method = "method not recorded"
+    if curves.model is not None:
+        ratio = f"mask ratio {curves.model.mask_ratio:g}"
+        method = f"{method_summary(curves.model, curves.alpha())}; {ratio}"
     skipped = int(np.nan_to_num(curves.metrics.get("skipped_steps", np.zeros(1)), nan=0.0).max())
     extra = f", {skipped} skipped" if skipped > 0 else ""
     last = f"logged to step {curves.steps[-1]}" if len(curves.steps) else "nothing logged yet"

@@ -410,6 +410,23 @@ def test_embedding_view_colours_searches_finds_neighbours_and_selects():
     assert app.perplexity.disabled is False and app.n_neighbors.disabled is True
 
 
+def test_the_embedding_view_colours_by_values_of_ones_own():
+    data = load_dataset("digits")
+    score = np.arange(len(data.split("test")[0])) % 7 * 0.5  # one number per test sample
+    model = tiny_model(data.spec)
+    app = LatentUMAP(model, data, run_key="projector-values", values={"score": score})
+    assert app.colour_by.options[-1] == "score"
+    app.n.value, app.projection.value = 40, "PCA"
+    app.compute()
+    app.colour_by.value = "score"
+    entry = app.cache[app._current[0]]
+    z_points = app.figure.data[1]
+    assert np.allclose(z_points.marker.color, score[entry.idx])  # each sample its own value
+    assert z_points.marker.colorbar.title.text == "score"
+    with pytest.raises(ValueError, match=r"has shape \(\d+,\): one number per sample"):
+        LatentUMAP(model, data, run_key="projector-values", values={"score": score[:-1]})
+
+
 def test_an_mae_embedding_offers_no_values_of_z_star():
     data = load_dataset("digits")
     app = LatentUMAP(tiny_model(data.spec, method="mae"), data, run_key="projector-mae")
@@ -525,7 +542,9 @@ def test_training_curves_follow_a_run_as_it_logs(tmp_path):
     (z_star,) = [t for t in view.figure.data if t.name == "from Z*" and t.showlegend]
     assert list(z_star.x) == [r["step"] for r in logged]
     assert np.allclose(z_star.y, [r["recon_loss"] for r in logged])  # smoothing 0: as logged
-    assert "MetaMAE; logged to step 4 (2 lines)" in view.header.value
+    alpha = logged[-1]["inner_lr"]
+    trained = f"run: MetaMAE, K=1, α={alpha:.3g}; mask ratio 0.85; logged to step 4 (2 lines)"
+    assert trained in view.header.value, view.header.value
     # the run goes on: a re-read shows the new line (and a line cut short is skipped)
     later = {**logged[-1], "step": 6, "recon_loss": 0.1}
     with open(run_dir / "metrics.jsonl", "a") as f:
