@@ -437,7 +437,7 @@ OP_CATEGORIES = (  # (category, name patterns): the first category with a matchi
     ("attention", ("aten::*scaled_dot_product*", "aten::softmax", "aten::_softmax*",
                    "aten::_safe_softmax")),
     ("dropout RNG", ("aten::dropout", "aten::native_dropout*", "aten::feature_dropout",
-                     "aten::bernoulli*")),
+                     "aten::bernoulli*", "aten::random_")),
     ("casts & copies", ("aten::to", "aten::_to_copy", "aten::copy_", "aten::type_as",
                         "aten::clone")),
     ("optimizer", ("Optimizer.*", "aten::_foreach_*", "aten::_fused_adam*", "aten::lerp*",

@@ -29,17 +29,18 @@ from .tokenizers import unpatchify
 
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
-           'CELL_CHARS', 'STRIP_PX', 'LAYOUT_STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX',
-           'COLUMN_TITLES', 'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS', 'plotly_path_parse', 'parsed_path',
-           'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs', 'panel_axes', 'explorer_figure',
-           'step_name', 'strip_margin_px', 'SampleView', 'draw_values', 'png_source', 'image_values', 'robust_range',
-           'sequence_values', 'tabular_values', 'cell_word', 'fitting_per_row', 'strip_per_row', 'token_strips',
-           'draw_errors', 'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns',
-           'image_part', 'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
-           'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
-           'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection',
-           'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure',
-           'probe_figure', 'save_figure']
+           'HATCH_MIN_PX', 'CELL_CHARS', 'STRIP_PX', 'LAYOUT_STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX',
+           'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES', 'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS',
+           'plotly_path_parse', 'parsed_path', 'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs',
+           'panel_axes', 'explorer_figure', 'step_name', 'strip_margin_px', 'SampleView', 'draw_values', 'png_source',
+           'mask_hatch', 'image_values', 'robust_range', 'ChannelScale', 'sequence_values', 'tabular_values',
+           'cell_word', 'fitting_per_row', 'strip_per_row', 'token_strips', 'draw_errors', 'image_errors',
+           'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part', 'stack_figures',
+           'multimodal_explorer_figure', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
+           'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels', 'square_pixels',
+           'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection', 'thumbnail_svg',
+           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
+           'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -159,17 +160,14 @@ def explorer_figure(
     all_errors: bool = False,
     title: str | None = None,
     per_row: int = 30,
+    channel_scale: str = "shared",
 ) -> go.Figure:
-    "The reconstruction explorer's figure for `sample` after inner step `step` (default: the last)."
+    """The reconstruction explorer's figure for `sample` after inner step `step` (default: the
+    last); `channel_scale`: 'shared' or 'per channel', where the modality scales channels."""
     if rec.parts:
-        return multimodal_explorer_figure(
-            rec, sample, step, bands, symbols, max_channels, all_errors, title, per_row
-        )
-    spec, k = rec.spec, rec.steps if step is None else step
-    if not 0 <= sample < len(rec.target):
-        raise ValueError(f"sample must lie in [0, {len(rec.target)}), got {sample}")
-    if not 0 <= k <= rec.steps:
-        raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
+        shown = (bands, symbols, max_channels, all_errors, title, per_row, channel_scale)
+        return multimodal_explorer_figure(rec, sample, step, *shown)
+    spec, k = rec.spec, _checked_step(rec, sample, step)
     view = SampleView.of(rec, sample)
     per_row = strip_per_row(spec, view, symbols, per_row)
     names = ("original", "masked + support", "from Z", f"from {step_name(rec, k)}")
@@ -187,8 +185,10 @@ def explorer_figure(
         per_row,
         (curves, "‖Z_k − Z‖ / ‖Z‖"),
     )
-    draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row)
-    draw_errors(fig, spec, view, errors, all_errors, bands, per_row)
+    draw_values(
+        fig, spec, view, values, names, bands, max_channels, symbols, per_row, channel_scale
+    )
+    draw_errors(fig, spec, view, errors, all_errors, bands, per_row, channel_scale=channel_scale)
     _inner_loop_curves(fig, rec, sample, k, spec.is_discrete)
     top = 120 + 18 * shown.count("<br>")
     height = _sized(fig, spec, view, per_row, 4, top, 90)  # 90: the legend under the rows
@@ -211,6 +211,16 @@ def explorer_figure(
     return fig
 
 # %% ../nbs/10_figures.ipynb #c6ef95bb
+def _checked_step(rec: Reconstruction, sample: int, step: int | None) -> int:
+    "The inner step `step` (default: the last), once `sample` and it are shown to exist in `rec`."
+    k = rec.steps if step is None else step
+    if not 0 <= sample < len(rec.target):
+        raise ValueError(f"sample must lie in [0, {len(rec.target)}), got {sample}")
+    if not 0 <= k <= rec.steps:
+        raise ValueError(f"step must lie in [0, {rec.steps}], got {k}")
+    return k
+
+
 def step_name(rec: Reconstruction, k: int) -> str:
     """What inner step `k` of `rec` is: Z* at steps the model was trained with, marked beyond
     training past them (every step of an MAE)."""
@@ -327,7 +337,9 @@ def _modality_grid(spec, value_titles, error_titles, view, per_row, curve_titles
     return fig
 
 # %% ../nbs/10_figures.ipynb #76f5d112
-def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, per_row):
+def draw_values(
+    fig, spec, view, values, names, bands, max_channels, symbols, per_row, channel_scale="shared"
+):
     "Row 1: `values[i]` in column i + 1 (None: the masked input), in the modality's layout."
     if spec.is_discrete:
         return _token_strip_values(fig, view, values, names, symbols, per_row)
@@ -335,35 +347,59 @@ def draw_values(fig, spec, view, values, names, bands, max_channels, symbols, pe
         v if v is not None else np.where(view.mask[:, None], np.nan, view.target) for v in values
     ]
     # `image_values`, ... below
-    spec.modality.draw_values(fig, spec, view, panels, bands, max_channels)
+    spec.modality.draw_values(fig, spec, view, panels, bands, max_channels, channel_scale)
 
 # %% ../nbs/10_figures.ipynb #7c55e655
 def png_source(rgb: np.ndarray) -> str:
-    "An (H, W, 3) uint8 image as a PNG data URI, for `go.Image(source=...)`."
+    "An (H, W, 3) uint8 image (or (H, W, 4) with alpha) as a PNG data URI, for `go.Image`."
     buf = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB").save(buf, format="PNG")
+    mode = "RGBA" if rgb.shape[-1] == 4 else "RGB"
+    PILImage.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _rgb_of(colour: str) -> np.ndarray:
+    "'rgb(r, g, b)' as (3,) floats."
+    return np.array(colour[4:-1].split(","), dtype=float)
+
+
 def _to_rgb(img: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """(bands, H, W) values as (H, W, 3) uint8 between `lo` and `hi`: grey for one band; NaN
-    hatched as masked; `(H, W)` is one band."""
+    """(bands, H, W) values as (H, W, 3) uint8 between `lo` and `hi`: grey for one band; NaN in
+    the mask's colour; `(H, W)` is one band."""
     img = img[None] if img.ndim == 2 else img
     scaled = np.clip((img - lo) / max(hi - lo, 1e-8) * 255, 0, 255)  # (bands, H, W)
     rgb = np.repeat(scaled, 3, 0) if len(scaled) == 1 else scaled
-    rgb = np.where(np.isnan(rgb), _mask_hatch(*rgb.shape[1:]), rgb)
+    rgb = np.where(np.isnan(rgb), _rgb_of(MASKED_COLOR)[:, None, None], rgb)
     return rgb.transpose(1, 2, 0).round().astype(np.uint8)
 
 
-def _mask_hatch(h: int, w: int) -> np.ndarray:
-    """Diagonal stripes of the mask's two colours, about 32 across the shorter side, `(3, H, W)`;
-    plain orange below 96 pixels, where a stripe would be narrower than a patch's pixels read."""
-    width = min(h, w) // 32
-    stripes = np.ones((h, w), bool)
-    if width >= 3:
-        stripes = (np.arange(h)[:, None] + np.arange(w)[None]) // width % 2 == 0  # (H, W)
-    colours = [np.array(c[4:-1].split(","), dtype=float) for c in (MASKED_COLOR, MASKED_HATCH)]
-    return np.where(stripes, colours[0][:, None, None], colours[1][:, None, None])
+HATCH_MIN_PX = 96  # the stripe layer's shorter side at least: 32 stripes, each 3 of its pixels
+
+
+def mask_hatch(masked: np.ndarray) -> go.Image | None:
+    """Diagonal stripes over the pixels `masked` (H, W) as a transparent PNG layer in the image's
+    pixel coordinates, drawn finer than the image where it is under 96 pixels a side; None when
+    nothing is masked."""
+    if not masked.any():
+        return None
+    h, w = masked.shape
+    scale = -(-HATCH_MIN_PX // min(h, w))  # ceil: pixels of the layer per pixel of the image
+    covered = np.repeat(np.repeat(masked, scale, 0), scale, 1)  # (H * scale, W * scale)
+    width = max(min(h, w) * scale // 32, 1)
+    rows, cols = np.arange(h * scale)[:, None], np.arange(w * scale)[None]
+    stripes = (rows + cols) // width % 2 == 1
+    rgba = np.zeros((h * scale, w * scale, 4), np.uint8)
+    rgba[covered & stripes] = (*_rgb_of(MASKED_HATCH).astype(np.uint8), 255)
+    first = (1 / scale - 1) / 2  # the centre of the layer's first pixel
+    return go.Image(
+        source=png_source(rgba),
+        x0=first,
+        y0=first,
+        dx=1 / scale,
+        dy=1 / scale,
+        hoverinfo="skip",
+        name="masked (striped)",
+    )
 
 # %% ../nbs/10_figures.ipynb #2774cc36
 def image_values(fig, spec, view, panels, bands):
@@ -382,6 +418,9 @@ def image_values(fig, spec, view, panels, bands):
             1,
             c,
         )
+        hatch = mask_hatch(np.isnan(img).any(0))
+        if hatch is not None:
+            fig.add_trace(hatch, 1, c)
     masked_col = (
         next(i for i, p in enumerate(panels, 1) if np.isnan(p).any()) if view.mask.any() else 2
     )
@@ -437,16 +476,72 @@ def robust_range(values: np.ndarray, tail: float = 0.5) -> tuple[float, float, b
     return low, high, bool(finite.min() < low - pad or finite.max() > high + pad)
 
 # %% ../nbs/10_figures.ipynb #b144e2da
-def sequence_values(fig, spec, view, panels, max_channels):
+@dataclass
+class ChannelScale:
+    """Where a sensor sample's channels are drawn: all on one robust scale of every panel's values,
+    or (`per_channel`) each in a lane of its own, on the robust range of its original values."""
+
+    margin = 0.12  # a lane draws its channel's range and this share of it above and below
+
+    shown: int  # the channels drawn, the first ones
+    per_channel: bool
+    ranges: list[tuple[float, float]]  # (low, high): one for all, or one a channel
+    clipped: bool  # a value drawn lies clearly beyond its range
+
+    @classmethod
+    def of(cls, series: list[np.ndarray], shown: int, per_channel: bool) -> ChannelScale:
+        "The scale of the panels `series` ((C, T) each, the original first)."
+        if not per_channel:
+            finite = np.concatenate([s[:shown][np.isfinite(s[:shown])] for s in series])
+            low, high, clipped = robust_range(finite)
+            return cls(shown, False, [(low, high)], clipped)
+        ranges = [robust_range(series[0][ch])[:2] for ch in range(shown)]
+        scale = cls(shown, True, ranges, False)
+        units = np.concatenate([scale.unit(s[ch], ch) for s in series for ch in range(shown)])
+        units = units[np.isfinite(units)]
+        scale.clipped = bool(np.any((units < -cls.margin) | (units > 1 + cls.margin)))
+        return scale
+
+    def unit(self, values: np.ndarray, ch: int) -> np.ndarray:
+        "Channel `ch`'s `values` on its range, 0 to 1 (per channel)."
+        low, high = self.ranges[ch]
+        return (values - low) / max(high - low, 1e-8)
+
+    def heights(self, values: np.ndarray, ch: int) -> np.ndarray:
+        """Channel `ch`'s `values` as drawn: as they are on the shared scale; per channel, in its
+        lane (channel 0 at the top, a lane 1 high, its range the middle 0.8, clipped at edges)."""
+        if not self.per_channel:
+            return values
+        unit = np.clip(self.unit(values, ch), -self.margin, 1 + self.margin)
+        return (self.shown - 1 - ch) + 0.1 + 0.8 * unit
+
+    def axis(self) -> dict:
+        "The y axis: the range; per channel, a tick naming each lane."
+        if self.per_channel:
+            lanes = [self.shown - 0.5 - ch for ch in range(self.shown)]
+            names = [f"ch {ch}" for ch in range(self.shown)]
+            return dict(range=[0, self.shown], tickvals=lanes, ticktext=names, showgrid=False)
+        low, high = self.ranges[0]
+        pad = 0.05 * (high - low + 1e-8)
+        return dict(range=[low - pad, high + pad])
+
+    def note(self) -> str | None:
+        "What the first panel says of the scale."
+        if self.per_channel:
+            clipped = ", clipped" if self.clipped else ""
+            return f"each channel on its own scale (0.5–99.5th pct of the original{clipped})"
+        return "y clipped to the 0.5–99.5th percentiles" if self.clipped else None
+
+# %% ../nbs/10_figures.ipynb #e0398db7
+def sequence_values(fig, spec, view, panels, max_channels, per_channel: bool = False):
+    """Row 1 of a sensor sample: each panel's channels as lines, on one scale or (`per_channel`)
+    each channel in its own lane."""
     (p,) = spec.patch_size
     series = [sample_layout(panel, spec) for panel in panels]  # (C, T) each
-    shown = min(spec.channels, max_channels)
-    finite = np.concatenate([s[:shown][np.isfinite(s[:shown])] for s in series])
-    low, high, clipped = robust_range(finite)
-    pad = 0.05 * (high - low + 1e-8)
-    if clipped:
+    scale = ChannelScale.of(series, min(spec.channels, max_channels), per_channel)
+    if scale.note():
         fig.add_annotation(
-            text="y clipped to the 0.5–99.5th percentiles",
+            text=scale.note(),
             xref="x domain",
             yref="y domain",
             x=0,
@@ -460,21 +555,22 @@ def sequence_values(fig, spec, view, panels, max_channels):
             col=1,
         )
     for c, values in enumerate(series, 1):
-        for ch in range(shown):
+        for ch in range(scale.shown):
             fig.add_trace(
                 go.Scatter(
-                    y=json_safe(values[ch]),
+                    y=json_safe(scale.heights(values[ch], ch)),
+                    customdata=json_safe(values[ch]),
                     mode="lines",
                     name=f"channel {ch}",
                     legendgroup=f"ch{ch}",
                     line=dict(width=1.3, color=PALETTE[ch % len(PALETTE)]),
                     showlegend=c == 1,
-                    hovertemplate=f"channel {ch}, t %{{x}}: %{{y:.3f}}<extra></extra>",
+                    hovertemplate=f"channel {ch}, t %{{x}}: %{{customdata:.3f}}<extra></extra>",
                 ),
                 1,
                 c,
             )
-        panel_axes(fig, 1, c)[1].update(range=[low - pad, high + pad], showticklabels=c == 1)
+        panel_axes(fig, 1, c)[1].update(**scale.axis(), showticklabels=c == 1)
         if c > 1:
             _shade(fig, 1, c, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.mask)])
     _shade(fig, 1, 2, [(a * p - 0.5, b * p - 0.5) for a, b in spans(view.extra)], outline=True)
@@ -651,6 +747,7 @@ def draw_errors(
     per_row,
     cols=None,
     names=("error from Z", "error from Z*"),
+    channel_scale="shared",
 ):
     """Row 2: each of `errors` (per token) over the original, in `cols` (default 1, 2), or as strips
     named `names` for tokens; masked tokens only by default."""
@@ -667,7 +764,7 @@ def draw_errors(
             else None
         )
         # `image_errors`, ... below
-        spec.modality.draw_errors(fig, spec, view, layer, zmax, bands, col, bar)
+        spec.modality.draw_errors(fig, spec, view, layer, zmax, bands, col, bar, channel_scale)
 
 
 def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
@@ -696,11 +793,13 @@ def image_errors(fig, spec, view, layer, zmax, bands, col, bar):
     _image_axes(fig, 2, [col], spec.shape[1:])
 
 # %% ../nbs/10_figures.ipynb #aeb94fa9
-def sequence_errors(fig, spec, view, layer, zmax, col, bar):
+def sequence_errors(fig, spec, view, layer, zmax, col, bar, per_channel: bool = False):
     (p,) = spec.patch_size
     base = sample_layout(view.target, spec)  # (C, T)
+    shown = min(spec.channels, 6)
+    scale = ChannelScale.of([base], shown, per_channel)
     # the values' panels' scale (row 1), so that both rows read alike
-    lo, hi = fig.get_subplot(1, 1).yaxis.range or robust_range(base[: min(spec.channels, 6)])[:2]
+    lo, hi = fig.get_subplot(1, 1).yaxis.range or scale.axis()["range"]
     edges = np.arange(len(layer) + 1) * p - 0.5
     fig.add_trace(
         go.Heatmap(
@@ -718,10 +817,10 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
         2,
         col,
     )
-    for ch in range(min(spec.channels, 6)):
+    for ch in range(shown):
         fig.add_trace(
             go.Scatter(
-                y=json_safe(base[ch]),
+                y=json_safe(scale.heights(base[ch], ch)),
                 mode="lines",
                 showlegend=False,
                 hoverinfo="skip",
@@ -730,7 +829,9 @@ def sequence_errors(fig, spec, view, layer, zmax, col, bar):
             2,
             col,
         )
-    panel_axes(fig, 2, col)[1].update(range=[lo, hi], showticklabels=col == 1)
+    panel_axes(fig, 2, col)[1].update(
+        **{**scale.axis(), "range": [lo, hi]}, showticklabels=col == 1
+    )
 
 # %% ../nbs/10_figures.ipynb #8830c704
 def tabular_errors(fig, view, layer, zmax, col, bar):
@@ -1103,6 +1204,7 @@ def multimodal_explorer_figure(
     all_errors: bool = False,
     title: str | None = None,
     per_row: int = 30,
+    channel_scale: str = "shared",
 ) -> go.Figure:
     """The explorer's figure of a multimodal sample: each part's own figure (`explorer_figure`), one
     under the other."""
@@ -1118,6 +1220,7 @@ def multimodal_explorer_figure(
             all_errors,
             f"<b>{name}</b>",
             per_row,
+            channel_scale,
         )
         for name, part in zip(rec.spec.part_names, rec.parts)
     ]
@@ -1140,12 +1243,14 @@ def comparison_figure(
     title: str | None = None,
     per_row: int = 30,
     step: int | None = None,
+    channel_scale: str = "shared",
 ) -> go.Figure:
     """The reconstructions of `sample` by each run in `recs` (name -> reconstruction under the same
     mask): an MAE's from Z, the others' after inner step `step` (default: their last)."""
     first = next(iter(recs.values()))
     if first.parts:  # multimodal: each part compared, one under the other
-        return _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, step)
+        parts = (bands, symbols, all_errors, title, per_row, step, channel_scale)
+        return _compare_parts(recs, sample, *parts)
     spec, view = first.spec, SampleView.of(first, sample)
     _check_comparable(recs, sample)
     per_row = strip_per_row(spec, view, symbols, per_row)
@@ -1162,18 +1267,9 @@ def comparison_figure(
     errors = [view.errors(r, steps[name]) for name, r in recs.items()]
     bars = ("error, sample", f"error, {len(first.mask)} samples")
     fig = _modality_grid(spec, names, [*bars, *(f"error, {n}" for n in recs)], view, per_row, bars)
-    draw_values(fig, spec, view, values, names, bands, 6, symbols, per_row)
-    draw_errors(
-        fig,
-        spec,
-        view,
-        errors,
-        all_errors,
-        bands,
-        per_row,
-        cols=list(range(3, 3 + len(recs))),
-        names=[f"error, {n}" for n in recs],
-    )
+    draw_values(fig, spec, view, values, names, bands, 6, symbols, per_row, channel_scale)
+    cols, named = list(range(3, 3 + len(recs))), [f"error, {n}" for n in recs]
+    draw_errors(fig, spec, view, errors, all_errors, bands, per_row, cols, named, channel_scale)
     _error_bars(fig, spec, view, recs, errors, list(steps.values()))
     summary = ", ".join(
         f"{n} {e[view.mask].mean():.3f}" for n, e in zip(recs, errors) if view.mask.any()
@@ -1231,7 +1327,9 @@ def _error_bars(fig, spec, view, recs: dict[str, Reconstruction], errors: list, 
         fig.add_trace(bars, row, col)
 
 
-def _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, step) -> go.Figure:
+def _compare_parts(
+    recs, sample, bands, symbols, all_errors, title, per_row, step, channel_scale
+) -> go.Figure:
     "`comparison_figure` of each part of multimodal reconstructions, one under the other."
     first = next(iter(recs.values()))
     figs = [
@@ -1244,6 +1342,7 @@ def _compare_parts(recs, sample, bands, symbols, all_errors, title, per_row, ste
             f"<b>{name}</b>",
             per_row,
             step,
+            channel_scale,
         )
         for i, (name, part) in enumerate(zip(first.spec.part_names, first.parts))
     ]

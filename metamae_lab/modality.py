@@ -40,6 +40,7 @@ class _Shape:
     # axes of a dataset (N first) its normalisation pools; None: none
     stat_axes: tuple[int, ...] | None = (0,)
     shows_bands = False  # the views offer a choice of 1 or 3 channels, drawn grey or as RGB
+    scales_channels = False  # the views offer one scale for all channels, or one for each
     pads_to_patch = (
         False  # a fixed length that no small patch divides is padded (the padding masked)
     )
@@ -187,14 +188,33 @@ class _Paper:
 class _Drawing:
     "How a sample of this kind is drawn."
 
-    def draw_values(self, fig, spec, view, panels: list, bands: tuple, max_channels: int):
-        "Row 1 of the explorer: `panels[i]` `(L, P)` in column i + 1."
+    def draw_values(
+        self,
+        fig,
+        spec,
+        view,
+        panels: list,
+        bands: tuple,
+        max_channels: int,
+        channel_scale: str = "shared",
+    ):
+        """Row 1 of the explorer: `panels[i]` `(L, P)` in column i + 1; `channel_scale`, where
+        `scales_channels`: 'shared' or 'per channel'."""
         from metamae_lab.figures import tabular_values
 
         tabular_values(fig, view, panels)
 
     def draw_errors(
-        self, fig, spec, view, layer, zmax: float, bands: tuple, col: int, bar: dict | None
+        self,
+        fig,
+        spec,
+        view,
+        layer,
+        zmax: float,
+        bands: tuple,
+        col: int,
+        bar: dict | None,
+        channel_scale: str = "shared",
     ):
         """Row 2 of the explorer: the per-token errors `layer` `(L,)` over the original, in column
         `col`."""
@@ -285,12 +305,12 @@ class _ImagePaper:
 class _ImageDrawing:
     "The image drawn as a picture (one band grey, three as RGB)."
 
-    def draw_values(self, fig, spec, view, panels, bands, max_channels):
+    def draw_values(self, fig, spec, view, panels, bands, max_channels, channel_scale="shared"):
         from metamae_lab.figures import image_values
 
         image_values(fig, spec, view, panels, bands)
 
-    def draw_errors(self, fig, spec, view, layer, zmax, bands, col, bar):
+    def draw_errors(self, fig, spec, view, layer, zmax, bands, col, bar, channel_scale="shared"):
         from metamae_lab.figures import image_errors
 
         image_errors(fig, spec, view, layer, zmax, bands, col, bar)
@@ -371,15 +391,16 @@ class _SequenceOthers:
 
         return F.conv1d(x, weight, bias, stride=spec.patch_size).transpose(1, 2)
 
-    def draw_values(self, fig, spec, view, panels, bands, max_channels):
+    def draw_values(self, fig, spec, view, panels, bands, max_channels, channel_scale="shared"):
         from metamae_lab.figures import sequence_values
 
-        sequence_values(fig, spec, view, panels, max_channels)
+        sequence_values(fig, spec, view, panels, max_channels, channel_scale == "per channel")
 
-    def draw_errors(self, fig, spec, view, layer, zmax, bands, col, bar):
+    def draw_errors(self, fig, spec, view, layer, zmax, bands, col, bar, channel_scale="shared"):
         from metamae_lab.figures import sequence_errors
 
-        sequence_errors(fig, spec, view, layer, zmax, col, bar)
+        per_channel = channel_scale == "per channel"
+        sequence_errors(fig, spec, view, layer, zmax, col, bar, per_channel)
 
     def draw_reconstruction(self, fig, spec, panels, row, channel):
         from metamae_lab.figures import line_panels
@@ -397,7 +418,7 @@ class Sequence(_SequenceOthers, Modality):
     "`(C, T)` floats, `p` steps of every channel to a token; variable length allowed."
 
     name, sample_form, channels_first, stat_axes = "sequence", "(C, T)", True, (0, 2)
-    variable_length = pads_to_patch = True
+    variable_length = pads_to_patch = scales_channels = True
 
     def infers(self, x) -> bool:
         return x.ndim == 3

@@ -284,6 +284,14 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int, trained
         steps=slider(steps, 1, max(max_steps, steps), description="inner steps"),
         step=slider(trained, 0, steps, description="show step"),
         bands=widgets.Dropdown(options=bands, description="bands", disabled=image is None),
+        # sensor channels on one scale, or each in a lane on its own
+        channel_scale=widgets.Dropdown(
+            options=["shared", "per channel"],
+            description="scale",
+            disabled=not any(
+                p.modality.scales_channels and p.channels > 1 for p in (spec.parts or (spec,))
+            ),
+        ),
         all_errors=widgets.Checkbox(False, description="errors on visible tokens"),
         # attention over the whole sequence, every modality of it
         attention=widgets.Dropdown(
@@ -292,7 +300,7 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int, trained
         layer=slider(deepest, 1, deepest, description="layer"),
     )
 
-
+# %% ../nbs/11_views.ipynb #65df2cb2
 def _explorer_layout(app) -> widgets.VBox:
     "The explorer's controls in three rows, above its figures and status line."
     return widgets.VBox(
@@ -301,7 +309,7 @@ def _explorer_layout(app) -> widgets.VBox:
             widgets.HBox([app.choose, app.cls, app.nth, app.sample]),
             widgets.HBox([app.mask_ratio, app.seed, app.steps, app.step]),
             widgets.HBox([app.bands, app.all_errors, app.attention, app.layer]),
-            widgets.HBox([app.checkpoint, app.export_button]),
+            widgets.HBox([app.checkpoint, app.channel_scale, app.export_button]),
             app.figure,
             app.attention_box,
             *([app.compare_figure] if app.others else []),
@@ -322,6 +330,7 @@ class ExplorerControls:
             self.steps,
             self.step,
             self.bands,
+            self.channel_scale,
             self.all_errors,
             self.attention,
             self.layer,
@@ -383,11 +392,14 @@ class ExplorerControls:
             self._busy = False
         update_figure_widget(self.figure, self.build_figure())
         attention_on = self.attention.value != "off"
+        # hidden, not taken off the page: a figure taken off and put back logged errors in the
+        # browser as it was redrawn
+        shown = self.attention_box.layout.display != "none"
+        if attention_on != shown:
+            self.attention_box.layout.display = None if attention_on else "none"
         if attention_on:
             update_figure_widget(self.attention_figure, self.build_attention_figure())
-        if attention_on != bool(self.attention_box.children):  # shown or hidden
-            self.attention_box.children = (self.attention_figure,) if attention_on else ()
-            if attention_on:
+            if not shown:
                 fit_to_output(self.attention_figure)
         if self.others:
             update_figure_widget(self.compare_figure, self.build_comparison_figure())
@@ -421,6 +433,7 @@ class ExplorerFigures:
             self.symbols,
             all_errors=self.all_errors.value,
             title=self.title(),
+            channel_scale=self.channel_scale.value,
         )
 
     def build_attention_figure(self) -> go.Figure:
@@ -454,7 +467,14 @@ class ExplorerFigures:
             recs[name] = self.reconstruction(self.sample.value, model)[0]
         step = min(self.step.value, self.steps.value)
         return comparison_figure(
-            recs, row, bands, self.symbols, self.all_errors.value, title=self.title(), step=step
+            recs,
+            row,
+            bands,
+            self.symbols,
+            self.all_errors.value,
+            title=self.title(),
+            step=step,
+            channel_scale=self.channel_scale.value,
         )
 
 # %% ../nbs/11_views.ipynb #1ae1065e
@@ -470,9 +490,13 @@ class ExplorerCheckpoints:
         # a model given as such, or an export: its weights only
         only = "the model given" if view.step is None else f"step {view.step}"
         options = [(f"step {s}", s) for s in steps] or [(only, view.step)]
+        steps_offered = [v for _, v in options]
         chooser = widgets.Dropdown(
             options=options,
-            value=view.step if view.step in [v for _, v in options] else options[-1][1],
+            # by index: a value of None (a model given as such) would show no option
+            index=steps_offered.index(view.step)
+            if view.step in steps_offered
+            else len(options) - 1,
             description="checkpoint",
             disabled=len(options) < 2,
         )
@@ -528,7 +552,10 @@ class ReconstructionExplorer(ExplorerControls, ExplorerCheckpoints, ExplorerFigu
         self._recs, self._rankings, self._busy = LRU(64), LRU(8), False
         self.selection = np.zeros(0, int)  # samples chosen on a linked embedding view
         self.attention_figure = go.FigureWidget()
-        self.attention_box = widgets.Box([])  # the attention figure while on: no blank axes
+        # the attention figure, hidden while off: no blank axes
+        self.attention_box = widgets.Box(
+            [self.attention_figure], layout=widgets.Layout(display="none")
+        )
         self.compare_figure = go.FigureWidget()
         labels = [] if self.y is None else np.unique(self.y)
         classes = [(self._class_name(c), int(c)) for c in labels]

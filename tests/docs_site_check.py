@@ -251,6 +251,34 @@ def notebook_summary(nb: Path) -> tuple[str, str]:
     return " ".join(summary.split()), " ".join(after.split()[:12])
 
 
+# the browser test's screenshot of each view, on each modality it runs
+VIEW_SCREENSHOTS = (
+    "reconstruction_explorer",
+    "sensor_explorer",
+    "dna_explorer",
+    "multimodal_explorer",
+    "coco_size_explorer",
+    "mask_ratio_sweep",
+    "training_curves",
+    "latent_umap",
+)
+
+
+def test_the_views_guide_shows_every_view_as_the_browser_test_saw_it():
+    """The views guide shows the browser test's screenshot of every view (the explorer on images,
+    sensor signals, DNA, image + caption and a COCO-size sample, the sweep, the training curves and
+    the embedding view), each the file the test saved, not an older copy."""
+    page = SITE / "guides/11_views.html"
+    sources = re.findall(r'<img[^>]+src="([^"]+)"', page.read_text())
+    for name in VIEW_SCREENSHOTS:
+        shown = [src for src in sources if src.endswith(f"/browser_{name}.png")]
+        assert shown, f"the views guide does not show browser_{name}.png"
+        target, _ = resolve(page, shown[0])
+        saved = ROOT / "figures" / "views" / f"browser_{name}.png"
+        assert target.is_file(), f"{shown[0]} is missing from the site"
+        assert target.read_bytes() == saved.read_bytes(), f"the site has an older {saved.name}"
+
+
 def test_pages_show_each_notebook_summary_in_full():
     """nbdev keeps only the first line of a summary that wraps, and drops the rest of the title
     cell: the pages show both."""

@@ -1,12 +1,13 @@
 """The views notebook in a real JupyterLab, driven by headless Debian chromium through playwright.
 
 Starts JupyterLab on 127.0.0.1 with a random token and every Jupyter directory of its own, opens a
-copy of nbs/11_views.ipynb, runs all cells, moves the explorer's sample slider with the keyboard and
-clicks a point of the UMAP, and checks that the explorer follows each time. Saves screenshots of the
-views (the explorer on images, sensor signals and DNA, the sweep, the UMAP) and the measured
-response times under figures/views/, and fails on any JavaScript console error and on any text of
-a view that runs into another or off its plot (`text_layout`). The times are
-recorded, not asserted: a loaded machine is slower.
+copy of nbs/11_views.ipynb, runs all cells, moves every control of the explorers, the embedding view
+and the training curves with the keyboard or the mouse, clicks points of the embedding view and
+checks that the explorer follows. Saves screenshots of the views (the explorer on images, sensor
+signals, DNA and image + caption, the sweep, the training curves, the embedding view) and the
+measured response times under figures/views/, and fails on any JavaScript console error and on any
+text of a view that runs into another or off its plot (`text_layout`). The times are recorded, not
+asserted: a loaded machine is slower.
 """
 
 import json
@@ -30,10 +31,14 @@ from text_layout import TEXT_BOXES, text_collisions
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "figures" / "views"
+FAILURES = ROOT / "build" / "browser"  # a failed run's page, not kept with the figures
 pytestmark = pytest.mark.slow
 # the longest a cell may run without finishing, on a loaded machine (the first cell trains a model)
 CELL_LIMIT_S = 900
 PRESSES = 3  # times each control is moved (and the UMAP clicked): the median is recorded
+# the JavaScript errors of the page under test, and the control each came after
+CONSOLE_ERRORS: list[str] = []
+ERRORS_AFTER: dict[str, list[str]] = {}
 
 
 def free_port() -> int:
@@ -261,7 +266,7 @@ LAST_CHANGE = """(i) => {
 
 
 def response_time(
-    page, index: int, action, quiet_s: float = 1.0, limit_s: float = 120, done=None
+    page, index: int, action, quiet_s: float = 1.0, limit_s: float = 40, done=None, what="action"
 ) -> float:
     """Seconds from `action` (a key press, a click) to the last change of the output area that holds
     plot `index`: figures, controls and status line, once nothing has changed there for `quiet_s`
@@ -276,7 +281,20 @@ def response_time(
         if settled and (done is None or done()):
             return (seen["last"] - start) / 1000
         time.sleep(0.1)
-    pytest.fail(f"plot {index} did not settle within {limit_s} s of the action")
+    FAILURES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(FAILURES / "browser_failure_unsettled.png"))
+    pytest.fail(f"plot {index} did not change and settle within {limit_s} s of {what}")
+
+
+def button_response(page, index: int, button: str, says: str) -> float:
+    """Seconds from a click on the button `button` of the view holding plot `index` to its settled
+    redraw, once its status line says `says`."""
+    area = output_of(page, index)
+    status = area.locator(".widget-html").last
+    pressed = area.locator(f"button:has-text('{button}')").first
+    return response_time(
+        page, index, lambda: pressed.click(), done=lambda: says in status.text_content()
+    )
 
 
 def hover_then_wait(page, umap: int, target: dict, quiet_s: float = 0.5):
@@ -301,48 +319,255 @@ def title_of(page, index: int) -> str:
     )
 
 
+def settle(page, index: int, action, quiet_s: float = 1.0, limit_s: float = 60):
+    """Do `action` untimed (setting a view up for the next timing) and wait until the output area of
+    plot `index` has not changed for `quiet_s`."""
+    start = page.evaluate("performance.now()")
+    action()
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        seen = page.evaluate(LAST_CHANGE, index)
+        if seen["now"] - max(seen["last"], start) > quiet_s * 1000:
+            return
+        time.sleep(0.1)
+
+
+class Controls:
+    """The widgets of the output area that holds plot `index`, found by their labels, each a
+    function that moves it (an action for `response_time`)."""
+
+    def __init__(self, page, index: int):
+        self.page, self.index, self.area = page, index, output_of(page, index)
+
+    def slider(self, label: str, key: str):
+        handle = self.area.locator(f".widget-slider:has(label:text-is('{label}')) .noUi-handle")
+
+        def press():
+            handle.first.focus()
+            handle.first.press(key)
+
+        return press
+
+    def nudge(self, label: str) -> tuple:
+        """A slider's (change, back): one step up and down again, or down and up where it stands
+        at its top (read when the view is set up, at the change)."""
+        handle = self.area.locator(f".widget-slider:has(label:text-is('{label}')) .noUi-handle")
+        keys = {}
+
+        def change():
+            now, top = (
+                float(handle.first.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemax")
+            )
+            keys["there"], keys["back"] = (
+                ("ArrowLeft", "ArrowRight") if now >= top else ("ArrowRight", "ArrowLeft")
+            )
+            self.slider(label, keys["there"])()
+
+        return change, lambda: self.slider(label, keys["back"])()
+
+    def can_move(self, label: str) -> bool:
+        "Whether a slider has more than one value and is enabled."
+        handle = self.area.locator(f".widget-slider:has(label:text-is('{label}')) .noUi-handle")
+        low, top = (
+            float(handle.first.get_attribute(a)) for a in ("aria-valuemin", "aria-valuemax")
+        )
+        disabled = self.area.locator(f".widget-slider:has(label:text-is('{label}')) [disabled]")
+        return top > low and not disabled.count()
+
+    def select(self, label: str):
+        return self.area.locator(f".widget-dropdown:has(label:text-is('{label}')) select").first
+
+    def choose(self, label: str, option: str):
+        return lambda: self.select(label).select_option(label=option)
+
+    def flip(self, label: str) -> tuple:
+        """A dropdown's (change, back): to its first other option, and back to the one it showed
+        (read at the change, so that it holds where `before` set the view up)."""
+        shown = {}
+
+        def change():
+            shown["was"] = self.shown(label)
+            other = next(o for o in self.options(label) if o != shown["was"])
+            self.select(label).select_option(label=other)
+
+        return change, lambda: self.select(label).select_option(label=shown["was"])
+
+    def shown(self, label: str) -> str:
+        "The option a dropdown shows."
+        return self.select(label).evaluate("s => s.options[s.selectedIndex].text")
+
+    def options(self, label: str) -> list[str]:
+        return self.select(label).evaluate("s => [...s.options].map(o => o.text)")
+
+    def enabled(self, label: str) -> bool:
+        return not self.select(label).is_disabled()
+
+    def tick(self, label: str):
+        box = self.area.locator(f".widget-checkbox:has-text('{label}') input[type=checkbox]").first
+        return lambda: box.click()
+
+    def pick(self, label: str, options: list[str]):
+        box = self.area.locator(f".widget-select-multiple:has(label:text-is('{label}')) select")
+        return lambda: box.first.select_option(label=options)
+
+    def enter(self, label: str, text: str):
+        box = self.area.locator(f".widget-text:has(label:text-is('{label}')) input").first
+
+        def type_then_enter():
+            box.fill(text)
+            box.press("Enter")
+
+        return type_then_enter
+
+    def status_ms(self) -> float:
+        "What the view's status line says the kernel spent on its last update, in seconds."
+        status = self.area.locator(".widget-html").filter(has_text="updated in").first
+        return float(re.search(r"updated in (\d+) ms", status.text_content()).group(1)) / 1000
+
+
+def timed(page, index: int, moves: dict, kernel=None, before=None, after=None) -> dict:
+    """Each control of `moves` (name -> (change, back)) moved `PRESSES` times, change and back in
+    turn, and left where it was: the median seconds from the move to the settled redraw in the
+    browser, each move's, and the kernel's share where `kernel()` reads it. `before(name)` and
+    `after(name)` set the view up for a control and back (untimed)."""
+    times = {}
+    for name, (change, back) in moves.items():
+        if before:
+            settle(page, index, lambda: before(name))
+        browser, kernel_s, seen = [], [], len(CONSOLE_ERRORS)
+        for i in range(PRESSES):
+            move = f"{name}, move {i + 1}"
+            browser.append(response_time(page, index, (change, back)[i % 2], what=move))
+            if kernel:
+                kernel_s.append(kernel())
+        if PRESSES % 2:
+            settle(page, index, back)
+        if after:
+            settle(page, index, lambda: after(name))
+        if len(CONSOLE_ERRORS) > seen:
+            ERRORS_AFTER[name] = CONSOLE_ERRORS[seen:]
+        times[name] = {"browser": statistics.median(browser), "each": browser}
+        if kernel:
+            times[name]["kernel"] = statistics.median(kernel_s)
+    return times
+
+
 def explorer_timings(page, index: int) -> dict:
-    """Each explorer control moved `PRESSES` times by keyboard: the median seconds from the key
-    press to the settled redraw in the browser (and each press's), and the kernel's share."""
+    """Every explorer control moved `PRESSES` times by keyboard or mouse: the median seconds from
+    the move to the settled redraw in the browser (and each move's), and the kernel's share. The
+    sample slider steps on (and the figure must follow it), the mask seed takes new seeds, the
+    others go back and forth; a control that cannot move here (one band, one checkpoint, one
+    layer) is left out."""
     area = output_of(page, index)
     area.scroll_into_view_if_needed()
-
-    def slider_press(label, key):
-        handle = area.locator(f".widget-slider:has(label:text-is('{label}')) .noUi-handle").first
-        handle.focus()
-        return lambda: handle.press(key)
-
-    def seed_entry(seed: str):
-        box = area.locator(".widget-text:has(label:text-is('mask seed')) input").first
-        box.fill(seed)
-        return lambda: box.press("Enter")
-
-    def kernel_s():  # what the explorer's status line says the kernel spent on the update
-        status = area.locator(".widget-html").filter(has_text="updated in").first.text_content()
-        return float(re.search(r"updated in (\d+) ms", status).group(1)) / 1000
-
-    def back_and_forth(label, first, then):  # K and the others return where they were
-        return lambda i: slider_press(label, (first, then)[i % 2])
-
-    presses = {
-        "sample": lambda i: slider_press("sample", "ArrowRight"),
-        "inner steps K": back_and_forth("inner steps", "ArrowRight", "ArrowLeft"),
-        "show step": back_and_forth("show step", "ArrowLeft", "ArrowRight"),
-        "mask ratio": back_and_forth("mask ratio", "ArrowLeft", "ArrowRight"),
-        "mask seed": lambda i: seed_entry(str(7 + i)),
-    }
+    controls = Controls(page, index)
     times = {}
-    for control, press in presses.items():
-        browser, kernel = [], []
-        for i in range(PRESSES):
-            before = title_of(page, index)
-            browser.append(response_time(page, index, press(i)))
-            kernel.append(kernel_s())
-            if control == "sample":
-                assert title_of(page, index) != before  # the figure follows the slider
-        median = statistics.median
-        times[control] = {"browser": median(browser), "kernel": median(kernel), "each": browser}
-    return times
+    for i in range(PRESSES):  # on to a new sample each time
+        before = title_of(page, index)
+        times.setdefault("sample", []).append(
+            response_time(page, index, controls.slider("sample", "ArrowRight"))
+        )
+        assert title_of(page, index) != before  # the figure follows the slider
+        times.setdefault("sample kernel", []).append(controls.status_ms())
+    each = times.pop("sample")
+    timings = {
+        "sample": {
+            "browser": statistics.median(each),
+            "each": each,
+            "kernel": statistics.median(times.pop("sample kernel")),
+        }
+    }
+    seeds = (controls.enter("mask seed", "7"), controls.enter("mask seed", "0"))
+    moves = {
+        "inner steps K": controls.nudge("inner steps"),
+        "show step": controls.nudge("show step"),
+        "mask ratio": controls.nudge("mask ratio"),
+        "mask seed": seeds,
+        "choose": (
+            controls.choose("choose", "largest error"),
+            controls.choose("choose", "by class"),
+        ),
+        "class": controls.flip("class"),
+        "n-th": controls.nudge("n-th"),
+        "errors on visible tokens": (
+            controls.tick("errors on visible tokens"),
+            controls.tick("errors on visible tokens"),
+        ),
+        "attention": controls.flip("attention"),
+        "layer": controls.nudge("layer"),
+    }
+    if len(controls.options("class")) < 2:
+        del moves["class"]
+    if not controls.can_move("layer"):
+        del moves["layer"]
+    if controls.enabled("bands") and len(controls.options("bands")) >= 2:
+        moves["bands"] = controls.flip("bands")
+    if controls.enabled("scale"):
+        moves["scale"] = controls.flip("scale")
+    steps = controls.options("checkpoint")
+    if controls.enabled("checkpoint") and len(steps) >= 2:
+        newest, older = steps[-1], steps[-2]
+        moves["checkpoint"] = (
+            controls.choose("checkpoint", older),
+            controls.choose("checkpoint", newest),
+        )
+    # the class and n-th choosers work under their choice; each ends back at "by index"; the layer
+    # is timed with attention maps drawn
+    setup = {"class": "by class", "n-th": "largest error"}
+    attention = {}
+
+    def before(name):
+        if name in setup:
+            controls.choose("choose", setup[name])()
+        if name == "layer":
+            attention["was"] = controls.shown("attention")
+            controls.choose("attention", "encoder")()
+
+    def after(name):
+        if name in ("choose", *setup):
+            controls.choose("choose", "by index")()
+        if name == "layer":
+            controls.choose("attention", attention["was"])()
+
+    timings.update(timed(page, index, moves, controls.status_ms, before, after))
+    return timings
+
+
+def embedding_timings(page, umap: int) -> dict:
+    """The embedding view's controls that redraw the map (a sample is chosen, so the k nearest
+    are ringed), each moved `PRESSES` times; the projection between two maps already fitted, and
+    a new minimum distance, which fits a new UMAP."""
+    controls = Controls(page, umap)
+    output_of(page, umap).scroll_into_view_if_needed()
+    moves = {
+        "colour by": controls.flip("colour by"),
+        "search": (controls.enter("search", "#0-100"), controls.enter("search", "")),
+        "k nearest": controls.nudge("k nearest"),
+        "Z (amortized)": (controls.tick("Z (amortized)"), controls.tick("Z (amortized)")),
+        "Z* (adapted)": (controls.tick("Z* (adapted)"), controls.tick("Z* (adapted)")),
+        "pair lines": (controls.tick("pair lines"), controls.tick("pair lines")),
+        "projection (both maps fitted)": (
+            controls.choose("projection", "PCA"),
+            controls.choose("projection", "UMAP"),
+        ),
+        "min dist (a new UMAP fit)": controls.nudge("min dist"),
+    }
+    return timed(page, umap, moves)
+
+
+def curves_timings(page, curves: int) -> dict:
+    "The training curves' smoothing and panels, each moved `PRESSES` times."
+    controls = Controls(page, curves)
+    output_of(page, curves).scroll_into_view_if_needed()
+    panels = output_of(page, curves).locator(
+        ".widget-select-multiple:has(label:text-is('panels')) select"
+    )
+    every = panels.first.evaluate("s => [...s.options].map(o => o.text)")
+    moves = {
+        "smoothing": controls.nudge("smoothing"),
+        "panels": (controls.pick("panels", every[:1]), controls.pick("panels", every)),
+    }
+    return timed(page, curves, moves, controls.status_ms)
 
 
 def run_in_lab(p, jupyterlab, notebook: str, errors: list):
@@ -361,8 +586,11 @@ def run_in_lab(p, jupyterlab, notebook: str, errors: list):
         ],
     )
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    CONSOLE_ERRORS.clear()
+    ERRORS_AFTER.clear()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: CONSOLE_ERRORS.append(m.text) if m.type == "error" else None)
     page.goto(f"{url}/lab/tree/nbs/{notebook}?token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
     try:
@@ -372,7 +600,8 @@ def run_in_lab(p, jupyterlab, notebook: str, errors: list):
         page.click("li[data-command='runmenu:run-all']")
         wait_for_notebook(page)
     except BaseException:
-        page.screenshot(path=str(SHOTS / f"browser_failure_{Path(notebook).stem}.png"))
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(FAILURES / f"browser_failure_{Path(notebook).stem}.png"))
         raise
     return browser, page
 
@@ -451,16 +680,17 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
         )
         seed_box.fill("1")
         seed_box.press("Enter")
-        compute = output_of(page, umap).locator("button:has-text('compute')").first
-        status = output_of(page, umap).locator(".widget-html").last
-        timings["UMAP of a new seed, compute to redraw (s)"] = response_time(
-            page,
-            umap,
-            lambda: compute.click(),
-            done=lambda: "samples embedded and drawn" in status.text_content(),
+        timings["UMAP of a new seed, compute to redraw (s)"] = button_response(
+            page, umap, "compute", "samples embedded and drawn"
         )
         assert "UMAP (" in title_of(page, umap), title_of(page, umap)
         check_projector(page, umap, digits)
+        timings["embedding view"] = embedding_timings(page, umap)
+        timings["training curves"] = curves_timings(page, curves)
+        output_of(page, sweep).scroll_into_view_if_needed()
+        timings["mask ratio sweep: run, its points cached (s)"] = button_response(
+            page, sweep, "run", " points in "
+        )
         # tall enough for a whole view in one picture
         page.set_viewport_size({"width": 1400, "height": 2400})
         shots = {
@@ -484,7 +714,7 @@ def test_views_notebook_runs_and_responds_in_jupyterlab(jupyterlab):
     rounded = json.loads(json.dumps(timings), parse_float=lambda s: round(float(s), 3))
     (SHOTS / "browser_timings.json").write_text(json.dumps(rounded, indent=1) + "\n")
     print(timings)
-    assert not errors, errors
+    assert not errors, (errors, "after the controls:", ERRORS_AFTER)
     assert not collisions, "\n".join(collisions)  # no text runs into another or off its plot
 
 
@@ -583,6 +813,7 @@ def test_a_coco_size_sample_responds_in_jupyterlab(jupyterlab):
     print(timings, sizes)
     assert not errors, errors
     assert not collisions, "\n".join(collisions)
-    # four panels and the two error maps' underlays, each at COCO's 224 px or more on screen
-    assert len(sizes) == 6 and min(sizes) >= 224, sizes
+    # four panels, the masked input's stripes and the two error maps' underlays, each at COCO's
+    # 224 px or more on screen
+    assert len(sizes) == 7 and min(sizes) >= 224, sizes
     assert not on_images, on_images

@@ -189,17 +189,17 @@ def test_attention_and_two_runs_side_by_side():
     app = ReconstructionExplorer(tiny_model(data.spec), data, compare=mae, names=("MetaMAE", "MAE"))
     assert not app.attention_figure.data and app.compare_figure.data
     # no blank axes (defect 8)
-    assert app.attention_box.children == () and app.compare_figure in app.widget.children
+    assert app.attention_box.layout.display == "none" and app.compare_figure in app.widget.children
     title = app.compare_figure.layout.title.text
     assert "MetaMAE" in title and "MAE" in title
     app.attention.value = "encoder"
     assert app.attention_figure.data and non_finite_values(app.attention_figure) == []
-    assert app.attention_box.children == (app.attention_figure,)
+    assert app.attention_box.layout.display is None  # shown
     app.attention.value = "decoder"
     app.layer.value = 1
     assert "decoder, layer 1/1" in app.attention_figure.layout.annotations[0].text
     app.attention.value = "off"
-    assert app.attention_box.children == ()
+    assert app.attention_box.layout.display == "none"  # hidden, its figure kept on the page
     alone = ReconstructionExplorer(tiny_model(data.spec), data)
     assert alone.compare_figure not in alone.widget.children
     x = torch.as_tensor(data.x_test[:CHUNK])
@@ -557,6 +557,21 @@ def test_training_curves_follow_a_run_as_it_logs(tmp_path):
         TrainingCurvesView(tmp_path)
 
 
+def test_the_explorer_scales_sensor_channels_together_or_each_on_its_own():
+    data = _dataset_for("sequence")
+    app = ReconstructionExplorer(tiny_model(data.spec), data, compare=None)
+    assert app.channel_scale.disabled is False and app.figure.layout.yaxis.ticktext is None
+    app.channel_scale.value = "per channel"
+    axis = app.figure.layout.yaxis
+    assert list(axis.range) == [0, 6] and list(axis.ticktext) == [f"ch {c}" for c in range(6)]
+    lines = [t for t in app.figure.data if t.xaxis == "x" and t.type == "scatter"]
+    for ch, line in enumerate(lines):  # each channel within its own lane, channel 0 on top
+        heights = np.array(line.y, dtype=float)
+        assert 5 - ch <= np.nanmin(heights) and np.nanmax(heights) <= 6 - ch
+    image = _dataset_for("image_rgb_rect")
+    assert ReconstructionExplorer(tiny_model(image.spec), image).channel_scale.disabled
+
+
 def test_the_explorer_steps_through_a_runs_checkpoints(tmp_path):
     run_dir = tmp_path / "run"
     config = run_config("tiny", dataset="digits", steps=6, batch_size=16, ckpt_every=2)
@@ -578,3 +593,4 @@ def test_the_explorer_steps_through_a_runs_checkpoints(tmp_path):
     assert figure_data(app.figure) == newest  # cached, and the same
     given = ReconstructionExplorer(tiny_model(load_dataset("digits").spec), "digits")
     assert given.checkpoint.disabled and given.checkpoint.options == (("the model given", None),)
+    assert given.checkpoint.label == "the model given"  # shown, not a blank chooser

@@ -72,7 +72,13 @@ WRAP_CSS = """.md-grid { max-width: 1600px; }
 # than NOBREAK_MAX.
 NOBREAK_MAX = 40
 CODE_ELEMENTS = "article pre, article :not(pre) > code"
-NOBREAK_JS = """document.querySelectorAll(CODE).forEach((pre) => {
+# the settings as constants of the script's own block (it may run again on a page)
+NOBREAK_SETTINGS = f"const CODE = {json.dumps(CODE_ELEMENTS)}, NOBREAK_MAX = {NOBREAK_MAX};"
+NOBREAK_JS = (
+    "{\n"
+    + NOBREAK_SETTINGS
+    + """
+document.querySelectorAll(CODE).forEach((pre) => {
   const nodes = [];
   let text = "";
   const walk = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
@@ -98,7 +104,9 @@ NOBREAK_JS = """document.querySelectorAll(CODE).forEach((pre) => {
     range.insertNode(span);
   }
 });
-""".replace("NOBREAK_MAX", str(NOBREAK_MAX)).replace("CODE", json.dumps(CODE_ELEMENTS))
+}
+"""
+)
 # Material's search runs in a Web Worker, which a page opened from file:// cannot start. There the
 # worker's script runs in a hidden iframe of the page's own origin that takes the worker's place.
 # The offline plugin adds a shim fetched from unpkg.com unless a polyfill named iframe-worker is
