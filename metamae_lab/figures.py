@@ -527,9 +527,8 @@ class ChannelScale:
 
     def note(self) -> str | None:
         "What the first panel says of the scale."
-        if self.per_channel:
-            clipped = ", clipped" if self.clipped else ""
-            return f"each channel on its own scale (0.5–99.5th pct of the original{clipped})"
+        if self.per_channel:  # short: a panel is about 150 px wide at 720 px
+            return "scale per channel" + ("<br>some values clipped" if self.clipped else "")
         return "y clipped to the 0.5–99.5th percentiles" if self.clipped else None
 
 # %% ../nbs/10_figures.ipynb #e0398db7

@@ -53,6 +53,9 @@ def explorer_figures(data, compare: bool = False) -> dict[str, go.Figure]:
     figures = {"explorer": go.Figure(app.figure)}
     if compare:
         figures["comparison"] = go.Figure(app.compare_figure)
+    if not app.channel_scale.disabled:  # sensor channels, each in its own lane
+        app.channel_scale.value = "per channel"
+        figures["explorer, a scale per channel"] = go.Figure(app.figure)
     for part in set(app.attention.options) - {"off"}:  # multimodal: over both modalities
         app.attention.value = part
         figures[f"{part} attention"] = go.Figure(app.attention_figure)
