@@ -29,18 +29,18 @@ from .tokenizers import unpatchify
 
 # %% auto #0
 __all__ = ['MASKED_COLOR', 'MASKED_HATCH', 'SUPPORT_COLOR', 'Z_COLOR', 'Z_ADAPTED_COLOR', 'PALETTE', 'ERROR_SCALE', 'TEMPLATE',
-           'HATCH_MIN_PX', 'CELL_CHARS', 'STRIP_PX', 'LAYOUT_STRIP_PX', 'LARGE_IMAGE_PX', 'IMAGE_ROW_PX',
-           'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES', 'LEGEND_ENTRY_PX', 'TRAINING_PANELS', 'EXACT_PANELS',
-           'plotly_path_parse', 'parsed_path', 'json_safe', 'non_finite_values', 'sample_layout', 'spans', 'axis_refs',
-           'panel_axes', 'explorer_figure', 'step_name', 'strip_margin_px', 'SampleView', 'draw_values', 'png_source',
-           'mask_hatch', 'image_values', 'robust_range', 'ChannelScale', 'sequence_values', 'tabular_values',
-           'cell_word', 'fitting_per_row', 'strip_per_row', 'token_strips', 'draw_errors', 'image_errors',
-           'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part', 'stack_figures',
-           'multimodal_explorer_figure', 'comparison_figure', 'attention_figure', 'reconstruction_panels',
-           'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels', 'square_pixels',
-           'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection', 'thumbnail_svg',
-           'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure', 'probe_figure',
-           'save_figure']
+           'CHANNEL_SCALES', 'HATCH_MIN_PX', 'CELL_CHARS', 'STRIP_PX', 'LAYOUT_STRIP_PX', 'LARGE_IMAGE_PX',
+           'IMAGE_ROW_PX', 'CURVES_ROW_PX', 'ROW_GAP_PX', 'COLUMN_TITLES', 'LEGEND_ENTRY_PX', 'TRAINING_PANELS',
+           'EXACT_PANELS', 'plotly_path_parse', 'parsed_path', 'json_safe', 'non_finite_values', 'sample_layout',
+           'spans', 'axis_refs', 'panel_axes', 'explorer_figure', 'step_name', 'strip_margin_px', 'SampleView',
+           'draw_values', 'png_source', 'mask_hatch', 'image_values', 'robust_range', 'ChannelScale', 'sequence_values',
+           'tabular_values', 'cell_word', 'fitting_per_row', 'strip_per_row', 'token_strips', 'draw_errors',
+           'image_errors', 'sequence_errors', 'tabular_errors', 'is_large_image', 'two_columns', 'image_part',
+           'stack_figures', 'multimodal_explorer_figure', 'comparison_figure', 'attention_figure',
+           'reconstruction_panels', 'reconstruction_figure', 'image_panels', 'line_panels', 'bar_panels', 'id_panels',
+           'square_pixels', 'sweep_summary', 'sweep_figure', 'MapMarks', 'umap_figure', 'inside_selection',
+           'thumbnail_svg', 'image_thumbnail', 'token_thumbnail', 'series_thumbnail', 'curve_lines', 'training_figure',
+           'probe_figure', 'save_figure']
 
 # %% ../nbs/10_figures.ipynb #751b3188
 MASKED_COLOR = "rgb(222, 110, 75)"  # a masked token
@@ -162,8 +162,9 @@ def explorer_figure(
     per_row: int = 30,
     channel_scale: str = "shared",
 ) -> go.Figure:
-    """The reconstruction explorer's figure for `sample` after inner step `step` (default: the
-    last); `channel_scale`: 'shared' or 'per channel', where the modality scales channels."""
+    "The explorer's figure of `sample` after step `step` (default: the last); see CHANNEL_SCALES."
+    if channel_scale not in CHANNEL_SCALES:
+        raise ValueError(f"channel_scale must be one of {CHANNEL_SCALES}, got {channel_scale!r}")
     if rec.parts:
         shown = (bands, symbols, max_channels, all_errors, title, per_row, channel_scale)
         return multimodal_explorer_figure(rec, sample, step, *shown)
@@ -211,6 +212,9 @@ def explorer_figure(
     return fig
 
 # %% ../nbs/10_figures.ipynb #c6ef95bb
+CHANNEL_SCALES = ("shared", "per channel")  # how the explorer scales sensor channels
+
+
 def _checked_step(rec: Reconstruction, sample: int, step: int | None) -> int:
     "The inner step `step` (default: the last), once `sample` and it are shown to exist in `rec`."
     k = rec.steps if step is None else step

@@ -59,6 +59,7 @@ from .probe import BASELINE_SEED, random_init_like
 from .model import MetaMAE
 from .config import check_int
 from metamae_lab.figures import (
+    CHANNEL_SCALES,
     TEMPLATE,
     TRAINING_PANELS,
     MapMarks,
@@ -286,7 +287,7 @@ def _explorer_controls(spec, cfg, n: int, classes: list, max_steps: int, trained
         bands=widgets.Dropdown(options=bands, description="bands", disabled=image is None),
         # sensor channels on one scale, or each in a lane on its own
         channel_scale=widgets.Dropdown(
-            options=["shared", "per channel"],
+            options=list(CHANNEL_SCALES),
             description="scale",
             disabled=not any(
                 p.modality.scales_channels and p.channels > 1 for p in (spec.parts or (spec,))

@@ -461,22 +461,14 @@ def explorer_timings(page, index: int) -> dict:
     area = output_of(page, index)
     area.scroll_into_view_if_needed()
     controls = Controls(page, index)
-    times = {}
-    for i in range(PRESSES):  # on to a new sample each time
+    each, kernel = [], []
+    for _ in range(PRESSES):  # on to a new sample each time
         before = title_of(page, index)
-        times.setdefault("sample", []).append(
-            response_time(page, index, controls.slider("sample", "ArrowRight"))
-        )
+        each.append(response_time(page, index, controls.slider("sample", "ArrowRight")))
         assert title_of(page, index) != before  # the figure follows the slider
-        times.setdefault("sample kernel", []).append(controls.status_ms())
-    each = times.pop("sample")
-    timings = {
-        "sample": {
-            "browser": statistics.median(each),
-            "each": each,
-            "kernel": statistics.median(times.pop("sample kernel")),
-        }
-    }
+        kernel.append(controls.status_ms())
+    median = statistics.median
+    timings = {"sample": {"browser": median(each), "each": each, "kernel": median(kernel)}}
     seeds = (controls.enter("mask seed", "7"), controls.enter("mask seed", "0"))
     moves = {
         "inner steps K": controls.nudge("inner steps"),
