@@ -21,12 +21,14 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.utils import PlotlyJSONEncoder
+from traitlets import observe
 
 # %% auto #0
-__all__ = ['COLOUR_BY', 'kernel_loop', 'call_on_loop', 'views_dir', 'update_figure_widget', 'fit_to_output', 'placeholder_figure',
-           'LRU', 'settle_heap', 'ExplorerControls', 'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer',
-           'SweepComputation', 'MaskingRatioSweep', 'per_sample_values', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing',
-           'LatentUMAP', 'curves_header', 'TrainingCurvesView']
+__all__ = ['REDRAW_EVERY_S', 'PROGRESS_EVERY_S', 'COLOUR_BY', 'kernel_loop', 'call_on_loop', 'views_dir', 'update_figure_widget',
+           'fit_to_output', 'placeholder_figure', 'LRU', 'ViewFigure', 'settle_heap', 'ExplorerControls',
+           'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep',
+           'per_sample_values', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP', 'curves_header',
+           'TrainingCurvesView']
 
 # %% ../nbs/11_views.ipynb #b7ee1598
 from metamae_lab.analysis import (
@@ -171,6 +173,17 @@ class LRU(OrderedDict):
                 self.popitem(last=False)
         return self[key]
 
+# %% ../nbs/11_views.ipynb #e072d8d9
+class ViewFigure(go.FigureWidget):
+    "A FigureWidget that keeps box and lasso selections in the browser (no `selectedpoints` sent)."
+
+    @observe("_js2py_pointsCallback")
+    def _handler_js2py_pointsCallback(self, change):
+        if (change["new"] or {}).get("event_type") in ("plotly_selected", "plotly_deselect"):
+            self._js2py_pointsCallback = None
+            return
+        super()._handler_js2py_pointsCallback(change)
+
 # %% ../nbs/11_views.ipynb #9fa1cf74
 def settle_heap():
     "Collect garbage once, then leave every live object out of later collections (`gc.freeze`)."
@@ -189,7 +202,7 @@ class _App:
         self.run_name = re.sub(r"[^A-Za-z0-9._=-]+", "-", run_name).strip("-") or "model"
         self.header = widgets.HTML()
         self.set_headers(headers)
-        self.figure = go.FigureWidget(placeholder_figure(hint) if hint else None)
+        self.figure = ViewFigure(placeholder_figure(hint) if hint else None)
         self.status = widgets.HTML()
         self.export_button = widgets.Button(
             description="export", tooltip="save HTML + PNG under figures/views/"
@@ -552,12 +565,12 @@ class ReconstructionExplorer(ExplorerControls, ExplorerCheckpoints, ExplorerFigu
         self.symbols = symbols or self.data.symbols or None
         self._recs, self._rankings, self._busy = LRU(64), LRU(8), False
         self.selection = np.zeros(0, int)  # samples chosen on a linked embedding view
-        self.attention_figure = go.FigureWidget()
+        self.attention_figure = ViewFigure()
         # the attention figure, hidden while off: no blank axes
         self.attention_box = widgets.Box(
             [self.attention_figure], layout=widgets.Layout(display="none")
         )
-        self.compare_figure = go.FigureWidget()
+        self.compare_figure = ViewFigure()
         labels = [] if self.y is None else np.unique(self.y)
         classes = [(self._class_name(c), int(c)) for c in labels]
         vars(self).update(
@@ -638,9 +651,16 @@ def _sweep_layout(app) -> widgets.VBox:
     )
 
 # %% ../nbs/11_views.ipynb #dd0ae129
+# while a sweep computes, its figure is redrawn at most this often (seconds), its progress bar
+# at most every PROGRESS_EVERY_S: each redraw costs the kernel a figure and the browser a render
+REDRAW_EVERY_S = 0.5
+PROGRESS_EVERY_S = 0.1
+
+# %% ../nbs/11_views.ipynb #b4fe97d1
 class SweepComputation:
     """The sweep's points: each run's losses (and probe accuracy) at every ratio and seed, from a
-    cache shared by the process, drawn as they arrive. A base of `MaskingRatioSweep`."""
+    cache shared by the process, drawn as they arrive (at most every `REDRAW_EVERY_S`). A base of
+    `MaskingRatioSweep`."""
 
     def _value(self, run: str, what: str, ratio: float, seed: int, x, lengths):
         model, data, key = self.runs[run]
@@ -683,6 +703,12 @@ class SweepComputation:
         call_on_loop(loop, self._start_progress, total)
         self._stop.clear()
         t0 = time.perf_counter()
+        drawn_at = shown_at = t0  # a sweep from the cache draws once, at the end
+
+        def figure():
+            title = self._title(len(x), len(seeds))
+            return sweep_figure(ratios, curves, trained_at, title, chance, random_probe)
+
         for run, (model, data, _) in self.runs.items():
             x, _, lengths = first_samples(data, self.split.value, self.n_samples.value)
             lz, lzs, acc = curves[run]
@@ -704,10 +730,13 @@ class SweepComputation:
                             run, "random probe", ratio, seed, x, lengths
                         )
                     done += 1
-                    call_on_loop(loop, self._draw_points, done)
-                title = self._title(len(x), len(seeds))
-                figure = sweep_figure(ratios, curves, trained_at, title, chance, random_probe)
-                call_on_loop(loop, self._draw_points, done, figure)
+                    if time.perf_counter() - shown_at >= PROGRESS_EVERY_S:
+                        call_on_loop(loop, self._draw_points, done)
+                        shown_at = time.perf_counter()
+                if time.perf_counter() - drawn_at >= REDRAW_EVERY_S:
+                    call_on_loop(loop, self._draw_points, done, figure())
+                    drawn_at = time.perf_counter()
+        call_on_loop(loop, self._draw_points, done, figure())  # all it has, done or stopped
         self.last_response_s = time.perf_counter() - t0
         points = f"{done} of {total} points"
         finished = f"{points} in {self.last_response_s:.1f} s"

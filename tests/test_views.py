@@ -240,8 +240,12 @@ def test_sweep_caches_stops_and_draws_what_it_computed():
     assert lz.shape == (3, 2) and np.isfinite(lz).all() and acc is None
     assert sweep.computed == 6 and sweep.progress.value == 6
     data_first = figure_data(sweep.figure)
+    draws, draw = [], sweep._draw_points
+    sweep._draw_points = lambda done, figure=None: (draws.append(figure), draw(done, figure))
     sweep.run(block=True)
     assert sweep.computed == 6 and figure_data(sweep.figure) == data_first  # all from the cache
+    assert sum(f is not None for f in draws) == 1  # drawn once, not once a ratio
+    del sweep._draw_points
     sweep.ratio_range.value = (0.3, 0.9)
     sweep.run(block=True)
     assert sweep.computed == 8  # only the new ratio
