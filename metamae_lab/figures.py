@@ -1668,13 +1668,17 @@ def sweep_figure(
         fig.add_hline(y=0, line=dict(color="rgb(90,90,90)", width=1), row=2, col=1)
     _trained_lines(fig, curves, trained_at or {}, ratios)
     summary = sweep_summary(ratios, curves, trained_at, chance)
+    height = 420 + 140 * bool(gaps) + 160 * probe
+    top = 70 + 18 * (summary.count("<br>") + title.count("<br>") + 1)
+    bottom = 110  # the ticks, the axis title, then the legend
     fig.update_layout(
         title="<br>".join(text for text in (title, summary) if text),
         title_font_size=13,
         template=TEMPLATE,
-        height=420 + 140 * bool(gaps) + 160 * probe,
-        legend=dict(orientation="h", y=-0.12),
-        margin=dict(t=70 + 18 * (summary.count("<br>") + title.count("<br>") + 1)),
+        height=height,
+        # its top 58 px under the plot: below the axis title at any height
+        legend=dict(orientation="h", yanchor="top", y=-58 / (height - top - bottom)),
+        margin=dict(t=top, b=bottom),
     )
     return fig
 
