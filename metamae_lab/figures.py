@@ -1670,15 +1670,15 @@ def sweep_figure(
     summary = sweep_summary(ratios, curves, trained_at, chance)
     height = 420 + 140 * bool(gaps) + 160 * probe
     top = 70 + 18 * (summary.count("<br>") + title.count("<br>") + 1)
-    bottom = 110  # the ticks, the axis title, then the legend
     fig.update_layout(
         title="<br>".join(text for text in (title, summary) if text),
         title_font_size=13,
         template=TEMPLATE,
         height=height,
-        # its top 58 px under the plot: below the axis title at any height
-        legend=dict(orientation="h", yanchor="top", y=-58 / (height - top - bottom)),
-        margin=dict(t=top, b=bottom),
+        # at the figure's foot, under the ticks and the axis title: placed in the plot's terms
+        # (y < 0), one draw of the figure left it over them
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0),
+        margin=dict(t=top, b=110),
     )
     return fig
 
