@@ -5,8 +5,10 @@
 # %% ../nbs/09_analysis.ipynb #7494ff92
 from __future__ import annotations
 
+import functools
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +29,12 @@ from metamae_lab.model import (
 from .tokenizers import denormalize_patches
 
 # %% auto #0
-__all__ = ['CHUNK', 'PROJECTIONS', 'trained_steps', 'method_summary', 'RunView', 'resolve_model_and_data', 'resolve_run_view',
-           'first_samples', 'Reconstruction', 'chance_errors', 'reconstruct', 'reconstruct_chunk', 'sample_error',
-           'largest_errors', 'AttentionMaps', 'attention_maps', 'sweep_losses', 'LatentSamples', 'latent_samples',
-           'masked_probe_accuracy', 'fit_umap', 'fit_tsne', 'fit_pca', 'fit_projection', 'displacement_by_class',
-           'nearest_neighbours', 'match_samples', 'TrainingCurves', 'read_curves', 'smoothed']
+__all__ = ['CHUNK', 'SMALL_SET', 'PROJECTIONS', 'trained_steps', 'method_summary', 'RunView', 'resolve_model_and_data',
+           'resolve_run_view', 'first_samples', 'Reconstruction', 'chance_errors', 'reconstruct', 'reconstruct_chunk',
+           'sample_error', 'largest_errors', 'AttentionMaps', 'attention_maps', 'sweep_losses', 'LatentSamples',
+           'latent_samples', 'masked_probe_accuracy', 'exact_neighbours', 'fit_umap', 'fit_tsne', 'fit_pca',
+           'fit_projection', 'displacement_by_class', 'nearest_neighbours', 'match_samples', 'TrainingCurves',
+           'read_curves', 'smoothed']
 
 # %% ../nbs/09_analysis.ipynb #9a12053a
 def trained_steps(model: MetaMAE) -> int:
@@ -480,6 +483,37 @@ def masked_probe_accuracy(
     return linear_probe(*feats["train"], *feats["test"])["accuracy"]
 
 # %% ../nbs/09_analysis.ipynb #21583b44
+SMALL_SET = 4096  # umap-learn finds exact neighbours below this many points, approximate ones above
+
+
+@functools.cache
+def _pair_distances():
+    "umap-learn's Euclidean distance between every pair of rows, compiled (numba) once."
+    import numba
+    from umap.distances import euclidean
+
+    @numba.njit
+    def pair_distances(points):  # (N, D) -> (N, N), in the rows' dtype as scikit-learn's loop
+        n = len(points)
+        out = np.zeros((n, n), dtype=points.dtype)
+        for i in range(n):
+            for j in range(i + 1, n):
+                out[i, j] = out[j, i] = euclidean(points[i], points[j])
+        return out
+
+    return pair_distances
+
+
+def exact_neighbours(points: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `n_neighbors` nearest rows of each row of `points` `(N, D)`, itself first, and their
+    distances, both `(N, n_neighbors)`: what umap-learn finds for a set under `SMALL_SET` rows."""
+    from umap.utils import fast_knn_indices
+
+    distances = _pair_distances()(points)  # (N, N)
+    nearest = fast_knn_indices(distances, n_neighbors)  # (N, n_neighbors)
+    return nearest, distances[np.arange(len(points))[:, None], nearest]
+
+# %% ../nbs/09_analysis.ipynb #0acabf47
 def fit_umap(
     z: np.ndarray,
     z_adapted: np.ndarray,
@@ -492,9 +526,17 @@ def fit_umap(
     import umap
 
     both = np.concatenate([z, z_adapted])
-    emb = umap.UMAP(
-        n_neighbors=min(n_neighbors, len(both) - 1), min_dist=min_dist, random_state=seed, n_jobs=1
-    ).fit_transform(both)
+    n_neighbors = min(n_neighbors, len(both) - 1)
+    given = {}
+    if len(both) < SMALL_SET:  # its own exact neighbours, found faster
+        nearest, distances = exact_neighbours(both, n_neighbors)
+        given = dict(precomputed_knn=(nearest, distances, None), force_approximation_algorithm=True)
+    projection = umap.UMAP(
+        n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed, n_jobs=1, **given
+    )
+    with warnings.catch_warnings():  # that no new data can be placed later: none is
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
+        emb = projection.fit_transform(both)
     return emb[: len(z)], emb[len(z) :]
 
 # %% ../nbs/09_analysis.ipynb #da545230

@@ -471,13 +471,17 @@ def _token_centres(tokens: np.ndarray, spec: ModalitySpec) -> tuple[np.ndarray, 
     return tokens % gw * pw + (pw - 1) / 2, tokens // gw * ph + (ph - 1) / 2
 
 # %% ../nbs/10_figures.ipynb #54dd8b57
-def robust_range(values: np.ndarray, tail: float = 0.5) -> tuple[float, float, bool]:
-    """The `tail`-th to (100 − `tail`)-th percentiles of the finite `values`, and whether a value
-    lies clearly beyond them: a scale one spike does not flatten."""
-    finite = values[np.isfinite(values)]
-    low, high = (float(v) for v in np.percentile(finite, [tail, 100 - tail]))
+def robust_range(values: np.ndarray, tail: float = 0.5, least: int = 2) -> tuple[float, float, int]:
+    """The range of the finite `values` without the `tail` per cent at each end, or without the
+    `least` lowest and highest where that is more, and how many values lie clearly beyond it: a
+    scale one spike does not flatten (a start-up spike spans one or two samples)."""
+    finite = np.sort(values[np.isfinite(values)])
+    if not len(finite):
+        return 0.0, 1.0, 0
+    cut = min(max(least, int(tail / 100 * len(finite))), (len(finite) - 1) // 2)
+    low, high = float(finite[cut]), float(finite[-1 - cut])
     pad = 0.05 * (high - low + 1e-8)
-    return low, high, bool(finite.min() < low - pad or finite.max() > high + pad)
+    return low, high, int((finite < low - pad).sum() + (finite > high + pad).sum())
 
 # %% ../nbs/10_figures.ipynb #b144e2da
 @dataclass
@@ -490,7 +494,7 @@ class ChannelScale:
     shown: int  # the channels drawn, the first ones
     per_channel: bool
     ranges: list[tuple[float, float]]  # (low, high): one for all, or one a channel
-    clipped: bool  # a value drawn lies clearly beyond its range
+    clipped: int  # how many values drawn lie clearly beyond their range
 
     @classmethod
     def of(cls, series: list[np.ndarray], shown: int, per_channel: bool) -> ChannelScale:
@@ -500,10 +504,10 @@ class ChannelScale:
             low, high, clipped = robust_range(finite)
             return cls(shown, False, [(low, high)], clipped)
         ranges = [robust_range(series[0][ch])[:2] for ch in range(shown)]
-        scale = cls(shown, True, ranges, False)
+        scale = cls(shown, True, ranges, 0)
         units = np.concatenate([scale.unit(s[ch], ch) for s in series for ch in range(shown)])
         units = units[np.isfinite(units)]
-        scale.clipped = bool(np.any((units < -cls.margin) | (units > 1 + cls.margin)))
+        scale.clipped = int(np.sum((units < -cls.margin) | (units > 1 + cls.margin)))
         return scale
 
     def unit(self, values: np.ndarray, ch: int) -> np.ndarray:
@@ -532,8 +536,11 @@ class ChannelScale:
     def note(self) -> str | None:
         "What the first panel says of the scale."
         if self.per_channel:  # short: a panel is about 150 px wide at 720 px
-            return "scale per channel" + ("<br>some values clipped" if self.clipped else "")
-        return "y clipped to the 0.5–99.5th percentiles" if self.clipped else None
+            return "scale per channel" + (f"<br>{self._clipped()}" if self.clipped else "")
+        return f"y: {self._clipped()}" if self.clipped else None
+
+    def _clipped(self) -> str:
+        return f"{self.clipped} value{'s' * (self.clipped > 1)} off scale, clipped"
 
 # %% ../nbs/10_figures.ipynb #e0398db7
 def sequence_values(fig, spec, view, panels, max_channels, per_channel: bool = False):
@@ -1668,15 +1675,13 @@ def sweep_figure(
         fig.add_hline(y=0, line=dict(color="rgb(90,90,90)", width=1), row=2, col=1)
     _trained_lines(fig, curves, trained_at or {}, ratios)
     summary = sweep_summary(ratios, curves, trained_at, chance)
-    height = 420 + 140 * bool(gaps) + 160 * probe
     top = 70 + 18 * (summary.count("<br>") + title.count("<br>") + 1)
     fig.update_layout(
         title="<br>".join(text for text in (title, summary) if text),
         title_font_size=13,
         template=TEMPLATE,
-        height=height,
-        # at the figure's foot, under the ticks and the axis title: placed in the plot's terms
-        # (y < 0), one draw of the figure left it over them
+        height=420 + 140 * bool(gaps) + 160 * probe,
+        # in the figure's terms: below the plot, plotly.js may set it over the axis title
         legend=dict(orientation="h", yref="container", yanchor="bottom", y=0),
         margin=dict(t=top, b=110),
     )

@@ -704,6 +704,7 @@ class SweepComputation:
         self._stop.clear()
         t0 = time.perf_counter()
         drawn_at = shown_at = t0  # a sweep from the cache draws once, at the end
+        drawn_done = None  # the points of the last figure sent
 
         def figure():
             title = self._title(len(x), len(seeds))
@@ -735,17 +736,22 @@ class SweepComputation:
                         shown_at = time.perf_counter()
                 if time.perf_counter() - drawn_at >= REDRAW_EVERY_S:
                     call_on_loop(loop, self._draw_points, done, figure())
-                    drawn_at = time.perf_counter()
-        call_on_loop(loop, self._draw_points, done, figure())  # all it has, done or stopped
+                    drawn_at, drawn_done = time.perf_counter(), done
+        if done != drawn_done:  # all it has, done or stopped
+            call_on_loop(loop, self._draw_points, done, figure())
         self.last_response_s = time.perf_counter() - t0
-        points = f"{done} of {total} points"
-        finished = f"{points} in {self.last_response_s:.1f} s"
-        call_on_loop(loop, self.say, f"stopped after {points}" if self._stop.is_set() else finished)
+        call_on_loop(loop, self._say_done, done, total, self._stop.is_set())
         return curves
 
     def _start_progress(self, total: int):
         self.progress.max, self.progress.value = total, 0
         self.say(f"computing {total} points")
+
+    def _say_done(self, done: int, total: int, stopped: bool):
+        points = f"{done} of {total} points"
+        self.say(
+            f"stopped after {points}" if stopped else f"{points} in {self.last_response_s:.1f} s"
+        )
 
     def _draw_points(self, done: int, figure: go.Figure | None = None):
         self.progress.value = done

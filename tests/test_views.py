@@ -226,7 +226,7 @@ def test_any_number_of_runs_compared_on_one_sample():
         ReconstructionExplorer(runs[0], data, compare=runs[1:], names=("a", "b"))
 
 
-def test_sweep_caches_stops_and_draws_what_it_computed():
+def test_sweep_caches_stops_and_draws_what_it_computed(monkeypatch):
     data = load_dataset("digits")
     model = tiny_model(data.spec)
     sweep = MaskingRatioSweep(model, data, run_key="sweep-test")
@@ -245,10 +245,13 @@ def test_sweep_caches_stops_and_draws_what_it_computed():
     sweep.run(block=True)
     assert sweep.computed == 6 and figure_data(sweep.figure) == data_first  # all from the cache
     assert sum(f is not None for f in draws) == 1  # drawn once, not once a ratio
-    del sweep._draw_points
     sweep.ratio_range.value = (0.3, 0.9)
+    monkeypatch.setattr(views, "REDRAW_EVERY_S", 0.0)  # redrawn after every ratio
+    draws.clear()
     sweep.run(block=True)
     assert sweep.computed == 8  # only the new ratio
+    assert sum(f is not None for f in draws) == 4  # the last figure is not sent twice
+    del sweep._draw_points
     sweep.stop()  # a stop left over from before a run does not end the next run
     ((lz, lzs, _),) = sweep.run(block=True).values()
     assert "stopped" not in sweep.status.value
