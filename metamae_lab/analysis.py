@@ -534,7 +534,8 @@ def fit_umap(
     projection = umap.UMAP(
         n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed, n_jobs=1, **given
     )
-    with warnings.catch_warnings():  # that no new data can be placed later: none is
+    # umap-learn warns that a fit given its neighbours cannot `transform` new points: none are asked
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
         emb = projection.fit_transform(both)
     return emb[: len(z)], emb[len(z) :]

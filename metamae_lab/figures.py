@@ -536,10 +536,10 @@ class ChannelScale:
     def note(self) -> str | None:
         "What the first panel says of the scale."
         if self.per_channel:  # short: a panel is about 150 px wide at 720 px
-            return "scale per channel" + (f"<br>{self._clipped()}" if self.clipped else "")
-        return f"y: {self._clipped()}" if self.clipped else None
+            return "scale per channel" + (f"<br>{self._clipped_text()}" if self.clipped else "")
+        return f"y: {self._clipped_text()}" if self.clipped else None
 
-    def _clipped(self) -> str:
+    def _clipped_text(self) -> str:
         return f"{self.clipped} value{'s' * (self.clipped > 1)} off scale, clipped"
 
 # %% ../nbs/10_figures.ipynb #e0398db7
