@@ -529,8 +529,7 @@ def fit_umap(
     n_neighbors = min(n_neighbors, len(both) - 1)
     given = {}
     if len(both) < SMALL_SET:  # its own exact neighbours, found faster
-        nearest, distances = exact_neighbours(both, n_neighbors)
-        given = dict(precomputed_knn=(nearest, distances, None), force_approximation_algorithm=True)
+        given = dict(precomputed_knn=(*exact_neighbours(both, n_neighbors), None))
     projection = umap.UMAP(
         n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed, n_jobs=1, **given
     )
