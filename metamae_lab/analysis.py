@@ -520,9 +520,10 @@ def fit_umap(
     seed: int = 0,
     n_neighbors: int = 15,
     min_dist: float = 0.1,
+    n_epochs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One 2-D UMAP of Z and Z* together, so both live in the same map; `n_neighbors` and
-    `min_dist` are UMAP's."""
+    """One 2-D UMAP of Z and Z* together, so both live in the same map; `n_neighbors`, `min_dist`
+    and `n_epochs` are UMAP's (None: umap-learn's count, 500 up to 10,000 points, 200 above)."""
     import umap
 
     both = np.concatenate([z, z_adapted])
@@ -531,7 +532,12 @@ def fit_umap(
     if len(both) < SMALL_SET:  # its own exact neighbours, found faster
         given = dict(precomputed_knn=(*exact_neighbours(both, n_neighbors), None))
     projection = umap.UMAP(
-        n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed, n_jobs=1, **given
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        n_epochs=n_epochs,
+        random_state=seed,
+        n_jobs=1,
+        **given,
     )
     # umap-learn warns that a fit given its neighbours cannot `transform` new points: none are asked
     with warnings.catch_warnings():
@@ -569,7 +575,7 @@ def fit_projection(
     z: np.ndarray, z_adapted: np.ndarray, method: str = "UMAP", seed: int = 0, **settings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Z and Z* embedded together by `method` (one of `PROJECTIONS`) with its `settings`
-    (UMAP: n_neighbors, min_dist; t-SNE: perplexity; PCA: none)."""
+    (UMAP: n_neighbors, min_dist, n_epochs; t-SNE: perplexity; PCA: none)."""
     if method == "PCA":
         return fit_pca(z, z_adapted)
     if method == "UMAP":

@@ -528,7 +528,7 @@ def explorer_timings(page, index: int) -> dict:
 def embedding_timings(page, umap: int) -> dict:
     """The embedding view's controls that redraw the map (a sample is chosen, so the k nearest
     are ringed), each moved `PRESSES` times; the projection between two maps already fitted, and
-    a new minimum distance, which fits a new UMAP."""
+    a new minimum distance or epoch count, each of which fits a new UMAP."""
     controls = Controls(page, umap)
     output_of(page, umap).scroll_into_view_if_needed()
     moves = {
@@ -543,6 +543,7 @@ def embedding_timings(page, umap: int) -> dict:
             controls.choose("projection", "UMAP"),
         ),
         "min dist (a new UMAP fit)": controls.nudge("min dist"),
+        "epochs (a new UMAP fit)": controls.nudge("epochs"),
     }
     return timed(page, umap, moves)
 

@@ -333,7 +333,8 @@ def test_umap_view_toggles_subsamples_caches_and_opens_samples():
     app.compute()
     app.wait()
     title = app.figure.layout.title.text
-    assert "subsample of 120" in title and title.endswith(":<br>UMAP (15 neighbours, min dist 0.1)")
+    assert "subsample of 120" in title
+    assert title.endswith(":<br>UMAP (15 neighbours, min dist 0.1, 200 epochs)")
     # pair lines, Z and Z* per class, displacement bars
     assert len(app.figure.data) == 1 + 2 * 10 + 1
     # one entry per class
@@ -415,6 +416,10 @@ def test_embedding_view_colours_searches_finds_neighbours_and_selects():
     app.wait()
     assert app.figure.layout.title.text.endswith("t-SNE (perplexity 30)")
     assert app.perplexity.disabled is False and app.n_neighbors.disabled is True
+    # only t-SNE's setting on show; UMAP's again once it is chosen
+    assert app.n_epochs.layout.display == "none" and app.perplexity.layout.display is None
+    app.projection.value = "UMAP"
+    assert app.n_epochs.layout.display is None and app.perplexity.layout.display == "none"
 
 
 def test_the_embedding_view_colours_by_values_of_ones_own():
