@@ -1780,7 +1780,7 @@ class MapMarks:
 # %% ../nbs/10_figures.ipynb #e9a8de52
 LEGEND_ENTRY_PX = 30  # the height of one entry of a vertical legend
 
-
+# %% ../nbs/10_figures.ipynb #b75dc728
 def umap_figure(
     emb_z,
     emb_z_adapted,
@@ -1793,9 +1793,11 @@ def umap_figure(
     title: str = "",
     indices=None,
     marks: MapMarks | None = None,
+    grouping: str = "class",
 ) -> go.Figure:
     """Scatter of the embedded Z (circles) and Z* (crosses) by class (or by `marks.values`), pair
-    lines, displacement bars, and the search and neighbours of `marks`."""
+    lines, displacement bars, and the search and neighbours of `marks`; `grouping` names what the
+    `labels` are (the legend's and the bars' title)."""
     labels, marks = np.asarray(labels), marks or MapMarks()
     if not len(emb_z) == len(emb_z_adapted) == len(labels):
         raise ValueError(
@@ -1805,13 +1807,14 @@ def umap_figure(
     indices = np.arange(len(labels)) if indices is None else np.asarray(indices)
     classes = np.unique(labels)
     names = [class_names[c] if class_names and c < len(class_names) else str(c) for c in classes]
+    grouping = grouping if len(grouping) <= 12 else grouping[:11] + "…"  # beside another title
     fig = make_subplots(
         rows=1,
         cols=2,
         column_widths=[0.72, 0.28],
         horizontal_spacing=0.08,
         # short: a long title runs into its neighbour's in a narrow output
-        subplot_titles=("Z circles, Z* crosses", "‖Z* − Z‖ by class" if displacement else ""),
+        subplot_titles=("Z circles, Z* crosses", f"‖Z* − Z‖ by {grouping}" if displacement else ""),
     )
     fig.add_trace(_pair_lines(emb_z, emb_z_adapted, show_lines), 1, 1)
     pairs = ((emb_z, "Z", show_z), (emb_z_adapted, "Z*", show_z_adapted))
@@ -1821,7 +1824,7 @@ def umap_figure(
         fig.add_trace(trace, 1, 1)
     if displacement:
         fig.add_trace(_displacement_bars(displacement, classes, names), 1, 2)
-    legend = dict(orientation="h" if len(classes) > 12 else "v", title_text="class")
+    legend = dict(orientation="h" if len(classes) > 12 else "v", title_text=grouping)
     if marks.values is not None:  # the colour bar takes the right: the legend goes below
         legend = dict(orientation="h", y=-0.12, yanchor="top", title_text="")
     top = 110 + 20 * title.count("<br>")  # each more line of title, more room above the plots

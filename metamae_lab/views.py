@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,11 @@ from plotly.utils import PlotlyJSONEncoder
 from traitlets import observe
 
 # %% auto #0
-__all__ = ['REDRAW_EVERY_S', 'PROGRESS_EVERY_S', 'COLOUR_BY', 'kernel_loop', 'call_on_loop', 'views_dir', 'update_figure_widget',
-           'fit_to_output', 'placeholder_figure', 'LRU', 'ViewFigure', 'settle_heap', 'ExplorerControls',
-           'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer', 'SweepComputation', 'MaskingRatioSweep',
-           'per_sample_values', 'UMAPEmbedding', 'UMAPLookup', 'UMAPDrawing', 'LatentUMAP', 'curves_header',
-           'TrainingCurvesView']
+__all__ = ['REDRAW_EVERY_S', 'PROGRESS_EVERY_S', 'COLOUR_BY', 'MAX_CATEGORIES', 'kernel_loop', 'call_on_loop', 'views_dir',
+           'update_figure_widget', 'fit_to_output', 'placeholder_figure', 'LRU', 'ViewFigure', 'settle_heap',
+           'ExplorerControls', 'ExplorerFigures', 'ExplorerCheckpoints', 'ReconstructionExplorer', 'SweepComputation',
+           'MaskingRatioSweep', 'read_projector_metadata', 'per_sample_values', 'UMAPEmbedding', 'UMAPLookup',
+           'UMAPDrawing', 'LatentUMAP', 'curves_header', 'TrainingCurvesView']
 
 # %% ../nbs/11_views.ipynb #b7ee1598
 from metamae_lab.analysis import (
@@ -820,31 +821,75 @@ class MaskingRatioSweep(SweepComputation, _App):
         self._stop.set()
 
 # %% ../nbs/11_views.ipynb #b3e7a0d1
+def read_projector_metadata(path: Path | str) -> dict[str, list[str]]:
+    """The columns of an embedding projector's metadata file `path` (TSV; a header line when it has
+    two or more columns, none for one, read as "label"), each a list of one text per row."""
+    rows = [line.split("\t") for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    if not rows:
+        raise ValueError(f"{path}: the metadata file is empty")
+    widths = {len(row) for row in rows}
+    if widths == {1}:
+        return {"label": [row[0] for row in rows]}
+    header, body = rows[0], rows[1:]
+    for number, row in enumerate(body, 2):
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}: line {number} has {len(row)} fields, the header {len(header)}"
+            )
+    if len(set(header)) < len(header):
+        raise ValueError(f"{path}: a column name repeats in the header {header}")
+    return {name: [row[i] for row in body] for i, name in enumerate(header)}
+
+# %% ../nbs/11_views.ipynb #18f9178d
 COLOUR_BY = ("class", "‖Z* − Z‖", "error from Z*", "error from Z", "sample index")
+MAX_CATEGORIES = 40  # the most distinct texts a column may have to be coloured by
 
 
-def per_sample_values(values: dict | None, n_split: int, lengths=None) -> dict[str, np.ndarray]:
+def _value_column(name: str, column, n_split: int) -> np.ndarray:
+    "One column of `values` as `(n_split,)` finite float64, or as text."
+    try:
+        values = np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):  # text: categories
+        values = np.asarray([str(v) for v in column])
+    if values.shape != (n_split,):
+        raise ValueError(
+            f"values[{name!r}] has shape {values.shape}: one value per sample of the split "
+            f"({n_split},) is needed"
+        )
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise ValueError(f"values[{name!r}]: {bad} of {n_split} are not finite numbers")
+    return values
+
+# %% ../nbs/11_views.ipynb #3b099247
+def per_sample_values(
+    values: dict | Path | str | None, n_split: int, lengths=None
+) -> dict[str, np.ndarray]:
     """The values the embedding view may colour by besides its own: a variable-length split's
-    `lengths` as "length", then `values` (name -> one finite number per sample of the split)."""
-    given = dict(values or {})
+    `lengths` as "length", then `values` (name -> one number or text per sample of the split, or
+    the path of an embedding projector's metadata file)."""
+    if isinstance(values, (str, Path)):
+        given = {
+            f"{name} (metadata)" if name in COLOUR_BY or name == "length" else name: column
+            for name, column in read_projector_metadata(values).items()
+        }
+    else:
+        given = dict(values or {})
     out = {} if lengths is None else {"length": np.asarray(lengths, dtype=np.float64)}
     for name, column in given.items():
         if not isinstance(name, str) or name in COLOUR_BY or name in out:
             raise ValueError(
                 f"values: {name!r} is taken or not a name; the view's own: {COLOUR_BY}"
             )
-        try:
-            column = np.asarray(column, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"values[{name!r}] holds something other than numbers") from None
-        if column.shape != (n_split,):
-            raise ValueError(
-                f"values[{name!r}] has shape {column.shape}: one number per sample of the split "
-                f"({n_split},) is needed"
+        column = _value_column(name, column, n_split)
+        distinct = len(np.unique(column))
+        if column.dtype.kind == "U" and distinct > MAX_CATEGORIES:
+            warnings.warn(
+                f"values[{name!r}] has {distinct} distinct texts, more than colours can tell "
+                f"apart ({MAX_CATEGORIES}): left out of 'colour by'",
+                stacklevel=2,
             )
-        if not np.isfinite(column).all():
-            bad = int((~np.isfinite(column)).sum())
-            raise ValueError(f"values[{name!r}]: {bad} of {n_split} are not finite numbers")
+            continue
         out[name] = column
     return out
 
@@ -1048,7 +1093,7 @@ class UMAPLookup:
     a search's matches, and the chosen sample's nearest neighbours. A base of `LatentUMAP`."""
 
     def colour_values(self, entry: _Embedded) -> np.ndarray | None:
-        "The per-sample values `colour_by` names (None: the classes)."
+        "The per-sample numbers `colour_by` names (None: groups, the classes or a text's)."
         s, by = entry.samples, self.colour_by.value
         if by == "‖Z* − Z‖":
             return np.linalg.norm(s.z_adapted - s.z, axis=1)
@@ -1056,9 +1101,18 @@ class UMAPLookup:
             return s.error_z_adapted
         if by == "error from Z":
             return s.error_z
-        if by in self.values:
+        if by in self.values and self.values[by].dtype.kind == "f":
             return self.values[by][entry.idx]
         return entry.idx.astype(float) if by == "sample index" else None
+
+    def groups(self, entry: _Embedded) -> tuple[np.ndarray, list[str], str]:
+        """What the points are grouped and coloured by, as `(codes, names, what)`: the classes, or
+        the categories of the text value that `colour_by` names."""
+        column = self.values.get(self.colour_by.value)
+        if column is None or column.dtype.kind != "U":
+            return entry.labels, self.data.class_names, "class"
+        categories, codes = np.unique(column[entry.idx], return_inverse=True)
+        return codes, [str(c) if c else "(empty)" for c in categories], self.colour_by.value
 
     def nearest(self, entry: _Embedded) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The chosen sample's k nearest (positions, distances) in Z and, for a run that trained its
@@ -1136,12 +1190,12 @@ class UMAPDrawing:
         title = f"{self.data.name}, {self.split} split{note}:<br>{method}"  # fits 720 px
         s = entry.samples
         adapted = trained_steps(self.model) > 0  # an MAE's Z* is not what it trained
-        displacement = displacement_by_class(s.z, s.z_adapted, entry.labels) if adapted else None
-        names = self.data.class_names
+        groups, names, grouping = self.groups(entry)
+        displacement = displacement_by_class(s.z, s.z_adapted, groups) if adapted else None
         nearest = self.nearest(entry)
         marks = self.marks(entry, nearest)
         figure = umap_figure(
-            *emb, entry.labels, names, *shown, displacement, title, entry.idx, marks
+            *emb, groups, names, *shown, displacement, title, entry.idx, marks, grouping
         )
         update_figure_widget(self.figure, figure)
         self.neighbours.value = self.neighbours_table(entry, nearest)
@@ -1223,9 +1277,9 @@ class UMAPDrawing:
 # %% ../nbs/11_views.ipynb #c3bceef5
 class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
     """The embedding view: pooled Z and Z* of N samples mapped by UMAP, PCA or t-SNE, coloured by
-    class or by a per-sample value (its own, or `values`: name -> one number per sample of the
-    split), with pair lines, per-class displacement, search, nearest neighbours and a selection
-    that a linked explorer opens."""
+    class or by a per-sample value (its own, or `values`: name -> one number or text per sample of
+    the split, or an embedding projector's metadata file), with pair lines, displacement by
+    group, search, nearest neighbours and a selection that a linked explorer opens."""
 
     name = "latent_umap"
     # (run, split, N, seed, mask ratio, K) -> _Embedded: the samples, latents and maps
@@ -1238,7 +1292,7 @@ class LatentUMAP(UMAPEmbedding, UMAPLookup, UMAPDrawing, _App):
         split: str = "test",
         run_key: str | None = None,
         max_points: int = 2000,
-        values: dict | None = None,
+        values: dict | Path | str | None = None,
     ):
         view = resolve_run_view(model_or_run, dataset)
         self.model, self.data = view.pair

@@ -435,8 +435,33 @@ def test_the_embedding_view_colours_by_values_of_ones_own():
     z_points = app.figure.data[1]
     assert np.allclose(z_points.marker.color, score[entry.idx])  # each sample its own value
     assert z_points.marker.colorbar.title.text == "score"
-    with pytest.raises(ValueError, match=r"has shape \(\d+,\): one number per sample"):
+    with pytest.raises(ValueError, match=r"has shape \(\d+,\): one value per sample"):
         LatentUMAP(model, data, run_key="projector-values", values={"score": score[:-1]})
+
+
+def test_the_embedding_view_reads_a_projector_metadata_file(tmp_path):
+    data = load_dataset("digits")
+    n_test = len(data.split("test")[0])
+    site = np.array(["north", "south", "east"])[np.arange(n_test) % 3]
+    rows = ["site\tscore"] + [f"{s}\t{i / 2}" for i, s in enumerate(site)]
+    (tmp_path / "metadata.tsv").write_text("\n".join(rows) + "\n")  # as add_embedding writes it
+    app = LatentUMAP(
+        tiny_model(data.spec), data, run_key="projector-tsv", values=tmp_path / "metadata.tsv"
+    )
+    assert app.colour_by.options[-2:] == ("site", "score")
+    app.n.value, app.projection.value = 40, "PCA"
+    app.compute()
+    entry = app.cache[app._current[0]]
+    app.colour_by.value = "site"  # text: one colour a category, as the classes
+    layout = app.figure.layout
+    assert layout.legend.title.text == "site" and layout.annotations[1].text.endswith("by site")
+    shown = {t.name: t for t in app.figure.data if t.type == "scatter" and t.customdata is not None}
+    assert set(shown) == set(site[entry.idx])
+    assert set(site[list(shown["north"].customdata)]) == {"north"}
+    bars = next(t for t in app.figure.data if t.type == "bar")
+    assert list(bars.x) == sorted(set(site[entry.idx]))  # the displacement by site
+    app.colour_by.value = "score"  # numbers: one scale
+    assert np.allclose(app.figure.data[1].marker.color, entry.idx / 2)
 
 
 def test_an_mae_embedding_offers_no_values_of_z_star():
