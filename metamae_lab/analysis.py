@@ -603,10 +603,14 @@ def nearest_neighbours(latents: np.ndarray, row: int, k: int = 8) -> tuple[np.nd
     return nearest, distances[nearest]
 
 
-def match_samples(query: str, indices, labels, class_names=()) -> np.ndarray:
+def match_samples(
+    query: str, indices, labels, class_names=(), texts: dict | None = None
+) -> np.ndarray:
     """Which samples a search matches, `(N,)` bool: comma-separated terms, each `#n` (sample `n`),
-    `#a-b` (samples `a` to `b`) or a class name (whole, any case); empty: every sample."""
+    `#a-b` (samples `a` to `b`), a class name or a value of one of `texts` (name -> `(N,)` texts
+    of the samples), whole, in any case; empty: every sample."""
     indices, labels = np.asarray(indices), np.asarray(labels)
+    texts = {name: np.char.lower(np.asarray(column, str)) for name, column in (texts or {}).items()}
     terms = [t.strip() for t in query.split(",") if t.strip()]
     if not terms:
         return np.ones(len(indices), bool)
@@ -619,9 +623,12 @@ def match_samples(query: str, indices, labels, class_names=()) -> np.ndarray:
             matched |= (indices >= low) & (indices <= high)
         elif term.lower() in names:
             matched |= labels == names[term.lower()]
+        elif any((column == term.lower()).any() for column in texts.values()):
+            matched |= np.any([column == term.lower() for column in texts.values()], axis=0)
         else:
+            also = f" nor a value of {', '.join(texts)}" if texts else ""
             raise ValueError(
-                f"search term {term!r} is neither #index, #first-last nor a class name"
+                f"search term {term!r} is neither #index, #first-last, a class name{also}"
             )
     return matched
 

@@ -1131,8 +1131,9 @@ class UMAPLookup:
         matched = None
         if self.search.value.strip():
             try:
+                texts = {n: v[entry.idx] for n, v in self.values.items() if v.dtype.kind == "U"}
                 matched = match_samples(
-                    self.search.value, entry.idx, entry.labels, self.data.class_names
+                    self.search.value, entry.idx, entry.labels, self.data.class_names, texts
                 )
             except ValueError as e:
                 self.say(str(e))

@@ -462,6 +462,9 @@ def test_the_embedding_view_reads_a_projector_metadata_file(tmp_path):
     assert list(bars.x) == sorted(set(site[entry.idx]))  # the displacement by site
     app.colour_by.value = "score"  # numbers: one scale
     assert np.allclose(app.figure.data[1].marker.color, entry.idx / 2)
+    app.search.value = "North"  # a text value searched as a class name is: the others fade
+    opaque = np.asarray(app.figure.data[1].marker.opacity) == 1.0
+    assert list(opaque) == list(site[entry.idx] == "north")
 
 
 def test_an_mae_embedding_offers_no_values_of_z_star():
