@@ -995,13 +995,15 @@ class UMAPEmbedding:
         "The chosen projection and its settings."
         method = self.projection.value
         if method == "UMAP":
+            # at the sliders' steps: a value the browser reached by steps (0.11000000000000001)
+            # keys the same map as the one typed
             return method, dict(
                 n_neighbors=self.n_neighbors.value,
-                min_dist=self.min_dist.value,
+                min_dist=round(self.min_dist.value, 2),
                 n_epochs=self.n_epochs.value,
             )
         if method == "t-SNE":
-            return method, dict(perplexity=self.perplexity.value)
+            return method, dict(perplexity=round(self.perplexity.value, 1))
         return method, {}
 
     def map_key(self) -> tuple:

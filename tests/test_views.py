@@ -420,6 +420,10 @@ def test_embedding_view_colours_searches_finds_neighbours_and_selects():
     assert app.n_epochs.layout.display == "none" and app.perplexity.layout.display is None
     app.projection.value = "UMAP"
     assert app.n_epochs.layout.display is None and app.perplexity.layout.display == "none"
+    key = app.map_key()
+    app.min_dist.value = float(np.nextafter(0.1, 1))  # as the browser's slider steps may give it
+    assert app.map_key() == key  # the map made at 0.1, not a new fit
+    app.wait()
 
 
 def test_the_embedding_view_colours_by_values_of_ones_own():
