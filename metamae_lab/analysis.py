@@ -623,12 +623,13 @@ def match_samples(
             matched |= (indices >= low) & (indices <= high)
         elif term.lower() in names:
             matched |= labels == names[term.lower()]
-        elif any((column == term.lower()).any() for column in texts.values()):
-            matched |= np.any([column == term.lower() for column in texts.values()], axis=0)
+        elif texts and (in_texts := np.char.equal(list(texts.values()), term.lower()).any(0)).any():
+            matched |= in_texts
         else:
-            also = f" nor a value of {', '.join(texts)}" if texts else ""
+            kinds = ["#index", "#first-last", "a class name"]
+            kinds += [f"a value of {', '.join(texts)}"] if texts else []
             raise ValueError(
-                f"search term {term!r} is neither #index, #first-last, a class name{also}"
+                f"search term {term!r} is neither {', '.join(kinds[:-1])} nor {kinds[-1]}"
             )
     return matched
 

@@ -827,8 +827,7 @@ def read_projector_metadata(path: Path | str) -> dict[str, list[str]]:
     rows = [line.split("\t") for line in Path(path).read_text(encoding="utf-8").splitlines()]
     if not rows:
         raise ValueError(f"{path}: the metadata file is empty")
-    widths = {len(row) for row in rows}
-    if widths == {1}:
+    if all(len(row) == 1 for row in rows):
         return {"label": [row[0] for row in rows]}
     header, body = rows[0], rows[1:]
     for number, row in enumerate(body, 2):
@@ -882,8 +881,8 @@ def per_sample_values(
                 f"values: {name!r} is taken or not a name; the view's own: {COLOUR_BY}"
             )
         column = _value_column(name, column, n_split)
-        distinct = len(np.unique(column))
-        if column.dtype.kind == "U" and distinct > MAX_CATEGORIES:
+        distinct = len(np.unique(column)) if column.dtype.kind == "U" else 0
+        if distinct > MAX_CATEGORIES:
             warnings.warn(
                 f"values[{name!r}] has {distinct} distinct texts, more than colours can tell "
                 f"apart ({MAX_CATEGORIES}): left out of 'colour by'",
