@@ -844,6 +844,11 @@ COLOUR_BY = ("class", "‖Z* − Z‖", "error from Z*", "error from Z", "sample
 MAX_CATEGORIES = 40  # the most distinct texts a column may have to be coloured by
 
 
+def _is_text(column: np.ndarray) -> bool:
+    "Whether a column of per-sample values holds texts (categories) rather than numbers."
+    return column.dtype.kind == "U"
+
+
 def _value_column(name: str, column, n_split: int) -> np.ndarray:
     "One column of `values` as `(n_split,)` finite float64, or as text."
     try:
@@ -855,7 +860,7 @@ def _value_column(name: str, column, n_split: int) -> np.ndarray:
             f"values[{name!r}] has shape {values.shape}: one value per sample of the split "
             f"({n_split},) is needed"
         )
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
+    if not _is_text(values) and not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())
         raise ValueError(f"values[{name!r}]: {bad} of {n_split} are not finite numbers")
     return values
@@ -881,7 +886,7 @@ def per_sample_values(
                 f"values: {name!r} is taken or not a name; the view's own: {COLOUR_BY}"
             )
         column = _value_column(name, column, n_split)
-        distinct = len(np.unique(column)) if column.dtype.kind == "U" else 0
+        distinct = len(np.unique(column)) if _is_text(column) else 0
         if distinct > MAX_CATEGORIES:
             warnings.warn(
                 f"values[{name!r}] has {distinct} distinct texts, more than colours can tell "
@@ -1102,7 +1107,7 @@ class UMAPLookup:
             return s.error_z_adapted
         if by == "error from Z":
             return s.error_z
-        if by in self.values and self.values[by].dtype.kind == "f":
+        if by in self.values and not _is_text(self.values[by]):
             return self.values[by][entry.idx]
         return entry.idx.astype(float) if by == "sample index" else None
 
@@ -1110,7 +1115,7 @@ class UMAPLookup:
         """What the points are grouped and coloured by, as `(codes, names, what)`: the classes, or
         the categories of the text value that `colour_by` names."""
         column = self.values.get(self.colour_by.value)
-        if column is None or column.dtype.kind != "U":
+        if column is None or not _is_text(column):
             return entry.labels, self.data.class_names, "class"
         categories, codes = np.unique(column[entry.idx], return_inverse=True)
         return codes, [str(c) if c else "(empty)" for c in categories], self.colour_by.value
@@ -1132,7 +1137,7 @@ class UMAPLookup:
         matched = None
         if self.search.value.strip():
             try:
-                texts = {n: v[entry.idx] for n, v in self.values.items() if v.dtype.kind == "U"}
+                texts = {n: v[entry.idx] for n, v in self.values.items() if _is_text(v)}
                 matched = match_samples(
                     self.search.value, entry.idx, entry.labels, self.data.class_names, texts
                 )
