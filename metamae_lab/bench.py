@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import statistics
@@ -38,12 +39,13 @@ from metamae_lab.train import (
 )
 
 # %% auto #0
-__all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'DTYPES', 'OP_CATEGORIES', 'CATEGORIES', 'SCOPES', 'KINETO_CHATTER',
-           'ABLATIONS', 'draw_masking', 'random_batch', 'reference_weights', 'project_gradients', 'check_equivalence',
-           'case_config', 'make_step', 'time_steps', 'peak_memory_mb', 'peak_bf16_tflops', 'step_flops', 'MatmulRate',
-           'matmul_tflop_s', 'model_matmul_shapes', 'project_precision', 'measure_matmul_rates', 'measured_peaks',
-           'format_rates', 'op_category', 'event_category', 'OpStat', 'OpProfile', 'summarise_events', 'profile_step',
-           'format_categories', 'format_top_ops', 'BenchRow', 'bench_case', 'format_rows', 'format_profiles',
+__all__ = ['CASES', 'MODELS', 'PATHS', 'PEAK_BF16_TFLOPS', 'DTYPES', 'OP_CATEGORIES', 'CATEGORIES', 'SCOPES', 'MATMUL_OPS',
+           'KINETO_CHATTER', 'ABLATIONS', 'draw_masking', 'random_batch', 'reference_weights', 'project_gradients',
+           'check_equivalence', 'case_config', 'make_step', 'time_steps', 'peak_memory_mb', 'peak_bf16_tflops',
+           'step_flops', 'MatmulRate', 'matmul_tflop_s', 'model_matmul_shapes', 'project_precision',
+           'measure_matmul_rates', 'measured_peaks', 'format_rates', 'op_category', 'event_category', 'operand_layout',
+           'matmul_key', 'MatmulStat', 'OpStat', 'OpProfile', 'summarise_events', 'profile_step', 'format_categories',
+           'format_top_ops', 'format_matmuls', 'BenchRow', 'bench_case', 'format_rows', 'format_profiles',
            'run_benchmark', 'Ablation', 'AblationRow', 'ablation_rows', 'format_ablation', 'main']
 
 # %% ../nbs/16_bench.ipynb #e05b3cfd
@@ -476,6 +478,42 @@ def event_category(event) -> str:
     return op_category(event.name)
 
 # %% ../nbs/16_bench.ipynb #e12b7b34
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")  # products told apart
+
+
+def operand_layout(shape, strides) -> str:
+    "`N` for an operand whose rows are contiguous, `T` for a transposed one, `S` for other strides."
+    if strides[-1] == 1 or shape[-1] == 1:
+        return "N"
+    return "T" if strides[-2] == 1 or shape[-2] == 1 else "S"
+
+
+def matmul_key(event) -> tuple | None:
+    """(operator, matrices a call, (M, K, N), the operands' layouts) of a profiled product whose
+    shapes and strides were recorded; None for any other event."""
+    if event.name not in MATMUL_OPS:
+        return None
+    first = 1 if event.name in ("aten::addmm", "aten::baddbmm") else 0  # after the added term
+    shapes = event.input_shapes[first : first + 2]
+    strides = (event.structured_input_strides or [])[first : first + 2]
+    if len(shapes) < 2 or len(strides) < 2 or not all(shapes) or not all(strides):
+        return None
+    (a, b), (a_strides, b_strides) = shapes, strides
+    layout = operand_layout(a, a_strides) + operand_layout(b, b_strides)
+    return event.name, a[0] if len(a) == 3 else 1, (a[-2], a[-1], b[-1]), layout
+
+# %% ../nbs/16_bench.ipynb #cd6512c0
+@dataclass
+class MatmulStat:
+    name: str  # aten::mm, aten::addmm, aten::bmm or aten::baddbmm
+    batch: int  # matrices a call (1 for mm and addmm)
+    mkn: tuple[int, int, int]  # M × K × N of each product
+    layout: str  # the operands' layouts, e.g. 'TN': the first transposed
+    calls: int
+    self_ms: float  # its own time, summed over its calls
+    tflop_s: float  # the rate of its calls in their own time
+
+
 @dataclass
 class OpStat:
     name: str  # the operator, e.g. aten::addmm
@@ -491,25 +529,36 @@ class OpProfile:
     self_ms: float  # the self time of every operator of the step, summed
     categories: dict[str, float]  # ms of self time by category, every category present
     ops: list[OpStat]  # by (name, category), the most self time first
+    matmuls: list[MatmulStat]  # by shape and layout (shapes recorded), the most self time first
 
 
 def summarise_events(events, step_ms: float, cuda: bool = False) -> OpProfile:
     "The self time of a profile's CPU-side operator events, by operator and by category."
-    stats = {}  # (name, category) -> [calls, ms]
+    stats, products = {}, {}  # (name, category) and `matmul_key` -> [calls, ms]
     for event in events:
         if (
             event.device_type != DeviceType.CPU
         ):  # kernels count through the operators launching them
             continue
         ms = (event.self_device_time_total if cuda else event.self_cpu_time_total) / 1e3
-        stat = stats.setdefault((event.name, event_category(event)), [0, 0.0])
-        stat[0], stat[1] = stat[0] + 1, stat[1] + ms
+        name_key, product_key = (event.name, event_category(event)), matmul_key(event)
+        for table, key in ((stats, name_key), (products, product_key)):
+            if key is not None:
+                stat = table.setdefault(key, [0, 0.0])
+                stat[0], stat[1] = stat[0] + 1, stat[1] + ms
     ops = sorted((OpStat(n, c, calls, ms) for (n, c), (calls, ms) in stats.items()),
                  key=lambda op: -op.self_ms)  # fmt: skip
+    matmuls = [
+        MatmulStat(name, b, mkn, layout, calls, ms, 2e-9 * b * math.prod(mkn) * calls / ms)
+        for (name, b, mkn, layout), (calls, ms) in products.items()
+        if ms > 0  # a call too short for the profiler's clock has no rate
+    ]
+    matmuls.sort(key=lambda m: -m.self_ms)
     categories = {c: sum(op.self_ms for op in ops if op.category == c) for c in CATEGORIES}
-    return OpProfile("CUDA" if cuda else "CPU", step_ms, sum(categories.values()), categories, ops)
+    basis = "CUDA" if cuda else "CPU"
+    return OpProfile(basis, step_ms, sum(categories.values()), categories, ops, matmuls)
 
-# %% ../nbs/16_bench.ipynb #df9da4b2
+# %% ../nbs/16_bench.ipynb #96d4345b
 # the status lines that the profiler's library (kineto) writes to the process's stderr
 KINETO_CHATTER = re.compile(r"(USDT|STAGE):\S+ \S+ \d+:\d+ \S+\.cpp:\d+\] ")
 
@@ -541,14 +590,14 @@ def profile_step(step, device="cpu", warmup: int = 1) -> OpProfile:
     cuda = torch.device(device).type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     _sync(device)
-    with _without_profiler_chatter(), profile(activities=activities) as prof:
+    with _without_profiler_chatter(), profile(activities=activities, record_shapes=True) as prof:
         t0 = time.perf_counter()
         step()
         _sync(device)
         step_ms = (time.perf_counter() - t0) * 1e3
     return summarise_events(prof.events(), step_ms, cuda)
 
-# %% ../nbs/16_bench.ipynb #cd6512c0
+# %% ../nbs/16_bench.ipynb #c48404d3
 def format_categories(profiles: dict[str, OpProfile]) -> str:
     "A Markdown table of the self time by category, ms and % of the step's, one column pair a path."
     rows = [{"category": c} for c in CATEGORIES]
@@ -573,6 +622,24 @@ def format_top_ops(profile: OpProfile, top: int = 15) -> str:
                 "%": f"{100 * op.self_ms / profile.self_ms:.1f}",
             }
             for op in profile.ops[:top]
+        ]
+    )
+
+
+def format_matmuls(profile: OpProfile, top: int = 10) -> str:
+    "A Markdown table of the `top` products by self time, by shape and operand layout."
+    return markdown_table(
+        [
+            {
+                "operator": m.name,
+                "matrices": m.batch,
+                "M × K × N": " × ".join(map(str, m.mkn)),
+                "layout": m.layout,
+                "calls": m.calls,
+                "self ms": f"{m.self_ms:.2f}",
+                "TFLOP/s": f"{m.tflop_s:.3f}",
+            }
+            for m in profile.matmuls[:top]
         ]
     )
 
@@ -724,7 +791,8 @@ def format_rows(rows: list[BenchRow]) -> str:
 
 # %% ../nbs/16_bench.ipynb #ddbba264
 def format_profiles(row: BenchRow, top: int = 15) -> str:
-    "The category table of both paths' profiled steps, then each path's top operators."
+    """The category table of both paths' profiled steps, then each path's top operators, then its
+    top products by shape and operand layout."""
     basis = next(iter(row.profiles.values())).basis
     title = f"{row.case} {row.model}, batch {row.batch_size}, {row.tokens} tokens"
     parts = [
@@ -734,6 +802,11 @@ def format_profiles(row: BenchRow, top: int = 15) -> str:
     ]
     for path, profile in row.profiles.items():
         parts += [f"Top {top} operators, {path} path:", format_top_ops(profile, top)]
+    for path, profile in row.profiles.items():
+        products = (
+            f"Top 10 products, {path} path (operands: N rows contiguous, T transposed, S strided):"
+        )
+        parts += [products, format_matmuls(profile)]
     return "\n\n".join(parts)
 
 # %% ../nbs/16_bench.ipynb #524b82ad

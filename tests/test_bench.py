@@ -215,9 +215,13 @@ def test_bench_profile_prints_where_the_time_goes(tmp_path):
     assert "### Where the time goes: sensor mae" in out
     assert re.search(r"\| matmul +\| [\d.]+ +\| [\d.]+ +\| [\d.]+ +\| [\d.]+ +\|", out), out
     assert "Top 15 operators, project path" in out and "Top 15 operators, reference path" in out
+    assert "Top 10 products, project path" in out and "Top 10 products, reference path" in out
+    assert re.search(r"\| aten::(add)?mm +\| 1 +\| \d+ × \d+ × \d+ +\| [NTS]{2} +\|", out), out
     assert "USDT:" not in done.stderr  # the profiler's own chatter is kept out
     (row,) = json.loads((tmp_path / "rows.json").read_text())
     assert set(row["profiles"]) == {"project", "reference"} and row["utilisation"] > 0
+    products = row["profiles"]["project"]["matmuls"]
+    assert products and all(m["tflop_s"] > 0 and len(m["layout"]) == 2 for m in products)
 
 
 def test_bench_help_gives_each_flag_its_own_comment():
