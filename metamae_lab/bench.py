@@ -790,7 +790,7 @@ def format_rows(rows: list[BenchRow]) -> str:
     )
 
 # %% ../nbs/16_bench.ipynb #ddbba264
-def format_profiles(row: BenchRow, top: int = 15) -> str:
+def format_profiles(row: BenchRow, top: int = 15, top_products: int = 10) -> str:
     """The category table of both paths' profiled steps, then each path's top operators, then its
     top products by shape and operand layout."""
     basis = next(iter(row.profiles.values())).basis
@@ -803,10 +803,9 @@ def format_profiles(row: BenchRow, top: int = 15) -> str:
     for path, profile in row.profiles.items():
         parts += [f"Top {top} operators, {path} path:", format_top_ops(profile, top)]
     for path, profile in row.profiles.items():
-        products = (
-            f"Top 10 products, {path} path (operands: N rows contiguous, T transposed, S strided):"
-        )
-        parts += [products, format_matmuls(profile)]
+        products = f"Top {top_products} products, {path} path"
+        legend = "(operands: N rows contiguous, T transposed, S strided)"
+        parts += [f"{products} {legend}:", format_matmuls(profile, top_products)]
     return "\n\n".join(parts)
 
 # %% ../nbs/16_bench.ipynb #524b82ad
