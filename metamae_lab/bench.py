@@ -28,7 +28,7 @@ from .inner_gradient import ExplicitInnerStep
 from .masking import keep_count, random_masking, support_set
 from .model import Attention, MetaMAE
 from .reference import reference_loss
-from .runtime import resolve_device, resolve_precision
+from .runtime import machine_name, resolve_device, resolve_precision
 from .tables import markdown_table
 from metamae_lab.train import (
     compile_encoder,
@@ -670,6 +670,7 @@ class BenchRow:
     measured_fp32_tflop_s: float | None = None  # the same at fp32, the reference's precision
     reference_utilisation: float | None = None  # reference_tflop_s / measured_fp32_tflop_s
     profiles: dict[str, OpProfile] | None = None  # --profile: one step of each path
+    machine: str = ""  # the processor that ran it (`machine_name`)
 
 # %% ../nbs/16_bench.ipynb #50e18bd9
 def _checked(case: str, model: str, spec, model_cfg, batch_size: int, device) -> dict:
@@ -745,6 +746,7 @@ def bench_case(
         flops / 1e9, achieved, peak, achieved / peak if peak else None, flops / reference / 1e12,
     )  # fmt: skip
     row = _utilisation(row, peaks or {})
+    row.machine = machine_name(device)
     if cfg.profile:  # the steps are warm: timed above
         row.profiles = {path: profile_step(step, device, warmup=0) for path, step in steps.items()}
     return row
@@ -905,6 +907,7 @@ class AblationRow:
     ms: float
     shipped_ms: float
     reference_ms: float  # fp32
+    machine: str = ""  # the processor that ran it (`machine_name`)
 
     @property
     def vs_shipped(self) -> float:
@@ -950,8 +953,11 @@ def ablation_rows(
     times = time_steps(steps, cfg.warmup, cfg.repeats, device)
     ms = {name: 1000 * statistics.median(t) for name, t in times.items()}
     shipped, reference = ms[ABLATIONS[0].name], ms["reference"]
+    machine = machine_name(device)
     return [
-        AblationRow(case, model, cfg.batch_size, precision, a.name, ms[a.name], shipped, reference)
+        AblationRow(
+            case, model, cfg.batch_size, precision, a.name, ms[a.name], shipped, reference, machine
+        )
         for a in chosen
     ]
 
@@ -979,7 +985,7 @@ def main(cfg: BenchConfig) -> int:
     as JSON."""
     device = resolve_device(cfg.device)
     print(
-        f"device {device}, {torch.get_num_threads()} CPU threads, torch "
+        f"device {device} ({machine_name(device)}), {torch.get_num_threads()} CPU threads, torch "
         f"{torch.__version__}, preset {cfg.preset}, "
         f"project precision {cfg.precision}"
         + (" (resolved per case as a run resolves it)" if cfg.precision == "auto" else "")

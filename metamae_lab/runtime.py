@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import random
 import warnings
 from contextlib import nullcontext
@@ -17,9 +18,9 @@ import torch
 from .config import PRECISIONS
 
 # %% auto #0
-__all__ = ['BF16_CPU_MIN_WIDTH', 'BF16_CPU_MIN_ROWS', 'resolve_device', 'cpu_has_native_bf16', 'resolve_precision',
-           'autocast_context', 'seed_everything', 'rng_state', 'set_rng_state', 'DistributedContext',
-           'init_distributed', 'step_seed', 'gather_rows']
+__all__ = ['BF16_CPU_UNITS', 'BF16_CPU_MIN_WIDTH', 'BF16_CPU_MIN_ROWS', 'resolve_device', 'parse_cpuinfo', 'cpu_has_native_bf16',
+           'machine_name', 'resolve_precision', 'autocast_context', 'seed_everything', 'rng_state', 'set_rng_state',
+           'DistributedContext', 'init_distributed', 'step_seed', 'gather_rows']
 
 # %% ../nbs/04_runtime.ipynb #e6b430e7
 def resolve_device(name: str = "auto") -> torch.device:
@@ -47,18 +48,49 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 # %% ../nbs/04_runtime.ipynb #efc2e880
+BF16_CPU_UNITS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}  # cpuinfo flag: its name
+
+
+def parse_cpuinfo(text: str) -> tuple[str, tuple[str, ...]]:
+    """The CPU's model name in the text of Linux's /proc/cpuinfo ('' where it names none) and its
+    units of `BF16_CPU_UNITS`, those that multiply bf16 natively."""
+    fields = {}
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(key.strip(), value.strip())  # the first processor's
+    flags = set(fields.get("flags", "").split())
+    units = tuple(name for flag, name in BF16_CPU_UNITS.items() if flag in flags)
+    return fields.get("model name", ""), units
+
+
 @functools.cache
+def _this_cpu() -> tuple[str, tuple[str, ...]]:
+    "This CPU's model name and bf16 units (none known where there is no /proc/cpuinfo)."
+    try:
+        with open("/proc/cpuinfo") as f:
+            model, units = parse_cpuinfo(f.read())
+    except OSError:
+        model, units = "", ()
+    return model or platform.processor() or platform.machine(), units
+
+
 def cpu_has_native_bf16() -> bool:
     """Does this CPU multiply bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds
     training up?"""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+    return bool(_this_cpu()[1])
 
 
+def machine_name(device: torch.device | str) -> str:
+    """The processor that `device` computes on, as its maker names it, and on a CPU which of its
+    units multiply bf16: what a timing needs beside it to be compared with another."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model, units = _this_cpu()
+    return f"{model} with {' and '.join(units) or 'no native bf16'}"
+
+# %% ../nbs/04_runtime.ipynb #b4e11926
 BF16_CPU_MIN_WIDTH = 256  # the narrowest encoder measured faster in bf16 than in fp32 on a CPU
 BF16_CPU_MIN_ROWS = 1024  # and the fewest decoder token rows per step (batch × (1 + tokens))
 

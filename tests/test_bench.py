@@ -10,6 +10,7 @@ import re
 
 from metamae_lab.bench import CASES, MODELS, case_config, check_equivalence
 from metamae_lab.config import ModalitySpec, preset_config
+from metamae_lab.runtime import machine_name
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -212,6 +213,7 @@ def test_bench_profile_prints_where_the_time_goes(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "Measured matmul rates" in out and "utilisation project / reference" in out
+    assert out.startswith(f"device cpu ({machine_name('cpu')}), "), out[:200]
     assert "### Where the time goes: sensor mae" in out
     assert re.search(r"\| matmul +\| [\d.]+ +\| [\d.]+ +\| [\d.]+ +\| [\d.]+ +\|", out), out
     assert "Top 15 operators, project path" in out and "Top 15 operators, reference path" in out
@@ -220,6 +222,7 @@ def test_bench_profile_prints_where_the_time_goes(tmp_path):
     assert "USDT:" not in done.stderr  # the profiler's own chatter is kept out
     (row,) = json.loads((tmp_path / "rows.json").read_text())
     assert set(row["profiles"]) == {"project", "reference"} and row["utilisation"] > 0
+    assert row["machine"] == machine_name("cpu")
     products = row["profiles"]["project"]["matmuls"]
     assert products and all(m["tflop_s"] > 0 and len(m["layout"]) == 2 for m in products)
 
